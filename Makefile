@@ -1,0 +1,47 @@
+# The only entry points: install, build, test, run, bench, proto, clean.
+SHELL := /bin/bash
+NODE_BIN := node_modules/.bin
+MOCHA := $(NODE_BIN)/mocha
+UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
+SYSTEM_TESTS := 'test/dist/**/*.test.js'
+DATA_DIR ?= .dfs-data
+
+.PHONY: all install proto build test test-unit test-system run bench clean
+
+all: build
+
+# npm ci only when the lock file changed since the last install.
+install: node_modules/.install-stamp
+node_modules/.install-stamp: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+proto: install
+	rm -rf packages/proto/src/gen
+	cd proto && ../$(NODE_BIN)/buf generate
+
+build: install proto
+	$(NODE_BIN)/tsc --build
+
+test: build
+	$(MOCHA) --timeout 60000 $(UNIT_TESTS)
+	$(MOCHA) --timeout 180000 --exit $(SYSTEM_TESTS)
+
+test-unit: build
+	$(MOCHA) --timeout 60000 $(UNIT_TESTS)
+
+test-system: build
+	$(MOCHA) --timeout 180000 --exit $(SYSTEM_TESTS)
+
+run: build
+	@echo "Starting a local cluster in $(DATA_DIR) (3 masters, 4 chunkservers). Ctrl-C stops it."
+	@echo "From another shell:  export DFS_MASTERS=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
+	@echo "                     npx --no-install dfs put ./some-file /some-file && npx --no-install dfs get /some-file ./copy"
+	node packages/cli/bin/dfs.js cluster up --dir $(DATA_DIR) --masters 3 --chunkservers 4
+
+bench: build
+	node scripts/bench/run.js
+
+clean:
+	rm -rf packages/*/dist packages/proto/src/gen test/dist
+	find . -name '*.tsbuildinfo' -not -path './node_modules/*' -delete
