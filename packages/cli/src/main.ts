@@ -1,1 +1,58 @@
-export {};
+import { Command, CommanderError } from 'commander';
+import { toDfsError } from '@dfs/proto';
+import { registerAdminCommands } from './commands/admin.js';
+import { registerClusterCommands } from './commands/cluster.js';
+import { registerDaemonCommands } from './commands/daemons.js';
+import { registerDataCommands } from './commands/data.js';
+import { registerNamespaceCommands } from './commands/namespace.js';
+import { closeClient } from './context.js';
+import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+
+function buildProgram(): Command {
+  const program = new Command('dfs')
+    .description('dfs: a distributed file system. Masters come from --masters, DFS_MASTERS, ~/.config/dfs/config.json or ./.dfs-data/cluster.json.')
+    .exitOverride()
+    .showHelpAfterError('(run `dfs help` or `dfs COMMAND --help`)');
+  registerDataCommands(program);
+  registerNamespaceCommands(program);
+  registerAdminCommands(program);
+  registerClusterCommands(program);
+  registerDaemonCommands(program);
+  program.addHelpCommand(false);
+  program
+    .command('help')
+    .description('show help for a command, or a topic: exit-codes')
+    .argument('[topic]', 'command name or exit-codes')
+    .action((topic?: string) => {
+      if (topic === 'exit-codes') {
+        process.stdout.write(EXIT_CODES_HELP + '\n');
+        return;
+      }
+      const cmd = topic ? program.commands.find((c) => c.name() === topic) : undefined;
+      (cmd ?? program).outputHelp();
+    });
+  program.addHelpText('after', `\n${EXIT_CODES_HELP}`);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed the message (or help / version).
+      process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      return;
+    }
+    const dfsErr = toDfsError(err);
+    process.stderr.write(`dfs: ${dfsErr.message}\n`);
+    if (process.env.DFS_DEBUG) process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = exitCodeFor(dfsErr);
+  } finally {
+    // Daemon commands keep running on their own servers; client commands are done.
+    closeClient();
+  }
+}
+
+void main(process.argv);

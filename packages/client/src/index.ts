@@ -1,1 +1,12 @@
-export {};
+// @dfs/client: the library every user and tool goes through.
+export {
+  DfsClient,
+  type DfsClientOptions,
+  type CallOptions,
+  type PutOptions,
+  type ReadRangeOptions,
+  type ListOptions,
+} from './client.js';
+export { resolveMasters, type ResolvedMasters } from './config.js';
+export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
+export { MasterPool, type MasterPoolOptions } from './master-pool.js';

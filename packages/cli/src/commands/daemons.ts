@@ -1,0 +1,113 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
+import { startMaster } from '@dfs/master';
+import { startChunkserver } from '@dfs/chunkserver';
+
+interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/** Parses `m1=127.0.0.1:7001,m2=…` */
+export function parsePeers(text: string): Array<{ id: string; address: string }> {
+  return text
+    .split(',')
+    .filter(Boolean)
+    .map((pair) => {
+      const [id, address] = pair.split('=');
+      if (!id || !address) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--peers: expected ID=HOST:PORT, got ${JSON.stringify(pair)}`);
+      return { id, address };
+    });
+}
+
+/** Writes D/pid, stops cleanly on SIGINT/SIGTERM, and exits if the launcher that started us dies. */
+function runAsDaemon(dir: string, node: Stoppable): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'pid'), `${process.pid}\n`);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    node.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const parent = Number(process.env.DFS_PARENT_PID);
+  if (parent > 0) {
+    // Orphaned by a SIGKILLed launcher: do not linger holding ports.
+    setInterval(() => {
+      try {
+        process.kill(parent, 0);
+      } catch {
+        stop();
+      }
+    }, 1000).unref();
+  }
+}
+
+export function registerDaemonCommands(program: Command): void {
+  program
+    .command('master')
+    .description('run a master (metadata service, one Raft member)')
+    .requiredOption('--id <id>', 'this master\'s id (as in --peers)')
+    .requiredOption('--dir <dir>', 'data directory')
+    .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7001')
+    .option('--http <host:port>', 'HTTP status and /metrics address')
+    .option('--peers <list>', 'every master: m1=host:port,m2=host:port,...')
+    .option('--chunk-size <bytes>', 'default chunk size', '64MiB')
+    .option('--replication <n>', 'default replication factor', '3')
+    .option('--min-replicas <n>', 'fewest replicas a write may succeed with')
+    .option('--dead-after <duration>', 'declare a silent chunkserver dead after', '60s')
+    .option('--lease <duration>', 'writer lease soft limit', '60s')
+    .option('--trash-interval <duration>', 'how long deleted files stay in the trash', '6h')
+    .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
+    .action(async (o: Record<string, string | undefined>) => {
+      const master = await startMaster({
+        id: o.id!,
+        dir: o.dir!,
+        listen: o.listen!,
+        http: o.http,
+        peers: o.peers ? parsePeers(o.peers) : undefined,
+        chunkSize: parseSize(o.chunkSize!),
+        defaultReplication: Number(o.replication),
+        minReplicas: o.minReplicas ? Number(o.minReplicas) : undefined,
+        deadAfterMs: parseDuration(o.deadAfter!),
+        leaseMs: parseDuration(o.lease!),
+        trashIntervalMs: parseDuration(o.trashInterval!),
+        logLevel: o.logLevel,
+      });
+      runAsDaemon(o.dir!, master);
+    });
+
+  program
+    .command('chunkserver')
+    .description('run a chunkserver (stores chunks, serves reads and writes)')
+    .requiredOption('--id <id>', 'this chunkserver\'s id')
+    .requiredOption('--dir <dir>', 'data directory')
+    .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7101')
+    .option('--http <host:port>', 'HTTP status and /metrics address')
+    .option('--masters <list>', 'master addresses host:port,...', process.env.DFS_MASTERS)
+    .option('--rack <rack>', 'rack name for placement')
+    .option('--heartbeat <duration>', 'heartbeat interval', '1s')
+    .option('--capacity <bytes>', 'storage quota (default: the disk\'s size)')
+    .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
+    .action(async (o: Record<string, string | undefined>) => {
+      if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
+      const cs = await startChunkserver({
+        id: o.id!,
+        dir: o.dir!,
+        listen: o.listen!,
+        http: o.http,
+        masters: o.masters.split(',').filter(Boolean),
+        rack: o.rack,
+        heartbeatMs: parseDuration(o.heartbeat!),
+        capacityBytes: o.capacity ? parseSize(o.capacity) : undefined,
+        logLevel: o.logLevel,
+      });
+      runAsDaemon(o.dir!, cs);
+    });
+}

@@ -1,0 +1,113 @@
+import type { Command } from 'commander';
+import { FileType, normalizePath, type FileStatus } from '@dfs/proto';
+import type { DfsClient } from '@dfs/client';
+import { clientFrom, type ClientFlags } from '../context.js';
+import { humanSize, isoTime, modeString, statusJson } from '../format.js';
+import { withClientFlags } from './shared.js';
+
+interface LsFlags extends ClientFlags {
+  long?: boolean;
+  recursive?: boolean;
+  human?: boolean;
+  json?: boolean;
+}
+
+function formatLong(entry: FileStatus, human: boolean): string {
+  const size = human ? humanSize(entry.size) : String(entry.size);
+  const repl = entry.type === FileType.DIRECTORY ? '-' : String(entry.replication);
+  return `${modeString(entry)} ${repl.padStart(2)} ${size.padStart(human ? 6 : 12)} ${isoTime(entry.mtimeMs)} ${entry.path}`;
+}
+
+async function* walk(client: DfsClient, path: string, recursive: boolean): AsyncGenerator<FileStatus> {
+  for await (const entry of client.list(path)) {
+    yield entry;
+    if (recursive && entry.type === FileType.DIRECTORY) yield* walk(client, entry.path, true);
+  }
+}
+
+export function registerNamespaceCommands(program: Command): void {
+  withClientFlags(
+    program
+      .command('ls')
+      .description('list a directory (or show one file)')
+      .argument('[path]', 'remote path', '/')
+      .option('-l, --long', 'mode, replication, size, mtime')
+      .option('-R, --recursive', 'list subdirectories too')
+      .option('-h, --human', 'human-readable sizes')
+      .option('--json', 'one JSON array of entries'),
+  ).action(async (path: string, flags: LsFlags) => {
+    const client = clientFrom(flags);
+    const target = normalizePath(path);
+    const status = await client.stat(target);
+    const entries: AsyncIterable<FileStatus> =
+      status.type === FileType.DIRECTORY ? walk(client, target, flags.recursive ?? false) : (async function* () { yield status; })();
+    if (flags.json) {
+      const out: Array<Record<string, unknown>> = [];
+      for await (const e of entries) out.push(statusJson(e));
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      return;
+    }
+    for await (const e of entries) {
+      const name = flags.recursive || status.type !== FileType.DIRECTORY ? e.path : e.name;
+      process.stdout.write((flags.long ? formatLong(e, flags.human ?? false) : name + (e.type === FileType.DIRECTORY ? '/' : '')) + '\n');
+    }
+  });
+
+  withClientFlags(
+    program
+      .command('mkdir')
+      .description('create a directory')
+      .argument('<path...>', 'remote directories')
+      .option('-p, --parents', 'create missing parents; no error if it exists'),
+  ).action(async (paths: string[], flags: ClientFlags & { parents?: boolean }) => {
+    const client = clientFrom(flags);
+    for (const path of paths) await client.mkdir(path, { parents: flags.parents ?? false, requestId: flags.requestId });
+  });
+
+  withClientFlags(
+    program
+      .command('rm')
+      .description('remove files or directories (to the trash unless --skip-trash)')
+      .argument('<path...>', 'remote paths')
+      .option('-r, --recursive', 'remove directories and their contents')
+      .option('--skip-trash', 'delete at once instead of moving to the trash'),
+  ).action(async (paths: string[], flags: ClientFlags & { recursive?: boolean; skipTrash?: boolean }) => {
+    const client = clientFrom(flags);
+    for (const path of paths) await client.rm(path, { recursive: flags.recursive ?? false, skipTrash: flags.skipTrash ?? false, requestId: flags.requestId });
+  });
+
+  withClientFlags(
+    program
+      .command('mv')
+      .description('rename or move a file or directory (atomic)')
+      .argument('<src>', 'remote source')
+      .argument('<dst>', 'remote destination (into it, if it is a directory)')
+      .option('-f, --overwrite', 'replace an existing destination file'),
+  ).action(async (src: string, dst: string, flags: ClientFlags & { overwrite?: boolean }) => {
+    const client = clientFrom(flags);
+    let target = normalizePath(dst);
+    const existing = await client.tryStat(target);
+    if (existing?.type === FileType.DIRECTORY) {
+      const name = normalizePath(src).split('/').pop() ?? '';
+      target = target === '/' ? `/${name}` : `${target}/${name}`;
+    }
+    await client.mv(src, target, { overwrite: flags.overwrite ?? false, requestId: flags.requestId });
+  });
+
+  withClientFlags(
+    program
+      .command('stat')
+      .description('show a file or directory')
+      .argument('<path>', 'remote path')
+      .option('--json', 'JSON output'),
+  ).action(async (path: string, flags: ClientFlags & { json?: boolean }) => {
+    const client = clientFrom(flags);
+    const s = await client.stat(path);
+    const json = statusJson(s);
+    if (flags.json) {
+      process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+      return;
+    }
+    for (const [k, v] of Object.entries(json)) process.stdout.write(`${(k + ':').padEnd(19)} ${String(v)}\n`);
+  });
+}

@@ -1,0 +1,41 @@
+import { ErrorCode, type DfsError } from '@dfs/proto';
+
+/** Exit codes, documented in `dfs help exit-codes`. */
+export const EXIT = {
+  OK: 0,
+  ERROR: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  EXISTS: 4,
+  UNAVAILABLE: 5,
+} as const;
+
+export const EXIT_CODES_HELP = `Exit codes:
+  0  success
+  1  error (anything not listed below)
+  2  usage error (unknown command or option, bad argument, invalid path)
+  3  not found (remote or local path does not exist)
+  4  already exists (use --overwrite to replace a file)
+  5  cluster unavailable (no master leader reachable, not enough chunkservers)`;
+
+export function exitCodeFor(err: DfsError): number {
+  switch (err.code) {
+    case ErrorCode.NOT_FOUND:
+    case ErrorCode.UNKNOWN_CHUNK:
+      return EXIT.NOT_FOUND;
+    case ErrorCode.ALREADY_EXISTS:
+      return EXIT.EXISTS;
+    case ErrorCode.INVALID_PATH:
+    case ErrorCode.INVALID_ARGUMENT:
+    case ErrorCode.NAME_TOO_LONG:
+      return EXIT.USAGE;
+    case ErrorCode.UNAVAILABLE:
+    case ErrorCode.NOT_LEADER:
+    case ErrorCode.DEADLINE_EXCEEDED:
+    case ErrorCode.NOT_ENOUGH_CHUNKSERVERS:
+    case ErrorCode.SAFE_MODE:
+      return EXIT.UNAVAILABLE;
+    default:
+      return EXIT.ERROR;
+  }
+}

@@ -1,0 +1,98 @@
+import {
+  BLOCK_SIZE,
+  crc32cOf,
+  DfsError,
+  ErrorCode,
+  toDfsError,
+  type ChunkLocation,
+  type ChunkserverRef,
+  type ReadChunkResponse,
+} from '@dfs/proto';
+import type { ChunkserverPool } from './chunkserver-pool.js';
+import type { ReadPolicy } from './read-policy.js';
+import { requestMetadata } from './rpc.js';
+
+export interface RangeReadContext {
+  pool: ChunkserverPool;
+  policy: ReadPolicy;
+  requestId?: string;
+  signal?: AbortSignal;
+  /** Called for a replica that served bytes failing their checksum. */
+  onCorruptReplica?: (handle: number, replica: ChunkserverRef, reason: string) => void;
+  timeoutMs: number;
+}
+
+/**
+ * Reads [start, end) of one chunk from one replica, verifying every block's CRC32C
+ * against the checksum the replica stored at write time (end-to-end: computed by the writer).
+ */
+async function readFromReplica(
+  ctx: RangeReadContext,
+  chunk: ChunkLocation,
+  replica: ChunkserverRef,
+  start: number,
+  end: number,
+): Promise<Buffer> {
+  const alignedStart = start - (start % BLOCK_SIZE);
+  const call = ctx.pool.get(replica.address).readChunk(
+    { handle: chunk.handle, version: chunk.version, offset: alignedStart, length: end - alignedStart, requestId: ctx.requestId ?? '' },
+    requestMetadata(ctx.requestId),
+    { deadline: Date.now() + ctx.timeoutMs },
+  );
+  const onAbort = (): void => call.cancel();
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  const pieces: Buffer[] = [];
+  let expected = alignedStart;
+  try {
+    for await (const msg of call as AsyncIterable<ReadChunkResponse>) {
+      if (msg.offset !== expected) {
+        throw new DfsError(ErrorCode.INTERNAL, `chunk ${chunk.handle} from ${replica.id}: block at ${msg.offset}, expected ${expected}`);
+      }
+      const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+      if (crc32cOf(data) !== msg.crc32c) {
+        const reason = `checksum mismatch in block at ${msg.offset}`;
+        ctx.onCorruptReplica?.(chunk.handle, replica, reason);
+        throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${chunk.handle} on ${replica.id}: ${reason}`);
+      }
+      expected += data.length;
+      const from = Math.max(0, start - msg.offset);
+      const to = Math.min(data.length, end - msg.offset);
+      if (to > from) pieces.push(from === 0 && to === data.length ? data : data.subarray(from, to));
+      if (expected >= end) break;
+    }
+  } catch (err) {
+    call.cancel();
+    throw toDfsError(err);
+  } finally {
+    ctx.signal?.removeEventListener('abort', onAbort);
+  }
+  const out = Buffer.concat(pieces);
+  if (out.length !== end - start) {
+    throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} on ${replica.id}: short read (${out.length} of ${end - start} bytes)`);
+  }
+  return out;
+}
+
+/** Reads [start, end) of a chunk, trying replicas in policy order and falling back on any failure. */
+export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation, start: number, end: number): Promise<Buffer> {
+  if (end <= start) return Buffer.alloc(0);
+  const replicas = ctx.policy.order(chunk.replicas);
+  if (replicas.length === 0) {
+    throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} has no live replica`);
+  }
+  const errors: string[] = [];
+  for (const replica of replicas) {
+    if (ctx.signal?.aborted) throw new DfsError(ErrorCode.CANCELLED, 'read cancelled');
+    ctx.policy.begin(replica.address);
+    try {
+      return await readFromReplica(ctx, chunk, replica, start, end);
+    } catch (e) {
+      const err = toDfsError(e);
+      if (err.code === ErrorCode.CANCELLED && ctx.signal?.aborted) throw err;
+      errors.push(`${replica.id}: ${err.message}`);
+    } finally {
+      ctx.policy.end(replica.address);
+    }
+  }
+  throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle}: every replica failed (${errors.join('; ')})`);
+}

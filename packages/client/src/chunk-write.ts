@@ -1,0 +1,105 @@
+import { once } from 'node:events';
+import {
+  BlockFramer,
+  crc32cOf,
+  DfsError,
+  ErrorCode,
+  toDfsError,
+  type ChunkLocation,
+  type WriteChunkRequest,
+  type WriteChunkResponse,
+} from '@dfs/proto';
+import type { ChunkserverPool } from './chunkserver-pool.js';
+import { requestMetadata } from './rpc.js';
+
+export interface ChunkWriteResult {
+  length: number;
+  crc32c: number;
+  replicas: string[];
+}
+
+/** Slowest transfer rate we tolerate before declaring a pipeline stalled. */
+const MIN_BYTES_PER_SEC = 2 * 1024 * 1024;
+const MIN_DEADLINE_MS = 30_000;
+
+/**
+ * Streams one chunk to its primary, which writes it and forwards it along the chain
+ * (GFS §3.2: data flows along a chain of chunkservers, pipelined). The returned
+ * promise resolves only when every replica holds the bytes durably and the whole-chunk
+ * CRC32C matches what we sent.
+ */
+export async function writeChunk(
+  pool: ChunkserverPool,
+  location: ChunkLocation,
+  chunkSize: number,
+  data: AsyncIterable<Buffer>,
+  opts: { offset?: number; requestId?: string; signal?: AbortSignal } = {},
+): Promise<ChunkWriteResult> {
+  const [primary, ...chain] = location.replicas;
+  if (!primary) throw new DfsError(ErrorCode.NOT_ENOUGH_CHUNKSERVERS, `chunk ${location.handle} has no replicas`);
+  const client = pool.get(primary.address);
+  const deadline = Date.now() + Math.max(MIN_DEADLINE_MS, (chunkSize / MIN_BYTES_PER_SEC) * 1000);
+
+  let settle!: { resolve: (r: WriteChunkResponse) => void; reject: (e: unknown) => void };
+  const response = new Promise<WriteChunkResponse>((resolve, reject) => (settle = { resolve, reject }));
+  const call = client.writeChunk(requestMetadata(opts.requestId), { deadline }, (err, res) =>
+    err ? settle.reject(err) : settle.resolve(res),
+  );
+  const onAbort = (): void => call.cancel();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // A failed call ends the writable side; remember that so we stop writing frames.
+  let callFailed = false;
+  response.catch(() => (callFailed = true));
+
+  const send = async (msg: WriteChunkRequest): Promise<void> => {
+    if (callFailed) return;
+    if (!call.write(msg)) await Promise.race([once(call, 'drain'), response.then(() => undefined, () => undefined)]);
+  };
+
+  let length = 0;
+  let crc = 0;
+  try {
+    await send({
+      msg: {
+        $case: 'header',
+        value: {
+          handle: location.handle,
+          version: location.version,
+          chain,
+          requestId: opts.requestId ?? '',
+          chunkSize,
+          offset: opts.offset ?? 0,
+        },
+      },
+    });
+    const framer = new BlockFramer();
+    const sendFrames = async (frames: Array<{ data: Buffer; crc32c: number }>): Promise<void> => {
+      for (const frame of frames) {
+        length += frame.data.length;
+        crc = crc32cOf(frame.data, crc);
+        await send({ msg: { $case: 'frame', value: { data: frame.data, crc32c: frame.crc32c } } });
+      }
+    };
+    for await (const piece of data) {
+      if (callFailed) break;
+      await sendFrames(framer.push(piece));
+    }
+    await sendFrames(framer.flush());
+    call.end();
+    const res = await response;
+    if (!callFailed && (res.length !== (opts.offset ?? 0) + length)) {
+      throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${location.handle}: replicas stored ${res.length} bytes, sent ${length}`);
+    }
+    if (!opts.offset && res.crc32c !== crc) {
+      throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${location.handle}: replica checksum ${res.crc32c} != sent ${crc}`);
+    }
+    return { length: res.length, crc32c: res.crc32c, replicas: res.replicas };
+  } catch (err) {
+    call.cancel();
+    // The stream's own failure says more than a write-after-end error does.
+    const real = await response.then(() => err, (e) => e);
+    throw toDfsError(real);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,354 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream as fsCreateReadStream } from 'node:fs';
+import { open, rename, rm, stat as fsStat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DfsError,
+  ErrorCode,
+  FileType,
+  normalizePath,
+  toDfsError,
+  type ChunkLocation,
+  type ClusterStatusResponse,
+  type FileStatus,
+} from '@dfs/proto';
+import { ChunkserverPool } from './chunkserver-pool.js';
+import { FileWriter } from './file-writer.js';
+import { readFileRange } from './file-reader.js';
+import { MasterPool } from './master-pool.js';
+import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
+
+export interface DfsClientOptions {
+  /** Master gRPC addresses (host:port). */
+  masters: string[];
+  /** Deadline of one RPC attempt against one master. Default 5 s. */
+  callTimeoutMs?: number;
+  /** How long master calls keep retrying through elections. Default 30 s. */
+  retryWindowMs?: number;
+  readPolicy?: ReadPolicyName;
+  /** Chunks uploaded at once by put. Default 4 (2 when the source is a stream). */
+  parallelChunks?: number;
+  /** Read pieces (4 MiB) in flight at once. Default 6. */
+  parallelReads?: number;
+  /** Identifies this client's writer leases. */
+  clientId?: string;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Carried in gRPC metadata to every master and chunkserver the call touches. */
+  requestId?: string;
+}
+
+export interface PutOptions extends CallOptions {
+  overwrite?: boolean;
+  /** Replication factor; 0 or absent = cluster default. */
+  replication?: number;
+  mode?: number;
+  chunkSize?: number;
+  /** Called as bytes are acknowledged, for progress bars. */
+  onProgress?: (bytesDone: number) => void;
+}
+
+export interface ReadRangeOptions extends CallOptions {
+  start?: number;
+  /** Inclusive, as fs.createReadStream. */
+  end?: number;
+}
+
+export interface ListOptions extends CallOptions {
+  pageSize?: number;
+  staleOk?: boolean;
+}
+
+const DEFAULTS = {
+  callTimeoutMs: 5_000,
+  retryWindowMs: 30_000,
+  parallelChunks: 4,
+  parallelReads: 6,
+  leaseRenewMs: 10_000,
+  maxAttempts: 4,
+};
+
+function isReadable(value: unknown): value is NodeJS.ReadableStream {
+  return typeof value === 'object' && value !== null && typeof (value as NodeJS.ReadableStream).pipe === 'function';
+}
+
+/** The client every tool uses: the CLI, the FUSE adapter, tests and benchmarks. */
+export class DfsClient {
+  readonly masters: MasterPool;
+  private readonly chunkservers = new ChunkserverPool();
+  private readonly readPolicy: ReadPolicy;
+  readonly clientId: string;
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters'>>;
+
+  constructor(options: DfsClientOptions) {
+    this.opts = {
+      callTimeoutMs: options.callTimeoutMs ?? DEFAULTS.callTimeoutMs,
+      retryWindowMs: options.retryWindowMs ?? DEFAULTS.retryWindowMs,
+      parallelChunks: options.parallelChunks ?? DEFAULTS.parallelChunks,
+      parallelReads: options.parallelReads ?? DEFAULTS.parallelReads,
+    };
+    this.masters = new MasterPool({ masters: options.masters, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
+    this.readPolicy = new ReadPolicy(options.readPolicy ?? 'round-robin');
+    this.clientId = options.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  }
+
+  close(): void {
+    this.masters.close();
+    this.chunkservers.close();
+  }
+
+  // ---- namespace ----
+
+  async stat(path: string, opts: CallOptions & { staleOk?: boolean } = {}): Promise<FileStatus> {
+    const res = await this.masters.call((c) => c.stat, { path: normalizePath(path), staleOk: opts.staleOk ?? false }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
+    return res.file;
+  }
+
+  /** Returns null instead of throwing NOT_FOUND. */
+  async tryStat(path: string, opts: CallOptions = {}): Promise<FileStatus | null> {
+    try {
+      return await this.stat(path, opts);
+    } catch (err) {
+      if (DfsError.is(err, ErrorCode.NOT_FOUND)) return null;
+      throw err;
+    }
+  }
+
+  /** Lists a directory page by page; memory stays at one page whatever the directory size. */
+  async *list(path: string, opts: ListOptions = {}): AsyncGenerator<FileStatus> {
+    const dir = normalizePath(path);
+    let startAfter = '';
+    for (;;) {
+      const res = await this.masters.call(
+        (c) => c.list,
+        { path: dir, startAfter, limit: opts.pageSize ?? 1000, staleOk: opts.staleOk ?? false },
+        opts,
+      );
+      for (const entry of res.entries) yield entry;
+      const last = res.entries[res.entries.length - 1];
+      if (!res.hasMore || !last) return;
+      startAfter = last.name;
+    }
+  }
+
+  async mkdir(path: string, opts: CallOptions & { parents?: boolean; mode?: number } = {}): Promise<FileStatus | undefined> {
+    const res = await this.masters.call((c) => c.mkdir, { path: normalizePath(path), parents: opts.parents ?? false, mode: opts.mode ?? 0 }, opts);
+    return res.dir;
+  }
+
+  async rm(path: string, opts: CallOptions & { recursive?: boolean; skipTrash?: boolean } = {}): Promise<void> {
+    await this.masters.call(
+      (c) => c.delete,
+      { path: normalizePath(path), recursive: opts.recursive ?? false, skipTrash: opts.skipTrash ?? false },
+      opts,
+    );
+  }
+
+  async mv(src: string, dst: string, opts: CallOptions & { overwrite?: boolean } = {}): Promise<void> {
+    await this.masters.call((c) => c.rename, { src: normalizePath(src), dst: normalizePath(dst), overwrite: opts.overwrite ?? false }, opts);
+  }
+
+  async clusterStatus(opts: CallOptions = {}): Promise<ClusterStatusResponse> {
+    return this.masters.call((c) => c.clusterStatus, {}, opts);
+  }
+
+  /** A file's status and its chunks with live replica locations. */
+  async locate(path: string, opts: CallOptions = {}): Promise<{ file: FileStatus; chunks: ChunkLocation[] }> {
+    const res = await this.masters.call((c) => c.getFile, { path: normalizePath(path), staleOk: false }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.NOT_FOUND, `${path}: no such file`);
+    if (res.file.type === FileType.DIRECTORY) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${path}: is a directory`);
+    return { file: res.file, chunks: res.chunks };
+  }
+
+  // ---- data ----
+
+  /**
+   * Writes `source` (a local file path or a readable stream) to `remote`. The file
+   * becomes visible only once every chunk is durable on its replicas.
+   */
+  async put(source: string | NodeJS.ReadableStream, remote: string, opts: PutOptions = {}): Promise<FileStatus> {
+    const path = normalizePath(remote);
+    if (typeof source === 'string') {
+      const info = await fsStat(source).catch((err: unknown) => {
+        throw toDfsError(err);
+      });
+      if (info.isDirectory()) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${source}: is a directory`);
+      return this.putFile(source, info.size, path, opts);
+    }
+    if (!isReadable(source)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'put: source must be a path or a readable stream');
+    const writer = await this.openWriter(path, opts, Math.min(2, this.opts.parallelChunks));
+    return this.pumpStream(writer, source, opts);
+  }
+
+  private openWriter(path: string, opts: PutOptions, parallelChunks: number): Promise<FileWriter> {
+    return FileWriter.create(
+      this.masters,
+      this.chunkservers,
+      path,
+      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: opts.mode ?? 0, chunkSize: opts.chunkSize ?? 0 },
+      {
+        clientId: this.clientId,
+        requestId: opts.requestId,
+        signal: opts.signal,
+        parallelChunks,
+        maxAttempts: DEFAULTS.maxAttempts,
+        leaseRenewMs: DEFAULTS.leaseRenewMs,
+      },
+    );
+  }
+
+  /** A local file is re-readable, so a retried chunk re-reads its range instead of holding it in memory. */
+  private async putFile(localPath: string, size: number, path: string, opts: PutOptions): Promise<FileStatus> {
+    const writer = await this.openWriter(path, opts, this.opts.parallelChunks);
+    try {
+      const chunkSize = writer.chunkSize;
+      let done = 0;
+      for (let offset = 0; offset < size; offset += chunkSize) {
+        const end = Math.min(size, offset + chunkSize);
+        await writer.addChunk(() => fsCreateReadStream(localPath, { start: offset, end: end - 1, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>);
+        // Progress counts chunks handed to the pipeline; close() waits for the acknowledgements.
+        done = end;
+        opts.onProgress?.(done);
+      }
+      return await writer.close();
+    } catch (err) {
+      await writer.abort();
+      throw toDfsError(err);
+    }
+  }
+
+  /** A stream is read once, so each chunk is held in memory until its replicas acknowledge it. */
+  private async pumpStream(writer: FileWriter, source: NodeJS.ReadableStream, opts: PutOptions): Promise<FileStatus> {
+    const chunkSize = writer.chunkSize;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let total = 0;
+    const dispatch = async (): Promise<void> => {
+      const buffers = pending;
+      pending = [];
+      pendingBytes = 0;
+      await writer.addChunk(async function* () {
+        yield* buffers;
+      });
+    };
+    try {
+      for await (const piece of source as AsyncIterable<Buffer | string>) {
+        let buf = typeof piece === 'string' ? Buffer.from(piece) : piece;
+        while (buf.length > 0) {
+          const take = Math.min(buf.length, chunkSize - pendingBytes);
+          pending.push(buf.subarray(0, take));
+          pendingBytes += take;
+          total += take;
+          buf = buf.subarray(take);
+          if (pendingBytes === chunkSize) await dispatch();
+        }
+        opts.onProgress?.(total);
+      }
+      if (pendingBytes > 0) await dispatch();
+      return await writer.close();
+    } catch (err) {
+      await writer.abort();
+      throw toDfsError(err);
+    }
+  }
+
+  /** A Writable that uploads to `remote`; the file appears when the stream finishes. */
+  createWriteStream(remote: string, opts: PutOptions = {}): Writable {
+    const path = normalizePath(remote);
+    const passthrough = new Readable({ read() {} });
+    let result: Promise<FileStatus> | undefined;
+    const writable = new Writable({
+      highWaterMark: 1024 * 1024,
+      write: (chunk: Buffer, _enc, cb) => {
+        result ??= this.put(passthrough, path, opts);
+        result.catch((err: unknown) => writable.destroy(toDfsError(err)));
+        passthrough.push(chunk);
+        cb();
+      },
+      final: (cb) => {
+        result ??= this.put(passthrough, path, opts);
+        passthrough.push(null);
+        result.then(() => cb(), (err: unknown) => cb(toDfsError(err)));
+      },
+    });
+    return writable;
+  }
+
+  /** Streams a file's bytes in order, verified, with bounded memory. */
+  async *readChunks(remote: string, opts: ReadRangeOptions = {}): AsyncGenerator<Buffer> {
+    const { file, chunks } = await this.locate(remote, opts);
+    const start = opts.start ?? 0;
+    const end = opts.end === undefined ? file.size : Math.min(file.size, opts.end + 1);
+    if (start >= end) return;
+    yield* readFileRange(
+      {
+        pool: this.chunkservers,
+        policy: this.readPolicy,
+        requestId: opts.requestId,
+        signal: opts.signal,
+        timeoutMs: 60_000,
+        onCorruptReplica: (handle, replica, reason) => {
+          this.masters
+            .call((c) => c.reportBadReplica, { handle, chunkserverId: replica.id, reason }, { requestId: opts.requestId })
+            .catch(() => undefined);
+        },
+      },
+      file,
+      chunks,
+      start,
+      end,
+      this.opts.parallelReads,
+    );
+  }
+
+  /** A Readable of the file, like fs.createReadStream (`end` inclusive). */
+  createReadStream(remote: string, opts: ReadRangeOptions = {}): Readable {
+    return Readable.from(this.readChunks(remote, opts), { objectMode: false });
+  }
+
+  /** Reads a whole file into memory (small files only). */
+  async readFile(remote: string, opts: CallOptions = {}): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const part of this.readChunks(remote, opts)) parts.push(part);
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * Copies `remote` to a local path or a writable stream. A local file is written
+   * under a temporary name and renamed, so a failed get never leaves a partial file.
+   */
+  async get(remote: string, target: string | NodeJS.WritableStream, opts: CallOptions & { onProgress?: (bytes: number) => void } = {}): Promise<FileStatus> {
+    const { file } = await this.locate(remote, opts);
+    let done = 0;
+    const counted = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+      for await (const buf of source) {
+        done += buf.length;
+        opts.onProgress?.(done);
+        yield buf;
+      }
+    };
+    if (typeof target !== 'string') {
+      await pipeline(counted(this.readChunks(remote, opts)), target as NodeJS.WritableStream, { end: target !== process.stdout });
+      return file;
+    }
+    const tmp = `${target}.dfs-tmp-${randomBytes(4).toString('hex')}`;
+    try {
+      const handle = await open(tmp, 'w');
+      try {
+        await pipeline(counted(this.readChunks(remote, opts)), handle.createWriteStream());
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw toDfsError(err);
+    }
+    return file;
+  }
+}

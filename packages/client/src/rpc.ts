@@ -1,0 +1,65 @@
+import { Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { DfsError, ErrorCode, toDfsError } from '@dfs/proto';
+
+/** A ts-proto grpc-js unary method in its fullest overload. */
+export type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => ClientUnaryCall;
+
+export interface CallContext {
+  /** Per-call deadline in milliseconds. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  requestId?: string;
+}
+
+export const REQUEST_ID_KEY = 'dfs-request-id';
+
+export function requestMetadata(requestId?: string): Metadata {
+  const md = new Metadata();
+  if (requestId) md.set(REQUEST_ID_KEY, requestId);
+  return md;
+}
+
+/** Throws CANCELLED if the signal has fired. */
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new DfsError(ErrorCode.CANCELLED, 'operation cancelled');
+}
+
+/** Calls one unary method with a deadline and AbortSignal; failures become DfsErrors. */
+export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, ctx: CallContext): Promise<Res> {
+  throwIfAborted(ctx.signal);
+  return new Promise<Res>((resolve, reject) => {
+    const onAbort = (): void => call.cancel();
+    const call = method(
+      request,
+      requestMetadata(ctx.requestId),
+      { deadline: Date.now() + ctx.timeoutMs },
+      (err, res) => {
+        ctx.signal?.removeEventListener('abort', onAbort);
+        if (err) reject(toDfsError(err));
+        else resolve(res);
+      },
+    );
+    ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Resolves after `ms`, or rejects CANCELLED when the signal fires first. */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new DfsError(ErrorCode.CANCELLED, 'operation cancelled'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new DfsError(ErrorCode.CANCELLED, 'operation cancelled'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

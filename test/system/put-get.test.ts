@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestCluster } from '../lib/cluster.js';
+import { sha256File, writeRandomFile } from '../lib/files.js';
+
+const CHUNK = 256 * 1024;
+
+describe('walking skeleton: put and get through a real cluster', function () {
+  let cluster: TestCluster;
+  let work: string;
+
+  before(async function () {
+    cluster = await TestCluster.start({ masters: 3, chunkservers: 4, chunkSize: CHUNK });
+    work = mkdtempSync(join(tmpdir(), 'dfs-putget-'));
+  });
+
+  after(async function () {
+    await cluster?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  const sizes: Array<[string, number]> = [
+    ['empty', 0],
+    ['one byte', 1],
+    ['chunk-1', CHUNK - 1],
+    ['exactly one chunk', CHUNK],
+    ['chunk+1', CHUNK + 1],
+    ['5 chunks + 17', 5 * CHUNK + 17],
+  ];
+
+  for (const [label, size] of sizes) {
+    it(`round-trips a ${label} file (${size} bytes) byte for byte via the dfs CLI`, async function () {
+      const local = join(work, `in-${size}`);
+      const back = join(work, `out-${size}`);
+      const digest = writeRandomFile(local, size);
+      const put = await cluster.dfs(['put', local, `/skeleton/f-${size}`, '--quiet']);
+      assert.equal(put.code, 0, put.stderr);
+      const get = await cluster.dfs(['get', `/skeleton/f-${size}`, back, '--quiet']);
+      assert.equal(get.code, 0, get.stderr);
+      assert.equal(await sha256File(back), digest);
+
+      const client = cluster.client();
+      const { file, chunks } = await client.locate(`/skeleton/f-${size}`);
+      assert.equal(file.size, size);
+      assert.equal(chunks.length, Math.ceil(size / CHUNK));
+      for (const chunk of chunks) {
+        const ids = new Set(chunk.replicas.map((r) => r.id));
+        assert.equal(ids.size, 3, `chunk ${chunk.handle} has replicas on ${[...ids].join(',')}`);
+      }
+    });
+  }
+
+  it('lists what was put and reports a missing file with exit code 3', async function () {
+    const ls = await cluster.dfs(['ls', '/skeleton']);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.deepEqual(ls.stdout.trim().split('\n').sort(), sizes.map(([, s]) => `f-${s}`).sort());
+    const missing = await cluster.dfs(['get', '/skeleton/nope', join(work, 'nope')]);
+    assert.equal(missing.code, 3);
+    assert.match(missing.stderr, /^dfs: .*nope/);
+    assert.ok(!missing.stderr.includes('    at '), 'no stack trace');
+  });
+
+  it('streams a put from stdin and a get to stdout through the library', async function () {
+    const client = cluster.client();
+    const { Readable } = await import('node:stream');
+    const payload = Buffer.alloc(3 * CHUNK + 5, 7);
+    await client.put(Readable.from([payload.subarray(0, 1000), payload.subarray(1000)]), '/skeleton/stream');
+    const back = await client.readFile('/skeleton/stream');
+    assert.ok(back.equals(payload));
+  });
+});
