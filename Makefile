@@ -40,7 +40,7 @@ run: build
 	node packages/cli/bin/dfs.js cluster up --dir $(DATA_DIR) --masters 3 --chunkservers 4
 
 bench: build
-	node scripts/bench/run.js
+	node scripts/bench/dist/run.js
 
 clean:
 	rm -rf packages/*/dist packages/proto/src/gen test/dist

@@ -1,0 +1,112 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { DfsClient } from '@dfs/client';
+import { diskWriteMBps, grpcStreamMBps, loopbackTcpMBps } from './lib/ceilings.js';
+import { startBenchCluster } from './lib/cluster.js';
+
+/*
+ * make bench: dfs figures beside the machine's own ceilings measured in the same run.
+ * Sizes can be lowered for a quick look: BENCH_BYTES=268435456 make bench
+ */
+
+const MB = 1e6;
+const BIG = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
+const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
+const CONCURRENCY = 16;
+
+interface Row {
+  name: string;
+  value: number;
+  unit: string;
+  ratio?: string;
+  target?: string;
+}
+
+function writeRandomFile(path: string, size: number): void {
+  const fd = openSync(path, 'w');
+  const block = randomBytes(4 * 1024 * 1024);
+  for (let off = 0; off < size; off += block.length) writeSync(fd, block, 0, Math.min(block.length, size - off));
+  closeSync(fd);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** Runs `total` tasks with `concurrency` workers. */
+async function pool(total: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < total) await task(next++);
+  }));
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'dfs-bench-'));
+  const rows: Row[] = [];
+  const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
+  try {
+    log('measuring ceilings (disk, loopback TCP, bare grpc-js stream)');
+    const disk = diskWriteMBps(work);
+    const tcp = await loopbackTcpMBps();
+    const grpc = await grpcStreamMBps();
+    rows.push({ name: 'ceiling: disk write (dd conv=fdatasync)', value: disk, unit: 'MB/s' });
+    rows.push({ name: 'ceiling: loopback TCP, 2 processes', value: tcp, unit: 'MB/s' });
+    rows.push({ name: 'ceiling: bare grpc-js stream, 64 KiB msgs', value: grpc, unit: 'MB/s' });
+
+    log('starting a cluster: 3 masters, 4 chunkservers');
+    const cluster = await startBenchCluster(join(work, 'cluster'), ['--masters', '3', '--chunkservers', '4', '--log-level', 'warn']);
+    const client = new DfsClient({ masters: cluster.masters });
+    try {
+      const src = join(work, 'big.bin');
+      writeRandomFile(src, BIG);
+      log(`put ${BIG} bytes`);
+      const putSecs = await timed(() => client.put(src, '/bench/big.bin'));
+      const put = BIG / MB / putSecs;
+      rows.push({ name: `put ${(BIG / 1024 ** 3).toFixed(2)} GiB`, value: put, unit: 'MB/s', ratio: `${(put / disk).toFixed(2)}× disk, ${(put / grpc).toFixed(2)}× grpc`, target: '≥ 120' });
+      log(`get ${BIG} bytes`);
+      const sink = new Writable({ write: (_c, _e, cb) => cb() });
+      const getSecs = await timed(() => client.get('/bench/big.bin', sink));
+      const get = BIG / MB / getSecs;
+      rows.push({ name: `get ${(BIG / 1024 ** 3).toFixed(2)} GiB`, value: get, unit: 'MB/s', ratio: `${(get / tcp).toFixed(2)}× tcp, ${(get / grpc).toFixed(2)}× grpc`, target: '≥ 520' });
+
+      log(`${SMALL_FILES} small files, ${CONCURRENCY} clients`);
+      const payload = randomBytes(1024);
+      const clients = Array.from({ length: CONCURRENCY }, () => new DfsClient({ masters: cluster.masters }));
+      await client.mkdir('/bench/small', { parents: true });
+      const createSecs = await timed(() => pool(SMALL_FILES, CONCURRENCY, async (i) => {
+        const { Readable } = await import('node:stream');
+        await clients[i % CONCURRENCY]!.put(Readable.from([payload]), `/bench/small/f${i}`);
+      }));
+      rows.push({ name: '1 KiB creates, 16 clients', value: SMALL_FILES / createSecs, unit: 'files/s', target: '≥ 1,000' });
+      const readSecs = await timed(() => pool(SMALL_FILES, CONCURRENCY, async (i) => {
+        await clients[i % CONCURRENCY]!.readFile(`/bench/small/f${i}`);
+      }));
+      rows.push({ name: '1 KiB reads, 16 clients', value: SMALL_FILES / readSecs, unit: 'files/s', target: '≥ 5,000' });
+      clients.forEach((c) => c.close());
+    } finally {
+      client.close();
+      await cluster.stop();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const width = Math.max(...rows.map((r) => r.name.length));
+  process.stdout.write(`\n${'benchmark'.padEnd(width)}  ${'value'.padStart(10)}  unit     ratio to ceilings             target\n`);
+  for (const r of rows) {
+    process.stdout.write(`${r.name.padEnd(width)}  ${r.value.toFixed(1).padStart(10)}  ${r.unit.padEnd(8)} ${(r.ratio ?? '').padEnd(29)} ${r.target ?? ''}\n`);
+  }
+  mkdirSync('.bench', { recursive: true });
+  writeFileSync('.bench/results.json', JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + '\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
