@@ -5,6 +5,7 @@ import { registerClusterCommands } from './commands/cluster.js';
 import { registerDaemonCommands } from './commands/daemons.js';
 import { registerDataCommands } from './commands/data.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
+import { registerUsageCommands } from './commands/usage.js';
 import { closeClient } from './context.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 
@@ -15,6 +16,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(run `dfs help` or `dfs COMMAND --help`)');
   registerDataCommands(program);
   registerNamespaceCommands(program);
+  registerUsageCommands(program);
   registerAdminCommands(program);
   registerClusterCommands(program);
   registerDaemonCommands(program);
