@@ -5,6 +5,7 @@ import {
   type FileStatus,
   type ChunkLocation,
 } from '@dfs/proto';
+import type { ServiceError } from '@grpc/grpc-js';
 import type { MasterPool } from './master-pool.js';
 import type { ChunkserverPool } from './chunkserver-pool.js';
 import { writeChunk } from './chunk-write.js';
@@ -23,10 +24,16 @@ export interface FileWriterOptions {
   leaseRenewMs: number;
 }
 
-/** Ids named in a pipeline failure, so the retry excludes them (HDFS excludes the bad datanode). */
+/** Metadata key a chunkserver sets to name the node that broke a write pipeline. */
+const FAILED_CHUNKSERVER_KEY = 'dfs-failed-chunkserver';
+
+/** Ids to exclude after a pipeline failure (HDFS excludes the bad datanode and retries). */
 function failedReplicaIds(err: DfsError, location: ChunkLocation): string[] {
-  const named = location.replicas.filter((r) => err.message.includes(r.id) || err.message.includes(r.address));
-  if (named.length > 0) return named.map((r) => r.id);
+  const cause = err.cause as Partial<ServiceError> | undefined;
+  const named = cause?.metadata?.get?.(FAILED_CHUNKSERVER_KEY)?.[0];
+  if (named !== undefined && String(named) !== '') return [String(named)];
+  const mentioned = location.replicas.filter((r) => err.message.split(/[^\w.-]+/).includes(r.id) || err.message.includes(r.address));
+  if (mentioned.length > 0) return mentioned.map((r) => r.id);
   const primary = location.replicas[0];
   return primary && (err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.DEADLINE_EXCEEDED) ? [primary.id] : [];
 }
