@@ -1,1 +1,13 @@
-export {};
+export { MetadataStore, type ListResult, type FileWithChunks } from './state/metadata_store.js';
+export type { StateMachine } from './state/state_machine.js';
+export {
+  encodeCommand,
+  decodeCommand,
+  CommandDecodeError,
+  COMMAND_VERSION,
+  type Command,
+  type CommandResult,
+  type ChunkCommit,
+} from './state/commands.js';
+export { LocalCommandLog, type CommandLog, type CommandLogStatus, type CommandLogPeer, type Role } from './command_log.js';
+export { ManualClock, systemClock, type Clock } from './clock.js';

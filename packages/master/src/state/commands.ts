@@ -1,0 +1,202 @@
+import { ErrorCode } from '@dfs/proto';
+
+/*
+ * The command envelope (rqlite's command/): every metadata change is one of these values,
+ * stamped by the leader with everything non-deterministic (times, lease expiries, defaults)
+ * and then appended to the log. Encoding: UTF-8 JSON `{"v":1,"type":...,...}`.
+ *
+ * Compatibility rule: a field may be added with a default that reproduces the old
+ * behaviour; a change in meaning needs a new `type` or a bump of COMMAND_VERSION (and
+ * apply keeps the old code path so old log entries replay identically).
+ */
+export const COMMAND_VERSION = 1;
+
+/** A chunk's final length and checksum, as committed by a writer or by lease recovery. */
+export interface ChunkCommit {
+  handle: number;
+  length: number;
+  crc32c: number;
+}
+
+export interface CreateFileCmd {
+  type: 'CreateFile';
+  path: string;
+  overwrite: boolean;
+  replication: number; // stamped: never 0
+  mode: number; // stamped: never 0
+  chunkSize: number; // stamped: never 0
+  clientId: string;
+  now: number;
+  leaseExpiry: number;
+}
+export interface AddChunkCmd {
+  type: 'AddChunk';
+  inode: number;
+  clientId: string;
+  index: number;
+  previous?: ChunkCommit;
+  now: number;
+  leaseExpiry: number;
+}
+export interface AbandonChunkCmd {
+  type: 'AbandonChunk';
+  inode: number;
+  clientId: string;
+  handle: number;
+  now: number;
+  leaseExpiry: number;
+}
+export interface CompleteFileCmd {
+  type: 'CompleteFile';
+  inode: number;
+  clientId: string;
+  chunks: ChunkCommit[];
+  now: number;
+}
+export interface RenewLeaseCmd {
+  type: 'RenewLease';
+  clientId: string;
+  now: number;
+  leaseExpiry: number;
+}
+export interface MkdirCmd {
+  type: 'Mkdir';
+  path: string;
+  parents: boolean;
+  mode: number;
+  now: number;
+}
+export interface DeleteCmd {
+  type: 'Delete';
+  path: string;
+  recursive: boolean;
+  skipTrash: boolean; // stamped: true also when trash is disabled
+  now: number;
+}
+export interface RenameCmd {
+  type: 'Rename';
+  src: string;
+  dst: string;
+  overwrite: boolean;
+  now: number;
+}
+/** Leader-proposed: a writer's lease expired; close the file at its last complete chunk. */
+export interface RecoverLeaseCmd {
+  type: 'RecoverLease';
+  inode: number;
+  now: number;
+  /** Lengths the leader learned from chunk reports for chunks the writer never committed. */
+  chunks: ChunkCommit[];
+}
+/** Leader-proposed: expire old trash checkpoints and checkpoint /.Trash/Current. */
+export interface TrashCheckpointCmd {
+  type: 'TrashCheckpoint';
+  now: number;
+  intervalMs: number;
+}
+export interface NoopCmd {
+  type: 'Noop';
+}
+
+export type Command =
+  | CreateFileCmd
+  | AddChunkCmd
+  | AbandonChunkCmd
+  | CompleteFileCmd
+  | RenewLeaseCmd
+  | MkdirCmd
+  | DeleteCmd
+  | RenameCmd
+  | RecoverLeaseCmd
+  | TrashCheckpointCmd
+  | NoopCmd;
+
+export type CommandType = Command['type'];
+
+/** The deterministic outcome of applying one command: a value, or a typed error. */
+export type CommandResult<T = unknown> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
+
+/** A log entry that cannot be decoded. Fatal: the state machine must stop, never skip it. */
+export class CommandDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandDecodeError';
+  }
+}
+
+type FieldKind = 'string' | 'uint' | 'bool' | 'commit' | 'commits' | 'commit?';
+
+const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
+  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
+  AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint' },
+  AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint' },
+  CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint' },
+  RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
+  Mkdir: { path: 'string', parents: 'bool', mode: 'uint', now: 'uint' },
+  Delete: { path: 'string', recursive: 'bool', skipTrash: 'bool', now: 'uint' },
+  Rename: { src: 'string', dst: 'string', overwrite: 'bool', now: 'uint' },
+  RecoverLease: { inode: 'uint', now: 'uint', chunks: 'commits' },
+  TrashCheckpoint: { now: 'uint', intervalMs: 'uint' },
+  Noop: {},
+};
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isCommit(v: unknown): v is ChunkCommit {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Record<string, unknown>;
+  return isUint(c['handle']) && isUint(c['length']) && isUint(c['crc32c']) && (c['crc32c'] as number) <= 0xffffffff;
+}
+
+function checkField(kind: FieldKind, v: unknown): boolean {
+  switch (kind) {
+    case 'string':
+      return typeof v === 'string';
+    case 'uint':
+      return isUint(v);
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'commit':
+      return isCommit(v);
+    case 'commit?':
+      return v === undefined || isCommit(v);
+    case 'commits':
+      return Array.isArray(v) && v.every(isCommit);
+  }
+}
+
+/** Checks a command's shape (used by encode, so a malformed command is never proposed). */
+export function validateCommand(raw: unknown): Command {
+  if (typeof raw !== 'object' || raw === null) throw new CommandDecodeError('command is not an object');
+  const obj = raw as Record<string, unknown>;
+  const type = obj['type'];
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(FIELDS, type)) {
+    throw new CommandDecodeError(`unknown command type ${JSON.stringify(type)}`);
+  }
+  const fields = FIELDS[type as CommandType];
+  for (const [name, kind] of Object.entries(fields)) {
+    if (!checkField(kind, obj[name])) throw new CommandDecodeError(`${type}: bad field ${name}: ${JSON.stringify(obj[name])}`);
+  }
+  return obj as unknown as Command;
+}
+
+export function encodeCommand(cmd: Command): Uint8Array {
+  validateCommand(cmd);
+  return Buffer.from(JSON.stringify({ v: COMMAND_VERSION, ...cmd }), 'utf8');
+}
+
+/** Decodes a log entry. Throws CommandDecodeError (fatal) for anything not a valid command. */
+export function decodeCommand(data: Uint8Array): Command {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+  } catch (err) {
+    throw new CommandDecodeError(`entry is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null) throw new CommandDecodeError('entry is not an object');
+  const v = (raw as Record<string, unknown>)['v'];
+  if (v !== COMMAND_VERSION) throw new CommandDecodeError(`unsupported command version ${JSON.stringify(v)}`);
+  return validateCommand(raw);
+}

@@ -1,0 +1,208 @@
+import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { DfsError, ErrorCode, FileType, type FileStatus } from '@dfs/proto';
+import { CommandDecodeError, decodeCommand, type Command, type CommandResult } from './commands.js';
+import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
+import { CommandProcessor, TRASH_CURRENT, TRASH_DIR } from './processor.js';
+import { ROOT_ID, openDatabase, type OpenOptions } from './schema.js';
+import type { StateMachine } from './state_machine.js';
+
+export const DEFAULT_LIST_LIMIT = 1000;
+export const MAX_LIST_LIMIT = 10_000;
+
+export interface ListResult {
+  entries: FileStatus[];
+  hasMore: boolean;
+}
+
+export interface FileWithChunks {
+  file: FileStatus;
+  chunks: ChunkRow[];
+}
+
+/**
+ * The master's durable state: a thin FSM (rqlite's store/) over one better-sqlite3
+ * database, plus the read queries the service answers from it.
+ *
+ * apply(index, bytes): decode (failure is fatal: CommandDecodeError propagates) → one
+ * transaction { SAVEPOINT { processor.execute } ; applied_index = index }. A command that
+ * fails with a DfsError is rolled back to the savepoint and its error becomes the result;
+ * the applied index still advances, so the log position is consumed exactly once.
+ */
+export class MetadataStore implements StateMachine {
+  private db!: Database.Database;
+  private ns!: Namespace;
+  private processor!: CommandProcessor;
+  private applied = 0;
+  private applyTxn!: (index: number, cmd: Command) => CommandResult;
+  private sExpired!: Database.Statement;
+  private sChunkCount!: Database.Statement;
+  private sChunkScan!: Database.Statement;
+  private sMeta!: Database.Statement;
+
+  constructor(
+    readonly path: string,
+    private readonly openOpts: OpenOptions = {},
+  ) {
+    this.open();
+  }
+
+  private open(): void {
+    const db = openDatabase(this.path, this.openOpts);
+    this.db = db;
+    this.ns = new Namespace(db);
+    this.processor = new CommandProcessor(db, this.ns);
+    const execute = db.transaction((cmd: Command) => this.processor.execute(cmd)); // nested: a SAVEPOINT
+    this.applyTxn = db.transaction((index: number, cmd: Command): CommandResult => {
+      let result: CommandResult;
+      try {
+        result = { ok: true, value: execute(cmd) };
+      } catch (err) {
+        if (!(err instanceof DfsError)) throw err; // a bug or an I/O error: nothing is committed
+        result = { ok: false, code: err.code, message: err.message };
+      }
+      this.processor.setAppliedIndex(index);
+      return result;
+    });
+    this.sExpired = db.prepare(
+      'SELECT * FROM inodes WHERE under_construction = 1 AND lease_expiry <= ? ORDER BY lease_expiry LIMIT ?',
+    );
+    this.sChunkCount = db.prepare('SELECT COUNT(*) AS n FROM chunks WHERE committed = 1');
+    this.sChunkScan = db.prepare(`SELECT c.handle, c.version, c.committed, i.replication
+      FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle > ? ORDER BY c.handle LIMIT ?`);
+    this.sMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.applied = (this.sMeta.get('applied_index') as { value: number }).value;
+  }
+
+  // ---- StateMachine ----
+
+  apply(index: number, data: Uint8Array): CommandResult | undefined {
+    if (index <= this.applied) return undefined; // already applied before a restart: never twice
+    let cmd: Command;
+    try {
+      cmd = data.length === 0 ? { type: 'Noop' } : decodeCommand(data);
+    } catch (err) {
+      if (err instanceof CommandDecodeError) err.message = `log entry ${index}: ${err.message}`;
+      throw err; // fatal: the log and this build disagree; never skip an entry
+    }
+    const result = this.applyTxn(index, cmd);
+    this.applied = index;
+    return result;
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  async snapshot(path: string): Promise<{ index: number }> {
+    // Synchronous on this connection, so no apply interleaves: the copy is exactly `applied`.
+    if (existsSync(path)) rmSync(path);
+    this.db.prepare('VACUUM INTO ?').run(path);
+    return { index: this.applied };
+  }
+
+  async restore(path: string, index: number): Promise<void> {
+    const tmp = `${this.path}.restore`;
+    copyFileSync(path, tmp);
+    const check = openDatabase(tmp, { synchronous: 'OFF' });
+    const snapIndex = (check.prepare(`SELECT value FROM meta WHERE key = 'applied_index'`).get() as { value: number }).value;
+    check.close();
+    if (snapIndex !== index) {
+      rmSync(tmp, { force: true });
+      throw new Error(`snapshot ${path} holds index ${snapIndex}, expected ${index}`);
+    }
+    this.db.close();
+    for (const suffix of ['-wal', '-shm']) rmSync(this.path + suffix, { force: true });
+    for (const suffix of ['-wal', '-shm']) rmSync(tmp + suffix, { force: true });
+    renameSync(tmp, this.path);
+    this.open();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  // ---- reads (not through the log) ----
+
+  stat(path: string): FileStatus {
+    const p = splitPath(path);
+    return statusOf(this.ns.mustResolve(p.path, p.comps), p.path);
+  }
+
+  /** Children of a directory after `startAfter`, in name order; a file lists as itself. */
+  list(path: string, startAfter: string, limit: number): ListResult {
+    const p = splitPath(path);
+    const row = this.ns.mustResolve(p.path, p.comps);
+    if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path)], hasMore: false };
+    const n = Math.min(limit > 0 ? limit : DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+    const rows = this.ns.children(row.id, startAfter, n + 1);
+    const hasMore = rows.length > n;
+    if (hasMore) rows.pop();
+    const base = p.path === '/' ? '' : p.path;
+    return { entries: rows.map((r) => statusOf(r, `${base}/${r.name}`)), hasMore };
+  }
+
+  getFile(path: string): FileWithChunks {
+    const p = splitPath(path);
+    const row = this.ns.mustResolve(p.path, p.comps);
+    if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
+    return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id) };
+  }
+
+  inode(id: number): InodeRow | undefined {
+    return this.ns.byId(id);
+  }
+
+  inodeStatus(id: number): FileStatus | undefined {
+    const row = this.ns.byId(id);
+    return row ? statusOf(row, this.ns.pathOf(row)) : undefined;
+  }
+
+  chunk(handle: number): ChunkRow | undefined {
+    return this.ns.chunk(handle);
+  }
+
+  chunksOf(inode: number): ChunkRow[] {
+    return this.ns.chunksOf(inode);
+  }
+
+  /** Files under construction whose lease ran out at `now`, oldest first. */
+  expiredLeases(now: number, limit: number): InodeRow[] {
+    return this.sExpired.all(now, limit) as InodeRow[];
+  }
+
+  committedChunkCount(): number {
+    return (this.sChunkCount.get() as { n: number }).n;
+  }
+
+  /** A page of chunks with their file's replication, by handle (the background replication scan). */
+  scanChunks(afterHandle: number, limit: number): Array<{ handle: number; version: number; committed: number; replication: number }> {
+    return this.sChunkScan.all(afterHandle, limit) as Array<{ handle: number; version: number; committed: number; replication: number }>;
+  }
+
+  /** True when a TrashCheckpoint command would do something at `now`. */
+  trashHasWork(now: number, intervalMs: number): boolean {
+    const trash = this.ns.child(ROOT_ID, TRASH_DIR);
+    if (!trash || !isDir(trash)) return false;
+    const current = this.ns.child(trash.id, TRASH_CURRENT);
+    if (current && isDir(current) && this.ns.hasChildren(current.id)) return true;
+    return this.ns
+      .children(trash.id, '', MAX_LIST_LIMIT)
+      .some((c) => /^\d+$/.test(c.name) && Number(c.name) + intervalMs <= now);
+  }
+
+  counter(key: 'next_inode' | 'next_handle' | 'applied_index'): number {
+    return (this.sMeta.get(key) as { value: number }).value;
+  }
+
+  /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[] } {
+    return {
+      meta: this.db.prepare('SELECT * FROM meta ORDER BY key').all(),
+      inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),
+      chunks: this.db.prepare('SELECT * FROM chunks ORDER BY handle').all(),
+    };
+  }
+}
+
+export { FileType };

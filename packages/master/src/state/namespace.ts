@@ -1,0 +1,171 @@
+import type Database from 'better-sqlite3';
+import { DfsError, ErrorCode, FileType, normalizePath, pathComponents, type FileStatus } from '@dfs/proto';
+import { ROOT_ID, TYPE_DIR, TYPE_FILE } from './schema.js';
+
+export interface InodeRow {
+  id: number;
+  parent: number | null;
+  name: string;
+  type: number;
+  mode: number;
+  mtime: number;
+  size: number;
+  replication: number;
+  chunk_size: number;
+  chunk_count: number;
+  under_construction: number;
+  lease_holder: string | null;
+  lease_expiry: number | null;
+  pending_parent: number | null;
+  pending_overwrite: number;
+}
+
+export interface ChunkRow {
+  handle: number;
+  inode: number;
+  idx: number;
+  version: number;
+  length: number;
+  crc32c: number;
+  committed: number;
+}
+
+export function fail(code: ErrorCode, message: string): never {
+  throw new DfsError(code, message);
+}
+
+/** Normalises a path as every command and query does (INVALID_PATH / NAME_TOO_LONG). */
+export function splitPath(path: string): { path: string; comps: string[] } {
+  const p = normalizePath(path);
+  return { path: p, comps: pathComponents(p) };
+}
+
+/**
+ * Read access to the namespace tables through prepared statements. Shared by the command
+ * processor (inside apply) and by the read queries (Stat, List, GetFile). Pure SQL: no clock.
+ */
+export class Namespace {
+  private readonly sChild: Database.Statement;
+  private readonly sById: Database.Statement;
+  private readonly sList: Database.Statement;
+  private readonly sHasChild: Database.Statement;
+  private readonly sChunks: Database.Statement;
+  private readonly sLastChunk: Database.Statement;
+  private readonly sChunk: Database.Statement;
+  private readonly sPending: Database.Statement;
+
+  constructor(readonly db: Database.Database) {
+    this.sChild = db.prepare('SELECT * FROM inodes WHERE parent = ? AND name = ?');
+    this.sById = db.prepare('SELECT * FROM inodes WHERE id = ?');
+    this.sList = db.prepare('SELECT * FROM inodes WHERE parent = ? AND name > ? ORDER BY name LIMIT ?');
+    this.sHasChild = db.prepare('SELECT 1 FROM inodes WHERE parent = ? LIMIT 1');
+    this.sChunks = db.prepare('SELECT * FROM chunks WHERE inode = ? ORDER BY idx');
+    this.sLastChunk = db.prepare('SELECT * FROM chunks WHERE inode = ? ORDER BY idx DESC LIMIT 1');
+    this.sChunk = db.prepare('SELECT * FROM chunks WHERE handle = ?');
+    this.sPending = db.prepare('SELECT * FROM inodes WHERE pending_parent = ? AND name = ?');
+  }
+
+  child(parent: number, name: string): InodeRow | undefined {
+    return this.sChild.get(parent, name) as InodeRow | undefined;
+  }
+
+  byId(id: number): InodeRow | undefined {
+    return this.sById.get(id) as InodeRow | undefined;
+  }
+
+  root(): InodeRow {
+    return this.byId(ROOT_ID)!;
+  }
+
+  /** Children of `dir` with name > startAfter, in name (byte) order. */
+  children(dir: number, startAfter: string, limit: number): InodeRow[] {
+    return this.sList.all(dir, startAfter, limit) as InodeRow[];
+  }
+
+  hasChildren(dir: number): boolean {
+    return this.sHasChild.get(dir) !== undefined;
+  }
+
+  chunksOf(inode: number): ChunkRow[] {
+    return this.sChunks.all(inode) as ChunkRow[];
+  }
+
+  lastChunk(inode: number): ChunkRow | undefined {
+    return this.sLastChunk.get(inode) as ChunkRow | undefined;
+  }
+
+  chunk(handle: number): ChunkRow | undefined {
+    return this.sChunk.get(handle) as ChunkRow | undefined;
+  }
+
+  /** Files under construction that will appear as `name` in `dir`. */
+  pendingAt(dir: number, name: string): InodeRow[] {
+    return this.sPending.all(dir, name) as InodeRow[];
+  }
+
+  /**
+   * Walks `comps` from the root. Returns the inode, or undefined when the last component
+   * (or an intermediate directory) is missing. NOT_A_DIRECTORY when walking through a file.
+   */
+  resolve(comps: string[]): InodeRow | undefined {
+    let cur = this.root();
+    for (let i = 0; i < comps.length; i++) {
+      if (cur.type !== TYPE_DIR) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: /${comps.slice(0, i).join('/')}`);
+      const next = this.child(cur.id, comps[i]!);
+      if (!next) return undefined;
+      cur = next;
+    }
+    return cur;
+  }
+
+  /** Like resolve, but NOT_FOUND when missing. */
+  mustResolve(path: string, comps: string[]): InodeRow {
+    const row = this.resolve(comps);
+    if (!row) fail(ErrorCode.NOT_FOUND, `no such file or directory: ${path}`);
+    return row;
+  }
+
+  /** The directory `comps` names: NOT_FOUND if missing, NOT_A_DIRECTORY if a file. */
+  mustResolveDir(comps: string[]): InodeRow {
+    const path = '/' + comps.join('/');
+    const row = this.mustResolve(path, comps);
+    if (row.type !== TYPE_DIR) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${path}`);
+    return row;
+  }
+
+  /** Absolute path of an inode (a detached file: the path it will appear at). */
+  pathOf(row: InodeRow): string {
+    const names: string[] = [];
+    let cur: InodeRow | undefined = row;
+    for (let guard = 0; cur && cur.id !== ROOT_ID; guard++) {
+      if (guard > 10_000) fail(ErrorCode.INTERNAL, `inode ${row.id}: parent cycle`);
+      names.push(cur.name);
+      const up: number | null = cur.parent ?? cur.pending_parent;
+      cur = up === null ? undefined : this.byId(up);
+    }
+    return '/' + names.reverse().join('/');
+  }
+}
+
+export function isDir(row: InodeRow): boolean {
+  return row.type === TYPE_DIR;
+}
+
+export function statusOf(row: InodeRow, path: string): FileStatus {
+  const dir = row.type === TYPE_DIR;
+  return {
+    path,
+    name: row.id === ROOT_ID ? '' : row.name,
+    type: dir ? FileType.DIRECTORY : FileType.FILE,
+    size: dir ? 0 : row.size,
+    mode: row.mode,
+    mtimeMs: row.mtime,
+    replication: row.replication,
+    chunkSize: row.chunk_size,
+    inode: row.id,
+    underConstruction: row.under_construction === 1,
+    chunkCount: row.chunk_count,
+  };
+}
+
+export { TYPE_DIR, TYPE_FILE };

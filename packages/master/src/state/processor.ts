@@ -1,0 +1,467 @@
+import type Database from 'better-sqlite3';
+import { DfsError, ErrorCode, MAX_NAME_BYTES, isSameOrDescendant, type FileStatus } from '@dfs/proto';
+import type {
+  AbandonChunkCmd,
+  AddChunkCmd,
+  ChunkCommit,
+  Command,
+  CompleteFileCmd,
+  CreateFileCmd,
+  DeleteCmd,
+  MkdirCmd,
+  RecoverLeaseCmd,
+  RenameCmd,
+  RenewLeaseCmd,
+  TrashCheckpointCmd,
+} from './commands.js';
+import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
+import { ROOT_ID, TYPE_DIR, TYPE_FILE } from './schema.js';
+
+export const TRASH_DIR = '.Trash';
+export const TRASH_CURRENT = 'Current';
+export const MAX_REPLICATION = 32;
+export const MAX_CHUNK_SIZE = 4 * 1024 * 1024 * 1024;
+
+export interface AddChunkResult {
+  handle: number;
+  version: number;
+  offset: number;
+  file: FileStatus;
+}
+export interface DeleteResult {
+  path: string;
+  /** Where the entry went when moved to the trash. */
+  trashedTo?: string;
+}
+export interface RecoverLeaseResult {
+  outcome: 'closed' | 'discarded' | 'not-expired' | 'gone';
+  path?: string;
+  size?: number;
+}
+export interface TrashCheckpointResult {
+  deleted: number;
+  checkpoint?: string;
+}
+
+/**
+ * rqlite's CommandProcessor: executes one decoded command against the database. Holds only
+ * prepared statements, no state of its own, so it can replay any log into any database.
+ * Deterministic: reads only the command and the database (no clock, no randomness).
+ * A failing command throws DfsError; the caller runs it inside a SAVEPOINT so a failure
+ * changes nothing.
+ */
+export class CommandProcessor {
+  private readonly sGetMeta: Database.Statement;
+  private readonly sSetMeta: Database.Statement;
+  private readonly sInsertInode: Database.Statement;
+  private readonly sTouch: Database.Statement;
+  private readonly sMove: Database.Statement;
+  private readonly sDeleteInode: Database.Statement;
+  private readonly sDeleteChunksOf: Database.Statement;
+  private readonly sDeleteSubtreeChunks: Database.Statement;
+  private readonly sDeleteSubtreeInodes: Database.Statement;
+  private readonly sInsertChunk: Database.Statement;
+  private readonly sDeleteChunk: Database.Statement;
+  private readonly sDeleteChunksFrom: Database.Statement;
+  private readonly sCommitChunk: Database.Statement;
+  private readonly sSetWriteState: Database.Statement;
+  private readonly sRenew: Database.Statement;
+  private readonly sFinalize: Database.Statement;
+
+  constructor(
+    db: Database.Database,
+    private readonly ns: Namespace,
+  ) {
+    this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.sSetMeta = db.prepare('UPDATE meta SET value = ? WHERE key = ?');
+    this.sInsertInode = db.prepare(`INSERT INTO inodes
+      (id, parent, name, type, mode, mtime, size, replication, chunk_size, chunk_count,
+       under_construction, lease_holder, lease_expiry, pending_parent, pending_overwrite)
+      VALUES (@id, @parent, @name, @type, @mode, @mtime, 0, @replication, @chunk_size, 0,
+       @under_construction, @lease_holder, @lease_expiry, @pending_parent, @pending_overwrite)`);
+    this.sTouch = db.prepare('UPDATE inodes SET mtime = ? WHERE id = ?');
+    this.sMove = db.prepare('UPDATE inodes SET parent = ?, name = ? WHERE id = ?');
+    this.sDeleteInode = db.prepare('DELETE FROM inodes WHERE id = ?');
+    this.sDeleteChunksOf = db.prepare('DELETE FROM chunks WHERE inode = ?');
+    const subtree = 'WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id)';
+    this.sDeleteSubtreeChunks = db.prepare(`${subtree} DELETE FROM chunks WHERE inode IN (SELECT id FROM sub)`);
+    this.sDeleteSubtreeInodes = db.prepare(`${subtree} DELETE FROM inodes WHERE id IN (SELECT id FROM sub)`);
+    this.sInsertChunk = db.prepare(
+      'INSERT INTO chunks (handle, inode, idx, version, length, crc32c, committed) VALUES (?, ?, ?, ?, 0, 0, 0)',
+    );
+    this.sDeleteChunk = db.prepare('DELETE FROM chunks WHERE handle = ?');
+    this.sDeleteChunksFrom = db.prepare('DELETE FROM chunks WHERE inode = ? AND idx >= ?');
+    this.sCommitChunk = db.prepare('UPDATE chunks SET length = ?, crc32c = ?, committed = 1 WHERE handle = ?');
+    this.sSetWriteState = db.prepare('UPDATE inodes SET chunk_count = ?, lease_expiry = ? WHERE id = ?');
+    this.sRenew = db.prepare('UPDATE inodes SET lease_expiry = ? WHERE lease_holder = ? AND under_construction = 1');
+    this.sFinalize = db.prepare(`UPDATE inodes SET parent = ?, pending_parent = NULL, pending_overwrite = 0,
+      under_construction = 0, lease_holder = NULL, lease_expiry = NULL, size = ?, chunk_count = ?, mtime = ?
+      WHERE id = ?`);
+  }
+
+  execute(cmd: Command): unknown {
+    switch (cmd.type) {
+      case 'CreateFile':
+        return this.createFile(cmd);
+      case 'AddChunk':
+        return this.addChunk(cmd);
+      case 'AbandonChunk':
+        return this.abandonChunk(cmd);
+      case 'CompleteFile':
+        return this.completeFile(cmd);
+      case 'RenewLease':
+        return this.renewLease(cmd);
+      case 'Mkdir':
+        return this.mkdir(cmd);
+      case 'Delete':
+        return this.delete(cmd);
+      case 'Rename':
+        return this.rename(cmd);
+      case 'RecoverLease':
+        return this.recoverLease(cmd);
+      case 'TrashCheckpoint':
+        return this.trashCheckpoint(cmd);
+      case 'Noop':
+        return {};
+    }
+  }
+
+  setAppliedIndex(index: number): void {
+    this.sSetMeta.run(index, 'applied_index');
+  }
+
+  // ---- counters: ids are allocated from state, so every replica allocates the same ones ----
+
+  private alloc(key: 'next_inode' | 'next_handle'): number {
+    const v = (this.sGetMeta.get(key) as { value: number }).value;
+    this.sSetMeta.run(v + 1, key);
+    return v;
+  }
+
+  // ---- helpers ----
+
+  private newDir(parent: number, name: string, mode: number, now: number): InodeRow {
+    const id = this.alloc('next_inode');
+    this.sInsertInode.run({
+      id, parent, name, type: TYPE_DIR, mode, mtime: now, replication: 0, chunk_size: 0,
+      under_construction: 0, lease_holder: null, lease_expiry: null, pending_parent: null, pending_overwrite: 0,
+    });
+    this.sTouch.run(now, parent);
+    return this.ns.byId(id)!;
+  }
+
+  /**
+   * Makes sure every directory in `comps` exists (mkdir -p). Returns the last one, or
+   * `{ blockedBy }` when an existing *file* sits on the path. Nothing is created unless
+   * the whole path can be made, because creation only starts past the last existing entry.
+   */
+  private ensureDirs(comps: string[], mode: number, now: number): InodeRow | { blockedBy: string } {
+    let cur = this.ns.root();
+    for (let i = 0; i < comps.length; i++) {
+      const next = this.ns.child(cur.id, comps[i]!);
+      if (!next) {
+        for (let j = i; j < comps.length; j++) cur = this.newDir(cur.id, comps[j]!, mode, now);
+        return cur;
+      }
+      if (!isDir(next)) return { blockedBy: '/' + comps.slice(0, i + 1).join('/') };
+      cur = next;
+    }
+    return cur;
+  }
+
+  private deleteTree(row: InodeRow): void {
+    if (isDir(row)) {
+      this.sDeleteSubtreeChunks.run(row.id);
+      this.sDeleteSubtreeInodes.run(row.id);
+    } else {
+      this.sDeleteChunksOf.run(row.id);
+      this.sDeleteInode.run(row.id);
+    }
+  }
+
+  /** A writer's call on a file under construction: the lease must be its own. */
+  private writableFile(inode: number, clientId: string): InodeRow {
+    const row = this.ns.byId(inode);
+    if (!row || row.type !== TYPE_FILE) fail(ErrorCode.NOT_FOUND, `no such file: inode ${inode}`);
+    if (row.under_construction !== 1) fail(ErrorCode.LEASE_EXPIRED, `file ${this.ns.pathOf(row)} is not open for writing`);
+    if (row.lease_holder !== clientId) {
+      fail(ErrorCode.LEASE_HELD, `file ${this.ns.pathOf(row)} is being written by another client`);
+    }
+    // The holder's own call renews even an expired lease that has not been recovered yet (HDFS).
+    return row;
+  }
+
+  private checkChunkLength(row: InodeRow, c: ChunkCommit): void {
+    if (c.length > row.chunk_size) {
+      fail(ErrorCode.INVALID_ARGUMENT, `chunk ${c.handle}: length ${c.length} exceeds chunk size ${row.chunk_size}`);
+    }
+  }
+
+  // ---- commands ----
+
+  private createFile(cmd: CreateFileCmd): { file: FileStatus } {
+    const { path, comps } = splitPath(cmd.path);
+    if (comps.length === 0) fail(ErrorCode.IS_A_DIRECTORY, 'cannot create /: is a directory');
+    if (!cmd.clientId) fail(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
+    if (cmd.replication < 1 || cmd.replication > MAX_REPLICATION) {
+      fail(ErrorCode.INVALID_ARGUMENT, `replication must be 1..${MAX_REPLICATION}, got ${cmd.replication}`);
+    }
+    if (cmd.chunkSize < 1 || cmd.chunkSize > MAX_CHUNK_SIZE) fail(ErrorCode.INVALID_ARGUMENT, `bad chunk size ${cmd.chunkSize}`);
+    if (cmd.mode > 0o7777) fail(ErrorCode.INVALID_ARGUMENT, `bad mode ${cmd.mode.toString(8)}`);
+    const name = comps[comps.length - 1]!;
+    const parent = this.ensureDirs(comps.slice(0, -1), 0o755, cmd.now);
+    if ('blockedBy' in parent) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${parent.blockedBy}`);
+    const existing = this.ns.child(parent.id, name);
+    if (existing) {
+      if (isDir(existing)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
+      if (!cmd.overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
+    }
+    for (const p of this.ns.pendingAt(parent.id, name)) {
+      if (p.lease_holder !== cmd.clientId && (p.lease_expiry ?? 0) > cmd.now) {
+        fail(ErrorCode.LEASE_HELD, `${path} is being created by another client`);
+      }
+    }
+    // The same client re-creating (a retry), or a dead writer's expired lease: drop the old attempt.
+    for (const p of this.ns.pendingAt(parent.id, name)) this.deleteTree(p);
+    const id = this.alloc('next_inode');
+    this.sInsertInode.run({
+      id, parent: null, name, type: TYPE_FILE, mode: cmd.mode, mtime: cmd.now, replication: cmd.replication,
+      chunk_size: cmd.chunkSize, under_construction: 1, lease_holder: cmd.clientId, lease_expiry: cmd.leaseExpiry,
+      pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0,
+    });
+    return { file: statusOf(this.ns.byId(id)!, path) };
+  }
+
+  private addChunk(cmd: AddChunkCmd): AddChunkResult {
+    const row = this.writableFile(cmd.inode, cmd.clientId);
+    const last = this.ns.lastChunk(row.id);
+    const count = last ? last.idx + 1 : 0;
+    if (cmd.previous) {
+      const prev = this.ns.chunk(cmd.previous.handle);
+      if (!prev || prev.inode !== row.id || prev.idx !== cmd.index - 1) {
+        fail(ErrorCode.INVALID_ARGUMENT, `previous chunk ${cmd.previous.handle} is not chunk ${cmd.index - 1} of this file`);
+      }
+      this.checkChunkLength(row, cmd.previous);
+      this.sCommitChunk.run(cmd.previous.length, cmd.previous.crc32c, prev.handle);
+    }
+    if (cmd.index === count - 1 && last && last.committed === 0) {
+      // A retry, or a new replica set for a chunk that was never committed: replace it.
+      this.sDeleteChunk.run(last.handle);
+    } else if (cmd.index !== count) {
+      fail(ErrorCode.INVALID_ARGUMENT, `chunk index ${cmd.index} out of order: the file has ${count} chunks`);
+    }
+    const handle = this.alloc('next_handle');
+    this.sInsertChunk.run(handle, row.id, cmd.index, 1);
+    this.sSetWriteState.run(cmd.index + 1, cmd.leaseExpiry, row.id);
+    const file = this.ns.byId(row.id)!;
+    return { handle, version: 1, offset: cmd.index * row.chunk_size, file: statusOf(file, this.ns.pathOf(file)) };
+  }
+
+  private abandonChunk(cmd: AbandonChunkCmd): Record<string, never> {
+    const row = this.writableFile(cmd.inode, cmd.clientId);
+    const chunk = this.ns.chunk(cmd.handle);
+    if (!chunk) return {}; // already gone: abandoning is idempotent
+    if (chunk.inode !== row.id) fail(ErrorCode.INVALID_ARGUMENT, `chunk ${cmd.handle} does not belong to this file`);
+    const last = this.ns.lastChunk(row.id)!;
+    if (chunk.handle !== last.handle) fail(ErrorCode.INVALID_ARGUMENT, `chunk ${cmd.handle} is not the last chunk`);
+    if (chunk.committed) fail(ErrorCode.INVALID_ARGUMENT, `chunk ${cmd.handle} is already committed`);
+    this.sDeleteChunk.run(chunk.handle);
+    this.sSetWriteState.run(chunk.idx, cmd.leaseExpiry, row.id);
+    return {};
+  }
+
+  private sameChunkList(inode: number, chunks: ChunkCommit[]): boolean {
+    const db = this.ns.chunksOf(inode);
+    return db.length === chunks.length && db.every((c, i) => c.handle === chunks[i]!.handle);
+  }
+
+  private completeFile(cmd: CompleteFileCmd): { file: FileStatus } {
+    const existing = this.ns.byId(cmd.inode);
+    if (existing && existing.type === TYPE_FILE && existing.under_construction === 0 && existing.parent !== null) {
+      // A retry after the response was lost: the same chunks mean the same outcome.
+      if (this.sameChunkList(existing.id, cmd.chunks)) return { file: statusOf(existing, this.ns.pathOf(existing)) };
+    }
+    const row = this.writableFile(cmd.inode, cmd.clientId);
+    const chunks = this.ns.chunksOf(row.id);
+    if (chunks.length !== cmd.chunks.length || !chunks.every((c, i) => c.handle === cmd.chunks[i]!.handle)) {
+      fail(ErrorCode.INVALID_ARGUMENT, `chunk list does not match the file's ${chunks.length} allocated chunks`);
+    }
+    let size = 0;
+    for (const c of cmd.chunks) {
+      this.checkChunkLength(row, c);
+      size += c.length;
+    }
+    const parentId = this.attachTarget(row);
+    for (const c of cmd.chunks) this.sCommitChunk.run(c.length, c.crc32c, c.handle);
+    this.sFinalize.run(parentId, size, cmd.chunks.length, cmd.now, row.id);
+    this.sTouch.run(cmd.now, parentId);
+    const done = this.ns.byId(row.id)!;
+    return { file: statusOf(done, this.ns.pathOf(done)) };
+  }
+
+  /**
+   * Where a detached file goes on completion; removes the file it replaces. Throws when it
+   * cannot appear (directory gone, a directory in the way, or a new file without overwrite).
+   */
+  private attachTarget(row: InodeRow): number {
+    if (row.parent !== null) return row.parent;
+    const parent = row.pending_parent === null ? undefined : this.ns.byId(row.pending_parent);
+    if (!parent || !isDir(parent)) fail(ErrorCode.NOT_FOUND, `the directory of ${row.name} no longer exists`);
+    const path = this.ns.pathOf(row);
+    const occupant = this.ns.child(parent.id, row.name);
+    if (occupant) {
+      if (isDir(occupant)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
+      if (!row.pending_overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
+      this.deleteTree(occupant); // its chunks become garbage, collected lazily
+    }
+    return parent.id;
+  }
+
+  private renewLease(cmd: RenewLeaseCmd): { renewed: number } {
+    if (!cmd.clientId) fail(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
+    return { renewed: this.sRenew.run(cmd.leaseExpiry, cmd.clientId).changes };
+  }
+
+  private mkdir(cmd: MkdirCmd): { dir: FileStatus } {
+    const { path, comps } = splitPath(cmd.path);
+    if (cmd.mode > 0o7777) fail(ErrorCode.INVALID_ARGUMENT, `bad mode ${cmd.mode.toString(8)}`);
+    if (comps.length === 0) {
+      if (!cmd.parents) fail(ErrorCode.ALREADY_EXISTS, 'directory exists: /');
+      return { dir: statusOf(this.ns.root(), '/') };
+    }
+    const name = comps[comps.length - 1]!;
+    let parent: InodeRow;
+    if (cmd.parents) {
+      const p = this.ensureDirs(comps.slice(0, -1), cmd.mode, cmd.now);
+      if ('blockedBy' in p) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${p.blockedBy}`);
+      parent = p;
+    } else {
+      parent = this.ns.mustResolveDir(comps.slice(0, -1));
+    }
+    const existing = this.ns.child(parent.id, name);
+    if (existing) {
+      if (cmd.parents && isDir(existing)) return { dir: statusOf(existing, path) };
+      fail(ErrorCode.ALREADY_EXISTS, `${isDir(existing) ? 'directory' : 'file'} exists: ${path}`);
+    }
+    return { dir: statusOf(this.newDir(parent.id, name, cmd.mode, cmd.now), path) };
+  }
+
+  private delete(cmd: DeleteCmd): DeleteResult {
+    const { path, comps } = splitPath(cmd.path);
+    if (comps.length === 0) fail(ErrorCode.INVALID_ARGUMENT, 'cannot delete /');
+    const row = this.ns.mustResolve(path, comps);
+    if (isDir(row) && !cmd.recursive && this.ns.hasChildren(row.id)) fail(ErrorCode.NOT_EMPTY, `directory not empty: ${path}`);
+    const parent = row.parent!;
+    if (cmd.skipTrash || comps[0] === TRASH_DIR) {
+      this.deleteTree(row);
+      this.sTouch.run(cmd.now, parent);
+      return { path };
+    }
+    const trashedTo = this.moveToTrash(row, comps, cmd.now);
+    this.sTouch.run(cmd.now, parent);
+    return { path, trashedTo };
+  }
+
+  /** HDFS trash: /a/b → /.Trash/Current/a/b (a suffix when the name is taken). */
+  private moveToTrash(row: InodeRow, comps: string[], now: number): string {
+    let dirComps = [TRASH_DIR, TRASH_CURRENT, ...comps.slice(0, -1)];
+    let dir = this.ensureDirs(dirComps, 0o700, now);
+    if ('blockedBy' in dir) {
+      dirComps = [TRASH_DIR, TRASH_CURRENT];
+      dir = this.ensureDirs(dirComps, 0o700, now);
+      if ('blockedBy' in dir) fail(ErrorCode.NOT_A_DIRECTORY, `trash is blocked by the file ${dir.blockedBy}`);
+    }
+    const base = comps[comps.length - 1]!;
+    let name = base;
+    for (const candidate of [base, `${base}.${now}`, `${base}.${now}.${row.id}`, `${row.id}.${now}`]) {
+      name = candidate;
+      if (Buffer.byteLength(candidate) <= MAX_NAME_BYTES && !this.ns.child(dir.id, candidate)) break;
+    }
+    this.sMove.run(dir.id, name, row.id);
+    this.sTouch.run(now, dir.id);
+    return '/' + [...dirComps, name].join('/');
+  }
+
+  private rename(cmd: RenameCmd): Record<string, never> {
+    const src = splitPath(cmd.src);
+    const dst = splitPath(cmd.dst);
+    if (src.comps.length === 0 || dst.comps.length === 0) fail(ErrorCode.INVALID_ARGUMENT, 'cannot rename /');
+    const row = this.ns.mustResolve(src.path, src.comps);
+    if (src.path === dst.path) return {}; // POSIX: renaming a thing to itself does nothing
+    if (isSameOrDescendant(dst.path, src.path)) {
+      fail(ErrorCode.INVALID_ARGUMENT, `cannot move ${src.path} into itself (${dst.path})`);
+    }
+    const dstParent = this.ns.mustResolveDir(dst.comps.slice(0, -1));
+    const name = dst.comps[dst.comps.length - 1]!;
+    const occupant = this.ns.child(dstParent.id, name);
+    if (occupant) {
+      if (!cmd.overwrite) fail(ErrorCode.ALREADY_EXISTS, `destination exists: ${dst.path}`);
+      if (isDir(occupant) && !isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `destination is a directory: ${dst.path}`);
+      if (!isDir(occupant) && isDir(row)) fail(ErrorCode.NOT_A_DIRECTORY, `destination is not a directory: ${dst.path}`);
+      if (isDir(occupant) && this.ns.hasChildren(occupant.id)) fail(ErrorCode.NOT_EMPTY, `destination not empty: ${dst.path}`);
+      this.deleteTree(occupant);
+    }
+    const oldParent = row.parent!;
+    this.sMove.run(dstParent.id, name, row.id);
+    this.sTouch.run(cmd.now, oldParent);
+    this.sTouch.run(cmd.now, dstParent.id);
+    return {};
+  }
+
+  private recoverLease(cmd: RecoverLeaseCmd): RecoverLeaseResult {
+    const row = this.ns.byId(cmd.inode);
+    if (!row || row.type !== TYPE_FILE || row.under_construction !== 1) return { outcome: 'gone' };
+    if ((row.lease_expiry ?? 0) > cmd.now) return { outcome: 'not-expired' };
+    const reported = new Map(cmd.chunks.map((c) => [c.handle, c]));
+    let kept = 0;
+    let size = 0;
+    for (const c of this.ns.chunksOf(row.id)) {
+      if (c.committed) {
+        size += c.length;
+      } else {
+        const r = reported.get(c.handle);
+        if (!r || r.length > row.chunk_size) break;
+        this.sCommitChunk.run(r.length, r.crc32c, c.handle);
+        size += r.length;
+      }
+      kept++;
+    }
+    this.sDeleteChunksFrom.run(row.id, kept); // "closed at its last complete chunk"
+    let parentId: number;
+    try {
+      parentId = this.attachTarget(row);
+    } catch (err) {
+      if (!(err instanceof DfsError)) throw err;
+      this.deleteTree(row); // nowhere to put it: discard (its chunks become garbage)
+      return { outcome: 'discarded' };
+    }
+    this.sFinalize.run(parentId, size, kept, cmd.now, row.id);
+    this.sTouch.run(cmd.now, parentId);
+    return { outcome: 'closed', path: this.ns.pathOf(this.ns.byId(row.id)!), size };
+  }
+
+  private trashCheckpoint(cmd: TrashCheckpointCmd): TrashCheckpointResult {
+    const trash = this.ns.child(ROOT_ID, TRASH_DIR);
+    if (!trash || !isDir(trash)) return { deleted: 0 };
+    let deleted = 0;
+    const expired: InodeRow[] = [];
+    for (let after = ''; ; ) {
+      const page = this.ns.children(trash.id, after, 1000);
+      for (const c of page) if (/^\d+$/.test(c.name) && Number(c.name) + cmd.intervalMs <= cmd.now) expired.push(c);
+      if (page.length < 1000) break;
+      after = page[page.length - 1]!.name;
+    }
+    for (const c of expired) {
+      this.deleteTree(c);
+      deleted++;
+    }
+    const current = this.ns.child(trash.id, TRASH_CURRENT);
+    let checkpoint: string | undefined;
+    if (current && isDir(current) && this.ns.hasChildren(current.id) && !this.ns.child(trash.id, String(cmd.now))) {
+      this.sMove.run(trash.id, String(cmd.now), current.id);
+      checkpoint = `/${TRASH_DIR}/${cmd.now}`;
+    }
+    if (deleted || checkpoint) this.sTouch.run(cmd.now, trash.id);
+    return checkpoint ? { deleted, checkpoint } : { deleted };
+  }
+}

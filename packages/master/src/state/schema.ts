@@ -1,0 +1,90 @@
+import Database from 'better-sqlite3';
+
+/** Inode id of '/'. Its parent is 0 (no such inode). */
+export const ROOT_ID = 1;
+export const TYPE_FILE = 1;
+export const TYPE_DIR = 2;
+export const SCHEMA_VERSION = 1;
+
+/*
+ * inodes: one row per file or directory.
+ *   A visible inode has parent = its directory and a unique (parent, name).
+ *   A file under construction is *detached*: parent IS NULL, pending_parent = the directory
+ *   it will appear in and name = its future name. CompleteFile attaches it atomically
+ *   (replacing an old file when pending_overwrite), so readers never see a half-written file.
+ * chunks: the ordered chunks of a file; `committed` once the writer (or lease recovery)
+ *   fixed its length and CRC.
+ * meta: applied_index (stored in the same transaction as every change), id counters.
+ */
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS inodes (
+  id                 INTEGER PRIMARY KEY,
+  parent             INTEGER,
+  name               TEXT NOT NULL,
+  type               INTEGER NOT NULL,
+  mode               INTEGER NOT NULL,
+  mtime              INTEGER NOT NULL,
+  size               INTEGER NOT NULL DEFAULT 0,
+  replication        INTEGER NOT NULL DEFAULT 0,
+  chunk_size         INTEGER NOT NULL DEFAULT 0,
+  chunk_count        INTEGER NOT NULL DEFAULT 0,
+  under_construction INTEGER NOT NULL DEFAULT 0,
+  lease_holder       TEXT,
+  lease_expiry       INTEGER,
+  pending_parent     INTEGER,
+  pending_overwrite  INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS inodes_parent_name ON inodes(parent, name);
+CREATE INDEX IF NOT EXISTS inodes_pending ON inodes(pending_parent, name) WHERE pending_parent IS NOT NULL;
+CREATE INDEX IF NOT EXISTS inodes_lease_holder ON inodes(lease_holder) WHERE lease_holder IS NOT NULL;
+CREATE INDEX IF NOT EXISTS inodes_lease_expiry ON inodes(lease_expiry) WHERE under_construction = 1;
+
+CREATE TABLE IF NOT EXISTS chunks (
+  handle    INTEGER PRIMARY KEY,
+  inode     INTEGER NOT NULL,
+  idx       INTEGER NOT NULL,
+  version   INTEGER NOT NULL,
+  length    INTEGER NOT NULL DEFAULT 0,
+  crc32c    INTEGER NOT NULL DEFAULT 0,
+  committed INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS chunks_inode_idx ON chunks(inode, idx);
+`;
+
+export interface OpenOptions {
+  /** FULL when this database is the only durable copy (LocalCommandLog); NORMAL behind a Raft log. */
+  synchronous?: 'FULL' | 'NORMAL' | 'OFF';
+}
+
+/** Opens (creating when needed) the metadata database with WAL and the schema in place. */
+export function openDatabase(path: string, opts: OpenOptions = {}): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+  db.pragma('foreign_keys = OFF');
+  db.pragma('cache_size = -65536'); // 64 MiB page cache
+  db.pragma('temp_store = MEMORY');
+  db.exec(SCHEMA_SQL);
+  const init = db.transaction(() => {
+    const ins = db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)');
+    ins.run('schema_version', SCHEMA_VERSION);
+    ins.run('applied_index', 0);
+    ins.run('next_inode', ROOT_ID + 1);
+    ins.run('next_handle', 1);
+    db.prepare(
+      `INSERT OR IGNORE INTO inodes(id, parent, name, type, mode, mtime) VALUES (?, 0, '', ?, ?, 0)`,
+    ).run(ROOT_ID, TYPE_DIR, 0o755);
+  });
+  init();
+  const v = (db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: number }).value;
+  if (v !== SCHEMA_VERSION) {
+    db.close();
+    throw new Error(`metadata database ${path} has schema version ${v}, this build understands ${SCHEMA_VERSION}`);
+  }
+  return db;
+}
