@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChunkLocation } from '@dfs/proto';
+import { planPieces } from '../src/file-reader.js';
+import { ReadPolicy } from '../src/read-policy.js';
+import { resolveMasters } from '../src/index.js';
+
+function chunk(handle: number, offset: number, length: number): ChunkLocation {
+  return { handle, version: 1, offset, length, crc32c: 0, replicas: [] };
+}
+
+describe('planPieces', () => {
+  const chunks = [chunk(1, 0, 10 * 1024 * 1024), chunk(2, 10 * 1024 * 1024, 100)];
+
+  it('covers a range exactly, piece by piece, never crossing a chunk', () => {
+    const pieces = planPieces(chunks, 3, 10 * 1024 * 1024 + 50);
+    const total = pieces.reduce((n, p) => n + p.end - p.start, 0);
+    assert.equal(total, 10 * 1024 * 1024 + 47);
+    assert.equal(pieces[0]!.start, 3);
+    assert.equal(pieces.at(-1)!.chunk.handle, 2);
+    assert.equal(pieces.at(-1)!.end, 50);
+    for (const p of pieces) assert.ok(p.end - p.start <= 4 * 1024 * 1024);
+  });
+
+  it('plans nothing for an empty range', () => assert.deepEqual(planPieces(chunks, 5, 5), []));
+});
+
+describe('ReadPolicy', () => {
+  const replicas = ['a', 'b', 'c'].map((id) => ({ id, address: `${id}:1`, rack: '' }));
+
+  it('round-robin rotates the first choice', () => {
+    const p = new ReadPolicy('round-robin');
+    assert.deepEqual([0, 1, 2, 3].map(() => p.order(replicas)[0]!.id), ['a', 'b', 'c', 'a']);
+  });
+
+  it('least-loaded prefers the replica with fewest reads in flight', () => {
+    const p = new ReadPolicy('least-loaded');
+    p.begin('a:1');
+    p.begin('b:1');
+    assert.equal(p.order(replicas)[0]!.id, 'c');
+    p.end('a:1');
+    assert.equal(p.order(replicas)[0]!.id, 'a');
+  });
+
+  it('random always returns every replica once', () => {
+    const p = new ReadPolicy('random');
+    for (let i = 0; i < 20; i++) assert.deepEqual(p.order(replicas).map((r) => r.id).sort(), ['a', 'b', 'c']);
+  });
+});
+
+describe('resolveMasters', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'dfs-config-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prefers the flag, then DFS_MASTERS, then the config file, then .dfs-data/cluster.json', () => {
+    const env: NodeJS.ProcessEnv = { XDG_CONFIG_HOME: join(dir, 'config') };
+    mkdirSync(join(dir, 'work', '.dfs-data'), { recursive: true });
+    writeFileSync(join(dir, 'work', '.dfs-data', 'cluster.json'), JSON.stringify({ masters: [{ address: 'local:1' }] }));
+    const sub = join(dir, 'work', 'deep', 'er');
+    mkdirSync(sub, { recursive: true });
+    assert.deepEqual(resolveMasters(undefined, env, sub).masters, ['local:1']);
+    mkdirSync(join(dir, 'config', 'dfs'), { recursive: true });
+    writeFileSync(join(dir, 'config', 'dfs', 'config.json'), JSON.stringify({ masters: ['conf:1', 'conf:2'] }));
+    assert.deepEqual(resolveMasters(undefined, env, sub).masters, ['conf:1', 'conf:2']);
+    assert.deepEqual(resolveMasters(undefined, { ...env, DFS_MASTERS: 'env:1,env:2' }, sub).masters, ['env:1', 'env:2']);
+    assert.deepEqual(resolveMasters('flag:1', { ...env, DFS_MASTERS: 'env:1' }, sub).masters, ['flag:1']);
+  });
+
+  it('explains how to configure masters when none are found', () => {
+    assert.throws(() => resolveMasters(undefined, { XDG_CONFIG_HOME: join(dir, 'none') }, dir), /--masters|DFS_MASTERS/);
+  });
+});
