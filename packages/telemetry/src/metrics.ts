@@ -1,0 +1,48 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One registry per process, with process metrics and the RPC metrics every server records. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly rpcDuration: Histogram<'service' | 'method' | 'code'>;
+  readonly rpcTotal: Counter<'service' | 'method' | 'code'>;
+
+  constructor(readonly component: 'master' | 'chunkserver', nodeId: string) {
+    this.registry.setDefaultLabels({ component, node: nodeId });
+    collectDefaultMetrics({ register: this.registry, prefix: 'dfs_' });
+    this.rpcDuration = new Histogram({
+      name: 'dfs_rpc_duration_seconds',
+      help: 'gRPC handler latency by method and dfs code',
+      labelNames: ['service', 'method', 'code'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.rpcTotal = new Counter({
+      name: 'dfs_rpc_total',
+      help: 'gRPC calls handled by method and dfs code',
+      labelNames: ['service', 'method', 'code'],
+      registers: [this.registry],
+    });
+  }
+
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (g: Gauge<L>) => void): Gauge<L> {
+    return new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      ...(collect ? { collect(this: Gauge<L>) { collect(this); } } : {}),
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
