@@ -1,1 +1,5 @@
-export {};
+// @dfs/chunkserver — the public surface is this list; everything else is internal.
+export { startChunkserver, type ChunkserverOptions, type RunningChunkserver } from './chunkserver.js';
+export { NOOP_FAULT_INJECTOR, type ChunkserverFaultInjector } from './fault-injector.js';
+export { parseChunkId } from './chunk-id.js';
+export { FAILED_CHUNKSERVER_KEY } from './pipeline-error.js';

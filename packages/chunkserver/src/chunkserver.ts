@@ -1,0 +1,301 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Server as HttpServer } from 'node:http';
+import {
+  Server,
+  type handleClientStreamingCall,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { pino, type Logger } from 'pino';
+import {
+  ChunkServiceClient,
+  DfsError,
+  ErrorCode,
+  channelCredentials,
+  channelOptions,
+  serverCredentials,
+  serverOptions,
+  toServiceError,
+  type ChunkInfoRequest,
+  type ChunkInfoResponse,
+  type CopyChunkRequest,
+  type CopyChunkResponse,
+  type DeleteChunkRequest,
+  type DeleteChunkResponse,
+  type ReadChunkRequest,
+  type WriteChunkResponse,
+} from '@dfs/proto';
+import { measureCapacity } from './capacity.js';
+import { checkHandle } from './chunk-id.js';
+import { ChunkStore } from './chunk-store.js';
+import { ClientPool } from './client-pool.js';
+import { NOOP_FAULT_INJECTOR, type ChunkserverFaultInjector } from './fault-injector.js';
+import { splitHostPort, startHttpStatus, type StatusSnapshot } from './http-status.js';
+import { MasterLink } from './master-link.js';
+import { handleReadChunk } from './read-path.js';
+import { Replicator } from './replicator.js';
+import { Scrubber } from './scrubber.js';
+import { Throttle } from './throttle.js';
+import { chunkServiceDefinition, type RawWriteRequest } from './wire.js';
+import { handleWriteChunk } from './write-pipeline.js';
+
+export interface ChunkserverOptions {
+  /** Stable id of this chunkserver (what the master and clients call it). */
+  id: string;
+  /** Data directory; the chunkserver writes only below it. */
+  dir: string;
+  /** gRPC listen address host:port (port 0 = ephemeral). */
+  listen: string;
+  /** Optional HTTP status/metrics listen address host:port. */
+  http?: string;
+  /** Master addresses (host:port); the leader is found among them. */
+  masters: string[];
+  rack?: string;
+  /** Heartbeat period (default 1000 ms). */
+  heartbeatMs?: number;
+  /** Optional quota in bytes; otherwise capacity is the file system's (statfs of dir). */
+  capacityBytes?: number;
+  /** Pause between two scrubber passes over every replica (default 1 h; <= 0 disables). */
+  scrubIntervalMs?: number;
+  /** Scrubber read rate (default 16 MiB/s). */
+  scrubBytesPerSec?: number;
+  /** pino level (default info). */
+  logLevel?: string;
+  faultInjector?: ChunkserverFaultInjector;
+  /** Free space kept in reserve: reported free = file-system free - reserve (default 128 MiB). */
+  reserveBytes?: number;
+  /** Re-replication read rate shared by all copies (default 64 MiB/s; 0 = unlimited). */
+  copyBytesPerSec?: number;
+  /** Copies running at once (default 2). */
+  maxConcurrentCopies?: number;
+  /** A downstream replica that stalls this long fails the write (default 20 s). */
+  pipelineTimeoutMs?: number;
+  /** Deadline of each call to a master (default max(2 s, 2 × heartbeat), at most 10 s). */
+  masterCallTimeoutMs?: number;
+}
+
+export interface RunningChunkserver {
+  readonly id: string;
+  /** The bound gRPC address host:port (the actual port when listen had port 0). */
+  readonly address: string;
+  readonly httpAddress?: string;
+  stop(): Promise<void>;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Starts a chunkserver: loads its store, serves ChunkService, registers with the master leader. */
+export async function startChunkserver(opts: ChunkserverOptions): Promise<RunningChunkserver> {
+  if (typeof opts.id !== 'string' || !ID_PATTERN.test(opts.id)) {
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid chunkserver id ${JSON.stringify(String(opts.id))} (letters, digits, . _ -)`);
+  }
+  if (typeof opts.dir !== 'string' || opts.dir === '') throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver needs a data directory');
+  const listen = parseListen(opts.listen, 'listen');
+  if (opts.http !== undefined) parseListen(opts.http, 'http');
+  const masters = (opts.masters ?? []).map((m) => m.trim()).filter((m) => m !== '');
+  for (const m of masters) parseListen(m, 'master');
+  const heartbeatMs = positive(opts.heartbeatMs, 1000, 'heartbeatMs');
+  const capacityBytes = opts.capacityBytes === undefined ? undefined : positive(opts.capacityBytes, 0, 'capacityBytes');
+  const id = opts.id;
+  const dir = resolve(opts.dir);
+  const fi = opts.faultInjector ?? NOOP_FAULT_INJECTOR;
+
+  const log: Logger = pino(
+    { level: opts.logLevel ?? 'info', base: { node: id, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: 2, sync: true }),
+  );
+
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'pid'), `${process.pid}\n`);
+
+  let link: MasterLink | undefined;
+  const store = await ChunkStore.open({
+    dir,
+    log,
+    faultInjector: fi,
+    capacityBytes,
+    hooks: {
+      onCommit: (r) => link?.replicaCommitted(r),
+      onCorrupt: (h, reason) => link?.replicaCorrupt(h, reason),
+    },
+  });
+
+  const abort = new AbortController();
+  const signal = abort.signal;
+  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(), channelOptions()));
+  const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
+  const replicator = new Replicator({
+    selfId: id,
+    store,
+    peers,
+    log,
+    maxConcurrent: positive(opts.maxConcurrentCopies, 2, 'maxConcurrentCopies'),
+    throttle: new Throttle(opts.copyBytesPerSec ?? 64 * 1024 * 1024),
+    timeoutMs: pipelineTimeoutMs,
+    signal,
+  });
+  const scrubInterval = opts.scrubIntervalMs ?? 3_600_000;
+  const scrubber = new Scrubber({
+    store,
+    log,
+    intervalMs: scrubInterval,
+    throttle: new Throttle(opts.scrubBytesPerSec ?? 16 * 1024 * 1024),
+    signal,
+  });
+
+  const wctx = { selfId: id, store, peers, log, pipelineTimeoutMs };
+  const rctx = { store, log, stallTimeoutMs: pipelineTimeoutMs * 3 };
+  const writeChunk: handleClientStreamingCall<RawWriteRequest, WriteChunkResponse> = (call, callback) => {
+    void handleWriteChunk(wctx, call, callback);
+  };
+  const readChunk: handleServerStreamingCall<ReadChunkRequest, Buffer> = (call) => {
+    void handleReadChunk(rctx, call);
+  };
+  const copyChunk: handleUnaryCall<CopyChunkRequest, CopyChunkResponse> = (call, callback) => {
+    unaryHandler(callback, () => replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source }));
+  };
+  const deleteChunk: handleUnaryCall<DeleteChunkRequest, DeleteChunkResponse> = (call, callback) => {
+    unaryHandler(callback, async () => {
+      const handle = checkHandle(call.request.handle);
+      if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
+      log.info({ handle }, 'replica deleted');
+      return {};
+    });
+  };
+  const chunkInfo: handleUnaryCall<ChunkInfoRequest, ChunkInfoResponse> = (call, callback) => {
+    unaryHandler(callback, async () => {
+      const handle = checkHandle(call.request.handle);
+      const r = store.get(handle);
+      if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
+      return { handle, version: r.version, length: r.length, crc32c: r.crc32c };
+    });
+  };
+
+  const server = new Server(serverOptions());
+  server.addService(chunkServiceDefinition, { writeChunk, readChunk, copyChunk, deleteChunk, chunkInfo });
+  let port: number;
+  try {
+    port = await new Promise<number>((res, rej) =>
+      server.bindAsync(listen.text, serverCredentials(), (err, p) => (err ? rej(err) : res(p))),
+    );
+  } catch (err) {
+    server.forceShutdown();
+    peers.close();
+    throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
+  }
+  const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
+
+  const reserveBytes = opts.reserveBytes ?? 128 * 1024 * 1024;
+  const capacity = () => measureCapacity(dir, store.usedBytes + store.inflightBytes, capacityBytes, reserveBytes);
+  const callTimeoutMs = opts.masterCallTimeoutMs ?? Math.min(10_000, Math.max(2000, 2 * heartbeatMs));
+  link = new MasterLink({
+    selfId: id,
+    address,
+    rack: opts.rack ?? '',
+    masters,
+    heartbeatMs,
+    callTimeoutMs,
+    store,
+    log,
+    faultInjector: fi,
+    signal,
+    capacity,
+    inflightCopies: () => replicator.inflight,
+    onDelete: (handles) => {
+      for (const h of handles) {
+        store.delete(checkHandle(h)).then(
+          (existed) => existed && log.info({ handle: h }, 'replica deleted by master'),
+          (err: unknown) => log.warn({ handle: h, err: String(err) }, 'delete failed'),
+        );
+      }
+    },
+    onReplicate: (cmds) => {
+      for (const c of cmds) replicator.enqueue({ handle: c.handle, version: c.version, source: c.source });
+    },
+  });
+  for (const h of store.corruptAtLoad.splice(0)) link.replicaCorrupt(h, 'metadata or data file unreadable at startup');
+
+  let http: { server: HttpServer; address: string } | undefined;
+  if (opts.http !== undefined) {
+    const snapshot = async (): Promise<StatusSnapshot> => {
+      const cap = await capacity();
+      return {
+        id,
+        address,
+        rack: opts.rack ?? '',
+        leader: link?.leaderAddress ?? null,
+        registered: link?.registered ?? false,
+        chunks: store.count,
+        ...cap,
+        activeWrites: store.activeWrites,
+        inflightCopies: replicator.inflight,
+        scrubber: { ...scrubber.stats },
+      };
+    };
+    try {
+      http = await startHttpStatus(opts.http, snapshot, log);
+    } catch (err) {
+      server.forceShutdown();
+      peers.close();
+      throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on http ${opts.http}: ${(err as Error).message}`);
+    }
+  }
+
+  link.start();
+  if (scrubInterval > 0) scrubber.start();
+  log.info({ address, http: http?.address, dir, masters, rack: opts.rack ?? '', chunks: store.count }, 'chunkserver started');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      log.info('chunkserver stopping');
+      abort.abort();
+      await new Promise<void>((res) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          res();
+        }, 1000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          res();
+        });
+      });
+      await Promise.all([link?.stop(), scrubber.stopped()]);
+      peers.close();
+      if (http) await new Promise<void>((res) => http!.server.close(() => res()));
+      // Give cancelled writers a moment to remove their temp files.
+      for (let i = 0; i < 50 && store.activeWrites > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      log.info('chunkserver stopped');
+    })();
+    return stopping;
+  };
+
+  return { id, address, httpAddress: http?.address, stop };
+}
+
+function unaryHandler<T>(callback: (err: Partial<ServiceError> | null, value?: T) => void, fn: () => Promise<T>): void {
+  fn().then(
+    (v) => callback(null, v),
+    (err: unknown) => callback(toServiceError(err)),
+  );
+}
+
+function parseListen(text: unknown, what: string): { host: string; port: number; text: string } {
+  try {
+    if (typeof text !== 'string') throw new Error('missing');
+    const { host, port } = splitHostPort(text);
+    return { host, port, text };
+  } catch {
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid ${what} address ${JSON.stringify(String(text))} (want host:port)`);
+  }
+}
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid ${what}: ${String(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,144 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { BLOCK_SIZE, DfsError, ErrorCode, crc32cOf, toDfsError, type ReadChunkRequest } from '@dfs/proto';
+import { checkHandle } from './chunk-id.js';
+import type { ChunkRecord, ChunkStore } from './chunk-store.js';
+import { READ_HEADROOM, encodeReadFrame } from './wire.js';
+
+/** Blocks read ahead of the one being sent: overlaps disk reads with the network. */
+const READ_AHEAD = 4;
+
+export interface VerifiedBlock {
+  /** Offset of the block within the chunk (block aligned). */
+  offset: number;
+  /** [headroom spare bytes][len data bytes] */
+  buf: Buffer;
+  len: number;
+  crc: number;
+}
+
+/**
+ * Reads blocks [first, end) of a replica and verifies each against its stored CRC32C before
+ * yielding it. A mismatch (or a short file) quarantines the replica — which reports it to the
+ * master — and throws CHECKSUM_MISMATCH: a corrupt block is never handed out.
+ */
+export async function* readVerifiedBlocks(
+  store: ChunkStore,
+  record: ChunkRecord,
+  fh: FileHandle,
+  firstBlock: number,
+  endBlock: number,
+  headroom: number,
+): AsyncGenerator<VerifiedBlock> {
+  const fi = store.faultInjector;
+  const inflight: Array<Promise<{ buf: Buffer; bytesRead: number } | Error>> = [];
+  let nextToRead = firstBlock;
+  const issue = (): void => {
+    const block = nextToRead++;
+    const offset = block * BLOCK_SIZE;
+    const len = Math.min(BLOCK_SIZE, record.length - offset);
+    const buf = Buffer.allocUnsafe(headroom + len);
+    inflight.push(
+      fh.read(buf, headroom, len, offset).then(
+        (r) => ({ buf, bytesRead: r.bytesRead }),
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      ),
+    );
+  };
+  try {
+    for (let block = firstBlock; block < endBlock; block++) {
+      while (nextToRead < endBlock && inflight.length < READ_AHEAD) issue();
+      const r = await inflight.shift()!;
+      if (r instanceof Error) throw toDfsError(r);
+      const offset = block * BLOCK_SIZE;
+      const len = Math.min(BLOCK_SIZE, record.length - offset);
+      const data = r.buf.subarray(headroom, headroom + len);
+      if (fi.corruptReadBlock) fi.corruptReadBlock(record.handle, offset, data);
+      const expected = record.blockCrcs[block]! >>> 0;
+      if (r.bytesRead !== len) {
+        throw await corrupt(store, record, `block at offset ${offset}: data file ends early (${r.bytesRead} of ${len} bytes)`);
+      }
+      const actual = crc32cOf(data);
+      if (actual !== expected) {
+        throw await corrupt(store, record, `block at offset ${offset}: checksum ${actual} does not match stored ${expected}`);
+      }
+      yield { offset, buf: r.buf, len, crc: expected };
+    }
+  } finally {
+    await Promise.all(inflight.splice(0));
+  }
+}
+
+async function corrupt(store: ChunkStore, record: ChunkRecord, reason: string): Promise<DfsError> {
+  await store.quarantine(record, reason);
+  return new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${record.handle} is corrupt on this chunkserver: ${reason}`);
+}
+
+export interface ReadContext {
+  store: ChunkStore;
+  log: Logger;
+  /** A reader that accepts nothing for this long is dropped. */
+  stallTimeoutMs: number;
+}
+
+/** gRPC handler body of ReadChunk. Never throws: failures end the call with a typed status. */
+export async function handleReadChunk(ctx: ReadContext, call: ServerWritableStream<ReadChunkRequest, Buffer>): Promise<void> {
+  let cancelled = false;
+  call.on('cancelled', () => {
+    cancelled = true;
+  });
+  try {
+    const req = call.request;
+    const handle = checkHandle(req.handle);
+    for (const [name, v] of [['version', req.version], ['offset', req.offset], ['length', req.length]] as const) {
+      if (!Number.isSafeInteger(v) || v < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid ${name} ${String(v)}`);
+    }
+    const { record, fh } = await ctx.store.openForRead(handle);
+    try {
+      if (req.version > record.version) {
+        throw new DfsError(ErrorCode.STALE_VERSION, `chunk ${handle}: this replica has version ${record.version}, the reader wants ${req.version}`);
+      }
+      if (req.offset > record.length) {
+        throw new DfsError(ErrorCode.INVALID_ARGUMENT, `chunk ${handle}: offset ${req.offset} is past its length ${record.length}`);
+      }
+      const end = req.length === 0 ? record.length : Math.min(record.length, req.offset + req.length);
+      const first = Math.floor(req.offset / BLOCK_SIZE);
+      const last = Math.ceil(end / BLOCK_SIZE);
+      for await (const b of readVerifiedBlocks(ctx.store, record, fh, first, last, READ_HEADROOM)) {
+        if (cancelled) break;
+        if (!call.write(encodeReadFrame(b.buf, b.len, b.offset, b.crc))) await drained(call, ctx.stallTimeoutMs, () => cancelled);
+        if (cancelled) break;
+      }
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    if (!cancelled) call.end();
+  } catch (err) {
+    if (cancelled) return;
+    const d = toDfsError(err);
+    if (d.code !== ErrorCode.UNKNOWN_CHUNK && d.code !== ErrorCode.STALE_VERSION) {
+      ctx.log.warn({ handle: call.request?.handle, code: d.codeName, err: d.message }, 'chunk read failed');
+    }
+    call.emit('error', d.toServiceError());
+  }
+}
+
+function drained(call: ServerWritableStream<ReadChunkRequest, Buffer>, timeoutMs: number, isCancelled: () => boolean): Promise<void> {
+  if (isCancelled()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      reject(new DfsError(ErrorCode.DEADLINE_EXCEEDED, `reader accepted no data for ${timeoutMs}ms`));
+    }, timeoutMs);
+    call.once('drain', done);
+    call.once('cancelled', done);
+  });
+}

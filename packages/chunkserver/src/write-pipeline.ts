@@ -1,0 +1,272 @@
+import { Metadata, type ClientWritableStream, type ServerReadableStream, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import {
+  DEFAULT_CHUNK_SIZE,
+  DfsError,
+  ErrorCode,
+  type ChunkServiceClient,
+  type ChunkserverRef,
+  type WriteChunkResponse,
+  type WriteHeader,
+} from '@dfs/proto';
+import { checkHandle } from './chunk-id.js';
+import type { ChunkStore, ChunkWriter } from './chunk-store.js';
+import type { ClientPool } from './client-pool.js';
+import { MessageQueue } from './message-queue.js';
+import { PipelineError, blameDownstream, blameSelf } from './pipeline-error.js';
+import { WRITE_CHUNK_PATH, decodeWriteResponse, encodeWriteRequest, type RawWriteRequest } from './wire.js';
+
+/*
+ * The write pipeline (GFS §3.2 data flow, HDFS DataXceiver): each replica verifies a frame,
+ * queues it for its local disk and forwards the very same bytes to the next replica before
+ * reading the next frame. Memory stays bounded: the incoming stream is paused after a few
+ * frames, the local writer has a small window of positional writes, and the downstream call
+ * is only written to while its buffer drains. The acknowledgement flows back up the chain:
+ * a replica answers only when its own bytes are fdatasync'ed, the next replica answered, and
+ * the new state is committed.
+ *
+ *   client ──frames──▶ primary ──frames──▶ backup1 ──frames──▶ backup2
+ *          ◀──ack──────         ◀──ack────          ◀──ack────
+ */
+
+/** Largest chunk this chunkserver accepts (a sanity bound on chunk_size). */
+export const MAX_CHUNK_SIZE = 16 * 1024 ** 3;
+const MAX_CHAIN = 16;
+
+export interface WriteContext {
+  selfId: string;
+  store: ChunkStore;
+  peers: ClientPool<ChunkServiceClient>;
+  log: Logger;
+  /** A downstream that accepts nothing (or does not ack) for this long fails the write. */
+  pipelineTimeoutMs: number;
+}
+
+export interface ValidHeader {
+  handle: number;
+  version: number;
+  chunkSize: number;
+  offset: number;
+  chain: ChunkserverRef[];
+  requestId: string;
+}
+
+export function validateHeader(h: WriteHeader, selfId: string): ValidHeader {
+  const handle = checkHandle(h.handle);
+  const version = h.version;
+  if (!Number.isSafeInteger(version) || version < 0) throw invalid(`invalid chunk version ${String(version)}`);
+  const chunkSize = h.chunkSize === 0 ? DEFAULT_CHUNK_SIZE : h.chunkSize;
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < 0 || chunkSize > MAX_CHUNK_SIZE) {
+    throw invalid(`invalid chunk_size ${String(h.chunkSize)} (max ${MAX_CHUNK_SIZE})`);
+  }
+  if (!Number.isSafeInteger(h.offset) || h.offset < 0) throw invalid(`invalid offset ${String(h.offset)}`);
+  const chain = h.chain ?? [];
+  if (chain.length > MAX_CHAIN) throw invalid(`write chain of ${chain.length} replicas is too long (max ${MAX_CHAIN})`);
+  for (const ref of chain) {
+    if (!ref || typeof ref.id !== 'string' || ref.id === '' || ref.id.length > 255) throw invalid('write chain entry without a valid id');
+    if (typeof ref.address !== 'string' || !/^\S+:\d{1,5}$/.test(ref.address)) {
+      throw invalid(`write chain entry ${ref.id} has an invalid address ${JSON.stringify(String(ref.address)).slice(0, 80)}`);
+    }
+    if (ref.id === selfId) throw invalid(`write chain names this chunkserver (${selfId}) downstream of itself`);
+  }
+  const ids = new Set(chain.map((r) => r.id));
+  if (ids.size !== chain.length) throw invalid('write chain names a chunkserver twice');
+  return { handle, version, chunkSize, offset: h.offset, chain, requestId: String(h.requestId ?? '') };
+}
+
+function invalid(message: string): DfsError {
+  return new DfsError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+/** The downstream half of the pipeline: one client-streaming WriteChunk call to chain[0]. */
+export class Forwarder {
+  private readonly call: ClientWritableStream<Buffer>;
+  private readonly result: Promise<WriteChunkResponse>;
+  private failure?: PipelineError;
+  private failureListeners: Array<(err: PipelineError) => void> = [];
+  private settled = false;
+  /** Replicas from the target to the end of the chain: each may take up to timeoutMs to ack. */
+  private readonly depth: number;
+
+  constructor(
+    client: ChunkServiceClient,
+    readonly target: ChunkserverRef,
+    header: ValidHeader,
+    private readonly timeoutMs: number,
+  ) {
+    this.depth = Math.max(1, header.chain.length);
+    let resolve!: (r: WriteChunkResponse) => void;
+    let reject!: (e: PipelineError) => void;
+    this.result = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.result.catch(() => undefined);
+    this.call = client.makeClientStreamRequest<Buffer, WriteChunkResponse>(
+      WRITE_CHUNK_PATH,
+      (b: Buffer) => b,
+      decodeWriteResponse,
+      new Metadata(),
+      {},
+      (err: ServiceError | null, resp?: WriteChunkResponse) => {
+        this.settled = true;
+        if (err || !resp) {
+          const failure = blameDownstream(err ?? new Error('empty response'), target);
+          this.fail(failure);
+          reject(failure);
+        } else {
+          resolve(resp);
+        }
+      },
+    );
+    this.call.on('error', () => undefined); // reported through the callback
+    this.call.write(
+      encodeWriteRequest({
+        msg: {
+          $case: 'header',
+          value: {
+            handle: header.handle,
+            version: header.version,
+            chain: header.chain.slice(1),
+            requestId: header.requestId,
+            chunkSize: header.chunkSize,
+            offset: header.offset,
+          },
+        },
+      }),
+    );
+  }
+
+  /** Registers a callback for an asynchronous downstream failure. */
+  onFailure(listener: (err: PipelineError) => void): void {
+    if (this.failure) listener(this.failure);
+    else this.failureListeners.push(listener);
+  }
+
+  /** Forwards one serialized frame; waits while the downstream buffer is full. */
+  async send(raw: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.call.write(raw)) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        const err = this.timedOut('stopped accepting data');
+        this.fail(err);
+        reject(err);
+      }, this.timeoutMs);
+      const onDrain = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onFail = (err: PipelineError): void => {
+        cleanup();
+        reject(err);
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.call.off('drain', onDrain);
+        this.failureListeners = this.failureListeners.filter((l) => l !== onFail);
+      };
+      this.call.once('drain', onDrain);
+      this.failureListeners.push(onFail);
+    });
+  }
+
+  /** Half-closes the stream and waits for the downstream acknowledgement. */
+  async finish(): Promise<WriteChunkResponse> {
+    if (this.failure) throw this.failure;
+    this.call.end();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = this.timedOut('did not acknowledge');
+        this.fail(err);
+        reject(err);
+      }, this.timeoutMs * this.depth);
+    });
+    try {
+      return await Promise.race([this.result, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  cancel(): void {
+    if (!this.settled) this.call.cancel();
+  }
+
+  private timedOut(what: string): PipelineError {
+    return new PipelineError(
+      ErrorCode.UNAVAILABLE,
+      `chunkserver ${this.target.id} (${this.target.address}) failed: ${what} within ${this.timeoutMs}ms`,
+      this.target.id,
+    );
+  }
+
+  private fail(err: PipelineError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.cancel();
+    const listeners = this.failureListeners;
+    this.failureListeners = [];
+    for (const l of listeners) l(err);
+  }
+}
+
+/** gRPC handler body of WriteChunk. Never throws: every failure goes to `callback`. */
+export async function handleWriteChunk(
+  ctx: WriteContext,
+  call: ServerReadableStream<RawWriteRequest, WriteChunkResponse>,
+  callback: sendUnaryData<WriteChunkResponse>,
+): Promise<void> {
+  const queue = new MessageQueue<RawWriteRequest>(call);
+  let writer: ChunkWriter | undefined;
+  let forwarder: Forwarder | undefined;
+  let header: ValidHeader | undefined;
+  const started = Date.now();
+  try {
+    const first = await queue.next();
+    if (!first) throw invalid('WriteChunk stream ended before its header');
+    if (first.msg.msg?.$case !== 'header') throw invalid('WriteChunk stream must start with a header');
+    header = validateHeader(first.msg.msg.value, ctx.selfId);
+    const { handle } = header;
+    writer = await ctx.store.beginWrite(header);
+    const fi = ctx.store.faultInjector;
+    const next = header.chain[0];
+    if (next) {
+      forwarder = new Forwarder(ctx.peers.get(next.address), next, header, ctx.pipelineTimeoutMs);
+      forwarder.onFailure((err) => queue.fail(err));
+    }
+    for (;;) {
+      const m = await queue.next();
+      if (!m) break;
+      const body = m.msg.msg;
+      if (body?.$case !== 'frame') throw invalid(body?.$case === 'header' ? 'WriteChunk stream has a second header' : 'WriteChunk message without a frame');
+      const frame = body.value;
+      const data = frame.data;
+      if (data.length === 0) continue;
+      const offset = writer.offset;
+      await writer.writeFrame(data, frame.crc32c);
+      if (forwarder) {
+        if (fi.beforeForward) await fi.beforeForward(handle, offset, forwarder.target.id);
+        await forwarder.send(m.raw);
+      }
+    }
+    const [, downstream] = await Promise.all([writer.sync(), forwarder?.finish()]);
+    if (fi.beforeCommit) await fi.beforeCommit(handle);
+    const record = await writer.commit();
+    ctx.log.debug(
+      { handle, version: record.version, offset: header.offset, length: record.length, ms: Date.now() - started, chain: header.chain.map((r) => r.id) },
+      'chunk written',
+    );
+    callback(null, { length: record.length, crc32c: record.crc32c, replicas: [ctx.selfId, ...(downstream?.replicas ?? [])] });
+  } catch (err) {
+    forwarder?.cancel();
+    await writer?.abort().catch(() => undefined);
+    const failure = blameSelf(err, ctx.selfId);
+    if (failure.code !== ErrorCode.CANCELLED) {
+      ctx.log.warn({ handle: header?.handle, code: failure.codeName, err: failure.message }, 'chunk write failed');
+    }
+    callback(failure.toServiceError() as ServiceError);
+  }
+}
