@@ -85,3 +85,20 @@ export {
   MAX_PATH_BYTES,
 } from './limits.js';
 export { parseDuration, parseSize, formatDuration } from './units.js';
+export {
+  RaftServiceService,
+  RaftServiceClient,
+  type RaftServiceServer,
+  RaftEntry as RaftEntryCodec,
+  RaftMessage as RaftMessageCodec,
+  RaftBatch as RaftBatchCodec,
+  SnapshotPiece as SnapshotPieceCodec,
+  type RaftEntry,
+  type RaftMember,
+  type RaftSnapshotMeta,
+  type RaftMessage,
+  type RaftBatch,
+  type RaftStreamAck,
+  type SnapshotPiece,
+  InstallSnapshotResponse,
+} from './gen/dfs/v1/raft.js';

@@ -1,0 +1,278 @@
+import { EntryType, MessageType, RawNode, RaftError, type Entry, type Message, type SnapshotMeta } from '../../src/index.js';
+import type { VirtualClock } from './clock.js';
+import type { Invariants, NodeView } from './invariants.js';
+import type { Envelope, SimNetwork } from './network.js';
+import type { Prng } from './prng.js';
+import { SimStorage } from './storage.js';
+
+/*
+ * One simulated server: a RawNode driven through the Ready/advance loop exactly as
+ * the real driver does it, over SimStorage. A crash throws away everything except
+ * the storage, i.e. everything that was not fsynced.
+ */
+export interface SimStateMachine {
+  apply(index: number, data: Uint8Array): unknown;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
+
+export interface SimNodeOptions {
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly preVote: boolean;
+  readonly checkQuorum: boolean;
+  /** Take a snapshot every this many applied entries (0 = never). */
+  readonly snapshotEvery: number;
+  readonly maxMsgBytes: number;
+}
+
+type Callback = (err: Error | undefined, result?: unknown) => void;
+
+export class SimNode implements NodeView {
+  alive = false;
+  incarnation = 0;
+  raw: RawNode | undefined;
+  sm: SimStateMachine;
+  /** What the state machine has applied. */
+  appliedIndex = 0;
+  private incoming = new Map<string, Uint8Array>();
+  private proposals = new Map<number, { term: number; cb: Callback }>();
+  private reads = new Map<number, Callback>();
+  private waitingReads: Array<{ index: number; cb: Callback }> = [];
+  private nextContext = 1;
+  /** Called after each Ready with the new soft state when it changed. */
+  onSoftState: (leader: string, role: string) => void = () => {};
+
+  constructor(
+    readonly id: string,
+    readonly storage: SimStorage,
+    private readonly makeSm: () => SimStateMachine,
+    private readonly opts: SimNodeOptions,
+    private readonly clock: VirtualClock,
+    private readonly net: SimNetwork,
+    private readonly inv: Invariants,
+    private readonly rng: Prng,
+  ) {
+    this.sm = makeSm();
+  }
+
+  get role(): string {
+    return this.raw ? this.raw.raft.role : 'down';
+  }
+  get term(): number {
+    return this.raw ? this.raw.raft.term : this.storage.hardState.term;
+  }
+  get commit(): number {
+    return this.raw ? this.raw.raft.log.committed : 0;
+  }
+  hashAt(index: number): string | undefined {
+    return this.storage.hashAt(index);
+  }
+  snapshotIndex(): number {
+    return this.storage.snapshot.index;
+  }
+  isLeader(): boolean {
+    return this.alive && this.raw !== undefined && this.raw.raft.role === 'leader';
+  }
+
+  start(): void {
+    if (this.alive) return;
+    this.alive = true;
+    this.incarnation++;
+    this.sm = this.makeSm();
+    if (this.storage.snapshot.index > 0) this.sm.restore(this.storage.snapshotData.sm);
+    this.appliedIndex = this.storage.snapshot.index;
+    this.raw = new RawNode(
+      {
+        id: this.id,
+        electionTicks: this.opts.electionTicks,
+        heartbeatTicks: this.opts.heartbeatTicks,
+        random: () => this.rng.next(),
+        preVote: this.opts.preVote,
+        checkQuorum: this.opts.checkQuorum,
+        maxMsgBytes: this.opts.maxMsgBytes,
+        maxInflight: 64,
+      },
+      this.storage.initialState(this.appliedIndex),
+    );
+    const inc = this.incarnation;
+    const tick = (): void => {
+      if (!this.alive || this.incarnation !== inc || !this.raw) return;
+      this.raw.tick();
+      this.processReady();
+      this.clock.schedule(this.opts.tickMs, tick);
+    };
+    this.clock.schedule(this.rng.between(1, this.opts.tickMs), tick);
+  }
+
+  /** Loses everything not on stable storage. Callbacks of clients are never called. */
+  crash(): void {
+    this.alive = false;
+    this.raw = undefined;
+    this.incoming.clear();
+    this.proposals.clear();
+    this.reads.clear();
+    this.waitingReads = [];
+  }
+
+  receive(env: Envelope): boolean {
+    if (!this.alive || !this.raw) return false;
+    const m = env.msg;
+    if (m.type === MessageType.Snapshot && m.snapshot && env.snapshotData) this.incoming.set(`${m.snapshot.index}:${m.snapshot.term}`, env.snapshotData);
+    this.raw.step(m);
+    this.processReady();
+    return true;
+  }
+
+  snapshotDone(to: string, ok: boolean): void {
+    if (!this.alive || !this.raw) return;
+    this.raw.reportSnapshot(to, ok);
+    this.processReady();
+  }
+
+  /** 6.5840's Start(): where the command went, or isLeader false. */
+  propose(data: Uint8Array, cb?: Callback): { index: number; term: number; isLeader: boolean } {
+    if (!this.alive || !this.raw) return { index: -1, term: -1, isLeader: false };
+    try {
+      const at = this.raw.propose(data);
+      if (cb) this.proposals.set(at.index, { term: at.term, cb });
+      this.processReady();
+      return { ...at, isLeader: true };
+    } catch (err) {
+      if (err instanceof RaftError) return { index: -1, term: this.raw.raft.term, isLeader: false };
+      throw err;
+    }
+  }
+
+  /** ReadIndex: cb(undefined) once a linearizable read may be served here. */
+  readIndex(cb: Callback): void {
+    if (!this.alive || !this.raw) return cb(new Error('down'));
+    const ctx = this.nextContext++;
+    if (!this.raw.readIndex(ctx)) return cb(new Error('not leader'));
+    this.reads.set(ctx, cb);
+    this.processReady();
+  }
+
+  transferLeader(to: string): boolean {
+    if (!this.raw) return false;
+    const ok = this.raw.transferLeader(to);
+    this.processReady();
+    return ok;
+  }
+
+  proposeConfChange(type: 'add-learner' | 'promote' | 'remove', id: string): boolean {
+    if (!this.raw) return false;
+    try {
+      this.raw.proposeConfChange({ type, id, address: type === 'add-learner' ? `sim://${id}` : undefined });
+    } catch (err) {
+      if (err instanceof RaftError) return false;
+      throw err;
+    }
+    this.processReady();
+    return true;
+  }
+
+  /** Steps 2-7 of the Ready loop (README.md). */
+  processReady(): void {
+    const raw = this.raw;
+    if (!raw) return;
+    while (raw.hasReady()) {
+      const rd = raw.ready();
+      const check = (i: number, t: number, h: string): void => this.inv.stored(this.id, i, t, h);
+      // 3. an incoming snapshot: make it durable, then restore the state machine.
+      if (rd.snapshot) this.installSnapshot(rd.snapshot);
+      // 4. persist entries and hard state: one fsync.
+      if (rd.entries.length > 0 || rd.hardState) this.storage.syncs++;
+      this.storage.append(rd.entries, check);
+      if (rd.hardState) this.storage.setHardState(rd.hardState);
+      // 5. send.
+      for (const m of rd.messages) this.send(m);
+      // 6. apply.
+      for (const e of rd.committedEntries) this.apply(e);
+      for (const rs of rd.readStates) {
+        const cb = this.reads.get(rs.context);
+        this.reads.delete(rs.context);
+        if (cb) this.waitingReads.push({ index: rs.index, cb });
+      }
+      for (const ctx of rd.droppedReads) {
+        const cb = this.reads.get(ctx);
+        this.reads.delete(ctx);
+        cb?.(new Error('leadership lost'));
+      }
+      this.releaseReads();
+      // 7.
+      raw.advance(rd);
+      if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
+      this.maybeSnapshot();
+    }
+  }
+
+  private installSnapshot(meta: SnapshotMeta): void {
+    const data = this.incoming.get(`${meta.index}:${meta.term}`);
+    if (!data) throw new Error(`${this.id}: snapshot ${meta.index} arrived without data`);
+    const parsed = decodeSnapshot(data);
+    this.storage.installSnapshot(meta, parsed);
+    this.inv.stored(this.id, meta.index, meta.term, parsed.hash);
+    this.sm.restore(parsed.sm);
+    this.appliedIndex = meta.index;
+    this.incoming.clear();
+  }
+
+  private send(m: Message): void {
+    if (m.type === MessageType.Snapshot) {
+      this.net.send({ msg: m, snapshotData: encodeSnapshot(this.storage.snapshotData) });
+    } else {
+      this.net.send({ msg: m });
+    }
+  }
+
+  private apply(e: Entry): void {
+    if (e.index !== this.appliedIndex + 1) throw new Error(`${this.id}: applied ${e.index} after ${this.appliedIndex}: out of order`);
+    const hash = this.storage.hashAt(e.index);
+    if (hash === undefined) throw new Error(`${this.id}: applying ${e.index}, which is not stored`);
+    this.inv.appliedEntry(this.id, e.index, describe(e), hash);
+    let result: unknown = undefined;
+    if (e.type === EntryType.Normal && e.data.byteLength > 0) result = this.sm.apply(e.index, e.data);
+    this.appliedIndex = e.index;
+    const p = this.proposals.get(e.index);
+    if (p) {
+      this.proposals.delete(e.index);
+      if (p.term === e.term) p.cb(undefined, result);
+      else p.cb(new Error('overwritten by another leader'));
+    }
+  }
+
+  private releaseReads(): void {
+    if (this.waitingReads.length === 0) return;
+    const still: Array<{ index: number; cb: Callback }> = [];
+    for (const w of this.waitingReads) {
+      if (w.index <= this.appliedIndex) w.cb(undefined);
+      else still.push(w);
+    }
+    this.waitingReads = still;
+  }
+
+  private maybeSnapshot(): void {
+    const raw = this.raw;
+    if (!raw || this.opts.snapshotEvery <= 0) return;
+    if (this.appliedIndex - this.storage.snapshot.index < this.opts.snapshotEvery) return;
+    const meta = raw.compact(this.appliedIndex, 0);
+    this.storage.saveSnapshot(meta, this.sm.snapshot(), raw.raft.log.offset());
+  }
+}
+
+const dec = new TextDecoder();
+
+function describe(e: Entry): string {
+  return `${e.type}:${dec.decode(e.data)}`;
+}
+
+function encodeSnapshot(d: { hash: string; sm: Uint8Array }): Uint8Array {
+  const h = Buffer.from(d.hash.padEnd(16, ' '), 'latin1');
+  return Buffer.concat([h, d.sm]);
+}
+
+function decodeSnapshot(b: Uint8Array): { hash: string; sm: Uint8Array } {
+  return { hash: Buffer.from(b.subarray(0, 16)).toString('latin1').trim(), sm: b.subarray(16) };
+}
