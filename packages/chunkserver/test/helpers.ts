@@ -1,0 +1,223 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Metadata, Server, type ServiceError, type handleUnaryCall } from '@grpc/grpc-js';
+import {
+  BLOCK_SIZE,
+  ChunkServiceClient,
+  ChunkserverControlServiceService,
+  DfsError,
+  ErrorCode,
+  MasterServiceService,
+  channelCredentials,
+  channelOptions,
+  crc32cOf,
+  serverCredentials,
+  serverOptions,
+  toDfsError,
+  type ChunkInfoResponse,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type ReadChunkRequest,
+  type ReadChunkResponse,
+  type RegisterRequest,
+  type RegisterResponse,
+  type ReportBadReplicaRequest,
+  type ReportBadReplicaResponse,
+  type WriteChunkResponse,
+  type WriteHeader,
+} from '@dfs/proto';
+import { startChunkserver, type ChunkserverOptions, type RunningChunkserver } from '../src/index.js';
+
+/** A temp directory removed by `cleanup`. */
+export async function tempDir(prefix = 'dfs-cs-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Waits until `cond` holds, checking every few ms, failing after `timeoutMs`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export function randomBytes(n: number, seed = 1): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+/**
+ * A fake master leader: ChunkserverControlService + ReportBadReplica, recording what arrives.
+ * `heartbeatReply` decides each heartbeat's answer; `notLeaderOf` turns it into a follower.
+ */
+export class FakeMaster {
+  readonly registers: RegisterRequest[] = [];
+  readonly heartbeats: HeartbeatRequest[] = [];
+  readonly badReplicas: ReportBadReplicaRequest[] = [];
+  heartbeatReply: (req: HeartbeatRequest) => Partial<HeartbeatResponse> = () => ({});
+  /** When set, every call fails with NOT_LEADER naming this address. */
+  notLeaderOf?: string;
+  /** When true, calls are never answered (a SIGSTOPped master). */
+  silent = false;
+  address = '';
+  private server = new Server(serverOptions());
+
+  async start(): Promise<this> {
+    const guard = <Req, Res>(fn: (req: Req) => Res): handleUnaryCall<Req, Res> => (call, cb) => {
+      if (this.silent) return;
+      if (this.notLeaderOf !== undefined) {
+        cb(new DfsError(ErrorCode.NOT_LEADER, 'not the leader', { leader: this.notLeaderOf }).toServiceError() as ServiceError);
+        return;
+      }
+      try {
+        cb(null, fn(call.request));
+      } catch (err) {
+        cb(toDfsError(err).toServiceError() as ServiceError);
+      }
+    };
+    this.server.addService(ChunkserverControlServiceService, {
+      register: guard<RegisterRequest, RegisterResponse>((req) => {
+        this.registers.push(req);
+        return { leaderAddress: this.address };
+      }),
+      heartbeat: guard<HeartbeatRequest, HeartbeatResponse>((req) => {
+        this.heartbeats.push(req);
+        return { reregister: false, deleteHandles: [], replicate: [], ...this.heartbeatReply(req) };
+      }),
+    });
+    this.server.addService(MasterServiceService, {
+      reportBadReplica: guard<ReportBadReplicaRequest, ReportBadReplicaResponse>((req) => {
+        this.badReplicas.push(req);
+        return {};
+      }),
+    });
+    const port = await new Promise<number>((res, rej) =>
+      this.server.bindAsync('127.0.0.1:0', serverCredentials(), (err, p) => (err ? rej(err) : res(p))),
+    );
+    this.address = `127.0.0.1:${port}`;
+    return this;
+  }
+
+  /** Handles reported by chunkserver `id` in registrations and heartbeats. */
+  reported(id: string): Set<number> {
+    const s = new Set<number>();
+    for (const r of this.registers) if (r.id === id) for (const x of r.replicas) s.add(x.handle);
+    for (const h of this.heartbeats) if (h.id === id) for (const x of h.newReplicas) s.add(x.handle);
+    return s;
+  }
+
+  corruptReported(id: string): Set<number> {
+    const s = new Set<number>();
+    for (const h of this.heartbeats) if (h.id === id) for (const x of h.corruptHandles) s.add(x);
+    for (const b of this.badReplicas) if (b.chunkserverId === id) s.add(b.handle);
+    return s;
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+}
+
+/** Starts chunkservers and stops them all in `stopAll`. */
+export class Fleet {
+  readonly servers: RunningChunkserver[] = [];
+  readonly dirs: string[] = [];
+  private clients = new Map<string, ChunkServiceClient>();
+
+  async start(opts: Partial<ChunkserverOptions> & { id: string; masters: string[] }): Promise<RunningChunkserver> {
+    const dir = opts.dir ?? (await tempDir());
+    if (!opts.dir) this.dirs.push(dir);
+    const cs = await startChunkserver({ listen: '127.0.0.1:0', heartbeatMs: 50, logLevel: 'silent', ...opts, dir });
+    this.servers.push(cs);
+    return cs;
+  }
+
+  client(address: string): ChunkServiceClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = new ChunkServiceClient(address, channelCredentials(), channelOptions());
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    await Promise.all(this.servers.splice(0).map((s) => s.stop()));
+    await Promise.all(this.dirs.splice(0).map(removeDir));
+  }
+}
+
+export type WriteMessage = { header: WriteHeader } | { frame: { data: Buffer; crc32c: number } };
+
+/** Streams a WriteChunk call: `messages` as given (for malformed-input tests). */
+export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[]): Promise<WriteChunkResponse> {
+  return new Promise((resolve, reject) => {
+    const call = client.writeChunk(new Metadata(), { deadline: Date.now() + 20_000 }, (err, resp) => (err ? reject(err) : resolve(resp)));
+    for (const m of messages) {
+      if ('header' in m) call.write({ msg: { $case: 'header', value: m.header } });
+      else call.write({ msg: { $case: 'frame', value: m.frame } });
+    }
+    call.end();
+  });
+}
+
+export function header(h: Partial<WriteHeader> & { handle: number }): WriteHeader {
+  return { version: 1, chain: [], requestId: '', chunkSize: 64 * 1024 * 1024, offset: 0, ...h };
+}
+
+/** Frames `data` into BLOCK_SIZE-or-smaller frames with correct CRCs. */
+export function frames(data: Buffer, frameSize = BLOCK_SIZE): WriteMessage[] {
+  const out: WriteMessage[] = [];
+  for (let off = 0; off < data.length; off += frameSize) {
+    const d = data.subarray(off, Math.min(off + frameSize, data.length));
+    out.push({ frame: { data: d, crc32c: crc32cOf(d) } });
+  }
+  return out;
+}
+
+export function writeChunk(client: ChunkServiceClient, h: WriteHeader, data: Buffer, frameSize = BLOCK_SIZE): Promise<WriteChunkResponse> {
+  return writeRaw(client, [{ header: h }, ...frames(data, frameSize)]);
+}
+
+export async function readChunk(client: ChunkServiceClient, req: Partial<ReadChunkRequest> & { handle: number }): Promise<{ data: Buffer; frames: ReadChunkResponse[] }> {
+  const stream = client.readChunk({ version: 0, offset: 0, length: 0, requestId: '', ...req }, { deadline: Date.now() + 20_000 });
+  const got: ReadChunkResponse[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (r: ReadChunkResponse) => got.push(r));
+    stream.on('error', reject);
+    stream.on('end', resolve);
+  });
+  return { data: Buffer.concat(got.map((f) => f.data)), frames: got };
+}
+
+export function chunkInfo(client: ChunkServiceClient, handle: number): Promise<ChunkInfoResponse> {
+  return new Promise((resolve, reject) => client.chunkInfo({ handle }, (err, r) => (err ? reject(err) : resolve(r))));
+}
+
+/** Runs `p`, expecting a DfsError with `code`; returns it. */
+export async function expectDfsError(p: Promise<unknown>, code: ErrorCode): Promise<DfsError> {
+  try {
+    await p;
+  } catch (err) {
+    const d = toDfsError(err);
+    if (d.code !== code) throw new Error(`expected ${ErrorCode[code]}, got ${d.codeName}: ${d.message}`);
+    return d;
+  }
+  throw new Error(`expected ${ErrorCode[code]}, but it succeeded`);
+}
