@@ -1,3 +1,12 @@
+// @dfs/master: the metadata service. Public surface, by name only.
+export {
+  startMaster,
+  type MasterOptions,
+  type MasterPeer,
+  type RunningMaster,
+  type CommandLogContext,
+} from './server.js';
+export { Master, defaultMasterConfig, type MasterConfig } from './master.js';
 export { MetadataStore, type ListResult, type FileWithChunks } from './state/metadata_store.js';
 export type { StateMachine } from './state/state_machine.js';
 export {
@@ -10,4 +19,5 @@ export {
   type ChunkCommit,
 } from './state/commands.js';
 export { LocalCommandLog, type CommandLog, type CommandLogStatus, type CommandLogPeer, type Role } from './command_log.js';
+export { choosePlacement, chooseExcess, type PlacementNode, type PlacementRequest } from './placement.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';

@@ -39,6 +39,7 @@ export class MetadataStore implements StateMachine {
   private sChunkCount!: Database.Statement;
   private sChunkScan!: Database.Statement;
   private sMeta!: Database.Statement;
+  private sFacts!: Database.Statement;
 
   constructor(
     readonly path: string,
@@ -71,6 +72,9 @@ export class MetadataStore implements StateMachine {
     this.sChunkScan = db.prepare(`SELECT c.handle, c.version, c.committed, i.replication
       FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle > ? ORDER BY c.handle LIMIT ?`);
     this.sMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.sFacts = db.prepare(
+      'SELECT c.version, c.committed, i.replication FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle = ?',
+    );
     this.applied = (this.sMeta.get('applied_index') as { value: number }).value;
   }
 
@@ -160,6 +164,12 @@ export class MetadataStore implements StateMachine {
 
   chunk(handle: number): ChunkRow | undefined {
     return this.ns.chunk(handle);
+  }
+
+  /** Version, committed flag and the file's replication target of one chunk (soft-state decisions). */
+  chunkFacts(handle: number): { version: number; committed: boolean; replication: number } | undefined {
+    const r = this.sFacts.get(handle) as { version: number; committed: number; replication: number } | undefined;
+    return r && { version: r.version, committed: r.committed === 1, replication: r.replication };
   }
 
   chunksOf(inode: number): ChunkRow[] {

@@ -1,0 +1,165 @@
+import type { HeartbeatRequest, RegisterRequest, ReplicaReport } from '@dfs/proto';
+
+/*
+ * Soft state (GFS §2.6.2, HDFS DatanodeManager/BlocksMap): which chunkservers exist and
+ * which replicas each holds. Rebuilt from registrations and reports after every leader
+ * change; never written to the log. Invariant: a replica location is recorded only for a
+ * registered, live node (a node declared dead loses its locations and must re-register).
+ */
+
+export type NodeState = 'live' | 'dead';
+
+export interface ChunkserverNode {
+  id: string;
+  address: string;
+  rack: string;
+  capacityBytes: number;
+  freeBytes: number;
+  usedBytes: number;
+  chunkCount: number;
+  activeWrites: number;
+  inflightCopies: number;
+  lastHeartbeatMs: number;
+  state: NodeState;
+}
+
+export interface ReplicaInfo {
+  version: number;
+  length: number;
+  crc32c: number;
+}
+
+export interface ReplicaLocation {
+  node: ChunkserverNode;
+  info: ReplicaInfo;
+}
+
+export class ChunkserverRegistry {
+  private readonly nodesById = new Map<string, ChunkserverNode>();
+  private readonly locations = new Map<number, Map<string, ReplicaInfo>>();
+  private readonly byNode = new Map<string, Set<number>>();
+
+  /** A (re)registration: the node's full report replaces whatever was known about it. */
+  register(req: RegisterRequest, now: number): ChunkserverNode {
+    this.dropLocations(req.id);
+    const node: ChunkserverNode = {
+      id: req.id,
+      address: req.address,
+      rack: req.rack || 'default',
+      capacityBytes: req.capacityBytes,
+      freeBytes: req.freeBytes,
+      usedBytes: req.usedBytes,
+      chunkCount: req.replicas.length,
+      activeWrites: 0,
+      inflightCopies: 0,
+      lastHeartbeatMs: now,
+      state: 'live',
+    };
+    this.nodesById.set(node.id, node);
+    for (const r of req.replicas) this.addReplica(node.id, r.handle, infoOf(r));
+    return node;
+  }
+
+  /** Updates load figures. Returns undefined for an unknown or dead node (it must re-register). */
+  heartbeat(req: HeartbeatRequest, now: number): ChunkserverNode | undefined {
+    const node = this.nodesById.get(req.id);
+    if (!node || node.state !== 'live') return undefined;
+    node.capacityBytes = req.capacityBytes;
+    node.freeBytes = req.freeBytes;
+    node.usedBytes = req.usedBytes;
+    node.chunkCount = req.chunkCount;
+    node.activeWrites = req.activeWrites;
+    node.inflightCopies = req.inflightCopies;
+    node.lastHeartbeatMs = now;
+    return node;
+  }
+
+  node(id: string): ChunkserverNode | undefined {
+    return this.nodesById.get(id);
+  }
+
+  nodes(): ChunkserverNode[] {
+    return [...this.nodesById.values()];
+  }
+
+  liveNodes(): ChunkserverNode[] {
+    return this.nodes().filter((n) => n.state === 'live');
+  }
+
+  addReplica(nodeId: string, handle: number, info: ReplicaInfo): void {
+    const node = this.nodesById.get(nodeId);
+    if (!node || node.state !== 'live') return;
+    let at = this.locations.get(handle);
+    if (!at) this.locations.set(handle, (at = new Map()));
+    at.set(nodeId, info);
+    let held = this.byNode.get(nodeId);
+    if (!held) this.byNode.set(nodeId, (held = new Set()));
+    held.add(handle);
+  }
+
+  removeReplica(nodeId: string, handle: number): void {
+    const at = this.locations.get(handle);
+    if (at) {
+      at.delete(nodeId);
+      if (at.size === 0) this.locations.delete(handle);
+    }
+    this.byNode.get(nodeId)?.delete(handle);
+  }
+
+  /** Every recorded replica of `handle` (all on live nodes, by the invariant above). */
+  replicasOf(handle: number): ReplicaLocation[] {
+    const at = this.locations.get(handle);
+    if (!at) return [];
+    const out: ReplicaLocation[] = [];
+    for (const [id, info] of at) {
+      const node = this.nodesById.get(id);
+      if (node && node.state === 'live') out.push({ node, info });
+    }
+    return out;
+  }
+
+  hasReplicas(handle: number): boolean {
+    return this.locations.has(handle);
+  }
+
+  /** Handles with at least one recorded replica (a live iterator: the GC scan walks it in slices). */
+  handles(): IterableIterator<number> {
+    return this.locations.keys();
+  }
+
+  handleCount(): number {
+    return this.locations.size;
+  }
+
+  /** Declares silent nodes dead; returns each one with the handles it held (now under-replicated). */
+  expire(now: number, deadAfterMs: number): Array<{ node: ChunkserverNode; handles: number[] }> {
+    const out: Array<{ node: ChunkserverNode; handles: number[] }> = [];
+    for (const node of this.nodesById.values()) {
+      if (node.state === 'live' && now - node.lastHeartbeatMs >= deadAfterMs) {
+        node.state = 'dead';
+        out.push({ node, handles: this.dropLocations(node.id) });
+      }
+    }
+    return out;
+  }
+
+  /** Forgets everything (a new term of leadership starts from fresh reports). */
+  clear(): void {
+    this.nodesById.clear();
+    this.locations.clear();
+    this.byNode.clear();
+  }
+
+  private dropLocations(nodeId: string): number[] {
+    const held = this.byNode.get(nodeId);
+    if (!held) return [];
+    const handles = [...held];
+    for (const h of handles) this.removeReplica(nodeId, h);
+    this.byNode.delete(nodeId);
+    return handles;
+  }
+}
+
+export function infoOf(r: ReplicaReport): ReplicaInfo {
+  return { version: r.version, length: r.length, crc32c: r.crc32c };
+}

@@ -1,0 +1,458 @@
+import {
+  DfsError,
+  ErrorCode,
+  normalizePath,
+  type AbandonChunkRequest,
+  type AbandonChunkResponse,
+  type AddChunkRequest,
+  type AddChunkResponse,
+  type ChunkLocation,
+  type ChunkserverRef,
+  type ClusterStatusResponse,
+  type CompleteFileRequest,
+  type CompleteFileResponse,
+  type CreateFileRequest,
+  type CreateFileResponse,
+  type DeleteRequest,
+  type DeleteResponse,
+  type GetFileRequest,
+  type GetFileResponse,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type ListRequest,
+  type ListResponse,
+  type MkdirRequest,
+  type MkdirResponse,
+  type RegisterRequest,
+  type RegisterResponse,
+  type RenameRequest,
+  type RenameResponse,
+  type RenewLeaseRequest,
+  type RenewLeaseResponse,
+  type ReplicaReport,
+  type ReportBadReplicaRequest,
+  type ReportBadReplicaResponse,
+  type StatRequest,
+  type StatResponse,
+} from '@dfs/proto';
+import type { Clock } from './clock.js';
+import type { CommandLog } from './command_log.js';
+import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/registry.js';
+import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits } from './cluster/replication.js';
+import { SafeMode } from './cluster/safe_mode.js';
+import type { Logger } from './logger.js';
+import { choosePlacement } from './placement.js';
+import type { ChunkCommit, Command } from './state/commands.js';
+import type { MetadataStore } from './state/metadata_store.js';
+import type { AddChunkResult, DeleteResult, RecoverLeaseResult, TrashCheckpointResult } from './state/processor.js';
+import type { FileStatus } from '@dfs/proto';
+
+export interface MasterConfig {
+  id: string;
+  chunkSize: number;
+  defaultReplication: number;
+  /** Fewest replicas AddChunk may hand out when not enough chunkservers are live. */
+  minReplicas: number;
+  deadAfterMs: number;
+  leaseMs: number;
+  /** 0 disables the trash (deletes are immediate). */
+  trashIntervalMs: number;
+  safeModeMs: number;
+  safeModeThreshold: number;
+  replication: ReplicationLimits;
+  /** Files under construction recovered per tick. */
+  leaseRecoveriesPerTick: number;
+  /** Chunks checked per tick by the background replication scan, and replicas by the GC scan. */
+  scanBatch: number;
+}
+
+export function defaultMasterConfig(id: string): MasterConfig {
+  return {
+    id,
+    chunkSize: 64 * 1024 * 1024,
+    defaultReplication: 3,
+    minReplicas: 1,
+    deadAfterMs: 60_000,
+    leaseMs: 60_000,
+    trashIntervalMs: 6 * 3_600_000,
+    safeModeMs: 30_000,
+    safeModeThreshold: 0.999,
+    replication: DEFAULT_REPLICATION_LIMITS,
+    leaseRecoveriesPerTick: 100,
+    scanBatch: 5000,
+  };
+}
+
+function ref(n: ChunkserverNode): ChunkserverRef {
+  return { id: n.id, address: n.address, rack: n.rack };
+}
+
+/**
+ * The master's logic between the RPC shells and the state: reads answer from the local
+ * database (after a read barrier unless stale_ok); writes are stamped (times, defaults,
+ * lease expiries) and proposed to the CommandLog; soft state (chunkservers, replica
+ * locations, safe mode, the replication queue) lives only here, only on the leader.
+ */
+export class Master {
+  readonly registry = new ChunkserverRegistry();
+  readonly safeMode: SafeMode;
+  readonly replication: ReplicationMonitor;
+  private leader = false;
+  private scanCursor = 0;
+  private gcIter: Iterator<number> | undefined;
+  private lastTrashCheck = 0;
+  private ticking = false;
+
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly log: CommandLog,
+    private readonly clock: Clock,
+    readonly config: MasterConfig,
+    private readonly logger: Logger,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.safeMode = new SafeMode({ threshold: config.safeModeThreshold, timeoutMs: config.safeModeMs });
+    this.replication = new ReplicationMonitor(
+      this.registry,
+      (h) => this.store.chunkFacts(h),
+      () => this.leader && !this.safeMode.isActive(),
+      { ...config.replication, minFreeBytes: config.replication.minFreeBytes || config.chunkSize },
+      random,
+    );
+    if (log.isLeader()) this.becomeLeader();
+    log.onLeadershipChange((isLeader) => (isLeader ? this.becomeLeader() : this.stepDown()));
+  }
+
+  isLeader(): boolean {
+    return this.leader && this.log.isLeader();
+  }
+
+  private becomeLeader(): void {
+    this.registry.clear();
+    this.replication.clear();
+    this.leader = true;
+    this.scanCursor = 0;
+    this.gcIter = undefined;
+    this.safeMode.enter(this.clock.now(), this.store.committedChunkCount());
+    this.logger.info({ safeMode: this.safeMode.status() }, 'became leader: in safe mode until chunk reports arrive');
+  }
+
+  private stepDown(): void {
+    this.leader = false;
+    this.registry.clear();
+    this.replication.clear();
+    this.logger.info('no longer leader: soft state dropped');
+  }
+
+  private requireLeader(): void {
+    if (!this.isLeader()) {
+      const leader = this.log.leaderAddress();
+      throw new DfsError(ErrorCode.NOT_LEADER, `not the leader${leader ? `; leader is ${leader}` : ''}`, { leader });
+    }
+  }
+
+  private async propose<T>(cmd: Command): Promise<T> {
+    this.requireLeader();
+    const r = await this.log.propose(cmd);
+    if (!r.ok) throw new DfsError(r.code, r.message);
+    return r.value as T;
+  }
+
+  private async beforeRead(staleOk: boolean): Promise<void> {
+    if (staleOk) return;
+    this.requireLeader();
+    await this.log.readBarrier();
+  }
+
+  private leaseExpiry(now: number): number {
+    return now + this.config.leaseMs;
+  }
+
+  // ---- namespace (MasterService) ----
+
+  async createFile(req: CreateFileRequest): Promise<CreateFileResponse> {
+    const path = normalizePath(req.path);
+    if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
+    const now = this.clock.now();
+    const { file } = await this.propose<{ file: FileStatus }>({
+      type: 'CreateFile',
+      path,
+      overwrite: req.overwrite,
+      replication: req.replication || this.config.defaultReplication,
+      mode: req.mode || 0o644,
+      chunkSize: req.chunkSize || this.config.chunkSize,
+      clientId: req.clientId,
+      now,
+      leaseExpiry: this.leaseExpiry(now),
+    });
+    return { file };
+  }
+
+  async addChunk(req: AddChunkRequest): Promise<AddChunkResponse> {
+    this.requireLeader();
+    const ino = this.store.inode(req.inode);
+    if (!ino) throw new DfsError(ErrorCode.NOT_FOUND, `no such file: ${req.path || `inode ${req.inode}`}`);
+    // Placement first: no log entry for a chunk that could not be placed.
+    const targets = choosePlacement({
+      nodes: this.registry.liveNodes().map((n) => ({ ...n, load: n.activeWrites })),
+      count: ino.replication,
+      minCount: Math.max(1, Math.min(this.config.minReplicas, ino.replication)),
+      exclude: new Set(req.excludeChunkservers),
+      minFreeBytes: ino.chunk_size,
+      random: this.random,
+    });
+    const now = this.clock.now();
+    const r = await this.propose<AddChunkResult>({
+      type: 'AddChunk',
+      inode: req.inode,
+      clientId: req.clientId,
+      index: req.index,
+      ...(req.previous ? { previous: { handle: req.previous.handle, length: req.previous.length, crc32c: req.previous.crc32c } } : {}),
+      now,
+      leaseExpiry: this.leaseExpiry(now),
+    });
+    return { chunk: { handle: r.handle, version: r.version, offset: r.offset, length: 0, crc32c: 0, replicas: targets.map(ref) } };
+  }
+
+  async abandonChunk(req: AbandonChunkRequest): Promise<AbandonChunkResponse> {
+    const now = this.clock.now();
+    await this.propose({
+      type: 'AbandonChunk', inode: req.inode, clientId: req.clientId, handle: req.handle, now, leaseExpiry: this.leaseExpiry(now),
+    });
+    return {};
+  }
+
+  async completeFile(req: CompleteFileRequest): Promise<CompleteFileResponse> {
+    const chunks: ChunkCommit[] = req.chunks.map((c) => ({ handle: c.handle, length: c.length, crc32c: c.crc32c }));
+    const { file } = await this.propose<{ file: FileStatus }>({
+      type: 'CompleteFile', inode: req.inode, clientId: req.clientId, chunks, now: this.clock.now(),
+    });
+    // The writer's acknowledged replicas are the first locations we know (soft state).
+    for (const c of req.chunks) {
+      const facts = this.store.chunkFacts(c.handle);
+      if (!facts) continue;
+      for (const id of c.replicas) {
+        this.registry.addReplica(id, c.handle, { version: facts.version, length: c.length, crc32c: c.crc32c });
+      }
+      this.replication.check(c.handle);
+    }
+    return { file };
+  }
+
+  async renewLease(req: RenewLeaseRequest): Promise<RenewLeaseResponse> {
+    if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
+    const now = this.clock.now();
+    await this.propose({ type: 'RenewLease', clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now) });
+    return {};
+  }
+
+  async getFile(req: GetFileRequest): Promise<GetFileResponse> {
+    await this.beforeRead(req.staleOk);
+    const { file, chunks } = this.store.getFile(req.path);
+    let offset = 0;
+    const out: ChunkLocation[] = chunks.map((c) => {
+      const loc: ChunkLocation = {
+        handle: c.handle,
+        version: c.version,
+        offset,
+        length: c.length,
+        crc32c: c.crc32c,
+        replicas: this.registry
+          .replicasOf(c.handle)
+          .filter((r) => r.info.version >= c.version)
+          .map((r) => ref(r.node)),
+      };
+      offset += c.length;
+      return loc;
+    });
+    return { file, chunks: out };
+  }
+
+  async stat(req: StatRequest): Promise<StatResponse> {
+    await this.beforeRead(req.staleOk);
+    return { file: this.store.stat(req.path) };
+  }
+
+  async list(req: ListRequest): Promise<ListResponse> {
+    await this.beforeRead(req.staleOk);
+    return this.store.list(req.path, req.startAfter, req.limit);
+  }
+
+  async mkdir(req: MkdirRequest): Promise<MkdirResponse> {
+    const { dir } = await this.propose<{ dir: FileStatus }>({
+      type: 'Mkdir', path: normalizePath(req.path), parents: req.parents, mode: req.mode || 0o755, now: this.clock.now(),
+    });
+    return { dir };
+  }
+
+  async delete(req: DeleteRequest): Promise<DeleteResponse> {
+    await this.propose<DeleteResult>({
+      type: 'Delete',
+      path: normalizePath(req.path),
+      recursive: req.recursive,
+      skipTrash: req.skipTrash || this.config.trashIntervalMs === 0,
+      now: this.clock.now(),
+    });
+    return {};
+  }
+
+  async rename(req: RenameRequest): Promise<RenameResponse> {
+    await this.propose({
+      type: 'Rename', src: normalizePath(req.src), dst: normalizePath(req.dst), overwrite: req.overwrite, now: this.clock.now(),
+    });
+    return {};
+  }
+
+  async reportBadReplica(req: ReportBadReplicaRequest): Promise<ReportBadReplicaResponse> {
+    this.requireLeader();
+    this.logger.warn({ handle: req.handle, chunkserver: req.chunkserverId, reason: req.reason }, 'bad replica reported');
+    this.replication.onCorrupt(req.chunkserverId, req.handle);
+    return {};
+  }
+
+  clusterStatus(): ClusterStatusResponse {
+    const st = this.log.status();
+    const repl = this.replication.stats();
+    return {
+      leaderId: st.leaderId ?? '',
+      leaderAddress: st.leaderAddress ?? '',
+      masters: st.members.map((m) => ({
+        id: m.id, address: m.address, role: m.role, term: m.term, commitIndex: m.commitIndex, appliedIndex: m.appliedIndex,
+      })),
+      chunkservers: this.registry.nodes().map((n) => ({
+        id: n.id,
+        address: n.address,
+        rack: n.rack,
+        state: n.state,
+        capacityBytes: n.capacityBytes,
+        usedBytes: n.usedBytes,
+        freeBytes: n.freeBytes,
+        chunkCount: n.chunkCount,
+        lastHeartbeatMs: n.lastHeartbeatMs,
+        inflightCopies: n.inflightCopies,
+      })),
+      totalChunks: this.store.committedChunkCount(),
+      underReplicated: repl.underReplicated,
+      missing: repl.missing,
+      corrupt: repl.corrupt,
+      safeMode: this.leader ? this.safeMode.isActive() : false,
+      replicationQueue: this.replication.queueLength(),
+    };
+  }
+
+  // ---- chunkservers (ChunkserverControlService) ----
+
+  async register(req: RegisterRequest): Promise<RegisterResponse> {
+    this.requireLeader();
+    if (!req.id || !req.address) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'register: id and address are required');
+    this.replication.forgetNode(req.id);
+    const node = this.registry.register(req, this.clock.now());
+    for (const r of req.replicas) this.noteReplica(node.id, r);
+    this.logger.info({ chunkserver: node.id, address: node.address, rack: node.rack, replicas: req.replicas.length }, 'chunkserver registered');
+    return { leaderAddress: this.log.leaderAddress() ?? '' };
+  }
+
+  async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResponse> {
+    this.requireLeader();
+    const node = this.registry.heartbeat(req, this.clock.now());
+    if (!node) return { reregister: true, deleteHandles: [], replicate: [] };
+    for (const r of req.newReplicas) this.noteReplica(node.id, r);
+    for (const h of req.corruptHandles) this.replication.onCorrupt(node.id, h);
+    const { deleteHandles, replicate } = this.replication.takeCommands(node.id);
+    return { reregister: false, deleteHandles, replicate };
+  }
+
+  /** One reported replica: record it, count it for safe mode, delete it if garbage or stale. */
+  private noteReplica(nodeId: string, r: ReplicaReport): void {
+    const info = infoOf(r);
+    this.registry.addReplica(nodeId, r.handle, info);
+    const verdict = this.replication.verdict(r.handle, info);
+    if (verdict === 'garbage' || verdict === 'stale') {
+      this.replication.scheduleDelete(nodeId, r.handle); // refused in safe mode; the GC scan retries
+      return;
+    }
+    this.replication.onReplicaReported(nodeId, r.handle);
+    if (verdict === 'ok') {
+      this.safeMode.noteReplica(r.handle);
+      if (!this.safeMode.isActive()) this.replication.check(r.handle);
+    }
+  }
+
+  // ---- background work, driven by the server's timer (tests call it directly) ----
+
+  async tick(): Promise<void> {
+    if (!this.isLeader() || this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = this.clock.now();
+      for (const { node, handles } of this.registry.expire(now, this.config.deadAfterMs)) {
+        this.logger.warn({ chunkserver: node.id, replicas: handles.length }, 'chunkserver declared dead');
+        this.replication.forgetNode(node.id);
+        for (const h of handles) this.replication.check(h);
+      }
+      if (this.safeMode.update(now)) {
+        this.logger.info({ safeMode: this.safeMode.status() }, 'left safe mode');
+        this.scanCursor = 0;
+      }
+      if (this.safeMode.isActive()) return;
+      this.scanChunks();
+      this.collectGarbage();
+      this.replication.plan(now);
+      await this.recoverLeases(now);
+      await this.checkpointTrash(now);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  /** Background replication scan: walks every chunk of the namespace, a batch per tick. */
+  private scanChunks(): void {
+    const page = this.store.scanChunks(this.scanCursor, this.config.scanBatch);
+    for (const c of page) if (c.committed) this.replication.check(c.handle);
+    this.scanCursor = page.length < this.config.scanBatch ? 0 : page[page.length - 1]!.handle;
+  }
+
+  /** Lazy GC (GFS §4.4): replicas of chunks no file refers to, or at an old version. */
+  private collectGarbage(): void {
+    if (!this.gcIter) this.gcIter = this.registry.handles();
+    for (let i = 0; i < this.config.scanBatch; i++) {
+      const next = this.gcIter.next();
+      if (next.done) {
+        this.gcIter = undefined;
+        return;
+      }
+      const handle = next.value;
+      for (const r of this.registry.replicasOf(handle)) {
+        const v = this.replication.verdict(handle, r.info);
+        if (v === 'garbage' || v === 'stale') this.replication.scheduleDelete(r.node.id, handle);
+      }
+    }
+  }
+
+  /** Writers whose lease ran out: close their files at the last complete chunk. */
+  private async recoverLeases(now: number): Promise<void> {
+    for (const ino of this.store.expiredLeases(now, this.config.leaseRecoveriesPerTick)) {
+      const reported: ChunkCommit[] = [];
+      for (const c of this.store.chunksOf(ino.id)) {
+        if (c.committed) continue;
+        const replicas = this.registry.replicasOf(c.handle).filter((r) => r.info.version >= c.version);
+        if (replicas.length === 0) break;
+        // The shortest replica is the length every replica is known to hold (HDFS block recovery).
+        const shortest = replicas.reduce((a, b) => (b.info.length < a.info.length ? b : a));
+        reported.push({ handle: c.handle, length: shortest.info.length, crc32c: shortest.info.crc32c });
+      }
+      const r = await this.propose<RecoverLeaseResult>({ type: 'RecoverLease', inode: ino.id, now, chunks: reported });
+      this.logger.info({ inode: ino.id, holder: ino.lease_holder, ...r }, 'writer lease expired: file recovered');
+    }
+  }
+
+  private async checkpointTrash(now: number): Promise<void> {
+    const interval = this.config.trashIntervalMs;
+    if (interval <= 0) return;
+    if (now - this.lastTrashCheck < Math.min(interval, 60_000)) return;
+    this.lastTrashCheck = now;
+    if (!this.store.trashHasWork(now, interval)) return;
+    const r = await this.propose<TrashCheckpointResult>({ type: 'TrashCheckpoint', now, intervalMs: interval });
+    this.logger.info(r, 'trash checkpoint');
+  }
+}
