@@ -280,6 +280,12 @@ export class Raft {
     return this.progress.get(id)?.match;
   }
 
+  /** The leader's flow-control view of a follower (for tests and status). */
+  progressOf(id: string): { match: number; next: number; state: string; paused: boolean } | undefined {
+    const pr = this.progress.get(id);
+    return pr && { match: pr.match, next: pr.next, state: pr.state, paused: pr.isPaused() };
+  }
+
   transferee(): string {
     return this.leadTransferee;
   }
@@ -623,7 +629,9 @@ export class Raft {
         pr.recentActive = true;
         pr.probeSent = false;
         if (pr.state === 'replicate' && pr.isPaused()) pr.freeFirst();
-        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
+        // Behind: an append from `next` either delivers the rest or, if earlier appends
+        // were lost, is rejected and drops the follower back to probing.
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
         if (m.context !== 0) {
           for (const rs of this.readOnly.ack(m.context, m.from, voters(this.conf))) this.readStates.push(rs);
         }

@@ -100,7 +100,19 @@ export class Cluster {
   }
 
   fail(what: string): never {
-    throw new SimFailure(`${what} (at virtual time ${this.clock.now} ms)`);
+    throw new SimFailure(`${what} (at virtual time ${this.clock.now} ms)\n${this.describe()}`);
+  }
+
+  /** One line per node: what a failure report needs to start debugging. */
+  describe(): string {
+    return this.nodes
+      .map((n) => {
+        const r = n.raw?.raft;
+        if (!r) return `      ${n.id}: down`;
+        const prs = r.role === 'leader' ? ' ' + r.conf.map((m) => `${m.id}=${JSON.stringify(r.progressOf(m.id))}`).join(' ') : '';
+        return `      ${n.id}: ${r.role} term=${r.term} lead=${r.lead} commit=${r.log.committed} applied=${n.appliedIndex} last=${r.log.lastIndex()} snap=${r.log.snapshot.index} net=${this.net.isConnected(n.id) ? 'up' : 'cut'}${prs}`;
+      })
+      .join('\n');
   }
 
   runFor(ms: number): void {
@@ -259,6 +271,12 @@ export class Cluster {
     const { count, cmd } = this.nCommitted(index);
     if (count < n) this.fail(`only ${count} decided for index ${index}; wanted ${n}`);
     return cmd as string;
+  }
+
+  /** Whether the committed entry at `index` is a client command (not a no-op or configuration change). */
+  isCommand(index: number): boolean {
+    const v = this.inv.committedValue(index);
+    return v !== undefined && v.startsWith('0:') && v.length > 2;
   }
 
   /** Entries held in stable storage, at most (6.5840 3D checks the log stays small). */
