@@ -134,6 +134,7 @@ export class Master {
     this.scanCursor = 0;
     this.gcIter = undefined;
     this.safeMode.enter(this.clock.now(), this.store.committedChunkCount());
+    this.safeMode.update(this.clock.now()); // an empty namespace has nothing to wait for
     this.logger.info({ safeMode: this.safeMode.status() }, 'became leader: in safe mode until chunk reports arrive');
   }
 

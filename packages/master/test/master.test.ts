@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { DfsError, ErrorCode, type HeartbeatRequest, type RegisterRequest, type ReplicaReport } from '@dfs/proto';
+import { ManualClock } from '../src/clock.js';
+import { LocalCommandLog, type CommandLog } from '../src/command_log.js';
+import { Master, defaultMasterConfig, type MasterConfig } from '../src/master.js';
+import type { MetadataStore } from '../src/state/metadata_store.js';
+import { T0, openStore, seededRandom, tempDir } from './helpers.js';
+
+const silent = pino({ level: 'silent' });
+const CHUNK = 1024;
+const GB = 1024 ** 3;
+
+function registerReq(id: string, rack: string, replicas: ReplicaReport[] = []): RegisterRequest {
+  return { id, address: `127.0.0.1:${7100 + Number(id.replace(/\D/g, ''))}`, rack, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, replicas };
+}
+function hb(id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest {
+  return {
+    id, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0,
+    newReplicas: [], corruptHandles: [], ...over,
+  };
+}
+async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<DfsError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof DfsError, String(err));
+    assert.equal(ErrorCode[err.code], ErrorCode[code], err.message);
+    return err;
+  }
+  assert.fail(`expected ${ErrorCode[code]}`);
+}
+
+describe('Master (service logic over a LocalCommandLog, injected clock)', () => {
+  let t: ReturnType<typeof tempDir>;
+  let store: MetadataStore;
+  let clock: ManualClock;
+  let master: Master;
+  let config: MasterConfig;
+
+  function start(over: Partial<MasterConfig> = {}, log?: CommandLog): void {
+    config = {
+      ...defaultMasterConfig('m1'),
+      chunkSize: CHUNK, deadAfterMs: 30_000, leaseMs: 60_000, trashIntervalMs: 1000, safeModeMs: 10_000, ...over,
+    };
+    master = new Master(store, log ?? new LocalCommandLog(store, { id: 'm1', address: () => '127.0.0.1:7001' }), clock, config, silent, seededRandom(3));
+  }
+
+  beforeEach(() => {
+    t = tempDir();
+    store = openStore(t.dir);
+    clock = new ManualClock(T0);
+  });
+  afterEach(() => {
+    store.close();
+    t.cleanup();
+  });
+
+  async function registerFour(): Promise<void> {
+    await master.register(registerReq('cs1', 'r1'));
+    await master.register(registerReq('cs2', 'r1'));
+    await master.register(registerReq('cs3', 'r2'));
+    await master.register(registerReq('cs4', 'r3'));
+  }
+
+  /** Writes a one-chunk file through the service; returns the handle and its replica ids. */
+  async function put(path: string, length = 100, clientId = 'w1'): Promise<{ handle: number; replicas: string[]; inode: number }> {
+    const { file } = await master.createFile({ path, overwrite: false, replication: 0, mode: 0, clientId, chunkSize: 0 });
+    const { chunk } = await master.addChunk({ path, inode: file!.inode, clientId, index: 0, excludeChunkservers: [], previous: undefined });
+    const replicas = chunk!.replicas.map((r) => r.id);
+    await master.completeFile({
+      path, inode: file!.inode, clientId, chunks: [{ handle: chunk!.handle, length, crc32c: 9, replicas }],
+    });
+    return { handle: chunk!.handle, replicas, inode: file!.inode };
+  }
+
+  it('AddChunk hands out version 1 and three distinct replicas across racks; GetFile returns them', async () => {
+    start();
+    await registerFour();
+    const { file } = await master.createFile({ path: '/a/f', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0 });
+    assert.equal(file!.replication, 3);
+    assert.equal(file!.chunkSize, CHUNK);
+    const { chunk } = await master.addChunk({ path: '/a/f', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: ['cs4'], previous: undefined });
+    assert.equal(chunk!.version, 1);
+    const ids = chunk!.replicas.map((r) => r.id);
+    assert.equal(new Set(ids).size, 3);
+    assert.ok(!ids.includes('cs4'));
+    assert.deepEqual(new Set(chunk!.replicas.map((r) => r.rack)), new Set(['r1', 'r2']));
+    await master.completeFile({ path: '/a/f', inode: file!.inode, clientId: 'w1', chunks: [{ handle: chunk!.handle, length: 100, crc32c: 5, replicas: ids }] });
+    const got = await master.getFile({ path: '/a/f', staleOk: false });
+    assert.equal(got.file!.size, 100);
+    assert.deepEqual(got.chunks[0]!.replicas.map((r) => r.id).sort(), [...ids].sort());
+    assert.equal(got.chunks[0]!.offset, 0);
+  });
+
+  it('NOT_ENOUGH_CHUNKSERVERS with too few live nodes, fewer replicas allowed down to minReplicas', async () => {
+    start({ minReplicas: 2 });
+    const { file } = await master.createFile({ path: '/f', overwrite: false, replication: 3, mode: 0, clientId: 'w1', chunkSize: 0 });
+    const add = () => master.addChunk({ path: '/f', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined });
+    await master.register(registerReq('cs1', 'r1'));
+    await rejectsWith(add(), ErrorCode.NOT_ENOUGH_CHUNKSERVERS);
+    assert.equal(store.chunksOf(file!.inode).length, 0, 'nothing was proposed');
+    await master.register(registerReq('cs2', 'r2'));
+    assert.equal((await add()).chunk!.replicas.length, 2);
+  });
+
+  it('a heartbeat from an unknown chunkserver is told to re-register', async () => {
+    start();
+    assert.equal((await master.heartbeat(hb('cs9'))).reregister, true);
+    await master.register(registerReq('cs9', 'r1'));
+    assert.equal((await master.heartbeat(hb('cs9'))).reregister, false);
+  });
+
+  it('one writer per file: LEASE_HELD for another client; the lease expires and the leader recovers the file', async () => {
+    start();
+    await registerFour();
+    const { file } = await master.createFile({ path: '/l', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0 });
+    await rejectsWith(master.createFile({ path: '/l', overwrite: true, replication: 0, mode: 0, clientId: 'w2', chunkSize: 0 }), ErrorCode.LEASE_HELD);
+    const { chunk } = await master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined });
+    await master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 1, excludeChunkservers: [], previous: undefined });
+    // The writer dies after the first chunk reached its replicas (they report it), before the second did.
+    for (const r of chunk!.replicas) {
+      await master.heartbeat(hb(r.id, { newReplicas: [{ handle: chunk!.handle, version: 1, length: CHUNK, crc32c: 77 }] }));
+    }
+    const beat = async () => {
+      for (const id of ['cs1', 'cs2', 'cs3', 'cs4']) await master.heartbeat(hb(id));
+    };
+    clock.advance(25_000);
+    await beat();
+    await master.renewLease({ clientId: 'w1' });
+    clock.advance(25_000);
+    await beat();
+    clock.advance(25_000);
+    await beat();
+    clock.advance(9_000);
+    await beat();
+    await master.tick();
+    await rejectsWith(master.stat({ path: '/l', staleOk: false }), ErrorCode.NOT_FOUND); // renewed: not yet expired
+    clock.advance(1_000);
+    await beat();
+    await master.tick();
+    const got = await master.getFile({ path: '/l', staleOk: false });
+    assert.equal(got.file!.size, CHUNK);
+    assert.deepEqual(got.chunks.map((c) => [c.handle, c.crc32c]), [[chunk!.handle, 77]]);
+    await rejectsWith(
+      master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 2, excludeChunkservers: [], previous: undefined }),
+      ErrorCode.LEASE_EXPIRED,
+    );
+  });
+
+  it('a dead chunkserver is dropped from GetFile and its chunks are re-replicated, throttled, from a live replica', async () => {
+    start();
+    await registerFour();
+    const a = await put('/x');
+    const dead = a.replicas[0]!;
+    const alive = ['cs1', 'cs2', 'cs3', 'cs4'].filter((id) => id !== dead);
+    clock.advance(20_000);
+    for (const id of alive) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick();
+    assert.equal(master.registry.node(dead)!.state, 'dead');
+    const got = await master.getFile({ path: '/x', staleOk: false });
+    assert.ok(!got.chunks[0]!.replicas.some((r) => r.id === dead));
+    const spare = alive.find((id) => !a.replicas.includes(id))!;
+    const cmd = await master.heartbeat(hb(spare));
+    assert.equal(cmd.replicate.length, 1);
+    assert.equal(cmd.replicate[0]!.handle, a.handle);
+    assert.ok(a.replicas.slice(1).includes(cmd.replicate[0]!.source!.id));
+    assert.equal(master.clusterStatus().underReplicated, 1);
+    // The copy lands: reported by the target, the chunk is healthy again.
+    await master.heartbeat(hb(spare, { newReplicas: [{ handle: a.handle, version: 1, length: 100, crc32c: 9 }] }));
+    await master.tick();
+    assert.equal(master.clusterStatus().underReplicated, 0);
+    assert.equal((await master.getFile({ path: '/x', staleOk: false })).chunks[0]!.replicas.length, 3);
+    // The dead node comes back: it must re-register.
+    assert.equal((await master.heartbeat(hb(dead))).reregister, true);
+  });
+
+  it('throttles copies per node and orders the queue by fewest live replicas', async () => {
+    start({ replication: { ...defaultMasterConfig('x').replication, maxCopiesPerNode: 1, maxCopiesCluster: 1 } });
+    await registerFour();
+    const one = await put('/one');
+    const two = await put('/two');
+    // /two loses two replicas (corrupt), /one loses one: /two must be copied first.
+    for (const id of two.replicas.slice(0, 2)) await master.reportBadReplica({ handle: two.handle, chunkserverId: id, reason: 'crc' });
+    await master.reportBadReplica({ handle: one.handle, chunkserverId: one.replicas[0]!, reason: 'crc' });
+    await master.tick();
+    const cmds = [];
+    for (const id of ['cs1', 'cs2', 'cs3', 'cs4']) cmds.push(...(await master.heartbeat(hb(id))).replicate);
+    assert.deepEqual(cmds.map((c) => c.handle), [two.handle], 'one copy at a time, the most endangered chunk first');
+    assert.equal(master.clusterStatus().corrupt, 3);
+  });
+
+  it('deletes garbage, stale and corrupt replicas through heartbeats — but only out of safe mode', async () => {
+    start();
+    await registerFour();
+    const f = await put('/g');
+    // Restart as a new leader: safe mode until reports or timeout.
+    start();
+    assert.equal(master.clusterStatus().safeMode, true);
+    await master.register(registerReq('cs1', 'r1', [{ handle: 999, version: 1, length: 5, crc32c: 0 }]));
+    assert.deepEqual((await master.heartbeat(hb('cs1'))).deleteHandles, [], 'no deletion in safe mode');
+    const holder = f.replicas[0]!;
+    await master.register(registerReq(holder, holder === 'cs4' ? 'r3' : holder === 'cs3' ? 'r2' : 'r1', [{ handle: f.handle, version: 1, length: 100, crc32c: 9 }]));
+    await master.tick(); // 1 of 1 chunks reported: safe mode ends
+    assert.equal(master.clusterStatus().safeMode, false);
+    await master.tick(); // GC scan
+    assert.deepEqual((await master.heartbeat(hb('cs1'))).deleteHandles, [999]);
+    // A stale (older version) replica is deleted and never served.
+    const other = ['cs1', 'cs2', 'cs3', 'cs4'].find((id) => id !== holder)!;
+    await master.register(registerReq(other, 'r9', [{ handle: f.handle, version: 0, length: 100, crc32c: 9 }]));
+    assert.deepEqual((await master.heartbeat(hb(other))).deleteHandles, [f.handle]);
+    assert.deepEqual((await master.getFile({ path: '/g', staleOk: false })).chunks[0]!.replicas.map((r) => r.id), [holder]);
+    // A corrupt replica reported by the scrubber is dropped and deleted.
+    const r = await master.heartbeat(hb(holder, { corruptHandles: [f.handle] }));
+    assert.deepEqual(r.deleteHandles, [f.handle]);
+    assert.deepEqual((await master.getFile({ path: '/g', staleOk: false })).chunks[0]!.replicas, []);
+    assert.equal(master.clusterStatus().missing, 1);
+  });
+
+  it('safe mode also ends after its timeout without reports', async () => {
+    start();
+    await registerFour();
+    await put('/s');
+    start();
+    await master.tick();
+    assert.equal(master.clusterStatus().safeMode, true);
+    clock.advance(10_000);
+    await master.tick();
+    assert.equal(master.clusterStatus().safeMode, false);
+  });
+
+  it('trims an excess replica', async () => {
+    start({ defaultReplication: 2 });
+    await registerFour();
+    const f = await put('/e');
+    const extra = ['cs1', 'cs2', 'cs3', 'cs4'].find((id) => !f.replicas.includes(id))!;
+    await master.heartbeat(hb(extra, { newReplicas: [{ handle: f.handle, version: 1, length: 100, crc32c: 9 }] }));
+    const deletes = [];
+    for (const id of ['cs1', 'cs2', 'cs3', 'cs4']) deletes.push(...(await master.heartbeat(hb(id))).deleteHandles);
+    assert.deepEqual(deletes, [f.handle]);
+    assert.equal((await master.getFile({ path: '/e', staleOk: false })).chunks[0]!.replicas.length, 2);
+  });
+
+  it('deletes go to the trash, and the leader empties it after the interval', async () => {
+    start();
+    await registerFour();
+    const f = await put('/t/file');
+    await master.delete({ path: '/t', recursive: true, skipTrash: false });
+    assert.equal((await master.stat({ path: '/.Trash/Current/t/file', staleOk: false })).file!.size, 100);
+    await master.tick(); // checkpoint: Current → /.Trash/<now>
+    assert.equal(store.chunk(f.handle)?.handle, f.handle);
+    clock.advance(1000);
+    await master.tick(); // the checkpoint is older than the interval: deleted
+    assert.equal(store.chunk(f.handle), undefined);
+    await master.tick();
+    const deletes = [];
+    for (const id of f.replicas) deletes.push(...(await master.heartbeat(hb(id))).deleteHandles);
+    assert.deepEqual(deletes, [f.handle, f.handle, f.handle], 'every replica of the deleted chunk is collected');
+  });
+
+  it('a follower answers writes with NOT_LEADER and the leader address, and serves stale_ok reads', async () => {
+    const follower: CommandLog = {
+      propose: async () => assert.fail('a follower must not propose'),
+      readBarrier: async () => undefined,
+      isLeader: () => false,
+      leaderAddress: () => '127.0.0.1:7002',
+      status: () => ({ id: 'm1', role: 'follower', term: 2, commitIndex: 0, appliedIndex: 0, members: [] }),
+      onLeadershipChange: () => undefined,
+      close: async () => undefined,
+    };
+    start({}, follower);
+    const err = await rejectsWith(master.mkdir({ path: '/d', parents: true, mode: 0 }), ErrorCode.NOT_LEADER);
+    assert.equal(err.leader, '127.0.0.1:7002');
+    await rejectsWith(master.heartbeat(hb('cs1')), ErrorCode.NOT_LEADER);
+    await rejectsWith(master.stat({ path: '/', staleOk: false }), ErrorCode.NOT_LEADER);
+    assert.equal((await master.stat({ path: '/', staleOk: true })).file!.path, '/');
+  });
+});
