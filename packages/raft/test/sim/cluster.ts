@@ -46,11 +46,9 @@ export class Cluster {
   readonly net: SimNetwork;
   readonly inv = new Invariants();
   readonly nodes: SimNode[] = [];
-  readonly n: number;
   private readonly byId = new Map<string, SimNode>();
 
   constructor(readonly opts: ClusterOptions) {
-    this.n = opts.n;
     this.rng = new Prng(opts.seed);
     const netRng = this.rng.fork();
     this.net = new SimNetwork(
@@ -91,6 +89,15 @@ export class Cluster {
     this.byId.set(id, node);
     node.start();
     return node;
+  }
+
+  /** Number of servers, including spares added later. */
+  get n(): number {
+    return this.nodes.length;
+  }
+
+  indexOf(id: string): number {
+    return this.nodes.findIndex((n) => n.id === id);
   }
 
   node(id: string): SimNode {
