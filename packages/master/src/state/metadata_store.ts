@@ -35,6 +35,7 @@ export class MetadataStore implements StateMachine {
   private processor!: CommandProcessor;
   private applied = 0;
   private applyTxn!: (index: number, cmd: Command) => CommandResult;
+  private batchTxn!: (entries: Array<{ index: number; cmd: Command } | undefined>) => Array<CommandResult | undefined>;
   private sExpired!: Database.Statement;
   private sChunkCount!: Database.Statement;
   private sChunkScan!: Database.Statement;
@@ -54,16 +55,28 @@ export class MetadataStore implements StateMachine {
     this.ns = new Namespace(db);
     this.processor = new CommandProcessor(db, this.ns);
     const execute = db.transaction((cmd: Command) => this.processor.execute(cmd)); // nested: a SAVEPOINT
-    this.applyTxn = db.transaction((index: number, cmd: Command): CommandResult => {
-      let result: CommandResult;
+    const run = (cmd: Command): CommandResult => {
       try {
-        result = { ok: true, value: execute(cmd) };
+        return { ok: true, value: execute(cmd) };
       } catch (err) {
         if (!(err instanceof DfsError)) throw err; // a bug or an I/O error: nothing is committed
-        result = { ok: false, code: err.code, message: err.message };
+        return { ok: false, code: err.code, message: err.message };
       }
+    };
+    this.applyTxn = db.transaction((index: number, cmd: Command): CommandResult => {
+      const result = run(cmd);
       this.processor.setAppliedIndex(index);
       return result;
+    });
+    this.batchTxn = db.transaction((entries: Array<{ index: number; cmd: Command } | undefined>) => {
+      let last = -1;
+      const results = entries.map((e) => {
+        if (!e) return undefined;
+        last = Math.max(last, e.index);
+        return run(e.cmd);
+      });
+      if (last >= 0) this.processor.setAppliedIndex(last);
+      return results;
     });
     this.sExpired = db.prepare(
       'SELECT * FROM inodes WHERE under_construction = 1 AND lease_expiry <= ? ORDER BY lease_expiry LIMIT ?',
@@ -92,6 +105,27 @@ export class MetadataStore implements StateMachine {
     const result = this.applyTxn(index, cmd);
     this.applied = index;
     return result;
+  }
+
+  /**
+   * Applies consecutive committed entries in ONE transaction (one commit, one WAL write):
+   * the group-commit companion of apply() for a Raft driver that hands over batches. Same
+   * rules: entries at or below the applied index are skipped (result undefined), each
+   * command runs in its own savepoint, a decode failure is fatal and commits nothing.
+   */
+  applyBatch(entries: ReadonlyArray<{ index: number; data: Uint8Array }>): Array<CommandResult | undefined> {
+    const decoded = entries.map((e) => {
+      if (e.index <= this.applied) return undefined;
+      try {
+        return { index: e.index, cmd: e.data.length === 0 ? ({ type: 'Noop' } as Command) : decodeCommand(e.data) };
+      } catch (err) {
+        if (err instanceof CommandDecodeError) err.message = `log entry ${e.index}: ${err.message}`;
+        throw err;
+      }
+    });
+    const results = this.batchTxn(decoded);
+    for (const d of decoded) if (d) this.applied = Math.max(this.applied, d.index);
+    return results;
   }
 
   appliedIndex(): number {

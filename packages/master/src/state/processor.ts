@@ -26,7 +26,6 @@ export interface AddChunkResult {
   handle: number;
   version: number;
   offset: number;
-  file: FileStatus;
 }
 export interface DeleteResult {
   path: string;
@@ -253,8 +252,7 @@ export class CommandProcessor {
     const handle = this.alloc('next_handle');
     this.sInsertChunk.run(handle, row.id, cmd.index, 1);
     this.sSetWriteState.run(cmd.index + 1, cmd.leaseExpiry, row.id);
-    const file = this.ns.byId(row.id)!;
-    return { handle, version: 1, offset: cmd.index * row.chunk_size, file: statusOf(file, this.ns.pathOf(file)) };
+    return { handle, version: 1, offset: cmd.index * row.chunk_size };
   }
 
   private abandonChunk(cmd: AbandonChunkCmd): Record<string, never> {

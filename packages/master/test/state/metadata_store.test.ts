@@ -359,6 +359,23 @@ describe('MetadataStore (the state machine applied directly)', () => {
       assert.deepEqual(store.dump(), before);
       assert.equal(store.appliedIndex(), 0);
     });
+    it('applyBatch (group commit) gives the same results and state as one apply per entry', () => {
+      exercise();
+      const other = openStore(t.dir, 'batch.db');
+      try {
+        const entries = h.log.map((data, i) => ({ index: i + 1, data }));
+        const results = other.applyBatch(entries.slice(0, 9));
+        assert.equal(results.filter((r) => r && !r.ok).length, 0);
+        const rest = other.applyBatch(entries.slice(5)); // overlapping: 6..9 are skipped
+        assert.deepEqual(rest.slice(0, 5).map((r) => r === undefined), [true, true, true, true, false]);
+        assert.equal(rest.filter((r) => r && !r.ok).length, 1, 'the one failing command still fails');
+        assert.deepEqual(other.dump(), store.dump());
+        assert.throws(() => other.applyBatch([{ index: 999, data: Buffer.from('{') }]), CommandDecodeError);
+        assert.equal(other.appliedIndex(), h.log.length);
+      } finally {
+        other.close();
+      }
+    });
     it('an empty entry (a Raft no-op) only advances the applied index', () => {
       assert.deepEqual(store.apply(1, new Uint8Array()), { ok: true, value: {} });
       assert.equal(store.appliedIndex(), 1);
