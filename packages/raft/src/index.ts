@@ -1,4 +1,7 @@
 // @dfs/raft: a pure Raft core (etcd style), SQLite storage, gRPC transport and a driver.
+// The master codes against RaftNode and StateMachine; the rest is for tests and tools.
+export { RaftNode, type RaftNodeOptions, type NodeStatus, type NodeRole, type Logger } from './driver/node.js';
+export { type StateMachine } from './driver/state-machine.js';
 export { RawNode, type Ready } from './core/rawnode.js';
 export { Raft, RaftError, type RaftErrorCode, type RaftOptions, type InitialState } from './core/raft.js';
 export {
@@ -16,3 +19,7 @@ export {
   type SoftState,
   type ReadState,
 } from './core/types.js';
+export { SqliteStorage } from './storage/sqlite.js';
+export { type RaftStorage, type StoredState } from './storage/storage.js';
+export { GrpcTransport, SNAPSHOT_PIECE, type GrpcTransportOptions } from './transport/grpc.js';
+export { type Transport, type TransportHandler } from './transport/transport.js';

@@ -1,0 +1,554 @@
+import { mkdirSync, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { DfsError, ErrorCode } from '@dfs/proto';
+import { RaftError } from '../core/raft.js';
+import { RawNode, type Ready } from '../core/rawnode.js';
+import { EntryType, MessageType, type ConfChange, type Entry, type Member, type Message, type SnapshotMeta } from '../core/types.js';
+import { SqliteStorage } from '../storage/sqlite.js';
+import type { RaftStorage } from '../storage/storage.js';
+import { GrpcTransport } from '../transport/grpc.js';
+import type { Transport } from '../transport/transport.js';
+import type { StateMachine } from './state-machine.js';
+
+/*
+ * RaftNode: the driver that connects the pure core, SQLite storage, the gRPC transport
+ * and the application's state machine, running the Ready loop of README.md on Node's
+ * event loop. Everything that arrives (ticks, messages, proposals) is fed to the core
+ * synchronously; the loop runs on the next turn, so all proposals of one turn share one
+ * Ready and one fsync (group commit).
+ */
+export interface Logger {
+  info(...a: unknown[]): void;
+  warn(...a: unknown[]): void;
+  error(...a: unknown[]): void;
+  debug(...a: unknown[]): void;
+}
+
+export interface RaftNodeOptions {
+  id: string;
+  address: string;
+  /** The initial voters, including this node; used only when `dir` holds no state yet. */
+  peers: Array<{ id: string; address: string }>;
+  dir: string;
+  stateMachine: StateMachine;
+  /** Created by the master; RaftService is added to it before it binds. */
+  server: grpc.Server;
+  logger?: Logger;
+  /** Default 100 ms. */
+  tickMs?: number;
+  /** Default 10 ticks (the real timeout is random in [10, 20) ticks). */
+  electionTicks?: number;
+  /** Default 1 tick. */
+  heartbeatTicks?: number;
+  /** Snapshot after this many applied entries. Default 10,000. */
+  snapshotEvery?: number;
+}
+
+export type NodeRole = 'leader' | 'follower' | 'candidate' | 'learner' | 'pre-candidate';
+
+export interface NodeStatus {
+  id: string;
+  role: NodeRole;
+  term: number;
+  leaderId?: string;
+  commitIndex: number;
+  appliedIndex: number;
+  members: Array<{ id: string; address: string; voter: boolean; matchIndex?: number }>;
+}
+
+interface PendingProposal {
+  readonly term: number;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: Error) => void;
+}
+
+interface Waiter {
+  readonly check: () => boolean;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+  readonly deadline: number;
+  readonly what: string;
+}
+
+const noopLogger: Logger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
+
+export class RaftNode {
+  private readonly opts: Required<Omit<RaftNodeOptions, 'logger'>> & { logger: Logger };
+  private readonly log: Logger;
+  private readonly storage: RaftStorage;
+  private readonly transport: Transport;
+  private readonly snapDir: string;
+  private raw: RawNode | undefined;
+  private readonly sm: StateMachine;
+  private snapshotFile = '';
+  private snapshotIndex = 0;
+
+  private started = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private scheduled = false;
+  private running = false;
+  private inbox: Message[] = [];
+  private pendingTicks = 0;
+  private readonly incomingSnapshots = new Map<string, string>();
+
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly reads = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private waitingReads: Array<{ index: number; resolve: () => void }> = [];
+  private nextContext = 1;
+  private waiters: Waiter[] = [];
+  private readonly leaderCallbacks: Array<(leaderId: string | undefined, term: number) => void> = [];
+  private lostLeadershipAt = 0;
+  private snapshotting = false;
+  private leaderId = '';
+
+  private constructor(opts: RaftNodeOptions) {
+    this.opts = {
+      tickMs: 100,
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      snapshotEvery: 10_000,
+      ...opts,
+      logger: opts.logger ?? noopLogger,
+    };
+    this.log = this.opts.logger;
+    this.sm = opts.stateMachine;
+    mkdirSync(opts.dir, { recursive: true });
+    this.snapDir = join(opts.dir, 'snapshots');
+    mkdirSync(this.snapDir, { recursive: true });
+    this.storage = new SqliteStorage(join(opts.dir, 'raft.db'));
+    this.transport = new GrpcTransport({
+      id: opts.id,
+      server: opts.server,
+      snapshotDir: this.snapDir,
+      logger: this.log,
+      handler: {
+        onMessage: (m) => this.enqueue(m),
+        onSnapshot: (m, path) => {
+          if (m.snapshot) this.incomingSnapshots.set(`${m.snapshot.term}-${m.snapshot.index}`, path);
+          this.enqueue(m);
+        },
+        onSnapshotSent: (to, ok) => {
+          this.raw?.reportSnapshot(to, ok);
+          this.schedule();
+        },
+        onUnreachable: (to) => {
+          this.raw?.reportUnreachable(to);
+          this.schedule();
+        },
+      },
+    });
+  }
+
+  /** Builds the node and registers RaftService on `opts.server`; call start() once the server is bound. */
+  static create(opts: RaftNodeOptions): RaftNode {
+    if (!opts.peers.some((p) => p.id === opts.id)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `peers must include this node (${opts.id})`);
+    return new RaftNode(opts);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const initialConf: Member[] = this.opts.peers.map((p) => ({ id: p.id, address: p.address, voter: true })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const st = this.storage.load(initialConf);
+    this.snapshotFile = st.snapshotFile;
+    this.snapshotIndex = st.snapshot.index;
+    let applied = this.sm.appliedIndex();
+    if (applied < st.snapshot.index) {
+      // We crashed after recording a snapshot and before the state machine took it in.
+      if (!st.snapshotFile) throw new Error(`state machine at ${applied} is behind snapshot ${st.snapshot.index}, and there is no snapshot file`);
+      await this.sm.restore(join(this.snapDir, st.snapshotFile), st.snapshot.index);
+      applied = st.snapshot.index;
+    }
+    if (applied > st.hardState.commit) throw new Error(`state machine applied ${applied} beyond the stored commit index ${st.hardState.commit}`);
+    this.raw = new RawNode(
+      {
+        id: this.opts.id,
+        electionTicks: this.opts.electionTicks,
+        heartbeatTicks: this.opts.heartbeatTicks,
+        random: Math.random,
+        maxInflight: 512,
+        maxMsgBytes: 1 << 20,
+      },
+      { hardState: st.hardState, snapshot: st.snapshot, offset: st.offset, entries: st.entries, applied },
+    );
+    for (const m of this.raw.raft.conf) this.transport.setPeer(m.id, m.address);
+    this.timer = setInterval(() => {
+      this.pendingTicks++;
+      this.schedule();
+    }, this.opts.tickMs);
+    this.log.info({ id: this.opts.id, term: st.hardState.term, commit: st.hardState.commit, applied, snapshot: st.snapshot.index }, 'raft node started');
+    this.schedule();
+  }
+
+  // ---- public API ----------------------------------------------------------------------
+
+  propose(data: Uint8Array): Promise<unknown> {
+    const raw = this.raw;
+    if (!raw || this.stopped) return Promise.reject(new DfsError(ErrorCode.UNAVAILABLE, 'raft node is not running'));
+    let at: { index: number; term: number };
+    try {
+      at = raw.propose(data);
+    } catch (err) {
+      return Promise.reject(this.translate(err));
+    }
+    this.schedule();
+    return new Promise((resolve, reject) => this.proposals.set(at.index, { term: at.term, resolve, reject }));
+  }
+
+  readIndex(): Promise<void> {
+    const raw = this.raw;
+    if (!raw || this.stopped) return Promise.reject(new DfsError(ErrorCode.UNAVAILABLE, 'raft node is not running'));
+    const ctx = this.nextContext++;
+    if (!raw.readIndex(ctx)) return Promise.reject(this.notLeader());
+    this.schedule();
+    return new Promise((resolve, reject) => this.reads.set(ctx, { resolve, reject }));
+  }
+
+  isLeader(): boolean {
+    return this.raw?.raft.role === 'leader';
+  }
+
+  leader(): { id: string; address: string } | undefined {
+    const raw = this.raw;
+    if (!raw || raw.raft.lead === '') return undefined;
+    const m = raw.raft.conf.find((x) => x.id === raw.raft.lead);
+    return m ? { id: m.id, address: m.address } : undefined;
+  }
+
+  status(): NodeStatus {
+    const raw = this.raw;
+    if (!raw) return { id: this.opts.id, role: 'follower', term: 0, commitIndex: 0, appliedIndex: this.sm.appliedIndex(), members: [] };
+    const r = raw.raft;
+    const role: NodeRole = r.role === 'leader' ? 'leader' : !r.isVoter() ? 'learner' : r.role;
+    return {
+      id: this.opts.id,
+      role,
+      term: r.term,
+      leaderId: r.lead || undefined,
+      commitIndex: r.log.committed,
+      appliedIndex: r.log.applied,
+      members: r.conf.map((m) => ({ id: m.id, address: m.address, voter: m.voter, matchIndex: r.matchIndex(m.id) })),
+    };
+  }
+
+  onLeaderChange(cb: (leaderId: string | undefined, term: number) => void): void {
+    this.leaderCallbacks.push(cb);
+  }
+
+  /** Adds `id` as a learner; resolves once the leader has promoted it to voter. */
+  async addMember(id: string, address: string): Promise<void> {
+    await this.changeConf({ type: 'add-learner', id, address });
+    await this.waitFor(`${id} to become a voter`, 60_000, () => this.raw?.raft.conf.some((m) => m.id === id && m.voter) === true);
+  }
+
+  async removeMember(id: string): Promise<void> {
+    await this.changeConf({ type: 'remove', id });
+    await this.waitFor(`${id} to be removed`, 30_000, () => this.raw?.raft.conf.every((m) => m.id !== id) === true);
+  }
+
+  async transferLeadership(to?: string): Promise<void> {
+    const raw = this.raw;
+    if (!raw || raw.raft.role !== 'leader') throw this.notLeader();
+    let target = to;
+    if (!target) {
+      let best = -1;
+      for (const m of raw.raft.conf) {
+        if (!m.voter || m.id === this.opts.id) continue;
+        const match = raw.raft.matchIndex(m.id) ?? 0;
+        if (match > best) {
+          best = match;
+          target = m.id;
+        }
+      }
+    }
+    if (!target) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'no other voter to transfer leadership to');
+    if (target === this.opts.id) return;
+    if (!raw.transferLeader(target)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `cannot transfer leadership to ${target}`);
+    this.schedule();
+    const timeout = 2 * this.opts.electionTicks * this.opts.tickMs;
+    await this.waitFor(`leadership to move to ${target}`, timeout, () => this.raw?.raft.role !== 'leader' && this.raw?.raft.lead === target);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    // Let a Ready in progress finish its transaction.
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    const err = new DfsError(ErrorCode.UNAVAILABLE, 'raft node stopped');
+    for (const p of this.proposals.values()) p.reject(err);
+    this.proposals.clear();
+    for (const r of this.reads.values()) r.reject(err);
+    this.reads.clear();
+    for (const w of this.waiters) w.reject(err);
+    this.waiters = [];
+    this.transport.close();
+    this.storage.close();
+  }
+
+  // ---- the loop ------------------------------------------------------------------------
+
+  private enqueue(m: Message): void {
+    if (this.stopped) return;
+    this.inbox.push(m);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped || !this.raw) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    if (this.running || this.stopped) return;
+    const raw = this.raw;
+    if (!raw) return;
+    this.running = true;
+    try {
+      for (;;) {
+        // 1. Feed inputs.
+        for (; this.pendingTicks > 0; this.pendingTicks--) raw.tick();
+        const inbox = this.inbox;
+        this.inbox = [];
+        for (const m of inbox) raw.step(m);
+        if (!raw.hasReady()) break;
+        // 2-7.
+        await this.handleReady(raw, raw.ready());
+        if (this.stopped) return;
+      }
+      this.checkWaiters();
+      await this.maybeSnapshot(raw);
+    } catch (err) {
+      // A storage or state machine failure: we cannot go on safely.
+      this.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'raft loop failed; stopping node');
+      void this.stop();
+    } finally {
+      this.running = false;
+    }
+    if (this.inbox.length > 0 || this.pendingTicks > 0) this.schedule();
+  }
+
+  private async handleReady(raw: RawNode, rd: Ready): Promise<void> {
+    // 3. A snapshot from the leader: record it durably, then restore the state machine.
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
+    // 4. Persist entries and hard state: one transaction, one fsync.
+    this.storage.save(rd.hardState, rd.entries);
+    // 5. Send, now that what the messages promise is durable.
+    const plain: Message[] = [];
+    for (const m of rd.messages) {
+      if (m.type === MessageType.Snapshot) this.sendSnapshot(m);
+      else plain.push(m);
+    }
+    if (plain.length > 0) this.transport.send(plain);
+    // 6. Apply.
+    for (const e of rd.committedEntries) this.apply(e);
+    for (const rs of rd.readStates) {
+      const r = this.reads.get(rs.context);
+      this.reads.delete(rs.context);
+      if (r) this.waitingReads.push({ index: rs.index, resolve: r.resolve });
+    }
+    for (const ctx of rd.droppedReads) {
+      const r = this.reads.get(ctx);
+      this.reads.delete(ctx);
+      r?.reject(this.notLeader());
+    }
+    // 7.
+    raw.advance(rd);
+    this.releaseReads(raw.raft.log.applied);
+    if (rd.softState) this.leaderChanged(rd.softState.leader, raw.raft.term, rd.softState.role === 'leader');
+    if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.syncPeers(raw);
+  }
+
+  private apply(e: Entry): void {
+    let result: unknown;
+    let failed: Error | undefined;
+    if (e.type === EntryType.Normal && e.data.byteLength > 0 && e.index > this.sm.appliedIndex()) {
+      result = this.sm.apply(e.index, e.data);
+    }
+    const p = this.proposals.get(e.index);
+    if (!p) return;
+    this.proposals.delete(e.index);
+    if (p.term !== e.term) failed = this.notLeader('the proposal was overwritten by another leader');
+    if (failed) p.reject(failed);
+    else p.resolve(result);
+  }
+
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    const key = `${meta.term}-${meta.index}`;
+    const incoming = this.incomingSnapshots.get(key);
+    if (!incoming) throw new Error(`snapshot ${key} is not on disk`);
+    const file = `snap-${meta.term}-${meta.index}.db`;
+    await fsp.rename(incoming, join(this.snapDir, file));
+    await fsyncDir(this.snapDir);
+    // Record first (crash after this: restart restores from the file), then restore.
+    this.storage.installSnapshot(meta, file);
+    await this.sm.restore(join(this.snapDir, file), meta.index);
+    this.snapshotFile = file;
+    this.snapshotIndex = meta.index;
+    this.incomingSnapshots.clear();
+    await this.removeOldSnapshots();
+  }
+
+  private sendSnapshot(m: Message): void {
+    if (!this.snapshotFile || !m.snapshot || m.snapshot.index !== this.snapshotIndex) {
+      this.raw?.reportSnapshot(m.to, false);
+      return;
+    }
+    this.transport.sendSnapshot(m, join(this.snapDir, this.snapshotFile));
+  }
+
+  private async maybeSnapshot(raw: RawNode): Promise<void> {
+    if (this.snapshotting || this.stopped) return;
+    if (raw.raft.log.applied - this.snapshotIndex < this.opts.snapshotEvery) return;
+    this.snapshotting = true;
+    try {
+      const tmp = join(this.snapDir, `taking-${Date.now()}.tmp`);
+      const { index } = await this.sm.snapshot(tmp);
+      if (this.stopped || index <= this.snapshotIndex || index > raw.raft.log.applied) {
+        await fsp.rm(tmp, { force: true });
+        return;
+      }
+      await fsyncFile(tmp);
+      const meta = raw.compact(index, Math.min(this.opts.snapshotEvery, 5_000));
+      const file = `snap-${meta.term}-${meta.index}.db`;
+      await fsp.rename(tmp, join(this.snapDir, file));
+      await fsyncDir(this.snapDir);
+      this.storage.compact(meta, file, raw.raft.log.offset());
+      this.snapshotFile = file;
+      this.snapshotIndex = meta.index;
+      this.log.info({ index: meta.index, term: meta.term }, 'raft snapshot taken');
+      await this.removeOldSnapshots();
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  /** Keeps the current snapshot and the previous one (it may still be streaming). */
+  private async removeOldSnapshots(): Promise<void> {
+    const files = (await fsp.readdir(this.snapDir)).filter((f) => /^snap-\d+-\d+\.db$/.test(f));
+    const byIndex = files.map((f) => ({ f, index: Number(f.split('-')[2].split('.')[0]) })).sort((a, b) => b.index - a.index);
+    for (const { f } of byIndex.slice(2)) if (f !== this.snapshotFile) await fsp.rm(join(this.snapDir, f), { force: true });
+  }
+
+  private releaseReads(applied: number): void {
+    if (this.waitingReads.length === 0) return;
+    const still: Array<{ index: number; resolve: () => void }> = [];
+    for (const w of this.waitingReads) {
+      if (w.index <= applied) w.resolve();
+      else still.push(w);
+    }
+    this.waitingReads = still;
+  }
+
+  private leaderChanged(leader: string, term: number, isLeader: boolean): void {
+    if (!isLeader && this.lostLeadershipAt === 0) this.lostLeadershipAt = Date.now();
+    if (isLeader) this.lostLeadershipAt = 0;
+    if (leader === this.leaderId) return;
+    this.leaderId = leader;
+    this.log.info({ leader: leader || undefined, term }, 'raft leader changed');
+    for (const cb of this.leaderCallbacks) {
+      try {
+        cb(leader || undefined, term);
+      } catch (err) {
+        this.log.warn({ err: String(err) }, 'leader change callback failed');
+      }
+    }
+  }
+
+  private syncPeers(raw: RawNode): void {
+    const ids = new Set(raw.raft.conf.map((m) => m.id));
+    for (const m of raw.raft.conf) this.transport.setPeer(m.id, m.address);
+    for (const p of this.opts.peers) if (!ids.has(p.id)) this.transport.removePeer(p.id);
+  }
+
+  /** Checks waiters; fails proposals whose fate a deposed leader cannot learn soon. */
+  private checkWaiters(): void {
+    const now = Date.now();
+    if (this.waiters.length > 0) {
+      const still: Waiter[] = [];
+      for (const w of this.waiters) {
+        if (w.check()) w.resolve();
+        else if (now > w.deadline) w.reject(new DfsError(ErrorCode.UNAVAILABLE, `timed out waiting for ${w.what}`));
+        else still.push(w);
+      }
+      this.waiters = still;
+    }
+    const raw = this.raw;
+    if (raw && raw.raft.role !== 'leader' && this.proposals.size > 0 && this.lostLeadershipAt > 0) {
+      if (now - this.lostLeadershipAt > 2 * this.opts.electionTicks * this.opts.tickMs) {
+        const err = this.notLeader('leadership was lost before the proposal was committed; it may or may not be applied');
+        for (const p of this.proposals.values()) p.reject(err);
+        this.proposals.clear();
+      }
+    }
+  }
+
+  private waitFor(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ what, check, resolve, reject, deadline: Date.now() + timeoutMs });
+    });
+  }
+
+  private async changeConf(cc: ConfChange): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const raw = this.raw;
+      if (!raw) throw new DfsError(ErrorCode.UNAVAILABLE, 'raft node is not running');
+      try {
+        raw.proposeConfChange(cc);
+        this.schedule();
+        return;
+      } catch (err) {
+        if (!(err instanceof RaftError) || err.code !== 'conf-pending' || Date.now() > deadline) throw this.translate(err);
+      }
+      await new Promise((r) => setTimeout(r, this.opts.tickMs));
+    }
+  }
+
+  private notLeader(message?: string): DfsError {
+    const l = this.leader();
+    const leader = l && l.id !== this.opts.id ? l.address : undefined;
+    return new DfsError(ErrorCode.NOT_LEADER, message ?? `${this.opts.id} is not the leader`, { leader });
+  }
+
+  private translate(err: unknown): Error {
+    if (err instanceof RaftError) {
+      switch (err.code) {
+        case 'not-leader':
+          return this.notLeader();
+        case 'transferring':
+          return this.notLeader(err.message);
+        case 'conf-pending':
+          return new DfsError(ErrorCode.UNAVAILABLE, err.message);
+        case 'invalid':
+          return new DfsError(ErrorCode.INVALID_ARGUMENT, err.message);
+      }
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await fsp.open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fsyncDir(path: string): Promise<void> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
