@@ -56,6 +56,11 @@ export interface BeginWrite {
 
 /** Outstanding positional writes per writer: enough to overlap disk and network, bounded memory. */
 const WRITE_WINDOW = 8;
+/**
+ * A background fdatasync is started every this many bytes, so that the disk flushes while
+ * the rest of the chunk streams in and the final fdatasync before the ack is short.
+ */
+const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
 
 export class ChunkStore {
   readonly chunksDir: string;
@@ -377,6 +382,8 @@ export class ChunkWriter {
   private failure?: Error;
   private written = 0;
   private done = false;
+  private unsynced = 0;
+  private earlySync?: Promise<void>;
   /** The new data file has been renamed into chunks/ but no meta names it yet. */
   private renamedTo?: string;
 
@@ -457,6 +464,21 @@ export class ChunkWriter {
     );
     if (this.pending.length >= WRITE_WINDOW) await this.pending.shift();
     if (this.failure) throw this.failure;
+    this.unsynced += len;
+    if (this.unsynced >= EARLY_SYNC_BYTES && !this.earlySync) {
+      this.unsynced = 0;
+      const fh = this.fh!;
+      this.earlySync = Promise.all(this.pending)
+        .then(() => fh.datasync())
+        .then(
+          () => {
+            this.earlySync = undefined;
+          },
+          () => {
+            this.earlySync = undefined; // the final sync reports errors
+          },
+        );
+    }
   }
 
   /** Block CRCs continue from the stored CRC of a partial last block: bytes already on disk are not re-read. */
@@ -481,6 +503,7 @@ export class ChunkWriter {
   /** Waits for every queued write and makes the bytes durable (fdatasync). */
   async sync(): Promise<void> {
     await Promise.all(this.pending.splice(0));
+    await this.earlySync;
     if (this.failure) throw this.failure;
     await this.fh!.datasync();
   }
@@ -527,6 +550,7 @@ export class ChunkWriter {
     if (this.done) return;
     this.finish();
     await Promise.all(this.pending.splice(0));
+    await this.earlySync;
     try {
       if (this.fh) {
         if (this.base) await this.fh.truncate(this.base.length).catch(() => undefined);

@@ -38,6 +38,7 @@ import { handleReadChunk } from './read-path.js';
 import { Replicator } from './replicator.js';
 import { Scrubber } from './scrubber.js';
 import { Throttle } from './throttle.js';
+import { CLIENT_FLOW_CONTROL_WINDOW, widenServerFlowControl } from './flow-control.js';
 import { chunkServiceDefinition, type RawWriteRequest } from './wire.js';
 import { handleWriteChunk } from './write-pipeline.js';
 
@@ -124,7 +125,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
-  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(), channelOptions()));
+  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
   const replicator = new Replicator({
     selfId: id,
@@ -185,6 +186,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     peers.close();
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
+  widenServerFlowControl(server, 1024 * 1024, log);
   const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
 
   const reserveBytes = opts.reserveBytes ?? 128 * 1024 * 1024;
