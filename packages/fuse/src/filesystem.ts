@@ -1,0 +1,410 @@
+import { DfsError, ErrorCode, type FileStatus } from '@dfs/proto';
+import { AttrOverlay } from './attr-overlay.js';
+import { attrFromOpenFile, attrFromStatus, isDirectory, type Attr, type Owner } from './attrs.js';
+import type { FsBackend } from './backend.js';
+import { BlockCache } from './block-cache.js';
+import { FsError } from './errno.js';
+import { versionOf, type FileVersion } from './file-version.js';
+import { MetaCache } from './meta-cache.js';
+import { OpenFile } from './open-file.js';
+import { OpenFiles } from './open-files.js';
+import { checkNames, isHiddenName, isWithin, parentOf, PathMap } from './paths.js';
+import { RemoteReader } from './remote-reader.js';
+import type { Spool } from './spool.js';
+import { statfsFromNodes, type Statfs } from './statfs.js';
+import { TtlCache, type Clock } from './ttl-cache.js';
+
+export interface FileSystemOptions {
+  /** Remote directory shown at the mount's root. */
+  remoteRoot: string;
+  /** Local directory for spool files (must exist). */
+  spoolDir: string;
+  attrTtlMs?: number;
+  dirTtlMs?: number;
+  statfsTtlMs?: number;
+  blockSize?: number;
+  cacheBytes?: number;
+  readaheadMax?: number;
+  owner?: Owner;
+  now?: Clock;
+}
+
+export const FS_DEFAULTS = {
+  attrTtlMs: 1000,
+  dirTtlMs: 1000,
+  statfsTtlMs: 5000,
+  blockSize: 1024 * 1024,
+  cacheBytes: 64 * 1024 * 1024,
+  readaheadMax: 8 * 1024 * 1024,
+};
+
+/** mtime values utimens hands over for UTIME_NOW/UTIME_OMIT (tv_sec 0, tv_nsec ~2^30). */
+const UTIME_SPECIAL_LIMIT_MS = 2000;
+
+/**
+ * The file system a mount serves, over an FsBackend. Every method takes mount-relative
+ * paths and throws FsError/DfsError, which the FUSE layer turns into errnos.
+ *
+ * Consistency: close-to-open. open() asks the master for the current version; writes
+ * and truncates go to a local spool and become one new version on flush, fsync or
+ * close, so other clients see the old file or the new one whole, never a mix.
+ */
+export class DfsFileSystem {
+  readonly files = new OpenFiles();
+  private readonly meta: MetaCache;
+  private readonly overlay = new AttrOverlay();
+  private readonly reader: RemoteReader;
+  private readonly statfsCache: TtlCache<Statfs>;
+  private readonly paths: PathMap;
+  private readonly owner: Owner;
+  private readonly now: Clock;
+  /** Names libfuse gave files it hid (unlinked while open); their remote file is already gone. */
+  private readonly hidden = new Set<string>();
+
+  constructor(
+    private readonly backend: FsBackend,
+    private readonly opts: FileSystemOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.paths = new PathMap(opts.remoteRoot);
+    this.owner = opts.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    this.meta = new MetaCache({ attrTtlMs: opts.attrTtlMs ?? FS_DEFAULTS.attrTtlMs, dirTtlMs: opts.dirTtlMs ?? FS_DEFAULTS.dirTtlMs, now: this.now });
+    this.statfsCache = new TtlCache(opts.statfsTtlMs ?? FS_DEFAULTS.statfsTtlMs, 1, this.now);
+    this.reader = new RemoteReader(backend, new BlockCache(opts.cacheBytes ?? FS_DEFAULTS.cacheBytes), {
+      blockSize: opts.blockSize ?? FS_DEFAULTS.blockSize,
+      readaheadMax: opts.readaheadMax ?? FS_DEFAULTS.readaheadMax,
+    });
+  }
+
+  private remote(path: string): string {
+    return this.paths.toRemote(path);
+  }
+
+  // ---- metadata ----
+
+  private async statFresh(path: string): Promise<FileStatus | null> {
+    const status = await this.backend.tryStat(this.remote(path));
+    this.meta.setStat(path, status);
+    return status;
+  }
+
+  private async statCached(path: string): Promise<FileStatus | null> {
+    const cached = this.meta.stat(path);
+    return cached !== undefined ? cached : this.statFresh(path);
+  }
+
+  private async mustStat(path: string, fresh = false): Promise<FileStatus> {
+    const status = fresh ? await this.statFresh(path) : await this.statCached(path);
+    if (!status) throw new FsError('ENOENT', `${path}: no such file or directory`);
+    return status;
+  }
+
+  /** Attributes of a file with a spool (its local content), or undefined. */
+  private localAttr(path: string): Attr | undefined {
+    const file = this.files.get(path);
+    if (!file) return undefined;
+    const size = file.spoolSize ?? (file.base === null ? 0 : undefined);
+    if (size === undefined) return undefined;
+    return attrFromOpenFile(file, size, this.owner, this.overlay.get(path));
+  }
+
+  async getattr(path: string): Promise<Attr> {
+    checkNames(path);
+    const local = this.localAttr(path);
+    if (local) return local;
+    const status = await this.mustStat(path);
+    return attrFromStatus(status, this.owner, this.overlay.get(path));
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    checkNames(path);
+    let entries = this.meta.listing(path);
+    if (!entries) {
+      entries = [];
+      for await (const entry of this.backend.list(this.remote(path))) entries.push(entry);
+      this.meta.setListing(path, entries, (name) => (path === '/' ? `/${name}` : `${path}/${name}`));
+    }
+    const names = new Set(entries.map((e) => e.name));
+    for (const file of this.files.childrenOf(path)) names.add(file.path.slice(file.path.lastIndexOf('/') + 1));
+    return ['.', '..', ...names];
+  }
+
+  async statfs(): Promise<Statfs> {
+    const cached = this.statfsCache.get('');
+    if (cached) return cached;
+    const status = await this.backend.clusterStatus();
+    const result = statfsFromNodes(status.chunkservers);
+    this.statfsCache.set('', result);
+    return result;
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    checkNames(path);
+    if (this.files.get(path)) throw new FsError('EEXIST', `${path}: file exists`);
+    await this.backend.mkdir(this.remote(path), { parents: false, mode: mode & 0o7777 });
+    this.meta.changed(path);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    checkNames(path);
+    if (path === '/') throw new FsError('EBUSY', 'cannot remove the mount root');
+    const status = await this.mustStat(path, true);
+    if (!isDirectory(status)) throw new FsError('ENOTDIR', `${path}: not a directory`);
+    if (this.files.childrenOf(path).length > 0) throw new FsError('ENOTEMPTY', `${path}: directory not empty`);
+    await this.backend.rm(this.remote(path), { recursive: false, skipTrash: true });
+    this.meta.changedTree(path);
+    this.meta.setStat(path, null);
+    this.overlay.deleteWithin(path);
+  }
+
+  async unlink(path: string): Promise<void> {
+    checkNames(path);
+    if (this.hidden.delete(path)) return;
+    const file = this.files.get(path);
+    if (file && file.base === null) {
+      // Created here and never committed: nothing exists remotely.
+      file.orphan = true;
+      this.files.detach(file);
+    } else {
+      const status = await this.mustStat(path, true);
+      if (isDirectory(status)) throw new FsError('EISDIR', `${path}: is a directory`);
+      await this.backend.rm(this.remote(path), { recursive: false, skipTrash: true });
+      if (file) {
+        file.orphan = true;
+        this.files.detach(file);
+      }
+    }
+    this.meta.changed(path);
+    this.meta.setStat(path, null);
+    this.overlay.delete(path);
+  }
+
+  async rename(src: string, dst: string): Promise<void> {
+    checkNames(src);
+    checkNames(dst);
+    if (src === dst) return;
+    if (isHiddenName(dst) && this.files.get(src)) return this.hide(src, dst);
+    if (isWithin(dst, src)) throw new FsError('EINVAL', `cannot move ${src} into itself`);
+    const srcFile = this.files.get(src);
+    if (srcFile?.dirty) await this.commit(srcFile);
+    const srcStatus = await this.mustStat(src, true);
+    const dstStatus = await this.statFresh(dst);
+    if (dstStatus) {
+      if (isDirectory(dstStatus)) {
+        if (!isDirectory(srcStatus)) throw new FsError('EISDIR', `${dst}: is a directory`);
+        if (await this.hasEntries(dst)) throw new FsError('ENOTEMPTY', `${dst}: directory not empty`);
+        await this.backend.rm(this.remote(dst), { recursive: false, skipTrash: true });
+      } else if (isDirectory(srcStatus)) {
+        throw new FsError('ENOTDIR', `${dst}: not a directory`);
+      }
+    }
+    await this.backend.mv(this.remote(src), this.remote(dst), { overwrite: dstStatus !== null && !isDirectory(dstStatus) });
+    this.files.rename(src, dst);
+    this.overlay.rename(src, dst);
+    this.meta.changedTree(src);
+    this.meta.changedTree(dst);
+    this.meta.setStat(src, null);
+  }
+
+  private async hasEntries(dir: string): Promise<boolean> {
+    if (this.files.childrenOf(dir).length > 0) return true;
+    for await (const entry of this.backend.list(this.remote(dir))) {
+      if (entry) return true;
+    }
+    return false;
+  }
+
+  /**
+   * libfuse renames a file that is unlinked (or renamed over) while open to a hidden
+   * name and unlinks that at the last close. We keep its content in the spool for the
+   * open handles, delete the remote file now, and never commit the orphan.
+   */
+  private async hide(src: string, hiddenPath: string): Promise<void> {
+    const file = this.files.get(src)!;
+    await file.ensureSpool(Number.MAX_SAFE_INTEGER);
+    if (file.base !== null) {
+      await this.backend.rm(this.remote(src), { recursive: false, skipTrash: true }).catch((err: unknown) => {
+        if (!DfsError.is(err, ErrorCode.NOT_FOUND)) throw err;
+      });
+    }
+    file.orphan = true;
+    this.files.rename(src, hiddenPath);
+    this.hidden.add(hiddenPath);
+    this.meta.changed(src);
+    this.meta.setStat(src, null);
+    this.overlay.delete(src);
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    checkNames(path);
+    const perm = mode & 0o7777;
+    const file = this.files.get(path);
+    if (file) file.mode = perm;
+    if (!file || file.base !== null) await this.mustStat(path);
+    await this.setAttributes(path, { mode: perm }, file);
+  }
+
+  async utimens(path: string, mtimeMs: number): Promise<void> {
+    checkNames(path);
+    const when = mtimeMs < UTIME_SPECIAL_LIMIT_MS ? this.now() : mtimeMs;
+    const file = this.files.get(path);
+    if (!file || file.base !== null) await this.mustStat(path);
+    await this.setAttributes(path, { mtimeMs: when }, file);
+  }
+
+  /** Stores mode/mtime remotely when the backend can and nothing is pending, else in the overlay. */
+  private async setAttributes(path: string, change: { mode?: number; mtimeMs?: number }, file: OpenFile | undefined): Promise<void> {
+    if (this.backend.setAttributes && !(file && (file.dirty || file.base === null))) {
+      await this.backend.setAttributes(this.remote(path), change);
+      this.meta.changed(path);
+      return;
+    }
+    this.overlay.set(path, change);
+  }
+
+  // ---- files ----
+
+  private newOpenFile(path: string, base: FileVersion | null, mode: number): OpenFile {
+    const file = new OpenFile(path, base, mode, this.now(), this.opts.spoolDir, (spool, version, bytes) => this.fillSpool(spool, version, bytes));
+    this.files.add(file);
+    return file;
+  }
+
+  private async fillSpool(spool: Spool, version: FileVersion, bytes: number): Promise<void> {
+    await spool.append(this.backend.readChunks(version.remotePath, { start: 0, end: bytes - 1 }));
+    if (spool.size !== bytes) throw new FsError('EIO', `${version.remotePath}: read ${spool.size} of ${bytes} bytes`);
+  }
+
+  async open(path: string): Promise<number> {
+    checkNames(path);
+    let file = this.files.get(path);
+    if (file && (file.spoolSize !== undefined || file.base === null)) return this.files.open(file, file.base);
+    // Close-to-open: every open asks the master for the current version.
+    const status = await this.mustStat(path, true);
+    if (isDirectory(status)) throw new FsError('EISDIR', `${path}: is a directory`);
+    const version = versionOf(this.remote(path), status);
+    file = this.files.get(path);
+    if (file && file.spoolSize === undefined && file.base !== null) file.base = version;
+    file ??= this.newOpenFile(path, version, status.mode & 0o7777);
+    return this.files.open(file, file.spoolSize === undefined ? version : file.base);
+  }
+
+  async create(path: string, mode: number): Promise<number> {
+    checkNames(path);
+    const existing = this.files.get(path);
+    if (existing) return this.files.open(existing, existing.base);
+    const parent = await this.mustStat(parentOf(path));
+    if (!isDirectory(parent)) throw new FsError('ENOTDIR', `${parentOf(path)}: not a directory`);
+    const file = this.newOpenFile(path, null, mode & 0o7777);
+    await file.ensureSpool(0);
+    file.touch(this.now());
+    this.meta.changed(path);
+    return this.files.open(file, null);
+  }
+
+  async read(fd: number, out: Buffer, len: number, pos: number): Promise<number> {
+    const handle = this.files.handle(fd);
+    const spool = await handle.file.currentSpool();
+    if (spool) return spool.read(out, len, pos);
+    if (!handle.version) return 0;
+    return this.reader.read(handle.version, pos, len, out, handle.readahead);
+  }
+
+  async write(fd: number, data: Buffer, len: number, pos: number): Promise<number> {
+    const file = this.files.handle(fd).file;
+    const spool = await file.ensureSpool(Number.MAX_SAFE_INTEGER);
+    await spool.write(data, len, pos);
+    file.touch(this.now());
+    this.overlay.clearMtime(file.path);
+    return len;
+  }
+
+  async ftruncate(fd: number, size: number): Promise<void> {
+    await this.truncateFile(this.files.handle(fd).file, size);
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    checkNames(path);
+    const open = this.files.get(path);
+    if (open) return this.truncateFile(open, size);
+    // Not open on this mount: a one-shot edit, committed at once.
+    const status = await this.mustStat(path, true);
+    if (isDirectory(status)) throw new FsError('EISDIR', `${path}: is a directory`);
+    const file = this.newOpenFile(path, versionOf(this.remote(path), status), status.mode & 0o7777);
+    try {
+      await this.truncateFile(file, size);
+      await this.commit(file);
+    } finally {
+      if (file.handles.size === 0) {
+        this.files.detach(file);
+        await file.dispose();
+      }
+    }
+  }
+
+  private async truncateFile(file: OpenFile, size: number): Promise<void> {
+    if (size < 0) throw new FsError('EINVAL', `negative size ${size}`);
+    const spool = await file.ensureSpool(size);
+    await spool.truncate(size);
+    file.touch(this.now());
+    this.overlay.clearMtime(file.path);
+  }
+
+  async flush(fd: number): Promise<void> {
+    await this.commit(this.files.handle(fd).file);
+  }
+
+  async release(fd: number): Promise<void> {
+    const file = this.files.close(fd);
+    if (file.handles.size > 0) return;
+    try {
+      await this.commit(file);
+    } finally {
+      // A new open may have arrived while the commit ran.
+      if (file.handles.size === 0) {
+        this.files.detach(file);
+        await file.dispose();
+      }
+    }
+  }
+
+  /** Uploads the spool as the file's new version if anything changed since the last commit. */
+  commit(file: OpenFile): Promise<void> {
+    return file.serialize(async () => {
+      if (file.orphan || !file.dirty) return;
+      const spool = await file.currentSpool();
+      if (!spool) return;
+      const gen = file.dirtyGen;
+      const path = file.path;
+      const remote = this.remote(path);
+      const status = await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode });
+      file.committedGen = gen;
+      file.base = versionOf(remote, status);
+      this.meta.changed(path);
+      this.meta.setStat(path, status);
+      const pending = this.overlay.get(path);
+      if (pending && this.backend.setAttributes) {
+        await this.backend.setAttributes(remote, pending);
+        this.overlay.delete(path);
+        this.meta.changed(path);
+      }
+    });
+  }
+
+  /** Commits every dirty file (used before unmounting). Returns the paths that failed. */
+  async commitAll(): Promise<string[]> {
+    const failed: string[] = [];
+    await Promise.all(
+      this.files.all().map((file) =>
+        this.commit(file).catch(() => {
+          failed.push(file.path);
+        }),
+      ),
+    );
+    return failed;
+  }
+
+  async disposeAll(): Promise<void> {
+    await Promise.all(this.files.all().map((file) => file.dispose()));
+  }
+}

@@ -1,0 +1,93 @@
+import type { FuseOperations, FuseStat } from 'fuse-native';
+import { IO_BLOCK_SIZE, type Attr } from './attrs.js';
+import { errnoName, toFuseErrno } from './errno.js';
+import type { DfsFileSystem } from './filesystem.js';
+import type { Logger } from './log.js';
+
+function toFuseStat(attr: Attr): FuseStat {
+  const time = new Date(attr.mtimeMs);
+  return {
+    mode: attr.mode,
+    uid: attr.uid,
+    gid: attr.gid,
+    size: attr.size,
+    nlink: attr.nlink,
+    ino: attr.ino >>> 0,
+    blksize: IO_BLOCK_SIZE,
+    blocks: Math.ceil(attr.size / 512),
+    atime: time,
+    mtime: time,
+    ctime: time,
+  };
+}
+
+/** Adapts DfsFileSystem's promises to fuse-native's callbacks (0 / bytes / -errno). */
+export function fuseOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
+  const fail = (op: string, path: string, err: unknown): number => {
+    const name = errnoName(err);
+    // Expected answers (a lookup that misses) are not worth a log line.
+    if (name !== 'ENOENT' && name !== 'EEXIST' && name !== 'ENOTEMPTY') {
+      log.warn('fuse op failed', { op, path, errno: name, error: err instanceof Error ? err.message : String(err) });
+    }
+    return toFuseErrno(err);
+  };
+  const done = (op: string, path: string, work: Promise<unknown>, cb: (result: number) => void): void => {
+    work.then(
+      () => cb(0),
+      (err: unknown) => cb(fail(op, path, err)),
+    );
+  };
+
+  return {
+    init: (cb) => cb(0),
+    statfs: (path, cb) => {
+      fs.statfs().then(
+        (s) => cb(0, s),
+        (err: unknown) => cb(fail('statfs', path, err)),
+      );
+    },
+    getattr: (path, cb) => {
+      fs.getattr(path).then(
+        (a) => cb(0, toFuseStat(a)),
+        (err: unknown) => cb(fail('getattr', path, err)),
+      );
+    },
+    readdir: (path, cb) => {
+      fs.readdir(path).then(
+        (names) => cb(0, names),
+        (err: unknown) => cb(fail('readdir', path, err)),
+      );
+    },
+    open: (path, _flags, cb) => {
+      fs.open(path).then(
+        (fd) => cb(0, fd),
+        (err: unknown) => cb(fail('open', path, err)),
+      );
+    },
+    create: (path, mode, cb) => {
+      fs.create(path, mode).then(
+        (fd) => cb(0, fd),
+        (err: unknown) => cb(fail('create', path, err)),
+      );
+    },
+    read: (path, fd, buf, len, pos, cb) => {
+      fs.read(fd, buf, len, pos).then(cb, (err: unknown) => cb(fail('read', path, err)));
+    },
+    write: (path, fd, buf, len, pos, cb) => {
+      fs.write(fd, buf, len, pos).then(cb, (err: unknown) => cb(fail('write', path, err)));
+    },
+    truncate: (path, size, cb) => done('truncate', path, fs.truncate(path, size), cb),
+    ftruncate: (path, fd, size, cb) => done('ftruncate', path, fs.ftruncate(fd, size), cb),
+    flush: (path, fd, cb) => done('flush', path, fs.flush(fd), cb),
+    fsync: (path, _datasync, fd, cb) => done('fsync', path, fs.flush(fd), cb),
+    release: (path, fd, cb) => done('release', path, fs.release(fd), cb),
+    mkdir: (path, mode, cb) => done('mkdir', path, fs.mkdir(path, mode), cb),
+    rmdir: (path, cb) => done('rmdir', path, fs.rmdir(path), cb),
+    unlink: (path, cb) => done('unlink', path, fs.unlink(path), cb),
+    rename: (src, dst, cb) => done('rename', src, fs.rename(src, dst), cb),
+    chmod: (path, mode, cb) => done('chmod', path, fs.chmod(path, mode), cb),
+    // Ownership is the mounting user's; chown is accepted and has no effect.
+    chown: (_path, _uid, _gid, cb) => cb(0),
+    utimens: (path, _atime, mtime, cb) => done('utimens', path, fs.utimens(path, mtime), cb),
+  };
+}

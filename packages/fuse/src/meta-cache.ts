@@ -1,0 +1,59 @@
+import type { FileStatus } from '@dfs/proto';
+import { isWithin, parentOf } from './paths.js';
+import { TtlCache, type Clock } from './ttl-cache.js';
+
+export interface MetaCacheOptions {
+  /** How long a stat answer (or a "no such file") is reused. */
+  attrTtlMs: number;
+  /** How long a directory listing is reused. */
+  dirTtlMs: number;
+  maxEntries?: number;
+  now?: Clock;
+}
+
+/**
+ * Short-lived metadata answers, by mount path: stat results (null = known absent) and
+ * directory listings. Local changes invalidate what they touch; changes by other
+ * clients show up within the TTL, and open() always asks the master (close-to-open).
+ */
+export class MetaCache {
+  private readonly attrs: TtlCache<FileStatus | null>;
+  private readonly dirs: TtlCache<FileStatus[]>;
+
+  constructor(opts: MetaCacheOptions) {
+    const max = opts.maxEntries ?? 100_000;
+    this.attrs = new TtlCache(opts.attrTtlMs, max, opts.now);
+    this.dirs = new TtlCache(opts.dirTtlMs, Math.max(16, Math.floor(max / 100)), opts.now);
+  }
+
+  /** undefined = not cached; null = cached as absent. */
+  stat(path: string): FileStatus | null | undefined {
+    return this.attrs.get(path);
+  }
+
+  setStat(path: string, status: FileStatus | null): void {
+    this.attrs.set(path, status);
+  }
+
+  listing(dir: string): FileStatus[] | undefined {
+    return this.dirs.get(dir);
+  }
+
+  setListing(dir: string, entries: FileStatus[], childPath: (name: string) => string): void {
+    this.dirs.set(dir, entries);
+    for (const entry of entries) this.attrs.set(childPath(entry.name), entry);
+  }
+
+  /** `path` changed: forget its stat and its parent's listing. */
+  changed(path: string): void {
+    this.attrs.delete(path);
+    this.dirs.delete(parentOf(path));
+  }
+
+  /** `path` and everything beneath it changed (rename, rmdir). */
+  changedTree(path: string): void {
+    this.attrs.deleteWhere((p) => isWithin(p, path));
+    this.dirs.deleteWhere((p) => isWithin(p, path));
+    this.dirs.delete(parentOf(path));
+  }
+}

@@ -1,0 +1,92 @@
+import { mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectBackend } from './dfs-backend.js';
+import { DfsFileSystem } from './filesystem.js';
+import { FuseMount } from './fuse-mount.js';
+import { fuseOperations } from './fuse-ops.js';
+import type { Logger } from './log.js';
+import type { MountArgs } from './options.js';
+import { register, unregister } from './registry.js';
+import { resolveMasters } from '@dfs/client';
+import { FileType } from '@dfs/proto';
+
+/** How often the server checks that its mount still exists (an external `fusermount -u`). */
+const WATCH_INTERVAL_MS = 1000;
+
+export interface Served {
+  mountpoint: string;
+  /** Resolves once the mount is gone and everything is cleaned up. */
+  finished: Promise<void>;
+  stop(reason: string): Promise<void>;
+}
+
+/**
+ * Mounts and serves until stopped: SIGINT/SIGTERM, `dfs-mount --umount`, or the mount
+ * disappearing. On the way out it commits files still being written, unmounts and
+ * removes its spool directory.
+ */
+export async function serve(args: MountArgs, log: Logger): Promise<Served> {
+  const mountpoint = realpathSync(args.mountpoint);
+  const { masters } = resolveMasters(args.masters);
+  const { backend, close } = connectBackend({ masters, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 });
+
+  const root = await backend.tryStat(args.remoteDir).catch((err: unknown) => {
+    close();
+    throw new Error(`cannot reach the cluster at ${masters.join(',')}: ${err instanceof Error ? err.message : String(err)}`);
+  });
+  if (!root || root.type !== FileType.DIRECTORY) {
+    close();
+    throw new Error(`${args.remoteDir}: no such directory in dfs`);
+  }
+
+  const spoolDir = args.spoolDir ?? join(tmpdir(), `dfs-mount-${process.pid}`);
+  mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+  const fs = new DfsFileSystem(backend, {
+    remoteRoot: args.remoteDir,
+    spoolDir,
+    attrTtlMs: args.attrTtlMs,
+    dirTtlMs: args.attrTtlMs,
+    cacheBytes: args.cacheBytes,
+    readaheadMax: args.readaheadMax,
+  });
+  const fuse = new FuseMount(mountpoint, fuseOperations(fs, log), {
+    fsname: `dfs:${args.remoteDir}`,
+    allowOther: args.allowOther,
+    debug: args.debug,
+  });
+  try {
+    await fuse.mount();
+  } catch (err) {
+    close();
+    if (!args.spoolDir) rmSync(spoolDir, { recursive: true, force: true });
+    throw err;
+  }
+  register({ pid: process.pid, mountpoint, remoteDir: args.remoteDir, startedAt: Date.now() });
+  log.info('mounted', { mountpoint, remoteDir: args.remoteDir, masters });
+
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  let stopping: Promise<void> | undefined;
+  const watch = setInterval(() => {
+    if (!fuse.mounted) void stop('mount point was unmounted');
+  }, WATCH_INTERVAL_MS);
+
+  const stop = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      clearInterval(watch);
+      log.info('unmounting', { mountpoint, reason });
+      const failed = await fs.commitAll();
+      if (failed.length > 0) log.error('files not committed before unmount', { paths: failed });
+      await fuse.unmount().catch((err: unknown) => log.error('unmount failed', { error: err instanceof Error ? err.message : String(err) }));
+      await fs.disposeAll();
+      close();
+      unregister(mountpoint, process.pid);
+      if (!args.spoolDir) rmSync(spoolDir, { recursive: true, force: true });
+      log.info('unmounted', { mountpoint });
+      finish();
+    })();
+    return stopping;
+  };
+  return { mountpoint, finished, stop };
+}
