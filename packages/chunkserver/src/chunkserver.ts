@@ -207,7 +207,11 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     inflightCopies: () => replicator.inflight,
     onDelete: (handles) => {
       for (const h of handles) {
-        store.delete(checkHandle(h)).then(
+        if (!Number.isSafeInteger(h) || h <= 0) {
+          log.warn({ handle: h }, 'ignoring delete command with an invalid handle');
+          continue;
+        }
+        store.delete(h).then(
           (existed) => existed && log.info({ handle: h }, 'replica deleted by master'),
           (err: unknown) => log.warn({ handle: h, err: String(err) }, 'delete failed'),
         );

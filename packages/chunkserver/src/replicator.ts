@@ -67,8 +67,15 @@ export class Replicator {
       this.opts.log.warn({ handle: req.handle }, 'replication queue full; dropping command');
       return;
     }
+    let copying: Promise<CopyChunkResponse>;
+    try {
+      copying = this.copy(req);
+    } catch (err) {
+      this.opts.log.warn({ handle: req.handle, err: toDfsError(err).message }, 'ignoring invalid replicate command');
+      return;
+    }
     this.queued++;
-    this.copy(req)
+    copying
       .then(
         (r) => this.opts.log.info({ handle: req.handle, source: req.source?.id, length: r.length }, 'replica copied'),
         (err: unknown) => {

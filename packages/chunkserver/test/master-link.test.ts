@@ -69,6 +69,24 @@ describe('master control loop', function () {
     await waitFor(() => m.reported('c1').has(300), 'new replica reported after the master came back');
   });
 
+  it('stops promptly even while a call to a paused master is outstanding', async () => {
+    const m = await master();
+    m.silent = true;
+    const c1 = await fleet.start({ id: 'c1', masters: [m.address], masterCallTimeoutMs: 10_000 });
+    await new Promise((r) => setImmediate(r));
+    const started = Date.now();
+    await c1.stop();
+    assert.ok(Date.now() - started < 3000, `stop took ${Date.now() - started}ms`);
+  });
+
+  it('ignores invalid commands from the master without stopping the loop', async () => {
+    const m = await master();
+    let n = 0;
+    m.heartbeatReply = () => (n++ === 0 ? { deleteHandles: [0, -1, 2 ** 60], replicate: [{ handle: 0, version: 1, source: undefined }] } : {});
+    await fleet.start({ id: 'c1', masters: [m.address] });
+    await waitFor(() => m.heartbeats.length >= 3, 'heartbeats go on');
+  });
+
   it('rejects invalid options with INVALID_ARGUMENT', async () => {
     await expectDfsError(startChunkserver({ id: '../x', dir: '/tmp/none', listen: '127.0.0.1:0', masters: [] }), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(startChunkserver({ id: 'c1', dir: '/tmp/none', listen: 'nope', masters: [] }), ErrorCode.INVALID_ARGUMENT);
