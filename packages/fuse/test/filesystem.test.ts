@@ -1,0 +1,336 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { S_IFDIR, S_IFREG } from '../src/attrs.js';
+import { FakeClock, makeFs, readAll, rejectsWith, writeAll, type Harness } from './helpers.js';
+import { MemoryBackend, MemoryBackendWithAttributes } from './memory-backend.js';
+
+describe('DfsFileSystem', () => {
+  let backend: MemoryBackend;
+  let h: Harness;
+  beforeEach(() => {
+    backend = new MemoryBackend();
+    h = makeFs(backend);
+  });
+  afterEach(() => h.cleanup());
+
+  describe('spooling and commit', () => {
+    it('a created file is visible to this mount at once and to the cluster only after flush', async () => {
+      const fd = await h.fs.create('/a.txt', 0o600);
+      await writeAll(h.fs, fd, Buffer.from('hello'));
+      const attr = await h.fs.getattr('/a.txt');
+      assert.equal(attr.size, 5);
+      assert.equal(attr.mode, S_IFREG | 0o600);
+      assert.deepEqual(await h.fs.readdir('/'), ['.', '..', 'a.txt']);
+      assert.equal(backend.exists('/a.txt'), false, 'nothing is committed before flush');
+      await h.fs.flush(fd);
+      assert.equal(backend.bytes('/a.txt')?.toString(), 'hello');
+      await h.fs.release(fd);
+      assert.equal((await h.fs.getattr('/a.txt')).size, 5);
+    });
+
+    it('an empty created file is committed on close (touch)', async () => {
+      const fd = await h.fs.create('/empty', 0o644);
+      await h.fs.flush(fd);
+      await h.fs.release(fd);
+      assert.equal(backend.bytes('/empty')?.length, 0);
+    });
+
+    it('writes at any offset leave zeros in the gap and keep the old bytes', async () => {
+      backend.putBytes('/f', Buffer.from('0123456789'));
+      const fd = await h.fs.open('/f');
+      await writeAll(h.fs, fd, Buffer.from('AB'), 3);
+      await writeAll(h.fs, fd, Buffer.from('Z'), 14);
+      assert.equal((await h.fs.getattr('/f')).size, 15);
+      await h.fs.release(fd);
+      assert.deepEqual(backend.bytes('/f'), Buffer.concat([Buffer.from('012AB56789'), Buffer.alloc(4), Buffer.from('Z')]));
+    });
+
+    it('truncate to zero downloads nothing; a shrinking truncate downloads only the kept prefix', async () => {
+      backend.putBytes('/big', randomBytes(50_000));
+      const before = backend.bytes('/big')!;
+      const fd = await h.fs.open('/big');
+      await h.fs.ftruncate(fd, 0);
+      assert.equal(backend.calls.bytesRead, 0);
+      await h.fs.release(fd);
+      assert.equal(backend.bytes('/big')?.length, 0);
+
+      backend.putBytes('/big2', before);
+      await h.fs.truncate('/big2', 1234);
+      assert.equal(backend.calls.bytesRead, 1234);
+      assert.deepEqual(backend.bytes('/big2'), before.subarray(0, 1234));
+    });
+
+    it('truncate grows a file with zeros', async () => {
+      backend.putBytes('/g', Buffer.from('abc'));
+      await h.fs.truncate('/g', 6);
+      assert.deepEqual(backend.bytes('/g'), Buffer.from('abc\0\0\0'));
+    });
+
+    it('another mount sees the old version until close, then the new one whole', async () => {
+      backend.putBytes('/shared', Buffer.alloc(10_000, 1));
+      const other = makeFs(backend, { attrTtlMs: 0 });
+      try {
+        const fd = await h.fs.open('/shared');
+        await writeAll(h.fs, fd, Buffer.alloc(20_000, 2));
+        const rfd = await other.fs.open('/shared');
+        assert.deepEqual(await readAll(other.fs, rfd, 10_000), Buffer.alloc(10_000, 1));
+        await other.fs.release(rfd);
+        await h.fs.release(fd);
+        const rfd2 = await other.fs.open('/shared');
+        assert.deepEqual(await readAll(other.fs, rfd2, 20_000), Buffer.alloc(20_000, 2));
+        await other.fs.release(rfd2);
+      } finally {
+        await other.cleanup();
+      }
+    });
+
+    it('a second flush commits only when something changed', async () => {
+      const fd = await h.fs.create('/once', 0o644);
+      await writeAll(h.fs, fd, Buffer.from('x'));
+      await h.fs.flush(fd);
+      await h.fs.flush(fd);
+      await h.fs.release(fd);
+      assert.equal(backend.calls.put, 1);
+    });
+
+    it('a failed commit reports EIO and keeps the data for the next flush', async () => {
+      const fd = await h.fs.create('/retry', 0o644);
+      await writeAll(h.fs, fd, Buffer.from('data'));
+      backend.unavailable = true;
+      await rejectsWith(h.fs.flush(fd), 'EIO');
+      backend.unavailable = false;
+      await h.fs.flush(fd);
+      await h.fs.release(fd);
+      assert.equal(backend.bytes('/retry')?.toString(), 'data');
+    });
+  });
+
+  describe('errors', () => {
+    it('maps the namespace errors to errnos', async () => {
+      await rejectsWith(h.fs.getattr('/missing'), 'ENOENT');
+      await rejectsWith(h.fs.open('/missing'), 'ENOENT');
+      await h.fs.mkdir('/d', 0o755);
+      await rejectsWith(h.fs.mkdir('/d', 0o755), 'EEXIST');
+      await rejectsWith(h.fs.mkdir('/no/such/parent', 0o755), 'ENOENT');
+      backend.putBytes('/d/f', Buffer.from('x'));
+      await rejectsWith(h.fs.rmdir('/d'), 'ENOTEMPTY');
+      await rejectsWith(h.fs.unlink('/d'), 'EISDIR');
+      await rejectsWith(h.fs.rmdir('/d/f'), 'ENOTDIR');
+      await rejectsWith(h.fs.create('/d/f/child', 0o644), 'ENOTDIR');
+      await rejectsWith(h.fs.readdir('/d/f'), 'ENOTDIR');
+      await rejectsWith(h.fs.getattr(`/${'n'.repeat(256)}`), 'ENAMETOOLONG');
+      await rejectsWith(h.fs.create(`/${'n'.repeat(300)}`, 0o644), 'ENAMETOOLONG');
+    });
+
+    it('answers EIO when the cluster is unreachable', async () => {
+      backend.unavailable = true;
+      await rejectsWith(h.fs.getattr('/x'), 'EIO');
+      await rejectsWith(h.fs.readdir('/'), 'EIO');
+      await rejectsWith(h.fs.statfs(), 'EIO');
+    });
+
+    it('rename: over a file replaces it; file over directory EISDIR; directory over file ENOTDIR; over a non-empty directory ENOTEMPTY', async () => {
+      backend.putBytes('/src', Buffer.from('new'));
+      backend.putBytes('/dst', Buffer.from('old'));
+      await h.fs.rename('/src', '/dst');
+      assert.equal(backend.bytes('/dst')?.toString(), 'new');
+      assert.equal(backend.exists('/src'), false);
+      await rejectsWith(h.fs.getattr('/src'), 'ENOENT');
+
+      await h.fs.mkdir('/dir', 0o755);
+      await rejectsWith(h.fs.rename('/dst', '/dir'), 'EISDIR');
+      await rejectsWith(h.fs.rename('/dir', '/dst'), 'ENOTDIR');
+      await h.fs.mkdir('/full', 0o755);
+      backend.putBytes('/full/x', Buffer.from('x'));
+      await h.fs.mkdir('/dir2', 0o755);
+      await rejectsWith(h.fs.rename('/dir2', '/full'), 'ENOTEMPTY');
+      await rejectsWith(h.fs.rename('/full', '/full/sub'), 'EINVAL');
+      await h.fs.mkdir('/empty', 0o755);
+      await h.fs.rename('/full', '/empty');
+      assert.equal(backend.bytes('/empty/x')?.toString(), 'x');
+    });
+
+    it('rename of a file still being written commits it first and keeps writing under the new name', async () => {
+      const fd = await h.fs.create('/tmp1', 0o644);
+      await writeAll(h.fs, fd, Buffer.from('abc'));
+      await h.fs.rename('/tmp1', '/final');
+      assert.equal(backend.bytes('/final')?.toString(), 'abc');
+      await writeAll(h.fs, fd, Buffer.from('d'), 3);
+      await h.fs.release(fd);
+      assert.equal(backend.bytes('/final')?.toString(), 'abcd');
+      assert.equal(backend.exists('/tmp1'), false);
+    });
+  });
+
+  describe('unlink while open', () => {
+    it('keeps the content for open handles (libfuse hides the file) and removes it from the cluster', async () => {
+      backend.putBytes('/open', Buffer.from('still here'));
+      const fd = await h.fs.open('/open');
+      await h.fs.rename('/open', '/.fuse_hidden0000000100000001');
+      assert.equal(backend.exists('/open'), false);
+      await rejectsWith(h.fs.getattr('/open'), 'ENOENT');
+      assert.deepEqual(await h.fs.readdir('/'), ['.', '..']);
+      assert.equal((await readAll(h.fs, fd, 10)).toString(), 'still here');
+      await writeAll(h.fs, fd, Buffer.from('S'));
+      await h.fs.release(fd);
+      await h.fs.unlink('/.fuse_hidden0000000100000001');
+      assert.equal(backend.exists('/open'), false, 'an orphan is never committed');
+      assert.equal(backend.exists('/.fuse_hidden0000000100000001'), false);
+    });
+
+    it('a created, never committed file that is unlinked leaves nothing behind', async () => {
+      const fd = await h.fs.create('/ghost', 0o644);
+      await writeAll(h.fs, fd, Buffer.from('boo'));
+      await h.fs.unlink('/ghost');
+      await h.fs.release(fd);
+      assert.equal(backend.exists('/ghost'), false);
+    });
+  });
+
+  describe('attributes', () => {
+    it('keeps chmod and utimens in a local overlay when the backend cannot store them', async () => {
+      backend.putBytes('/m', Buffer.from('x'), 0o644);
+      await h.fs.chmod('/m', 0o100600);
+      await h.fs.utimens('/m', 1_234_000);
+      const attr = await h.fs.getattr('/m');
+      assert.equal(attr.mode, S_IFREG | 0o600);
+      assert.equal(attr.mtimeMs, 1_234_000);
+      await h.fs.rename('/m', '/n');
+      assert.equal((await h.fs.getattr('/n')).mode, S_IFREG | 0o600);
+    });
+
+    it('stores them through setAttributes when the backend has it, after the commit for a file being written', async () => {
+      const withAttrs = new MemoryBackendWithAttributes();
+      const h2 = makeFs(withAttrs);
+      try {
+        withAttrs.putBytes('/m', Buffer.from('x'));
+        await h2.fs.chmod('/m', 0o640);
+        assert.deepEqual(withAttrs.changes, [{ path: '/m', change: { mode: 0o640 } }]);
+        const fd = await h2.fs.create('/cp-p', 0o644);
+        await writeAll(h2.fs, fd, Buffer.from('y'));
+        await h2.fs.utimens('/cp-p', 5_000_000);
+        assert.equal(withAttrs.changes.length, 1, 'nothing sent before the commit');
+        await h2.fs.release(fd);
+        assert.deepEqual(withAttrs.changes[1], { path: '/cp-p', change: { mtimeMs: 5_000_000 } });
+      } finally {
+        await h2.cleanup();
+      }
+    });
+
+    it('directories and files have the right type bits', async () => {
+      await h.fs.mkdir('/dir', 0o750);
+      assert.equal((await h.fs.getattr('/dir')).mode & S_IFDIR, S_IFDIR);
+      assert.equal((await h.fs.getattr('/')).mode & S_IFDIR, S_IFDIR);
+    });
+
+    it('statfs reports the live chunkservers raw capacity', async () => {
+      const s = await h.fs.statfs();
+      assert.equal(s.blocks * s.frsize, 200 * 2 ** 30);
+      assert.equal(s.bavail * s.frsize, 140 * 2 ** 30);
+      assert.equal(s.namemax, 255);
+    });
+  });
+
+  describe('metadata cache', () => {
+    it('reuses attributes within the TTL, refetches after it, and open always asks the master', async () => {
+      const clock = new FakeClock();
+      const h2 = makeFs(backend, { attrTtlMs: 1000, now: clock.now });
+      try {
+        backend.putBytes('/c', Buffer.from('v1'));
+        await h2.fs.getattr('/c');
+        await h2.fs.getattr('/c');
+        assert.equal(backend.calls.tryStat, 1);
+        backend.putBytes('/c', Buffer.from('version 2'));
+        assert.equal((await h2.fs.getattr('/c')).size, 2, 'stale within the TTL');
+        const fd = await h2.fs.open('/c');
+        assert.equal(backend.calls.tryStat, 2);
+        assert.equal((await h2.fs.getattr('/c')).size, 9, 'open refreshed the cache');
+        await h2.fs.release(fd);
+        clock.advance(1001);
+        await h2.fs.getattr('/c');
+        assert.equal(backend.calls.tryStat, 3);
+      } finally {
+        await h2.cleanup();
+      }
+    });
+
+    it('a listing answers the getattr calls of ls -l', async () => {
+      await backend.mkdir('/dir', {});
+      for (let i = 0; i < 20; i++) backend.putBytes(`/dir/f${i}`, Buffer.from(String(i)));
+      await h.fs.readdir('/dir');
+      const before = backend.calls.tryStat;
+      for (let i = 0; i < 20; i++) await h.fs.getattr(`/dir/f${i}`);
+      assert.equal(backend.calls.tryStat, before);
+    });
+
+    it('caches negative answers and forgets them when this mount creates the file', async () => {
+      await rejectsWith(h.fs.getattr('/later'), 'ENOENT');
+      await rejectsWith(h.fs.getattr('/later'), 'ENOENT');
+      assert.equal(backend.calls.tryStat, 1);
+      const fd = await h.fs.create('/later', 0o644);
+      await h.fs.release(fd);
+      assert.equal((await h.fs.getattr('/later')).size, 0);
+    });
+  });
+
+  describe('reads', () => {
+    it('reads sequentially with readahead: far fewer fetches than reads', async () => {
+      const data = randomBytes(3 * 1024 * 1024 + 17);
+      backend.putBytes('/seq', data);
+      backend.pieceSize = 64 * 1024;
+      const h2 = makeFs(backend, { blockSize: 256 * 1024, readaheadMax: 1024 * 1024 });
+      try {
+        const fd = await h2.fs.open('/seq');
+        const got = await readAll(h2.fs, fd, data.length, 128 * 1024);
+        assert.deepEqual(got, data);
+        assert.ok(backend.calls.readChunks <= 8, `${backend.calls.readChunks} fetches for 25 reads`);
+        await h2.fs.release(fd);
+      } finally {
+        await h2.cleanup();
+      }
+    });
+
+    it('serves random reads from the block cache and stays within its bound', async () => {
+      const data = randomBytes(2 * 1024 * 1024);
+      backend.putBytes('/rand', data);
+      const h2 = makeFs(backend, { blockSize: 64 * 1024, cacheBytes: 256 * 1024 });
+      try {
+        const fd = await h2.fs.open('/rand');
+        const out = Buffer.alloc(1000);
+        for (const pos of [5000, 1_500_000, 70_000, 5000, 2_000_000]) {
+          const n = await h2.fs.read(fd, out, 1000, pos);
+          assert.deepEqual(out.subarray(0, n), data.subarray(pos, pos + 1000));
+        }
+        const fetches = backend.calls.readChunks;
+        await h2.fs.read(fd, out, 1000, 5100);
+        assert.equal(backend.calls.readChunks, fetches, 'a cached block is not fetched again');
+        await h2.fs.release(fd);
+      } finally {
+        await h2.cleanup();
+      }
+    });
+
+    it('fails a read with ESTALE rather than mixing versions when the file is replaced while open', async () => {
+      backend.putBytes('/v', Buffer.alloc(300_000, 1));
+      const h2 = makeFs(backend, { blockSize: 64 * 1024, readaheadMax: 64 * 1024 });
+      try {
+        const fd = await h2.fs.open('/v');
+        const out = Buffer.alloc(1000);
+        await h2.fs.read(fd, out, 1000, 0);
+        backend.putBytes('/v', Buffer.alloc(300_000, 2));
+        await rejectsWith(h2.fs.read(fd, out, 1000, 250_000), 'ESTALE');
+        await h2.fs.release(fd);
+      } finally {
+        await h2.cleanup();
+      }
+    });
+
+    it('reads past the end return 0', async () => {
+      backend.putBytes('/short', Buffer.from('abc'));
+      const fd = await h.fs.open('/short');
+      assert.equal(await h.fs.read(fd, Buffer.alloc(10), 10, 3), 0);
+      assert.equal(await h.fs.read(fd, Buffer.alloc(10), 10, 100), 0);
+      await h.fs.release(fd);
+    });
+  });
+});

@@ -1,0 +1,48 @@
+import { strict as assert } from 'node:assert';
+import type { DfsFileSystem } from '../src/filesystem.js';
+import { runFsx, type FsxTarget } from './fsx.js';
+import { makeFs } from './helpers.js';
+import { MemoryBackend } from './memory-backend.js';
+
+/** fsx straight on the adapter (no kernel): the spool, truncate and commit logic. */
+function adapterTarget(fs: DfsFileSystem, path: string): FsxTarget & { close(): Promise<void> } {
+  let fd = 0;
+  const ensure = async (): Promise<number> => (fd ||= await fs.open(path));
+  return {
+    write: async (data, pos) => void (await fs.write(await ensure(), data, data.length, pos)),
+    truncate: async (size) => fs.ftruncate(await ensure(), size),
+    read: async (len, pos) => {
+      const out = Buffer.alloc(len);
+      const n = await fs.read(await ensure(), out, len, pos);
+      return out.subarray(0, n);
+    },
+    size: async () => (await fs.getattr(path)).size,
+    reopen: async () => {
+      if (fd) await fs.release(fd);
+      fd = await fs.open(path);
+    },
+    close: async () => {
+      if (fd) await fs.release(fd);
+      fd = 0;
+    },
+  };
+}
+
+describe('fsx on the adapter', () => {
+  for (const seed of [1, 2, 3, 42, 1337, 9001]) {
+    it(`seed ${seed}: 400 random operations, zero mismatches`, async () => {
+      const backend = new MemoryBackend();
+      const h = makeFs(backend, { blockSize: 16 * 1024, readaheadMax: 64 * 1024, cacheBytes: 128 * 1024 });
+      try {
+        const fd = await h.fs.create('/fsx', 0o644);
+        await h.fs.release(fd);
+        const target = adapterTarget(h.fs, '/fsx');
+        const result = await runFsx(seed, target, { ops: 400, maxFileSize: 256 * 1024, maxOpSize: 40 * 1024 });
+        await target.close();
+        assert.equal(result.mismatches, 0, result.reports.join('\n'));
+      } finally {
+        await h.cleanup();
+      }
+    });
+  }
+});
