@@ -9,6 +9,9 @@ export interface MasterPoolOptions {
   retryWindowMs: number;
 }
 
+/** Redirects followed per round before backing off (guards against a redirect loop mid-election). */
+const MAX_REDIRECTS = 3;
+
 /** Errors after which another master (or the same, later) may succeed. */
 function isRetryable(err: DfsError): boolean {
   return (
@@ -68,8 +71,10 @@ export class MasterPool {
     const tried = new Set<string>();
     let lastError: DfsError | undefined;
     let backoff = 50;
-    for (let attempt = 0; ; attempt++) {
+    let redirects = 0;
+    for (;;) {
       throwIfAborted(opts.signal);
+      let redirected = false;
       for (const address of this.candidates()) {
         try {
           const client = this.clientFor(address);
@@ -85,15 +90,20 @@ export class MasterPool {
           tried.add(address);
           if (!isRetryable(err)) throw err;
           lastError = err;
-          if (err.code === ErrorCode.NOT_LEADER && err.leader && err.leader !== address) {
+          if (err.code === ErrorCode.NOT_LEADER && err.leader && err.leader !== address && redirects < MAX_REDIRECTS) {
             if (!this.addresses.includes(err.leader)) this.addresses.push(err.leader);
             this.leaderHint = err.leader;
+            redirects++;
+            redirected = true;
             break; // restart the round with the hinted leader first
           }
           if (this.leaderHint === address) this.leaderHint = undefined;
         }
       }
+      // Following a redirect costs no backoff: the hinted leader is tried at once.
+      if (redirected) continue;
       if (Date.now() >= giveUpAt) break;
+      redirects = 0;
       await delay(Math.min(backoff, Math.max(0, giveUpAt - Date.now())), opts.signal);
       backoff = Math.min(backoff * 2, 1000);
     }

@@ -18,6 +18,7 @@ export {
   type CommandResult,
   type ChunkCommit,
 } from './state/commands.js';
+export { RaftCommandLog, type RaftCommandLogOptions } from './raft_command_log.js';
 export { LocalCommandLog, type CommandLog, type CommandLogStatus, type CommandLogPeer, type Role } from './command_log.js';
 export { choosePlacement, chooseExcess, type PlacementNode, type PlacementRequest } from './placement.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';

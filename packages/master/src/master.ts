@@ -311,8 +311,14 @@ export class Master {
     return {};
   }
 
+  /**
+   * The leader's view (it alone has the soft state: chunkservers, replica health). A
+   * follower that knows the leader redirects; during an election it answers with what
+   * it has, so `dfs admin report` still shows the Raft group.
+   */
   clusterStatus(): ClusterStatusResponse {
     const st = this.log.status();
+    if (!this.isLeader() && st.leaderAddress) this.requireLeader();
     const repl = this.replication.stats();
     return {
       leaderId: st.leaderId ?? '',

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
-import { startMaster } from '@dfs/master';
+import { startMaster, RaftCommandLog } from '@dfs/master';
 import { startChunkserver } from '@dfs/chunkserver';
 
 interface Stoppable {
@@ -79,6 +79,8 @@ export function registerDaemonCommands(program: Command): void {
         leaseMs: parseDuration(o.lease!),
         trashIntervalMs: parseDuration(o.trashInterval!),
         logLevel: o.logLevel,
+        // Every master, even a lone one, keeps its metadata in the Raft log, so members can be added later.
+        createCommandLog: (ctx) => RaftCommandLog.start(ctx),
       });
       runAsDaemon(o.dir!, master);
     });
