@@ -6,8 +6,9 @@ import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
 import { READ_HEADROOM, encodeReadFrame } from './wire.js';
 
-/** Blocks read ahead of the one being sent: overlaps disk reads with the network. */
-const READ_AHEAD = 4;
+/** Blocks per readv, and batches read ahead of the one being sent (overlaps disk and network). */
+const BATCH = 4;
+const READ_AHEAD = 2;
 
 export interface VerifiedBlock {
   /** Offset of the block within the chunk (block aligned). */
@@ -32,38 +33,52 @@ export async function* readVerifiedBlocks(
   headroom: number,
 ): AsyncGenerator<VerifiedBlock> {
   const fi = store.faultInjector;
-  const inflight: Array<Promise<{ buf: Buffer; bytesRead: number } | Error>> = [];
+  // Blocks are read in batches of BATCH with one readv each (one thread-pool round trip per
+  // 256 KiB), each block into its own buffer with headroom; READ_AHEAD batches in flight.
+  type Batch = Promise<{ bufs: Buffer[]; bytesRead: number } | Error>;
+  const inflight: Batch[] = [];
   let nextToRead = firstBlock;
   const issue = (): void => {
-    const block = nextToRead++;
-    const offset = block * BLOCK_SIZE;
-    const len = Math.min(BLOCK_SIZE, record.length - offset);
-    const buf = Buffer.allocUnsafe(headroom + len);
+    const bufs: Buffer[] = [];
+    const views: Buffer[] = [];
+    const position = nextToRead * BLOCK_SIZE;
+    for (let i = 0; i < BATCH && nextToRead < endBlock; i++, nextToRead++) {
+      const len = Math.min(BLOCK_SIZE, record.length - nextToRead * BLOCK_SIZE);
+      const buf = Buffer.allocUnsafe(headroom + len);
+      bufs.push(buf);
+      views.push(buf.subarray(headroom));
+    }
     inflight.push(
-      fh.read(buf, headroom, len, offset).then(
-        (r) => ({ buf, bytesRead: r.bytesRead }),
+      fh.readv(views, position).then(
+        (r) => ({ bufs, bytesRead: r.bytesRead }),
         (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
       ),
     );
   };
   try {
-    for (let block = firstBlock; block < endBlock; block++) {
+    let block = firstBlock;
+    while (block < endBlock) {
       while (nextToRead < endBlock && inflight.length < READ_AHEAD) issue();
       const r = await inflight.shift()!;
       if (r instanceof Error) throw toDfsError(r);
-      const offset = block * BLOCK_SIZE;
-      const len = Math.min(BLOCK_SIZE, record.length - offset);
-      const data = r.buf.subarray(headroom, headroom + len);
-      if (fi.corruptReadBlock) fi.corruptReadBlock(record.handle, offset, data);
-      const expected = record.blockCrcs[block]! >>> 0;
-      if (r.bytesRead !== len) {
-        throw await corrupt(store, record, `block at offset ${offset}: data file ends early (${r.bytesRead} of ${len} bytes)`);
+      let available = r.bytesRead;
+      for (const buf of r.bufs) {
+        const offset = block * BLOCK_SIZE;
+        const len = buf.length - headroom;
+        const data = buf.subarray(headroom);
+        if (available < len) {
+          throw await corrupt(store, record, `block at offset ${offset}: data file ends early (${Math.max(0, available)} of ${len} bytes)`);
+        }
+        available -= len;
+        if (fi.corruptReadBlock) fi.corruptReadBlock(record.handle, offset, data);
+        const expected = record.blockCrcs[block]! >>> 0;
+        const actual = crc32cOf(data);
+        if (actual !== expected) {
+          throw await corrupt(store, record, `block at offset ${offset}: checksum ${actual} does not match stored ${expected}`);
+        }
+        yield { offset, buf, len, crc: expected };
+        block++;
       }
-      const actual = crc32cOf(data);
-      if (actual !== expected) {
-        throw await corrupt(store, record, `block at offset ${offset}: checksum ${actual} does not match stored ${expected}`);
-      }
-      yield { offset, buf: r.buf, len, crc: expected };
     }
   } finally {
     await Promise.all(inflight.splice(0));
