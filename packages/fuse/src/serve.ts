@@ -1,6 +1,7 @@
 import { mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FsBackend } from './backend.js';
 import { connectBackend } from './dfs-backend.js';
 import { DfsFileSystem } from './filesystem.js';
 import { FuseMount } from './fuse-mount.js';
@@ -10,6 +11,14 @@ import type { MountArgs } from './options.js';
 import { register, unregister } from './registry.js';
 import { resolveMasters } from '@dfs/client';
 import { FileType } from '@dfs/proto';
+
+/** Makes the backend a mount serves; the real one is a DfsClient, tests pass an in-memory one. */
+export type Connect = (args: MountArgs) => { backend: FsBackend; close: () => void; description: string };
+
+const connectCluster: Connect = (args) => {
+  const { masters } = resolveMasters(args.masters);
+  return { ...connectBackend({ masters, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 }), description: masters.join(',') };
+};
 
 /** How often the server checks that its mount still exists (an external `fusermount -u`). */
 const WATCH_INTERVAL_MS = 1000;
@@ -26,14 +35,13 @@ export interface Served {
  * disappearing. On the way out it commits files still being written, unmounts and
  * removes its spool directory.
  */
-export async function serve(args: MountArgs, log: Logger): Promise<Served> {
+export async function serve(args: MountArgs, log: Logger, connect: Connect = connectCluster): Promise<Served> {
   const mountpoint = realpathSync(args.mountpoint);
-  const { masters } = resolveMasters(args.masters);
-  const { backend, close } = connectBackend({ masters, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 });
+  const { backend, close, description } = connect(args);
 
   const root = await backend.tryStat(args.remoteDir).catch((err: unknown) => {
     close();
-    throw new Error(`cannot reach the cluster at ${masters.join(',')}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`cannot reach the cluster at ${description}: ${err instanceof Error ? err.message : String(err)}`);
   });
   if (!root || root.type !== FileType.DIRECTORY) {
     close();
@@ -63,7 +71,7 @@ export async function serve(args: MountArgs, log: Logger): Promise<Served> {
     throw err;
   }
   register({ pid: process.pid, mountpoint, remoteDir: args.remoteDir, startedAt: Date.now() });
-  log.info('mounted', { mountpoint, remoteDir: args.remoteDir, masters });
+  log.info('mounted', { mountpoint, remoteDir: args.remoteDir, cluster: description });
 
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
