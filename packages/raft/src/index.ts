@@ -2,7 +2,7 @@
 // The master codes against RaftNode and StateMachine; the rest is for tests and tools.
 export { RaftNode, type RaftNodeOptions, type NodeStatus, type NodeRole, type Logger } from './driver/node.js';
 export { type StateMachine } from './driver/state-machine.js';
-export { RawNode, type Ready } from './core/rawnode.js';
+export { RawNode, isEarlySendable, type Ready } from './core/rawnode.js';
 export { Raft, RaftError, type RaftErrorCode, type RaftOptions, type InitialState } from './core/raft.js';
 export {
   EntryType,

@@ -298,6 +298,13 @@ export class Raft {
     if (!this.maybeCommit()) this.bcastAppend(false);
   }
 
+  /** Entries up to `index` are on stable storage (RawNode.advance). */
+  stableTo(index: number): void {
+    if (this.role !== 'leader') return;
+    const pr = this.progress.get(this.id);
+    if (pr && pr.maybeUpdate(index)) this.maybeCommit();
+  }
+
   /** Called by RawNode.advance for every applied entry. */
   appliedTo(index: number, entries: readonly Entry[]): void {
     for (const e of entries) if (e.type === EntryType.ConfChange) this.applyConfEntry(e);
@@ -345,7 +352,7 @@ export class Raft {
       const pr = new Progress(this.log.lastIndex() + 1, this.opts.maxInflight);
       pr.recentActive = true;
       if (m.id === this.id) {
-        pr.match = this.log.lastIndex();
+        pr.match = this.log.stable;
         pr.becomeReplicate();
       }
       this.progress.set(m.id, pr);
@@ -650,7 +657,8 @@ export class Raft {
   private appendEntry(type: EntryType, data: Uint8Array): { index: number; term: number } {
     const e: Entry = { term: this.term, index: this.log.lastIndex() + 1, type, data };
     this.log.append([e]);
-    this.progress.get(this.id)?.maybeUpdate(e.index);
+    // The leader counts itself toward a quorum only once the entry is on its own disk
+    // (stableTo), so its appends may go out before its fsync (thesis 10.2.1).
     this.needBroadcast = true;
     return { index: e.index, term: e.term };
   }

@@ -1,5 +1,5 @@
 import { Raft, type InitialState, type RaftOptions } from './raft.js';
-import type { ConfChange, Entry, HardState, Message, ReadState, SnapshotMeta, SoftState } from './types.js';
+import { MessageType, type ConfChange, type Entry, type HardState, type Message, type ReadState, type SnapshotMeta, type SoftState } from './types.js';
 
 /*
  * The synchronous face of the core (etcd rawnode.go). The application loop is:
@@ -10,6 +10,8 @@ import type { ConfChange, Entry, HardState, Message, ReadState, SnapshotMeta, So
  *   3. If rd.snapshot: write it durably (file + metadata), then restore the state machine.
  *   4. Persist rd.hardState and rd.entries atomically and durably (one fsync for all of
  *      them: group commit). rd.entries may overwrite a suffix of the stored log.
+ *      (Optimisation: the leader's own Append messages may be sent before this step,
+ *      when rd.hardState does not change term or vote - see isEarlySendable.)
  *   5. Only now send rd.messages (they promise what step 4 made durable).
  *   6. Apply rd.committedEntries in order; serve rd.readStates once applied >= index.
  *   7. Call advance(rd), and go to 1.
@@ -134,10 +136,23 @@ export class RawNode {
       if (r.log.term(last.index) === last.term && last.index > r.log.stable) r.log.stable = last.index;
     }
     if (rd.snapshot && r.log.stable < rd.snapshot.index) r.log.stable = rd.snapshot.index;
+    r.stableTo(r.log.stable);
     if (rd.committedEntries.length > 0) {
       r.appliedTo(rd.committedEntries[rd.committedEntries.length - 1].index, rd.committedEntries);
     }
   }
+}
+
+/**
+ * May `m` leave before the Ready's fsync? Only a leader's replication traffic, and only
+ * when the Ready does not change term or vote: an Append promises nothing about the
+ * leader's own disk (the leader counts itself only after advance), while its term was
+ * made durable in an earlier Ready, before it asked for votes (thesis 10.2.1).
+ */
+export function isEarlySendable(rd: Ready, m: Message, prevHard: { term: number; vote: string } | undefined): boolean {
+  if (m.type !== MessageType.Append && m.type !== MessageType.Heartbeat) return false;
+  if (!rd.hardState) return true;
+  return prevHard !== undefined && rd.hardState.term === prevHard.term && rd.hardState.vote === prevHard.vote;
 }
 
 function sameHard(a: HardState, b: HardState): boolean {

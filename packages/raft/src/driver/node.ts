@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { RaftError } from '../core/raft.js';
-import { RawNode, type Ready } from '../core/rawnode.js';
+import { isEarlySendable, RawNode, type Ready } from '../core/rawnode.js';
 import { EntryType, MessageType, type ConfChange, type Entry, type Member, type Message, type SnapshotMeta } from '../core/types.js';
 import { SqliteStorage } from '../storage/sqlite.js';
 import type { RaftStorage } from '../storage/storage.js';
@@ -102,6 +102,8 @@ export class RaftNode {
   private lostLeadershipAt = 0;
   private snapshotting = false;
   private leaderId = '';
+  /** The hard state as last written to storage. */
+  private persistedHard: { term: number; vote: string } | undefined;
 
   private constructor(opts: RaftNodeOptions) {
     this.opts = {
@@ -154,6 +156,7 @@ export class RaftNode {
     const st = this.storage.load(initialConf);
     this.snapshotFile = st.snapshotFile;
     this.snapshotIndex = st.snapshot.index;
+    this.persistedHard = st.hardState;
     let applied = this.sm.appliedIndex();
     if (applied < st.snapshot.index) {
       // We crashed after recording a snapshot and before the state machine took it in.
@@ -337,17 +340,23 @@ export class RaftNode {
   private async handleReady(raw: RawNode, rd: Ready): Promise<void> {
     // 3. A snapshot from the leader: record it durably, then restore the state machine.
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    // 4. Persist entries and hard state: one transaction, one fsync.
+    // 4. Persist entries and hard state: one transaction, one fsync. The leader's own
+    // appends go out first, so its fsync overlaps the followers' (thesis 10.2.1).
+    const early: Message[] = [];
+    const late: Message[] = [];
+    for (const m of rd.messages) (isEarlySendable(rd, m, this.persistedHard) ? early : late).push(m);
+    if (early.length > 0) this.transport.send(early);
     this.storage.save(rd.hardState, rd.entries);
-    // 5. Send, now that what the messages promise is durable.
+    if (rd.hardState) this.persistedHard = rd.hardState;
+    // 5. Send the rest, now that what they promise is durable.
     const plain: Message[] = [];
-    for (const m of rd.messages) {
+    for (const m of late) {
       if (m.type === MessageType.Snapshot) this.sendSnapshot(m);
       else plain.push(m);
     }
     if (plain.length > 0) this.transport.send(plain);
     // 6. Apply.
-    for (const e of rd.committedEntries) this.apply(e);
+    this.applyAll(rd.committedEntries);
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.context);
       this.reads.delete(rs.context);
@@ -365,12 +374,23 @@ export class RaftNode {
     if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.syncPeers(raw);
   }
 
-  private apply(e: Entry): void {
-    let result: unknown;
-    let failed: Error | undefined;
-    if (e.type === EntryType.Normal && e.data.byteLength > 0 && e.index > this.sm.appliedIndex()) {
-      result = this.sm.apply(e.index, e.data);
+  private applyAll(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const already = this.sm.appliedIndex();
+    const todo = entries.filter((e) => e.type === EntryType.Normal && e.data.byteLength > 0 && e.index > already);
+    const results = new Map<number, unknown>();
+    if (todo.length > 1 && this.sm.applyBatch) {
+      const out = this.sm.applyBatch(todo.map((e) => ({ index: e.index, data: e.data })));
+      todo.forEach((e, i) => results.set(e.index, out[i]));
+    } else {
+      for (const e of todo) results.set(e.index, this.sm.apply(e.index, e.data));
     }
+    for (const e of entries) this.settle(e, results.get(e.index));
+  }
+
+  /** Answers the proposer of `e`, if it is waiting here. */
+  private settle(e: Entry, result: unknown): void {
+    let failed: Error | undefined;
     const p = this.proposals.get(e.index);
     if (!p) return;
     this.proposals.delete(e.index);

@@ -52,6 +52,8 @@ const OP_TIMEOUT = 1500;
 export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
   const servers = o.servers ?? 5;
   const c = new Cluster({ n: servers, seed: o.seed, snapshotEvery: 40, makeSm: () => new KvStateMachine() });
+  // Now and then a node dies between sending its appends and its own fsync.
+  for (const n of c.nodes) n.crashBeforeFsync = () => !stop && c.rng.chance(0.0005);
   const keys = Array.from({ length: o.keys ?? 4 }, (_, i) => `k${i}`);
   const history: Operation[] = [];
   const faults: string[] = [];

@@ -1,4 +1,4 @@
-import { EntryType, MessageType, RawNode, RaftError, type Entry, type Message, type SnapshotMeta } from '../../src/index.js';
+import { EntryType, isEarlySendable, MessageType, RawNode, RaftError, type Entry, type Message, type SnapshotMeta } from '../../src/index.js';
 import type { VirtualClock } from './clock.js';
 import type { Invariants, NodeView } from './invariants.js';
 import type { Envelope, SimNetwork } from './network.js';
@@ -41,6 +41,8 @@ export class SimNode implements NodeView {
   private reads = new Map<number, Callback>();
   private waitingReads: Array<{ index: number; cb: Callback }> = [];
   private nextContext = 1;
+  /** Asked before each fsync: crash now, after the early sends, losing this Ready? */
+  crashBeforeFsync: () => boolean = () => false;
   /** Called after each Ready with the new soft state when it changed. */
   onSoftState: (leader: string, role: string) => void = () => {};
 
@@ -182,12 +184,23 @@ export class SimNode implements NodeView {
       const check = (i: number, t: number, h: string): void => this.inv.stored(this.id, i, t, h);
       // 3. an incoming snapshot: make it durable, then restore the state machine.
       if (rd.snapshot) this.installSnapshot(rd.snapshot);
-      // 4. persist entries and hard state: one fsync.
+      // 4. the leader's own appends may leave before its fsync; then persist entries and
+      // hard state (one fsync). A crash may strike in between.
+      const prev = { term: this.storage.hardState.term, vote: this.storage.hardState.vote };
+      const late: Message[] = [];
+      for (const m of rd.messages) {
+        if (isEarlySendable(rd, m, prev)) this.send(m);
+        else late.push(m);
+      }
+      if (this.crashBeforeFsync()) {
+        this.crash();
+        return;
+      }
       if (rd.entries.length > 0 || rd.hardState) this.storage.syncs++;
       this.storage.append(rd.entries, check);
       if (rd.hardState) this.storage.setHardState(rd.hardState);
-      // 5. send.
-      for (const m of rd.messages) this.send(m);
+      // 5. send the rest.
+      for (const m of late) this.send(m);
       // 6. apply.
       for (const e of rd.committedEntries) this.apply(e);
       for (const rs of rd.readStates) {
