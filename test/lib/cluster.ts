@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { DfsClient, type DfsClientOptions } from '@dfs/client';
 import { waitFor } from './wait.js';
 
-export const REPO_ROOT = resolve(__dirname, '..', '..');
+export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
 export const DFS_BIN = join(REPO_ROOT, 'packages', 'cli', 'bin', 'dfs.js');
 
 export interface NodeEntry {

@@ -33,5 +33,8 @@ export function channelOptions(): ChannelOptions {
     'grpc.max_reconnect_backoff_ms': 1000,
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
+    // The default 64 KiB HTTP/2 window is smaller than one data frame: every frame would
+    // wait a round trip for a window update.
+    'grpc-node.flow_control_window': 1024 * 1024,
   };
 }
