@@ -1,0 +1,359 @@
+// The FUSE mount against a real cluster: scripts/dfs-mount mounts for real, coreutils and
+// an fsx-style exerciser run through the kernel, results are checked with `dfs get` and
+// local copies. FUSE must work here (/dev/fuse, libfuse2, fusermount): if it does not,
+// these tests fail with the reason rather than skip.
+import { strict as assert } from 'node:assert';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, TestCluster } from '../lib/cluster.js';
+import { sha256 } from '../lib/files.js';
+import { waitFor } from '../lib/wait.js';
+
+const DFS_MOUNT = join(REPO_ROOT, 'scripts', 'dfs-mount');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sh(cmd: string, args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function isMounted(mountpoint: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === mountpoint && / - fuse/.test(line));
+}
+
+async function errnoOf(work: Promise<unknown>): Promise<string> {
+  try {
+    await work;
+    return 'OK';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+}
+
+/** One `scripts/dfs-mount` in the foreground, as a child process. */
+class Mount {
+  private out = '';
+  private constructor(
+    readonly dir: string,
+    private readonly child: ChildProcess,
+  ) {
+    child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
+  }
+
+  static async start(cluster: TestCluster, extra: string[] = []): Promise<Mount> {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-sys-'));
+    const child = spawn(DFS_MOUNT, ['--masters', cluster.masterList, '--timeout', '1s', '--retry-window', '3s', ...extra, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const m = new Mount(dir, child);
+    try {
+      await waitFor(`dfs-mount at ${dir}`, () => {
+        if (m.exited) throw new Error(`dfs-mount exited (${child.exitCode}): ${m.out}`);
+        return m.out.includes('mounted ') && isMounted(dir);
+      }, 30_000);
+    } catch (err) {
+      await m.stop();
+      throw err;
+    }
+    return m;
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  get log(): string {
+    return this.out;
+  }
+
+  path(p: string): string {
+    return join(this.dir, p);
+  }
+
+  /** Always leaves nothing mounted and nothing running. */
+  async stop(): Promise<void> {
+    if (!this.exited) {
+      this.child.kill('SIGTERM');
+      await waitFor('dfs-mount to exit', () => this.exited, 30_000).catch(() => this.child.kill('SIGKILL'));
+    }
+    if (isMounted(this.dir)) await sh('fusermount', ['-uz', this.dir]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// ---- fsx: seeded random writes, truncates and reads against an in-memory model ----
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function fsx(path: string, seed: number, ops: number, maxSize: number, maxOp: number): Promise<string[]> {
+  const rand = prng(seed);
+  const int = (n: number): number => Math.floor(rand() * n);
+  const problems: string[] = [];
+  let model = Buffer.alloc(0);
+  let fh: FileHandle = await open(path, 'r+');
+  const check = async (op: number, len: number, pos: number): Promise<void> => {
+    const got = Buffer.alloc(len);
+    let done = 0;
+    while (done < len) {
+      const { bytesRead } = await fh.read(got, done, len - done, pos + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    const want = model.subarray(Math.min(pos, model.length), Math.min(model.length, pos + len));
+    if (!got.subarray(0, done).equals(want)) problems.push(`seed ${seed} op ${op}: read ${len}@${pos}: ${done} bytes, want ${want.length}, content differs`);
+  };
+  try {
+    for (let op = 0; op < ops; op++) {
+      const kind = rand();
+      if (kind < 0.4) {
+        const pos = int(maxSize);
+        const len = Math.min(1 + int(maxOp), maxSize - pos);
+        const data = Buffer.alloc(len);
+        for (let i = 0; i < len; i++) data[i] = (op * 31 + i * 7 + seed) & 0xff;
+        await fh.write(data, 0, len, pos);
+        if (pos + len > model.length) model = Buffer.concat([model, Buffer.alloc(pos + len - model.length)]);
+        data.copy(model, pos);
+      } else if (kind < 0.55) {
+        const size = rand() < 0.2 ? 0 : int(maxSize);
+        await fh.truncate(size);
+        model = size <= model.length ? Buffer.from(model.subarray(0, size)) : Buffer.concat([model, Buffer.alloc(size - model.length)]);
+      } else if (kind < 0.85) {
+        await check(op, 1 + int(maxOp), int(model.length + 100));
+      } else if (kind < 0.95) {
+        const size = (await fh.stat()).size;
+        if (size !== model.length) problems.push(`seed ${seed} op ${op}: size ${size}, want ${model.length}`);
+      } else {
+        await fh.close();
+        fh = await open(path, 'r+');
+      }
+    }
+    await fh.close();
+    fh = await open(path, 'r+');
+    await check(ops, model.length + 10, 0);
+  } finally {
+    await fh.close();
+  }
+  const committed = await readFile(path);
+  if (!committed.equals(model)) problems.push(`seed ${seed}: committed file differs from the model`);
+  return problems;
+}
+
+describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
+  this.timeout(240_000);
+  let cluster: TestCluster | undefined;
+  let a: Mount | undefined;
+  let b: Mount | undefined;
+  let local: string;
+
+  before(async () => {
+    if (!existsSync('/dev/fuse')) throw new Error('FUSE is not available here: /dev/fuse is missing (these tests mount for real; they do not skip)');
+    local = mkdtempSync(join(tmpdir(), 'dfs-fuse-local-'));
+    cluster = await TestCluster.start({ masters: 1, chunkservers: 3, chunkSize: 1024 * 1024 });
+    a = await Mount.start(cluster);
+    b = await Mount.start(cluster);
+  });
+
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await cluster?.stop();
+    if (local) rmSync(local, { recursive: true, force: true });
+  });
+
+  it('coreutils through the mount agree with dfs get and with a local copy', async () => {
+    const m = a!;
+    const data = randomBytes(5 * 1024 * 1024 + 4321); // several 1 MiB chunks
+    const src = join(local, 'src.bin');
+    writeFileSync(src, data);
+
+    assert.equal((await sh('mkdir', ['-p', m.path('proj/deep/er')])).code, 0);
+    const cpIn = await sh('cp', [src, m.path('proj/deep/er/data.bin')]);
+    assert.equal(cpIn.code, 0, cpIn.stderr);
+    const got = await cluster!.dfs(['get', '/proj/deep/er/data.bin', join(local, 'via-get.bin')]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(sha256(readFileSync(join(local, 'via-get.bin'))), sha256(data), 'dfs get sees what cp wrote');
+
+    const cpOut = await sh('cp', [m.path('proj/deep/er/data.bin'), join(local, 'via-cp.bin')]);
+    assert.equal(cpOut.code, 0, cpOut.stderr);
+    assert.equal(sha256(readFileSync(join(local, 'via-cp.bin'))), sha256(data));
+
+    const put = await cluster!.dfs(['put', '-q', src, '/proj/put.bin']);
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal((await sh('cmp', [src, m.path('proj/put.bin')])).code, 0, 'a file put by the CLI reads back through the mount');
+    await writeFile(m.path('proj/hello.txt'), 'hello\n');
+    assert.equal((await sh('cat', [m.path('proj/hello.txt'), m.path('proj/hello.txt')])).stdout, 'hello\nhello\n');
+
+    const ls = await sh('ls', ['-l', m.path('proj')]);
+    assert.match(ls.stdout, /^d.* deep$/m);
+    assert.match(ls.stdout, new RegExp(`^-rw-r--r-- .* ${data.length} .* put\\.bin$`, 'm'));
+
+    assert.equal((await sh('mv', [m.path('proj/put.bin'), m.path('proj/deep/moved.bin')])).code, 0);
+    assert.equal((await cluster!.client().tryStat('/proj/put.bin')), null);
+    assert.equal((await cluster!.client().stat('/proj/deep/moved.bin')).size, data.length);
+
+    assert.equal((await sh('touch', [m.path('proj/empty')])).code, 0);
+    assert.equal((await cluster!.client().stat('/proj/empty')).size, 0);
+
+    assert.equal((await sh('truncate', ['-s', '1000000', m.path('proj/deep/moved.bin')])).code, 0);
+    const truncated = await cluster!.dfs(['get', '/proj/deep/moved.bin', join(local, 'trunc.bin')]);
+    assert.equal(truncated.code, 0, truncated.stderr);
+    assert.deepEqual(readFileSync(join(local, 'trunc.bin')), data.subarray(0, 1_000_000));
+    assert.equal((await sh('truncate', ['-s', '2M', m.path('proj/empty')])).code, 0);
+    assert.equal((await cluster!.client().stat('/proj/empty')).size, 2 * 1024 * 1024);
+
+    assert.equal((await sh('rm', ['-r', m.path('proj')])).code, 0);
+    assert.equal(await cluster!.client().tryStat('/proj'), null);
+  });
+
+  it('fsx through the mount: zero mismatches over a fixed seed list', async () => {
+    const m = a!;
+    for (const seed of [1, 7, 2024]) {
+      const path = m.path(`fsx-${seed}`);
+      await writeFile(path, '');
+      const problems = await fsx(path, seed, 150, 3 * 1024 * 1024, 256 * 1024);
+      assert.deepEqual(problems, []);
+      const viaGet = await cluster!.dfs(['get', `/fsx-${seed}`, join(local, `fsx-${seed}`)]);
+      assert.equal(viaGet.code, 0, viaGet.stderr);
+      assert.deepEqual(readFileSync(join(local, `fsx-${seed}`)), await readFile(path), 'dfs get agrees with the mount');
+      await unlink(path);
+    }
+  });
+
+  it('POSIX errors: ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, ENAMETOOLONG', async () => {
+    const m = a!;
+    await mkdir(m.path('e'));
+    await writeFile(m.path('e/f'), 'x');
+    assert.equal(await errnoOf(stat(m.path('missing'))), 'ENOENT');
+    assert.equal(await errnoOf(readFile(m.path('missing'))), 'ENOENT');
+    assert.equal(await errnoOf(mkdir(m.path('e'))), 'EEXIST');
+    assert.equal(await errnoOf(open(m.path('e/f'), 'wx')), 'EEXIST');
+    assert.equal(await errnoOf(rmdir(m.path('e'))), 'ENOTEMPTY');
+    assert.equal(await errnoOf(unlink(m.path('e'))), 'EISDIR');
+    assert.equal(await errnoOf(open(m.path('e'), 'w')), 'EISDIR');
+    assert.equal(await errnoOf(rmdir(m.path('e/f'))), 'ENOTDIR');
+    assert.equal(await errnoOf(writeFile(m.path('e/f/g'), 'x')), 'ENOTDIR');
+    assert.equal(await errnoOf(writeFile(m.path('n'.repeat(256)), 'x')), 'ENAMETOOLONG');
+    assert.equal(await errnoOf(mkdir(m.path('n'.repeat(300)))), 'ENAMETOOLONG');
+    await sh('rm', ['-r', m.path('e')]);
+  });
+
+  it('rename over an existing file replaces it, for this mount and for the cluster', async () => {
+    const m = a!;
+    await writeFile(m.path('target'), 'old content, longer');
+    await writeFile(m.path('incoming'), 'new');
+    await rename(m.path('incoming'), m.path('target'));
+    assert.equal(await readFile(m.path('target'), 'utf8'), 'new');
+    assert.equal((await cluster!.client().readFile('/target')).toString(), 'new');
+    assert.equal(await cluster!.client().tryStat('/incoming'), null);
+    await unlink(m.path('target'));
+  });
+
+  it('unlink while open: the descriptor keeps working, the file is gone from the cluster', async () => {
+    const m = a!;
+    await writeFile(m.path('doomed'), 'still readable after unlink');
+    const fh = await open(m.path('doomed'), 'r+');
+    try {
+      await unlink(m.path('doomed'));
+      assert.equal(await errnoOf(stat(m.path('doomed'))), 'ENOENT');
+      assert.equal(await cluster!.client().tryStat('/doomed'), null);
+      const buf = Buffer.alloc(100);
+      const { bytesRead } = await fh.read(buf, 0, 100, 0);
+      assert.equal(buf.subarray(0, bytesRead).toString(), 'still readable after unlink');
+      await fh.write('S', 0);
+    } finally {
+      await fh.close();
+    }
+    await waitFor('no hidden file left', async () => (await readdir(m.dir)).every((n) => !n.startsWith('.fuse_hidden')));
+    assert.deepEqual((await cluster!.dfs(['ls', '/'])).stdout.includes('fuse_hidden'), false);
+  });
+
+  it('two mounts: a file closed in one is seen whole in the other; never a mix', async () => {
+    const v1 = Buffer.alloc(3 * 1024 * 1024, 0x11);
+    const v2 = Buffer.alloc(2 * 1024 * 1024 + 5, 0x22);
+    await writeFile(a!.path('shared.bin'), v1);
+    // Close-to-open: b opens after a's close and must see v1 whole.
+    assert.deepEqual(await readFile(b!.path('shared.bin')), v1);
+
+    // While a writes v2 (not closed yet), b still sees v1 whole.
+    const fh = await open(a!.path('shared.bin'), 'w');
+    await fh.write(v2.subarray(0, 1024 * 1024));
+    assert.deepEqual(await readFile(b!.path('shared.bin')), v1);
+    await fh.write(v2.subarray(1024 * 1024), 0, v2.length - 1024 * 1024, 1024 * 1024);
+    await fh.close();
+    assert.deepEqual(await readFile(b!.path('shared.bin')), v2);
+
+    // A new file created in b appears in a's listing within the metadata TTL.
+    await writeFile(b!.path('from-b'), 'hello from b');
+    await waitFor('a to list from-b', async () => (await readdir(a!.dir)).includes('from-b'), 10_000);
+    assert.equal(await readFile(a!.path('from-b'), 'utf8'), 'hello from b');
+    await unlink(a!.path('shared.bin'));
+    await unlink(a!.path('from-b'));
+  });
+
+  it('--daemon mounts in the background and --umount unmounts it cleanly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-daemon-'));
+    try {
+      const up = await sh(DFS_MOUNT, ['--daemon', '--masters', cluster!.masterList, '--log', join(local, 'daemon.log'), dir]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.match(up.stdout, /^mounted dfs:\/ on /);
+      assert.ok(isMounted(dir));
+      await writeFile(join(dir, 'daemon-file'), 'd');
+      const down = await sh(DFS_MOUNT, ['--umount', dir]);
+      assert.equal(down.code, 0, down.stderr);
+      assert.equal(isMounted(dir), false);
+      assert.match(readFileSync(join(local, 'daemon.log'), 'utf8'), /"msg":"unmounted"/);
+      assert.equal((await cluster!.client().readFile('/daemon-file')).toString(), 'd');
+    } finally {
+      if (isMounted(dir)) await sh('fusermount', ['-uz', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a mount of REMOTE_DIR shows that directory at its root', async () => {
+    await cluster!.client().mkdir('/sub/dir', { parents: true });
+    await cluster!.dfs(['put', '-', '/sub/dir/inside.txt'], { input: 'inside' });
+    const m = await Mount.start(cluster!, ['/sub']);
+    try {
+      assert.deepEqual(await readdir(m.dir), ['dir']);
+      assert.equal(await readFile(m.path('dir/inside.txt'), 'utf8'), 'inside');
+      await writeFile(m.path('dir/new.txt'), 'new');
+      assert.equal((await cluster!.client().readFile('/sub/dir/new.txt')).toString(), 'new');
+    } finally {
+      await m.stop();
+    }
+  });
+
+  it('SIGTERM commits and unmounts; an unreachable cluster answers EIO', async () => {
+    // EIO first (the mount stays up while the master is gone), then SIGTERM cleans up.
+    await cluster!.kill('m1');
+    assert.equal(await errnoOf(stat(b!.path('never-seen'))), 'EIO');
+    assert.equal(await errnoOf(readdir(b!.path('nowhere'))), 'EIO');
+    await b!.stop();
+    assert.equal(isMounted(b!.dir), false);
+    assert.match(b!.log, /"msg":"unmounted"/);
+    b = undefined;
+  });
+});
