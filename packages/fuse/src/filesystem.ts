@@ -38,6 +38,9 @@ export const FS_DEFAULTS = {
   readaheadMax: 8 * 1024 * 1024,
 };
 
+/** How old a master stat answer open() may reuse (the lookup of the same open(2)). */
+const OPEN_REUSE_MS = 25;
+
 /** mtime values utimens hands over for UTIME_NOW/UTIME_OMIT (tv_sec 0, tv_nsec ~2^30). */
 const UTIME_SPECIAL_LIMIT_MS = 2000;
 
@@ -84,8 +87,17 @@ export class DfsFileSystem {
 
   private async statFresh(path: string): Promise<FileStatus | null> {
     const status = await this.backend.tryStat(this.remote(path));
-    this.meta.setStat(path, status);
+    this.meta.setFetchedStat(path, status);
     return status;
+  }
+
+  /**
+   * For open(): the kernel looks a path up (getattr) just before it opens it, within the
+   * same open(2); a master answer that recent is as fresh as asking again.
+   */
+  private async statForOpen(path: string): Promise<FileStatus | null> {
+    const recent = this.meta.recentStat(path, OPEN_REUSE_MS);
+    return recent !== undefined ? recent : this.statFresh(path);
   }
 
   private async statCached(path: string): Promise<FileStatus | null> {
@@ -280,7 +292,8 @@ export class DfsFileSystem {
     let file = this.files.get(path);
     if (file && (file.spoolSize !== undefined || file.base === null)) return this.files.open(file, file.base);
     // Close-to-open: every open asks the master for the current version.
-    const status = await this.mustStat(path, true);
+    const status = await this.statForOpen(path);
+    if (!status) throw new FsError('ENOENT', `${path}: no such file or directory`);
     if (isDirectory(status)) throw new FsError('EISDIR', `${path}: is a directory`);
     const version = versionOf(this.remote(path), status);
     file = this.files.get(path);

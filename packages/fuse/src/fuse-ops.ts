@@ -22,7 +22,26 @@ function toFuseStat(attr: Attr): FuseStat {
 }
 
 /** Adapts DfsFileSystem's promises to fuse-native's callbacks (0 / bytes / -errno). */
-export function fuseOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
+export function fuseOperations(fs: DfsFileSystem, log: Logger, trace = process.env.DFS_FUSE_TRACE === '1'): FuseOperations {
+  const ops = untracedOperations(fs, log);
+  if (!trace) return ops;
+  // DFS_FUSE_TRACE=1: one log line per operation with its latency and result.
+  const traced: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(ops) as Array<[string, (...args: unknown[]) => void]>) {
+    traced[name] = (...args: unknown[]) => {
+      const start = process.hrtime.bigint();
+      const cb = args[args.length - 1] as (...r: unknown[]) => void;
+      args[args.length - 1] = (...result: unknown[]) => {
+        log.info('op', { op: name, path: args[0], ms: Number(process.hrtime.bigint() - start) / 1e6, result: result[0] });
+        cb(...result);
+      };
+      fn(...args);
+    };
+  }
+  return traced as FuseOperations;
+}
+
+function untracedOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
   const fail = (op: string, path: string, err: unknown): number => {
     const name = errnoName(err);
     // Expected answers (a lookup that misses) are not worth a log line.

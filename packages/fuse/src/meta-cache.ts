@@ -18,10 +18,14 @@ export interface MetaCacheOptions {
  */
 export class MetaCache {
   private readonly attrs: TtlCache<FileStatus | null>;
+  /** When each stat answer arrived from the master (not from a listing). */
+  private readonly fetchedAt = new Map<string, number>();
+  private readonly now: Clock;
   private readonly dirs: TtlCache<FileStatus[]>;
 
   constructor(opts: MetaCacheOptions) {
     const max = opts.maxEntries ?? 100_000;
+    this.now = opts.now ?? Date.now;
     this.attrs = new TtlCache(opts.attrTtlMs, max, opts.now);
     this.dirs = new TtlCache(opts.dirTtlMs, Math.max(16, Math.floor(max / 100)), opts.now);
   }
@@ -33,6 +37,20 @@ export class MetaCache {
 
   setStat(path: string, status: FileStatus | null): void {
     this.attrs.set(path, status);
+  }
+
+  /** Records a stat answer that just came from the master. */
+  setFetchedStat(path: string, status: FileStatus | null): void {
+    this.attrs.set(path, status);
+    if (this.fetchedAt.size > 10_000) this.fetchedAt.clear();
+    this.fetchedAt.set(path, this.now());
+  }
+
+  /** The stat answer if the master gave it within the last `maxAgeMs`, else undefined. */
+  recentStat(path: string, maxAgeMs: number): FileStatus | null | undefined {
+    const at = this.fetchedAt.get(path);
+    if (at === undefined || this.now() - at > maxAgeMs) return undefined;
+    return this.attrs.get(path);
   }
 
   listing(dir: string): FileStatus[] | undefined {
@@ -47,12 +65,14 @@ export class MetaCache {
   /** `path` changed: forget its stat and its parent's listing. */
   changed(path: string): void {
     this.attrs.delete(path);
+    this.fetchedAt.delete(path);
     this.dirs.delete(parentOf(path));
   }
 
   /** `path` and everything beneath it changed (rename, rmdir). */
   changedTree(path: string): void {
     this.attrs.deleteWhere((p) => isWithin(p, path));
+    for (const p of [...this.fetchedAt.keys()]) if (isWithin(p, path)) this.fetchedAt.delete(p);
     this.dirs.deleteWhere((p) => isWithin(p, path));
     this.dirs.delete(parentOf(path));
   }

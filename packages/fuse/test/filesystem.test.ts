@@ -241,6 +241,7 @@ describe('DfsFileSystem', () => {
         await h2.fs.getattr('/c');
         assert.equal(backend.calls.tryStat, 1);
         backend.putBytes('/c', Buffer.from('version 2'));
+        clock.advance(100);
         assert.equal((await h2.fs.getattr('/c')).size, 2, 'stale within the TTL');
         const fd = await h2.fs.open('/c');
         assert.equal(backend.calls.tryStat, 2);
@@ -249,6 +250,9 @@ describe('DfsFileSystem', () => {
         clock.advance(1001);
         await h2.fs.getattr('/c');
         assert.equal(backend.calls.tryStat, 3);
+        const fd2 = await h2.fs.open('/c');
+        assert.equal(backend.calls.tryStat, 3, "open reuses the answer of its own lookup (same open(2))");
+        await h2.fs.release(fd2);
       } finally {
         await h2.cleanup();
       }

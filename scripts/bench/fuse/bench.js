@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+'use strict';
+// FUSE benchmark: sequential write (cp, then sync) and read of a large file through
+// scripts/dfs-mount, beside `dfs put` / `dfs get` of the same file, and small-file
+// (1 KiB) creates/s and reads/s through the mount.
+//
+//   node scripts/bench/fuse/bench.js [--size 1GiB] [--files 500] [--masters 3] [--chunkservers 4] [--json out.json]
+//
+// Starts its own local cluster (dfs cluster up, ephemeral ports, temp dir) unless
+// DFS_MASTERS is set, mounts it, and always unmounts and stops what it started.
+// Needs `make build` first.
+
+const { spawn, spawnSync } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..', '..', '..');
+const DFS = path.join(ROOT, 'packages', 'cli', 'bin', 'dfs.js');
+const DFS_MOUNT = path.join(ROOT, 'scripts', 'dfs-mount');
+
+function parseSize(text) {
+  const m = /^(\d+(?:\.\d+)?)\s*(|k|kib|m|mib|g|gib)$/i.exec(String(text).trim());
+  if (!m) throw new Error(`bad size ${text}`);
+  const unit = { '': 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 }[m[2].toLowerCase()];
+  return Math.round(Number(m[1]) * unit);
+}
+
+function args() {
+  const out = { size: 1024 ** 3, files: 500, masters: 3, chunkservers: 4, json: undefined };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[++i];
+    if (flag === '--size') out.size = parseSize(value);
+    else if (flag === '--files') out.files = Number(value);
+    else if (flag === '--masters') out.masters = Number(value);
+    else if (flag === '--chunkservers') out.chunkservers = Number(value);
+    else if (flag === '--json') out.json = value;
+    else throw new Error(`unknown flag ${flag}`);
+  }
+  return out;
+}
+
+function run(cmd, argv, opts = {}) {
+  const res = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, ...opts });
+  if (res.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${res.status}): ${res.stderr}`);
+  return res.stdout;
+}
+
+function timed(fn) {
+  const start = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+async function waitFor(what, check, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function isMounted(dir) {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+}
+
+async function startCluster(o, work) {
+  const dir = path.join(work, 'cluster');
+  const child = spawn(process.execPath, [DFS, 'cluster', 'up', '--dir', dir, '--base-port', '0', '--masters', String(o.masters), '--chunkservers', String(o.chunkservers)], {
+    stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'cluster.log'), 'a')],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  await waitFor('dfs cluster up', () => {
+    if (child.exitCode !== null) throw new Error(`cluster up exited: ${fs.readFileSync(path.join(work, 'cluster.log'), 'utf8')}`);
+    return out.includes('ready');
+  }, 120_000);
+  const info = JSON.parse(fs.readFileSync(path.join(dir, 'cluster.json'), 'utf8'));
+  return { child, masters: info.masters.map((m) => m.address).join(',') };
+}
+
+const MB = 1e6;
+const rate = (bytes, s) => `${(bytes / MB / s).toFixed(1)} MB/s`;
+
+async function main() {
+  const o = args();
+  if (!fs.existsSync('/dev/fuse')) throw new Error('/dev/fuse is missing: FUSE is not available here');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dfs-bench-fuse-'));
+  const mnt = path.join(work, 'mnt');
+  fs.mkdirSync(mnt);
+  let cluster;
+  let mount;
+  const results = { size: o.size, files: o.files };
+  try {
+    const masters = process.env.DFS_MASTERS || (cluster = await startCluster(o, work)).masters;
+    const env = { ...process.env, DFS_MASTERS: masters };
+    mount = spawn(DFS_MOUNT, ['--masters', masters, mnt], { stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'mount.log'), 'a')] });
+    let mountOut = '';
+    mount.stdout.on('data', (d) => (mountOut += d));
+    await waitFor('the mount', () => {
+      if (mount.exitCode !== null) throw new Error(`dfs-mount exited: ${fs.readFileSync(path.join(work, 'mount.log'), 'utf8')}`);
+      return mountOut.includes('mounted ') && isMounted(mnt);
+    }, 60_000);
+
+    const run_id = `bench-${process.pid}`;
+    const src = path.join(work, 'src.bin');
+    const fd = fs.openSync(src, 'w');
+    const block = randomBytes(8 * 1024 * 1024);
+    for (let done = 0; done < o.size; done += block.length) fs.writeSync(fd, block, 0, Math.min(block.length, o.size - done));
+    fs.closeSync(fd);
+    fs.mkdirSync(path.join(mnt, run_id));
+
+    // Sequential write and read through the mount.
+    results.fuseWriteSeconds = timed(() => {
+      run('cp', [src, path.join(mnt, run_id, 'big.bin')]);
+      run('sync', []);
+    });
+    results.fuseReadSeconds = timed(() => run('sh', ['-c', `cat "${path.join(mnt, run_id, 'big.bin')}" > /dev/null`]));
+
+    // The same with the CLI.
+    results.putSeconds = timed(() => run(process.execPath, [DFS, 'put', '-q', src, `/${run_id}/put.bin`], { env }));
+    results.getSeconds = timed(() => run(process.execPath, [DFS, 'get', '-q', `/${run_id}/put.bin`, path.join(work, 'got.bin')], { env }));
+    fs.rmSync(path.join(work, 'got.bin'), { force: true });
+
+    // Small files: create (write 1 KiB + close = one commit each), then read back.
+    const small = path.join(mnt, run_id, 'small');
+    fs.mkdirSync(small);
+    const kib = randomBytes(1024);
+    results.createSeconds = timed(() => {
+      for (let i = 0; i < o.files; i++) fs.writeFileSync(path.join(small, `f${i}`), kib);
+    });
+    results.readSeconds = timed(() => {
+      for (let i = 0; i < o.files; i++) {
+        if (fs.readFileSync(path.join(small, `f${i}`)).length !== 1024) throw new Error('short small file');
+      }
+    });
+    run('rm', ['-r', path.join(mnt, run_id)]);
+
+    const table = [
+      ['fuse sequential write (cp + sync)', rate(o.size, results.fuseWriteSeconds)],
+      ['fuse sequential read (cat)', rate(o.size, results.fuseReadSeconds)],
+      ['dfs put', rate(o.size, results.putSeconds)],
+      ['dfs get', rate(o.size, results.getSeconds)],
+      ['fuse 1 KiB creates', `${(o.files / results.createSeconds).toFixed(0)} files/s`],
+      ['fuse 1 KiB reads', `${(o.files / results.readSeconds).toFixed(0)} files/s`],
+    ];
+    console.log(`FUSE benchmark: ${(o.size / 1024 ** 3).toFixed(2)} GiB file, ${o.files} small files, ${cluster ? `${o.masters} masters + ${o.chunkservers} chunkservers (local)` : `cluster ${masters}`}`);
+    for (const [what, value] of table) console.log(`  ${what.padEnd(36)} ${value}`);
+    if (o.json) fs.writeFileSync(o.json, JSON.stringify(results, null, 2));
+  } finally {
+    if (mount && mount.exitCode === null) {
+      mount.kill('SIGTERM');
+      await waitFor('dfs-mount to exit', () => mount.exitCode !== null || mount.signalCode !== null, 60_000).catch(() => mount.kill('SIGKILL'));
+    }
+    if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
+    if (cluster) {
+      cluster.child.kill('SIGTERM');
+      await waitFor('the cluster to stop', () => cluster.child.exitCode !== null || cluster.child.signalCode !== null, 30_000).catch(() => cluster.child.kill('SIGKILL'));
+    }
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench/fuse: ${err.message}`);
+  process.exit(1);
+});
