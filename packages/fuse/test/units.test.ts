@@ -1,0 +1,132 @@
+import { strict as assert } from 'node:assert';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DfsError, ErrorCode } from '@dfs/proto';
+import { BlockCache } from '../src/block-cache.js';
+import { errnoName, FsError, toFuseErrno } from '../src/errno.js';
+import { readMountTable } from '../src/mount-table.js';
+import { parseArgs, UsageError } from '../src/options.js';
+import { PathMap, rebase } from '../src/paths.js';
+import { statfsFromNodes } from '../src/statfs.js';
+import { TtlCache } from '../src/ttl-cache.js';
+import { FakeClock } from './helpers.js';
+
+describe('errno mapping', () => {
+  it('maps each dfs error code the issue lists to its errno', () => {
+    const cases: Array<[ErrorCode, string]> = [
+      [ErrorCode.NOT_FOUND, 'ENOENT'],
+      [ErrorCode.ALREADY_EXISTS, 'EEXIST'],
+      [ErrorCode.NOT_EMPTY, 'ENOTEMPTY'],
+      [ErrorCode.IS_A_DIRECTORY, 'EISDIR'],
+      [ErrorCode.NOT_A_DIRECTORY, 'ENOTDIR'],
+      [ErrorCode.NAME_TOO_LONG, 'ENAMETOOLONG'],
+      [ErrorCode.UNAVAILABLE, 'EIO'],
+      [ErrorCode.DEADLINE_EXCEEDED, 'EIO'],
+      [ErrorCode.NO_SPACE, 'ENOSPC'],
+      [ErrorCode.INTERNAL, 'EIO'],
+    ];
+    for (const [code, errno] of cases) assert.equal(errnoName(new DfsError(code, 'x')), errno, ErrorCode[code]);
+  });
+
+  it('negates errnos for fuse-native, and anything unknown is EIO', () => {
+    assert.equal(toFuseErrno(new FsError('ENOENT', 'x')), -2);
+    assert.equal(toFuseErrno(new Error('boom')), -5);
+    assert.equal(toFuseErrno(Object.assign(new Error('disk full'), { code: 'ENOSPC' })), -28);
+    assert.equal(toFuseErrno('a string'), -5);
+  });
+});
+
+describe('BlockCache', () => {
+  it('evicts the least recently used blocks beyond its byte bound', () => {
+    const cache = new BlockCache(3000);
+    cache.set('a', Buffer.alloc(1000));
+    cache.set('b', Buffer.alloc(1000));
+    cache.set('c', Buffer.alloc(1000));
+    cache.get('a');
+    cache.set('d', Buffer.alloc(1000));
+    assert.equal(cache.get('b'), undefined, 'b was least recently used');
+    assert.ok(cache.get('a') && cache.get('c') && cache.get('d'));
+    assert.equal(cache.usedBytes, 3000);
+    cache.set('huge', Buffer.alloc(5000));
+    assert.equal(cache.get('huge'), undefined, 'a block larger than the cache is not kept');
+  });
+});
+
+describe('TtlCache', () => {
+  it('expires entries after the TTL and bounds their number', () => {
+    const clock = new FakeClock();
+    const cache = new TtlCache<number | null>(1000, 2, clock.now);
+    cache.set('a', 1);
+    cache.set('neg', null);
+    assert.equal(cache.get('neg'), null, 'null (a negative answer) is a value');
+    clock.advance(1001);
+    assert.equal(cache.get('a'), undefined);
+    cache.set('x', 1);
+    cache.set('y', 2);
+    cache.set('z', 3);
+    assert.equal(cache.size, 2);
+    assert.equal(cache.get('x'), undefined);
+  });
+});
+
+describe('statfs', () => {
+  it('sums live chunkservers and scales the block size so 32-bit fields hold petabytes', () => {
+    const pb = 2 ** 50;
+    const s = statfsFromNodes([
+      { state: 'live', capacityBytes: pb, usedBytes: 0, freeBytes: pb / 2 },
+      { state: 'dead', capacityBytes: pb, usedBytes: 0, freeBytes: pb },
+    ]);
+    assert.ok(s.blocks <= 0xffffffff);
+    assert.equal(s.blocks * s.frsize, pb);
+    assert.equal(s.bavail * s.frsize, pb / 2);
+  });
+});
+
+describe('paths', () => {
+  it('maps mount paths under the remote directory and rebases renamed trees', () => {
+    assert.equal(new PathMap('/').toRemote('/a/b'), '/a/b');
+    assert.equal(new PathMap('/sub/').toRemote('/'), '/sub');
+    assert.equal(new PathMap('/sub').toRemote('/a'), '/sub/a');
+    assert.equal(rebase('/a/b/c', '/a', '/x'), '/x/b/c');
+    assert.equal(rebase('/a', '/a', '/x/y'), '/x/y');
+  });
+});
+
+describe('dfs-mount arguments', () => {
+  it('takes flags before or after the positionals', () => {
+    const a = parseArgs(['/data', '/mnt', '--masters', 'h:1,h:2', '--daemon', '--cache-size', '128MiB', '--attr-ttl=500ms']);
+    assert.equal(a.kind, 'mount');
+    if (a.kind !== 'mount') return;
+    assert.equal(a.remoteDir, '/data');
+    assert.equal(a.mountpoint, '/mnt');
+    assert.equal(a.masters, 'h:1,h:2');
+    assert.equal(a.daemon, true);
+    assert.equal(a.cacheBytes, 128 * 1024 * 1024);
+    assert.equal(a.attrTtlMs, 500);
+    const b = parseArgs(['/mnt']);
+    assert.equal(b.kind === 'mount' && b.remoteDir, '/');
+    assert.deepEqual(parseArgs(['--umount', '/mnt']), { kind: 'umount', mountpoint: '/mnt' });
+  });
+
+  it('rejects what it does not understand', () => {
+    assert.throws(() => parseArgs([]), UsageError);
+    assert.throws(() => parseArgs(['a', 'b', 'c']), UsageError);
+    assert.throws(() => parseArgs(['--bogus', '/mnt']), UsageError);
+    assert.throws(() => parseArgs(['relative', '/mnt']), UsageError);
+    assert.throws(() => parseArgs(['/mnt', '--masters']), UsageError);
+  });
+});
+
+describe('mount table', () => {
+  it('reads mount points with escaped spaces', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-mi-'));
+    try {
+      const file = join(dir, 'mountinfo');
+      writeFileSync(file, '36 35 0:40 / /tmp/my\\040mnt rw,nosuid - fuse.dfs dfs:/ rw,user_id=0\n');
+      assert.deepEqual(readMountTable(file), [{ mountpoint: '/tmp/my mnt', fstype: 'fuse.dfs', source: 'dfs:/' }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
