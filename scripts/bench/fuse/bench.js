@@ -55,6 +55,12 @@ function timed(fn) {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+/** Runs one measurement and prints it as soon as it is known. */
+function measure(results, key, label, fn, show) {
+  results[key] = timed(fn);
+  console.log(`  ${label.padEnd(36)} ${show(results[key])}`);
+}
+
 async function waitFor(what, check, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -113,42 +119,35 @@ async function main() {
     fs.closeSync(fd);
     fs.mkdirSync(path.join(mnt, run_id));
 
+    console.log(`FUSE benchmark: ${(o.size / 1024 ** 3).toFixed(2)} GiB file, ${o.files} small files, ${cluster ? `${o.masters} masters + ${o.chunkservers} chunkservers (local)` : `cluster ${masters}`}`);
+    const big = (s) => rate(o.size, s);
+    const files = (s) => `${(o.files / s).toFixed(0)} files/s`;
+
     // Sequential write and read through the mount.
-    results.fuseWriteSeconds = timed(() => {
+    measure(results, 'fuseWriteSeconds', 'fuse sequential write (cp + sync)', () => {
       run('cp', [src, path.join(mnt, run_id, 'big.bin')]);
       run('sync', []);
-    });
-    results.fuseReadSeconds = timed(() => run('sh', ['-c', `cat "${path.join(mnt, run_id, 'big.bin')}" > /dev/null`]));
+    }, big);
+    measure(results, 'fuseReadSeconds', 'fuse sequential read (cat)', () => run('sh', ['-c', `cat "${path.join(mnt, run_id, 'big.bin')}" > /dev/null`]), big);
 
     // The same with the CLI.
-    results.putSeconds = timed(() => run(process.execPath, [DFS, 'put', '-q', src, `/${run_id}/put.bin`], { env }));
-    results.getSeconds = timed(() => run(process.execPath, [DFS, 'get', '-q', `/${run_id}/put.bin`, path.join(work, 'got.bin')], { env }));
+    measure(results, 'putSeconds', 'dfs put', () => run(process.execPath, [DFS, 'put', '-q', src, `/${run_id}/put.bin`], { env }), big);
+    measure(results, 'getSeconds', 'dfs get', () => run(process.execPath, [DFS, 'get', '-q', `/${run_id}/put.bin`, path.join(work, 'got.bin')], { env }), big);
     fs.rmSync(path.join(work, 'got.bin'), { force: true });
 
     // Small files: create (write 1 KiB + close = one commit each), then read back.
     const small = path.join(mnt, run_id, 'small');
     fs.mkdirSync(small);
     const kib = randomBytes(1024);
-    results.createSeconds = timed(() => {
+    measure(results, 'createSeconds', 'fuse 1 KiB creates', () => {
       for (let i = 0; i < o.files; i++) fs.writeFileSync(path.join(small, `f${i}`), kib);
-    });
-    results.readSeconds = timed(() => {
+    }, files);
+    measure(results, 'readSeconds', 'fuse 1 KiB reads', () => {
       for (let i = 0; i < o.files; i++) {
         if (fs.readFileSync(path.join(small, `f${i}`)).length !== 1024) throw new Error('short small file');
       }
-    });
+    }, files);
     run('rm', ['-r', path.join(mnt, run_id)]);
-
-    const table = [
-      ['fuse sequential write (cp + sync)', rate(o.size, results.fuseWriteSeconds)],
-      ['fuse sequential read (cat)', rate(o.size, results.fuseReadSeconds)],
-      ['dfs put', rate(o.size, results.putSeconds)],
-      ['dfs get', rate(o.size, results.getSeconds)],
-      ['fuse 1 KiB creates', `${(o.files / results.createSeconds).toFixed(0)} files/s`],
-      ['fuse 1 KiB reads', `${(o.files / results.readSeconds).toFixed(0)} files/s`],
-    ];
-    console.log(`FUSE benchmark: ${(o.size / 1024 ** 3).toFixed(2)} GiB file, ${o.files} small files, ${cluster ? `${o.masters} masters + ${o.chunkservers} chunkservers (local)` : `cluster ${masters}`}`);
-    for (const [what, value] of table) console.log(`  ${what.padEnd(36)} ${value}`);
     if (o.json) fs.writeFileSync(o.json, JSON.stringify(results, null, 2));
   } finally {
     if (mount && mount.exitCode === null) {
