@@ -76,10 +76,17 @@ async function main() {
   const sm = args.sm === 'memory' ? new MemorySm() : new SqliteSm(path.join(args.dir, 'sm.db'));
   const self = args.peers.find((p) => p.id === args.id);
   const node = RaftNode.create({ id: args.id, address: self.address, peers: args.peers, dir: path.join(args.dir, 'raft'), stateMachine: sm, server, snapshotEvery: 1_000_000 });
+  // A bench-only unary service: raw command bytes in, empty reply once committed and
+  // applied on this node, so an external client pays what an etcd client pays.
+  const id = (b) => b;
+  server.addService(
+    { propose: { path: '/bench.Bench/Propose', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } },
+    { propose: (call, cb) => node.propose(call.request).then(() => cb(null, Buffer.alloc(0)), (e) => cb({ code: grpc.status.FAILED_PRECONDITION, details: String(e) })) },
+  );
   await new Promise((res, rej) => server.bindAsync(self.address, serverCredentials(), (e) => (e ? rej(e) : res())));
   await node.start();
   process.on('message', async (msg) => {
-    if (msg.cmd === 'status') process.send({ cmd: 'status', leader: node.isLeader(), status: node.status() });
+    if (msg.cmd === 'status') process.send({ cmd: 'status', leader: node.isLeader(), address: self.address, status: node.status() });
     if (msg.cmd === 'bench') process.send({ cmd: 'result', ...(await bench(node, msg)) });
     if (msg.cmd === 'stop') {
       await node.stop();

@@ -41,17 +41,25 @@ async function benchOurs() {
   try {
     await Promise.all(children.map((c) => new Promise((res) => c.once('message', res))));
     let leader;
+    let leaderAddress;
     for (let i = 0; i < 100 && !leader; i++) {
       await new Promise((r) => setTimeout(r, 100));
       const st = await Promise.all(children.map((c) => new Promise((res) => { c.once('message', res); c.send({ cmd: 'status' }); })));
       const li = st.findIndex((s) => s.leader);
-      if (li >= 0) leader = children[li];
+      if (li >= 0) {
+        leader = children[li];
+        leaderAddress = st[li].address;
+      }
     }
     if (!leader) throw new Error('no leader elected');
-    const result = await new Promise((res) => {
+    const inProcess = await new Promise((res) => {
       leader.once('message', res);
       leader.send({ cmd: 'bench', concurrency, size, durationMs: seconds * 1000, warmupMs: 2000 });
     });
+    const { load } = require('./grpc-load.js');
+    const payload = Buffer.alloc(size, 7);
+    const external = await load({ address: leaderAddress, method: '/bench.Bench/Propose', request: () => payload, concurrency, seconds });
+    const result = { inProcess, external };
     await Promise.all(children.map((c) => new Promise((res) => { c.once('exit', res); c.send({ cmd: 'stop' }); setTimeout(() => c.kill('SIGKILL'), 3000); })));
     return result;
   } finally {
@@ -63,8 +71,9 @@ async function benchOurs() {
 async function main() {
   console.log(`dfs raft: 3 processes, gRPC on loopback, SQLite (WAL, synchronous=FULL) raft log, state machine=${sm}`);
   console.log(`          ${concurrency} concurrent proposers on the leader, ${size}-byte commands, ${seconds} s (after 2 s warm-up)`);
-  const r = await benchOurs();
-  console.log(`dfs raft: ${Math.round(r.perSec)} committed proposals/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (${r.count} in ${r.elapsed.toFixed(1)} s, ${r.errors} errors)`);
+  const { inProcess: r, external: x } = await benchOurs();
+  console.log(`dfs raft (proposers in the leader process): ${Math.round(r.perSec)} committed proposals/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (${r.count} in ${r.elapsed.toFixed(1)} s, ${r.errors} errors)`);
+  console.log(`dfs raft (gRPC client in another process):  ${Math.round(x.perSec)} committed proposals/s, p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms (${x.count} in ${x.elapsed.toFixed(1)} s, ${x.errors} errors)`);
   if (process.argv.includes('--etcd')) {
     const { benchEtcd } = require('./etcd.js');
     const e = await benchEtcd({ concurrency, size, seconds });

@@ -30,6 +30,12 @@ export interface RaftNodeOptions {
   address: string;
   /** The initial voters, including this node; used only when `dir` holds no state yet. */
   peers: Array<{ id: string; address: string }>;
+  /**
+   * Joining a running group: `peers` are its members (the bootstrap voters, unless the
+   * leader will send a snapshot) and do not include this node, which starts as a
+   * non-voter that never campaigns and waits for the leader's addMember.
+   */
+  join?: boolean;
   dir: string;
   stateMachine: StateMachine;
   /** Created by the master; RaftService is added to it before it binds. */
@@ -54,7 +60,7 @@ export interface NodeStatus {
   leaderId?: string;
   commitIndex: number;
   appliedIndex: number;
-  members: Array<{ id: string; address: string; voter: boolean; matchIndex?: number }>;
+  members: Array<{ id: string; address: string; voter: boolean; matchIndex?: number; lastHeardMs?: number }>;
 }
 
 interface PendingProposal {
@@ -92,6 +98,9 @@ export class RaftNode {
   private inbox: Message[] = [];
   private pendingTicks = 0;
   private readonly incomingSnapshots = new Map<string, string>();
+  /** When a message from each peer last arrived (Date.now()): status() shows unreachable peers. */
+  private readonly lastHeard = new Map<string, number>();
+  private readonly knownPeers = new Set<string>();
 
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
@@ -111,6 +120,7 @@ export class RaftNode {
       electionTicks: 10,
       heartbeatTicks: 1,
       snapshotEvery: 10_000,
+      join: false,
       ...opts,
       logger: opts.logger ?? noopLogger,
     };
@@ -145,14 +155,14 @@ export class RaftNode {
 
   /** Builds the node and registers RaftService on `opts.server`; call start() once the server is bound. */
   static create(opts: RaftNodeOptions): RaftNode {
-    if (!opts.peers.some((p) => p.id === opts.id)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `peers must include this node (${opts.id})`);
+    if (!opts.join && !opts.peers.some((p) => p.id === opts.id)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `peers must include this node (${opts.id})`);
     return new RaftNode(opts);
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const initialConf: Member[] = this.opts.peers.map((p) => ({ id: p.id, address: p.address, voter: true })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const initialConf: Member[] = this.opts.peers.filter((p) => !this.opts.join || p.id !== this.opts.id).map((p) => ({ id: p.id, address: p.address, voter: true })).sort((a, b) => (a.id < b.id ? -1 : 1));
     const st = this.storage.load(initialConf);
     this.snapshotFile = st.snapshotFile;
     this.snapshotIndex = st.snapshot.index;
@@ -176,7 +186,7 @@ export class RaftNode {
       },
       { hardState: st.hardState, snapshot: st.snapshot, offset: st.offset, entries: st.entries, applied },
     );
-    for (const m of this.raw.raft.conf) this.transport.setPeer(m.id, m.address);
+    this.syncPeers(this.raw);
     this.timer = setInterval(() => {
       this.pendingTicks++;
       this.schedule();
@@ -232,7 +242,7 @@ export class RaftNode {
       leaderId: r.lead || undefined,
       commitIndex: r.log.committed,
       appliedIndex: r.log.applied,
-      members: r.conf.map((m) => ({ id: m.id, address: m.address, voter: m.voter, matchIndex: r.matchIndex(m.id) })),
+      members: r.conf.map((m) => ({ id: m.id, address: m.address, voter: m.voter, matchIndex: r.matchIndex(m.id), lastHeardMs: this.lastHeard.get(m.id) })),
     };
   }
 
@@ -295,6 +305,7 @@ export class RaftNode {
 
   private enqueue(m: Message): void {
     if (this.stopped) return;
+    this.lastHeard.set(m.from, Date.now());
     this.inbox.push(m);
     this.schedule();
   }
@@ -411,6 +422,8 @@ export class RaftNode {
     await this.sm.restore(join(this.snapDir, file), meta.index);
     this.snapshotFile = file;
     this.snapshotIndex = meta.index;
+    // Other received files were stale (or superseded): drop them.
+    for (const [k, path] of this.incomingSnapshots) if (k !== key) await fsp.rm(path, { force: true });
     this.incomingSnapshots.clear();
     await this.removeOldSnapshots();
   }
@@ -483,8 +496,16 @@ export class RaftNode {
 
   private syncPeers(raw: RawNode): void {
     const ids = new Set(raw.raft.conf.map((m) => m.id));
-    for (const m of raw.raft.conf) this.transport.setPeer(m.id, m.address);
-    for (const p of this.opts.peers) if (!ids.has(p.id)) this.transport.removePeer(p.id);
+    for (const m of raw.raft.conf) {
+      this.transport.setPeer(m.id, m.address);
+      this.knownPeers.add(m.id);
+    }
+    for (const id of this.knownPeers) {
+      if (!ids.has(id)) {
+        this.transport.removePeer(id);
+        this.knownPeers.delete(id);
+      }
+    }
   }
 
   /** Checks waiters; fails proposals whose fate a deposed leader cannot learn soon. */
