@@ -1,31 +1,39 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { startHttp, type Metrics } from '@dfs/telemetry';
 import type { Master } from './master.js';
+import type { EventLog } from './observability/events.js';
+import { renderStatusPage } from './observability/status_page.js';
 
-/** GET /healthz → "ok"; GET /status → ClusterStatus as JSON. */
-export async function startHttpStatus(listen: string, master: Master): Promise<{ server: Server; address: string }> {
-  const { host, port } = splitHostPort(listen);
-  const server = createServer((req, res) => {
-    try {
-      const url = (req.url ?? '/').split('?')[0];
-      if (req.method === 'GET' && url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      } else if (req.method === 'GET' && url === '/status') {
-        const body = JSON.stringify({ ...master.clusterStatus(), isLeader: master.isLeader(), safeModeDetail: master.safeMode.status() });
-        res.writeHead(200, { 'content-type': 'application/json' }).end(body + '\n');
-      } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      }
-    } catch (err) {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`);
-    }
+export interface HttpStatusContext {
+  master: Master;
+  metrics: Metrics;
+  events: EventLog;
+  /** Peers' HTTP addresses by id, so a follower's page can link to the leader's. */
+  peerHttp: Record<string, string>;
+}
+
+/** GET / (status page), /status (JSON), /metrics (Prometheus), /healthz. */
+export async function startHttpStatus(listen: string, ctx: HttpStatusContext): Promise<{ server: Server; address: string }> {
+  const { master } = ctx;
+  const endpoint = await startHttp(listen, ctx.metrics, {
+    '/': (_req, res) => {
+      const status = master.localClusterStatus();
+      const html = renderStatusPage({
+        selfId: master.config.id,
+        isLeader: master.isLeader(),
+        status,
+        events: ctx.events.recent(),
+        leaderHttp: status.leaderId ? ctx.peerHttp[status.leaderId] : undefined,
+        nowMs: Date.now(),
+      });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+    },
+    '/status': (_req, res) => {
+      const body = JSON.stringify({ ...master.localClusterStatus(), isLeader: master.isLeader(), safeModeDetail: master.safeMode.status(), events: ctx.events.recent() });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body + '\n');
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const a = server.address() as AddressInfo;
-  return { server, address: `${host}:${a.port}` };
+  return { server: endpoint.server, address: endpoint.address };
 }
 
 export function splitHostPort(hp: string): { host: string; port: number } {

@@ -317,8 +317,13 @@ export class Master {
    * it has, so `dfs admin report` still shows the Raft group.
    */
   clusterStatus(): ClusterStatusResponse {
+    if (!this.isLeader() && this.log.status().leaderAddress) this.requireLeader();
+    return this.localClusterStatus();
+  }
+
+  /** What this master knows, leader or not (the status page shows it with a note). */
+  localClusterStatus(): ClusterStatusResponse {
     const st = this.log.status();
-    if (!this.isLeader() && st.leaderAddress) this.requireLeader();
     const repl = this.replication.stats();
     return {
       leaderId: st.leaderId ?? '',

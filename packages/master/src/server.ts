@@ -15,6 +15,9 @@ import { systemClock, type Clock } from './clock.js';
 import { LocalCommandLog, type CommandLog } from './command_log.js';
 import { chunkserverControlHandlers, masterServiceHandlers } from './grpc_service.js';
 import { splitHostPort, startHttpStatus } from './http_status.js';
+import { instrumentService } from '@dfs/telemetry';
+import { EventLog, StatusWatcher } from './observability/events.js';
+import { createMasterMetrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './logger.js';
 import { Master, defaultMasterConfig, type MasterConfig } from './master.js';
 import { MetadataStore } from './state/metadata_store.js';
@@ -42,6 +45,8 @@ export interface MasterOptions {
   trashIntervalMs?: number;
   safeModeMs?: number;
   logLevel?: string;
+  /** Other masters' HTTP addresses by id, so a follower's status page links to the leader's. */
+  peerHttp?: Record<string, string>;
   /** Background work period (lease recovery, dead nodes, replication, GC, trash). Default 1000. */
   tickMs?: number;
   clock?: Clock;
@@ -119,18 +124,28 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       safeModeMs: opts.safeModeMs ?? base.safeModeMs,
     };
     const master = new Master(store, commandLog, clock, config, logger);
-    server.addService(MasterServiceService, masterServiceHandlers(master, logger));
-    server.addService(ChunkserverControlServiceService, chunkserverControlHandlers(master, logger));
+    const metrics = createMasterMetrics(opts.id, master, commandLog);
+    server.addService(MasterServiceService, instrumentService('MasterService', MasterServiceService, masterServiceHandlers(master, logger), metrics, logger));
+    server.addService(
+      ChunkserverControlServiceService,
+      instrumentService('ChunkserverControlService', ChunkserverControlServiceService, chunkserverControlHandlers(master, logger), metrics, logger),
+    );
+    const events = new EventLog();
+    const watcher = new StatusWatcher(events);
+    commandLog.onLeadershipChange((isLeader) => {
+      events.add({ atMs: clock.now(), kind: 'leader-changed', message: isLeader ? `${opts.id} became leader` : `${opts.id} stepped down` });
+    });
 
     let httpAddress: string | undefined;
     if (opts.http) {
-      const h = await startHttpStatus(opts.http, master);
+      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} });
       http = h.server;
       httpAddress = h.address;
     }
 
     const timer = setInterval(() => {
       master.tick().catch((err: unknown) => logger.error({ err }, 'background tick failed'));
+      watcher.observe(clock.now(), master.localClusterStatus());
     }, opts.tickMs ?? 1000);
     timer.unref();
 
