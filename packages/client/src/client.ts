@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream as fsCreateReadStream } from 'node:fs';
 import { open, rename, rm, stat as fsStat } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -137,20 +137,35 @@ export class DfsClient {
   }
 
   async mkdir(path: string, opts: CallOptions & { parents?: boolean; mode?: number } = {}): Promise<FileStatus | undefined> {
-    const res = await this.masters.call((c) => c.mkdir, { path: normalizePath(path), parents: opts.parents ?? false, mode: opts.mode ?? 0 }, opts);
+    // One op id for every retry of this call: the master answers a retry with the first result.
+    const res = await this.masters.call((c) => c.mkdir, { path: normalizePath(path), parents: opts.parents ?? false, mode: opts.mode ?? 0, opId: randomUUID() }, opts);
     return res.dir;
   }
 
   async rm(path: string, opts: CallOptions & { recursive?: boolean; skipTrash?: boolean } = {}): Promise<void> {
     await this.masters.call(
       (c) => c.delete,
-      { path: normalizePath(path), recursive: opts.recursive ?? false, skipTrash: opts.skipTrash ?? false },
+      { path: normalizePath(path), recursive: opts.recursive ?? false, skipTrash: opts.skipTrash ?? false, opId: randomUUID() },
       opts,
     );
   }
 
   async mv(src: string, dst: string, opts: CallOptions & { overwrite?: boolean } = {}): Promise<void> {
-    await this.masters.call((c) => c.rename, { src: normalizePath(src), dst: normalizePath(dst), overwrite: opts.overwrite ?? false }, opts);
+    await this.masters.call(
+      (c) => c.rename,
+      { src: normalizePath(src), dst: normalizePath(dst), overwrite: opts.overwrite ?? false, opId: randomUUID() },
+      opts,
+    );
+  }
+
+  /** Adds a master to the Raft group (it must be running with --join); waits until it votes. */
+  async addMaster(id: string, address: string, opts: CallOptions = {}): Promise<void> {
+    await this.masters.call((c) => c.addMaster, { id, address }, { ...opts, timeoutMs: 90_000 });
+  }
+
+  /** Removes a master from the Raft group. */
+  async removeMaster(id: string, opts: CallOptions = {}): Promise<void> {
+    await this.masters.call((c) => c.removeMaster, { id }, { ...opts, timeoutMs: 60_000 });
   }
 
   async clusterStatus(opts: CallOptions = {}): Promise<ClusterStatusResponse> {

@@ -45,6 +45,9 @@ export interface CommandLog {
   leaderAddress(): string | undefined;
   status(): CommandLogStatus;
   onLeadershipChange(listener: (isLeader: boolean) => void): void;
+  /** Raft membership, one server at a time (leader only); absent on a single-node log. */
+  addMember?(id: string, address: string): Promise<void>;
+  removeMember?(id: string): Promise<void>;
   close(): Promise<void>;
 }
 

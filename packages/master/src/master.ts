@@ -4,6 +4,10 @@ import {
   normalizePath,
   type AbandonChunkRequest,
   type AbandonChunkResponse,
+  type AddMasterRequest,
+  type AddMasterResponse,
+  type RemoveMasterRequest,
+  type RemoveMasterResponse,
   type AddChunkRequest,
   type AddChunkResponse,
   type ChunkLocation,
@@ -42,7 +46,7 @@ import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits 
 import { SafeMode } from './cluster/safe_mode.js';
 import type { Logger } from './logger.js';
 import { choosePlacement } from './placement.js';
-import type { ChunkCommit, Command } from './state/commands.js';
+import { MAX_OP_ID_LENGTH, type ChunkCommit, type Command } from './state/commands.js';
 import type { MetadataStore } from './state/metadata_store.js';
 import type { AddChunkResult, DeleteResult, RecoverLeaseResult, TrashCheckpointResult } from './state/processor.js';
 import type { FileStatus } from '@dfs/proto';
@@ -83,6 +87,16 @@ export function defaultMasterConfig(id: string): MasterConfig {
   };
 }
 
+/** The client's operation id, checked here so a bad one is refused before it reaches the log. */
+function opIdOf(req: { opId?: string }): { opId?: string } {
+  if (!req.opId) return {};
+  if (req.opId.length > MAX_OP_ID_LENGTH) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `op_id longer than ${MAX_OP_ID_LENGTH} characters`);
+  return { opId: req.opId };
+}
+
+/** Chunkservers heartbeat every second by default; a few beats let them all find a new leader. */
+const REREGISTER_GRACE_HEARTBEATS_MS = 3_000;
+
 function ref(n: ChunkserverNode): ChunkserverRef {
   return { id: n.id, address: n.address, rack: n.rack };
 }
@@ -102,6 +116,8 @@ export class Master {
   private gcIter: Iterator<number> | undefined;
   private lastTrashCheck = 0;
   private ticking = false;
+  /** When leadership last changed to this node (a leader from the start has no grace period). */
+  private leaderSince = -Infinity;
 
   constructor(
     private readonly store: MetadataStore,
@@ -120,7 +136,11 @@ export class Master {
       random,
     );
     if (log.isLeader()) this.becomeLeader();
-    log.onLeadershipChange((isLeader) => (isLeader ? this.becomeLeader() : this.stepDown()));
+    log.onLeadershipChange((isLeader) => {
+      if (!isLeader) return this.stepDown();
+      this.leaderSince = this.clock.now();
+      this.becomeLeader();
+    });
   }
 
   isLeader(): boolean {
@@ -165,6 +185,23 @@ export class Master {
     await this.log.readBarrier();
   }
 
+  /**
+   * A new leader knows no chunkserver until they re-register (soft state, GFS §2.6): for a
+   * grace period after a leadership change, "not enough chunkservers" is UNAVAILABLE,
+   * which clients retry, rather than a final answer.
+   */
+  private placeAfterFailover<T>(place: () => T): T {
+    try {
+      return place();
+    } catch (err) {
+      const young = this.clock.now() - this.leaderSince < Math.max(10_000, 3 * REREGISTER_GRACE_HEARTBEATS_MS);
+      if (young && DfsError.is(err, ErrorCode.NOT_ENOUGH_CHUNKSERVERS)) {
+        throw new DfsError(ErrorCode.UNAVAILABLE, `new leader: chunkservers are still re-registering (${(err as Error).message})`);
+      }
+      throw err;
+    }
+  }
+
   private leaseExpiry(now: number): number {
     return now + this.config.leaseMs;
   }
@@ -185,6 +222,7 @@ export class Master {
       clientId: req.clientId,
       now,
       leaseExpiry: this.leaseExpiry(now),
+      ...opIdOf(req),
     });
     return { file };
   }
@@ -194,14 +232,14 @@ export class Master {
     const ino = this.store.inode(req.inode);
     if (!ino) throw new DfsError(ErrorCode.NOT_FOUND, `no such file: ${req.path || `inode ${req.inode}`}`);
     // Placement first: no log entry for a chunk that could not be placed.
-    const targets = choosePlacement({
+    const targets = this.placeAfterFailover(() => choosePlacement({
       nodes: this.registry.liveNodes().map((n) => ({ ...n, load: n.activeWrites })),
       count: ino.replication,
       minCount: Math.max(1, Math.min(this.config.minReplicas, ino.replication)),
       exclude: new Set(req.excludeChunkservers),
       minFreeBytes: ino.chunk_size,
       random: this.random,
-    });
+    }));
     const now = this.clock.now();
     const r = await this.propose<AddChunkResult>({
       type: 'AddChunk',
@@ -226,7 +264,7 @@ export class Master {
   async completeFile(req: CompleteFileRequest): Promise<CompleteFileResponse> {
     const chunks: ChunkCommit[] = req.chunks.map((c) => ({ handle: c.handle, length: c.length, crc32c: c.crc32c }));
     const { file } = await this.propose<{ file: FileStatus }>({
-      type: 'CompleteFile', inode: req.inode, clientId: req.clientId, chunks, now: this.clock.now(),
+      type: 'CompleteFile', inode: req.inode, clientId: req.clientId, chunks, now: this.clock.now(), ...opIdOf(req),
     });
     // The writer's acknowledged replicas are the first locations we know (soft state).
     for (const c of req.chunks) {
@@ -281,7 +319,7 @@ export class Master {
 
   async mkdir(req: MkdirRequest): Promise<MkdirResponse> {
     const { dir } = await this.propose<{ dir: FileStatus }>({
-      type: 'Mkdir', path: normalizePath(req.path), parents: req.parents, mode: req.mode || 0o755, now: this.clock.now(),
+      type: 'Mkdir', path: normalizePath(req.path), parents: req.parents, mode: req.mode || 0o755, now: this.clock.now(), ...opIdOf(req),
     });
     return { dir };
   }
@@ -293,13 +331,14 @@ export class Master {
       recursive: req.recursive,
       skipTrash: req.skipTrash || this.config.trashIntervalMs === 0,
       now: this.clock.now(),
+      ...opIdOf(req),
     });
     return {};
   }
 
   async rename(req: RenameRequest): Promise<RenameResponse> {
     await this.propose({
-      type: 'Rename', src: normalizePath(req.src), dst: normalizePath(req.dst), overwrite: req.overwrite, now: this.clock.now(),
+      type: 'Rename', src: normalizePath(req.src), dst: normalizePath(req.dst), overwrite: req.overwrite, now: this.clock.now(), ...opIdOf(req),
     });
     return {};
   }
@@ -350,6 +389,53 @@ export class Master {
       safeMode: this.leader ? this.safeMode.isActive() : false,
       replicationQueue: this.replication.queueLength(),
     };
+  }
+
+  // ---- Raft membership (dfs admin masters add|remove) ----
+
+  async addMaster(req: AddMasterRequest): Promise<AddMasterResponse> {
+    if (!req.id || !/^[A-Za-z0-9._-]{1,64}$/.test(req.id)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `bad master id ${JSON.stringify(req.id)}`);
+    if (!/^[^\s,=]+:\d{1,5}$/.test(req.address)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `bad master address ${JSON.stringify(req.address)} (want host:port)`);
+    const members = this.membership();
+    this.requireLeader();
+    const existing = this.log.status().members.find((m) => m.id === req.id);
+    if (existing && existing.address === req.address) return {}; // a retry: already added
+    if (existing) throw new DfsError(ErrorCode.ALREADY_EXISTS, `master ${req.id} is already a member at ${existing.address}`);
+    this.logger.info({ member: req.id, address: req.address }, 'adding master');
+    await members.addMember(req.id, req.address);
+    return {};
+  }
+
+  async removeMaster(req: RemoveMasterRequest): Promise<RemoveMasterResponse> {
+    const members = this.membership();
+    this.requireLeader();
+    if (!this.log.status().members.some((m) => m.id === req.id)) throw new DfsError(ErrorCode.NOT_FOUND, `master ${JSON.stringify(req.id)} is not a member`);
+    this.logger.info({ member: req.id }, 'removing master');
+    await members.removeMember(req.id);
+    return {};
+  }
+
+  private membership(): Required<Pick<CommandLog, 'addMember' | 'removeMember'>> {
+    const { addMember, removeMember } = this.log;
+    if (!addMember || !removeMember) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'this master does not run a replicated log');
+    return { addMember: addMember.bind(this.log), removeMember: removeMember.bind(this.log) };
+  }
+
+  // ---- self-healing operations (leader only: soft state) ----
+
+  fsck(req: FsckRequest): FsckResponse {
+    this.requireLeader();
+    return this.operations.fsck(req);
+  }
+
+  decommission(req: DecommissionRequest): DecommissionResponse {
+    this.requireLeader();
+    return this.operations.decommission(req);
+  }
+
+  balance(req: BalanceRequest): BalanceResponse {
+    this.requireLeader();
+    return this.operations.balance(req);
   }
 
   // ---- chunkservers (ChunkserverControlService) ----

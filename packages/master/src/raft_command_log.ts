@@ -8,6 +8,8 @@ export interface RaftCommandLogOptions {
   tickMs?: number;
   electionTicks?: number;
   snapshotEvery?: number;
+  /** This master joins a running group (see RaftNodeOptions.join): `ctx.peers` are its members. */
+  join?: boolean;
 }
 
 function roleOf(status: NodeStatus): Role {
@@ -23,7 +25,11 @@ export class RaftCommandLog implements CommandLog {
   private readonly listeners: Array<(isLeader: boolean) => void> = [];
   private wasLeader = false;
 
-  private constructor(private readonly node: RaftNode) {
+  private constructor(
+    private readonly node: RaftNode,
+    /** A member the leader has not heard from for this long is reported `unreachable`. */
+    private readonly unreachableAfterMs: number,
+  ) {
     node.onLeaderChange(() => {
       const now = node.isLeader();
       if (now === this.wasLeader) return;
@@ -37,6 +43,7 @@ export class RaftCommandLog implements CommandLog {
       id: ctx.id,
       address: ctx.address,
       peers: ctx.peers.length > 0 ? ctx.peers : [{ id: ctx.id, address: ctx.address }],
+      ...(opts.join ? { join: true } : {}),
       dir: `${ctx.dir}/raft`,
       stateMachine: ctx.stateMachine,
       server: ctx.grpcServer,
@@ -50,7 +57,7 @@ export class RaftCommandLog implements CommandLog {
       ...(opts.electionTicks ? { electionTicks: opts.electionTicks } : {}),
       ...(opts.snapshotEvery ? { snapshotEvery: opts.snapshotEvery } : {}),
     });
-    const log = new RaftCommandLog(node);
+    const log = new RaftCommandLog(node, (opts.tickMs ?? 100) * (opts.electionTicks ?? 10));
     await node.start();
     return log;
   }
@@ -81,12 +88,15 @@ export class RaftCommandLog implements CommandLog {
     const s = this.node.status();
     const leader = this.node.leader();
     const isLeader = s.role === 'leader';
+    const now = Date.now();
     const members: CommandLogPeer[] = s.members.map((m) => {
       if (m.id === s.id) {
         return { id: m.id, address: m.address, role: roleOf(s), term: s.term, commitIndex: s.commitIndex, appliedIndex: s.appliedIndex };
       }
-      // Only the leader knows how far each follower got (its match index).
-      const role: Role = m.id === s.leaderId ? 'leader' : m.voter ? 'follower' : 'learner';
+      // Only the leader knows how far each follower got (its match index), and whether it
+      // answers: one not heard from within an election timeout is unreachable.
+      const silent = isLeader && (m.lastHeardMs === undefined || now - m.lastHeardMs > this.unreachableAfterMs);
+      const role: Role = silent ? 'unreachable' : m.id === s.leaderId ? 'leader' : m.voter ? 'follower' : 'learner';
       const known = isLeader ? m.matchIndex ?? 0 : 0;
       return { id: m.id, address: m.address, role, term: s.term, commitIndex: known, appliedIndex: known };
     });

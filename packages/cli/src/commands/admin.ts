@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ClusterStatusResponse } from '@dfs/proto';
+import { DfsError, ErrorCode, type ClusterStatusResponse } from '@dfs/proto';
 import { clientFrom, type ClientFlags } from '../context.js';
 import { humanSize } from '../format.js';
 import { withClientFlags } from './shared.js';
@@ -44,4 +44,39 @@ export function registerAdminCommands(program: Command): void {
     if (flags.json) process.stdout.write(JSON.stringify(reportJson(status), null, 2) + '\n');
     else printReport(status);
   });
+
+  const masters = admin.command('masters').description('the Raft group of masters: list, add or remove one at a time');
+  withClientFlags(masters.command('list').description('members, roles, term and indexes').option('--json', 'JSON output')).action(
+    async (flags: ClientFlags & { json?: boolean }) => {
+      const status = await clientFrom(flags).clusterStatus();
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(status.masters, null, 2) + '\n');
+        return;
+      }
+      for (const m of status.masters) process.stdout.write(`${m.id}=${m.address} ${m.role} term=${m.term} commit=${m.commitIndex} applied=${m.appliedIndex}\n`);
+    },
+  );
+  withClientFlags(
+    masters
+      .command('add')
+      .description('add a master (start it first with `dfs master --join --peers <current members>`); waits until it votes')
+      .argument('<member>', 'ID=HOST:PORT'),
+  ).action(async (member: string, flags: ClientFlags) => {
+    const { id, address } = parseMember(member);
+    await clientFrom(flags).addMaster(id, address, { requestId: flags.requestId });
+    process.stdout.write(`added ${id}=${address}\n`);
+  });
+  withClientFlags(
+    masters.command('remove').description('remove a master from the group (then stop its process)').argument('<member>', 'ID or ID=HOST:PORT'),
+  ).action(async (member: string, flags: ClientFlags) => {
+    const id = member.includes('=') ? parseMember(member).id : member;
+    await clientFrom(flags).removeMaster(id, { requestId: flags.requestId });
+    process.stdout.write(`removed ${id}\n`);
+  });
+}
+
+function parseMember(text: string): { id: string; address: string } {
+  const m = /^([A-Za-z0-9._-]{1,64})=([^\s,=]+:\d{1,5})$/.exec(text);
+  if (!m) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `expected ID=HOST:PORT, got ${JSON.stringify(text)}`);
+  return { id: m[1]!, address: m[2]! };
 }

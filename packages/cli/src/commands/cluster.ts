@@ -16,6 +16,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--dead-after <duration>', 'declare a silent chunkserver dead after (e.g. 2s)')
     .option('--racks <n>', 'spread chunkservers over N racks')
     .option('--log-level <level>', 'log level of every node')
+    .option('--master-args <args>', 'extra flags for every master, space-separated (e.g. "--snapshot-every 500 --trash-interval 0")')
     .addHelpText('after', '\nExample:\n  dfs cluster up --dir ./.dfs-data --masters 3 --chunkservers 4')
     .action(async (o: Record<string, string | undefined>) => {
       const local = new LocalCluster({
@@ -28,6 +29,7 @@ export function registerClusterCommands(program: Command): void {
         deadAfter: o.deadAfter,
         racks: o.racks ? Number(o.racks) : undefined,
         logLevel: o.logLevel,
+        ...(o.masterArgs ? { masterArgs: o.masterArgs.split(' ').filter(Boolean) } : {}),
         log: (line) => process.stderr.write(`dfs cluster: ${line}\n`),
       });
       let stopping = false;

@@ -65,7 +65,13 @@ export function registerDaemonCommands(program: Command): void {
     .option('--lease <duration>', 'writer lease soft limit', '60s')
     .option('--trash-interval <duration>', 'how long deleted files stay in the trash', '6h')
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
+    .option('--join', 'join a running group: --peers lists its members (not this one); then `dfs admin masters add`')
+    .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000')
     .action(async (o: Record<string, string | undefined>) => {
+      const join = (o.join as unknown as boolean | undefined) === true;
+      const snapshotEvery = Number(o.snapshotEvery);
+      if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--snapshot-every: not a positive integer: ${o.snapshotEvery}`);
+      if (join && !o.peers) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--join needs --peers (the members of the group to join)');
       const master = await startMaster({
         id: o.id!,
         dir: o.dir!,
@@ -80,7 +86,7 @@ export function registerDaemonCommands(program: Command): void {
         trashIntervalMs: parseDuration(o.trashInterval!),
         logLevel: o.logLevel,
         // Every master, even a lone one, keeps its metadata in the Raft log, so members can be added later.
-        createCommandLog: (ctx) => RaftCommandLog.start(ctx),
+        createCommandLog: (ctx) => RaftCommandLog.start(ctx, { snapshotEvery, join }),
       });
       runAsDaemon(o.dir!, master);
     });

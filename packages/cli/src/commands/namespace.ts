@@ -10,6 +10,7 @@ interface LsFlags extends ClientFlags {
   recursive?: boolean;
   human?: boolean;
   json?: boolean;
+  staleOk?: boolean;
 }
 
 function formatLong(entry: FileStatus, human: boolean): string {
@@ -18,10 +19,10 @@ function formatLong(entry: FileStatus, human: boolean): string {
   return `${modeString(entry)} ${repl.padStart(2)} ${size.padStart(human ? 6 : 12)} ${isoTime(entry.mtimeMs)} ${entry.path}`;
 }
 
-async function* walk(client: DfsClient, path: string, recursive: boolean): AsyncGenerator<FileStatus> {
-  for await (const entry of client.list(path)) {
+async function* walk(client: DfsClient, path: string, recursive: boolean, staleOk: boolean): AsyncGenerator<FileStatus> {
+  for await (const entry of client.list(path, { staleOk })) {
     yield entry;
-    if (recursive && entry.type === FileType.DIRECTORY) yield* walk(client, entry.path, true);
+    if (recursive && entry.type === FileType.DIRECTORY) yield* walk(client, entry.path, true, staleOk);
   }
 }
 
@@ -34,13 +35,15 @@ export function registerNamespaceCommands(program: Command): void {
       .option('-l, --long', 'mode, replication, size, mtime')
       .option('-R, --recursive', 'list subdirectories too')
       .option('-h, --human', 'human-readable sizes')
-      .option('--json', 'one JSON array of entries'),
+      .option('--json', 'one JSON array of entries')
+      .option('--stale-ok', 'read from any master, possibly a little behind (no ReadIndex round)'),
   ).action(async (path: string, flags: LsFlags) => {
     const client = clientFrom(flags);
     const target = normalizePath(path);
-    const status = await client.stat(target);
+    const staleOk = flags.staleOk ?? false;
+    const status = await client.stat(target, { staleOk });
     const entries: AsyncIterable<FileStatus> =
-      status.type === FileType.DIRECTORY ? walk(client, target, flags.recursive ?? false) : (async function* () { yield status; })();
+      status.type === FileType.DIRECTORY ? walk(client, target, flags.recursive ?? false, staleOk) : (async function* () { yield status; })();
     if (flags.json) {
       const out: Array<Record<string, unknown>> = [];
       for await (const e of entries) out.push(statusJson(e));
@@ -99,10 +102,11 @@ export function registerNamespaceCommands(program: Command): void {
       .command('stat')
       .description('show a file or directory')
       .argument('<path>', 'remote path')
-      .option('--json', 'JSON output'),
-  ).action(async (path: string, flags: ClientFlags & { json?: boolean }) => {
+      .option('--json', 'JSON output')
+      .option('--stale-ok', 'read from any master, possibly a little behind (no ReadIndex round)'),
+  ).action(async (path: string, flags: ClientFlags & { json?: boolean; staleOk?: boolean }) => {
     const client = clientFrom(flags);
-    const s = await client.stat(path);
+    const s = await client.stat(path, { staleOk: flags.staleOk ?? false });
     const json = statusJson(s);
     if (flags.json) {
       process.stdout.write(JSON.stringify(json, null, 2) + '\n');

@@ -11,6 +11,9 @@ import { ErrorCode } from '@dfs/proto';
  */
 export const COMMAND_VERSION = 1;
 
+/** Longest client operation id accepted (a UUID is 36). */
+export const MAX_OP_ID_LENGTH = 128;
+
 /** A chunk's final length and checksum, as committed by a writer or by lease recovery. */
 export interface ChunkCommit {
   handle: number;
@@ -30,6 +33,8 @@ export interface CreateFileCmd {
   leaseExpiry: number;
 }
 export interface AddChunkCmd {
+  /** Client-generated operation id: a retried command returns the first result (RetryCache). */
+  opId?: string;
   type: 'AddChunk';
   inode: number;
   clientId: string;
@@ -54,6 +59,8 @@ export interface CompleteFileCmd {
   now: number;
 }
 export interface RenewLeaseCmd {
+  /** Client-generated operation id: a retried command returns the first result (RetryCache). */
+  opId?: string;
   type: 'RenewLease';
   clientId: string;
   now: number;
@@ -67,6 +74,8 @@ export interface MkdirCmd {
   now: number;
 }
 export interface DeleteCmd {
+  /** Client-generated operation id: a retried command returns the first result (RetryCache). */
+  opId?: string;
   type: 'Delete';
   path: string;
   recursive: boolean;
@@ -74,6 +83,8 @@ export interface DeleteCmd {
   now: number;
 }
 export interface RenameCmd {
+  /** Client-generated operation id: a retried command returns the first result (RetryCache). */
+  opId?: string;
   type: 'Rename';
   src: string;
   dst: string;
@@ -81,6 +92,8 @@ export interface RenameCmd {
   now: number;
 }
 /** Leader-proposed: a writer's lease expired; close the file at its last complete chunk. */
+  /** Client-generated operation id: a retried command returns the first result (RetryCache). */
+  opId?: string;
 export interface RecoverLeaseCmd {
   type: 'RecoverLease';
   inode: number;
@@ -124,17 +137,17 @@ export class CommandDecodeError extends Error {
   }
 }
 
-type FieldKind = 'string' | 'uint' | 'bool' | 'commit' | 'commits' | 'commit?';
+type FieldKind = 'string' | 'string?' | 'uint' | 'bool' | 'commit' | 'commits' | 'commit?';
 
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
-  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
+  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?' },
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint' },
   AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint' },
-  CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint' },
+  CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
   RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
-  Mkdir: { path: 'string', parents: 'bool', mode: 'uint', now: 'uint' },
-  Delete: { path: 'string', recursive: 'bool', skipTrash: 'bool', now: 'uint' },
-  Rename: { src: 'string', dst: 'string', overwrite: 'bool', now: 'uint' },
+  Mkdir: { path: 'string', parents: 'bool', mode: 'uint', now: 'uint', opId: 'string?' },
+  Delete: { path: 'string', recursive: 'bool', skipTrash: 'bool', now: 'uint', opId: 'string?' },
+  Rename: { src: 'string', dst: 'string', overwrite: 'bool', now: 'uint', opId: 'string?' },
   RecoverLease: { inode: 'uint', now: 'uint', chunks: 'commits' },
   TrashCheckpoint: { now: 'uint', intervalMs: 'uint' },
   Noop: {},
@@ -166,6 +179,8 @@ function checkField(kind: FieldKind, v: unknown): boolean {
       return Array.isArray(v) && v.every(isCommit);
   }
 }
+    case 'string?':
+      return v === undefined || (typeof v === 'string' && v.length <= MAX_OP_ID_LENGTH);
 
 /** Checks a command's shape (used by encode, so a malformed command is never proposed). */
 export function validateCommand(raw: unknown): Command {

@@ -1,5 +1,5 @@
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { DfsError, ErrorCode, FileType, type FileStatus } from '@dfs/proto';
 import { CommandDecodeError, decodeCommand, type Command, type CommandResult } from './commands.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
@@ -9,6 +9,8 @@ import type { StateMachine } from './state_machine.js';
 
 export const DEFAULT_LIST_LIMIT = 1000;
 export const MAX_LIST_LIMIT = 10_000;
+/** How long (in command time) a client operation's result is remembered for its retries. */
+export const OP_RESULT_RETENTION_MS = 10 * 60_000;
 
 export interface ListResult {
   entries: FileStatus[];
@@ -55,13 +57,27 @@ export class MetadataStore implements StateMachine {
     this.ns = new Namespace(db);
     this.processor = new CommandProcessor(db, this.ns);
     const execute = db.transaction((cmd: Command) => this.processor.execute(cmd)); // nested: a SAVEPOINT
-    const run = (cmd: Command): CommandResult => {
+    const sGetOp = db.prepare('SELECT result FROM op_results WHERE op_id = ? AND type = ?').pluck();
+    const sPutOp = db.prepare('INSERT INTO op_results (op_id, type, at, result) VALUES (?, ?, ?, ?)');
+    const sPruneOps = db.prepare('DELETE FROM op_results WHERE at < ?');
+    const runOnce = (cmd: Command): CommandResult => {
       try {
         return { ok: true, value: execute(cmd) };
       } catch (err) {
         if (!(err instanceof DfsError)) throw err; // a bug or an I/O error: nothing is committed
         return { ok: false, code: err.code, message: err.message };
       }
+    };
+    // The retry cache: deterministic, since the op id and `now` come from the command.
+    const run = (cmd: Command): CommandResult => {
+      const opId = 'opId' in cmd ? cmd.opId : undefined;
+      if (!opId || !('now' in cmd)) return runOnce(cmd);
+      const prev = sGetOp.get(opId, cmd.type) as string | undefined;
+      if (prev !== undefined) return JSON.parse(prev) as CommandResult;
+      const result = runOnce(cmd);
+      sPruneOps.run(cmd.now - OP_RESULT_RETENTION_MS);
+      sPutOp.run(opId, cmd.type, cmd.now, JSON.stringify(result));
+      return result;
     };
     this.applyTxn = db.transaction((index: number, cmd: Command): CommandResult => {
       const result = run(cmd);
@@ -142,12 +158,27 @@ export class MetadataStore implements StateMachine {
   async restore(path: string, index: number): Promise<void> {
     const tmp = `${this.path}.restore`;
     copyFileSync(path, tmp);
-    const check = openDatabase(tmp, { synchronous: 'OFF' });
-    const snapIndex = (check.prepare(`SELECT value FROM meta WHERE key = 'applied_index'`).get() as { value: number }).value;
-    check.close();
-    if (snapIndex !== index) {
-      rmSync(tmp, { force: true });
-      throw new Error(`snapshot ${path} holds index ${snapIndex}, expected ${index}`);
+    // A snapshot is checked before it replaces anything: SQLite's page-level integrity
+    // check (the transport already verified each streamed piece's CRC32C) and its index.
+    let problem: string | undefined;
+    try {
+      const check = new Database(tmp, { fileMustExist: true });
+      try {
+        const verdict = check.pragma('integrity_check', { simple: true }) as string;
+        if (verdict !== 'ok') problem = `integrity check failed: ${verdict}`;
+        else {
+          const row = check.prepare(`SELECT value FROM meta WHERE key = 'applied_index'`).get() as { value: number } | undefined;
+          if (row?.value !== index) problem = `holds index ${row?.value}, expected ${index}`;
+        }
+      } finally {
+        check.close();
+      }
+    } catch (err) {
+      problem = `unreadable: ${(err as Error).message}`;
+    }
+    if (problem) {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(tmp + suffix, { force: true });
+      throw new Error(`snapshot ${path} rejected: ${problem}`);
     }
     this.db.close();
     for (const suffix of ['-wal', '-shm']) rmSync(this.path + suffix, { force: true });
@@ -240,11 +271,12 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[] } {
     return {
       meta: this.db.prepare('SELECT * FROM meta ORDER BY key').all(),
       inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),
       chunks: this.db.prepare('SELECT * FROM chunks ORDER BY handle').all(),
+      opResults: this.db.prepare('SELECT * FROM op_results ORDER BY op_id, type').all(),
     };
   }
 }

@@ -15,6 +15,10 @@ export const SCHEMA_VERSION = 1;
  * chunks: the ordered chunks of a file; `committed` once the writer (or lease recovery)
  *   fixed its length and CRC.
  * meta: applied_index (stored in the same transaction as every change), id counters.
+ * op_results: the retry cache (HDFS RetryCache, Raft thesis 6.3): the result of every
+ *   command that carried a client operation id, kept OP_RESULT_RETENTION_MS of command
+ *   time, so a command retried after an ambiguous failure (the leader died after
+ *   committing, before answering) returns its first result instead of acting twice.
  */
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -54,6 +58,15 @@ CREATE TABLE IF NOT EXISTS chunks (
   committed INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_inode_idx ON chunks(inode, idx);
+
+CREATE TABLE IF NOT EXISTS op_results (
+  op_id  TEXT NOT NULL,
+  type   TEXT NOT NULL,
+  at     INTEGER NOT NULL,
+  result TEXT NOT NULL,
+  PRIMARY KEY (op_id, type)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS op_results_at ON op_results(at);
 `;
 
 export interface OpenOptions {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FileType } from '@dfs/proto';
 import { CommandDecodeError, encodeCommand } from '../../src/state/commands.js';
-import { MetadataStore } from '../../src/state/metadata_store.js';
+import { MetadataStore, OP_RESULT_RETENTION_MS } from '../../src/state/metadata_store.js';
 import { CHUNK, LEASE, StoreHarness, T0, createCmd, openStore, tempDir, writeFile } from '../helpers.js';
 
 function codeOf(fn: () => unknown): string {
@@ -397,6 +398,61 @@ describe('MetadataStore (the state machine applied directly)', () => {
       assert.equal(store.appliedIndex(), index);
       assert.deepEqual(store.dump(), at);
       assert.equal(codeOf(() => store.stat('/after')), 'NOT_FOUND');
+    });
+
+    it('rejects a snapshot file with flipped bytes and keeps the current state (Test_Store_Restore_CRCBad)', async () => {
+      exercise();
+      const snap = join(t.dir, 'snap.db');
+      const { index } = await store.snapshot(snap);
+      const at = store.dump();
+      const bytes = readFileSync(snap);
+      for (let i = 4096; i < bytes.length; i += 61) bytes[i] ^= 0xff; // bytes flipped all over every page but the first
+      writeFileSync(snap, bytes);
+      await assert.rejects(store.restore(snap, index), /rejected/);
+      writeFileSync(snap, Buffer.from('not a database at all'));
+      await assert.rejects(store.restore(snap, index), /rejected/);
+      assert.deepEqual(store.dump(), at);
+    });
+  });
+
+  describe('retry cache (client operation ids)', () => {
+    it('a retried Mkdir, Rename or Delete with the same op id returns the first result and acts once', () => {
+      h.ok({ type: 'Mkdir', path: '/a', parents: false, mode: 0o755, now: T0, opId: 'op-1' });
+      assert.equal(h.apply({ type: 'Mkdir', path: '/a', parents: false, mode: 0o755, now: T0 + 1, opId: 'op-1' }).ok, true);
+      h.ok({ type: 'Rename', src: '/a', dst: '/b', overwrite: false, now: T0 + 2, opId: 'op-2' });
+      const before = store.dump().inodes;
+      assert.equal(h.apply({ type: 'Rename', src: '/a', dst: '/b', overwrite: false, now: T0 + 3, opId: 'op-2' }).ok, true);
+      assert.deepEqual(store.dump().inodes, before);
+      h.ok({ type: 'Delete', path: '/b', recursive: false, skipTrash: true, now: T0 + 4, opId: 'op-3' });
+      assert.equal(h.apply({ type: 'Delete', path: '/b', recursive: false, skipTrash: true, now: T0 + 5, opId: 'op-3' }).ok, true);
+      // Without an op id a repeat is a new operation.
+      const r = h.apply({ type: 'Delete', path: '/b', recursive: false, skipTrash: true, now: T0 + 6 });
+      assert.equal(r.ok === false && ErrorCode[r.code], 'NOT_FOUND');
+    });
+
+    it('remembers a failure too, scopes ids by command type, and forgets them after the retention time', () => {
+      const first = h.apply({ type: 'Mkdir', path: '/x/y', parents: false, mode: 0o755, now: T0, opId: 'op-f' });
+      assert.equal(first.ok, false);
+      h.ok({ type: 'Mkdir', path: '/x', parents: false, mode: 0o755, now: T0 + 1 });
+      assert.deepEqual(h.apply({ type: 'Mkdir', path: '/x/y', parents: false, mode: 0o755, now: T0 + 2, opId: 'op-f' }), first);
+      h.ok({ type: 'Rename', src: '/x', dst: '/z', overwrite: false, now: T0 + 3, opId: 'op-f' });
+      const later = T0 + OP_RESULT_RETENTION_MS + 10;
+      h.ok({ type: 'Mkdir', path: '/other', parents: false, mode: 0o755, now: later, opId: 'op-g' }); // prunes
+      h.ok({ type: 'Mkdir', path: '/z/y', parents: false, mode: 0o755, now: later + 1, opId: 'op-f' });
+    });
+
+    it('replaying the log into a fresh database gives the same rows, retry cache included', () => {
+      h.ok({ type: 'Mkdir', path: '/a', parents: false, mode: 0o755, now: T0, opId: 'op-1' });
+      h.apply({ type: 'Mkdir', path: '/a', parents: false, mode: 0o755, now: T0 + 1, opId: 'op-1' });
+      const t2 = tempDir();
+      const copy = openStore(t2.dir);
+      try {
+        h.log.forEach((data, i) => copy.apply(i + 1, data));
+        assert.deepEqual(copy.dump(), store.dump());
+      } finally {
+        copy.close();
+        t2.cleanup();
+      }
     });
   });
 });
