@@ -31,7 +31,7 @@ import { measureCapacity } from './capacity.js';
 import { checkHandle } from './chunk-id.js';
 import { ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
-import { NOOP_FAULT_INJECTOR, type ChunkserverFaultInjector } from './fault-injector.js';
+import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { splitHostPort, startHttpStatus, type StatusSnapshot } from './http-status.js';
 import { MasterLink } from './master-link.js';
 import { handleReadChunk } from './read-path.js';
@@ -101,7 +101,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   const capacityBytes = opts.capacityBytes === undefined ? undefined : positive(opts.capacityBytes, 0, 'capacityBytes');
   const id = opts.id;
   const dir = resolve(opts.dir);
-  const fi = opts.faultInjector ?? NOOP_FAULT_INJECTOR;
+  const fi = opts.faultInjector ?? faultInjectorFromEnv(opts.id) ?? NOOP_FAULT_INJECTOR;
 
   const log: Logger = pino(
     { level: opts.logLevel ?? 'info', base: { node: id, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },

@@ -128,6 +128,7 @@ export class Forwarder {
             handle: header.handle,
             version: header.version,
             chain: header.chain.slice(1),
+            leaseExpiryMs: 0, // only the primary checks its lease
             requestId: header.requestId,
             chunkSize: header.chunkSize,
             offset: header.offset,
@@ -230,6 +231,11 @@ export async function handleWriteChunk(
     if (first.msg.msg?.$case !== 'header') throw invalid('WriteChunk stream must start with a header');
     header = validateHeader(first.msg.msg.value, ctx.selfId);
     const { handle } = header;
+    // The primary orders mutations only while its chunk lease lasts (GFS §3.1).
+    const leaseExpiry = Number(first.msg.msg.value.leaseExpiryMs ?? 0);
+    if (leaseExpiry > 0 && Date.now() > leaseExpiry) {
+      throw new DfsError(ErrorCode.LEASE_EXPIRED, `chunk ${handle}: the primary's lease expired at ${new Date(leaseExpiry).toISOString()}`);
+    }
     writer = await ctx.store.beginWrite(header);
     const fi = ctx.store.faultInjector;
     const next = header.chain[0];

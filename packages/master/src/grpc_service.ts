@@ -36,6 +36,7 @@ export function masterServiceHandlers(master: Master, logger: Logger): MasterSer
     rename: unary(logger, 'Rename', (r) => master.rename(r)),
     reportBadReplica: unary(logger, 'ReportBadReplica', (r) => master.reportBadReplica(r)),
     clusterStatus: unary(logger, 'ClusterStatus', () => master.clusterStatus()),
+    appendFile: unary(logger, 'AppendFile', (r) => master.appendFile(r)),
     addMaster: unary(logger, 'AddMaster', (r) => master.addMaster(r)),
     removeMaster: unary(logger, 'RemoveMaster', (r) => master.removeMaster(r)),
   };

@@ -4,6 +4,8 @@ import {
   normalizePath,
   type AbandonChunkRequest,
   type AbandonChunkResponse,
+  type AppendFileRequest,
+  type AppendFileResponse,
   type AddMasterRequest,
   type AddMasterResponse,
   type RemoveMasterRequest,
@@ -46,6 +48,8 @@ import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits 
 import { SafeMode } from './cluster/safe_mode.js';
 import type { Logger } from './logger.js';
 import { choosePlacement } from './placement.js';
+import { ChunkLeases } from './chunk_leases.js';
+import type { OpenAppendResult } from './state/append.js';
 import { MAX_OP_ID_LENGTH, type ChunkCommit, type Command } from './state/commands.js';
 import type { MetadataStore } from './state/metadata_store.js';
 import type { AddChunkResult, DeleteResult, RecoverLeaseResult, TrashCheckpointResult } from './state/processor.js';
@@ -111,6 +115,7 @@ export class Master {
   readonly registry = new ChunkserverRegistry();
   readonly safeMode: SafeMode;
   readonly replication: ReplicationMonitor;
+  readonly chunkLeases: ChunkLeases;
   private leader = false;
   private scanCursor = 0;
   private gcIter: Iterator<number> | undefined;
@@ -128,6 +133,7 @@ export class Master {
     private readonly random: () => number = Math.random,
   ) {
     this.safeMode = new SafeMode({ threshold: config.safeModeThreshold, timeoutMs: config.safeModeMs });
+    this.chunkLeases = new ChunkLeases(config.leaseMs);
     this.replication = new ReplicationMonitor(
       this.registry,
       (h) => this.store.chunkFacts(h),
@@ -149,6 +155,7 @@ export class Master {
 
   private becomeLeader(): void {
     this.registry.clear();
+    this.chunkLeases.clear();
     this.replication.clear();
     this.leader = true;
     this.scanCursor = 0;
@@ -159,6 +166,7 @@ export class Master {
   }
 
   private stepDown(): void {
+    this.chunkLeases.clear();
     this.leader = false;
     this.registry.clear();
     this.replication.clear();
@@ -250,6 +258,7 @@ export class Master {
       now,
       leaseExpiry: this.leaseExpiry(now),
     });
+    if (targets[0]) this.chunkLeases.grant(r.handle, targets[0].id, r.version, req.clientId, this.clock.now());
     return { chunk: { handle: r.handle, version: r.version, offset: r.offset, length: 0, crc32c: 0, replicas: targets.map(ref) } };
   }
 
@@ -262,7 +271,8 @@ export class Master {
   }
 
   async completeFile(req: CompleteFileRequest): Promise<CompleteFileResponse> {
-    const chunks: ChunkCommit[] = req.chunks.map((c) => ({ handle: c.handle, length: c.length, crc32c: c.crc32c }));
+    const chunks: ChunkCommit[] = req.chunks.map((c) => ({ handle: c.handle, length: c.length, crc32c: c.crc32c, ...(c.version ? { version: c.version } : {}) }));
+    for (const c of req.chunks) this.chunkLeases.release(c.handle);
     const { file } = await this.propose<{ file: FileStatus }>({
       type: 'CompleteFile', inode: req.inode, clientId: req.clientId, chunks, now: this.clock.now(), ...opIdOf(req),
     });
@@ -278,10 +288,33 @@ export class Master {
     return { file };
   }
 
+  /** Opens a file for appending; see chunk_leases.ts and state/append.ts. */
+  async appendFile(req: AppendFileRequest): Promise<AppendFileResponse> {
+    this.requireLeader();
+    if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
+    const { file: before } = this.store.getFile(normalizePath(req.path));
+    const now = this.clock.now();
+    const { file, version } = await this.propose<OpenAppendResult>({
+      type: 'OpenAppend', inode: before.inode, clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now),
+    });
+    const { chunks } = await this.getFile({ path: file.path, staleOk: true });
+    const last = chunks[chunks.length - 1];
+    let leaseExpiryMs = 0;
+    if (last && last.replicas.length > 0) {
+      // The least busy up-to-date replica becomes the primary (GFS: any replica may be).
+      const load = (id: string): number => this.registry.node(id)?.activeWrites ?? 0;
+      const primary = last.replicas.reduce((a, b) => (load(b.id) < load(a.id) ? b : a));
+      last.replicas = [primary, ...last.replicas.filter((r) => r !== primary)];
+      leaseExpiryMs = this.chunkLeases.grant(last.handle, primary.id, version, req.clientId, now).expiry;
+    }
+    return { file, chunks, version, leaseExpiryMs };
+  }
+
   async renewLease(req: RenewLeaseRequest): Promise<RenewLeaseResponse> {
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
     const now = this.clock.now();
     await this.propose({ type: 'RenewLease', clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now) });
+    this.chunkLeases.renewClient(req.clientId, now);
     return {};
   }
 
@@ -302,6 +335,10 @@ export class Master {
           .map((r) => ref(r.node)),
       };
       offset += c.length;
+      // While a primary holds the chunk's lease it is listed first (GFS §2.7: clients learn the primary).
+      const primary = this.chunkLeases.get(c.handle, this.clock.now())?.primary;
+      const at = primary ? loc.replicas.findIndex((r) => r.id === primary) : -1;
+      if (at > 0) loc.replicas.unshift(...loc.replicas.splice(at, 1));
       return loc;
     });
     return { file, chunks: out };
@@ -453,6 +490,7 @@ export class Master {
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResponse> {
     this.requireLeader();
     const node = this.registry.heartbeat(req, this.clock.now());
+    if (node && req.activeWrites > 0) this.chunkLeases.renewPrimary(node.id, this.clock.now());
     if (!node) return { reregister: true, deleteHandles: [], replicate: [] };
     for (const r of req.newReplicas) this.noteReplica(node.id, r);
     for (const h of req.corruptHandles) this.replication.onCorrupt(node.id, h);
@@ -530,6 +568,8 @@ export class Master {
   /** Writers whose lease ran out: close their files at the last complete chunk. */
   private async recoverLeases(now: number): Promise<void> {
     for (const ino of this.store.expiredLeases(now, this.config.leaseRecoveriesPerTick)) {
+      // GFS §3.1: no new decision about a chunk while its primary may still hold a lease.
+      if (this.store.chunksOf(ino.id).some((c) => this.chunkLeases.get(c.handle, now))) continue;
       const reported: ChunkCommit[] = [];
       for (const c of this.store.chunksOf(ino.id)) {
         if (c.committed) continue;

@@ -69,7 +69,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     const { chunk } = await master.addChunk({ path, inode: file!.inode, clientId, index: 0, excludeChunkservers: [], previous: undefined });
     const replicas = chunk!.replicas.map((r) => r.id);
     await master.completeFile({
-      path, inode: file!.inode, clientId, chunks: [{ handle: chunk!.handle, length, crc32c: 9, replicas }],
+      path, inode: file!.inode, clientId, chunks: [{ handle: chunk!.handle, length, crc32c: 9, replicas, version: 0 }],
     });
     return { handle: chunk!.handle, replicas, inode: file!.inode };
   }
@@ -86,7 +86,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.equal(new Set(ids).size, 3);
     assert.ok(!ids.includes('cs4'));
     assert.deepEqual(new Set(chunk!.replicas.map((r) => r.rack)), new Set(['r1', 'r2']));
-    await master.completeFile({ path: '/a/f', inode: file!.inode, clientId: 'w1', chunks: [{ handle: chunk!.handle, length: 100, crc32c: 5, replicas: ids }] });
+    await master.completeFile({ path: '/a/f', inode: file!.inode, clientId: 'w1', chunks: [{ handle: chunk!.handle, length: 100, crc32c: 5, replicas: ids, version: 0 }] });
     const got = await master.getFile({ path: '/a/f', staleOk: false });
     assert.equal(got.file!.size, 100);
     assert.deepEqual(got.chunks[0]!.replicas.map((r) => r.id).sort(), [...ids].sort());

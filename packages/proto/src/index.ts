@@ -52,6 +52,8 @@ export {
   HeartbeatRequest,
   HeartbeatResponse,
   ReplicateCommand,
+  AppendFileRequest,
+  AppendFileResponse,
 } from './gen/dfs/v1/master.js';
 export {
   ChunkServiceService,

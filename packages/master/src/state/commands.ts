@@ -19,6 +19,8 @@ export interface ChunkCommit {
   handle: number;
   length: number;
   crc32c: number;
+  /** CompleteFile of an append: the version the writer used for this chunk (absent = unchanged). */
+  version?: number;
 }
 
 export interface CreateFileCmd {
@@ -107,6 +109,14 @@ export interface TrashCheckpointCmd {
   now: number;
   intervalMs: number;
 }
+/** Reopens a visible file for appending: writer lease + a newly granted chunk version (append.ts). */
+export interface OpenAppendCmd {
+  type: 'OpenAppend';
+  inode: number;
+  clientId: string;
+  now: number;
+  leaseExpiry: number;
+}
 export interface NoopCmd {
   type: 'Noop';
 }
@@ -122,6 +132,7 @@ export type Command =
   | RenameCmd
   | RecoverLeaseCmd
   | TrashCheckpointCmd
+  | OpenAppendCmd
   | NoopCmd;
 
 export type CommandType = Command['type'];
@@ -150,6 +161,7 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   Rename: { src: 'string', dst: 'string', overwrite: 'bool', now: 'uint', opId: 'string?' },
   RecoverLease: { inode: 'uint', now: 'uint', chunks: 'commits' },
   TrashCheckpoint: { now: 'uint', intervalMs: 'uint' },
+  OpenAppend: { inode: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
   Noop: {},
 };
 
@@ -160,7 +172,7 @@ function isUint(v: unknown): v is number {
 function isCommit(v: unknown): v is ChunkCommit {
   if (typeof v !== 'object' || v === null) return false;
   const c = v as Record<string, unknown>;
-  return isUint(c['handle']) && isUint(c['length']) && isUint(c['crc32c']) && (c['crc32c'] as number) <= 0xffffffff;
+  return isUint(c['handle']) && isUint(c['length']) && isUint(c['crc32c']) && (c['crc32c'] as number) <= 0xffffffff && (c['version'] === undefined || isUint(c['version']));
 }
 
 function checkField(kind: FieldKind, v: unknown): boolean {
