@@ -24,3 +24,47 @@ export interface ChunkserverFaultInjector {
 
 /** The no-op default. */
 export const NOOP_FAULT_INJECTOR: ChunkserverFaultInjector = Object.freeze({});
+
+/**
+ * Cross-process tests switch faults on through the environment, read once at start-up:
+ * `DFS_FAULT_INJECT='{"c2": {"delayFrameMs": 2}, "*": {...}}'` (keys are chunkserver ids, `*`
+ * any). Unset (production) gives the no-op injector. Rules:
+ * - `delayFrameMs`: sleep before writing each data frame (slows a pipeline without CPU);
+ * - `stallAfterBytes`: once a write reaches this offset, hang it (a stalled replica);
+ * - `failAfterBytes`: once a write reaches this offset, fail it (once per process);
+ * - `corruptReads`: flip a byte in every block read from disk.
+ */
+export interface EnvFaultRules {
+  delayFrameMs?: number;
+  stallAfterBytes?: number;
+  failAfterBytes?: number;
+  corruptReads?: boolean;
+}
+
+export const FAULT_ENV = 'DFS_FAULT_INJECT';
+
+export function faultInjectorFromEnv(selfId: string, env: NodeJS.ProcessEnv = process.env): ChunkserverFaultInjector | undefined {
+  const text = env[FAULT_ENV];
+  if (!text) return undefined;
+  let all: Record<string, EnvFaultRules>;
+  try {
+    all = JSON.parse(text) as Record<string, EnvFaultRules>;
+  } catch {
+    return undefined;
+  }
+  const rules = all[selfId] ?? all['*'];
+  if (!rules || typeof rules !== 'object') return undefined;
+  let failed = false;
+  const fi: ChunkserverFaultInjector = {
+    async beforeWriteFrame(_handle, offset) {
+      if (rules.delayFrameMs) await new Promise((r) => setTimeout(r, rules.delayFrameMs));
+      if (rules.stallAfterBytes !== undefined && offset >= rules.stallAfterBytes) await new Promise(() => undefined);
+      if (rules.failAfterBytes !== undefined && offset >= rules.failAfterBytes && !failed) {
+        failed = true;
+        throw new Error(`injected write failure at offset ${offset}`);
+      }
+    },
+  };
+  if (rules.corruptReads) fi.corruptReadBlock = (_h, _o, data) => void (data.length > 0 && (data[0] = data[0]! ^ 0xff));
+  return fi;
+}

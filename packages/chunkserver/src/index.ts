@@ -1,5 +1,5 @@
 // @dfs/chunkserver — the public surface is this list; everything else is internal.
 export { startChunkserver, type ChunkserverOptions, type RunningChunkserver } from './chunkserver.js';
-export { NOOP_FAULT_INJECTOR, type ChunkserverFaultInjector } from './fault-injector.js';
+export { NOOP_FAULT_INJECTOR, FAULT_ENV, faultInjectorFromEnv, type ChunkserverFaultInjector, type EnvFaultRules } from './fault-injector.js';
 export { parseChunkId } from './chunk-id.js';
 export { FAILED_CHUNKSERVER_KEY } from './pipeline-error.js';

@@ -178,7 +178,7 @@ export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[]): 
 }
 
 export function header(h: Partial<WriteHeader> & { handle: number }): WriteHeader {
-  return { version: 1, chain: [], requestId: '', chunkSize: 64 * 1024 * 1024, offset: 0, ...h };
+  return { version: 1, chain: [], requestId: '', chunkSize: 64 * 1024 * 1024, offset: 0, leaseExpiryMs: 0, ...h };
 }
 
 /** Frames `data` into BLOCK_SIZE-or-smaller frames with correct CRCs. */

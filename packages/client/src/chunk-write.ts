@@ -33,7 +33,16 @@ export async function writeChunk(
   location: ChunkLocation,
   chunkSize: number,
   data: AsyncIterable<Buffer>,
-  opts: { offset?: number; requestId?: string; signal?: AbortSignal } = {},
+  opts: {
+    /** Append: where the frames start (the chunk's committed length). */
+    offset?: number;
+    /** Append: CRC32C of the chunk's committed bytes, continued over the new ones to check the result. */
+    initialCrc?: number;
+    /** The primary's chunk lease; the primary refuses the mutation once it has expired. */
+    leaseExpiryMs?: number;
+    requestId?: string;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<ChunkWriteResult> {
   const [primary, ...chain] = location.replicas;
   if (!primary) throw new DfsError(ErrorCode.NOT_ENOUGH_CHUNKSERVERS, `chunk ${location.handle} has no replicas`);
@@ -57,7 +66,7 @@ export async function writeChunk(
   };
 
   let length = 0;
-  let crc = 0;
+  let crc = opts.initialCrc ?? 0;
   try {
     await send({
       msg: {
@@ -69,6 +78,7 @@ export async function writeChunk(
           requestId: opts.requestId ?? '',
           chunkSize,
           offset: opts.offset ?? 0,
+          leaseExpiryMs: opts.leaseExpiryMs ?? 0,
         },
       },
     });
@@ -90,7 +100,7 @@ export async function writeChunk(
     if (!callFailed && (res.length !== (opts.offset ?? 0) + length)) {
       throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${location.handle}: replicas stored ${res.length} bytes, sent ${length}`);
     }
-    if (!opts.offset && res.crc32c !== crc) {
+    if ((!opts.offset || opts.initialCrc !== undefined) && res.crc32c !== crc) {
       throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${location.handle}: replica checksum ${res.crc32c} != sent ${crc}`);
     }
     return { length: res.length, crc32c: res.crc32c, replicas: res.replicas };

@@ -15,7 +15,7 @@ import {
   type FileStatus,
 } from '@dfs/proto';
 import { ChunkserverPool } from './chunkserver-pool.js';
-import { FileWriter } from './file-writer.js';
+import { FileWriter, type FileWriterOptions } from './file-writer.js';
 import { readFileRange } from './file-reader.js';
 import { MasterPool } from './master-pool.js';
 import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
@@ -34,6 +34,11 @@ export interface DfsClientOptions {
   parallelReads?: number;
   /** Identifies this client's writer leases. */
   clientId?: string;
+  /**
+   * Fewest replicas that must hold each written chunk durably before a put or append
+   * succeeds. Default: the file's replication factor (every configured replica).
+   */
+  minReplicas?: number;
 }
 
 export interface CallOptions {
@@ -50,7 +55,11 @@ export interface PutOptions extends CallOptions {
   chunkSize?: number;
   /** Called as bytes are acknowledged, for progress bars. */
   onProgress?: (bytesDone: number) => void;
+  /** Overrides the client's minReplicas for this write. */
+  minReplicas?: number;
 }
+
+export type AppendOptions = Omit<PutOptions, 'overwrite' | 'replication' | 'mode' | 'chunkSize'>;
 
 export interface ReadRangeOptions extends CallOptions {
   start?: number;
@@ -82,7 +91,8 @@ export class DfsClient {
   private readonly chunkservers = new ChunkserverPool();
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
-  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters'>>;
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'minReplicas'>>;
+  private readonly minReplicas: number | undefined;
 
   constructor(options: DfsClientOptions) {
     this.opts = {
@@ -93,6 +103,7 @@ export class DfsClient {
     };
     this.masters = new MasterPool({ masters: options.masters, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
     this.readPolicy = new ReadPolicy(options.readPolicy ?? 'round-robin');
+    this.minReplicas = options.minReplicas;
     this.clientId = options.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   }
 
@@ -200,30 +211,106 @@ export class DfsClient {
     return this.pumpStream(writer, source, opts);
   }
 
+  private writerOptions(opts: PutOptions, parallelChunks: number): FileWriterOptions {
+    return {
+      clientId: this.clientId,
+      requestId: opts.requestId,
+      signal: opts.signal,
+      parallelChunks,
+      maxAttempts: DEFAULTS.maxAttempts,
+      leaseRenewMs: DEFAULTS.leaseRenewMs,
+      minReplicas: opts.minReplicas ?? this.minReplicas,
+    };
+  }
+
   private openWriter(path: string, opts: PutOptions, parallelChunks: number): Promise<FileWriter> {
     return FileWriter.create(
       this.masters,
       this.chunkservers,
       path,
       { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: opts.mode ?? 0, chunkSize: opts.chunkSize ?? 0 },
-      {
-        clientId: this.clientId,
-        requestId: opts.requestId,
-        signal: opts.signal,
-        parallelChunks,
-        maxAttempts: DEFAULTS.maxAttempts,
-        leaseRenewMs: DEFAULTS.leaseRenewMs,
-      },
+      this.writerOptions(opts, parallelChunks),
     );
+  }
+
+  /**
+   * Adds the bytes of `source` (a local path or a readable stream) at the end of `remote`:
+   * first filling its last chunk through that chunk's primary, then in new chunks. One
+   * writer per file: while another client appends or writes it, this fails with
+   * LEASE_HELD. Readers see the old length until the append completes, then the new one;
+   * a failed append leaves the file as it was.
+   */
+  async append(source: string | NodeJS.ReadableStream, remote: string, opts: AppendOptions = {}): Promise<FileStatus> {
+    const path = normalizePath(remote);
+    let size = -1;
+    if (typeof source === 'string') {
+      const info = await fsStat(source).catch((err: unknown) => {
+        throw toDfsError(err);
+      });
+      if (info.isDirectory()) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${source}: is a directory`);
+      size = info.size;
+    } else if (!isReadable(source)) {
+      throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'append: source must be a path or a readable stream');
+    }
+    const parallel = typeof source === 'string' ? this.opts.parallelChunks : Math.min(2, this.opts.parallelChunks);
+    const writer = await FileWriter.openAppend(this.masters, this.chunkservers, path, this.writerOptions(opts, parallel));
+    try {
+      const room = writer.appendRoom;
+      if (typeof source === 'string') {
+        let start = 0;
+        const fill = Math.min(room, size);
+        if (fill > 0 && (await writer.fillLastChunk(() => fsCreateReadStream(source, { start: 0, end: fill - 1, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>))) {
+          start = fill;
+          opts.onProgress?.(start);
+        }
+        return await this.feedFile(writer, source, start, size, opts);
+      }
+      // A stream: hold the first `room` bytes (at most one chunk) so a failed fill can be replayed.
+      const it = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      let rest: Buffer | undefined;
+      while (headBytes < room) {
+        const r = await it.next();
+        if (r.done) break;
+        const buf = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+        const take = Math.min(buf.length, room - headBytes);
+        head.push(buf.subarray(0, take));
+        headBytes += take;
+        if (take < buf.length) rest = buf.subarray(take);
+      }
+      const replay = async function* (): AsyncGenerator<Buffer> {
+        yield* head;
+      };
+      const filled = headBytes > 0 && (await writer.fillLastChunk(replay));
+      const remaining = async function* (): AsyncGenerator<Buffer | string> {
+        if (!filled) yield* head;
+        if (rest) yield rest;
+        for (;;) {
+          const r = await it.next();
+          if (r.done) return;
+          yield r.value;
+        }
+      };
+      return await this.pumpStream(writer, remaining(), opts, filled ? headBytes : 0);
+    } catch (err) {
+      await writer.abort();
+      throw toDfsError(err);
+    }
   }
 
   /** A local file is re-readable, so a retried chunk re-reads its range instead of holding it in memory. */
   private async putFile(localPath: string, size: number, path: string, opts: PutOptions): Promise<FileStatus> {
     const writer = await this.openWriter(path, opts, this.opts.parallelChunks);
+    return this.feedFile(writer, localPath, 0, size, opts);
+  }
+
+  /** Writes [start, size) of a local file as new chunks, then completes the file. */
+  private async feedFile(writer: FileWriter, localPath: string, start: number, size: number, opts: PutOptions): Promise<FileStatus> {
     try {
       const chunkSize = writer.chunkSize;
-      let done = 0;
-      for (let offset = 0; offset < size; offset += chunkSize) {
+      let done = start;
+      for (let offset = start; offset < size; offset += chunkSize) {
         const end = Math.min(size, offset + chunkSize);
         await writer.addChunk(() => fsCreateReadStream(localPath, { start: offset, end: end - 1, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>);
         // Progress counts chunks handed to the pipeline; close() waits for the acknowledgements.
@@ -238,11 +325,11 @@ export class DfsClient {
   }
 
   /** A stream is read once, so each chunk is held in memory until its replicas acknowledge it. */
-  private async pumpStream(writer: FileWriter, source: NodeJS.ReadableStream, opts: PutOptions): Promise<FileStatus> {
+  private async pumpStream(writer: FileWriter, source: NodeJS.ReadableStream | AsyncIterable<Buffer | string>, opts: PutOptions, already = 0): Promise<FileStatus> {
     const chunkSize = writer.chunkSize;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    let total = 0;
+    let total = already;
     const dispatch = async (): Promise<void> => {
       const buffers = pending;
       pending = [];

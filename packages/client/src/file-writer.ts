@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   DfsError,
   ErrorCode,
@@ -22,6 +23,19 @@ export interface FileWriterOptions {
   /** Pipeline attempts per chunk before the put fails. */
   maxAttempts: number;
   leaseRenewMs: number;
+  /**
+   * Fewest replicas that must acknowledge a chunk durably; default: the file's replication
+   * factor (every configured replica). Lowering it lets a write succeed on a smaller cluster.
+   */
+  minReplicas?: number;
+}
+
+/** The file's last chunk as AppendFile returned it, with the version granted for the append. */
+interface AppendTarget {
+  index: number;
+  location: ChunkLocation;
+  version: number;
+  leaseExpiryMs: number;
 }
 
 /** Metadata key a chunkserver sets to name the node that broke a write pipeline. */
@@ -51,6 +65,11 @@ export class FileWriter {
   private addChunkQueue: Promise<unknown> = Promise.resolve();
   private failure: DfsError | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  /** Chunkservers that failed a pipeline of this file: no later chunk is placed on them. */
+  private readonly excluded = new Set<string>();
+  /** Append mode: the chunks the file had when it was opened (restored if the append fails). */
+  private original: CommittedChunk[] | undefined;
+  private appendTarget: AppendTarget | undefined;
 
   private constructor(
     private readonly masters: MasterPool,
@@ -75,15 +94,93 @@ export class FileWriter {
   ): Promise<FileWriter> {
     const res = await masters.call(
       (c) => c.createFile,
-      { path, overwrite: create.overwrite, replication: create.replication, mode: create.mode, clientId: opts.clientId, chunkSize: create.chunkSize },
+      { path, overwrite: create.overwrite, replication: create.replication, mode: create.mode, clientId: opts.clientId, chunkSize: create.chunkSize, opId: randomUUID() },
       { signal: opts.signal, requestId: opts.requestId },
     );
     if (!res.file) throw new DfsError(ErrorCode.INTERNAL, `CreateFile ${path}: empty response`);
     return new FileWriter(masters, chunkservers, res.file, opts);
   }
 
+  /**
+   * Opens an existing file for appending (one writer per file: another client's live lease
+   * gives LEASE_HELD). The file keeps its committed bytes visible; `close` publishes the
+   * appended bytes atomically, `abort` restores the file as it was.
+   */
+  static async openAppend(
+    masters: MasterPool,
+    chunkservers: ChunkserverPool,
+    path: string,
+    opts: FileWriterOptions,
+  ): Promise<FileWriter> {
+    const res = await masters.call(
+      (c) => c.appendFile,
+      { path, clientId: opts.clientId },
+      { signal: opts.signal, requestId: opts.requestId },
+    );
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, `AppendFile ${path}: empty response`);
+    const w = new FileWriter(masters, chunkservers, res.file, opts);
+    w.original = res.chunks.map((c) => ({ handle: c.handle, length: c.length, crc32c: c.crc32c, replicas: [], version: 0 }));
+    w.committed.push(...w.original.map((c) => ({ ...c })));
+    w.nextIndex = res.chunks.length;
+    const last = res.chunks[res.chunks.length - 1];
+    if (last) w.appendTarget = { index: res.chunks.length - 1, location: last, version: res.version, leaseExpiryMs: res.leaseExpiryMs };
+    return w;
+  }
+
   get chunkSize(): number {
     return this.file.chunkSize;
+  }
+
+  private get minReplicas(): number {
+    const want = this.file.replication || 1;
+    return Math.max(1, Math.min(want, this.opts.minReplicas ?? want));
+  }
+
+  /** Bytes that still fit in the last chunk (append mode), if enough of its replicas are up. */
+  get appendRoom(): number {
+    const t = this.appendTarget;
+    if (!t || t.location.replicas.length < this.minReplicas) return 0;
+    return Math.max(0, this.chunkSize - t.location.length);
+  }
+
+  /**
+   * Appends `payload` (at most `appendRoom` bytes) to the last chunk through its primary, which
+   * orders the mutation and forwards it to the other replicas (GFS §3.1). Returns false when the
+   * chunk cannot take it (a replica failed or diverged): the caller then writes the bytes into
+   * new chunks instead, and the last chunk keeps its committed length, so nothing is torn or
+   * duplicated for a reader. Must be called before any addChunk.
+   */
+  async fillLastChunk(payload: ChunkPayload): Promise<boolean> {
+    const t = this.appendTarget;
+    this.appendTarget = undefined;
+    if (!t || this.inflight.size > 0 || this.nextIndex !== t.index + 1) return false;
+    const loc = { ...t.location, version: t.version };
+    try {
+      const result = await writeChunk(this.chunkservers, loc, this.chunkSize, payload(), {
+        offset: t.location.length,
+        initialCrc: t.location.crc32c,
+        leaseExpiryMs: t.leaseExpiryMs,
+        requestId: this.opts.requestId,
+        signal: this.opts.signal,
+      });
+      this.checkReplicaCount(loc, result.replicas);
+      this.committed[t.index] = { handle: loc.handle, length: result.length, crc32c: result.crc32c, replicas: result.replicas, version: t.version };
+      return true;
+    } catch (e) {
+      const err = e instanceof DfsError ? e : new DfsError(ErrorCode.INTERNAL, String(e));
+      if (err.code === ErrorCode.CANCELLED || this.opts.signal?.aborted) throw err;
+      for (const id of failedReplicaIds(err, loc)) this.excluded.add(id);
+      return false;
+    }
+  }
+
+  private checkReplicaCount(location: ChunkLocation, replicas: string[]): void {
+    if (replicas.length < this.minReplicas) {
+      throw new DfsError(
+        ErrorCode.NOT_ENOUGH_CHUNKSERVERS,
+        `chunk ${location.handle}: only ${replicas.length} replicas acknowledged (${replicas.join(', ')}), need ${this.minReplicas}`,
+      );
+    }
   }
 
   /** Queues the next chunk; waits while too many chunks are in flight. */
@@ -111,7 +208,7 @@ export class FileWriter {
       this.throwIfFailed();
       const res = await this.masters.call(
         (c) => c.completeFile,
-        { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, chunks: this.committed },
+        { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, chunks: this.committed, opId: randomUUID() },
         { signal: this.opts.signal, requestId: this.opts.requestId },
       );
       return res.file ?? this.file;
@@ -120,11 +217,39 @@ export class FileWriter {
     }
   }
 
-  /** Gives up: waits for in-flight chunks to stop; the master recovers or collects the file. */
+  /**
+   * Gives up: waits for in-flight chunks to stop. A new file is left to the master (lease
+   * recovery or garbage collection); an append drops its new chunks and republishes the file
+   * exactly as it was, so a failed append leaves nothing behind.
+   */
   async abort(): Promise<void> {
     this.failure ??= new DfsError(ErrorCode.CANCELLED, 'write aborted');
     await Promise.allSettled(this.inflight);
-    this.stopLease();
+    try {
+      if (this.original) await this.restoreOriginal();
+    } catch {
+      // best effort: the writer lease expires and lease recovery closes the file
+    } finally {
+      this.stopLease();
+    }
+  }
+
+  private async restoreOriginal(): Promise<void> {
+    const original = this.original!;
+    const { chunks } = await this.masters.call((c) => c.getFile, { path: this.file.path, staleOk: false }, { requestId: this.opts.requestId });
+    // AbandonChunk drops the last uncommitted chunk: walk back from the end.
+    for (let i = chunks.length - 1; i >= original.length; i--) {
+      await this.masters.call(
+        (c) => c.abandonChunk,
+        { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, handle: chunks[i]!.handle },
+        { requestId: this.opts.requestId },
+      );
+    }
+    await this.masters.call(
+      (c) => c.completeFile,
+      { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, chunks: original, opId: randomUUID() },
+      { requestId: this.opts.requestId },
+    );
   }
 
   private stopLease(): void {
@@ -152,23 +277,23 @@ export class FileWriter {
   }
 
   private async writeChunkWithRetry(index: number, payload: ChunkPayload): Promise<void> {
-    const exclude: string[] = [];
     let lastError: DfsError | undefined;
     for (let attempt = 0; attempt < this.opts.maxAttempts; attempt++) {
       if (this.failure) throw this.failure;
-      const location = await this.allocate(index, exclude);
+      const location = await this.allocate(index, [...this.excluded]);
       try {
         const result = await writeChunk(this.chunkservers, location, this.file.chunkSize, payload(), {
           requestId: this.opts.requestId,
           signal: this.opts.signal,
         });
-        this.committed[index] = { handle: location.handle, length: result.length, crc32c: result.crc32c, replicas: result.replicas };
+        this.checkReplicaCount(location, result.replicas);
+        this.committed[index] = { handle: location.handle, length: result.length, crc32c: result.crc32c, replicas: result.replicas, version: 0 };
         return;
       } catch (e) {
         const err = e instanceof DfsError ? e : new DfsError(ErrorCode.INTERNAL, String(e));
         if (err.code === ErrorCode.CANCELLED || this.opts.signal?.aborted) throw err;
         lastError = err;
-        exclude.push(...failedReplicaIds(err, location));
+        for (const id of failedReplicaIds(err, location)) this.excluded.add(id);
         await this.masters
           .call((c) => c.abandonChunk, { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, handle: location.handle })
           .catch(() => undefined);

@@ -4,6 +4,7 @@ export {
   type DfsClientOptions,
   type CallOptions,
   type PutOptions,
+  type AppendOptions,
   type ReadRangeOptions,
   type ListOptions,
 } from './client.js';

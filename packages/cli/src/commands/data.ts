@@ -13,6 +13,7 @@ interface PutFlags extends ClientFlags {
   recursive?: boolean;
   quiet?: boolean;
   chunkSize?: string;
+  minReplicas?: string;
 }
 
 /** Where `put LOCAL REMOTE` lands: into REMOTE if it is an existing directory, else at REMOTE. */
@@ -34,6 +35,36 @@ async function putOne(client: DfsClient, local: string, remote: string, flags: P
       overwrite: flags.overwrite ?? false,
       replication: parseIntFlag(flags.replication, 'replication', 0),
       chunkSize: parseIntFlag(flags.chunkSize, 'chunk-size', 0),
+      ...minReplicasOf(flags),
+      signal: controller.signal,
+      requestId: flags.requestId,
+      onProgress: (n) => progress.update(n),
+    });
+    progress.finish(status.size);
+  } catch (err) {
+    progress.abort();
+    throw err;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+function minReplicasOf(flags: { minReplicas?: string }): { minReplicas?: number } {
+  if (flags.minReplicas === undefined) return {};
+  const n = parseIntFlag(flags.minReplicas, 'min-replicas', 0);
+  if (n < 1) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--min-replicas must be at least 1');
+  return { minReplicas: n };
+}
+
+async function appendOne(client: DfsClient, local: string, remote: string, flags: PutFlags, size: number): Promise<void> {
+  const progress = new Progress(`append ${remote}`, size, flags.quiet ?? false);
+  const controller = new AbortController();
+  // ^C abandons the append: the file keeps its old contents.
+  const onSigint = (): void => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const status = await client.append(local === '-' ? process.stdin : local, remote, {
+      ...minReplicasOf(flags),
       signal: controller.signal,
       requestId: flags.requestId,
       onProgress: (n) => progress.update(n),
@@ -86,6 +117,7 @@ export function registerDataCommands(program: Command): void {
       .option('-f, --overwrite', 'replace an existing file atomically')
       .option('--replication <n>', 'replication factor (default: cluster default)')
       .option('--chunk-size <bytes>', 'chunk size for this file')
+      .option('--min-replicas <n>', 'fewest replicas each chunk must reach durably (default: the replication factor)')
       .option('-r, --recursive', 'copy a directory tree')
       .option('-q, --quiet', 'no progress bar or summary')
       .addHelpText('after', '\nExamples:\n  dfs put ./data.bin /datasets/data.bin\n  tar c dir | dfs put - /backups/dir.tar\n  dfs put -r ./photos /photos'),
@@ -103,6 +135,31 @@ export function registerDataCommands(program: Command): void {
       return;
     }
     await putOne(client, local, await putTarget(client, local, remote), flags, info.size);
+  });
+
+  withClientFlags(
+    program
+      .command('append')
+      .description('add a local file (or - for stdin) at the end of an existing remote file')
+      .argument('<local>', 'local file or - for stdin')
+      .argument('<remote>', 'existing remote file')
+      .option('--min-replicas <n>', 'fewest replicas each chunk must reach durably (default: the replication factor)')
+      .option('-q, --quiet', 'no progress bar or summary')
+      .addHelpText(
+        'after',
+        '\nOne writer per file: while another client writes or appends to it, append fails with LEASE_HELD.\n' +
+          'Readers see the old length until the append completes; a failed append leaves the file unchanged.\n' +
+          '\nExamples:\n  dfs append ./today.log /logs/all.log\n  echo line | dfs append - /logs/all.log',
+      ),
+  ).action(async (local: string, remote: string, flags: PutFlags) => {
+    const client = clientFrom(flags);
+    const path = normalizePath(remote);
+    if (local === '-') return appendOne(client, '-', path, flags, 0);
+    const info = await fsStat(local).catch((err: unknown) => {
+      throw new DfsError(ErrorCode.NOT_FOUND, `${local}: ${toDfsError(err).message.includes('ENOENT') ? 'no such local file' : toDfsError(err).message}`);
+    });
+    if (info.isDirectory()) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${local}: is a directory`);
+    await appendOne(client, local, path, flags, info.size);
   });
 
   withClientFlags(

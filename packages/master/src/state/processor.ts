@@ -16,6 +16,7 @@ import type {
 } from './commands.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
 import { ROOT_ID, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { AppendProcessor } from './append.js';
 
 export const TRASH_DIR = '.Trash';
 export const TRASH_CURRENT = 'Current';
@@ -66,11 +67,13 @@ export class CommandProcessor {
   private readonly sSetWriteState: Database.Statement;
   private readonly sRenew: Database.Statement;
   private readonly sFinalize: Database.Statement;
+  private readonly append: AppendProcessor;
 
   constructor(
     db: Database.Database,
     private readonly ns: Namespace,
   ) {
+    this.append = new AppendProcessor(db, ns);
     this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.sSetMeta = db.prepare('UPDATE meta SET value = ? WHERE key = ?');
     this.sInsertInode = db.prepare(`INSERT INTO inodes
@@ -120,6 +123,8 @@ export class CommandProcessor {
         return this.recoverLease(cmd);
       case 'TrashCheckpoint':
         return this.trashCheckpoint(cmd);
+      case 'OpenAppend':
+        return this.append.openAppend(cmd);
       case 'Noop':
         return {};
     }
@@ -290,7 +295,10 @@ export class CommandProcessor {
       size += c.length;
     }
     const parentId = this.attachTarget(row);
-    for (const c of cmd.chunks) this.sCommitChunk.run(c.length, c.crc32c, c.handle);
+    for (const c of cmd.chunks) {
+      this.sCommitChunk.run(c.length, c.crc32c, c.handle);
+      if (c.version) this.append.setVersion(c.handle, c.version);
+    }
     this.sFinalize.run(parentId, size, cmd.chunks.length, cmd.now, row.id);
     this.sTouch.run(cmd.now, parentId);
     const done = this.ns.byId(row.id)!;
