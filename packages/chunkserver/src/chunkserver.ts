@@ -32,7 +32,8 @@ import { checkHandle } from './chunk-id.js';
 import { ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
-import { splitHostPort, startHttpStatus, type StatusSnapshot } from './http-status.js';
+import { ChunkserverMetrics, splitHostPort, startHttpStatus, type StatusSnapshot } from './http-status.js';
+import { instrumentService } from '@dfs/telemetry';
 import { MasterLink } from './master-link.js';
 import { handleReadChunk } from './read-path.js';
 import { Replicator } from './replicator.js';
@@ -175,7 +176,13 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   };
 
   const server = new Server(serverOptions());
-  server.addService(chunkServiceDefinition, { writeChunk, readChunk, copyChunk, deleteChunk, chunkInfo });
+  // Metrics read live state through `statusSnapshot`, assigned once everything below exists.
+  let statusSnapshot: () => Promise<StatusSnapshot> = async () => { throw new Error('starting'); };
+  const csMetrics = new ChunkserverMetrics(id, () => statusSnapshot());
+  server.addService(
+    chunkServiceDefinition,
+    instrumentService('ChunkService', chunkServiceDefinition, csMetrics.countBytes({ writeChunk, readChunk, copyChunk, deleteChunk, chunkInfo }), csMetrics.metrics, log),
+  );
   let port: number;
   try {
     port = await new Promise<number>((res, rej) =>
@@ -224,7 +231,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   for (const h of store.corruptAtLoad.splice(0)) link.replicaCorrupt(h, 'metadata or data file unreadable at startup');
 
   let http: { server: HttpServer; address: string } | undefined;
-  if (opts.http !== undefined) {
+  {
     const snapshot = async (): Promise<StatusSnapshot> => {
       const cap = await capacity();
       return {
@@ -240,12 +247,15 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
         scrubber: { ...scrubber.stats },
       };
     };
-    try {
-      http = await startHttpStatus(opts.http, snapshot, log);
-    } catch (err) {
-      server.forceShutdown();
-      peers.close();
-      throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on http ${opts.http}: ${(err as Error).message}`);
+    statusSnapshot = snapshot;
+    if (opts.http !== undefined) {
+      try {
+        http = await startHttpStatus(opts.http, snapshot, csMetrics.metrics);
+      } catch (err) {
+        server.forceShutdown();
+        peers.close();
+        throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on http ${opts.http}: ${(err as Error).message}`);
+      }
     }
   }
 

@@ -1,6 +1,6 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
+import type { Server } from 'node:http';
+import type { ServerReadableStream, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Metrics, startHttp } from '@dfs/telemetry';
 
 /** A snapshot for the status page and /metrics. */
 export interface StatusSnapshot {
@@ -18,60 +18,80 @@ export interface StatusSnapshot {
   scrubber: { passes: number; chunksVerified: number; bytesVerified: number; corruptFound: number };
 }
 
-/** GET /status (JSON), /metrics (Prometheus text), /healthz. Read-only. */
-export async function startHttpStatus(listen: string, snapshot: () => Promise<StatusSnapshot>, log: Logger): Promise<{ server: Server; address: string }> {
-  const { host, port } = splitHostPort(listen);
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET') {
-      res.writeHead(405).end();
-      return;
-    }
-    if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      return;
-    }
-    if (path !== '/status' && path !== '/metrics' && path !== '/') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    snapshot().then(
-      (s) => {
-        if (path === '/metrics') res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics(s));
-        else res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(s, null, 2)}\n`);
-      },
-      (err: unknown) => {
-        log.warn({ err: String(err) }, 'status page failed');
-        res.writeHead(500).end();
-      },
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+/** Counters the data path moves, plus gauges read from a fresh snapshot at every scrape. */
+export class ChunkserverMetrics {
+  readonly metrics: Metrics;
+  private readonly bytesIn;
+  private readonly bytesOut;
+
+  constructor(id: string, snapshot: () => Promise<StatusSnapshot>) {
+    const m = new Metrics('chunkserver', id);
+    this.metrics = m;
+    this.bytesIn = m.counter('dfs_chunkserver_write_bytes_total', 'bytes received by WriteChunk streams (frames, before replication)');
+    this.bytesOut = m.counter('dfs_chunkserver_read_bytes_total', 'bytes sent by ReadChunk streams');
+    let lastScrub = { passes: 0, chunksVerified: 0, bytesVerified: 0, corruptFound: 0 };
+    // prom-client runs every async collect() of a scrape concurrently: they share one snapshot.
+    let pending: { at: number; value: Promise<StatusSnapshot> } | undefined;
+    const fresh = (): Promise<StatusSnapshot> => {
+      if (!pending || Date.now() - pending.at > 250) pending = { at: Date.now(), value: snapshot() };
+      return pending.value;
+    };
+    m.gauge('dfs_chunkserver_chunks', 'replicas stored', [], async (g) => g.set((await fresh()).chunks));
+    m.gauge('dfs_chunkserver_disk_bytes', 'disk capacity, used and free', ['kind'], async (g) => {
+      const s = await fresh();
+      g.set({ kind: 'capacity' }, s.capacityBytes);
+      g.set({ kind: 'used' }, s.usedBytes);
+      g.set({ kind: 'free' }, s.freeBytes);
     });
-  });
-  const addr = server.address() as AddressInfo;
-  return { server, address: `${host}:${addr.port}` };
+    m.gauge('dfs_chunkserver_active_writes', 'write pipelines in progress', [], async (g) => g.set((await fresh()).activeWrites));
+    m.gauge('dfs_chunkserver_inflight_copies', 're-replication copies in progress', [], async (g) => g.set((await fresh()).inflightCopies));
+    m.gauge('dfs_chunkserver_registered', '1 when registered with the master leader', [], async (g) => g.set((await fresh()).registered ? 1 : 0));
+    const scrubPasses = m.counter('dfs_chunkserver_scrub_passes_total', 'completed scrubber passes');
+    const scrubBytes = m.counter('dfs_chunkserver_scrub_bytes_total', 'bytes re-verified by the scrubber');
+    const scrubCorrupt = m.counter('dfs_chunkserver_scrub_corrupt_total', 'corrupt replicas found by the scrubber');
+    m.gauge('dfs_chunkserver_scrub_chunks_verified', 'chunks verified by the scrubber since start', [], async (g) => {
+      const s = (await fresh()).scrubber;
+      // Counters only move forward: add what the scrubber did since the previous scrape.
+      scrubPasses.inc(Math.max(0, s.passes - lastScrub.passes));
+      scrubBytes.inc(Math.max(0, s.bytesVerified - lastScrub.bytesVerified));
+      scrubCorrupt.inc(Math.max(0, s.corruptFound - lastScrub.corruptFound));
+      lastScrub = { ...s };
+      g.set(s.chunksVerified);
+    });
+  }
+
+  /** Counts the bytes of the data-path streams (raw wire messages). */
+  countBytes<S extends UntypedServiceImplementation>(impl: S): S {
+    const writeChunk = impl.writeChunk as unknown as ((call: ServerReadableStream<Buffer | { raw: Buffer }, unknown>, cb: unknown) => void) | undefined;
+    const readChunk = impl.readChunk as unknown as ((call: ServerWritableStream<unknown, Buffer>) => void) | undefined;
+    const out: UntypedServiceImplementation = { ...impl };
+    if (writeChunk) {
+      out.writeChunk = ((call: ServerReadableStream<Buffer | { raw: Buffer }, unknown>, cb: unknown) => {
+        call.on('data', (m: Buffer | { raw: Buffer }) => this.bytesIn.inc(Buffer.isBuffer(m) ? m.length : m.raw.length));
+        return writeChunk(call, cb);
+      }) as unknown as UntypedServiceImplementation[string];
+    }
+    if (readChunk) {
+      out.readChunk = ((call: ServerWritableStream<unknown, Buffer>) => {
+        const write = call.write.bind(call);
+        call.write = ((chunk: Buffer, ...rest: unknown[]) => {
+          this.bytesOut.inc(chunk.length);
+          return (write as (c: Buffer, ...r: unknown[]) => boolean)(chunk, ...rest);
+        }) as typeof call.write;
+        return readChunk(call);
+      }) as unknown as UntypedServiceImplementation[string];
+    }
+    return out as S;
+  }
 }
 
-function metrics(s: StatusSnapshot): string {
-  const labels = `{node="${s.id}"}`;
-  const lines: Array<[string, number]> = [
-    ['dfs_chunkserver_chunks', s.chunks],
-    ['dfs_chunkserver_capacity_bytes', s.capacityBytes],
-    ['dfs_chunkserver_free_bytes', s.freeBytes],
-    ['dfs_chunkserver_used_bytes', s.usedBytes],
-    ['dfs_chunkserver_active_writes', s.activeWrites],
-    ['dfs_chunkserver_inflight_copies', s.inflightCopies],
-    ['dfs_chunkserver_registered', s.registered ? 1 : 0],
-    ['dfs_chunkserver_scrub_passes_total', s.scrubber.passes],
-    ['dfs_chunkserver_scrub_bytes_total', s.scrubber.bytesVerified],
-    ['dfs_chunkserver_scrub_corrupt_total', s.scrubber.corruptFound],
-  ];
-  return lines.map(([name, v]) => `${name}${labels} ${v}`).join('\n') + '\n';
+/** GET /status (JSON), /metrics (Prometheus, prom-client), /healthz. Read-only. */
+export async function startHttpStatus(listen: string, snapshot: () => Promise<StatusSnapshot>, metrics: Metrics): Promise<{ server: Server; address: string }> {
+  const status = async (_req: unknown, res: import('node:http').ServerResponse): Promise<void> => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(await snapshot(), null, 2)}\n`);
+  };
+  const endpoint = await startHttp(listen, metrics, { '/': status, '/status': status });
+  return { server: endpoint.server, address: endpoint.address };
 }
 
 /** Splits "host:port" / "[v6]:port"; port 0 means ephemeral. */

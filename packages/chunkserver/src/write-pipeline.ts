@@ -106,7 +106,7 @@ export class Forwarder {
       WRITE_CHUNK_PATH,
       (b: Buffer) => b,
       decodeWriteResponse,
-      new Metadata(),
+      requestMetadata(header.requestId),
       {},
       (err: ServiceError | null, resp?: WriteChunkResponse) => {
         this.settled = true;
@@ -261,8 +261,10 @@ export async function handleWriteChunk(
     const [, downstream] = await Promise.all([writer.sync(), forwarder?.finish()]);
     if (fi.beforeCommit) await fi.beforeCommit(handle);
     const record = await writer.commit();
-    ctx.log.debug(
-      { handle, version: record.version, offset: header.offset, length: record.length, ms: Date.now() - started, chain: header.chain.map((r) => r.id) },
+    // A write that carries a request id is logged at info, so one put can be traced across every hop.
+    const logWritten = header.requestId ? ctx.log.info.bind(ctx.log) : ctx.log.debug.bind(ctx.log);
+    logWritten(
+      { handle, version: record.version, offset: header.offset, length: record.length, ms: Date.now() - started, chain: header.chain.map((r) => r.id), ...(header.requestId ? { requestId: header.requestId } : {}) },
       'chunk written',
     );
     callback(null, { length: record.length, crc32c: record.crc32c, replicas: [ctx.selfId, ...(downstream?.replicas ?? [])] });
@@ -275,4 +277,11 @@ export async function handleWriteChunk(
     }
     callback(failure.toServiceError() as ServiceError);
   }
+}
+
+/** Metadata carrying the request id to the next hop (key shared with the client and telemetry). */
+function requestMetadata(requestId: string): Metadata {
+  const md = new Metadata();
+  if (requestId) md.set('dfs-request-id', requestId);
+  return md;
 }

@@ -33,7 +33,9 @@ describe('HTTP status endpoint', function () {
       assert.equal(s.chunks, 1);
       assert.equal(s.usedBytes, 1000);
       const metrics = await get(c1.httpAddress!, '/metrics');
-      assert.match(metrics.body, /^dfs_chunkserver_chunks\{node="c1"\} 1$/m);
+      const ours = metrics.body.split('\n').filter((l) => l.startsWith('dfs_chunkserver_')).join('\n');
+      assert.match(ours, /^dfs_chunkserver_chunks\{component="chunkserver",node="c1"\} 1$/m);
+      assert.match(ours, /^dfs_chunkserver_write_bytes_total\{[^}]*node="c1"\} [1-9]/m);
       assert.equal((await get(c1.httpAddress!, '/nope')).status, 404);
     } finally {
       await fleet.stopAll();

@@ -28,13 +28,14 @@ export class Metrics {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
-  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (g: Gauge<L>) => void): Gauge<L> {
+  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (g: Gauge<L>) => void | Promise<void>): Gauge<L> {
     return new Gauge<L>({
       name,
       help,
       labelNames,
       registers: [this.registry],
-      ...(collect ? { collect(this: Gauge<L>) { collect(this); } } : {}),
+      // prom-client awaits a collect() that returns a promise.
+      ...(collect ? { collect(this: Gauge<L>) { return collect(this); } } : {}),
     });
   }
 
