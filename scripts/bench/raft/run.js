@@ -74,6 +74,15 @@ async function main() {
   const { inProcess: r, external: x } = await benchOurs();
   console.log(`dfs raft (proposers in the leader process): ${Math.round(r.perSec)} committed proposals/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (${r.count} in ${r.elapsed.toFixed(1)} s, ${r.errors} errors)`);
   console.log(`dfs raft (gRPC client in another process):  ${Math.round(x.perSec)} committed proposals/s, p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms (${x.count} in ${x.elapsed.toFixed(1)} s, ${x.errors} errors)`);
+  {
+    // The same client against a server that does nothing: what the client side alone allows.
+    const child = fork(path.join(__dirname, 'noop-server.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const { port } = await new Promise((res) => child.once('message', res));
+    const { load } = require('./grpc-load.js');
+    const c = await load({ address: `127.0.0.1:${port}`, method: '/bench.Bench/Noop', request: () => Buffer.alloc(size, 7), concurrency, seconds: Math.min(seconds, 5) });
+    child.kill('SIGKILL');
+    console.log(`ceiling of that gRPC client (no-op server):  ${Math.round(c.perSec)} calls/s, p50 ${c.p50.toFixed(2)} ms, p99 ${c.p99.toFixed(2)} ms`);
+  }
   if (process.argv.includes('--etcd')) {
     const { benchEtcd } = require('./etcd.js');
     const e = await benchEtcd({ concurrency, size, seconds });

@@ -156,7 +156,7 @@ export class Raft {
     if (this.pendingConfIndex > this.log.applied) throw new RaftError('conf-pending', 'a configuration change is still in progress');
     const why = validateConfChange(this.conf, cc);
     if (why !== undefined) throw new RaftError('invalid', why);
-    const at = this.appendEntry(EntryType.ConfChange, encodeConfChange(cc));
+    const at = this.appendEntry(EntryType.ConfChange, encodeConfChange({ ...cc, conf: applyConfChange(this.conf, cc) }));
     this.pendingConfIndex = at.index;
     return at;
   }
@@ -420,6 +420,9 @@ export class Raft {
 
   private campaign(transfer: boolean): void {
     if (!this.isVoter()) return;
+    // Like etcd: no campaign while a committed configuration change is not yet applied;
+    // we would count votes in a configuration that is already out of date.
+    if (this.hasUnappliedConfChange()) return;
     if (!this.opts.preVote || transfer) {
       this.campaignForReal(transfer);
       return;
@@ -749,7 +752,7 @@ export class Raft {
   private applyConfEntry(e: Entry): void {
     if (e.index <= this.confHistory[this.confHistory.length - 1].index) return; // already in effect
     const cc = decodeConfChange(e.data);
-    this.conf = applyConfChange(this.conf, cc);
+    this.conf = cc.conf ? [...cc.conf] : applyConfChange(this.conf, cc);
     this.confHistory.push({ index: e.index, conf: this.conf });
     if (this.role !== 'leader') return;
     if (cc.type === 'add-learner' && !this.progress.has(cc.id)) {
@@ -767,6 +770,13 @@ export class Raft {
       if (this.leadTransferee === cc.id) this.leadTransferee = '';
       this.maybeCommit(); // the quorum shrank
     }
+  }
+
+  private hasUnappliedConfChange(): boolean {
+    for (let i = Math.max(this.log.applied + 1, this.log.firstIndex()); i <= this.log.committed; i++) {
+      if (this.log.entry(i)?.type === EntryType.ConfChange) return true;
+    }
+    return false;
   }
 
   private confAt(index: number): ConfState {

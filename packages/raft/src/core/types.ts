@@ -42,6 +42,12 @@ export interface ConfChange {
   readonly id: string;
   /** For add-learner. */
   readonly address?: string;
+  /**
+   * The whole configuration after the change, filled in by the leader when it proposes.
+   * Applying sets the configuration to it, so a node that joined with no configuration
+   * (or a wrong one) learns the right one from the first change it applies.
+   */
+  readonly conf?: ConfState;
 }
 
 export interface SnapshotMeta {

@@ -35,7 +35,8 @@ async function boot(root: string, id: string, peers: Array<{ id: string; address
   const sm = new SqliteKv(join(root, `${id}-sm.db`));
   const self = peers.find((p) => p.id === id);
   const address = self?.address ?? `127.0.0.1:${port}`;
-  const node = RaftNode.create({ id, address, peers: self ? peers : [...peers, { id, address }], dir, stateMachine: sm, server, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery });
+  // A node not among `peers` joins a running group.
+  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery });
   await new Promise<void>((resolve, reject) => server.bindAsync(address, serverCredentials(), (err) => (err ? reject(err) : resolve())));
   await node.start();
   return { id, address, dir, server, sm, node };
@@ -150,6 +151,26 @@ describe('RaftNode over gRPC and SQLite', function () {
     assert.ok(st.members.some((m) => m.id === 'm4' && m.voter));
     await leader.node.propose(enc({ op: 'put', k: 'four', v: '4' }));
     await waitUntil('m4 applies new entries', 5_000, () => joiner.sm.get('four') === '4');
+  });
+
+  it('a new member joins without a snapshot by replaying the whole log, and learns the full configuration', async () => {
+    const peers = await cluster(3);
+    const leader = leaderOf(members) as Member;
+    for (let i = 0; i < 20; i++) await leader.node.propose(enc({ op: 'put', k: `k${i}`, v: `v${i}` }));
+    const [port] = await reservePorts(1);
+    const joiner = await boot(root, 'm4', peers, 10_000, port);
+    members.push(joiner);
+    assert.equal(joiner.node.status().role, 'learner');
+    await leader.node.addMember('m4', joiner.address);
+    await waitUntil('m4 applied everything', 10_000, () => joiner.sm.get('k19') === 'v19');
+    await waitUntil('m4 knows it is a voter', 5_000, () => joiner.node.status().members.filter((m) => m.voter).length === 4);
+    // Remove a member; the three that remain go on.
+    const gone = members.find((m) => m !== leader && m !== joiner) as Member;
+    await leader.node.removeMember(gone.id);
+    await halt(gone);
+    members = members.filter((m) => m !== gone);
+    await leader.node.propose(enc({ op: 'put', k: 'after-remove', v: '1' }));
+    await waitUntil('m4 applies after the removal', 5_000, () => joiner.sm.get('after-remove') === '1');
   });
 
   it('transfers leadership to a chosen member and reports the change', async () => {

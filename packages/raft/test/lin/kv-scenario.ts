@@ -34,6 +34,8 @@ export interface KvScenarioOptions {
   readonly keys?: number;
   /** Virtual milliseconds of client traffic under faults. */
   readonly durationMs?: number;
+  /** Add and remove servers as part of the nemesis (default true). */
+  readonly membership?: boolean;
   /** For the checker's own test: serve reads locally without ReadIndex (must be caught). */
   readonly staleReads?: boolean;
 }
@@ -61,7 +63,7 @@ export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
   let timedOut = 0;
 
   for (let client = 0; client < (o.clients ?? 5); client++) {
-    let guess = c.rng.int(servers);
+    let guess = c.rng.int(c.n);
     let seq = 0;
     const next = (delay: number): void => {
       if (!stop) c.clock.schedule(delay, issue);
@@ -85,7 +87,7 @@ export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
           history.push({ client, op, key, value, output: undefined, call, ret: Infinity });
           timedOut++;
         }
-        guess = c.rng.int(servers);
+        guess = c.rng.int(c.n);
         next(c.rng.between(1, 20));
       });
       if (op === 'get') {
@@ -93,14 +95,14 @@ export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
           done();
           const sm = node.alive ? (node.sm as KvStateMachine) : undefined;
           if (sm && node.raw?.raft.lead) history.push({ client, op, key, value: '', output: sm.data.get(key) ?? '', call, ret: call });
-          else guess = c.rng.int(servers);
+          else guess = c.rng.int(c.n);
           next(c.rng.between(5, 30));
           return;
         }
         node.readIndex((err) => {
           if (!done()) return;
           if (err) {
-            guess = c.rng.int(servers);
+            guess = c.rng.int(c.n);
             next(c.rng.between(1, 20));
             return;
           }
@@ -114,7 +116,7 @@ export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
         if (!done()) return;
         if (err) {
           // Overwritten by another leader: certainly not applied.
-          guess = c.rng.int(servers);
+          guess = c.rng.int(c.n);
           next(c.rng.between(1, 20));
           return;
         }
@@ -125,28 +127,28 @@ export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
         done();
         const lead = node.raw?.raft.lead;
         const li = lead ? c.indexOf(lead) : -1;
-        guess = li >= 0 ? li : c.rng.int(servers);
+        guess = li >= 0 ? li : c.rng.int(c.n);
         next(c.rng.between(5, 20));
       }
     };
     next(c.rng.between(0, 50));
   }
 
-  const ids = c.nodes.map((n) => n.id);
   const nemesis = (): void => {
     if (stop) return;
-    const roll = c.rng.int(6);
+    const ids = c.nodes.map((n) => n.id);
+    const roll = c.rng.int(7);
     const down = c.nodes.filter((n) => !n.alive);
     if (roll === 0) {
       const shuffled = [...ids].sort(() => c.rng.next() - 0.5);
-      const cut = 1 + c.rng.int(servers - 1);
+      const cut = 1 + c.rng.int(ids.length - 1);
       c.net.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
       faults.push(`${c.clock.now}: partition ${shuffled.slice(0, cut)} | ${shuffled.slice(cut)}`);
     } else if (roll === 1) {
       c.net.heal();
       faults.push(`${c.clock.now}: heal`);
     } else if (roll === 2 && down.length < Math.floor((servers - 1) / 2)) {
-      const i = c.rng.int(servers);
+      const i = c.rng.int(c.n);
       if (c.nodes[i].alive) {
         c.nodes[i].crash();
         faults.push(`${c.clock.now}: crash ${ids[i]}`);
@@ -158,6 +160,18 @@ export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
     } else if (roll === 4) {
       c.setUnreliable(c.net.reliable);
       faults.push(`${c.clock.now}: ${c.net.reliable ? 'reliable' : 'unreliable'} network`);
+    } else if (roll === 6 && o.membership !== false) {
+      // One server at a time: remove a voter while there are five, else add a new one.
+      const l = c.nodes.find((n) => n.isLeader());
+      const conf = l?.raw?.raft.conf ?? [];
+      if (l && conf.filter((m) => m.voter).length >= 5) {
+        const victim = c.rng.pick(conf.filter((m) => m.id !== l.id));
+        if (l.proposeConfChange('remove', victim.id)) faults.push(`${c.clock.now}: remove ${victim.id} (leader ${l.id})`);
+      } else if (l && conf.length < 6) {
+        const id = `n${c.n + 1}`;
+        c.addSpareNode(id);
+        if (l.proposeConfChange('add-learner', id)) faults.push(`${c.clock.now}: add ${id} (leader ${l.id})`);
+      }
     } else if (roll === 5) {
       const l = c.nodes.findIndex((n) => n.isLeader());
       if (l >= 0) {

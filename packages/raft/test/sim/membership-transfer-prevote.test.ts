@@ -67,6 +67,15 @@ describe('membership change, one server at a time (thesis 4.1)', function () {
     runUntil(c, 'the new leader accepts the change', 5_000, () => c.nodes[l2].proposeConfChange('add-learner', 'n6') || c.nodes[l2].raw?.raft.conf.some((m) => m.id === 'n6') === true);
     runUntil(c, 'n6 is a voter', 10_000, () => isVoterEverywhere(c, 'n6', [0, 1, 2, 3, 4, 5]));
     c.one('six', 6, true);
+    // n6 joined with no configuration and learned it from the log (no snapshot): it must
+    // know all six voters, so alone it cannot elect itself.
+    const n6 = c.node('n6');
+    if (n6.raw?.raft.conf.length !== 6) c.fail(`n6 believes the configuration is ${JSON.stringify(n6.raw?.raft.conf)}`);
+    c.disconnect(5);
+    c.runFor(5 * ELECTION_TIMEOUT);
+    if (n6.isLeader()) c.fail('an isolated n6 elected itself');
+    c.connect(5);
+    c.one('six-again', 6, true);
   });
 });
 
