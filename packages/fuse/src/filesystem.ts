@@ -12,6 +12,7 @@ import { checkNames, isHiddenName, isWithin, parentOf, PathMap } from './paths.j
 import { RemoteReader } from './remote-reader.js';
 import type { Spool } from './spool.js';
 import { statfsFromNodes, type Statfs } from './statfs.js';
+import { StreamingUpload } from './stream-upload.js';
 import { TtlCache, type Clock } from './ttl-cache.js';
 
 export interface FileSystemOptions {
@@ -25,6 +26,8 @@ export interface FileSystemOptions {
   blockSize?: number;
   cacheBytes?: number;
   readaheadMax?: number;
+  /** Stream new, sequentially written files to the cluster while they are written (default on). */
+  writeBehind?: boolean;
   owner?: Owner;
   now?: Clock;
 }
@@ -34,8 +37,8 @@ export const FS_DEFAULTS = {
   dirTtlMs: 1000,
   statfsTtlMs: 5000,
   blockSize: 1024 * 1024,
-  cacheBytes: 64 * 1024 * 1024,
-  readaheadMax: 8 * 1024 * 1024,
+  cacheBytes: 128 * 1024 * 1024,
+  readaheadMax: 32 * 1024 * 1024,
 };
 
 /** How old a master stat answer open() may reuse (the lookup of the same open(2)). */
@@ -63,12 +66,14 @@ export class DfsFileSystem {
   private readonly now: Clock;
   /** Names libfuse gave files it hid (unlinked while open); their remote file is already gone. */
   private readonly hidden = new Set<string>();
+  private readonly writeBehind: boolean;
 
   constructor(
     private readonly backend: FsBackend,
     private readonly opts: FileSystemOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.writeBehind = opts.writeBehind ?? true;
     this.paths = new PathMap(opts.remoteRoot);
     this.owner = opts.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     this.meta = new MetaCache({ attrTtlMs: opts.attrTtlMs ?? FS_DEFAULTS.attrTtlMs, dirTtlMs: opts.dirTtlMs ?? FS_DEFAULTS.dirTtlMs, now: this.now });
@@ -175,6 +180,7 @@ export class DfsFileSystem {
     const file = this.files.get(path);
     if (file && file.base === null) {
       // Created here and never committed: nothing exists remotely.
+      file.stopUpload();
       file.orphan = true;
       this.files.detach(file);
     } else {
@@ -182,6 +188,7 @@ export class DfsFileSystem {
       if (isDirectory(status)) throw new FsError('EISDIR', `${path}: is a directory`);
       await this.backend.rm(this.remote(path), { recursive: false, skipTrash: true });
       if (file) {
+        file.stopUpload();
         file.orphan = true;
         this.files.detach(file);
       }
@@ -233,6 +240,7 @@ export class DfsFileSystem {
    */
   private async hide(src: string, hiddenPath: string): Promise<void> {
     const file = this.files.get(src)!;
+    file.stopUpload();
     await file.ensureSpool(Number.MAX_SAFE_INTEGER);
     if (file.base !== null) {
       await this.backend.rm(this.remote(src), { recursive: false, skipTrash: true }).catch((err: unknown) => {
@@ -326,10 +334,40 @@ export class DfsFileSystem {
   async write(fd: number, data: Buffer, len: number, pos: number): Promise<number> {
     const file = this.files.handle(fd).file;
     const spool = await file.ensureSpool(Number.MAX_SAFE_INTEGER);
+    if (file.upload && pos !== file.upload.end) file.stopUpload();
+    else if (!file.upload && !file.uploadTried && this.writeBehind && pos === 0 && spool.size === 0 && !file.orphan) this.startUpload(file, spool);
     await spool.write(data, len, pos);
+    file.upload?.advance(pos + len);
     file.touch(this.now());
     this.overlay.clearMtime(file.path);
     return len;
+  }
+
+  private startUpload(file: OpenFile, spool: Spool): void {
+    file.uploadTried = true;
+    const remote = this.remote(file.path);
+    const mode = file.mode;
+    file.upload = new StreamingUpload(remote, spool, (source) => this.backend.put(source, remote, { overwrite: true, mode }));
+  }
+
+  /**
+   * Finishes a write-behind upload if it still matches the spool and the file's path;
+   * returns its result, or null when the whole spool must be uploaded instead.
+   */
+  private async finishUpload(file: OpenFile, spool: Spool, remote: string): Promise<FileStatus | null> {
+    const upload = file.upload;
+    if (!upload) return null;
+    file.upload = undefined;
+    if (upload.aborted || upload.end !== spool.size || upload.remote !== remote) {
+      upload.abort();
+      return null;
+    }
+    upload.finish();
+    try {
+      return await upload.result;
+    } catch {
+      return null;
+    }
   }
 
   async ftruncate(fd: number, size: number): Promise<void> {
@@ -358,6 +396,7 @@ export class DfsFileSystem {
   private async truncateFile(file: OpenFile, size: number): Promise<void> {
     if (size < 0) throw new FsError('EINVAL', `negative size ${size}`);
     const spool = await file.ensureSpool(size);
+    if (file.upload && size !== spool.size) file.stopUpload();
     await spool.truncate(size);
     file.touch(this.now());
     this.overlay.clearMtime(file.path);
@@ -390,7 +429,7 @@ export class DfsFileSystem {
       const gen = file.dirtyGen;
       const path = file.path;
       const remote = this.remote(path);
-      const status = await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode });
+      const status = (await this.finishUpload(file, spool, remote)) ?? (await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode }));
       file.committedGen = gen;
       file.base = versionOf(remote, status);
       this.meta.changed(path);

@@ -1,5 +1,6 @@
 import type { FileVersion } from './file-version.js';
 import { Spool } from './spool.js';
+import type { StreamingUpload } from './stream-upload.js';
 
 /** Copies the first `bytes` of a committed version into a spool. */
 export type SpoolFiller = (spool: Spool, version: FileVersion, bytes: number) => Promise<void>;
@@ -17,6 +18,10 @@ export class OpenFile {
   committedGen = 0;
   /** Unlinked (or renamed over) while open: its content lives on locally and is never committed. */
   orphan = false;
+  /** The write-behind upload of a file written sequentially from empty, while it lasts. */
+  upload: StreamingUpload | undefined;
+  /** Write-behind is tried once per open file (a later rewrite uploads the whole spool). */
+  uploadTried = false;
   private spool: Spool | undefined;
   private spooling: Promise<Spool> | undefined;
   private chain: Promise<unknown> = Promise.resolve();
@@ -82,7 +87,14 @@ export class OpenFile {
     return run;
   }
 
+  /** Stops write-behind (a non-sequential change); the commit will upload the whole spool. */
+  stopUpload(): void {
+    this.upload?.abort();
+    this.upload = undefined;
+  }
+
   async dispose(): Promise<void> {
+    this.stopUpload();
     const spool = await this.currentSpool().catch(() => undefined);
     this.spool = undefined;
     this.spooling = undefined;

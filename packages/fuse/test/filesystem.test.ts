@@ -105,6 +105,44 @@ describe('DfsFileSystem', () => {
     });
   });
 
+  describe('write-behind', () => {
+    it('streams a new file written sequentially; it appears only at close', async () => {
+      const data = randomBytes(300_000);
+      const fd = await h.fs.create('/stream', 0o644);
+      for (let pos = 0; pos < data.length; pos += 65_536) await writeAll(h.fs, fd, data.subarray(pos, pos + 65_536), pos);
+      assert.equal(backend.exists('/stream'), false);
+      await h.fs.release(fd);
+      assert.equal(backend.calls.streamedPuts, 1);
+      assert.equal(backend.calls.put, 1, 'no second, whole-spool upload');
+      assert.deepEqual(backend.bytes('/stream'), data);
+    });
+
+    it('falls back to a whole upload when a write is not an append, or on a truncate', async () => {
+      const fd = await h.fs.create('/seek', 0o644);
+      await writeAll(h.fs, fd, Buffer.from('aaaa'), 0);
+      await writeAll(h.fs, fd, Buffer.from('bb'), 1);
+      await h.fs.release(fd);
+      assert.equal(backend.bytes('/seek')?.toString(), 'abba');
+
+      const fd2 = await h.fs.create('/cut', 0o644);
+      await writeAll(h.fs, fd2, Buffer.from('123456'), 0);
+      await h.fs.ftruncate(fd2, 3);
+      await writeAll(h.fs, fd2, Buffer.from('x'), 3);
+      await h.fs.release(fd2);
+      assert.equal(backend.bytes('/cut')?.toString(), '123x');
+    });
+
+    it('a failed stream is retried as a whole upload at commit', async () => {
+      const fd = await h.fs.create('/flaky', 0o644);
+      await writeAll(h.fs, fd, Buffer.from('part one '), 0);
+      backend.unavailable = true;
+      await writeAll(h.fs, fd, Buffer.from('part two'), 9);
+      backend.unavailable = false;
+      await h.fs.release(fd);
+      assert.equal(backend.bytes('/flaky')?.toString(), 'part one part two');
+    });
+  });
+
   describe('errors', () => {
     it('maps the namespace errors to errnos', async () => {
       await rejectsWith(h.fs.getattr('/missing'), 'ENOENT');

@@ -20,7 +20,7 @@ export class MemoryBackend implements FsBackend {
   private nextInode = 2;
   private tick = 1_700_000_000_000;
   unavailable = false;
-  readonly calls = { tryStat: 0, list: 0, readChunks: 0, put: 0, bytesRead: 0 };
+  readonly calls = { tryStat: 0, list: 0, readChunks: 0, put: 0, streamedPuts: 0, bytesRead: 0 };
   /** Size of the pieces readChunks yields (small, to exercise reassembly). */
   pieceSize = 1000;
 
@@ -123,15 +123,24 @@ export class MemoryBackend implements FsBackend {
     for (const [k, node] of moved) this.nodes.set(d + k.slice(s.length), node);
   }
 
-  async put(localPath: string, remote: string, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus> {
+  async put(source: string | NodeJS.ReadableStream, remote: string, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus> {
     this.check();
     this.calls.put++;
     const p = normalizePath(remote);
+    let data: Buffer;
+    if (typeof source === 'string') {
+      data = await readFile(source);
+    } else {
+      this.calls.streamedPuts++;
+      const parts: Buffer[] = [];
+      for await (const part of source as AsyncIterable<Buffer>) parts.push(part);
+      data = Buffer.concat(parts);
+      this.check();
+    }
     const existing = this.nodes.get(p);
     if (existing?.type === FileType.DIRECTORY) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${p}: is a directory`);
     if (existing && !opts.overwrite) throw new DfsError(ErrorCode.ALREADY_EXISTS, `${p}: exists`);
     if (!this.nodes.has(this.parentOf(p))) await this.mkdir(this.parentOf(p), { parents: true });
-    const data = await readFile(localPath);
     const node: Node = { type: FileType.FILE, data, mode: opts.mode || 0o644, mtimeMs: this.clock(), inode: this.nextInode++ };
     this.nodes.set(p, node);
     return this.status(p, node);
