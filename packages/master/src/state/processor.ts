@@ -248,15 +248,20 @@ export class CommandProcessor {
       this.checkChunkLength(row, cmd.previous);
       this.sCommitChunk.run(cmd.previous.length, cmd.previous.crc32c, prev.handle);
     }
-    if (cmd.index === count - 1 && last && last.committed === 0) {
-      // A retry, or a new replica set for a chunk that was never committed: replace it.
-      this.sDeleteChunk.run(last.handle);
+    if (cmd.index < count) {
+      // A retry, or a new replica set for a chunk that was never committed: replace it. With
+      // several chunks in flight (parallel upload) the failed one need not be the last.
+      const at = cmd.index === count - 1 ? last : this.ns.chunksOf(row.id).find((c) => c.idx === cmd.index);
+      if (!at || at.committed !== 0) {
+        fail(ErrorCode.INVALID_ARGUMENT, `chunk index ${cmd.index} out of order: the file has ${count} chunks`);
+      }
+      this.sDeleteChunk.run(at.handle);
     } else if (cmd.index !== count) {
       fail(ErrorCode.INVALID_ARGUMENT, `chunk index ${cmd.index} out of order: the file has ${count} chunks`);
     }
     const handle = this.alloc('next_handle');
     this.sInsertChunk.run(handle, row.id, cmd.index, 1);
-    this.sSetWriteState.run(cmd.index + 1, cmd.leaseExpiry, row.id);
+    this.sSetWriteState.run(Math.max(count, cmd.index + 1), cmd.leaseExpiry, row.id);
     return { handle, version: 1, offset: cmd.index * row.chunk_size };
   }
 
