@@ -4,6 +4,7 @@ import { simIt } from '../sim/harness.js';
 import { runKvScenario } from './kv-scenario.js';
 
 describe('linearizability of a key-value service on Raft (ReadIndex reads, thesis 6.4)', function () {
+  this.timeout(120_000);
   simIt('concurrent clients under partitions, crashes and a lossy network see a linearizable history', (seed) => {
     const r = runKvScenario({ seed });
     if (!r.ok) throw new SimFailure(`history of ${r.ops} operations is not linearizable (key ${r.badKey}); faults:\n        ${r.faults.join('\n        ')}`);
