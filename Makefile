@@ -6,7 +6,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install proto build test test-unit test-system run bench clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench clean
 
 all: build
 
@@ -16,6 +16,10 @@ node_modules/.install-stamp: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# Debian packages the tests need (FUSE, Chromium); installs them when run as root.
+system-deps:
+	@scripts/install-system-deps
+
 proto: install
 	rm -rf packages/proto/src/gen
 	cd proto && ../$(NODE_BIN)/buf generate
@@ -23,14 +27,14 @@ proto: install
 build: install proto
 	$(NODE_BIN)/tsc --build
 
-test: build
+test: build system-deps
 	$(MOCHA) --timeout 60000 $(UNIT_TESTS)
 	$(MOCHA) --timeout 180000 --exit $(SYSTEM_TESTS)
 
 test-unit: build
 	$(MOCHA) --timeout 60000 $(UNIT_TESTS)
 
-test-system: build
+test-system: build system-deps
 	$(MOCHA) --timeout 180000 --exit $(SYSTEM_TESTS)
 
 run: build

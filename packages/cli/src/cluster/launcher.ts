@@ -98,10 +98,11 @@ export class LocalCluster {
     const masterIds = Array.from({ length: opts.masters }, (_, i) => `m${i + 1}`);
     const peers = masterIds.map((id, i) => `${id}=${host}:${port('m', i)}`).join(',');
     const masterAddresses = masterIds.map((_, i) => `${host}:${port('m', i)}`);
+    const peersHttp = masterIds.map((id, i) => `${id}=${host}:${port('mh', i)}`).join(',');
 
     masterIds.forEach((id, i) => {
       const nodeDir = join(dir, id);
-      const args = ['master', '--id', id, '--dir', nodeDir, '--listen', `${host}:${port('m', i)}`, '--http', `${host}:${port('mh', i)}`, '--peers', peers];
+      const args = ['master', '--id', id, '--dir', nodeDir, '--listen', `${host}:${port('m', i)}`, '--http', `${host}:${port('mh', i)}`, '--peers', peers, '--peers-http', peersHttp];
       if (opts.chunkSize) args.push('--chunk-size', String(opts.chunkSize));
       if (opts.replication) args.push('--replication', String(opts.replication));
       if (opts.deadAfter) args.push('--dead-after', opts.deadAfter);

@@ -58,6 +58,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7001')
     .option('--http <host:port>', 'HTTP status and /metrics address')
     .option('--peers <list>', 'every master: m1=host:port,m2=host:port,...')
+    .option('--peers-http <list>', 'the masters\' HTTP addresses: m1=host:port,... (status pages link to the leader)')
     .option('--chunk-size <bytes>', 'default chunk size', '64MiB')
     .option('--replication <n>', 'default replication factor', '3')
     .option('--min-replicas <n>', 'fewest replicas a write may succeed with')
@@ -78,6 +79,7 @@ export function registerDaemonCommands(program: Command): void {
         listen: o.listen!,
         http: o.http,
         peers: o.peers ? parsePeers(o.peers) : undefined,
+        peerHttp: o.peersHttp ? Object.fromEntries(parsePeers(o.peersHttp).map((p) => [p.id, p.address])) : undefined,
         chunkSize: parseSize(o.chunkSize!),
         defaultReplication: Number(o.replication),
         minReplicas: o.minReplicas ? Number(o.minReplicas) : undefined,
@@ -102,6 +104,9 @@ export function registerDaemonCommands(program: Command): void {
     .option('--rack <rack>', 'rack name for placement')
     .option('--heartbeat <duration>', 'heartbeat interval', '1s')
     .option('--capacity <bytes>', 'storage quota (default: the disk\'s size)')
+    .option('--scrub-interval <duration>', 'pause between scrubber passes over every replica (0 = off)', '1h')
+    .option('--scrub-rate <bytes>', 'scrubber read rate per second', '16MiB')
+    .option('--copy-rate <bytes>', 're-replication read rate per second (0 = unlimited)', '64MiB')
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
     .action(async (o: Record<string, string | undefined>) => {
       if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
@@ -114,6 +119,9 @@ export function registerDaemonCommands(program: Command): void {
         rack: o.rack,
         heartbeatMs: parseDuration(o.heartbeat!),
         capacityBytes: o.capacity ? parseSize(o.capacity) : undefined,
+        scrubIntervalMs: parseDuration(o.scrubInterval!),
+        scrubBytesPerSec: parseSize(o.scrubRate!),
+        copyBytesPerSec: parseSize(o.copyRate!),
         logLevel: o.logLevel,
       });
       runAsDaemon(o.dir!, cs);
