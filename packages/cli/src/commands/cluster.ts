@@ -16,6 +16,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--dead-after <duration>', 'declare a silent chunkserver dead after (e.g. 2s)')
     .option('--racks <n>', 'spread chunkservers over N racks')
     .option('--log-level <level>', 'log level of every node')
+    .option('--chunkserver-args <args>', 'extra flags for every chunkserver, space-separated (e.g. "--scrub-interval 1s")')
     .option('--master-args <args>', 'extra flags for every master, space-separated (e.g. "--snapshot-every 500 --trash-interval 0")')
     .addHelpText('after', '\nExample:\n  dfs cluster up --dir ./.dfs-data --masters 3 --chunkservers 4')
     .action(async (o: Record<string, string | undefined>) => {
@@ -29,6 +30,7 @@ export function registerClusterCommands(program: Command): void {
         deadAfter: o.deadAfter,
         racks: o.racks ? Number(o.racks) : undefined,
         logLevel: o.logLevel,
+        ...(o.chunkserverArgs ? { chunkserverArgs: o.chunkserverArgs.split(' ').filter(Boolean) } : {}),
         ...(o.masterArgs ? { masterArgs: o.masterArgs.split(' ').filter(Boolean) } : {}),
         log: (line) => process.stderr.write(`dfs cluster: ${line}\n`),
       });
@@ -45,7 +47,8 @@ export function registerClusterCommands(program: Command): void {
         process.stderr.write(
           `masters: ${info.masters.map((m) => `${m.id}=${m.address} (http://${m.http}/)`).join(', ')}\n` +
             `chunkservers: ${info.chunkservers.map((c) => `${c.id}=${c.address}`).join(', ')}\n` +
-            `export DFS_MASTERS=${info.masters.map((m) => m.address).join(',')}\n`,
+            `export DFS_MASTERS=${info.masters.map((m) => m.address).join(',')}\n` +
+            `status page: http://${info.masters[0]!.http}/ (any master's page; a follower's links to the leader)\n`,
         );
         process.stdout.write('ready\n');
       } catch (err) {
