@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-export const DFS_BIN = resolve(__dirname, '..', '..', '..', 'packages', 'cli', 'bin', 'dfs.js');
+// Compiled to scripts/bench/dist/lib/: four levels up is the repository root.
+export const DFS_BIN = resolve(__dirname, '..', '..', '..', '..', 'packages', 'cli', 'bin', 'dfs.js');
 
 export interface BenchCluster {
   masters: string[];
