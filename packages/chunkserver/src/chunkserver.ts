@@ -137,6 +137,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     throttle: new Throttle(opts.copyBytesPerSec ?? 64 * 1024 * 1024),
     timeoutMs: pipelineTimeoutMs,
     signal,
+    onFinished: (handle, ok) => link?.copyFinished(handle, ok),
   });
   const scrubInterval = opts.scrubIntervalMs ?? 3_600_000;
   const scrubber = new Scrubber({

@@ -62,6 +62,8 @@ export class MasterLink {
   private registeredWith?: string;
   private readonly pendingNew = new Map<number, Pending<ReplicaReport>>();
   private readonly pendingCorrupt = new Map<number, Pending<string>>();
+  private readonly pendingFailedCopies = new Set<number>();
+  private nudgeTimer?: NodeJS.Timeout;
   private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
   private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
   private loop?: Promise<void>;
@@ -91,6 +93,7 @@ export class MasterLink {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.nudgeTimer);
     this.wake?.();
     // Closing the channels fails an in-flight call at once instead of waiting for its deadline.
     this.control.close();
@@ -102,6 +105,20 @@ export class MasterLink {
   replicaCommitted(record: ChunkRecord): void {
     this.pendingCorrupt.delete(record.handle);
     this.pendingNew.set(record.handle, { value: toReport(record) });
+  }
+
+  /**
+   * A re-replication copy finished (or failed): heartbeat soon, so the master learns it and
+   * hands out the next copy without waiting a whole period. Debounced: one early heartbeat
+   * covers every copy that finished within `nudgeMs`.
+   */
+  copyFinished(handle: number, ok: boolean, nudgeMs = 50): void {
+    if (!ok) this.pendingFailedCopies.add(handle);
+    if (this.nudgeTimer || this.opts.signal.aborted) return;
+    this.nudgeTimer = setTimeout(() => {
+      this.nudgeTimer = undefined;
+      this.wake?.();
+    }, nudgeMs);
   }
 
   /** A replica was found corrupt: report it now (best effort) and in the next heartbeats until acknowledged. */
@@ -145,6 +162,7 @@ export class MasterLink {
     }
     const sentNew = [...this.pendingNew.entries()];
     const sentCorrupt = [...this.pendingCorrupt.entries()];
+    const sentFailed = [...this.pendingFailedCopies];
     const cap = await this.opts.capacity();
     const req: HeartbeatRequest = {
       id: this.opts.selfId,
@@ -156,11 +174,13 @@ export class MasterLink {
       inflightCopies: this.opts.inflightCopies(),
       newReplicas: sentNew.map(([, p]) => p.value),
       corruptHandles: sentCorrupt.map(([h]) => h),
+      failedCopies: sentFailed,
     };
     const { address, response } = await this.withLeader('Heartbeat', (a) => this.heartbeatRpc(a, req));
     this.stats.heartbeats++;
     for (const [h, p] of sentNew) if (this.pendingNew.get(h) === p) this.pendingNew.delete(h);
     for (const [h, p] of sentCorrupt) if (this.pendingCorrupt.get(h) === p) this.pendingCorrupt.delete(h);
+    for (const h of sentFailed) this.pendingFailedCopies.delete(h);
     if (response.reregister || address !== this.registeredWith) {
       this.opts.log.info({ leader: address, reason: response.reregister ? 'master asked' : 'leader changed' }, 'sending a full chunk report');
       this.registeredWith = undefined;

@@ -41,6 +41,8 @@ export interface ReplicatorOptions {
   /** Deadline of ChunkInfo; a source sending nothing for this long fails the copy. */
   timeoutMs: number;
   signal: AbortSignal;
+  /** A master-commanded copy finished: reported in the next (early) heartbeat. */
+  onFinished?: (handle: number, ok: boolean) => void;
 }
 
 /** Master commands waiting beyond this are dropped (the master re-issues them). */
@@ -77,9 +79,13 @@ export class Replicator {
     this.queued++;
     copying
       .then(
-        (r) => this.opts.log.info({ handle: req.handle, source: req.source?.id, length: r.length }, 'replica copied'),
+        (r) => {
+          this.opts.log.info({ handle: req.handle, source: req.source?.id, length: r.length }, 'replica copied');
+          this.opts.onFinished?.(req.handle, true);
+        },
         (err: unknown) => {
           if (!this.opts.signal.aborted) {
+            this.opts.onFinished?.(req.handle, false);
             this.opts.log.warn({ handle: req.handle, source: req.source?.id, err: toDfsError(err).message }, 'replica copy failed');
           }
         },

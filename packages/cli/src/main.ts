@@ -4,6 +4,7 @@ import { registerAdminCommands } from './commands/admin.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerDaemonCommands } from './commands/daemons.js';
 import { registerDataCommands } from './commands/data.js';
+import { registerHealingCommands } from './commands/healing.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
 import { registerUsageCommands } from './commands/usage.js';
 import { closeClient } from './context.js';
@@ -18,6 +19,7 @@ function buildProgram(): Command {
   registerNamespaceCommands(program);
   registerUsageCommands(program);
   registerAdminCommands(program);
+  registerHealingCommands(program);
   registerClusterCommands(program);
   registerDaemonCommands(program);
   program.addHelpCommand(false);

@@ -15,6 +15,12 @@ import {
   type ChunkLocation,
   type ChunkserverRef,
   type ClusterStatusResponse,
+  type BalanceRequest,
+  type BalanceResponse,
+  type DecommissionRequest,
+  type DecommissionResponse,
+  type FsckRequest,
+  type FsckResponse,
   type CompleteFileRequest,
   type CompleteFileResponse,
   type CreateFileRequest,
@@ -46,6 +52,7 @@ import type { CommandLog } from './command_log.js';
 import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/registry.js';
 import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits } from './cluster/replication.js';
 import { SafeMode } from './cluster/safe_mode.js';
+import { ClusterOperations } from './cluster/operations.js';
 import type { Logger } from './logger.js';
 import { choosePlacement } from './placement.js';
 import { ChunkLeases } from './chunk_leases.js';
@@ -115,6 +122,8 @@ export class Master {
   readonly registry = new ChunkserverRegistry();
   readonly safeMode: SafeMode;
   readonly replication: ReplicationMonitor;
+  /** fsck, decommission, balance (cluster/operations.ts). */
+  readonly operations: ClusterOperations;
   readonly chunkLeases: ChunkLeases;
   private leader = false;
   private scanCursor = 0;
@@ -141,6 +150,15 @@ export class Master {
       { ...config.replication, minFreeBytes: config.replication.minFreeBytes || config.chunkSize },
       random,
     );
+    this.operations = new ClusterOperations({
+      registry: this.registry,
+      monitor: this.replication,
+      lookup: (h) => this.store.chunkFacts(h),
+      namespace: this.store,
+      safeMode: () => this.safeMode.isActive(),
+      logger: this.logger,
+      chunkSize: config.chunkSize,
+    });
     if (log.isLeader()) this.becomeLeader();
     log.onLeadershipChange((isLeader) => {
       if (!isLeader) return this.stepDown();
@@ -157,6 +175,7 @@ export class Master {
     this.registry.clear();
     this.chunkLeases.clear();
     this.replication.clear();
+    this.operations?.clear();
     this.leader = true;
     this.scanCursor = 0;
     this.gcIter = undefined;
@@ -170,6 +189,7 @@ export class Master {
     this.leader = false;
     this.registry.clear();
     this.replication.clear();
+    this.operations?.clear();
     this.logger.info('no longer leader: soft state dropped');
   }
 
@@ -418,6 +438,8 @@ export class Master {
         chunkCount: n.chunkCount,
         lastHeartbeatMs: n.lastHeartbeatMs,
         inflightCopies: n.inflightCopies,
+        note: this.operations.note(n),
+        chunksToDrain: this.operations.chunksToDrain(n),
       })),
       totalChunks: this.store.committedChunkCount(),
       underReplicated: repl.underReplicated,
@@ -425,6 +447,8 @@ export class Master {
       corrupt: repl.corrupt,
       safeMode: this.leader ? this.safeMode.isActive() : false,
       replicationQueue: this.replication.queueLength(),
+      replicationInflight: repl.inflight,
+      pendingDeletes: repl.pendingDeletes,
     };
   }
 
@@ -494,6 +518,10 @@ export class Master {
     if (!node) return { reregister: true, deleteHandles: [], replicate: [] };
     for (const r of req.newReplicas) this.noteReplica(node.id, r);
     for (const h of req.corruptHandles) this.replication.onCorrupt(node.id, h);
+    for (const h of req.failedCopies ?? []) this.replication.onCopyFailed(node.id, h);
+    this.operations.noteCapacity(node);
+    // A finished copy frees a throttle slot: hand out the next one now rather than a tick later.
+    if (this.isLeader() && !this.safeMode.isActive() && this.replication.queueLength() > 0) this.replication.plan(this.clock.now());
     const { deleteHandles, replicate } = this.replication.takeCommands(node.id);
     return { reregister: false, deleteHandles, replicate };
   }
@@ -501,6 +529,10 @@ export class Master {
   /** One reported replica: record it, count it for safe mode, delete it if garbage or stale. */
   private noteReplica(nodeId: string, r: ReplicaReport): void {
     const info = infoOf(r);
+    if (this.replication.isCorrupt(nodeId, r.handle)) {
+      this.registry.removeReplica(nodeId, r.handle); // known bad: never served, deleted once replaced
+      return;
+    }
     this.registry.addReplica(nodeId, r.handle, info);
     const verdict = this.replication.verdict(r.handle, info);
     if (verdict === 'garbage' || verdict === 'stale') {
@@ -524,6 +556,7 @@ export class Master {
       for (const { node, handles } of this.registry.expire(now, this.config.deadAfterMs)) {
         this.logger.warn({ chunkserver: node.id, replicas: handles.length }, 'chunkserver declared dead');
         this.replication.forgetNode(node.id);
+        this.replication.forgetCorruptOn(node.id);
         for (const h of handles) this.replication.check(h);
       }
       if (this.safeMode.update(now)) {
@@ -534,6 +567,7 @@ export class Master {
       this.scanChunks();
       this.collectGarbage();
       this.replication.plan(now);
+      this.operations.tick(now);
       await this.recoverLeases(now);
       await this.checkpointTrash(now);
     } finally {

@@ -17,7 +17,7 @@ function registerReq(id: string, rack: string, replicas: ReplicaReport[] = []): 
 function hb(id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest {
   return {
     id, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0,
-    newReplicas: [], corruptHandles: [], ...over,
+    newReplicas: [], corruptHandles: [], failedCopies: [], ...over,
   };
 }
 async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<DfsError> {
@@ -188,7 +188,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     const cmds = [];
     for (const id of ['cs1', 'cs2', 'cs3', 'cs4']) cmds.push(...(await master.heartbeat(hb(id))).replicate);
     assert.deepEqual(cmds.map((c) => c.handle), [two.handle], 'one copy at a time, the most endangered chunk first');
-    assert.equal(master.clusterStatus().corrupt, 3);
+    assert.equal(master.clusterStatus().corrupt, 2, 'two chunks have corrupt replicas');
   });
 
   it('deletes garbage, stale and corrupt replicas through heartbeats — but only out of safe mode', async () => {
@@ -211,11 +211,13 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     await master.register(registerReq(other, 'r9', [{ handle: f.handle, version: 0, length: 100, crc32c: 9 }]));
     assert.deepEqual((await master.heartbeat(hb(other))).deleteHandles, [f.handle]);
     assert.deepEqual((await master.getFile({ path: '/g', staleOk: false })).chunks[0]!.replicas.map((r) => r.id), [holder]);
-    // A corrupt replica reported by the scrubber is dropped and deleted.
+    // A corrupt replica reported by the scrubber is dropped from service — but, being the
+    // last copy, not deleted: it stays until a good replacement exists.
     const r = await master.heartbeat(hb(holder, { corruptHandles: [f.handle] }));
-    assert.deepEqual(r.deleteHandles, [f.handle]);
+    assert.deepEqual(r.deleteHandles, []);
     assert.deepEqual((await master.getFile({ path: '/g', staleOk: false })).chunks[0]!.replicas, []);
     assert.equal(master.clusterStatus().missing, 1);
+    assert.equal(master.clusterStatus().corrupt, 1);
   });
 
   it('safe mode also ends after its timeout without reports', async () => {

@@ -52,6 +52,13 @@ export {
   HeartbeatRequest,
   HeartbeatResponse,
   ReplicateCommand,
+  FsckRequest,
+  FsckResponse,
+  FsckChunk,
+  DecommissionRequest,
+  DecommissionResponse,
+  BalanceRequest,
+  BalanceResponse,
   AppendFileRequest,
   AppendFileResponse,
 } from './gen/dfs/v1/master.js';

@@ -7,7 +7,18 @@ import type { HeartbeatRequest, RegisterRequest, ReplicaReport } from '@dfs/prot
  * registered, live node (a node declared dead loses its locations and must re-register).
  */
 
-export type NodeState = 'live' | 'dead';
+/*
+ * Node states:
+ *
+ *   register ──▶ live ──decommission──▶ decommissioning ──drained──▶ decommissioned
+ *                 ▲  ◀──────cancel──────────────┘                         │
+ *                 └── re-register ◀── dead ◀── silent past deadAfterMs ◀──┘ (any state)
+ *
+ * Only `live` nodes receive new chunks and copies. Decommissioning and decommissioned nodes
+ * still serve reads and act as copy sources; their replicas do not count toward a chunk's
+ * target. The decommission mark survives death and re-registration (it is per id).
+ */
+export type NodeState = 'live' | 'dead' | 'decommissioning' | 'decommissioned';
 
 export interface ChunkserverNode {
   id: string;
@@ -38,6 +49,8 @@ export class ChunkserverRegistry {
   private readonly nodesById = new Map<string, ChunkserverNode>();
   private readonly locations = new Map<number, Map<string, ReplicaInfo>>();
   private readonly byNode = new Map<string, Set<number>>();
+  /** Ids marked for decommission (kept across death and re-registration). */
+  private readonly draining = new Set<string>();
 
   /** A (re)registration: the node's full report replaces whatever was known about it. */
   register(req: RegisterRequest, now: number): ChunkserverNode {
@@ -53,7 +66,7 @@ export class ChunkserverRegistry {
       activeWrites: 0,
       inflightCopies: 0,
       lastHeartbeatMs: now,
-      state: 'live',
+      state: this.draining.has(req.id) ? 'decommissioning' : 'live',
     };
     this.nodesById.set(node.id, node);
     for (const r of req.replicas) this.addReplica(node.id, r.handle, infoOf(r));
@@ -63,7 +76,7 @@ export class ChunkserverRegistry {
   /** Updates load figures. Returns undefined for an unknown or dead node (it must re-register). */
   heartbeat(req: HeartbeatRequest, now: number): ChunkserverNode | undefined {
     const node = this.nodesById.get(req.id);
-    if (!node || node.state !== 'live') return undefined;
+    if (!node || node.state === 'dead') return undefined;
     node.capacityBytes = req.capacityBytes;
     node.freeBytes = req.freeBytes;
     node.usedBytes = req.usedBytes;
@@ -82,13 +95,29 @@ export class ChunkserverRegistry {
     return [...this.nodesById.values()];
   }
 
+  /** Nodes that take new chunks and copies. */
   liveNodes(): ChunkserverNode[] {
     return this.nodes().filter((n) => n.state === 'live');
   }
 
+  /** Starts (or cancels) draining a node. Returns false for an unknown id. */
+  setDecommission(id: string, on: boolean): boolean {
+    const node = this.nodesById.get(id);
+    if (on) this.draining.add(id);
+    else this.draining.delete(id);
+    if (!node) return false;
+    if (node.state !== 'dead') node.state = on ? (node.state === 'decommissioned' ? 'decommissioned' : 'decommissioning') : 'live';
+    return true;
+  }
+
+  /** Handles recorded on a node. */
+  handlesOn(id: string): ReadonlySet<number> {
+    return this.byNode.get(id) ?? new Set();
+  }
+
   addReplica(nodeId: string, handle: number, info: ReplicaInfo): void {
     const node = this.nodesById.get(nodeId);
-    if (!node || node.state !== 'live') return;
+    if (!node || node.state === 'dead') return;
     let at = this.locations.get(handle);
     if (!at) this.locations.set(handle, (at = new Map()));
     at.set(nodeId, info);
@@ -106,14 +135,14 @@ export class ChunkserverRegistry {
     this.byNode.get(nodeId)?.delete(handle);
   }
 
-  /** Every recorded replica of `handle` (all on live nodes, by the invariant above). */
+  /** Every recorded replica of `handle` (on nodes not dead, by the invariant above; decommissioning ones included). */
   replicasOf(handle: number): ReplicaLocation[] {
     const at = this.locations.get(handle);
     if (!at) return [];
     const out: ReplicaLocation[] = [];
     for (const [id, info] of at) {
       const node = this.nodesById.get(id);
-      if (node && node.state === 'live') out.push({ node, info });
+      if (node && node.state !== 'dead') out.push({ node, info });
     }
     return out;
   }
@@ -135,7 +164,7 @@ export class ChunkserverRegistry {
   expire(now: number, deadAfterMs: number): Array<{ node: ChunkserverNode; handles: number[] }> {
     const out: Array<{ node: ChunkserverNode; handles: number[] }> = [];
     for (const node of this.nodesById.values()) {
-      if (node.state === 'live' && now - node.lastHeartbeatMs >= deadAfterMs) {
+      if (node.state !== 'dead' && now - node.lastHeartbeatMs >= deadAfterMs) {
         node.state = 'dead';
         out.push({ node, handles: this.dropLocations(node.id) });
       }
@@ -148,6 +177,7 @@ export class ChunkserverRegistry {
     this.nodesById.clear();
     this.locations.clear();
     this.byNode.clear();
+    this.draining.clear();
   }
 
   private dropLocations(nodeId: string): number[] {

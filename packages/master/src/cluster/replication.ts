@@ -1,6 +1,6 @@
 import { DfsError, type ReplicateCommand } from '@dfs/proto';
 import { chooseExcess, choosePlacement } from '../placement.js';
-import type { ChunkserverRegistry, ReplicaInfo, ReplicaLocation } from './registry.js';
+import type { ChunkserverNode, ChunkserverRegistry, ReplicaInfo, ReplicaLocation } from './registry.js';
 
 /** What the namespace says about a chunk (from the database). */
 export interface ChunkFacts {
@@ -26,9 +26,9 @@ export interface ReplicationLimits {
 }
 
 export const DEFAULT_REPLICATION_LIMITS: ReplicationLimits = {
-  maxCopiesPerNode: 2,
-  maxCopiesCluster: 32,
-  copyTimeoutMs: 5 * 60_000,
+  maxCopiesPerNode: 4,
+  maxCopiesCluster: 64,
+  copyTimeoutMs: 2 * 60_000,
   maxDeletesPerHeartbeat: 1000,
   minFreeBytes: 0,
   maxExaminedPerPlan: 5000,
@@ -40,23 +40,46 @@ interface Copy {
   target: string;
   source: string;
   startedAt: number;
+  /** A balancer move: once the copy lands, this node's replica is the one dropped. */
+  moveFrom?: string;
+}
+
+/** One chunk's health as the leader sees it. */
+export interface ChunkHealth {
+  /** Good replicas on nodes that are not dead (decommissioning ones included: they still serve). */
+  good: ReplicaLocation[];
+  /** Good replicas on live nodes: what counts toward the target. */
+  live: ReplicaLocation[];
+  /** Nodes whose replica was reported corrupt and is not deleted yet. */
+  corrupt: string[];
 }
 
 /**
  * The replication monitor (HDFS RedundancyMonitor, GFS §4.3): a priority queue of chunks
- * below their replication target, ordered by fewest good replicas (bucket i holds chunks
- * that had i good replicas when queued), turned into throttled chunkserver-to-chunkserver
- * copies; plus excess and stale replica deletion. All soft state; the caller decides when
- * deletions are allowed (never in safe mode).
+ * below their replication target, ordered by fewest live good replicas (bucket i holds chunks
+ * that had i when queued; a chunk down to one copy jumps the queue), turned into throttled
+ * chunkserver-to-chunkserver copies; plus excess, stale and corrupt replica deletion. All
+ * soft state; the caller decides when deletions are allowed (never in safe mode).
+ *
+ * Invariants:
+ *   - never delete the last good copy: excess trimming needs more live good replicas than
+ *     the target, stale deletion needs a good replica elsewhere, and a replica reported
+ *     corrupt is only deleted once the chunk is back at its target (HDFS
+ *     invalidateCorruptReplicas); until then it is merely not served;
+ *   - replicas on decommissioning nodes are sources and serve reads, never count.
  */
 export class ReplicationMonitor {
   private readonly buckets: Array<Set<number>> = [];
   private readonly queued = new Map<number, number>();
+  private readonly missingSet = new Set<number>();
   private readonly inflight = new Map<number, Copy>();
   private readonly nodeCopies = new Map<string, number>();
   private readonly pendingCopies = new Map<string, ReplicateCommand[]>();
   private readonly pendingDeletes = new Map<string, Set<number>>();
+  /** handle → nodes whose replica is known corrupt (not served, not counted). */
+  private readonly corrupt = new Map<number, Set<string>>();
   private corruptSeen = 0;
+  private movesDone = 0;
 
   constructor(
     private readonly registry: ChunkserverRegistry,
@@ -66,9 +89,14 @@ export class ReplicationMonitor {
     private readonly random: () => number = Math.random,
   ) {}
 
-  /** Replicas on live nodes at (or above) the chunk's version. */
+  /** Replicas on nodes that are not dead, at (or above) the chunk's version. */
   goodReplicas(handle: number, facts: ChunkFacts): ReplicaLocation[] {
     return this.registry.replicasOf(handle).filter((r) => r.info.version >= facts.version);
+  }
+
+  health(handle: number, facts: ChunkFacts): ChunkHealth {
+    const good = this.goodReplicas(handle, facts);
+    return { good, live: good.filter((r) => r.node.state === 'live'), corrupt: [...(this.corrupt.get(handle) ?? [])] };
   }
 
   /** How a reported replica relates to the namespace. */
@@ -79,43 +107,95 @@ export class ReplicationMonitor {
     return facts.committed ? 'ok' : 'writing';
   }
 
+  /** True when this node's replica of `handle` was reported corrupt (its reports are ignored). */
+  isCorrupt(nodeId: string, handle: number): boolean {
+    return this.corrupt.get(handle)?.has(nodeId) ?? false;
+  }
+
   /** Re-evaluates one chunk: queue it when under-replicated, trim it when over. */
   check(handle: number): void {
     const facts = this.lookup(handle);
     if (!facts) {
       this.dequeue(handle);
+      this.forgetCorrupt(handle);
       return;
     }
     if (!facts.committed) return;
     const good = this.goodReplicas(handle, facts);
-    if (good.length < facts.replication) {
-      this.enqueue(handle, good.length);
+    const live = good.filter((r) => r.node.state === 'live');
+    if (live.length < facts.replication) {
+      this.enqueue(handle, live.length, good.length === 0);
       return;
     }
     this.dequeue(handle);
-    if (good.length > facts.replication && !this.inflight.has(handle)) {
-      const victim = chooseExcess(good.map((g) => g.node));
+    // Back at its target: corrupt replicas may go now.
+    const bad = this.corrupt.get(handle);
+    if (bad) {
+      for (const id of bad) this.addDelete(id, handle);
+      this.corrupt.delete(handle);
+    }
+    if (live.length > facts.replication && !this.inflight.has(handle)) {
+      const victim = chooseExcess(live.map((g) => g.node));
       if (victim) this.scheduleDelete(victim.id, handle);
     }
   }
 
-  /** A replica reported by `nodeId`: finishes the copy that targeted it. */
+  /** A replica reported by `nodeId`: finishes the copy that targeted it (and completes a move). */
   onReplicaReported(nodeId: string, handle: number): void {
     const copy = this.inflight.get(handle);
-    if (copy && copy.target === nodeId) this.finishCopy(handle);
+    if (!copy || copy.target !== nodeId) return;
+    this.finishCopy(handle);
+    if (copy.moveFrom) {
+      const facts = this.lookup(handle);
+      if (facts) {
+        const live = this.goodReplicas(handle, facts).filter((r) => r.node.state === 'live');
+        if (live.length > facts.replication && live.some((r) => r.node.id === copy.moveFrom)) {
+          this.scheduleDelete(copy.moveFrom, handle);
+          this.movesDone++;
+        }
+      }
+    }
   }
 
-  /** A replica known bad (scrubber, reader): never served again, deleted, its chunk re-replicated. */
-  onCorrupt(nodeId: string, handle: number): void {
-    this.corruptSeen++;
-    this.registry.removeReplica(nodeId, handle);
-    this.addDelete(nodeId, handle);
+  /** The target could not make the copy: plan it again (from another source if there is one). */
+  onCopyFailed(nodeId: string, handle: number): void {
+    const copy = this.inflight.get(handle);
+    if (!copy || copy.target !== nodeId) return;
+    this.finishCopy(handle);
     this.check(handle);
   }
 
-  /** Garbage, stale or excess replica: delete it (only when deletions are allowed). */
+  /**
+   * A replica known bad (scrubber, reader): never served or counted again, its chunk
+   * re-replicated from a good copy; the bad replica itself is deleted once the chunk is
+   * back at its target, so the last copy — even a damaged one — is never destroyed here.
+   */
+  onCorrupt(nodeId: string, handle: number): void {
+    this.corruptSeen++;
+    this.registry.removeReplica(nodeId, handle);
+    if (!this.lookup(handle)) {
+      this.addDelete(nodeId, handle); // garbage anyway
+      return;
+    }
+    let s = this.corrupt.get(handle);
+    if (!s) this.corrupt.set(handle, (s = new Set()));
+    s.add(nodeId);
+    const copy = this.inflight.get(handle);
+    if (copy && (copy.source === nodeId || copy.target === nodeId)) this.finishCopy(handle);
+    this.check(handle);
+  }
+
+  /**
+   * Garbage, stale or excess replica: delete it (only when deletions are allowed). A stale
+   * replica is kept while the chunk has no good replica at all.
+   */
   scheduleDelete(nodeId: string, handle: number): boolean {
     if (!this.deletionsAllowed()) return false;
+    const facts = this.lookup(handle);
+    if (facts) {
+      const others = this.goodReplicas(handle, facts).filter((r) => r.node.id !== nodeId);
+      if (others.length === 0) return false;
+    }
     this.registry.removeReplica(nodeId, handle);
     this.addDelete(nodeId, handle);
     return true;
@@ -144,16 +224,21 @@ export class ReplicationMonitor {
           continue;
         }
         const good = this.goodReplicas(handle, facts);
-        if (good.length >= facts.replication) {
+        const liveGood = good.filter((g) => g.node.state === 'live');
+        if (liveGood.length >= facts.replication) {
           this.check(handle);
           continue;
         }
-        if (good.length !== b) this.enqueue(handle, good.length);
+        if (liveGood.length !== b || (good.length === 0) !== this.missingSet.has(handle)) this.enqueue(handle, liveGood.length, good.length === 0);
         if (good.length === 0) continue; // missing: nothing to copy from
         const sources = good.filter((g) => this.copiesOn(g.node.id) < this.limits.maxCopiesPerNode);
         if (sources.length === 0) continue;
-        const source = sources.sort((x, y) => this.copiesOn(x.node.id) - this.copiesOn(y.node.id))[0]!.node;
+        // Least busy first; a draining node is preferred (it takes no client writes, HDFS does the same).
+        const source = sources.sort(
+          (x, y) => this.copiesOn(x.node.id) - this.copiesOn(y.node.id) || drainingFirst(x.node) - drainingFirst(y.node),
+        )[0]!.node;
         const holders = new Set(this.registry.replicasOf(handle).map((r) => r.node.id));
+        for (const id of this.corrupt.get(handle) ?? []) holders.add(id);
         let target;
         try {
           [target] = choosePlacement({
@@ -162,7 +247,7 @@ export class ReplicationMonitor {
               .map((n) => ({ ...n, load: this.copiesOn(n.id) + n.activeWrites })),
             count: 1,
             minCount: 1,
-            holders: good.map((g) => g.node),
+            holders: liveGood.map((g) => g.node),
             exclude: holders,
             minFreeBytes: this.limits.minFreeBytes,
             random: this.random,
@@ -172,16 +257,32 @@ export class ReplicationMonitor {
           throw err;
         }
         if (!target) continue;
-        this.inflight.set(handle, { target: target.id, source: source.id, startedAt: now });
-        this.bump(target.id, 1);
-        this.bump(source.id, 1);
-        let q = this.pendingCopies.get(target.id);
-        if (!q) this.pendingCopies.set(target.id, (q = []));
-        q.push({ handle, version: facts.version, source: { id: source.id, address: source.address, rack: source.rack } });
+        this.startCopy(handle, facts.version, source, target, now);
         this.dequeue(handle);
         budget--;
       }
     }
+  }
+
+  /**
+   * A balancer move: copy `handle` from `from` to `to`, then drop `from`'s replica. Refused
+   * when the chunk is busy or not exactly healthy, or a throttle is full.
+   */
+  planMove(handle: number, from: ChunkserverNode, to: ChunkserverNode, now: number): boolean {
+    if (this.inflight.has(handle) || this.queued.has(handle) || this.corrupt.has(handle)) return false;
+    if (this.inflight.size >= this.limits.maxCopiesCluster) return false;
+    if (this.copiesOn(from.id) >= this.limits.maxCopiesPerNode || this.copiesOn(to.id) >= this.limits.maxCopiesPerNode) return false;
+    const facts = this.lookup(handle);
+    if (!facts || !facts.committed) return false;
+    const good = this.goodReplicas(handle, facts);
+    if (!good.some((g) => g.node.id === from.id) || this.registry.replicasOf(handle).some((r) => r.node.id === to.id)) return false;
+    this.startCopy(handle, facts.version, from, to, now, from.id);
+    return true;
+  }
+
+  /** Copies (and moves) in flight that involve `nodeId`. */
+  copiesOn(nodeId: string): number {
+    return this.nodeCopies.get(nodeId) ?? 0;
   }
 
   /** What to hand a chunkserver in its heartbeat response (drains its queues). */
@@ -213,16 +314,48 @@ export class ReplicationMonitor {
     }
   }
 
-  stats(): { underReplicated: number; missing: number; inflight: number; corrupt: number; pendingDeletes: number } {
+  /** A node is dead: the corrupt replicas it held are gone with it. */
+  forgetCorruptOn(nodeId: string): void {
+    for (const [handle, nodes] of [...this.corrupt]) {
+      if (nodes.delete(nodeId) && nodes.size === 0) this.corrupt.delete(handle);
+    }
+  }
+
+  stats(): {
+    underReplicated: number;
+    missing: number;
+    inflight: number;
+    corrupt: number;
+    corruptChunks: number;
+    corruptReported: number;
+    pendingDeletes: number;
+    movesDone: number;
+  } {
     let pendingDeletes = 0;
     for (const s of this.pendingDeletes.values()) pendingDeletes += s.size;
+    let moves = 0;
+    for (const c of this.inflight.values()) if (c.moveFrom) moves++;
     return {
-      underReplicated: this.queued.size + this.inflight.size,
-      missing: this.buckets[0]?.size ?? 0,
+      underReplicated: this.queued.size + this.inflight.size - moves,
+      missing: this.missingSet.size,
       inflight: this.inflight.size,
-      corrupt: this.corruptSeen,
+      corrupt: this.corrupt.size,
+      corruptChunks: this.corrupt.size,
+      corruptReported: this.corruptSeen,
       pendingDeletes,
+      movesDone: this.movesDone,
     };
+  }
+
+  /** Moves (balancer copies) in flight. */
+  movesInflight(): number {
+    let n = 0;
+    for (const c of this.inflight.values()) if (c.moveFrom) n++;
+    return n;
+  }
+
+  isBusy(handle: number): boolean {
+    return this.inflight.has(handle) || this.queued.has(handle);
   }
 
   queueLength(): number {
@@ -232,37 +365,55 @@ export class ReplicationMonitor {
   clear(): void {
     this.buckets.length = 0;
     this.queued.clear();
+    this.missingSet.clear();
     this.inflight.clear();
     this.nodeCopies.clear();
     this.pendingCopies.clear();
     this.pendingDeletes.clear();
+    this.corrupt.clear();
     this.corruptSeen = 0;
+    this.movesDone = 0;
   }
 
-  private enqueue(handle: number, good: number): void {
+  private startCopy(handle: number, version: number, source: ChunkserverNode, target: ChunkserverNode, now: number, moveFrom?: string): void {
+    this.inflight.set(handle, { target: target.id, source: source.id, startedAt: now, ...(moveFrom ? { moveFrom } : {}) });
+    this.bump(target.id, 1);
+    this.bump(source.id, 1);
+    let q = this.pendingCopies.get(target.id);
+    if (!q) this.pendingCopies.set(target.id, (q = []));
+    q.push({ handle, version, source: { id: source.id, address: source.address, rack: source.rack } });
+  }
+
+  private enqueue(handle: number, live: number, missing: boolean): void {
+    if (missing) this.missingSet.add(handle);
+    else this.missingSet.delete(handle);
     const was = this.queued.get(handle);
-    if (was === good) return;
+    if (was === live) return;
     if (was !== undefined) this.buckets[was]?.delete(handle);
-    while (this.buckets.length <= good) this.buckets.push(new Set());
-    this.buckets[good]!.add(handle);
-    this.queued.set(handle, good);
+    while (this.buckets.length <= live) this.buckets.push(new Set());
+    this.buckets[live]!.add(handle);
+    this.queued.set(handle, live);
   }
 
   private dequeue(handle: number): void {
+    this.missingSet.delete(handle);
     const was = this.queued.get(handle);
     if (was === undefined) return;
     this.buckets[was]?.delete(handle);
     this.queued.delete(handle);
   }
 
+  private forgetCorrupt(handle: number): void {
+    const bad = this.corrupt.get(handle);
+    if (!bad) return;
+    for (const id of bad) this.addDelete(id, handle);
+    this.corrupt.delete(handle);
+  }
+
   private addDelete(nodeId: string, handle: number): void {
     let s = this.pendingDeletes.get(nodeId);
     if (!s) this.pendingDeletes.set(nodeId, (s = new Set()));
     s.add(handle);
-  }
-
-  private copiesOn(nodeId: string): number {
-    return this.nodeCopies.get(nodeId) ?? 0;
   }
 
   private bump(nodeId: string, by: number): void {
@@ -278,4 +429,8 @@ export class ReplicationMonitor {
     this.bump(copy.target, -1);
     this.bump(copy.source, -1);
   }
+}
+
+function drainingFirst(n: ChunkserverNode): number {
+  return n.state === 'live' ? 1 : 0;
 }
