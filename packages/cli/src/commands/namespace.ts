@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { FileType, normalizePath, type FileStatus } from '@dfs/proto';
+import { DfsError, ErrorCode, FileType, normalizePath, type FileStatus } from '@dfs/proto';
 import type { DfsClient } from '@dfs/client';
 import { clientFrom, type ClientFlags } from '../context.js';
 import { humanSize, isoTime, modeString, statusJson } from '../format.js';
@@ -77,6 +77,21 @@ export function registerNamespaceCommands(program: Command): void {
   ).action(async (paths: string[], flags: ClientFlags & { recursive?: boolean; skipTrash?: boolean }) => {
     const client = clientFrom(flags);
     for (const path of paths) await client.rm(path, { recursive: flags.recursive ?? false, skipTrash: flags.skipTrash ?? false, requestId: flags.requestId });
+  });
+
+  withClientFlags(
+    program
+      .command('rmdir')
+      .description('remove empty directories (NOT_EMPTY otherwise; use rm -r)')
+      .argument('<path...>', 'remote directories'),
+  ).action(async (paths: string[], flags: ClientFlags) => {
+    const client = clientFrom(flags);
+    for (const path of paths) {
+      const s = await client.stat(path);
+      if (s.type !== FileType.DIRECTORY) throw new DfsError(ErrorCode.NOT_A_DIRECTORY, `${s.path}: not a directory`);
+      // Non-recursive: the master refuses a directory that is not empty (also one filled meanwhile).
+      await client.rm(path, { recursive: false, skipTrash: true, requestId: flags.requestId });
+    }
   });
 
   withClientFlags(
