@@ -55,6 +55,12 @@ function timed(fn) {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+async function timedAsync(fn) {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
 /** Runs one measurement and prints it as soon as it is known. */
 function measure(results, key, label, fn, show) {
   results[key] = timed(fn);
@@ -147,6 +153,23 @@ async function main() {
         if (fs.readFileSync(path.join(small, `f${i}`)).length !== 1024) throw new Error('short small file');
       }
     }, files);
+    // The same small files through the client library directly (no process start per file).
+    const { DfsClient } = require(path.join(ROOT, 'packages', 'client'));
+    const client = new DfsClient({ masters: masters.split(',') });
+    try {
+      const kibPath = path.join(work, 'kib');
+      fs.writeFileSync(kibPath, kib);
+      results.clientPutSeconds = await timedAsync(async () => {
+        for (let i = 0; i < o.files; i++) await client.put(kibPath, `/${run_id}/client/f${i}`);
+      });
+      console.log(`  ${'client put 1 KiB (DfsClient.put)'.padEnd(36)} ${files(results.clientPutSeconds)}`);
+      results.clientGetSeconds = await timedAsync(async () => {
+        for (let i = 0; i < o.files; i++) await client.readFile(`/${run_id}/client/f${i}`);
+      });
+      console.log(`  ${'client get 1 KiB (DfsClient.readFile)'.padEnd(36)} ${files(results.clientGetSeconds)}`);
+    } finally {
+      client.close();
+    }
     run('rm', ['-r', path.join(mnt, run_id)]);
     if (o.json) fs.writeFileSync(o.json, JSON.stringify(results, null, 2));
   } finally {
