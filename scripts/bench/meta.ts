@@ -61,6 +61,15 @@ async function main(): Promise<void> {
     const createSecs = await runWorkers(CLIENTS, FILES, (c, i) => c.put(Readable.from([]), `/ls10k/f${String(i).padStart(6, '0')}`).then(() => undefined), clients);
     line('creates of empty files', `${Math.round(FILES / createSecs)}/s`, `(${FILES} in ${createSecs.toFixed(2)} s; target >= 5,000/s)`);
 
+    // The same two commands without the client's writer machinery (lease renewal timer, streams).
+    const raw = Math.min(FILES, 5_000);
+    await clients[0]!.mkdir('/raw', { parents: true });
+    const rawSecs = await runWorkers(CLIENTS, raw, async (c, i) => {
+      const res = await c.masters.call((m) => m.createFile, { path: `/raw/f${i}`, overwrite: false, replication: 0, mode: 0, clientId: c.clientId, chunkSize: 0, opId: `raw-${i}` });
+      await c.masters.call((m) => m.completeFile, { path: `/raw/f${i}`, inode: res.file!.inode, clientId: c.clientId, chunks: [], opId: `rawc-${i}` });
+    }, clients);
+    line('creates, raw CreateFile+CompleteFile RPCs', `${Math.round(raw / rawSecs)}/s`, `(${raw} in ${rawSecs.toFixed(2)} s)`);
+
     const mkdirs = Math.min(FILES, 10_000);
     const mkdirSecs = await runWorkers(CLIENTS, mkdirs, (c, i) => c.mkdir(`/mk/d${i}`).then(() => undefined), clients);
     line('mkdirs', `${Math.round(mkdirs / mkdirSecs)}/s`, `(${mkdirs} in ${mkdirSecs.toFixed(2)} s)`);
