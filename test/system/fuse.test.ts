@@ -332,15 +332,27 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     }
   });
 
-  it('a mount of REMOTE_DIR shows that directory at its root', async () => {
+  it('a mount of REMOTE_DIR shows that directory at its root (with --write-behind)', async () => {
     await cluster!.client().mkdir('/sub/dir', { parents: true });
     await cluster!.dfs(['put', '-', '/sub/dir/inside.txt'], { input: 'inside' });
-    const m = await Mount.start(cluster!, ['/sub']);
+    const m = await Mount.start(cluster!, ['--write-behind', '/sub']);
     try {
       assert.deepEqual(await readdir(m.dir), ['dir']);
       assert.equal(await readFile(m.path('dir/inside.txt'), 'utf8'), 'inside');
       await writeFile(m.path('dir/new.txt'), 'new');
       assert.equal((await cluster!.client().readFile('/sub/dir/new.txt')).toString(), 'new');
+      // Streamed while written: several chunks, then a non-sequential rewrite (falls back).
+      const data = randomBytes(3 * 1024 * 1024 + 99);
+      writeFileSync(join(local, 'wb.bin'), data);
+      assert.equal((await sh('cp', [join(local, 'wb.bin'), m.path('dir/wb.bin')])).code, 0);
+      assert.equal(sha256(await cluster!.client().readFile('/sub/dir/wb.bin')), sha256(data));
+      const fh = await open(m.path('dir/wb2.bin'), 'w');
+      await fh.write(data, 0, 2 * 1024 * 1024, 0);
+      await fh.write(Buffer.from('XY'), 0, 2, 10);
+      await fh.close();
+      const expected = Buffer.from(data.subarray(0, 2 * 1024 * 1024));
+      expected.write('XY', 10);
+      assert.equal(sha256(await cluster!.client().readFile('/sub/dir/wb2.bin')), sha256(expected));
     } finally {
       await m.stop();
     }

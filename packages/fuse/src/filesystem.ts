@@ -26,7 +26,11 @@ export interface FileSystemOptions {
   blockSize?: number;
   cacheBytes?: number;
   readaheadMax?: number;
-  /** Stream new, sequentially written files to the cluster while they are written (default on). */
+  /**
+   * Stream new, sequentially written files to the cluster while they are written.
+   * Off by default: measured here, a streamed put (2 chunks in flight) is slower for big
+   * files than spooling and uploading the file at close (4 chunks in flight).
+   */
   writeBehind?: boolean;
   owner?: Owner;
   now?: Clock;
@@ -73,7 +77,7 @@ export class DfsFileSystem {
     private readonly opts: FileSystemOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.writeBehind = opts.writeBehind ?? true;
+    this.writeBehind = opts.writeBehind ?? false;
     this.paths = new PathMap(opts.remoteRoot);
     this.owner = opts.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     this.meta = new MetaCache({ attrTtlMs: opts.attrTtlMs ?? FS_DEFAULTS.attrTtlMs, dirTtlMs: opts.dirTtlMs ?? FS_DEFAULTS.dirTtlMs, now: this.now });

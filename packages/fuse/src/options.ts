@@ -16,6 +16,7 @@ options:
   --attr-ttl DUR      how long file attributes are cached (default 1s)
   --timeout DUR       per-RPC deadline against one master (default 5s)
   --retry-window DUR  how long a call keeps retrying an unreachable cluster before EIO (default 15s)
+  --write-behind      stream a new file written sequentially while it is written (default: upload at close)
   --allow-other       let other users use the mount (needs user_allow_other for non-root)
   --debug             libfuse debug output
   -u, --umount        unmount MOUNTPOINT (asks its dfs-mount process to stop)
@@ -36,6 +37,7 @@ export interface MountArgs {
   retryWindowMs?: number;
   allowOther: boolean;
   debug: boolean;
+  writeBehind: boolean;
 }
 
 export type ParsedArgs = MountArgs | { kind: 'umount'; mountpoint: string } | { kind: 'help' };
@@ -64,7 +66,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
         const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
         if (value === undefined) throw new UsageError(`${flag} needs a value`);
         values.set(flag, value);
-      } else if (['--daemon', '--foreground', '-f', '--allow-other', '--debug', '-u', '--umount', '-h', '--help'].includes(flag)) {
+      } else if (['--daemon', '--foreground', '-f', '--allow-other', '--debug', '--write-behind', '-u', '--umount', '-h', '--help'].includes(flag)) {
         switches.add(flag);
       } else {
         throw new UsageError(`unknown option ${arg}`);
@@ -99,5 +101,6 @@ export function parseArgs(argv: string[]): ParsedArgs {
     retryWindowMs: duration('--retry-window'),
     allowOther: switches.has('--allow-other'),
     debug: switches.has('--debug'),
+    writeBehind: switches.has('--write-behind'),
   };
 }

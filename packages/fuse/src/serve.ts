@@ -57,6 +57,7 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
     dirTtlMs: args.attrTtlMs,
     cacheBytes: args.cacheBytes,
     readaheadMax: args.readaheadMax,
+    writeBehind: args.writeBehind,
   });
   const fuse = new FuseMount(mountpoint, fuseOperations(fs, log), {
     fsname: `dfs:${args.remoteDir}`,

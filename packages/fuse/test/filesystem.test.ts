@@ -106,6 +106,11 @@ describe('DfsFileSystem', () => {
   });
 
   describe('write-behind', () => {
+    beforeEach(async () => {
+      await h.cleanup();
+      h = makeFs(backend, { writeBehind: true });
+    });
+
     it('streams a new file written sequentially; it appears only at close', async () => {
       const data = randomBytes(300_000);
       const fd = await h.fs.create('/stream', 0o644);
