@@ -1,11 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
 import { diskWriteMBps, grpcStreamMBps, loopbackTcpMBps } from './lib/ceilings.js';
 import { startBenchCluster } from './lib/cluster.js';
+import { RssSampler } from './lib/rss.js';
 
 /*
  * make bench: dfs figures beside the machine's own ceilings measured in the same run.
@@ -16,6 +17,14 @@ const MB = 1e6;
 const BIG = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
 const CONCURRENCY = 16;
+/**
+ * Memory phase: a put and a get of this many bytes with the RSS of every process (client,
+ * masters, chunkservers) sampled every 200 ms; the bound is 300 MiB each. Part of `make bench`
+ * rather than `make test`: it moves 8 GiB through the disks (3 replicas + the source), which
+ * takes minutes on the shared 2-core box. BENCH_MEMORY_BYTES=0 skips it.
+ */
+const MEMORY_BYTES = Number(process.env.BENCH_MEMORY_BYTES ?? 2 * 1024 ** 3);
+const RSS_BOUND = 300 * 1024 * 1024;
 
 interface Row {
   name: string;
@@ -49,6 +58,7 @@ async function pool(total: number, concurrency: number, task: (i: number) => Pro
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'dfs-bench-'));
   const rows: Row[] = [];
+  const memory: Record<string, number> = {};
   const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
   try {
     log('measuring ceilings (disk, loopback TCP, bare grpc-js stream)');
@@ -89,6 +99,35 @@ async function main(): Promise<void> {
       }));
       rows.push({ name: '1 KiB reads, 16 clients', value: SMALL_FILES / readSecs, unit: 'files/s', target: '≥ 5,000' });
       clients.forEach((c) => c.close());
+
+      if (MEMORY_BYTES > 0) {
+        const mem = join(work, 'memory.bin');
+        writeRandomFile(mem, MEMORY_BYTES);
+        log(`memory: put and get ${MEMORY_BYTES} bytes, sampling every process's RSS`);
+        const sampler = new RssSampler(cluster.pids).start();
+        const memClient = new DfsClient({ masters: cluster.masters });
+        try {
+          await memClient.put(mem, '/bench/memory.bin');
+          await memClient.get('/bench/memory.bin', new Writable({ write: (_c, _e, cb) => cb() }));
+        } finally {
+          memClient.close();
+          rmSync(mem, { force: true });
+        }
+        const peaks = sampler.stop();
+        let worst = ['', 0] as [string, number];
+        for (const [name, rss] of peaks) {
+          memory[name] = Math.round(rss / 1024 / 1024);
+          if (rss > worst[1]) worst = [name, rss];
+        }
+        rows.push({
+          name: `peak RSS, ${(MEMORY_BYTES / 1024 ** 3).toFixed(1)} GiB put+get (worst: ${worst[0]})`,
+          value: worst[1] / 1024 / 1024,
+          unit: 'MiB',
+          ratio: worst[1] < RSS_BOUND ? 'within bound' : 'OVER BOUND',
+          target: '< 300',
+        });
+        log(`peak RSS (MiB): ${JSON.stringify(memory)}`);
+      }
     } finally {
       client.close();
       await cluster.stop();
@@ -103,7 +142,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${r.name.padEnd(width)}  ${r.value.toFixed(1).padStart(10)}  ${r.unit.padEnd(8)} ${(r.ratio ?? '').padEnd(29)} ${r.target ?? ''}\n`);
   }
   mkdirSync('.bench', { recursive: true });
-  writeFileSync('.bench/results.json', JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + '\n');
+  writeFileSync('.bench/results.json', JSON.stringify({ date: new Date().toISOString(), load: os.loadavg(), rows, peakRssMiB: memory }, null, 2) + '\n');
 }
 
 main().catch((err: unknown) => {

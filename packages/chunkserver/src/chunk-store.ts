@@ -185,6 +185,28 @@ export class ChunkStore {
     this.opts.hooks?.onCommit?.(record);
   }
 
+  /** Writes a meta file to tmp/ durably (fdatasync) and returns its path; `publishMeta` renames it in. */
+  async prepareMeta(meta: ChunkMeta): Promise<string> {
+    const tmp = join(this.tmpDir, `${handleStem(meta.handle)}.${meta.generation}.meta.${++this.tmpSeq}`);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(encodeMeta(meta));
+      await fh.datasync();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await unlinkQuiet(tmp).catch(() => undefined);
+      throw err;
+    }
+    await fh.close();
+    return tmp;
+  }
+
+  /** Renames a prepared meta over the current one. Not durable until the caller fsyncs chunks/. */
+  async publishMeta(tmp: string, handle: number): Promise<void> {
+    const moved = await renameQuiet(tmp, this.metaPath(handle));
+    if (!moved) throw new Error(`meta temp file ${tmp} vanished`);
+  }
+
   /** Writes a meta file durably: temp file, fdatasync, rename over the old one, fsync the directory. */
   async writeMeta(meta: ChunkMeta): Promise<void> {
     const tmp = join(this.tmpDir, `${handleStem(meta.handle)}.${meta.generation}.meta.${++this.tmpSeq}`);
@@ -386,6 +408,8 @@ export class ChunkWriter {
   private earlySync?: Promise<void>;
   /** The new data file has been renamed into chunks/ but no meta names it yet. */
   private renamedTo?: string;
+  /** A prepared meta file in tmp/ not yet renamed into chunks/. */
+  private metaTmp?: string;
 
   constructor(
     private readonly store: ChunkStore,
@@ -508,22 +532,29 @@ export class ChunkWriter {
     await this.fh!.datasync();
   }
 
-  /** Publishes the written bytes: (rename the new data file,) write the meta, install the record. */
-  async commit(): Promise<ChunkRecord> {
+  /** Publishes the written bytes (see `syncAndCommit`); the data must already be synced. */
+  commit(): Promise<ChunkRecord> {
+    return this.publish(false);
+  }
+
+  /**
+   * Makes the bytes durable and publishes them with the fewest fsync latencies on the path:
+   * the data fdatasync and the new meta's write + fdatasync (in tmp/) run in parallel; then the
+   * data file (a new chunk) and the meta are renamed into chunks/ and one fsync of chunks/ makes
+   * both renames durable before the caller acknowledges. A crash before that fsync leaves at worst
+   * an orphan data file (deleted at startup) or a meta whose data file is missing (reported
+   * corrupt, never served) — never a replica that looks complete and is not; and nothing was
+   * acknowledged yet.
+   */
+  syncAndCommit(): Promise<ChunkRecord> {
+    return this.publish(true);
+  }
+
+  private async publish(syncData: boolean): Promise<ChunkRecord> {
     if (this.failure) throw this.failure;
     if (this.done) throw new DfsError(ErrorCode.INTERNAL, `chunk ${this.handle}: writer already finished`);
     const store = this.store;
     try {
-      await this.fh!.close();
-      this.fh = undefined;
-      const dataPath = store.dataPath(this.handle, this.generation);
-      if (!this.base) {
-        await renameQuiet(this.path, dataPath).then((moved) => {
-          if (!moved) throw new Error(`temp file ${this.path} vanished`);
-        });
-        this.renamedTo = dataPath;
-        await fsyncDir(store.chunksDir);
-      }
       const meta: ChunkMeta = {
         handle: this.handle,
         version: Math.max(this.version, this.base?.version ?? 0),
@@ -532,8 +563,22 @@ export class ChunkWriter {
         crc32c: this.chunkCrc >>> 0,
         blockCrcs: this.blockCrcs,
       };
+      const prepared = store.prepareMeta(meta).then((tmp) => (this.metaTmp = tmp));
+      prepared.catch(() => undefined);
+      await Promise.all([syncData ? this.sync() : undefined, prepared]);
+      await this.fh!.close();
+      this.fh = undefined;
+      const dataPath = store.dataPath(this.handle, this.generation);
+      if (!this.base) {
+        await renameQuiet(this.path, dataPath).then((moved) => {
+          if (!moved) throw new Error(`temp file ${this.path} vanished`);
+        });
+        this.renamedTo = dataPath;
+      }
       if (this.failure) throw this.failure;
-      await store.writeMeta(meta);
+      await store.publishMeta(this.metaTmp!, this.handle);
+      this.metaTmp = undefined;
+      await fsyncDir(store.chunksDir);
       const record: ChunkRecord = { ...meta, blockCrcs: [...this.blockCrcs], dataPath };
       this.renamedTo = undefined;
       this.finish();
@@ -562,6 +607,7 @@ export class ChunkWriter {
     }
     if (!this.base) await unlinkQuiet(this.path).catch(() => undefined);
     if (this.renamedTo) await unlinkQuiet(this.renamedTo).catch(() => undefined);
+    if (this.metaTmp) await unlinkQuiet(this.metaTmp).catch(() => undefined);
   }
 
   private finish(): void {

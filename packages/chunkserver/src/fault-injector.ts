@@ -9,7 +9,7 @@ export interface ChunkserverFaultInjector {
   beforeWriteFrame?(handle: number, offset: number): void | Promise<void>;
   /** Before a data frame is forwarded to the next chunkserver in the chain. */
   beforeForward?(handle: number, offset: number, downstreamId: string): void | Promise<void>;
-  /** After local bytes are durable and downstream acked, before the new state is committed. */
+  /** After the last frame is written locally, before the bytes are made durable and committed (concurrently with the downstream ack). */
   beforeCommit?(handle: number): void | Promise<void>;
   /**
    * Sees every block read from disk (reads, copies served, scrubber) before it is verified;

@@ -10,7 +10,7 @@ import {
   type WriteHeader,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
-import type { ChunkStore, ChunkWriter } from './chunk-store.js';
+import type { ChunkRecord, ChunkStore, ChunkWriter } from './chunk-store.js';
 import type { ClientPool } from './client-pool.js';
 import { MessageQueue } from './message-queue.js';
 import { PipelineError, blameDownstream, blameSelf } from './pipeline-error.js';
@@ -224,6 +224,7 @@ export async function handleWriteChunk(
   let writer: ChunkWriter | undefined;
   let forwarder: Forwarder | undefined;
   let header: ValidHeader | undefined;
+  let localCommit: Promise<ChunkRecord> | undefined;
   const started = Date.now();
   try {
     const first = await queue.next();
@@ -236,6 +237,9 @@ export async function handleWriteChunk(
     if (leaseExpiry > 0 && Date.now() > leaseExpiry) {
       throw new DfsError(ErrorCode.LEASE_EXPIRED, `chunk ${handle}: the primary's lease expired at ${new Date(leaseExpiry).toISOString()}`);
     }
+    // A brand-new replica (nothing stored under this handle) may commit before the downstream
+    // acknowledges (see below), since undoing it is just deleting it.
+    const fresh = header.offset === 0 && !ctx.store.get(handle);
     writer = await ctx.store.beginWrite(header);
     const fi = ctx.store.faultInjector;
     const next = header.chain[0];
@@ -258,9 +262,25 @@ export async function handleWriteChunk(
         await forwarder.send(m.raw);
       }
     }
-    const [, downstream] = await Promise.all([writer.sync(), forwarder?.finish()]);
-    if (fi.beforeCommit) await fi.beforeCommit(handle);
-    const record = await writer.commit();
+    // A new chunk commits locally without waiting for the downstream acknowledgement, so the
+    // chain's commits (fdatasync, meta, directory fsync) overlap instead of running one after
+    // another on the way back; the answer still waits for both, and if the downstream fails the
+    // new replica is deleted again. An append (or a rewrite) commits only after the downstream
+    // acknowledged, since its previous state cannot be restored by a delete.
+    const w = writer;
+    let record: ChunkRecord;
+    let downstream: WriteChunkResponse | undefined;
+    if (fresh) {
+      localCommit = (async () => {
+        if (fi.beforeCommit) await fi.beforeCommit(handle);
+        return w.syncAndCommit();
+      })();
+      [record, downstream] = await Promise.all([localCommit, forwarder?.finish()]);
+    } else {
+      [, downstream] = await Promise.all([w.sync(), forwarder?.finish()]);
+      if (fi.beforeCommit) await fi.beforeCommit(handle);
+      record = await w.commit();
+    }
     // A write that carries a request id is logged at info, so one put can be traced across every hop.
     const logWritten = header.requestId ? ctx.log.info.bind(ctx.log) : ctx.log.debug.bind(ctx.log);
     logWritten(
@@ -270,6 +290,9 @@ export async function handleWriteChunk(
     callback(null, { length: record.length, crc32c: record.crc32c, replicas: [ctx.selfId, ...(downstream?.replicas ?? [])] });
   } catch (err) {
     forwarder?.cancel();
+    // Never abort a writer while it commits; undo a new replica that committed meanwhile.
+    const committed = await localCommit?.catch(() => undefined);
+    if (committed && header) await ctx.store.delete(header.handle).catch(() => undefined);
     await writer?.abort().catch(() => undefined);
     const failure = blameSelf(err, ctx.selfId);
     if (failure.code !== ErrorCode.CANCELLED) {

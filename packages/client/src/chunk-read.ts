@@ -32,7 +32,7 @@ async function readFromReplica(
   replica: ChunkserverRef,
   start: number,
   end: number,
-): Promise<Buffer> {
+): Promise<Buffer[]> {
   const alignedStart = start - (start % BLOCK_SIZE);
   const call = ctx.pool.get(replica.address).readChunk(
     { handle: chunk.handle, version: chunk.version, offset: alignedStart, length: end - alignedStart, requestId: ctx.requestId ?? '' },
@@ -66,16 +66,17 @@ async function readFromReplica(
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
   }
-  const out = Buffer.concat(pieces);
-  if (out.length !== end - start) {
-    throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} on ${replica.id}: short read (${out.length} of ${end - start} bytes)`);
+  // The verified blocks are handed on as they arrived: no concatenation copy.
+  const got = pieces.reduce((n, p) => n + p.length, 0);
+  if (got !== end - start) {
+    throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} on ${replica.id}: short read (${got} of ${end - start} bytes)`);
   }
-  return out;
+  return pieces;
 }
 
 /** Reads [start, end) of a chunk, trying replicas in policy order and falling back on any failure. */
-export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation, start: number, end: number): Promise<Buffer> {
-  if (end <= start) return Buffer.alloc(0);
+export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation, start: number, end: number): Promise<Buffer[]> {
+  if (end <= start) return [];
   const replicas = ctx.policy.order(chunk.replicas);
   if (replicas.length === 0) {
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} has no live replica`);

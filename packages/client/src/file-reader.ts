@@ -42,7 +42,7 @@ export async function* readFileRange(
   if (covered !== Math.max(0, Math.min(end, file.size) - start)) {
     throw new DfsError(ErrorCode.INTERNAL, `${file.path}: chunk list does not cover the file (size ${file.size})`);
   }
-  const window: Array<Promise<Buffer>> = [];
+  const window: Array<Promise<Buffer[]>> = [];
   let next = 0;
   const launch = (): void => {
     const piece = pieces[next++]!;
@@ -53,9 +53,9 @@ export async function* readFileRange(
   try {
     while (next < pieces.length && window.length < parallel) launch();
     while (window.length > 0) {
-      const buf = await window.shift()!;
+      const bufs = await window.shift()!;
       if (next < pieces.length) launch();
-      yield buf;
+      for (const buf of bufs) yield buf;
     }
   } finally {
     // An abandoned generator leaves nothing running that matters: results are dropped.

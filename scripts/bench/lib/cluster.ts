@@ -8,6 +8,8 @@ export const DFS_BIN = resolve(__dirname, '..', '..', '..', '..', 'packages', 'c
 export interface BenchCluster {
   masters: string[];
   chunkserverPids: Map<string, number>;
+  /** Every node process (masters and chunkservers) by id. */
+  pids: Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -23,12 +25,13 @@ export function startBenchCluster(dir: string, args: string[]): Promise<BenchClu
       out += d.toString();
       if (!out.includes('ready')) return;
       const info = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as {
-        masters: Array<{ address: string }>;
+        masters: Array<{ id: string; address: string; pid: number }>;
         chunkservers: Array<{ id: string; pid: number }>;
       };
       resolvePromise({
         masters: info.masters.map((m) => m.address),
         chunkserverPids: new Map(info.chunkservers.map((c) => [c.id, c.pid])),
+        pids: new Map([...info.masters, ...info.chunkservers].map((n) => [n.id, n.pid])),
         stop: () =>
           new Promise<void>((done) => {
             launcher.removeAllListeners('exit');

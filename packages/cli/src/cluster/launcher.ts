@@ -51,7 +51,9 @@ export function dfsMainPath(): string {
 export function spawnNode(args: string[], logPath: string): ChildProcess {
   const fd = openSync(logPath, 'a');
   try {
-    return spawn(process.execPath, [dfsMainPath(), ...args], {
+    // DFS_NODE_ARGS: extra node flags for every node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (profiling).
+    const nodeArgs = (process.env.DFS_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    return spawn(process.execPath, [...nodeArgs, dfsMainPath(), ...args], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, DFS_PARENT_PID: String(process.pid) },
     });
