@@ -45,6 +45,10 @@ export const FS_DEFAULTS = {
   readaheadMax: 32 * 1024 * 1024,
 };
 
+const O_ACCMODE = 0o3;
+const O_RDONLY = 0;
+const O_RDWR = 0o2;
+
 /** How old a master stat answer open() may reuse (the lookup of the same open(2)). */
 const OPEN_REUSE_MS = 25;
 
@@ -299,10 +303,12 @@ export class DfsFileSystem {
     if (spool.size !== bytes) throw new FsError('EIO', `${version.remotePath}: read ${spool.size} of ${bytes} bytes`);
   }
 
-  async open(path: string): Promise<number> {
+  /** `flags` as open(2) got them; only the access mode matters here. */
+  async open(path: string, flags = O_RDWR): Promise<number> {
     checkNames(path);
+    const writable = (flags & O_ACCMODE) !== O_RDONLY;
     let file = this.files.get(path);
-    if (file && (file.spoolSize !== undefined || file.base === null)) return this.files.open(file, file.base);
+    if (file && (file.spoolSize !== undefined || file.base === null)) return this.files.open(file, file.base, writable);
     // Close-to-open: every open asks the master for the current version.
     const status = await this.statForOpen(path);
     if (!status) throw new FsError('ENOENT', `${path}: no such file or directory`);
@@ -311,7 +317,7 @@ export class DfsFileSystem {
     file = this.files.get(path);
     if (file && file.spoolSize === undefined && file.base !== null) file.base = version;
     file ??= this.newOpenFile(path, version, status.mode & 0o7777);
-    return this.files.open(file, file.spoolSize === undefined ? version : file.base);
+    return this.files.open(file, file.spoolSize === undefined ? version : file.base, writable);
   }
 
   async create(path: string, mode: number): Promise<number> {
@@ -406,7 +412,13 @@ export class DfsFileSystem {
     this.overlay.clearMtime(file.path);
   }
 
+  /** close(2) of a handle opened for writing commits; fsync commits from any handle. */
   async flush(fd: number): Promise<void> {
+    const handle = this.files.handle(fd);
+    if (handle.writable) await this.commit(handle.file);
+  }
+
+  async fsync(fd: number): Promise<void> {
     await this.commit(this.files.handle(fd).file);
   }
 

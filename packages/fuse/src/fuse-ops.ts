@@ -77,8 +77,8 @@ function untracedOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
         (err: unknown) => cb(fail('readdir', path, err)),
       );
     },
-    open: (path, _flags, cb) => {
-      fs.open(path).then(
+    open: (path, flags, cb) => {
+      fs.open(path, flags).then(
         (fd) => cb(0, fd),
         (err: unknown) => cb(fail('open', path, err)),
       );
@@ -98,7 +98,7 @@ function untracedOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
     truncate: (path, size, cb) => done('truncate', path, fs.truncate(path, size), cb),
     ftruncate: (path, fd, size, cb) => done('ftruncate', path, fs.ftruncate(fd, size), cb),
     flush: (path, fd, cb) => done('flush', path, fs.flush(fd), cb),
-    fsync: (path, _datasync, fd, cb) => done('fsync', path, fs.flush(fd), cb),
+    fsync: (path, _datasync, fd, cb) => done('fsync', path, fs.fsync(fd), cb),
     release: (path, fd, cb) => done('release', path, fs.release(fd), cb),
     mkdir: (path, mode, cb) => done('mkdir', path, fs.mkdir(path, mode), cb),
     rmdir: (path, cb) => done('rmdir', path, fs.rmdir(path), cb),

@@ -11,6 +11,8 @@ export interface Handle {
   /** The committed version this handle reads while the file has no spool (close-to-open). */
   version: FileVersion | null;
   readahead: ReadaheadState;
+  /** Opened for writing: only such a handle's flush commits (closing a reader does not). */
+  writable: boolean;
 }
 
 /** The open files of this mount by path, and their handles by number. */
@@ -32,11 +34,11 @@ export class OpenFiles {
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
   }
 
-  open(file: OpenFile, version: FileVersion | null): number {
+  open(file: OpenFile, version: FileVersion | null, writable = true): number {
     // fd 0 means "no handle" to fuse-native; numbers wrap well before 2^31.
     const fd = this.nextFd;
     this.nextFd = this.nextFd >= 0x7fff_fff0 ? 1 : this.nextFd + 1;
-    this.handles.set(fd, { fd, file, version, readahead: newReadahead() });
+    this.handles.set(fd, { fd, file, version, readahead: newReadahead(), writable });
     file.handles.add(fd);
     return fd;
   }

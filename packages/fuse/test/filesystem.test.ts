@@ -84,6 +84,19 @@ describe('DfsFileSystem', () => {
       }
     });
 
+    it('closing a reader does not commit another handle\'s pending writes; fsync does', async () => {
+      const wfd = await h.fs.create('/pending', 0o644);
+      await writeAll(h.fs, wfd, Buffer.from('half'));
+      const rfd = await h.fs.open('/pending', 0 /* O_RDONLY */);
+      assert.equal((await readAll(h.fs, rfd, 4)).toString(), 'half');
+      await h.fs.flush(rfd);
+      await h.fs.release(rfd);
+      assert.equal(backend.exists('/pending'), false);
+      await h.fs.fsync(wfd);
+      assert.equal(backend.bytes('/pending')?.toString(), 'half');
+      await h.fs.release(wfd);
+    });
+
     it('a second flush commits only when something changed', async () => {
       const fd = await h.fs.create('/once', 0o644);
       await writeAll(h.fs, fd, Buffer.from('x'));
