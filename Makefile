@@ -45,6 +45,7 @@ run: build
 
 bench: build
 	node scripts/bench/dist/run.js
+	node scripts/bench/dist/recovery.js
 
 clean:
 	rm -rf packages/*/dist packages/proto/src/gen test/dist
@@ -61,3 +62,9 @@ bench-raft: build
 .PHONY: bench-meta
 bench-meta: build
 	node scripts/bench/dist/meta.js
+
+# Re-replication after SIGKILLing a chunkserver that holds BENCH_RECOVERY_BYTES (default 2 GiB) of
+# replicas: detection time, time to fsck healthy, MB/s. BENCH_RECOVERY_BYTES=268435456 for a quick run.
+.PHONY: bench-recovery
+bench-recovery: build
+	node scripts/bench/dist/recovery.js

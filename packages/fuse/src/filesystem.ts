@@ -12,7 +12,7 @@ import { checkNames, isHiddenName, isWithin, parentOf, PathMap } from './paths.j
 import { RemoteReader } from './remote-reader.js';
 import type { Spool } from './spool.js';
 import { statfsFromNodes, type Statfs } from './statfs.js';
-import { StreamingUpload } from './stream-upload.js';
+import { WriteBehind } from './write-behind.js';
 import { TtlCache, type Clock } from './ttl-cache.js';
 
 export interface FileSystemOptions {
@@ -74,14 +74,14 @@ export class DfsFileSystem {
   private readonly now: Clock;
   /** Names libfuse gave files it hid (unlinked while open); their remote file is already gone. */
   private readonly hidden = new Set<string>();
-  private readonly writeBehind: boolean;
+  private readonly writeBehind: WriteBehind;
 
   constructor(
     private readonly backend: FsBackend,
     private readonly opts: FileSystemOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.writeBehind = opts.writeBehind ?? false;
+    this.writeBehind = new WriteBehind(backend, opts.writeBehind ?? false);
     this.paths = new PathMap(opts.remoteRoot);
     this.owner = opts.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     this.meta = new MetaCache({ attrTtlMs: opts.attrTtlMs ?? FS_DEFAULTS.attrTtlMs, dirTtlMs: opts.dirTtlMs ?? FS_DEFAULTS.dirTtlMs, now: this.now });
@@ -344,40 +344,12 @@ export class DfsFileSystem {
   async write(fd: number, data: Buffer, len: number, pos: number): Promise<number> {
     const file = this.files.handle(fd).file;
     const spool = await file.ensureSpool(Number.MAX_SAFE_INTEGER);
-    if (file.upload && pos !== file.upload.end) file.stopUpload();
-    else if (!file.upload && !file.uploadTried && this.writeBehind && pos === 0 && spool.size === 0 && !file.orphan) this.startUpload(file, spool);
+    this.writeBehind.beforeWrite(file, spool, pos, this.remote(file.path));
     await spool.write(data, len, pos);
-    file.upload?.advance(pos + len);
+    this.writeBehind.afterWrite(file, pos + len);
     file.touch(this.now());
     this.overlay.clearMtime(file.path);
     return len;
-  }
-
-  private startUpload(file: OpenFile, spool: Spool): void {
-    file.uploadTried = true;
-    const remote = this.remote(file.path);
-    const mode = file.mode;
-    file.upload = new StreamingUpload(remote, spool, (source) => this.backend.put(source, remote, { overwrite: true, mode }));
-  }
-
-  /**
-   * Finishes a write-behind upload if it still matches the spool and the file's path;
-   * returns its result, or null when the whole spool must be uploaded instead.
-   */
-  private async finishUpload(file: OpenFile, spool: Spool, remote: string): Promise<FileStatus | null> {
-    const upload = file.upload;
-    if (!upload) return null;
-    file.upload = undefined;
-    if (upload.aborted || upload.end !== spool.size || upload.remote !== remote) {
-      upload.abort();
-      return null;
-    }
-    upload.finish();
-    try {
-      return await upload.result;
-    } catch {
-      return null;
-    }
   }
 
   async ftruncate(fd: number, size: number): Promise<void> {
@@ -445,7 +417,7 @@ export class DfsFileSystem {
       const gen = file.dirtyGen;
       const path = file.path;
       const remote = this.remote(path);
-      const status = (await this.finishUpload(file, spool, remote)) ?? (await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode }));
+      const status = (await this.writeBehind.finish(file, spool, remote)) ?? (await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode }));
       file.committedGen = gen;
       file.base = versionOf(remote, status);
       this.meta.changed(path);
