@@ -1,6 +1,4 @@
 import { mkdirSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FsBackend } from './backend.js';
 import { connectBackend } from './dfs-backend.js';
 import { DfsFileSystem } from './filesystem.js';
@@ -9,6 +7,7 @@ import { fuseOperations } from './fuse-ops.js';
 import type { Logger } from './log.js';
 import type { MountArgs } from './options.js';
 import { register, unregister } from './registry.js';
+import { defaultSpoolDir, removeStaleSpoolDirs } from './spool-dir.js';
 import { resolveMasters } from '@dfs/client';
 import { FileType } from '@dfs/proto';
 
@@ -48,7 +47,11 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
     throw new Error(`${args.remoteDir}: no such directory in dfs`);
   }
 
-  const spoolDir = args.spoolDir ?? join(tmpdir(), `dfs-mount-${process.pid}`);
+  if (!args.spoolDir) {
+    const stale = removeStaleSpoolDirs();
+    if (stale.length > 0) log.info('removed spool directories of dead mounts', { dirs: stale });
+  }
+  const spoolDir = args.spoolDir ?? defaultSpoolDir();
   mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
   const fs = new DfsFileSystem(backend, {
     remoteRoot: args.remoteDir,

@@ -61,6 +61,8 @@ describe('a real FUSE mount over the in-memory backend', function () {
     assert.equal((await stat(join(mnt, 'a/new'))).size, 0);
     assert.equal((await sh('touch', ['-d', '2001-02-03 04:05:06Z', join(mnt, 'a/new')])).code, 0);
     assert.equal((await stat(join(mnt, 'a/new'))).mtime.toISOString(), '2001-02-03T04:05:06.000Z');
+    assert.equal((await sh('touch', [join(mnt, 'a/new')])).code, 0);
+    assert.ok(Math.abs((await stat(join(mnt, 'a/new'))).mtimeMs - Date.now()) < 60_000, 'touch (UTIME_NOW) sets mtime to now');
 
     assert.equal((await sh('truncate', ['-s', '5', join(mnt, 'a/moved.txt')])).code, 0);
     assert.equal(readFileSync(join(mnt, 'a/moved.txt'), 'utf8'), 'hello');

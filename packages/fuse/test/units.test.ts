@@ -1,11 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { BlockCache } from '../src/block-cache.js';
 import { errnoName, FsError, toFuseErrno } from '../src/errno.js';
 import { readMountTable } from '../src/mount-table.js';
+import { removeStaleSpoolDirs } from '../src/spool-dir.js';
 import { parseArgs, UsageError } from '../src/options.js';
 import { PathMap, rebase } from '../src/paths.js';
 import { statfsFromNodes } from '../src/statfs.js';
@@ -125,6 +126,23 @@ describe('mount table', () => {
       const file = join(dir, 'mountinfo');
       writeFileSync(file, '36 35 0:40 / /tmp/my\\040mnt rw,nosuid - fuse.dfs dfs:/ rw,user_id=0\n');
       assert.deepEqual(readMountTable(file), [{ mountpoint: '/tmp/my mnt', fstype: 'fuse.dfs', source: 'dfs:/' }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('spool directories', () => {
+  it('removes the default spool directories of servers that are gone, and only those', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-spools-'));
+    try {
+      mkdirSync(join(dir, `dfs-mount-${process.pid}`));
+      mkdirSync(join(dir, 'dfs-mount-999999999'));
+      mkdirSync(join(dir, 'dfs-mount-other'));
+      const removed = removeStaleSpoolDirs(dir);
+      assert.deepEqual(removed, [join(dir, 'dfs-mount-999999999')]);
+      assert.ok(existsSync(join(dir, `dfs-mount-${process.pid}`)));
+      assert.ok(existsSync(join(dir, 'dfs-mount-other')));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
