@@ -345,7 +345,8 @@ export class RaftNode {
     } finally {
       this.running = false;
     }
-    if (this.inbox.length > 0 || this.pendingTicks > 0) this.schedule();
+    // Work that arrived while we awaited (a snapshot, a restore) must not wait for a tick.
+    if (!this.stopped && (this.inbox.length > 0 || this.pendingTicks > 0 || raw.hasReady())) this.schedule();
   }
 
   private async handleReady(raw: RawNode, rd: Ready): Promise<void> {
