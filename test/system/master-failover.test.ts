@@ -74,47 +74,51 @@ describe('replicated master: leader failover', function () {
     const old = await leaderId();
     const killedAt = Date.now();
     await cluster.kill(old);
-    const others = cluster.info.masters.filter((m) => m.id !== old).map((m) => m.address);
-    const survivor = cluster.client({ masters: others, callTimeoutMs: 1_000, retryWindowMs: 1_000 });
-    const newLeader = await waitFor(
-      'a new leader among the survivors',
-      async () => {
-        const s = await survivor.clusterStatus();
-        return s.leaderId && s.leaderId !== old ? s.leaderId : undefined;
-      },
-      30_000,
-      50,
-    );
-    const electedMs = Date.now() - killedAt;
-    // Serving: a linearizable write and read through the new leader.
-    await survivor.mkdir('/after-failover');
-    const servingMs = Date.now() - killedAt;
-    console.log(`      old leader ${old} killed; ${newLeader} elected after ${electedMs} ms, serving after ${servingMs} ms`);
-    assert.ok(servingMs < 15_000, `the new leader served only after ${servingMs} ms`);
+    try {
+      const others = cluster.info.masters.filter((m) => m.id !== old).map((m) => m.address);
+      const survivor = cluster.client({ masters: others, callTimeoutMs: 1_000, retryWindowMs: 1_000 });
+      const newLeader = await waitFor(
+        'a new leader among the survivors',
+        async () => {
+          const s = await survivor.clusterStatus();
+          return s.leaderId && s.leaderId !== old ? s.leaderId : undefined;
+        },
+        30_000,
+        50,
+      );
+      const electedMs = Date.now() - killedAt;
+      // Serving: a linearizable write and read through the new leader.
+      await survivor.mkdir('/after-failover');
+      const servingMs = Date.now() - killedAt;
+      console.log(`      old leader ${old} killed; ${newLeader} elected after ${electedMs} ms, serving after ${servingMs} ms`);
+      assert.ok(servingMs < 15_000, `the new leader served only after ${servingMs} ms`);
 
-    await running;
-    assert.deepEqual(errors, [], 'every client finished without user action');
-    for (let w = 0; w < WORKERS; w++) {
-      assert.equal(acked[w]!.length, OPS);
-      const names: string[] = [];
-      for await (const e of admin.list(`/w${w}`)) names.push(e.name);
-      const expected = Array.from({ length: OPS }, (_, i) => [`f${i}`, `m${i}`]).flat().sort();
-      assert.deepEqual(names.sort(), expected, `worker ${w}: exactly its files and moved directories`);
-      for (let i = 0; i < OPS; i++) {
-        const back = await admin.readFile(`/w${w}/f${i}`);
-        assert.ok(back.equals(payload(w, i)), `/w${w}/f${i} content`);
+      await running;
+      assert.deepEqual(errors, [], 'every client finished without user action');
+      for (let w = 0; w < WORKERS; w++) {
+        assert.equal(acked[w]!.length, OPS);
+        const names: string[] = [];
+        for await (const e of admin.list(`/w${w}`)) names.push(e.name);
+        const expected = Array.from({ length: OPS }, (_, i) => [`f${i}`, `m${i}`]).flat().sort();
+        assert.deepEqual(names.sort(), expected, `worker ${w}: exactly its files and moved directories`);
+        for (let i = 0; i < OPS; i++) {
+          const back = await admin.readFile(`/w${w}/f${i}`);
+          assert.ok(back.equals(payload(w, i)), `/w${w}/f${i} content`);
+        }
       }
+      const trash = await admin.tryStat('/.Trash');
+      assert.equal(trash, null, 'nothing was deleted or replaced');
+    } finally {
+      // Bring the crashed master back so the next test has three; it rejoins as a follower.
+      await running.catch(() => undefined);
+      cluster.restart(old);
+      await waitFor(`${old} back as a follower`, async () => {
+        const s = await admin.clusterStatus();
+        return s.masters.find((m) => m.id === old)?.role === 'follower';
+      }, 30_000);
     }
-    const trash = await admin.tryStat('/.Trash');
-    assert.equal(trash, null, 'nothing was deleted or replaced');
-
-    // Bring the crashed master back so the next test has three; it rejoins as a follower.
-    cluster.restart(old);
-    await waitFor(`${old} back as a follower`, async () => {
-      const s = await admin.clusterStatus();
-      return s.masters.find((m) => m.id === old)?.role === 'follower';
-    }, 30_000);
   });
+
 
   it('SIGSTOP of the leader past the election timeout: it steps down on SIGCONT, never serving a stale read or accepting a write while deposed', async function () {
     this.timeout(90_000);
