@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChunkLocation } from '@dfs/proto';
+import type { DfsClient } from '@dfs/client';
 import { TestCluster } from '../lib/cluster.js';
 import { sha256File, writeRandomFile } from '../lib/files.js';
 import { waitFor } from '../lib/wait.js';
@@ -17,13 +18,28 @@ import { waitFor } from '../lib/wait.js';
 const MIB = 1024 * 1024;
 const SIZE = Number(process.env.DATAPATH_PUT_MIB ?? 64) * MIB;
 
+/** Test-only spy: records each AddChunk answer (replicas[0] is the primary, the rest are backups). */
+function spyOnAddChunk(client: DfsClient): ChunkLocation[] {
+  const allocated: ChunkLocation[] = [];
+  const masters = client.masters as unknown as { call: (...args: unknown[]) => Promise<unknown> };
+  const realCall = masters.call.bind(masters);
+  masters.call = async (...args: unknown[]) => {
+    const res = await realCall(...args);
+    const chunk = (res as { chunk?: ChunkLocation } | undefined)?.chunk;
+    if (chunk && chunk.replicas.length > 0) allocated.push(chunk);
+    return res;
+  };
+  return allocated;
+}
+
 describe('datapath: pipeline recovery', function () {
   this.timeout(240_000);
   let cluster: TestCluster;
   let work: string;
 
   before(async function () {
-    cluster = await TestCluster.start({ masters: 1, chunkservers: 4, chunkSize: MIB, deadAfter: '2s' });
+    // 5 chunkservers: after one is killed and another stalled, 3 remain for every chunk.
+    cluster = await TestCluster.start({ masters: 1, chunkservers: 5, chunkSize: MIB, deadAfter: '2s' });
     work = mkdtempSync(join(tmpdir(), 'dfs-pipeline-'));
   });
 
@@ -36,17 +52,7 @@ describe('datapath: pipeline recovery', function () {
     const local = join(work, 'big');
     const digest = writeRandomFile(local, SIZE);
     const client = cluster.client();
-
-    // Spy: remember each AddChunk answer (replicas[0] is the primary, the rest are backups).
-    const allocated: ChunkLocation[] = [];
-    const masters = client.masters as unknown as { call: (...args: unknown[]) => Promise<unknown> };
-    const realCall = masters.call.bind(masters);
-    masters.call = async (...args: unknown[]) => {
-      const res = await realCall(...args);
-      const chunk = (res as { chunk?: ChunkLocation } | undefined)?.chunk;
-      if (chunk && chunk.replicas.length > 0) allocated.push(chunk);
-      return res;
-    };
+    const allocated = spyOnAddChunk(client);
 
     let progress = 0;
     const putting = client.put(local, '/pipeline/big', { onProgress: (n) => (progress = n) }).then(
@@ -97,5 +103,40 @@ describe('datapath: pipeline recovery', function () {
       60_000,
       500,
     );
+  });
+  it('a backup that stalls (SIGSTOP) mid-put is timed out of the pipeline: the put completes without it', async function () {
+    const size = 16 * MIB;
+    const local = join(work, 'stall');
+    const digest = writeRandomFile(local, size);
+    const client = cluster.client();
+    const allocated = spyOnAddChunk(client);
+    let progress = 0;
+    const putting = client.put(local, '/pipeline/stall', { onProgress: (n) => (progress = n) }).then(
+      (st) => ({ ok: true as const, st }),
+      (err: unknown) => ({ ok: false as const, err }),
+    );
+    await waitFor('the put to be under way', () => allocated.length >= 5 && progress < size, 120_000, 10);
+    const stalled = allocated[allocated.length - 1]!.replicas[1]!.id;
+    cluster.signal(stalled, 'SIGSTOP');
+    try {
+      const outcome = await putting;
+      assert.ok(outcome.ok, `put failed: ${outcome.ok ? '' : String(outcome.err)}`);
+      const back = join(work, 'stall-back');
+      await client.get('/pipeline/stall', back);
+      assert.equal(await sha256File(back), digest);
+      // The paused node is declared dead (no heartbeats) and no chunk is left counting on it.
+      await waitFor(
+        'every chunk to have 3 live replicas, none on the stalled node',
+        async () => {
+          const { chunks } = await client.locate('/pipeline/stall');
+          return chunks.every((c) => new Set(c.replicas.map((r) => r.id)).size === 3 && !c.replicas.some((r) => r.id === stalled));
+        },
+        120_000,
+        500,
+      );
+      this.test!.title += ` [stalled ${stalled}]`;
+    } finally {
+      cluster.signal(stalled, 'SIGCONT');
+    }
   });
 });

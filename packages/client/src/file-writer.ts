@@ -41,11 +41,17 @@ interface AppendTarget {
 /** Metadata key a chunkserver sets to name the node that broke a write pipeline. */
 const FAILED_CHUNKSERVER_KEY = 'dfs-failed-chunkserver';
 
-/** Ids to exclude after a pipeline failure (HDFS excludes the bad datanode and retries). */
-function failedReplicaIds(err: DfsError, location: ChunkLocation): string[] {
+/** The chunkserver a pipeline failure names in its trailer, if any. */
+function namedFailure(err: DfsError): string | undefined {
   const cause = err.cause as Partial<ServiceError> | undefined;
   const named = cause?.metadata?.get?.(FAILED_CHUNKSERVER_KEY)?.[0];
-  if (named !== undefined && String(named) !== '') return [String(named)];
+  return named !== undefined && String(named) !== '' ? String(named) : undefined;
+}
+
+/** Ids to exclude after a pipeline failure (HDFS excludes the bad datanode and retries). */
+function failedReplicaIds(err: DfsError, location: ChunkLocation): string[] {
+  const named = namedFailure(err);
+  if (named) return [named];
   const mentioned = location.replicas.filter((r) => err.message.split(/[^\w.-]+/).includes(r.id) || err.message.includes(r.address));
   if (mentioned.length > 0) return mentioned.map((r) => r.id);
   const primary = location.replicas[0];
@@ -278,9 +284,23 @@ export class FileWriter {
 
   private async writeChunkWithRetry(index: number, payload: ChunkPayload): Promise<void> {
     let lastError: DfsError | undefined;
+    // This chunk's own exclusions (including guesses); the file-wide set holds only nodes a
+    // pipeline explicitly named, so that concurrent chunks' guesses cannot exclude everyone.
+    const exclude = new Set<string>();
     for (let attempt = 0; attempt < this.opts.maxAttempts; attempt++) {
       if (this.failure) throw this.failure;
-      const location = await this.allocate(index, [...this.excluded]);
+      let location: ChunkLocation;
+      try {
+        location = await this.allocate(index, [...new Set([...this.excluded, ...exclude])]);
+      } catch (e) {
+        const err = e instanceof DfsError ? e : new DfsError(ErrorCode.INTERNAL, String(e));
+        if (err.code !== ErrorCode.NOT_ENOUGH_CHUNKSERVERS || (this.excluded.size === 0 && exclude.size === 0)) throw err;
+        // Excluded too many: forget the exclusions (the master skips dead nodes anyway) and retry.
+        lastError = err;
+        this.excluded.clear();
+        exclude.clear();
+        continue;
+      }
       try {
         const result = await writeChunk(this.chunkservers, location, this.file.chunkSize, payload(), {
           requestId: this.opts.requestId,
@@ -293,7 +313,10 @@ export class FileWriter {
         const err = e instanceof DfsError ? e : new DfsError(ErrorCode.INTERNAL, String(e));
         if (err.code === ErrorCode.CANCELLED || this.opts.signal?.aborted) throw err;
         lastError = err;
-        for (const id of failedReplicaIds(err, location)) this.excluded.add(id);
+        for (const id of failedReplicaIds(err, location)) exclude.add(id);
+        const named = namedFailure(err);
+        if (named) this.excluded.add(named);
+        if (process.env.DFS_CLIENT_DEBUG) process.stderr.write(`dfs-client: chunk ${index} attempt ${attempt} on ${location.replicas.map((r) => r.id).join('>')}: ${err.message} (excluding ${[...exclude].join(',')})\n`);
         await this.masters
           .call((c) => c.abandonChunk, { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, handle: location.handle })
           .catch(() => undefined);
