@@ -12,6 +12,7 @@ function reportJson(s: ClusterStatusResponse): Record<string, unknown> {
     chunkservers: s.chunkservers.map((c) => ({ ...c, lastHeartbeat: c.lastHeartbeatMs ? new Date(c.lastHeartbeatMs).toISOString() : null })),
     chunks: { total: s.totalChunks, underReplicated: s.underReplicated, missing: s.missing, corrupt: s.corrupt },
     replicationQueue: s.replicationQueue,
+    replication: { queue: s.replicationQueue, inflight: s.replicationInflight, pendingDeletes: s.pendingDeletes },
   };
 }
 
@@ -28,10 +29,10 @@ function printReport(s: ClusterStatusResponse): void {
   for (const c of s.chunkservers) {
     const ago = c.lastHeartbeatMs ? `${((Date.now() - c.lastHeartbeatMs) / 1000).toFixed(1)}s ago` : '-';
     out.push(
-      `  ${c.id.padEnd(6)} ${c.address.padEnd(21)} ${(c.rack || '-').padEnd(6)} ${c.state.padEnd(15)} ${humanSize(c.capacityBytes).padStart(9)} ${humanSize(c.usedBytes).padStart(9)} ${humanSize(c.freeBytes).padStart(9)} ${String(c.chunkCount).padStart(7)} ${ago}`,
+      `  ${c.id.padEnd(6)} ${c.address.padEnd(21)} ${(c.rack || '-').padEnd(6)} ${c.state.padEnd(15)} ${humanSize(c.capacityBytes).padStart(9)} ${humanSize(c.usedBytes).padStart(9)} ${humanSize(c.freeBytes).padStart(9)} ${String(c.chunkCount).padStart(7)} ${ago}${c.note ? `  (${c.note})` : ''}`,
     );
   }
-  out.push('', `Chunks: ${s.totalChunks} total, ${s.underReplicated} under-replicated, ${s.missing} missing, ${s.corrupt} corrupt; re-replication queue ${s.replicationQueue}`);
+  out.push('', `Chunks: ${s.totalChunks} total, ${s.underReplicated} under-replicated, ${s.missing} missing, ${s.corrupt} corrupt; re-replication queue ${s.replicationQueue}, ${s.replicationInflight} copying, ${s.pendingDeletes} deletions pending`);
   process.stdout.write(out.join('\n') + '\n');
 }
 
