@@ -197,8 +197,9 @@ export class DfsClient {
    * Writes `source` (a local file path or a readable stream) to `remote`. The file
    * becomes visible only once every chunk is durable on its replicas.
    */
-  async put(source: string | NodeJS.ReadableStream, remote: string, opts: PutOptions = {}): Promise<FileStatus> {
+  async put(source: string | NodeJS.ReadableStream | Uint8Array, remote: string, opts: PutOptions = {}): Promise<FileStatus> {
     const path = normalizePath(remote);
+    if (source instanceof Uint8Array) source = Readable.from([Buffer.from(source.buffer, source.byteOffset, source.byteLength)]);
     if (typeof source === 'string') {
       const info = await fsStat(source).catch((err: unknown) => {
         throw toDfsError(err);
@@ -234,14 +235,15 @@ export class DfsClient {
   }
 
   /**
-   * Adds the bytes of `source` (a local path or a readable stream) at the end of `remote`:
+   * Adds the bytes of `source` (a local path, a readable stream or a buffer) at the end of `remote`:
    * first filling its last chunk through that chunk's primary, then in new chunks. One
    * writer per file: while another client appends or writes it, this fails with
    * LEASE_HELD. Readers see the old length until the append completes, then the new one;
    * a failed append leaves the file as it was.
    */
-  async append(source: string | NodeJS.ReadableStream, remote: string, opts: AppendOptions = {}): Promise<FileStatus> {
+  async append(source: string | NodeJS.ReadableStream | Uint8Array, remote: string, opts: AppendOptions = {}): Promise<FileStatus> {
     const path = normalizePath(remote);
+    if (source instanceof Uint8Array) source = Readable.from([Buffer.from(source.buffer, source.byteOffset, source.byteLength)]);
     let size = -1;
     if (typeof source === 'string') {
       const info = await fsStat(source).catch((err: unknown) => {
