@@ -84,6 +84,11 @@ class Mount {
     return join(this.dir, p);
   }
 
+  /** Asks the server to unmount (SIGTERM) without waiting. */
+  terminate(): void {
+    this.child.kill('SIGTERM');
+  }
+
   /** Always leaves nothing mounted and nothing running. */
   async stop(): Promise<void> {
     if (!this.exited) {
@@ -355,6 +360,33 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
       assert.equal(sha256(await cluster!.client().readFile('/sub/dir/wb2.bin')), sha256(expected));
     } finally {
       await m.stop();
+    }
+  });
+
+  it('unmount lets open descriptors finish: a close in the grace period commits, a file left open is not published', async () => {
+    const m = await Mount.start(cluster!, ['--grace', '4s']);
+    let done: FileHandle | undefined;
+    let left: FileHandle | undefined;
+    try {
+      done = await open(m.path('finished-late'), 'w');
+      left = await open(m.path('left-open'), 'w');
+      await done.write('before unmount; ');
+      await left.write('never closed');
+      m.terminate();
+      await waitFor('the lazy unmount', () => !isMounted(m.dir), 10_000);
+      await done.write('after unmount');
+      await done.close();
+      done = undefined;
+      await waitFor('the server to exit after the grace period', () => m.exited, 30_000);
+      assert.equal((await cluster!.client().readFile('/finished-late')).toString(), 'before unmount; after unmount');
+      assert.equal(await cluster!.client().tryStat('/left-open'), null, 'a file still open for writing is not published');
+      assert.match(m.log, /not committed; their content was kept/);
+    } finally {
+      await done?.close().catch(() => undefined);
+      await left?.close().catch(() => undefined);
+      await m.stop();
+      const rescue = /"rescueDir":"([^"]+)"/.exec(m.log)?.[1];
+      if (rescue) rmSync(rescue, { recursive: true, force: true });
     }
   });
 

@@ -431,17 +431,24 @@ export class DfsFileSystem {
     });
   }
 
-  /** Commits every dirty file (used before unmounting). Returns the paths that failed. */
-  async commitAll(): Promise<string[]> {
-    const failed: string[] = [];
-    await Promise.all(
-      this.files.all().map((file) =>
-        this.commit(file).catch(() => {
-          failed.push(file.path);
-        }),
-      ),
-    );
-    return failed;
+  /** Handles still open on this mount. */
+  get openHandles(): number {
+    return this.files.all().reduce((n, file) => n + file.handles.size, 0);
+  }
+
+  /**
+   * Waits for commits in flight; returns the files whose changes are still not committed
+   * (open files that were written and not closed) with the spool that holds them.
+   */
+  async uncommitted(): Promise<Array<{ path: string; spool: string | undefined }>> {
+    const files = this.files.all();
+    await Promise.all(files.map((file) => file.serialize(async () => undefined)));
+    const left: Array<{ path: string; spool: string | undefined }> = [];
+    for (const file of files) {
+      if (!file.dirty || file.orphan) continue;
+      left.push({ path: file.path, spool: (await file.currentSpool().catch(() => undefined))?.path });
+    }
+    return left;
   }
 
   async disposeAll(): Promise<void> {

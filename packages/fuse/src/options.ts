@@ -17,6 +17,7 @@ options:
   --timeout DUR       per-RPC deadline against one master (default 5s)
   --retry-window DUR  how long a call keeps retrying an unreachable cluster before EIO (default 15s)
   --write-behind      stream a new file written sequentially while it is written (default: upload at close)
+  --grace DUR         at unmount, how long descriptors still open may finish (default 30s)
   --allow-other       let other users use the mount (needs user_allow_other for non-root)
   --debug             libfuse debug output
   -u, --umount        unmount MOUNTPOINT (asks its dfs-mount process to stop)
@@ -35,6 +36,7 @@ export interface MountArgs {
   attrTtlMs?: number;
   callTimeoutMs?: number;
   retryWindowMs?: number;
+  graceMs?: number;
   allowOther: boolean;
   debug: boolean;
   writeBehind: boolean;
@@ -46,7 +48,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const VALUE_FLAGS = new Set(['--masters', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window']);
+const VALUE_FLAGS = new Set(['--masters', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
 
 /** Parses dfs-mount's arguments; flags may come before or after the positionals. */
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -99,6 +101,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     attrTtlMs: duration('--attr-ttl'),
     callTimeoutMs: duration('--timeout'),
     retryWindowMs: duration('--retry-window'),
+    graceMs: duration('--grace'),
     allowOther: switches.has('--allow-other'),
     debug: switches.has('--debug'),
     writeBehind: switches.has('--write-behind'),

@@ -1,4 +1,4 @@
-import { mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import type { FsBackend } from './backend.js';
 import { connectBackend } from './dfs-backend.js';
 import { DfsFileSystem } from './filesystem.js';
@@ -19,6 +19,9 @@ const connectCluster: Connect = (args) => {
   return { ...connectBackend({ masters, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 }), description: masters.join(',') };
 };
 
+/** How long an unmount waits for descriptors still open on the mount to be closed. */
+const DEFAULT_GRACE_MS = 30_000;
+
 /** How often the server checks that its mount still exists (an external `fusermount -u`). */
 const WATCH_INTERVAL_MS = 1000;
 
@@ -31,8 +34,10 @@ export interface Served {
 
 /**
  * Mounts and serves until stopped: SIGINT/SIGTERM, `dfs-mount --umount`, or the mount
- * disappearing. On the way out it commits files still being written, unmounts and
- * removes its spool directory.
+ * disappearing. On the way out it unmounts lazily, lets descriptors still open finish
+ * (their close commits) for a grace period, and removes its spool directory. A file still
+ * open for writing after that is not committed (it would publish a truncated version);
+ * its spool is kept and logged.
  */
 export async function serve(args: MountArgs, log: Logger, connect: Connect = connectCluster): Promise<Served> {
   const mountpoint = realpathSync(args.mountpoint);
@@ -87,14 +92,29 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(watch);
-      log.info('unmounting', { mountpoint, reason });
-      const failed = await fs.commitAll();
-      if (failed.length > 0) log.error('files not committed before unmount', { paths: failed });
+      log.info('unmounting', { mountpoint, reason, openHandles: fs.openHandles });
+      // Lazy unmount: no new opens; descriptors already open keep working, and their
+      // close() commits as usual. Give them a grace period, then give up on the rest.
       await fuse.unmount().catch((err: unknown) => log.error('unmount failed', { error: err instanceof Error ? err.message : String(err) }));
-      await fs.disposeAll();
+      const deadline = Date.now() + (args.graceMs ?? DEFAULT_GRACE_MS);
+      while (fs.openHandles > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const left = await fs.uncommitted();
+      if (left.length > 0) {
+        // Never publish a half-written file: its spool is kept (renamed so that no later
+        // mount cleans it up) for rescue.
+        const rescueDir = `${spoolDir}-rescue-${Date.now()}`;
+        try {
+          renameSync(spoolDir, rescueDir);
+        } catch {
+          /* leave it where it is */
+        }
+        log.error('files open for writing at unmount were not committed; their content was kept', { files: left, spoolDir, rescueDir });
+      } else {
+        await fs.disposeAll();
+        if (!args.spoolDir) rmSync(spoolDir, { recursive: true, force: true });
+      }
       close();
       unregister(mountpoint, process.pid);
-      if (!args.spoolDir) rmSync(spoolDir, { recursive: true, force: true });
       log.info('unmounted', { mountpoint });
       finish();
     })();
