@@ -43,9 +43,11 @@ export class RemoteReader {
     const first = Math.floor(pos / bs);
     const last = Math.floor((end - 1) / bs);
 
-    const sequential = pos === ra.nextPos;
+    // The kernel sends its own readahead requests concurrently, so they may arrive a
+    // little out of order: anything within a block of the expected position counts.
+    const sequential = Math.abs(pos - ra.nextPos) <= bs;
     ra.window = sequential ? Math.min(this.opts.readaheadMax, Math.max(bs, ra.window * 2)) : 0;
-    ra.nextPos = end;
+    ra.nextPos = sequential ? Math.max(ra.nextPos, end) : end;
 
     const needed = this.blocks(version, first, last);
     if (ra.window > 0) this.readAhead(version, last, end, ra.window);
