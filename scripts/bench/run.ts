@@ -78,7 +78,15 @@ async function main(): Promise<void> {
       log(`put ${BIG} bytes`);
       const putSecs = await timed(() => client.put(src, '/bench/big.bin'));
       const put = BIG / MB / putSecs;
-      rows.push({ name: `put ${(BIG / 1024 ** 3).toFixed(2)} GiB`, value: put, unit: 'MB/s', ratio: `${(put / disk).toFixed(2)}× disk, ${(put / grpc).toFixed(2)}× grpc`, target: '≥ 120' });
+      // Every byte is written by 3 replicas on this one machine's disk and crosses 3 gRPC hops:
+      // the put's real ceiling is a third of either.
+      rows.push({
+        name: `put ${(BIG / 1024 ** 3).toFixed(2)} GiB`,
+        value: put,
+        unit: 'MB/s',
+        ratio: `${(put / disk).toFixed(2)}× disk (${((3 * put) / disk).toFixed(2)}× disk/3), ${(put / grpc).toFixed(2)}× grpc`,
+        target: '≥ 120',
+      });
       log(`get ${BIG} bytes`);
       const sink = new Writable({ write: (_c, _e, cb) => cb() });
       const getSecs = await timed(() => client.get('/bench/big.bin', sink));

@@ -81,6 +81,9 @@ const DEFAULTS = {
   maxAttempts: 4,
 };
 
+/** Most bytes of a stream source held in memory by a put or append (the RSS bound is 300 MiB). */
+const STREAM_HELD_BYTES = 128 * 1024 * 1024;
+
 function isReadable(value: unknown): value is NodeJS.ReadableStream {
   return typeof value === 'object' && value !== null && typeof (value as NodeJS.ReadableStream).pipe === 'function';
 }
@@ -209,6 +212,7 @@ export class DfsClient {
     }
     if (!isReadable(source)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'put: source must be a path or a readable stream');
     const writer = await this.openWriter(path, opts, Math.min(2, this.opts.parallelChunks));
+    writer.limitHeldBytes(STREAM_HELD_BYTES);
     return this.pumpStream(writer, source, opts);
   }
 
@@ -256,6 +260,7 @@ export class DfsClient {
     }
     const parallel = typeof source === 'string' ? this.opts.parallelChunks : Math.min(2, this.opts.parallelChunks);
     const writer = await FileWriter.openAppend(this.masters, this.chunkservers, path, this.writerOptions(opts, parallel));
+    if (typeof source !== 'string') writer.limitHeldBytes(STREAM_HELD_BYTES);
     try {
       const room = writer.appendRoom;
       if (typeof source === 'string') {

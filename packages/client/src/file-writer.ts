@@ -137,6 +137,15 @@ export class FileWriter {
     return this.file.chunkSize;
   }
 
+  /**
+   * A stream source is held in memory one chunk per attempt in flight (plus the chunk being
+   * filled), so big chunks get fewer in flight: at most `bytes` held in all.
+   */
+  limitHeldBytes(bytes: number): void {
+    const fit = Math.max(1, Math.floor(bytes / Math.max(1, this.chunkSize)) - 1);
+    this.opts.parallelChunks = Math.min(this.opts.parallelChunks, fit);
+  }
+
   private get minReplicas(): number {
     const want = this.file.replication || 1;
     return Math.max(1, Math.min(want, this.opts.minReplicas ?? want));
