@@ -31,9 +31,10 @@ export interface RaftNodeOptions {
   /** The initial voters, including this node; used only when `dir` holds no state yet. */
   peers: Array<{ id: string; address: string }>;
   /**
-   * Joining a running group: `peers` are its members (the bootstrap voters, unless the
-   * leader will send a snapshot) and do not include this node, which starts as a
-   * non-voter that never campaigns and waits for the leader's addMember.
+   * Joining a running group: `peers` are its members and do not include this node,
+   * which starts as a non-voter that never campaigns and waits for the leader's
+   * addMember. It learns the real configuration from the leader's snapshot or from the
+   * first configuration change it applies (each carries the whole configuration).
    */
   join?: boolean;
   dir: string;
