@@ -15,7 +15,15 @@ export interface PutFile {
 }
 
 /** Puts `count` random files of `minSize..maxSize` bytes under `dir`, `parallel` at a time. */
-export async function putRandomFiles(client: DfsClient, dir: string, count: number, minSize: number, maxSize: number, parallel = 6): Promise<PutFile[]> {
+export async function putRandomFiles(
+  client: DfsClient,
+  dir: string,
+  count: number,
+  minSize: number,
+  maxSize: number,
+  parallel = 6,
+  opts: { replication?: number } = {},
+): Promise<PutFile[]> {
   const files: PutFile[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -25,7 +33,7 @@ export async function putRandomFiles(client: DfsClient, dir: string, count: numb
       const size = minSize + Math.floor(Math.random() * (maxSize - minSize + 1));
       const data = randomBytes(size);
       const path = `${dir}/f${String(i).padStart(3, '0')}`;
-      await client.put(Readable.from([data]), path);
+      await client.put(Readable.from([data]), path, opts);
       files.push({ path, size, sha: sha256(data) });
     }
   };

@@ -97,6 +97,33 @@ describe('healing: corrupt replicas', function () {
     assert.deepEqual(await badReads(client, files), []);
   });
 
+  it('a chunk whose only replica is corrupt is reported missing and corrupt with its file; fsck exits 1; nothing is deleted', async function () {
+    const client = cluster.client();
+    const { Readable } = await import('node:stream');
+    const data = Buffer.alloc(CHUNK / 2, 7);
+    await client.put(Readable.from([data]), '/single/one', { replication: 1 });
+    const { chunks } = await client.locate('/single/one');
+    const holder = chunks[0]!.replicas[0]!.id;
+    flipBytes(cluster, holder, chunks[0]!.handle);
+    await assert.rejects(client.readFile('/single/one'));
+    const r = await waitFor('fsck to see the chunk missing', async () => {
+      const res = await cluster.dfs(['fsck', '/single', '--json']);
+      return res.code === 1 ? res : undefined;
+    }, 20_000, 200);
+    const j = JSON.parse(r.stdout) as { healthy: boolean; chunks: { missing: number; corrupt: number }; problems: Array<{ path: string; status: string; corruptReplicas: string[] }> };
+    assert.equal(j.healthy, false);
+    assert.equal(j.chunks.missing, 1);
+    assert.equal(j.chunks.corrupt, 1);
+    assert.deepEqual(j.problems.map((p) => [p.path, p.status, p.corruptReplicas]), [['/single/one', 'missing', [holder]]]);
+    // The bytes are moved aside on the chunkserver, not deleted by the master.
+    assert.ok(readdirSync(join(cluster.node(holder).dir, 'corrupt')).some((n) => n.startsWith(`${chunks[0]!.handle}.`)));
+    const text = await cluster.dfs(['fsck', '/single']);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /\/single\/one: chunk 0 .* missing/);
+    assert.match(text.stdout, /Status: MISSING CHUNKS/);
+    await client.rm('/single', { recursive: true, skipTrash: true });
+  });
+
   it('the scrubber finds flipped bytes in a chunk nobody reads; it is reported, dropped and replaced', async function () {
     const client = cluster.client();
     // Restart c2 with a fast scrubber.

@@ -12,18 +12,15 @@ import { waitFor } from '../lib/wait.js';
 
 const CHUNK = 64 * 1024;
 const QUOTA = 8 * CHUNK;
-const OTHERS = 32 * CHUNK;
 
 describe('healing: a full chunkserver', function () {
   this.timeout(180_000);
   let cluster: TestCluster;
 
   before(async function () {
-    // Every node has a quota (placement weighs free space, so c1 must not be dwarfed by a whole
-    // disk); c1's is the smallest. --min-replicas 3: a write either gets 3 replicas or fails loudly.
+    // --min-replicas 3: a write either gets 3 durable replicas or fails loudly.
     cluster = await TestCluster.start({
-      masters: 3, chunkservers: 4, chunkSize: CHUNK, deadAfter: '2s',
-      extraArgs: ['--chunkserver-args', `--capacity ${OTHERS}`, '--master-args', '--min-replicas 3'],
+      masters: 3, chunkservers: 4, chunkSize: CHUNK, deadAfter: '2s', extraArgs: ['--master-args', '--min-replicas 3'],
     });
   });
   after(async function () {
@@ -42,17 +39,25 @@ describe('healing: a full chunkserver', function () {
       return n?.state === 'live' && n.capacityBytes === QUOTA;
     }, 30_000);
 
-    // Write one-chunk files until c1 says it is full.
+    // Fill c1: files with 4 replicas (one on every node) until c1 says it is full. Writes that
+    // race into the full node fail over (NO_SPACE → new replica set without it).
     const files: PutFile[] = [];
     const noteOf = async (): Promise<string> => (await client.clusterStatus()).chunkservers.find((c) => c.id === 'c1')!.note;
-    for (let i = 0; i < 48 && !/^full: /.test(await noteOf()); i++) {
-      files.push(...(await putRandomFiles(client, `/full/a${i}`, 2, CHUNK / 2, CHUNK, 2)));
+    // The client insists on every requested replica, so a 4-replica put that finds c1 full
+    // fails loudly (and leaves no file); only acknowledged puts are checked below.
+    const refused: string[] = [];
+    for (let i = 0; i < 40 && !/^full: /.test(await noteOf()); i++) {
+      try {
+        files.push(...(await putRandomFiles(client, `/full/a${i}`, 1, CHUNK / 2, CHUNK, 1, { replication: 4 })));
+      } catch (err) {
+        refused.push((err as Error).message);
+      }
     }
-    assert.match(await noteOf(), /^full: /, 'c1 filled up');
+    assert.match(await noteOf(), /^full: /, `c1 filled up (refused puts: ${refused.join('; ')})`);
     const held = handlesOnDisk(cluster, 'c1').size;
     assert.ok(held <= QUOTA / (CHUNK / 2), `${held} chunks on c1`);
-    // Full: more writes go elsewhere.
-    files.push(...(await putRandomFiles(client, '/full/b', 8, CHUNK / 2, CHUNK, 2)));
+    // Full: more writes (3 replicas) go elsewhere.
+    files.push(...(await putRandomFiles(client, '/full/b', 12, CHUNK / 2, 2 * CHUNK, 2)));
     assert.equal(handlesOnDisk(cluster, 'c1').size, held, 'c1 took no new chunk once full');
     const report = await cluster.dfs(['admin', 'report', '--json']);
     assert.equal(report.code, 0, report.stderr);
@@ -65,6 +70,10 @@ describe('healing: a full chunkserver', function () {
 
     // No write lost: everything is readable and fully replicated on the nodes with room.
     assert.deepEqual(await badReads(client, files), []);
-    await waitFor('fsck healthy', async () => (await fsck(client)).healthy, 30_000, 200);
+    // Files written with 3 replicas are healthy; the 4-replica ones can only have 3 while c1 is full.
+    await waitFor('fsck healthy for /full/b', async () => (await fsck(client, '/full/b')).healthy, 30_000, 200);
+    const all = await fsck(client, '/full');
+    assert.equal(all.missing, 0);
+    for (const p of all.problems) assert.ok(p.liveReplicas >= 3, JSON.stringify(p));
   });
 });

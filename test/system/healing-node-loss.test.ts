@@ -15,12 +15,13 @@ const DEAD_AFTER_MS = 2000;
 describe('healing: node loss', function () {
   this.timeout(240_000);
 
-  describe('four chunkservers, 50 files; SIGKILL one', function () {
+  describe('four chunkservers on two racks, 50 files; SIGKILL one', function () {
     let cluster: TestCluster;
     let files: PutFile[];
 
     before(async function () {
-      cluster = await TestCluster.start({ masters: 3, chunkservers: 4, chunkSize: CHUNK, deadAfter: `${DEAD_AFTER_MS}ms` });
+      // Racks round-robin: c1, c3 on r1; c2, c4 on r2.
+      cluster = await TestCluster.start({ masters: 3, chunkservers: 4, chunkSize: CHUNK, deadAfter: `${DEAD_AFTER_MS}ms`, racks: 2 });
       files = await putRandomFiles(cluster.client(), '/loss', 50, 1, 5 * CHUNK);
     });
     after(async function () {
@@ -64,6 +65,8 @@ describe('healing: node loss', function () {
       for (const [handle, ids] of after) {
         assert.equal(ids.length, 3, `chunk ${handle}: ${ids.join(',')}`);
         assert.ok(!ids.includes('c2'), `chunk ${handle} still placed on the dead node`);
+        // c4 is the last node on r2: every re-replicated chunk still spans both racks.
+        assert.ok(ids.includes('c4'), `chunk ${handle} on ${ids.join(',')} lost its second rack`);
       }
       assert.deepEqual(await badReads(client, files), []);
 

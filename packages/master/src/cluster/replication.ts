@@ -203,6 +203,8 @@ export class ReplicationMonitor {
 
   /** Turns queued chunks into copy commands, within the throttles. */
   plan(now: number): void {
+    // Corrupt replicas of chunks deleted meanwhile: garbage now.
+    for (const h of [...this.corrupt.keys()]) if (!this.lookup(h)) this.forgetCorrupt(h);
     for (const [handle, copy] of [...this.inflight]) {
       if (now - copy.startedAt >= this.limits.copyTimeoutMs) {
         this.finishCopy(handle);
