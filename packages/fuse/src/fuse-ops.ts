@@ -107,6 +107,7 @@ function untracedOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
     chmod: (path, mode, cb) => done('chmod', path, fs.chmod(path, mode), cb),
     // Ownership is the mounting user's; chown is accepted and has no effect.
     chown: (_path, _uid, _gid, cb) => cb(0),
+    // fuse-native 2.2.6 passes the atime in both arguments; see README (utimens caveat).
     utimens: (path, _atime, mtime, cb) => done('utimens', path, fs.utimens(path, mtime), cb),
   };
 }

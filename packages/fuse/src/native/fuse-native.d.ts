@@ -52,6 +52,7 @@ declare module 'fuse-native' {
     rename?(src: string, dest: string, cb: Done): void;
     chmod?(path: string, mode: number, cb: Done): void;
     chown?(path: string, uid: number, gid: number, cb: Done): void;
+    /** Both arguments carry the atime in 2.2.6 (its native code passes atime twice). */
     utimens?(path: string, atimeMs: number, mtimeMs: number, cb: Done): void;
   }
 
