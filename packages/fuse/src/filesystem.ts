@@ -12,8 +12,8 @@ import { checkNames, isHiddenName, isWithin, parentOf, PathMap } from './paths.j
 import { RemoteReader } from './remote-reader.js';
 import type { Spool } from './spool.js';
 import { statfsFromNodes, type Statfs } from './statfs.js';
-import { WriteBehind } from './write-behind.js';
 import { TtlCache, type Clock } from './ttl-cache.js';
+import { WriteBehind } from './write-behind.js';
 
 export interface FileSystemOptions {
   /** Remote directory shown at the mount's root. */

@@ -1,4 +1,6 @@
 import { mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { resolveMasters } from '@dfs/client';
+import { FileType } from '@dfs/proto';
 import type { FsBackend } from './backend.js';
 import { connectBackend } from './dfs-backend.js';
 import { DfsFileSystem } from './filesystem.js';
@@ -8,8 +10,6 @@ import type { Logger } from './log.js';
 import type { MountArgs } from './options.js';
 import { register, unregister } from './registry.js';
 import { defaultSpoolDir, removeStaleSpoolDirs } from './spool-dir.js';
-import { resolveMasters } from '@dfs/client';
-import { FileType } from '@dfs/proto';
 
 /** Makes the backend a mount serves; the real one is a DfsClient, tests pass an in-memory one. */
 export type Connect = (args: MountArgs) => { backend: FsBackend; close: () => void; description: string };
