@@ -217,7 +217,9 @@ export class ReplicationMonitor {
     for (let b = 0; b < this.buckets.length && budget > 0; b++) {
       const bucket = this.buckets[b];
       if (!bucket) continue;
-      for (const handle of [...bucket]) {
+      // Iterated in place (no copy per call: plan runs on heartbeats too). Safe: an entry only
+      // leaves this bucket or moves to another one while we walk it.
+      for (const handle of bucket) {
         if (budget <= 0 || examined++ >= this.limits.maxExaminedPerPlan) return;
         if (this.inflight.has(handle)) continue;
         const facts = this.lookup(handle);
