@@ -247,6 +247,22 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     }
   });
 
+  it('parallel writers and readers: 6 concurrent cp in, then 6 concurrent cp out, all intact', async () => {
+    const m = a!;
+    const files = Array.from({ length: 6 }, (_, i) => ({ name: `par-${i}.bin`, data: randomBytes(1024 * 1024 + 1000 * i) }));
+    for (const f of files) writeFileSync(join(local, f.name), f.data);
+    await mkdir(m.path('par'));
+    const ins = await Promise.all(files.map((f) => sh('cp', [join(local, f.name), m.path(`par/${f.name}`)])));
+    for (const r of ins) assert.equal(r.code, 0, r.stderr);
+    const outs = await Promise.all(files.map((f) => sh('cp', [m.path(`par/${f.name}`), join(local, `${f.name}.out`)])));
+    for (const r of outs) assert.equal(r.code, 0, r.stderr);
+    for (const f of files) {
+      assert.equal(sha256(readFileSync(join(local, `${f.name}.out`))), sha256(f.data), f.name);
+      assert.equal(sha256(await cluster!.client().readFile(`/par/${f.name}`)), sha256(f.data), `${f.name} via the client`);
+    }
+    assert.equal((await sh('rm', ['-r', m.path('par')])).code, 0);
+  });
+
   it('POSIX errors: ENOENT, EEXIST, ENOTEMPTY, EISDIR, ENOTDIR, ENAMETOOLONG', async () => {
     const m = a!;
     await mkdir(m.path('e'));
