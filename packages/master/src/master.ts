@@ -536,6 +536,10 @@ export class Master {
     this.registry.addReplica(nodeId, r.handle, info);
     const verdict = this.replication.verdict(r.handle, info);
     if (verdict === 'garbage' || verdict === 'stale') {
+      if (verdict === 'stale') {
+        // GFS §4.5: it missed a mutation while it was away; never listed for reads, deleted.
+        this.logger.info({ chunkserver: nodeId, handle: r.handle, version: r.version, current: this.store.chunkFacts(r.handle)?.version }, 'stale replica reported');
+      }
       this.replication.scheduleDelete(nodeId, r.handle); // refused in safe mode; the GC scan retries
       return;
     }
