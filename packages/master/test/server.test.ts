@@ -55,7 +55,7 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
     assert.equal(chunk.version, 1);
     await call(m, 'completeFile', {
       path: '/dir/hello.txt', inode: file.inode, clientId: 'cli-1',
-      chunks: [{ handle: chunk.handle, length: 11, crc32c: 123, replicas: chunk.replicas.map((r: { id: string }) => r.id) }],
+      chunks: [{ handle: chunk.handle, length: 11, crc32c: 123, replicas: chunk.replicas.map((r: { id: string }) => r.id), version: 0 }],
     });
     const got = await call(m, 'getFile', { path: '/dir/hello.txt', staleOk: false });
     assert.equal(got.file.size, 11);
