@@ -121,11 +121,17 @@ export class RemoteReader {
     }
     const start = first * bs;
     const endExclusive = Math.min(version.size, (last + 1) * bs);
+    // A file of one block comes from a single locate, so it is one whole version; asking
+    // for one byte more than its size proves the size matches, and no stat is needed.
+    const wholeSmallFile = version.size <= bs;
     void (async () => {
       try {
-        const data = await this.readRange(version.remotePath, start, endExclusive);
-        const now = await this.backend.tryStat(version.remotePath);
-        if (!isSameVersion(version, now)) throw new FsError('ESTALE', `${version.remotePath} changed while being read`);
+        const data = await this.readRange(version.remotePath, start, endExclusive, wholeSmallFile);
+        if (!data) throw new FsError('ESTALE', `${version.remotePath} changed since it was opened`);
+        if (!wholeSmallFile) {
+          const now = await this.backend.tryStat(version.remotePath);
+          if (!isSameVersion(version, now)) throw new FsError('ESTALE', `${version.remotePath} changed while being read`);
+        }
         for (let i = first; i <= last; i++) {
           const from = (i - first) * bs;
           const block = data.subarray(from, Math.min(data.length, from + bs));
@@ -141,14 +147,21 @@ export class RemoteReader {
     return promises;
   }
 
-  private async readRange(remotePath: string, start: number, endExclusive: number): Promise<Buffer> {
+  /**
+   * Bytes [start, endExclusive). With `exact`, also asks for the byte after them and
+   * returns null unless the file ends exactly at endExclusive.
+   */
+  private async readRange(remotePath: string, start: number, endExclusive: number, exact = false): Promise<Buffer | null> {
     const data = Buffer.allocUnsafe(endExclusive - start);
     let filled = 0;
-    for await (const piece of this.backend.readChunks(remotePath, { start, end: endExclusive - 1 })) {
+    let extra = 0;
+    for await (const piece of this.backend.readChunks(remotePath, { start, end: exact ? endExclusive : endExclusive - 1 })) {
       const take = Math.min(piece.length, data.length - filled);
       piece.copy(data, filled, 0, take);
       filled += take;
+      extra += piece.length - take;
     }
+    if (exact && (extra > 0 || filled !== data.length)) return null;
     if (filled !== data.length) throw new FsError('EIO', `${remotePath}: short read (${filled} of ${data.length} bytes at ${start})`);
     return data;
   }

@@ -385,6 +385,21 @@ describe('DfsFileSystem', () => {
       }
     });
 
+    it('a small file (one block) is read with one fetch and no extra stat, and still never mixes versions', async () => {
+      backend.putBytes('/small', Buffer.from('v1 content'));
+      const fd = await h.fs.open('/small');
+      const stats = backend.calls.tryStat;
+      assert.equal((await readAll(h.fs, fd, 100)).toString(), 'v1 content');
+      assert.equal(backend.calls.tryStat, stats, 'no version check stat for a one-block file');
+      await h.fs.release(fd);
+
+      backend.putBytes('/small2', Buffer.from('old'));
+      const fd2 = await h.fs.open('/small2');
+      backend.putBytes('/small2', Buffer.from('new and longer'));
+      await rejectsWith(h.fs.read(fd2, Buffer.alloc(100), 100, 0), 'ESTALE');
+      await h.fs.release(fd2);
+    });
+
     it('reads past the end return 0', async () => {
       backend.putBytes('/short', Buffer.from('abc'));
       const fd = await h.fs.open('/short');
