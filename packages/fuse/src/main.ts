@@ -36,7 +36,8 @@ export async function main(argv: string[], script: string): Promise<number> {
     const log = createLogger('dfs-mount');
     const served = await serve(args, log);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void served.stop(signal));
-    if (process.env[DAEMON_ENV]) process.on('SIGHUP', () => undefined);
+    // A closed terminal unmounts a foreground mount cleanly; a daemon has no terminal.
+    process.on('SIGHUP', () => (process.env[DAEMON_ENV] ? undefined : void served.stop('SIGHUP')));
     process.stdout.on('error', () => undefined);
     process.stdout.write(`${READY_PREFIX}dfs:${args.remoteDir} on ${served.mountpoint}\n`);
     await served.finished;
