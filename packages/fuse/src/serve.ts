@@ -40,7 +40,12 @@ export interface Served {
  * its spool is kept and logged.
  */
 export async function serve(args: MountArgs, log: Logger, connect: Connect = connectCluster): Promise<Served> {
-  const mountpoint = realpathSync(args.mountpoint);
+  let mountpoint: string;
+  try {
+    mountpoint = realpathSync(args.mountpoint);
+  } catch {
+    throw new Error(`${args.mountpoint}: mount point does not exist (create the directory first)`);
+  }
   const { backend, close, description } = connect(args);
 
   const root = await backend.tryStat(args.remoteDir).catch((err: unknown) => {
