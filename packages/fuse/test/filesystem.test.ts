@@ -151,12 +151,13 @@ describe('DfsFileSystem', () => {
     });
 
     it('a failed stream is retried as a whole upload at commit', async () => {
+      backend.failStreamsAfterBytes = 5;
       const fd = await h.fs.create('/flaky', 0o644);
       await writeAll(h.fs, fd, Buffer.from('part one '), 0);
-      backend.unavailable = true;
       await writeAll(h.fs, fd, Buffer.from('part two'), 9);
-      backend.unavailable = false;
       await h.fs.release(fd);
+      assert.equal(backend.calls.streamedPuts, 1);
+      assert.equal(backend.calls.put, 2, 'the broken stream, then the whole spool');
       assert.equal(backend.bytes('/flaky')?.toString(), 'part one part two');
     });
   });

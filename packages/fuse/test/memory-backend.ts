@@ -21,6 +21,8 @@ export class MemoryBackend implements FsBackend {
   private tick = 1_700_000_000_000;
   unavailable = false;
   readonly calls = { tryStat: 0, list: 0, readChunks: 0, put: 0, streamedPuts: 0, bytesRead: 0 };
+  /** A streamed put fails once it has received more than this many bytes (fault injection). */
+  failStreamsAfterBytes = Infinity;
   /** Size of the pieces readChunks yields (small, to exercise reassembly). */
   pieceSize = 1000;
 
@@ -133,7 +135,12 @@ export class MemoryBackend implements FsBackend {
     } else {
       this.calls.streamedPuts++;
       const parts: Buffer[] = [];
-      for await (const part of source as AsyncIterable<Buffer>) parts.push(part);
+      let received = 0;
+      for await (const part of source as AsyncIterable<Buffer>) {
+        parts.push(part);
+        received += part.length;
+        if (received > this.failStreamsAfterBytes) throw new DfsError(ErrorCode.UNAVAILABLE, 'stream broke');
+      }
       data = Buffer.concat(parts);
       this.check();
     }
