@@ -54,12 +54,14 @@ describe('datapath: pipeline recovery', function () {
     const client = cluster.client();
     const allocated = spyOnAddChunk(client);
 
-    let progress = 0;
-    const putting = client.put(local, '/pipeline/big', { onProgress: (n) => (progress = n) }).then(
+    let done = false;
+    const putting = client.put(local, '/pipeline/big').then(
       (st) => ({ ok: true as const, st }),
       (err: unknown) => ({ ok: false as const, err }),
     );
-    await waitFor('the put to be under way', () => progress >= SIZE * 0.3, 120_000, 10);
+    void putting.then(() => (done = true));
+    await waitFor('the put to be under way', () => allocated.length >= (SIZE / MIB) * 0.3, 120_000, 10);
+    const finishedBeforeKill = done;
     const inFlight = allocated[allocated.length - 1]!;
     const victim = inFlight.replicas[1]!.id; // a backup of a chunk being written right now
     const tmpDir = join(cluster.node(victim).dir, 'tmp');
@@ -67,7 +69,7 @@ describe('datapath: pipeline recovery', function () {
     await cluster.kill(victim);
     const outcome = await putting;
     assert.ok(outcome.ok, `put failed: ${outcome.ok ? '' : String(outcome.err)}`);
-    assert.ok(progress < SIZE || allocated.length > SIZE / MIB, 'the kill happened before the put finished');
+    assert.ok(!finishedBeforeKill, 'the kill happened before the put finished');
     this.test!.title += ` [killed ${victim}, ${midWrite ? 'with a chunk in its tmp/' : 'between chunks'}, ${allocated.length - SIZE / MIB} chunk attempts retried]`;
 
     const back = join(work, 'back');
@@ -110,12 +112,14 @@ describe('datapath: pipeline recovery', function () {
     const digest = writeRandomFile(local, size);
     const client = cluster.client();
     const allocated = spyOnAddChunk(client);
-    let progress = 0;
-    const putting = client.put(local, '/pipeline/stall', { onProgress: (n) => (progress = n) }).then(
+    let done = false;
+    const putting = client.put(local, '/pipeline/stall').then(
       (st) => ({ ok: true as const, st }),
       (err: unknown) => ({ ok: false as const, err }),
     );
-    await waitFor('the put to be under way', () => allocated.length >= 5 && progress < size, 120_000, 10);
+    void putting.then(() => (done = true));
+    await waitFor('the put to be under way', () => allocated.length >= 5 || done, 120_000, 10);
+    assert.ok(!done, 'the put finished before the stall');
     const stalled = allocated[allocated.length - 1]!.replicas[1]!.id;
     cluster.signal(stalled, 'SIGSTOP');
     try {

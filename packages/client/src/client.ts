@@ -28,9 +28,12 @@ export interface DfsClientOptions {
   /** How long master calls keep retrying through elections. Default 30 s. */
   retryWindowMs?: number;
   readPolicy?: ReadPolicyName;
-  /** Chunks uploaded at once by put. Default 4 (2 when the source is a stream). */
+  /**
+   * Chunks uploaded at once by put. Default: enough to keep 32 MiB in flight, 4 to 16
+   * (4 for 64 MiB chunks, 16 for 1 MiB chunks); a stream source holds at most 128 MiB.
+   */
   parallelChunks?: number;
-  /** Read pieces (4 MiB) in flight at once. Default 6. */
+  /** Read pieces (up to 4 MiB, one chunk at most) in flight at once. Default: 24 MiB worth, 6 to 24. */
   parallelReads?: number;
   /** Identifies this client's writer leases. */
   clientId?: string;
@@ -75,14 +78,25 @@ export interface ListOptions extends CallOptions {
 const DEFAULTS = {
   callTimeoutMs: 5_000,
   retryWindowMs: 30_000,
-  parallelChunks: 4,
-  parallelReads: 6,
   leaseRenewMs: 10_000,
   maxAttempts: 4,
 };
 
 /** Most bytes of a stream source held in memory by a put or append (the RSS bound is 300 MiB). */
 const STREAM_HELD_BYTES = 128 * 1024 * 1024;
+
+const MAX_PARALLEL_CHUNKS = 16;
+
+/** Chunks in flight for a put: 32 MiB worth, at least 4, at most 16 (each is a pipeline of 3 streams). */
+function autoParallelChunks(chunkSize: number): number {
+  return Math.max(4, Math.min(MAX_PARALLEL_CHUNKS, Math.ceil((32 * 1024 * 1024) / Math.max(1, chunkSize))));
+}
+
+/** Read pieces in flight for a get: 24 MiB worth (a piece is 4 MiB or one smaller chunk), 6 to 24. */
+function autoParallelReads(chunks: readonly ChunkLocation[]): number {
+  const piece = Math.min(4 * 1024 * 1024, Math.max(1, ...chunks.slice(0, 8).map((c) => c.length)));
+  return Math.max(6, Math.min(24, Math.ceil((24 * 1024 * 1024) / piece)));
+}
 
 function isReadable(value: unknown): value is NodeJS.ReadableStream {
   return typeof value === 'object' && value !== null && typeof (value as NodeJS.ReadableStream).pipe === 'function';
@@ -94,15 +108,18 @@ export class DfsClient {
   private readonly chunkservers = new ChunkserverPool();
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
-  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'minReplicas'>>;
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'minReplicas' | 'parallelChunks' | 'parallelReads'>> & {
+    parallelChunks?: number;
+    parallelReads?: number;
+  };
   private readonly minReplicas: number | undefined;
 
   constructor(options: DfsClientOptions) {
     this.opts = {
       callTimeoutMs: options.callTimeoutMs ?? DEFAULTS.callTimeoutMs,
       retryWindowMs: options.retryWindowMs ?? DEFAULTS.retryWindowMs,
-      parallelChunks: options.parallelChunks ?? DEFAULTS.parallelChunks,
-      parallelReads: options.parallelReads ?? DEFAULTS.parallelReads,
+      ...(options.parallelChunks ? { parallelChunks: options.parallelChunks } : {}),
+      ...(options.parallelReads ? { parallelReads: options.parallelReads } : {}),
     };
     this.masters = new MasterPool({ masters: options.masters, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
     this.readPolicy = new ReadPolicy(options.readPolicy ?? 'round-robin');
@@ -211,7 +228,8 @@ export class DfsClient {
       return this.putFile(source, info.size, path, opts);
     }
     if (!isReadable(source)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'put: source must be a path or a readable stream');
-    const writer = await this.openWriter(path, opts, Math.min(2, this.opts.parallelChunks));
+    const writer = await this.openWriter(path, opts, MAX_PARALLEL_CHUNKS);
+    writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     writer.limitHeldBytes(STREAM_HELD_BYTES);
     return this.pumpStream(writer, source, opts);
   }
@@ -258,8 +276,8 @@ export class DfsClient {
     } else if (!isReadable(source)) {
       throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'append: source must be a path or a readable stream');
     }
-    const parallel = typeof source === 'string' ? this.opts.parallelChunks : Math.min(2, this.opts.parallelChunks);
-    const writer = await FileWriter.openAppend(this.masters, this.chunkservers, path, this.writerOptions(opts, parallel));
+    const writer = await FileWriter.openAppend(this.masters, this.chunkservers, path, this.writerOptions(opts, MAX_PARALLEL_CHUNKS));
+    writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     if (typeof source !== 'string') writer.limitHeldBytes(STREAM_HELD_BYTES);
     try {
       const room = writer.appendRoom;
@@ -308,7 +326,8 @@ export class DfsClient {
 
   /** A local file is re-readable, so a retried chunk re-reads its range instead of holding it in memory. */
   private async putFile(localPath: string, size: number, path: string, opts: PutOptions): Promise<FileStatus> {
-    const writer = await this.openWriter(path, opts, this.opts.parallelChunks);
+    const writer = await this.openWriter(path, opts, MAX_PARALLEL_CHUNKS);
+    writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     return this.feedFile(writer, localPath, 0, size, opts);
   }
 
@@ -411,7 +430,7 @@ export class DfsClient {
       chunks,
       start,
       end,
-      this.opts.parallelReads,
+      this.opts.parallelReads ?? autoParallelReads(chunks),
     );
   }
 

@@ -137,6 +137,11 @@ export class FileWriter {
     return this.file.chunkSize;
   }
 
+  /** Chunks written at once. */
+  setParallel(n: number): void {
+    this.opts.parallelChunks = Math.max(1, n);
+  }
+
   /**
    * A stream source is held in memory one chunk per attempt in flight (plus the chunk being
    * filled), so big chunks get fewer in flight: at most `bytes` held in all.
@@ -326,9 +331,9 @@ export class FileWriter {
         const named = namedFailure(err);
         if (named) this.excluded.add(named);
         if (process.env.DFS_CLIENT_DEBUG) process.stderr.write(`dfs-client: chunk ${index} attempt ${attempt} on ${location.replicas.map((r) => r.id).join('>')}: ${err.message} (excluding ${[...exclude].join(',')})\n`);
-        await this.masters
-          .call((c) => c.abandonChunk, { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, handle: location.handle })
-          .catch(() => undefined);
+        // No AbandonChunk: the retry's AddChunk at the same index replaces the failed attempt
+        // (its partial replicas become garbage). Abandoning would drop trailing chunks that
+        // other in-flight attempts still own and break the index order.
       }
     }
     throw new DfsError(
