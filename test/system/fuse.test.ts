@@ -353,6 +353,23 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     }
   });
 
+  it('dfs mount --daemon and dfs umount do the same through the CLI', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-cli-'));
+    try {
+      const up = await cluster!.dfs(['mount', '--daemon', '--log', join(local, 'cli-mount.log'), dir]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.ok(isMounted(dir));
+      await writeFile(join(dir, 'cli-mounted'), 'via dfs mount');
+      const down = await cluster!.dfs(['umount', dir]);
+      assert.equal(down.code, 0, down.stderr);
+      assert.equal(isMounted(dir), false);
+      assert.equal((await cluster!.dfs(['cat', '/cli-mounted'])).stdout, 'via dfs mount');
+    } finally {
+      if (isMounted(dir)) await sh('fusermount', ['-uz', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a mount of REMOTE_DIR shows that directory at its root (with --write-behind)', async () => {
     await cluster!.client().mkdir('/sub/dir', { parents: true });
     await cluster!.dfs(['put', '-', '/sub/dir/inside.txt'], { input: 'inside' });

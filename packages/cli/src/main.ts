@@ -7,6 +7,7 @@ import { registerDataCommands } from './commands/data.js';
 import { registerHealingCommands } from './commands/healing.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
 import { registerUsageCommands } from './commands/usage.js';
+import { registerMountCommands } from './commands/mount.js';
 import { closeClient } from './context.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 
@@ -18,6 +19,7 @@ function buildProgram(): Command {
   registerDataCommands(program);
   registerNamespaceCommands(program);
   registerUsageCommands(program);
+  registerMountCommands(program);
   registerAdminCommands(program);
   registerHealingCommands(program);
   registerClusterCommands(program);
