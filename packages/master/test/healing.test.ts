@@ -116,6 +116,27 @@ describe('self-healing decisions (master soft state)', () => {
     assert.equal(fs.problems[0]!.path, '/only');
   });
 
+  it('a stale replica is never served, kept while the chunk is below its target, deleted once it is whole', async () => {
+    const f = await put('/stale');
+    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    // One holder is gone (dead); the spare reports an old version of the chunk.
+    clock.advance(20_000);
+    for (const id of IDS.filter((x) => x !== f.replicas[0])) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick();
+    await master.register(reg(spare, [{ ...rep(f.handle), version: 0 }]));
+    assert.ok(!(await master.getFile({ path: '/stale', staleOk: false })).chunks[0]!.replicas.some((x) => x.id === spare));
+    const r1 = await round();
+    assert.deepEqual(r1[spare]!.deletes, [], 'below target: kept');
+    // The only node that can take a copy is the stale holder itself: the copy replaces it.
+    await master.tick();
+    const r2 = await round();
+    assert.deepEqual([...r1[spare]!.copies, ...r2[spare]!.copies].map((c) => c.handle), [f.handle]);
+    assert.deepEqual(r2[spare]!.deletes, []);
+    await round({ [spare]: { newReplicas: [rep(f.handle)] } });
+    assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
+  });
+
   it('a failed copy is re-planned at once (not after the copy timeout)', async () => {
     const f = await put('/fail');
     clock.advance(20_000);

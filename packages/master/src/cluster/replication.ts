@@ -186,15 +186,21 @@ export class ReplicationMonitor {
   }
 
   /**
-   * Garbage, stale or excess replica: delete it (only when deletions are allowed). A stale
-   * replica is kept while the chunk has no good replica at all.
+   * Garbage, stale or excess replica: delete it (only when deletions are allowed). Never the
+   * last good copy; and a stale replica (old version) only once the chunk has its full target
+   * of live good replicas — until then it may be a replica whose report of the new version
+   * is still on its way (mid-append), and it costs nothing to keep (GC retries every pass).
    */
   scheduleDelete(nodeId: string, handle: number): boolean {
     if (!this.deletionsAllowed()) return false;
     const facts = this.lookup(handle);
     if (facts) {
-      const others = this.goodReplicas(handle, facts).filter((r) => r.node.id !== nodeId);
+      const good = this.goodReplicas(handle, facts);
+      const others = good.filter((r) => r.node.id !== nodeId);
       if (others.length === 0) return false;
+      const mine = this.registry.replicasOf(handle).find((r) => r.node.id === nodeId);
+      const stale = mine !== undefined && mine.info.version < facts.version;
+      if (stale && others.filter((r) => r.node.state === 'live').length < facts.replication) return false;
     }
     this.registry.removeReplica(nodeId, handle);
     this.addDelete(nodeId, handle);
@@ -241,7 +247,8 @@ export class ReplicationMonitor {
         const source = sources.sort(
           (x, y) => this.copiesOn(x.node.id) - this.copiesOn(y.node.id) || drainingFirst(x.node) - drainingFirst(y.node),
         )[0]!.node;
-        const holders = new Set(this.registry.replicasOf(handle).map((r) => r.node.id));
+        // Not a target: good holders and corrupt ones. A stale holder may be (the copy replaces it).
+        const holders = new Set(good.map((r) => r.node.id));
         for (const id of this.corrupt.get(handle) ?? []) holders.add(id);
         let target;
         try {
