@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     const raw = Math.min(FILES, 5_000);
     await clients[0]!.mkdir('/raw', { parents: true });
     const rawSecs = await runWorkers(CLIENTS, raw, async (c, i) => {
-      const res = await c.masters.call((m) => m.createFile, { path: `/raw/f${i}`, overwrite: false, replication: 0, mode: 0, clientId: c.clientId, chunkSize: 0, opId: `raw-${i}` });
+      const res = await c.masters.call((m) => m.createFile, { path: `/raw/f${i}`, overwrite: false, replication: 0, mode: 0, clientId: c.clientId, chunkSize: 0, opId: `raw-${i}`, allocateFirstChunk: false });
       await c.masters.call((m) => m.completeFile, { path: `/raw/f${i}`, inode: res.file!.inode, clientId: c.clientId, chunks: [], opId: `rawc-${i}` });
     }, clients);
     line('creates, raw CreateFile+CompleteFile RPCs', `${Math.round(raw / rawSecs)}/s`, `(${raw} in ${rawSecs.toFixed(2)} s)`);

@@ -246,12 +246,13 @@ export class DfsClient {
     };
   }
 
-  private openWriter(path: string, opts: PutOptions, parallelChunks: number): Promise<FileWriter> {
+  /** `allocateFirstChunk`: CreateFile also allocates chunk 0 (saves a round trip when there is data). */
+  private openWriter(path: string, opts: PutOptions, parallelChunks: number, allocateFirstChunk = true): Promise<FileWriter> {
     return FileWriter.create(
       this.masters,
       this.chunkservers,
       path,
-      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: opts.mode ?? 0, chunkSize: opts.chunkSize ?? 0 },
+      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: opts.mode ?? 0, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk },
       this.writerOptions(opts, parallelChunks),
     );
   }
@@ -326,7 +327,7 @@ export class DfsClient {
 
   /** A local file is re-readable, so a retried chunk re-reads its range instead of holding it in memory. */
   private async putFile(localPath: string, size: number, path: string, opts: PutOptions): Promise<FileStatus> {
-    const writer = await this.openWriter(path, opts, MAX_PARALLEL_CHUNKS);
+    const writer = await this.openWriter(path, opts, MAX_PARALLEL_CHUNKS, size > 0);
     writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     return this.feedFile(writer, localPath, 0, size, opts);
   }

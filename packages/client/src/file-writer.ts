@@ -10,6 +10,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import type { MasterPool } from './master-pool.js';
 import type { ChunkserverPool } from './chunkserver-pool.js';
 import { writeChunk } from './chunk-write.js';
+import { delay } from './rpc.js';
 
 /** Where a chunk's bytes come from: replayable, so a failed pipeline can be retried. */
 export type ChunkPayload = () => AsyncIterable<Buffer>;
@@ -76,6 +77,8 @@ export class FileWriter {
   /** Append mode: the chunks the file had when it was opened (restored if the append fails). */
   private original: CommittedChunk[] | undefined;
   private appendTarget: AppendTarget | undefined;
+  /** Chunk 0 allocated by CreateFile (the single-chunk fast path), not yet used. */
+  private firstChunk: ChunkLocation | undefined;
 
   private constructor(
     private readonly masters: MasterPool,
@@ -95,16 +98,27 @@ export class FileWriter {
     masters: MasterPool,
     chunkservers: ChunkserverPool,
     path: string,
-    create: { overwrite: boolean; replication: number; mode: number; chunkSize: number },
+    create: { overwrite: boolean; replication: number; mode: number; chunkSize: number; allocateFirstChunk?: boolean },
     opts: FileWriterOptions,
   ): Promise<FileWriter> {
     const res = await masters.call(
       (c) => c.createFile,
-      { path, overwrite: create.overwrite, replication: create.replication, mode: create.mode, clientId: opts.clientId, chunkSize: create.chunkSize, opId: randomUUID() },
+      {
+        path,
+        overwrite: create.overwrite,
+        replication: create.replication,
+        mode: create.mode,
+        clientId: opts.clientId,
+        chunkSize: create.chunkSize,
+        opId: randomUUID(),
+        allocateFirstChunk: create.allocateFirstChunk ?? false,
+      },
       { signal: opts.signal, requestId: opts.requestId },
     );
     if (!res.file) throw new DfsError(ErrorCode.INTERNAL, `CreateFile ${path}: empty response`);
-    return new FileWriter(masters, chunkservers, res.file, opts);
+    const w = new FileWriter(masters, chunkservers, res.file, opts);
+    w.firstChunk = res.firstChunk;
+    return w;
   }
 
   /**
@@ -226,6 +240,16 @@ export class FileWriter {
     try {
       await Promise.all(this.inflight);
       this.throwIfFailed();
+      if (this.firstChunk) {
+        // An empty source: the chunk CreateFile allocated was never written.
+        const handle = this.firstChunk.handle;
+        this.firstChunk = undefined;
+        await this.masters.call(
+          (c) => c.abandonChunk,
+          { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, handle },
+          { signal: this.opts.signal, requestId: this.opts.requestId },
+        );
+      }
       const res = await this.masters.call(
         (c) => c.completeFile,
         { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, chunks: this.committed, opId: randomUUID() },
@@ -283,6 +307,11 @@ export class FileWriter {
 
   /** AddChunk calls go out in index order, one at a time; the data transfers overlap. */
   private allocate(index: number, exclude: string[]): Promise<ChunkLocation> {
+    const first = this.firstChunk;
+    if (index === 0 && first) {
+      this.firstChunk = undefined;
+      if (!first.replicas.some((r) => exclude.includes(r.id))) return Promise.resolve(first);
+    }
     const next = this.addChunkQueue.then(async () => {
       const res = await this.masters.call(
         (c) => c.addChunk,
@@ -308,9 +337,14 @@ export class FileWriter {
         location = await this.allocate(index, [...new Set([...this.excluded, ...exclude])]);
       } catch (e) {
         const err = e instanceof DfsError ? e : new DfsError(ErrorCode.INTERNAL, String(e));
-        if (err.code !== ErrorCode.NOT_ENOUGH_CHUNKSERVERS || (this.excluded.size === 0 && exclude.size === 0)) throw err;
-        // Excluded too many: forget the exclusions (the master skips dead nodes anyway) and retry.
+        if (err.code !== ErrorCode.NOT_ENOUGH_CHUNKSERVERS) throw err;
         lastError = err;
+        if (this.excluded.size === 0 && exclude.size === 0) {
+          // A new master leader knows no chunkserver until their next heartbeat: wait a little.
+          await delay(500 * (attempt + 1), this.opts.signal);
+          continue;
+        }
+        // Excluded too many: forget the exclusions (the master skips dead nodes anyway) and retry.
         this.excluded.clear();
         exclude.clear();
         continue;

@@ -240,19 +240,48 @@ export class Master {
     const path = normalizePath(req.path);
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
     const now = this.clock.now();
-    const { file } = await this.propose<{ file: FileStatus }>({
+    const replication = req.replication || this.config.defaultReplication;
+    const chunkSize = req.chunkSize || this.config.chunkSize;
+    // Placement before proposing, as AddChunk does: no log entry for a chunk that cannot be placed.
+    // If it cannot be placed now, the file is still created and the writer's AddChunk retries.
+    let targets: ChunkserverNode[] = [];
+    if (req.allocateFirstChunk) {
+      try {
+        targets = this.placeChunk(replication, chunkSize, []);
+      } catch (err) {
+        if (!DfsError.is(err, ErrorCode.NOT_ENOUGH_CHUNKSERVERS)) throw err;
+      }
+    }
+    const { file, firstChunk } = await this.propose<{ file: FileStatus; firstChunk?: AddChunkResult }>({
       type: 'CreateFile',
+      ...(targets.length > 0 ? { firstChunk: true } : {}),
       path,
       overwrite: req.overwrite,
-      replication: req.replication || this.config.defaultReplication,
+      replication,
       mode: req.mode || 0o644,
-      chunkSize: req.chunkSize || this.config.chunkSize,
+      chunkSize,
       clientId: req.clientId,
       now,
       leaseExpiry: this.leaseExpiry(now),
       ...opIdOf(req),
     });
-    return { file };
+    if (!firstChunk) return { file, firstChunk: undefined };
+    if (targets[0]) this.chunkLeases.grant(firstChunk.handle, targets[0].id, firstChunk.version, req.clientId, now);
+    return {
+      file,
+      firstChunk: { handle: firstChunk.handle, version: firstChunk.version, offset: 0, length: 0, crc32c: 0, replicas: targets.map(ref) },
+    };
+  }
+
+  private placeChunk(replication: number, chunkSize: number, exclude: string[]): ChunkserverNode[] {
+    return choosePlacement({
+      nodes: this.registry.liveNodes().map((n) => ({ ...n, load: n.activeWrites })),
+      count: replication,
+      minCount: Math.max(1, Math.min(this.config.minReplicas, replication)),
+      exclude: new Set(exclude),
+      minFreeBytes: chunkSize,
+      random: this.random,
+    });
   }
 
   async addChunk(req: AddChunkRequest): Promise<AddChunkResponse> {
@@ -557,6 +586,9 @@ export class Master {
     this.ticking = true;
     try {
       const now = this.clock.now();
+      // A stalled master (event loop blocked, process paused) must not declare every node dead
+      // for its own silence: time it could not hear heartbeats in is not counted against them.
+      this.registry.forgiveStall(now, this.config.deadAfterMs);
       for (const { node, handles } of this.registry.expire(now, this.config.deadAfterMs)) {
         this.logger.warn({ chunkserver: node.id, replicas: handles.length }, 'chunkserver declared dead');
         this.replication.forgetNode(node.id);

@@ -33,6 +33,8 @@ export interface CreateFileCmd {
   clientId: string;
   now: number;
   leaseExpiry: number;
+  /** Also allocate chunk 0 (the single-chunk fast path); absent = false. */
+  firstChunk?: boolean;
 }
 export interface AddChunkCmd {
   /** Client-generated operation id: a retried command returns the first result (RetryCache). */
@@ -148,10 +150,10 @@ export class CommandDecodeError extends Error {
   }
 }
 
-type FieldKind = 'string' | 'string?' | 'uint' | 'bool' | 'commit' | 'commits' | 'commit?';
+type FieldKind = 'string' | 'string?' | 'uint' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?';
 
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
-  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?' },
+  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?' },
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint' },
   AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
@@ -183,6 +185,8 @@ function checkField(kind: FieldKind, v: unknown): boolean {
       return isUint(v);
     case 'bool':
       return typeof v === 'boolean';
+    case 'bool?':
+      return v === undefined || typeof v === 'boolean';
     case 'commit':
       return isCommit(v);
     case 'commit?':

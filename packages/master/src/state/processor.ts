@@ -203,7 +203,7 @@ export class CommandProcessor {
 
   // ---- commands ----
 
-  private createFile(cmd: CreateFileCmd): { file: FileStatus } {
+  private createFile(cmd: CreateFileCmd): { file: FileStatus; firstChunk?: AddChunkResult } {
     const { path, comps } = splitPath(cmd.path);
     if (comps.length === 0) fail(ErrorCode.IS_A_DIRECTORY, 'cannot create /: is a directory');
     if (!cmd.clientId) fail(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
@@ -233,6 +233,11 @@ export class CommandProcessor {
       chunk_size: cmd.chunkSize, under_construction: 1, lease_holder: cmd.clientId, lease_expiry: cmd.leaseExpiry,
       pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0,
     });
+    if (cmd.firstChunk) {
+      // The single-chunk fast path: chunk 0 in the same entry, exactly as AddChunk would.
+      const firstChunk = this.addChunk({ type: 'AddChunk', inode: id, clientId: cmd.clientId, index: 0, now: cmd.now, leaseExpiry: cmd.leaseExpiry });
+      return { file: statusOf(this.ns.byId(id)!, path), firstChunk };
+    }
     return { file: statusOf(this.ns.byId(id)!, path) };
   }
 

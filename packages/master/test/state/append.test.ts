@@ -77,6 +77,30 @@ describe('append and chunk versions (state machine, GFS §3.3, §4.5)', function
   });
 });
 
+describe('CreateFile with firstChunk (single-chunk fast path)', function () {
+  it('allocates chunk 0 in the same entry, exactly as AddChunk would; an unused one can be abandoned', function () {
+    const dir = tempDir();
+    const store = openStore(dir.dir);
+    try {
+      const h = new StoreHarness(store);
+      const r = h.ok(createCmd('/s/a', 'w1', { firstChunk: true }));
+      assert.equal(r.firstChunk.version, 1);
+      assert.equal(r.firstChunk.offset, 0);
+      assert.deepEqual(store.chunksOf(r.file.inode).map((c) => c.handle), [r.firstChunk.handle]);
+      h.ok({ type: 'CompleteFile', inode: r.file.inode, clientId: 'w1', now: T0 + 1, chunks: [{ handle: r.firstChunk.handle, length: 10, crc32c: 3 }] });
+      assert.equal(store.getFile('/s/a').file.size, 10);
+      const e = h.ok(createCmd('/s/empty', 'w1', { firstChunk: true }));
+      h.ok({ type: 'AbandonChunk', inode: e.file.inode, clientId: 'w1', handle: e.firstChunk.handle, now: T0, leaseExpiry: T0 + LEASE });
+      h.ok({ type: 'CompleteFile', inode: e.file.inode, clientId: 'w1', now: T0 + 1, chunks: [] });
+      assert.equal(store.getFile('/s/empty').chunks.length, 0);
+      assert.equal(h.ok(createCmd('/s/b', 'w1')).firstChunk, undefined, 'absent flag = old behaviour');
+    } finally {
+      store.close();
+      dir.cleanup();
+    }
+  });
+});
+
 describe('ChunkLeases (GFS §3.1)', function () {
   it('grants, expires, renews through the primary and the writer, releases', function () {
     const leases = new ChunkLeases(1000);
