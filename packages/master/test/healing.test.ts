@@ -137,6 +137,20 @@ describe('self-healing decisions (master soft state)', () => {
     assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
   });
 
+  it('a stalled master does not declare every chunkserver dead for its own silence', async () => {
+    await master.tick();
+    clock.advance(40_000); // the master heard nothing for 40 s: its own stall (dead after 30 s)
+    await master.tick();
+    assert.deepEqual(master.registry.nodes().map((n) => n.state), ['live', 'live', 'live', 'live']);
+    // Ticking normally, silent nodes are declared dead after the timeout; cs1 keeps heartbeating.
+    for (let i = 0; i < 32; i++) {
+      clock.advance(1000);
+      await master.heartbeat(hb('cs1'));
+      await master.tick();
+    }
+    assert.deepEqual(master.registry.nodes().map((n) => n.state), ['live', 'dead', 'dead', 'dead']);
+  });
+
   it('a failed copy is re-planned at once (not after the copy timeout)', async () => {
     const f = await put('/fail');
     clock.advance(20_000);

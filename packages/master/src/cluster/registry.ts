@@ -51,6 +51,7 @@ export class ChunkserverRegistry {
   private readonly byNode = new Map<string, Set<number>>();
   /** Ids marked for decommission (kept across death and re-registration). */
   private readonly draining = new Set<string>();
+  private lastCheckMs: number | undefined;
 
   /** A (re)registration: the node's full report replaces whatever was known about it. */
   register(req: RegisterRequest, now: number): ChunkserverNode {
@@ -160,6 +161,22 @@ export class ChunkserverRegistry {
     return this.locations.size;
   }
 
+  /**
+   * Called at the start of each liveness check: if the previous check came more than half the
+   * dead timeout later than its period, the master itself was stalled (blocked event loop, SIGSTOP, overloaded
+   * box) and heard nobody meanwhile; that gap is credited to every node rather than declaring
+   * them all dead at once. Returns the credited milliseconds.
+   */
+  forgiveStall(now: number, deadAfterMs: number, checkEveryMs = 1000): number {
+    const last = this.lastCheckMs;
+    this.lastCheckMs = now;
+    if (last === undefined) return 0;
+    const late = now - last - checkEveryMs;
+    if (late <= deadAfterMs / 2) return 0;
+    for (const node of this.nodesById.values()) if (node.state !== 'dead') node.lastHeartbeatMs = Math.min(now, node.lastHeartbeatMs + late);
+    return late;
+  }
+
   /** Declares silent nodes dead; returns each one with the handles it held (now under-replicated). */
   expire(now: number, deadAfterMs: number): Array<{ node: ChunkserverNode; handles: number[] }> {
     const out: Array<{ node: ChunkserverNode; handles: number[] }> = [];
@@ -178,6 +195,7 @@ export class ChunkserverRegistry {
     this.locations.clear();
     this.byNode.clear();
     this.draining.clear();
+    this.lastCheckMs = undefined;
   }
 
   private dropLocations(nodeId: string): number[] {
