@@ -7,7 +7,10 @@ import { DfsError, ErrorCode } from '@dfs/proto';
  *   2. distinct nodes; spread over racks: each pick comes from the racks used least so far
  *      (racks of existing holders count);
  *   3. within those racks, a random pick weighted by free bytes (favours empty nodes without
- *      sending every new chunk to the single emptiest one), discounted by in-flight load.
+ *      sending every new chunk to the single emptiest one), discounted by in-flight load. The
+ *      weight is capped at twice the median node's free space, so a new empty node is filled
+ *      gradually — at most about twice a typical node's share — rather than swamped (GFS §4.2
+ *      limits "recent creations" on a chunkserver for the same reason).
  * Fewer than `count` nodes is acceptable down to `minCount`; below that NOT_ENOUGH_CHUNKSERVERS.
  */
 
@@ -50,13 +53,14 @@ export function choosePlacement<N extends PlacementNode>(req: PlacementRequest<N
   }
   const perRack = new Map<string, number>();
   for (const h of req.holders ?? []) perRack.set(h.rack, (perRack.get(h.rack) ?? 0) + 1);
+  const cap = 2 * median(eligible.map((n) => Math.max(n.freeBytes, 1)));
   const chosen: N[] = [];
   let pool = eligible;
   const n = Math.min(req.count, eligible.length);
   while (chosen.length < n) {
     const least = Math.min(...pool.map((c) => perRack.get(c.rack) ?? 0));
     const tier = pool.filter((c) => (perRack.get(c.rack) ?? 0) === least);
-    const pick = weightedPick(tier, random);
+    const pick = weightedPick(tier, random, cap);
     chosen.push(pick);
     perRack.set(pick.rack, (perRack.get(pick.rack) ?? 0) + 1);
     pool = pool.filter((c) => c !== pick);
@@ -64,15 +68,22 @@ export function choosePlacement<N extends PlacementNode>(req: PlacementRequest<N
   return chosen;
 }
 
-function weight(n: PlacementNode): number {
-  return Math.max(n.freeBytes, 1) / (1 + (n.load ?? 0));
+function weight(n: PlacementNode, cap: number): number {
+  return Math.min(Math.max(n.freeBytes, 1), cap) / (1 + (n.load ?? 0));
 }
 
-function weightedPick<N extends PlacementNode>(tier: N[], random: () => number): N {
-  const total = tier.reduce((s, n) => s + weight(n), 0);
+function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+function weightedPick<N extends PlacementNode>(tier: N[], random: () => number, cap: number): N {
+  const total = tier.reduce((s, n) => s + weight(n, cap), 0);
   let r = random() * total;
   for (const n of tier) {
-    r -= weight(n);
+    r -= weight(n, cap);
     if (r < 0) return n;
   }
   return tier[tier.length - 1]!;

@@ -58,6 +58,15 @@ describe('placement policy', () => {
     assert.ok(big > 1650 && big < 1990, `big chosen ${big}/2000`);
   });
 
+  it('fills a new empty node gradually: at most about twice a typical node\'s share', () => {
+    const nodes = [node('n1', 'A', 100), node('n2', 'A', 100), node('n3', 'A', 100), node('new', 'A', 100_000)];
+    const random = seededRandom(11);
+    let fresh = 0;
+    for (let i = 0; i < 4000; i++) if (choosePlacement({ nodes, count: 1, minCount: 1, random })[0]!.id === 'new') fresh++;
+    // Capped at 2x the median (100): weight 200 of 500, i.e. ~40% — not ~100%.
+    assert.ok(fresh > 1400 && fresh < 1800, `new node chosen ${fresh}/4000`);
+  });
+
   it('re-replication avoids holders and prefers racks the holders do not use', () => {
     const holders = [node('a1', 'A'), node('b1', 'B')];
     for (let seed = 1; seed <= 20; seed++) {
