@@ -10,7 +10,7 @@ import { waitFor } from '../lib/wait.js';
  * Decommission under load (HDFS TestDecommission): `dfs admin decommission c4 --wait` while
  * a writer and a reader keep going. c4 takes no new chunks, its chunks are copied away first
  * (no chunk ever has fewer than 3 good replicas), then it is reported safe to stop; stopping
- * it leaves nothing to repair.
+ * it leaves nothing to repair — also after the master leader changes in between.
  */
 
 const CHUNK = 64 * 1024;
@@ -26,7 +26,7 @@ describe('healing: decommission', function () {
     await cluster?.stop();
   });
 
-  it('drains a node under load, then it is safe to stop, and no file loses a replica on the way', async function () {
+  it('drains a node under load, then it is safe to stop (also after a leader change), and no file loses a replica on the way', async function () {
     const client = cluster.client();
     const files = await putRandomFiles(client, '/dec', 30, 1, 4 * CHUNK);
     const onC4 = [...(await replicaMap(client, files))].filter(([, ids]) => ids.includes('c4')).length;
@@ -94,6 +94,14 @@ describe('healing: decommission', function () {
     // New writes after the decommission started went elsewhere.
     const late = written.filter((w) => w.startedAt > decommissionAt + 1000);
     for (const [handle, ids] of await replicaMap(client, late)) assert.ok(!ids.includes('c4'), `new chunk ${handle} placed on draining c4`);
+
+    // The mark survives a leader change: c4 carries it into its registration with the new leader.
+    const oldLeader = (await client.clusterStatus()).leaderId;
+    await cluster.kill(oldLeader);
+    await waitFor('a new leader that knows c4 is decommissioned', async () => {
+      const st = await client.clusterStatus();
+      return st.leaderId !== '' && st.leaderId !== oldLeader && !st.safeMode && st.chunkservers.find((c) => c.id === 'c4')?.state === 'decommissioned';
+    }, 60_000, 200);
 
     // Safe to stop: nothing needs repair once it is gone.
     await cluster.kill('c4');

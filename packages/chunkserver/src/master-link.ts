@@ -64,6 +64,8 @@ export class MasterLink {
   private readonly pendingCorrupt = new Map<number, Pending<string>>();
   private readonly pendingFailedCopies = new Set<number>();
   private nudgeTimer?: NodeJS.Timeout;
+  /** The master drains this node: told in heartbeats, repeated at registration (a new leader re-learns it). */
+  private decommissioning = false;
   private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
   private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
   private loop?: Promise<void>;
@@ -181,6 +183,10 @@ export class MasterLink {
     for (const [h, p] of sentNew) if (this.pendingNew.get(h) === p) this.pendingNew.delete(h);
     for (const [h, p] of sentCorrupt) if (this.pendingCorrupt.get(h) === p) this.pendingCorrupt.delete(h);
     for (const h of sentFailed) this.pendingFailedCopies.delete(h);
+    if (response.decommission !== undefined && response.decommission !== this.decommissioning) {
+      this.decommissioning = response.decommission;
+      this.opts.log.info({ decommissioning: this.decommissioning }, this.decommissioning ? 'being decommissioned: chunks are drained to other nodes' : 'back in service');
+    }
     if (response.reregister || address !== this.registeredWith) {
       this.opts.log.info({ leader: address, reason: response.reregister ? 'master asked' : 'leader changed' }, 'sending a full chunk report');
       this.registeredWith = undefined;
@@ -201,6 +207,7 @@ export class MasterLink {
       freeBytes: cap.freeBytes,
       usedBytes: cap.usedBytes,
       replicas: this.opts.store.list().map(toReport),
+      ...(this.decommissioning ? { decommissioning: true } : {}),
     };
     const { address } = await this.withLeader('Register', (a) => this.registerRpc(a, req));
     // The full report covered everything committed before it was built.

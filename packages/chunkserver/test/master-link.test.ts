@@ -59,6 +59,22 @@ describe('master control loop', function () {
     await waitFor(() => b.registers.length === 1 && b.heartbeats.length > 0, 'registration with the new leader');
   });
 
+  it('carries the decommission mark the master sent into its next registration (a new leader re-learns it)', async () => {
+    const a = await master();
+    const b = await master();
+    await fleet.start({ id: 'c1', masters: [a.address, b.address] });
+    await waitFor(() => a.registers.length === 1, 'first registration');
+    assert.equal(a.registers[0]!.decommissioning, undefined);
+    a.heartbeatReply = () => ({ decommission: true });
+    await waitFor(() => a.heartbeats.length > 2, 'heartbeats with the mark');
+    a.notLeaderOf = b.address;
+    await waitFor(() => b.registers.length === 1, 'registration with the new leader');
+    assert.equal(b.registers[0]!.decommissioning, true);
+    b.heartbeatReply = () => ({ decommission: false, reregister: b.registers.length === 1 });
+    await waitFor(() => b.registers.length === 2, 're-registration after the cancel');
+    assert.equal(b.registers[1]!.decommissioning, undefined);
+  });
+
   it('reports written replicas until a heartbeat is acknowledged', async () => {
     const m = await master();
     const c1 = await fleet.start({ id: 'c1', masters: [m.address] });

@@ -552,7 +552,7 @@ export class Master {
     // A finished copy frees a throttle slot: hand out the next one now rather than a tick later.
     if (this.isLeader() && !this.safeMode.isActive() && this.replication.queueLength() > 0) this.replication.plan(this.clock.now());
     const { deleteHandles, replicate } = this.replication.takeCommands(node.id);
-    return { reregister: false, deleteHandles, replicate };
+    return { reregister: false, deleteHandles, replicate, decommission: node.state === 'decommissioning' || node.state === 'decommissioned' };
   }
 
   /** One reported replica: record it, count it for safe mode, delete it if garbage or stale. */

@@ -202,6 +202,22 @@ describe('self-healing decisions (master soft state)', () => {
     assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
   });
 
+  it('the decommission mark reaches the node in heartbeats and survives a leader change through its registration', async () => {
+    await put('/m');
+    master.decommission({ chunkserverId: 'cs2', cancel: false });
+    assert.equal((await master.heartbeat(hb('cs2'))).decommission, true);
+    assert.equal((await master.heartbeat(hb('cs1'))).decommission, false);
+    // A new leader knows nothing; the node's registration carries the mark.
+    const config = { ...defaultMasterConfig('m2'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
+    const next = new Master(store, new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }), clock, config, silent, seededRandom(8));
+    for (const id of IDS) await next.register(RegisterRequest.fromPartial({ ...reg(id), ...(id === 'cs2' ? { decommissioning: true } : {}) }));
+    assert.equal(next.registry.node('cs2')!.state, 'decommissioning');
+    assert.equal(next.registry.node('cs1')!.state, 'live');
+    // Cancelled: the heartbeat says so, and the node stops claiming it.
+    next.decommission({ chunkserverId: 'cs2', cancel: true });
+    assert.equal((await next.heartbeat(hb('cs2'))).decommission, false);
+  });
+
   it('balance moves replicas from the fullest node to the emptiest, copy first, then delete the source', async () => {
     // One rack (so any move keeps the spread); cs1 is 80% full, cs2 and cs3 40%, cs4 empty.
     for (const id of IDS) await master.register(reg(id, [], 10 * GB, 0, 'r1'));

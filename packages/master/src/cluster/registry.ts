@@ -56,6 +56,8 @@ export class ChunkserverRegistry {
   /** A (re)registration: the node's full report replaces whatever was known about it. */
   register(req: RegisterRequest, now: number): ChunkserverNode {
     this.dropLocations(req.id);
+    // A node drained under a previous leader says so: the mark survives leader changes.
+    if (req.decommissioning) this.draining.add(req.id);
     const node: ChunkserverNode = {
       id: req.id,
       address: req.address,
