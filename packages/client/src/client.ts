@@ -410,7 +410,10 @@ export class DfsClient {
 
   /** Streams a file's bytes in order, verified, with bounded memory. */
   async *readChunks(remote: string, opts: ReadRangeOptions = {}): AsyncGenerator<Buffer> {
-    const { file, chunks } = await this.locate(remote, opts);
+    yield* this.readLocated(await this.locate(remote, opts), opts);
+  }
+
+  private async *readLocated({ file, chunks }: { file: FileStatus; chunks: ChunkLocation[] }, opts: ReadRangeOptions): AsyncGenerator<Buffer> {
     const start = opts.start ?? 0;
     const end = opts.end === undefined ? file.size : Math.min(file.size, opts.end + 1);
     if (start >= end) return;
@@ -452,7 +455,8 @@ export class DfsClient {
    * under a temporary name and renamed, so a failed get never leaves a partial file.
    */
   async get(remote: string, target: string | NodeJS.WritableStream, opts: CallOptions & { onProgress?: (bytes: number) => void } = {}): Promise<FileStatus> {
-    const { file } = await this.locate(remote, opts);
+    const located = await this.locate(remote, opts);
+    const { file } = located;
     let done = 0;
     const counted = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
       for await (const buf of source) {
@@ -462,14 +466,14 @@ export class DfsClient {
       }
     };
     if (typeof target !== 'string') {
-      await pipeline(counted(this.readChunks(remote, opts)), target as NodeJS.WritableStream, { end: target !== process.stdout });
+      await pipeline(counted(this.readLocated(located, opts)), target as NodeJS.WritableStream, { end: target !== process.stdout });
       return file;
     }
     const tmp = `${target}.dfs-tmp-${randomBytes(4).toString('hex')}`;
     try {
       const handle = await open(tmp, 'w');
       try {
-        await pipeline(counted(this.readChunks(remote, opts)), handle.createWriteStream());
+        await pipeline(counted(this.readLocated(located, opts)), handle.createWriteStream());
       } finally {
         await handle.close().catch(() => undefined);
       }
