@@ -43,9 +43,12 @@ run: build
 	@echo "                     npx --no-install dfs put ./some-file /some-file && npx --no-install dfs get /some-file ./copy"
 	node packages/cli/bin/dfs.js cluster up --dir $(DATA_DIR) --masters 3 --chunkservers 4
 
-bench: build
+# Everything measured against the machine's own ceilings in the same run:
+# data path (put/get, small files), re-replication, and the FUSE mount.
+bench: build system-deps
 	node scripts/bench/dist/run.js
 	node scripts/bench/dist/recovery.js
+	node scripts/bench/fuse/bench.js
 
 clean:
 	rm -rf packages/*/dist packages/proto/src/gen test/dist
