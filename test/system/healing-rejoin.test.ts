@@ -52,6 +52,8 @@ describe('healing: a node that was away comes back', function () {
       await client.put(Readable.from([data]), f.path, { overwrite: true });
       rewritten.push({ ...f, sha: sha256(data) });
     }
+    // Appends go to a whole replica set (an under-replicated last chunk makes the writer start a new one).
+    await waitFor('fsck healthy without c3 (before appending)', async () => (await fsck(client)).healthy, 60_000, 200);
     const grown: PutFile[] = [];
     for (const f of appended) {
       const extra = randomBytes(1000);
@@ -70,6 +72,7 @@ describe('healing: a node that was away comes back', function () {
       for (const c of chunks) if (c.version > 1 && away.has(c.handle)) staleCandidates.add(c.handle);
     }
     assert.ok(orphans.length > 0, 'c3 held replicas of deleted and overwritten files');
+    assert.ok(staleCandidates.size > 0, 'appends bumped the version of chunks c3 holds (its copies are stale)');
 
     cluster.restart('c3');
     await waitFor('c3 registered again', async () => (await client.clusterStatus()).chunkservers.find((c) => c.id === 'c3')?.state === 'live', 30_000);
