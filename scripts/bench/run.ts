@@ -17,6 +17,8 @@ const MB = 1e6;
 const BIG = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 2000);
 const CONCURRENCY = 16;
+/** BENCH_CHUNK_SIZE=1MiB reproduces small-chunk runs (default: the cluster default, 64 MiB). */
+const CHUNK_SIZE = process.env.BENCH_CHUNK_SIZE;
 /**
  * Memory phase: a put and a get of this many bytes with the RSS of every process (client,
  * masters, chunkservers) sampled every 200 ms; the bound is 300 MiB each. Part of `make bench`
@@ -58,6 +60,7 @@ async function pool(total: number, concurrency: number, task: (i: number) => Pro
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'dfs-bench-'));
   const rows: Row[] = [];
+  if (CHUNK_SIZE) rows.push({ name: `chunk size ${CHUNK_SIZE}`, value: 0, unit: '' });
   const memory: Record<string, number> = {};
   const log = (msg: string): void => void process.stderr.write(`bench: ${msg}\n`);
   try {
@@ -70,7 +73,9 @@ async function main(): Promise<void> {
     rows.push({ name: 'ceiling: bare grpc-js stream, 64 KiB msgs', value: grpc, unit: 'MB/s' });
 
     log('starting a cluster: 3 masters, 4 chunkservers');
-    const cluster = await startBenchCluster(join(work, 'cluster'), ['--masters', '3', '--chunkservers', '4', '--log-level', 'warn']);
+    const cluster = await startBenchCluster(join(work, 'cluster'), [
+      '--masters', '3', '--chunkservers', '4', '--log-level', 'warn', ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []),
+    ]);
     const client = new DfsClient({ masters: cluster.masters });
     try {
       const src = join(work, 'big.bin');
