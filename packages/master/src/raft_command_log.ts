@@ -24,6 +24,8 @@ function roleOf(status: NodeStatus): Role {
 export class RaftCommandLog implements CommandLog {
   private readonly listeners: Array<(isLeader: boolean) => void> = [];
   private wasLeader = false;
+  /** Proposals this node proposed that committed and applied (for metrics). */
+  committedProposals = 0;
 
   private constructor(
     private readonly node: RaftNode,
@@ -68,6 +70,7 @@ export class RaftCommandLog implements CommandLog {
 
   async propose(cmd: Command): Promise<CommandResult> {
     const result = await this.node.propose(encodeCommand(cmd));
+    this.committedProposals++;
     if (result === undefined) throw new DfsError(ErrorCode.INTERNAL, `command ${cmd.type} produced no result`);
     return result as CommandResult;
   }

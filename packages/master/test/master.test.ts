@@ -65,11 +65,11 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
 
   /** Writes a one-chunk file through the service; returns the handle and its replica ids. */
   async function put(path: string, length = 100, clientId = 'w1'): Promise<{ handle: number; replicas: string[]; inode: number }> {
-    const { file } = await master.createFile({ path, overwrite: false, replication: 0, mode: 0, clientId, chunkSize: 0 });
+    const { file } = await master.createFile({ path, overwrite: false, replication: 0, mode: 0, clientId, chunkSize: 0, opId: '', allocateFirstChunk: false });
     const { chunk } = await master.addChunk({ path, inode: file!.inode, clientId, index: 0, excludeChunkservers: [], previous: undefined });
     const replicas = chunk!.replicas.map((r) => r.id);
     await master.completeFile({
-      path, inode: file!.inode, clientId, chunks: [{ handle: chunk!.handle, length, crc32c: 9, replicas, version: 0 }],
+      path, inode: file!.inode, clientId, chunks: [{ handle: chunk!.handle, length, crc32c: 9, replicas, version: 0 }], opId: '',
     });
     return { handle: chunk!.handle, replicas, inode: file!.inode };
   }
@@ -77,7 +77,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
   it('AddChunk hands out version 1 and three distinct replicas across racks; GetFile returns them', async () => {
     start();
     await registerFour();
-    const { file } = await master.createFile({ path: '/a/f', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0 });
+    const { file } = await master.createFile({ path: '/a/f', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false });
     assert.equal(file!.replication, 3);
     assert.equal(file!.chunkSize, CHUNK);
     const { chunk } = await master.addChunk({ path: '/a/f', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: ['cs4'], previous: undefined });
@@ -86,7 +86,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.equal(new Set(ids).size, 3);
     assert.ok(!ids.includes('cs4'));
     assert.deepEqual(new Set(chunk!.replicas.map((r) => r.rack)), new Set(['r1', 'r2']));
-    await master.completeFile({ path: '/a/f', inode: file!.inode, clientId: 'w1', chunks: [{ handle: chunk!.handle, length: 100, crc32c: 5, replicas: ids, version: 0 }] });
+    await master.completeFile({ path: '/a/f', inode: file!.inode, clientId: 'w1', chunks: [{ handle: chunk!.handle, length: 100, crc32c: 5, replicas: ids, version: 0 }], opId: '' });
     const got = await master.getFile({ path: '/a/f', staleOk: false });
     assert.equal(got.file!.size, 100);
     assert.deepEqual(got.chunks[0]!.replicas.map((r) => r.id).sort(), [...ids].sort());
@@ -95,7 +95,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
 
   it('NOT_ENOUGH_CHUNKSERVERS with too few live nodes, fewer replicas allowed down to minReplicas', async () => {
     start({ minReplicas: 2 });
-    const { file } = await master.createFile({ path: '/f', overwrite: false, replication: 3, mode: 0, clientId: 'w1', chunkSize: 0 });
+    const { file } = await master.createFile({ path: '/f', overwrite: false, replication: 3, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false });
     const add = () => master.addChunk({ path: '/f', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined });
     await master.register(registerReq('cs1', 'r1'));
     await rejectsWith(add(), ErrorCode.NOT_ENOUGH_CHUNKSERVERS);
@@ -114,8 +114,8 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
   it('one writer per file: LEASE_HELD for another client; the lease expires and the leader recovers the file', async () => {
     start();
     await registerFour();
-    const { file } = await master.createFile({ path: '/l', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0 });
-    await rejectsWith(master.createFile({ path: '/l', overwrite: true, replication: 0, mode: 0, clientId: 'w2', chunkSize: 0 }), ErrorCode.LEASE_HELD);
+    const { file } = await master.createFile({ path: '/l', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false });
+    await rejectsWith(master.createFile({ path: '/l', overwrite: true, replication: 0, mode: 0, clientId: 'w2', chunkSize: 0, opId: '', allocateFirstChunk: false }), ErrorCode.LEASE_HELD);
     const { chunk } = await master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined });
     await master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 1, excludeChunkservers: [], previous: undefined });
     // The writer dies after the first chunk reached its replicas (they report it), before the second did.
@@ -249,7 +249,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     start();
     await registerFour();
     const f = await put('/t/file');
-    await master.delete({ path: '/t', recursive: true, skipTrash: false });
+    await master.delete({ path: '/t', recursive: true, skipTrash: false, opId: '' });
     assert.equal((await master.stat({ path: '/.Trash/Current/t/file', staleOk: false })).file!.size, 100);
     await master.tick(); // checkpoint: Current → /.Trash/<now>
     assert.equal(store.chunk(f.handle)?.handle, f.handle);
@@ -273,7 +273,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
       close: async () => undefined,
     };
     start({}, follower);
-    const err = await rejectsWith(master.mkdir({ path: '/d', parents: true, mode: 0 }), ErrorCode.NOT_LEADER);
+    const err = await rejectsWith(master.mkdir({ path: '/d', parents: true, mode: 0, opId: '' }), ErrorCode.NOT_LEADER);
     assert.equal(err.leader, '127.0.0.1:7002');
     await rejectsWith(master.heartbeat(hb('cs1')), ErrorCode.NOT_LEADER);
     await rejectsWith(master.stat({ path: '/', staleOk: false }), ErrorCode.NOT_LEADER);

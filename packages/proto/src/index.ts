@@ -52,6 +52,8 @@ export {
   HeartbeatRequest,
   HeartbeatResponse,
   ReplicateCommand,
+  AppendFileRequest,
+  AppendFileResponse,
   FsckRequest,
   FsckResponse,
   FsckChunk,
@@ -59,8 +61,6 @@ export {
   DecommissionResponse,
   BalanceRequest,
   BalanceResponse,
-  AppendFileRequest,
-  AppendFileResponse,
 } from './gen/dfs/v1/master.js';
 export {
   ChunkServiceService,

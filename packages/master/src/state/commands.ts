@@ -33,12 +33,12 @@ export interface CreateFileCmd {
   clientId: string;
   now: number;
   leaseExpiry: number;
+  /** Client-generated operation id: a retried command returns the first result (RetryCache). */
+  opId?: string;
   /** Also allocate chunk 0 (the single-chunk fast path); absent = false. */
   firstChunk?: boolean;
 }
 export interface AddChunkCmd {
-  /** Client-generated operation id: a retried command returns the first result (RetryCache). */
-  opId?: string;
   type: 'AddChunk';
   inode: number;
   clientId: string;
@@ -61,10 +61,10 @@ export interface CompleteFileCmd {
   clientId: string;
   chunks: ChunkCommit[];
   now: number;
-}
-export interface RenewLeaseCmd {
   /** Client-generated operation id: a retried command returns the first result (RetryCache). */
   opId?: string;
+}
+export interface RenewLeaseCmd {
   type: 'RenewLease';
   clientId: string;
   now: number;
@@ -76,28 +76,28 @@ export interface MkdirCmd {
   parents: boolean;
   mode: number;
   now: number;
-}
-export interface DeleteCmd {
   /** Client-generated operation id: a retried command returns the first result (RetryCache). */
   opId?: string;
+}
+export interface DeleteCmd {
   type: 'Delete';
   path: string;
   recursive: boolean;
   skipTrash: boolean; // stamped: true also when trash is disabled
   now: number;
-}
-export interface RenameCmd {
   /** Client-generated operation id: a retried command returns the first result (RetryCache). */
   opId?: string;
+}
+export interface RenameCmd {
   type: 'Rename';
   src: string;
   dst: string;
   overwrite: boolean;
   now: number;
-}
-/** Leader-proposed: a writer's lease expired; close the file at its last complete chunk. */
   /** Client-generated operation id: a retried command returns the first result (RetryCache). */
   opId?: string;
+}
+/** Leader-proposed: a writer's lease expired; close the file at its last complete chunk. */
 export interface RecoverLeaseCmd {
   type: 'RecoverLease';
   inode: number;
@@ -181,6 +181,8 @@ function checkField(kind: FieldKind, v: unknown): boolean {
   switch (kind) {
     case 'string':
       return typeof v === 'string';
+    case 'string?':
+      return v === undefined || (typeof v === 'string' && v.length <= MAX_OP_ID_LENGTH);
     case 'uint':
       return isUint(v);
     case 'bool':
@@ -195,8 +197,6 @@ function checkField(kind: FieldKind, v: unknown): boolean {
       return Array.isArray(v) && v.every(isCommit);
   }
 }
-    case 'string?':
-      return v === undefined || (typeof v === 'string' && v.length <= MAX_OP_ID_LENGTH);
 
 /** Checks a command's shape (used by encode, so a malformed command is never proposed). */
 export function validateCommand(raw: unknown): Command {
