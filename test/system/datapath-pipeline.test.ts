@@ -18,15 +18,18 @@ import { waitFor } from '../lib/wait.js';
 const MIB = 1024 * 1024;
 const SIZE = Number(process.env.DATAPATH_PUT_MIB ?? 64) * MIB;
 
-/** Test-only spy: records each AddChunk answer (replicas[0] is the primary, the rest are backups). */
+/**
+ * Test-only spy: records each chunk the master allocates (CreateFile's first chunk, AddChunk
+ * batches), in index order; replicas[0] is the primary, the rest are backups.
+ */
 function spyOnAddChunk(client: DfsClient): ChunkLocation[] {
   const allocated: ChunkLocation[] = [];
   const masters = client.masters as unknown as { call: (...args: unknown[]) => Promise<unknown> };
   const realCall = masters.call.bind(masters);
   masters.call = async (...args: unknown[]) => {
     const res = await realCall(...args);
-    const chunk = (res as { chunk?: ChunkLocation } | undefined)?.chunk;
-    if (chunk && chunk.replicas.length > 0) allocated.push(chunk);
+    const r = res as { chunk?: ChunkLocation; firstChunk?: ChunkLocation; more?: ChunkLocation[] } | undefined;
+    for (const chunk of [r?.firstChunk, r?.chunk, ...(r?.more ?? [])]) if (chunk && chunk.replicas.length > 0) allocated.push(chunk);
     return res;
   };
   return allocated;
@@ -107,7 +110,7 @@ describe('datapath: pipeline recovery', function () {
     );
   });
   it('a backup that stalls (SIGSTOP) mid-put is timed out of the pipeline: the put completes without it', async function () {
-    const size = 16 * MIB;
+    const size = 48 * MIB;
     const local = join(work, 'stall');
     const digest = writeRandomFile(local, size);
     const client = cluster.client();
@@ -118,7 +121,7 @@ describe('datapath: pipeline recovery', function () {
       (err: unknown) => ({ ok: false as const, err }),
     );
     void putting.then(() => (done = true));
-    await waitFor('the put to be under way', () => allocated.length >= 5 || done, 120_000, 10);
+    await waitFor('the put to be under way', () => allocated.length >= 20 || done, 120_000, 10);
     assert.ok(!done, 'the put finished before the stall');
     const stalled = allocated[allocated.length - 1]!.replicas[1]!.id;
     cluster.signal(stalled, 'SIGSTOP');

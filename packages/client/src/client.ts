@@ -336,6 +336,7 @@ export class DfsClient {
   private async feedFile(writer: FileWriter, localPath: string, start: number, size: number, opts: PutOptions): Promise<FileStatus> {
     try {
       const chunkSize = writer.chunkSize;
+      writer.expectChunks(writer.nextChunkIndex + Math.ceil(Math.max(0, size - start) / chunkSize));
       let done = start;
       for (let offset = start; offset < size; offset += chunkSize) {
         const end = Math.min(size, offset + chunkSize);

@@ -79,6 +79,9 @@ export class FileWriter {
   private appendTarget: AppendTarget | undefined;
   /** Chunk 0 allocated by CreateFile (the single-chunk fast path), not yet used. */
   private firstChunk: ChunkLocation | undefined;
+  /** Chunks allocated ahead by a batched AddChunk, by index. */
+  private readonly prefetched = new Map<number, ChunkLocation>();
+  private expectedChunks: number | undefined;
 
   private constructor(
     private readonly masters: MasterPool,
@@ -149,6 +152,11 @@ export class FileWriter {
 
   get chunkSize(): number {
     return this.file.chunkSize;
+  }
+
+  /** Index the next addChunk gets. */
+  get nextChunkIndex(): number {
+    return this.nextIndex;
   }
 
   /** Chunks written at once. */
@@ -305,20 +313,34 @@ export class FileWriter {
     if (this.failure) throw this.failure;
   }
 
-  /** AddChunk calls go out in index order, one at a time; the data transfers overlap. */
-  private allocate(index: number, exclude: string[]): Promise<ChunkLocation> {
+  /** The writer knows how many chunks the file will have (a local file): AddChunk may batch. */
+  expectChunks(total: number): void {
+    this.expectedChunks = total;
+  }
+
+  /**
+   * AddChunk calls go out in index order, one at a time; the data transfers overlap. When the
+   * number of chunks is known, one AddChunk allocates up to `parallelChunks` of them in one log
+   * entry (each with its own replica set), so small chunks do not pay a Raft commit each.
+   */
+  private allocate(index: number, exclude: string[], retry: boolean): Promise<ChunkLocation> {
     const first = this.firstChunk;
     if (index === 0 && first) {
       this.firstChunk = undefined;
       if (!first.replicas.some((r) => exclude.includes(r.id))) return Promise.resolve(first);
     }
     const next = this.addChunkQueue.then(async () => {
+      const ready = this.prefetched.get(index);
+      this.prefetched.delete(index);
+      if (ready && !retry && !ready.replicas.some((r) => exclude.includes(r.id))) return ready;
+      const count = !retry && this.expectedChunks !== undefined ? Math.max(1, Math.min(this.opts.parallelChunks, this.expectedChunks - index, 64)) : 1;
       const res = await this.masters.call(
         (c) => c.addChunk,
-        { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, index, excludeChunkservers: exclude },
+        { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, index, excludeChunkservers: exclude, count },
         { signal: this.opts.signal, requestId: this.opts.requestId },
       );
       if (!res.chunk) throw new DfsError(ErrorCode.INTERNAL, `AddChunk ${this.file.path}#${index}: empty response`);
+      res.more.forEach((loc, k) => this.prefetched.set(index + 1 + k, loc));
       return res.chunk;
     });
     this.addChunkQueue = next.catch(() => undefined);
@@ -334,7 +356,7 @@ export class FileWriter {
       if (this.failure) throw this.failure;
       let location: ChunkLocation;
       try {
-        location = await this.allocate(index, [...new Set([...this.excluded, ...exclude])]);
+        location = await this.allocate(index, [...new Set([...this.excluded, ...exclude])], attempt > 0);
       } catch (e) {
         const err = e instanceof DfsError ? e : new DfsError(ErrorCode.INTERNAL, String(e));
         if (err.code !== ErrorCode.NOT_ENOUGH_CHUNKSERVERS) throw err;

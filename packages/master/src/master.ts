@@ -59,7 +59,7 @@ import { ChunkLeases } from './chunk_leases.js';
 import type { OpenAppendResult } from './state/append.js';
 import { MAX_OP_ID_LENGTH, type ChunkCommit, type Command } from './state/commands.js';
 import type { MetadataStore } from './state/metadata_store.js';
-import type { AddChunkResult, DeleteResult, RecoverLeaseResult, TrashCheckpointResult } from './state/processor.js';
+import { MAX_ADD_CHUNK_BATCH, type AddChunkResult, type DeleteResult, type RecoverLeaseResult, type TrashCheckpointResult } from './state/processor.js';
 import type { FileStatus } from '@dfs/proto';
 
 export interface MasterConfig {
@@ -297,6 +297,16 @@ export class Master {
       minFreeBytes: ino.chunk_size,
       random: this.random,
     }));
+    // Batch allocation (one log entry for several chunks): each chunk gets its own placement.
+    const moreTargets: ChunkserverNode[][] = [];
+    const wanted = Math.min(Math.max(1, req.count || 1), MAX_ADD_CHUNK_BATCH);
+    for (let k = 1; k < wanted; k++) {
+      try {
+        moreTargets.push(this.placeChunk(ino.replication, ino.chunk_size, req.excludeChunkservers));
+      } catch {
+        break;
+      }
+    }
     const now = this.clock.now();
     const r = await this.propose<AddChunkResult>({
       type: 'AddChunk',
@@ -306,9 +316,15 @@ export class Master {
       ...(req.previous ? { previous: { handle: req.previous.handle, length: req.previous.length, crc32c: req.previous.crc32c } } : {}),
       now,
       leaseExpiry: this.leaseExpiry(now),
+      ...(moreTargets.length > 0 ? { count: moreTargets.length + 1 } : {}),
     });
     if (targets[0]) this.chunkLeases.grant(r.handle, targets[0].id, r.version, req.clientId, this.clock.now());
-    return { chunk: { handle: r.handle, version: r.version, offset: r.offset, length: 0, crc32c: 0, replicas: targets.map(ref) } };
+    const more = (r.more ?? []).map((c, k) => {
+      const t = moreTargets[k]!;
+      if (t[0]) this.chunkLeases.grant(c.handle, t[0].id, c.version, req.clientId, this.clock.now());
+      return { handle: c.handle, version: c.version, offset: c.offset, length: 0, crc32c: 0, replicas: t.map(ref) };
+    });
+    return { chunk: { handle: r.handle, version: r.version, offset: r.offset, length: 0, crc32c: 0, replicas: targets.map(ref) }, more };
   }
 
   async abandonChunk(req: AbandonChunkRequest): Promise<AbandonChunkResponse> {

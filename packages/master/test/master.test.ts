@@ -66,7 +66,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
   /** Writes a one-chunk file through the service; returns the handle and its replica ids. */
   async function put(path: string, length = 100, clientId = 'w1'): Promise<{ handle: number; replicas: string[]; inode: number }> {
     const { file } = await master.createFile({ path, overwrite: false, replication: 0, mode: 0, clientId, chunkSize: 0, opId: '', allocateFirstChunk: false });
-    const { chunk } = await master.addChunk({ path, inode: file!.inode, clientId, index: 0, excludeChunkservers: [], previous: undefined });
+    const { chunk } = await master.addChunk({ path, inode: file!.inode, clientId, index: 0, excludeChunkservers: [], previous: undefined, count: 0 });
     const replicas = chunk!.replicas.map((r) => r.id);
     await master.completeFile({
       path, inode: file!.inode, clientId, chunks: [{ handle: chunk!.handle, length, crc32c: 9, replicas, version: 0 }], opId: '',
@@ -80,7 +80,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     const { file } = await master.createFile({ path: '/a/f', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false });
     assert.equal(file!.replication, 3);
     assert.equal(file!.chunkSize, CHUNK);
-    const { chunk } = await master.addChunk({ path: '/a/f', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: ['cs4'], previous: undefined });
+    const { chunk } = await master.addChunk({ path: '/a/f', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: ['cs4'], previous: undefined, count: 0 });
     assert.equal(chunk!.version, 1);
     const ids = chunk!.replicas.map((r) => r.id);
     assert.equal(new Set(ids).size, 3);
@@ -96,7 +96,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
   it('NOT_ENOUGH_CHUNKSERVERS with too few live nodes, fewer replicas allowed down to minReplicas', async () => {
     start({ minReplicas: 2 });
     const { file } = await master.createFile({ path: '/f', overwrite: false, replication: 3, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false });
-    const add = () => master.addChunk({ path: '/f', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined });
+    const add = () => master.addChunk({ path: '/f', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined, count: 0 });
     await master.register(registerReq('cs1', 'r1'));
     await rejectsWith(add(), ErrorCode.NOT_ENOUGH_CHUNKSERVERS);
     assert.equal(store.chunksOf(file!.inode).length, 0, 'nothing was proposed');
@@ -116,8 +116,8 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     await registerFour();
     const { file } = await master.createFile({ path: '/l', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false });
     await rejectsWith(master.createFile({ path: '/l', overwrite: true, replication: 0, mode: 0, clientId: 'w2', chunkSize: 0, opId: '', allocateFirstChunk: false }), ErrorCode.LEASE_HELD);
-    const { chunk } = await master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined });
-    await master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 1, excludeChunkservers: [], previous: undefined });
+    const { chunk } = await master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined, count: 0 });
+    await master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 1, excludeChunkservers: [], previous: undefined, count: 0 });
     // The writer dies after the first chunk reached its replicas (they report it), before the second did.
     for (const r of chunk!.replicas) {
       await master.heartbeat(hb(r.id, { newReplicas: [{ handle: chunk!.handle, version: 1, length: CHUNK, crc32c: 77 }] }));
@@ -143,7 +143,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.equal(got.file!.size, CHUNK);
     assert.deepEqual(got.chunks.map((c) => [c.handle, c.crc32c]), [[chunk!.handle, 77]]);
     await rejectsWith(
-      master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 2, excludeChunkservers: [], previous: undefined }),
+      master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 2, excludeChunkservers: [], previous: undefined, count: 0 }),
       ErrorCode.LEASE_EXPIRED,
     );
   });

@@ -50,7 +50,7 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
       await call(cs, 'register', { id, address: `127.0.0.1:1${id.slice(2)}`, rack, capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, replicas: [] });
     }
     const { file } = await call(m, 'createFile', { path: '/dir/hello.txt', overwrite: false, replication: 0, mode: 0, clientId: 'cli-1', chunkSize: 0 });
-    const { chunk } = await call(m, 'addChunk', { path: '/dir/hello.txt', inode: file.inode, clientId: 'cli-1', index: 0, excludeChunkservers: [] });
+    const { chunk } = await call(m, 'addChunk', { path: '/dir/hello.txt', inode: file.inode, clientId: 'cli-1', index: 0, excludeChunkservers: [], count: 0 });
     assert.equal(chunk.replicas.length, 3);
     assert.equal(chunk.version, 1);
     await call(m, 'completeFile', {

@@ -46,6 +46,8 @@ export interface AddChunkCmd {
   previous?: ChunkCommit;
   now: number;
   leaseExpiry: number;
+  /** Batch allocation: chunks index..index+count-1 (absent = 1). */
+  count?: number;
 }
 export interface AbandonChunkCmd {
   type: 'AbandonChunk';
@@ -150,11 +152,11 @@ export class CommandDecodeError extends Error {
   }
 }
 
-type FieldKind = 'string' | 'string?' | 'uint' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?';
+type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?';
 
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?' },
-  AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint' },
+  AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint', count: 'uint?' },
   AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
   RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
@@ -185,6 +187,8 @@ function checkField(kind: FieldKind, v: unknown): boolean {
       return v === undefined || (typeof v === 'string' && v.length <= MAX_OP_ID_LENGTH);
     case 'uint':
       return isUint(v);
+    case 'uint?':
+      return v === undefined || isUint(v);
     case 'bool':
       return typeof v === 'boolean';
     case 'bool?':

@@ -27,7 +27,12 @@ export interface AddChunkResult {
   handle: number;
   version: number;
   offset: number;
+  /** Batch allocation: the chunks after this one. */
+  more?: Array<{ handle: number; version: number; offset: number }>;
 }
+
+/** Most chunks one AddChunk may allocate. */
+export const MAX_ADD_CHUNK_BATCH = 64;
 export interface DeleteResult {
   path: string;
   /** Where the entry went when moved to the trash. */
@@ -266,8 +271,18 @@ export class CommandProcessor {
     }
     const handle = this.alloc('next_handle');
     this.sInsertChunk.run(handle, row.id, cmd.index, 1);
-    this.sSetWriteState.run(Math.max(count, cmd.index + 1), cmd.leaseExpiry, row.id);
-    return { handle, version: 1, offset: cmd.index * row.chunk_size };
+    // A batch only extends the file: a replacement (retry) allocates one chunk.
+    const batch = cmd.index === count ? Math.min(Math.max(1, cmd.count ?? 1), MAX_ADD_CHUNK_BATCH) : 1;
+    const more: Array<{ handle: number; version: number; offset: number }> = [];
+    for (let k = 1; k < batch; k++) {
+      const h = this.alloc('next_handle');
+      this.sInsertChunk.run(h, row.id, cmd.index + k, 1);
+      more.push({ handle: h, version: 1, offset: (cmd.index + k) * row.chunk_size });
+    }
+    this.sSetWriteState.run(Math.max(count, cmd.index + batch), cmd.leaseExpiry, row.id);
+    const result: AddChunkResult = { handle, version: 1, offset: cmd.index * row.chunk_size };
+    if (more.length > 0) result.more = more;
+    return result;
   }
 
   private abandonChunk(cmd: AbandonChunkCmd): Record<string, never> {

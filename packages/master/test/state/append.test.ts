@@ -75,6 +75,19 @@ describe('append and chunk versions (state machine, GFS §3.3, §4.5)', function
     assert.equal(store.inode(file.inode)!.chunk_count, 3);
     h.fails({ type: 'AddChunk', inode: file.inode, clientId: 'w1', index: 5, now: T0, leaseExpiry: T0 + LEASE }, ErrorCode.INVALID_ARGUMENT);
   });
+
+  it('AddChunk with count allocates a batch of new chunks in one entry; a retry allocates one', function () {
+    const { file } = h.ok(createCmd('/a/batch', 'w1'));
+    const r = h.ok({ type: 'AddChunk', inode: file.inode, clientId: 'w1', index: 0, count: 4, now: T0, leaseExpiry: T0 + LEASE });
+    assert.equal(r.more.length, 3);
+    assert.deepEqual(r.more.map((c: { offset: number }) => c.offset), [CHUNK, 2 * CHUNK, 3 * CHUNK]);
+    assert.equal(store.inode(file.inode)!.chunk_count, 4);
+    const retry = h.ok({ type: 'AddChunk', inode: file.inode, clientId: 'w1', index: 2, count: 4, now: T0, leaseExpiry: T0 + LEASE });
+    assert.equal(retry.more, undefined);
+    assert.equal(store.chunksOf(file.inode).length, 4);
+    const next = h.ok({ type: 'AddChunk', inode: file.inode, clientId: 'w1', index: 4, count: 1000, now: T0, leaseExpiry: T0 + LEASE });
+    assert.equal(next.more.length, 63, 'at most 64 per entry');
+  });
 });
 
 describe('CreateFile with firstChunk (single-chunk fast path)', function () {
