@@ -54,8 +54,10 @@ describe('seeing the cluster: status page, /metrics, request ids in logs', funct
 
     const creates = (s: typeof before): number => sumOf(s, 'dfs_rpc_total', { method: 'CreateFile', code: 'OK' });
     assert.equal(creates(after) - creates(before), 1, 'one CreateFile counted');
-    assert.ok(sumOf(after, 'dfs_rpc_duration_seconds_count', { method: 'AddChunk' }) >= 5, 'AddChunk latency recorded');
+    const completes = (x: typeof before): number => sumOf(x, 'dfs_rpc_duration_seconds_count', { method: 'CompleteFile' });
+    assert.equal(completes(after) - completes(before), 1, 'CompleteFile latency recorded');
     assert.ok(sumOf(after, 'dfs_raft_commit_index') > sumOf(before, 'dfs_raft_commit_index'), 'raft commit index moved');
+    assert.ok(sumOf(after, 'dfs_raft_proposals_committed_total') > sumOf(before, 'dfs_raft_proposals_committed_total'), 'proposals counted');
     assert.ok(sumOf(after, 'dfs_chunks', { state: 'total' }) >= 5);
     const written = (all: Array<typeof before>): number => all.reduce((n, s) => n + sumOf(s, 'dfs_chunkserver_write_bytes_total'), 0);
     assert.ok(written(csAfter) - written(csBefore) >= 3 * 300_000, 'every replica counted its bytes');
@@ -117,6 +119,8 @@ describe('seeing the cluster: status page, /metrics, request ids in logs', funct
     await page.screenshot({ path: join(ARTIFACTS, 'status-page.png'), fullPage: true });
     const events = await page.textContent('body');
     assert.match(events ?? '', /c4 declared dead/);
+    const metrics = parsePrometheus(await fetchText(`http://${lead.http}/metrics`));
+    assert.ok(sumOf(metrics, 'dfs_replication_copies_done_total') > 0, 're-replication copies counted');
 
     const follower = cluster.info.masters.find((m) => m.id !== lead.id)!;
     await page.goto(`http://${follower.http}/`);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { readdir, stat as fsStat, mkdir as fsMkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
@@ -24,22 +25,24 @@ async function putTarget(client: DfsClient, local: string, remote: string): Prom
   return path;
 }
 
-async function putOne(client: DfsClient, local: string, remote: string, flags: PutFlags, size: number): Promise<void> {
-  const progress = new Progress(`put ${remote}`, size, flags.quiet ?? false);
+/**
+ * Runs one upload with a progress bar; ^C aborts it, so the file is never left
+ * visible half-written (a put) or with a torn tail (an append).
+ */
+async function transfer(
+  label: string,
+  size: number,
+  quiet: boolean,
+  run: (signal: AbortSignal, onProgress: (n: number) => void) => Promise<{ size: number }>,
+): Promise<void> {
+  const progress = new Progress(label, size, quiet);
   const controller = new AbortController();
-  // ^C abandons the upload: the file never becomes visible half-written.
+  // Every chunk and RPC in flight listens on this one signal.
+  setMaxListeners(0, controller.signal);
   const onSigint = (): void => controller.abort();
   process.once('SIGINT', onSigint);
   try {
-    const status = await client.put(local === '-' ? process.stdin : local, remote, {
-      overwrite: flags.overwrite ?? false,
-      replication: parseIntFlag(flags.replication, 'replication', 0),
-      chunkSize: parseIntFlag(flags.chunkSize, 'chunk-size', 0),
-      ...minReplicasOf(flags),
-      signal: controller.signal,
-      requestId: flags.requestId,
-      onProgress: (n) => progress.update(n),
-    });
+    const status = await run(controller.signal, (n) => progress.update(n));
     progress.finish(status.size);
   } catch (err) {
     progress.abort();
@@ -47,6 +50,20 @@ async function putOne(client: DfsClient, local: string, remote: string, flags: P
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+async function putOne(client: DfsClient, local: string, remote: string, flags: PutFlags, size: number): Promise<void> {
+  await transfer(`put ${remote}`, size, flags.quiet ?? false, (signal, onProgress) =>
+    client.put(local === '-' ? process.stdin : local, remote, {
+      overwrite: flags.overwrite ?? false,
+      replication: parseIntFlag(flags.replication, 'replication', 0),
+      chunkSize: parseIntFlag(flags.chunkSize, 'chunk-size', 0),
+      ...minReplicasOf(flags),
+      signal,
+      requestId: flags.requestId,
+      onProgress,
+    }),
+  );
 }
 
 function minReplicasOf(flags: { minReplicas?: string }): { minReplicas?: number } {
@@ -57,25 +74,9 @@ function minReplicasOf(flags: { minReplicas?: string }): { minReplicas?: number 
 }
 
 async function appendOne(client: DfsClient, local: string, remote: string, flags: PutFlags, size: number): Promise<void> {
-  const progress = new Progress(`append ${remote}`, size, flags.quiet ?? false);
-  const controller = new AbortController();
-  // ^C abandons the append: the file keeps its old contents.
-  const onSigint = (): void => controller.abort();
-  process.once('SIGINT', onSigint);
-  try {
-    const status = await client.append(local === '-' ? process.stdin : local, remote, {
-      ...minReplicasOf(flags),
-      signal: controller.signal,
-      requestId: flags.requestId,
-      onProgress: (n) => progress.update(n),
-    });
-    progress.finish(status.size);
-  } catch (err) {
-    progress.abort();
-    throw err;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
+  await transfer(`append ${remote}`, size, flags.quiet ?? false, (signal, onProgress) =>
+    client.append(local === '-' ? process.stdin : local, remote, { ...minReplicasOf(flags), signal, requestId: flags.requestId, onProgress }),
+  );
 }
 
 async function putTree(client: DfsClient, localDir: string, remoteDir: string, flags: PutFlags): Promise<number> {

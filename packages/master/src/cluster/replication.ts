@@ -80,6 +80,8 @@ export class ReplicationMonitor {
   private readonly corrupt = new Map<number, Set<string>>();
   private corruptSeen = 0;
   private movesDone = 0;
+  /** Re-replication copies that landed (a target reported the replica), since this node led. */
+  private copiesDone = 0;
 
   constructor(
     private readonly registry: ChunkserverRegistry,
@@ -145,6 +147,7 @@ export class ReplicationMonitor {
     const copy = this.inflight.get(handle);
     if (!copy || copy.target !== nodeId) return;
     this.finishCopy(handle);
+    this.copiesDone++;
     if (copy.moveFrom) {
       const facts = this.lookup(handle);
       if (facts) {
@@ -341,6 +344,7 @@ export class ReplicationMonitor {
     corruptReported: number;
     pendingDeletes: number;
     movesDone: number;
+    copiesDone: number;
   } {
     let pendingDeletes = 0;
     for (const s of this.pendingDeletes.values()) pendingDeletes += s.size;
@@ -355,6 +359,7 @@ export class ReplicationMonitor {
       corruptReported: this.corruptSeen,
       pendingDeletes,
       movesDone: this.movesDone,
+      copiesDone: this.copiesDone,
     };
   }
 
