@@ -62,6 +62,26 @@ describe('walking skeleton: put and get through a real cluster', function () {
     assert.ok(!missing.stderr.includes('    at '), 'no stack trace');
   });
 
+  it('accepts one AbortSignal for a many-chunk put and get without a listener-leak warning', async function () {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const client = cluster.client();
+      const controller = new AbortController();
+      const local = join(work, 'signal.bin');
+      const digest = writeRandomFile(local, 12 * CHUNK + 3);
+      await client.put(local, '/skeleton/signal', { signal: controller.signal });
+      const back = join(work, 'signal.back');
+      await client.get('/skeleton/signal', back, { signal: controller.signal });
+      assert.equal(await sha256File(back), digest);
+      await new Promise((r) => setImmediate(r));
+      assert.ok(!warnings.includes('MaxListenersExceededWarning'), warnings.join(', '));
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('streams a put from stdin and a get to stdout through the library', async function () {
     const client = cluster.client();
     const { Readable } = await import('node:stream');

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream as fsCreateReadStream } from 'node:fs';
 import { open, rename, rm, stat as fsStat } from 'node:fs/promises';
@@ -96,6 +97,20 @@ function autoParallelChunks(chunkSize: number): number {
 function autoParallelReads(chunks: readonly ChunkLocation[]): number {
   const piece = Math.min(4 * 1024 * 1024, Math.max(1, ...chunks.slice(0, 8).map((c) => c.length)));
   return Math.max(6, Math.min(24, Math.ceil((24 * 1024 * 1024) / piece)));
+}
+
+/**
+ * A signal that follows the caller's and may carry any number of listeners: every chunk
+ * and RPC in flight listens on it, which would trip Node's 10-listener leak warning on the
+ * caller's own signal.
+ */
+function fanOutSignal(signal: AbortSignal | undefined): AbortSignal | undefined {
+  if (!signal) return undefined;
+  const inner = new AbortController();
+  setMaxListeners(0, inner.signal);
+  if (signal.aborted) inner.abort(signal.reason);
+  else signal.addEventListener('abort', () => inner.abort(signal.reason), { once: true });
+  return inner.signal;
 }
 
 function isReadable(value: unknown): value is NodeJS.ReadableStream {
@@ -238,7 +253,7 @@ export class DfsClient {
     return {
       clientId: this.clientId,
       requestId: opts.requestId,
-      signal: opts.signal,
+      signal: fanOutSignal(opts.signal),
       parallelChunks,
       maxAttempts: DEFAULTS.maxAttempts,
       leaseRenewMs: DEFAULTS.leaseRenewMs,
@@ -423,7 +438,7 @@ export class DfsClient {
         pool: this.chunkservers,
         policy: this.readPolicy,
         requestId: opts.requestId,
-        signal: opts.signal,
+        signal: fanOutSignal(opts.signal),
         timeoutMs: 60_000,
         onCorruptReplica: (handle, replica, reason) => {
           this.masters
