@@ -237,21 +237,9 @@ export class ChunkStore {
 
   /** Writes a meta file durably: temp file, fdatasync, rename over the old one, fsync the directory. */
   async writeMeta(meta: ChunkMeta): Promise<void> {
-    const tmp = join(this.tmpDir, `${handleStem(meta.handle)}.${meta.generation}.meta.${++this.tmpSeq}`);
-    const fh = await open(tmp, 'w');
+    const tmp = await this.prepareMeta(meta);
     try {
-      await fh.writeFile(encodeMeta(meta));
-      await fh.datasync();
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlinkQuiet(tmp).catch(() => undefined);
-      throw err;
-    }
-    await fh.close();
-    try {
-      await renameQuiet(tmp, this.metaPath(meta.handle)).then((moved) => {
-        if (!moved) throw new Error(`meta temp file ${tmp} vanished`);
-      });
+      await this.publishMeta(tmp, meta.handle);
     } catch (err) {
       await unlinkQuiet(tmp).catch(() => undefined);
       throw err;

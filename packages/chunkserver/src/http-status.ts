@@ -93,11 +93,3 @@ export async function startHttpStatus(listen: string, snapshot: () => Promise<St
   const endpoint = await startHttp(listen, metrics, { '/': status, '/status': status });
   return { server: endpoint.server, address: endpoint.address };
 }
-
-/** Splits "host:port" / "[v6]:port"; port 0 means ephemeral. */
-export function splitHostPort(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`invalid listen address ${JSON.stringify(text)} (want host:port)`);
-  return { host: (m[1] ?? m[2])!, port };
-}

@@ -1,20 +1,9 @@
+import type { FuseStatfs } from 'fuse-native';
 import type { NodeCapacity } from './backend.js';
 import { NAME_MAX } from './paths.js';
 
-/** statvfs fields as fuse-native takes them (each a uint32). */
-export interface Statfs {
-  bsize: number;
-  frsize: number;
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  favail: number;
-  fsid: number;
-  flag: number;
-  namemax: number;
-}
+/** statvfs fields as fuse-native takes them (each a uint32); declared once, in native/fuse-native.d.ts. */
+export type Statfs = FuseStatfs;
 
 const UINT32_MAX = 0xffff_ffff;
 const FILES = 1_000_000_000;

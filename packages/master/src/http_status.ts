@@ -35,11 +35,3 @@ export async function startHttpStatus(listen: string, ctx: HttpStatusContext): P
   });
   return { server: endpoint.server, address: endpoint.address };
 }
-
-export function splitHostPort(hp: string): { host: string; port: number } {
-  const i = hp.lastIndexOf(':');
-  if (i < 0) throw new Error(`expected host:port, got ${JSON.stringify(hp)}`);
-  const port = Number(hp.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad port in ${JSON.stringify(hp)}`);
-  return { host: hp.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1', port };
-}

@@ -10,11 +10,12 @@ import {
   MasterServiceService,
   serverCredentials,
   serverOptions,
+  splitHostPort,
 } from '@dfs/proto';
 import { systemClock, type Clock } from './clock.js';
 import { LocalCommandLog, type CommandLog } from './command_log.js';
 import { chunkserverControlHandlers, masterServiceHandlers } from './grpc_service.js';
-import { splitHostPort, startHttpStatus } from './http_status.js';
+import { startHttpStatus } from './http_status.js';
 import { instrumentService } from '@dfs/telemetry';
 import { EventLog, StatusWatcher } from './observability/events.js';
 import { createMasterMetrics } from './observability/metrics.js';

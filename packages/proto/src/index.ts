@@ -115,3 +115,4 @@ export {
   type SnapshotPiece,
   InstallSnapshotResponse,
 } from './gen/dfs/v1/raft.js';
+export { splitHostPort } from './addresses.js';

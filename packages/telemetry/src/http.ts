@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { splitHostPort } from '@dfs/proto';
 import type { Metrics } from './metrics.js';
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -14,7 +15,7 @@ export interface HttpEndpoint {
  * routes the process adds (status page, JSON status).
  */
 export function startHttp(listen: string, metrics: Metrics, routes: Record<string, Route> = {}): Promise<HttpEndpoint> {
-  const [host, portText] = splitHostPort(listen);
+  const { host, port: wanted } = splitHostPort(listen);
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const route = routes[path];
@@ -39,9 +40,9 @@ export function startHttp(listen: string, metrics: Metrics, routes: Record<strin
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(Number(portText), host, () => {
+    server.listen(wanted, host, () => {
       const addr = server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : Number(portText);
+      const port = typeof addr === 'object' && addr ? addr.port : wanted;
       resolve({
         server,
         address: `${host}:${port}`,
@@ -49,10 +50,4 @@ export function startHttp(listen: string, metrics: Metrics, routes: Record<strin
       });
     });
   });
-}
-
-export function splitHostPort(address: string): [string, string] {
-  const i = address.lastIndexOf(':');
-  if (i <= 0) return ['127.0.0.1', address];
-  return [address.slice(0, i), address.slice(i + 1)];
 }

@@ -2,4 +2,4 @@
 export { createLogger, type Logger } from './logger.js';
 export { Metrics } from './metrics.js';
 export { instrumentService, requestIdOf, REQUEST_ID_KEY } from './instrument.js';
-export { startHttp, splitHostPort, type HttpEndpoint, type Route } from './http.js';
+export { startHttp, type HttpEndpoint, type Route } from './http.js';
