@@ -29,7 +29,6 @@ export class ChunkserverMetrics {
     this.metrics = m;
     this.bytesIn = m.counter('dfs_chunkserver_write_bytes_total', 'bytes received by WriteChunk streams (frames, before replication)');
     this.bytesOut = m.counter('dfs_chunkserver_read_bytes_total', 'bytes sent by ReadChunk streams');
-    let lastScrub = { passes: 0, chunksVerified: 0, bytesVerified: 0, corruptFound: 0 };
     // prom-client runs every async collect() of a scrape concurrently: they share one snapshot.
     let pending: { at: number; value: Promise<StatusSnapshot> } | undefined;
     const fresh = (): Promise<StatusSnapshot> => {
@@ -46,18 +45,10 @@ export class ChunkserverMetrics {
     m.gauge('dfs_chunkserver_active_writes', 'write pipelines in progress', [], async (g) => g.set((await fresh()).activeWrites));
     m.gauge('dfs_chunkserver_inflight_copies', 're-replication copies in progress', [], async (g) => g.set((await fresh()).inflightCopies));
     m.gauge('dfs_chunkserver_registered', '1 when registered with the master leader', [], async (g) => g.set((await fresh()).registered ? 1 : 0));
-    const scrubPasses = m.counter('dfs_chunkserver_scrub_passes_total', 'completed scrubber passes');
-    const scrubBytes = m.counter('dfs_chunkserver_scrub_bytes_total', 'bytes re-verified by the scrubber');
-    const scrubCorrupt = m.counter('dfs_chunkserver_scrub_corrupt_total', 'corrupt replicas found by the scrubber');
-    m.gauge('dfs_chunkserver_scrub_chunks_verified', 'chunks verified by the scrubber since start', [], async (g) => {
-      const s = (await fresh()).scrubber;
-      // Counters only move forward: add what the scrubber did since the previous scrape.
-      scrubPasses.inc(Math.max(0, s.passes - lastScrub.passes));
-      scrubBytes.inc(Math.max(0, s.bytesVerified - lastScrub.bytesVerified));
-      scrubCorrupt.inc(Math.max(0, s.corruptFound - lastScrub.corruptFound));
-      lastScrub = { ...s };
-      g.set(s.chunksVerified);
-    });
+    m.counterFromTotal('dfs_chunkserver_scrub_passes_total', 'completed scrubber passes', async () => (await fresh()).scrubber.passes);
+    m.counterFromTotal('dfs_chunkserver_scrub_bytes_total', 'bytes re-verified by the scrubber', async () => (await fresh()).scrubber.bytesVerified);
+    m.counterFromTotal('dfs_chunkserver_scrub_corrupt_total', 'corrupt replicas found by the scrubber', async () => (await fresh()).scrubber.corruptFound);
+    m.gauge('dfs_chunkserver_scrub_chunks_verified', 'chunks verified by the scrubber since start', [], async (g) => g.set((await fresh()).scrubber.chunksVerified));
   }
 
   /** Counts the bytes of the data-path streams (raw wire messages). */

@@ -39,6 +39,24 @@ export class Metrics {
     });
   }
 
+  /**
+   * A counter mirrored from a running total kept elsewhere (a scrubber's bytes, copies
+   * done): each scrape adds the growth since the last one, so it never goes backwards.
+   */
+  counterFromTotal(name: string, help: string, total: () => number | Promise<number>): Counter {
+    let last = 0;
+    return new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      async collect(this: Counter) {
+        const now = await total();
+        if (now > last) this.inc(now - last);
+        last = Math.max(last, now);
+      },
+    });
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }

@@ -44,19 +44,9 @@ export function createMasterMetrics(id: string, master: Master, log: CommandLog)
     g.set({ kind: 'used' }, live.reduce((n, c) => n + c.usedBytes, 0));
     g.set({ kind: 'free' }, live.reduce((n, c) => n + c.freeBytes, 0));
   });
-  // Counters fed from totals kept elsewhere: add the growth since the previous scrape.
-  const proposals = m.counter('dfs_raft_proposals_committed_total', 'commands this master proposed that committed and applied');
-  const copies = m.counter('dfs_replication_copies_done_total', 're-replication copies completed while this master led');
-  let lastProposals = 0;
-  let lastCopies = 0;
-  m.gauge('dfs_master_up', '1 while this master serves', [], (g) => {
-    const p = (log as { committedProposals?: number }).committedProposals ?? 0;
-    proposals.inc(Math.max(0, p - lastProposals));
-    lastProposals = p;
-    const c = master.replication.stats().copiesDone;
-    copies.inc(Math.max(0, c - lastCopies));
-    lastCopies = Math.max(lastCopies, c);
-    g.set(1);
-  });
+  m.counterFromTotal('dfs_raft_proposals_committed_total', 'commands this master proposed that committed and applied', () =>
+    (log as { committedProposals?: number }).committedProposals ?? 0);
+  m.counterFromTotal('dfs_replication_copies_done_total', 're-replication copies completed while this master led', () =>
+    master.replication.stats().copiesDone);
   return m;
 }
