@@ -1,12 +1,12 @@
 import type { ServiceError } from '@grpc/grpc-js';
-import { DfsError, ErrorCode, toDfsError } from '@dfs/proto';
+import { DfsError, ErrorCode, FAILED_CHUNKSERVER_KEY, toDfsError } from '@dfs/proto';
 
 /**
  * Metadata key naming the chunkserver whose failure broke a write pipeline. The message says
  * it too ("chunkserver c3 (127.0.0.1:7103) failed: ..."); the client excludes that id when it
  * asks the master for a new replica set.
  */
-export const FAILED_CHUNKSERVER_KEY = 'dfs-failed-chunkserver';
+export { FAILED_CHUNKSERVER_KEY };
 
 /** A write failure attributed to one chunkserver of the chain. */
 export class PipelineError extends DfsError {

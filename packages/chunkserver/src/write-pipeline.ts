@@ -8,6 +8,7 @@ import {
   type ChunkserverRef,
   type WriteChunkResponse,
   type WriteHeader,
+  REQUEST_ID_KEY,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore, ChunkWriter } from './chunk-store.js';
@@ -302,9 +303,9 @@ export async function handleWriteChunk(
   }
 }
 
-/** Metadata carrying the request id to the next hop (key shared with the client and telemetry). */
+/** Metadata carrying the request id to the next hop. */
 function requestMetadata(requestId: string): Metadata {
   const md = new Metadata();
-  if (requestId) md.set('dfs-request-id', requestId);
+  if (requestId) md.set(REQUEST_ID_KEY, requestId);
   return md;
 }

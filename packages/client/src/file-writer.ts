@@ -5,6 +5,7 @@ import {
   type CommittedChunk,
   type FileStatus,
   type ChunkLocation,
+  FAILED_CHUNKSERVER_KEY,
 } from '@dfs/proto';
 import type { ServiceError } from '@grpc/grpc-js';
 import type { MasterPool } from './master-pool.js';
@@ -39,9 +40,6 @@ interface AppendTarget {
   leaseExpiryMs: number;
 }
 
-/** Metadata key a chunkserver sets to name the node that broke a write pipeline. */
-const FAILED_CHUNKSERVER_KEY = 'dfs-failed-chunkserver';
-
 /** The chunkserver a pipeline failure names in its trailer, if any. */
 function namedFailure(err: DfsError): string | undefined {
   const cause = err.cause as Partial<ServiceError> | undefined;
@@ -53,8 +51,7 @@ function namedFailure(err: DfsError): string | undefined {
 function failedReplicaIds(err: DfsError, location: ChunkLocation): string[] {
   const named = namedFailure(err);
   if (named) return [named];
-  const mentioned = location.replicas.filter((r) => err.message.split(/[^\w.-]+/).includes(r.id) || err.message.includes(r.address));
-  if (mentioned.length > 0) return mentioned.map((r) => r.id);
+  // No trailer: the primary itself could not be reached.
   const primary = location.replicas[0];
   return primary && (err.code === ErrorCode.UNAVAILABLE || err.code === ErrorCode.DEADLINE_EXCEEDED) ? [primary.id] : [];
 }

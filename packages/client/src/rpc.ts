@@ -1,5 +1,5 @@
 import { Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import { DfsError, ErrorCode, toDfsError } from '@dfs/proto';
+import { DfsError, ErrorCode, REQUEST_ID_KEY, toDfsError } from '@dfs/proto';
 
 /** A ts-proto grpc-js unary method in its fullest overload. */
 export type UnaryMethod<Req, Res> = (
@@ -16,7 +16,6 @@ export interface CallContext {
   requestId?: string;
 }
 
-export const REQUEST_ID_KEY = 'dfs-request-id';
 
 export function requestMetadata(requestId?: string): Metadata {
   const md = new Metadata();

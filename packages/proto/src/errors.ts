@@ -4,6 +4,10 @@ import { ErrorCode } from './gen/dfs/v1/common.js';
 /** Metadata keys that carry the dfs error beside the gRPC status. */
 export const ERROR_CODE_KEY = 'dfs-code';
 export const LEADER_KEY = 'dfs-leader';
+/** Set by a chunkserver on a failed write: the id of the chain member that broke it. */
+export const FAILED_CHUNKSERVER_KEY = 'dfs-failed-chunkserver';
+/** The request id a client sends and every hop carries on (logged by each node). */
+export const REQUEST_ID_KEY = 'dfs-request-id';
 
 /** The gRPC status each dfs error code travels as. */
 const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {

@@ -79,7 +79,16 @@ export {
   ChunkInfoRequest,
   ChunkInfoResponse,
 } from './gen/dfs/v1/chunk.js';
-export { DfsError, toDfsError, toServiceError, errorCodeName, ERROR_CODE_KEY, LEADER_KEY } from './errors.js';
+export {
+  DfsError,
+  toDfsError,
+  toServiceError,
+  errorCodeName,
+  ERROR_CODE_KEY,
+  LEADER_KEY,
+  FAILED_CHUNKSERVER_KEY,
+  REQUEST_ID_KEY,
+} from './errors.js';
 export { serverCredentials, channelCredentials, serverOptions, channelOptions } from './credentials.js';
 export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';
 export {

@@ -1,10 +1,8 @@
 import type { Metadata, ServiceDefinition, UntypedServiceImplementation, ServerUnaryCall, ServiceError } from '@grpc/grpc-js';
-import { ErrorCode, errorCodeName, ERROR_CODE_KEY } from '@dfs/proto';
+import { ErrorCode, errorCodeName, ERROR_CODE_KEY, REQUEST_ID_KEY } from '@dfs/proto';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.js';
 
-/** gRPC metadata key of the request id a client sends and every hop carries on. */
-export const REQUEST_ID_KEY = 'dfs-request-id';
 
 export function requestIdOf(metadata: Metadata | undefined): string | undefined {
   const v = metadata?.get(REQUEST_ID_KEY)?.[0];
