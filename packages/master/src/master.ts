@@ -62,6 +62,16 @@ import type { MetadataStore } from './state/metadata_store.js';
 import { MAX_ADD_CHUNK_BATCH, type AddChunkResult, type DeleteResult, type RecoverLeaseResult, type TrashCheckpointResult } from './state/processor.js';
 import type { FileStatus } from '@dfs/proto';
 
+/** The slice of cluster status the status page's event log compares from tick to tick. */
+export interface HealthSample {
+  leaderId: string;
+  chunkservers: Array<{ id: string; address: string; state: string }>;
+  underReplicated: number;
+  missing: number;
+  corrupt: number;
+  safeMode: boolean;
+}
+
 export interface MasterConfig {
   id: string;
   chunkSize: number;
@@ -460,6 +470,22 @@ export class Master {
   clusterStatus(): ClusterStatusResponse {
     if (!this.isLeader() && this.log.status().leaderAddress) this.requireLeader();
     return this.localClusterStatus();
+  }
+
+  /**
+   * What the event log samples every tick: leader, node states and chunk health — none of
+   * the costlier parts of the full status (the chunk count is a table scan).
+   */
+  healthSample(): HealthSample {
+    const repl = this.replication.stats();
+    return {
+      leaderId: this.log.status().leaderId ?? '',
+      chunkservers: this.registry.nodes().map((n) => ({ id: n.id, address: n.address, state: n.state })),
+      underReplicated: repl.underReplicated,
+      missing: repl.missing,
+      corrupt: repl.corrupt,
+      safeMode: this.leader ? this.safeMode.isActive() : false,
+    };
   }
 
   /** What this master knows, leader or not (the status page shows it with a note). */

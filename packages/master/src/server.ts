@@ -146,7 +146,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
 
     const timer = setInterval(() => {
       master.tick().catch((err: unknown) => logger.error({ err }, 'background tick failed'));
-      watcher.observe(clock.now(), master.localClusterStatus());
+      if (opts.http) watcher.observe(clock.now(), master.healthSample());
     }, opts.tickMs ?? 1000);
     timer.unref();
 

@@ -1,4 +1,5 @@
 import type { ClusterStatusResponse } from '@dfs/proto';
+import type { HealthSample } from '../master.js';
 
 export interface ClusterEvent {
   atMs: number;
@@ -27,11 +28,11 @@ export class EventLog {
  * previous one, so no failure-handling code has to know about the status page.
  */
 export class StatusWatcher {
-  private previous: ClusterStatusResponse | undefined;
+  private previous: HealthSample | undefined;
 
   constructor(private readonly log: EventLog) {}
 
-  observe(now: number, s: ClusterStatusResponse): void {
+  observe(now: number, s: HealthSample): void {
     const prev = this.previous;
     this.previous = s;
     if (!prev) return;
@@ -45,7 +46,7 @@ export class StatusWatcher {
       else if (was !== 'dead' && c.state === 'dead') this.log.add({ atMs: now, kind: 'node-dead', message: `chunkserver ${c.id} declared dead` });
       else if (was === 'dead' && c.state !== 'dead') this.log.add({ atMs: now, kind: 'node-back', message: `chunkserver ${c.id} is back` });
     }
-    const troubled = (x: ClusterStatusResponse): number => x.underReplicated + x.missing + x.corrupt;
+    const troubled = (x: HealthSample): number => x.underReplicated + x.missing + x.corrupt;
     if (troubled(prev) > 0 && troubled(s) === 0) {
       this.log.add({ atMs: now, kind: 'chunks-repaired', message: `every chunk has its full replica count again` });
     }
