@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -164,13 +164,11 @@ describe('dfs CLI against a real cluster', function () {
       child.on('close', () => resolve(out));
     });
     assert.match(tty, /\[[█░]+\]|\d+%/, `bar on a terminal: ${JSON.stringify(tty.slice(0, 400))}`);
-    assert.ok(statSync(file).size > 0);
   });
 
   it('documents exit codes in dfs help exit-codes', async function () {
     const res = await runDfs(['help', 'exit-codes']);
     assert.equal(res.code, 0);
     for (const n of ['0', '1', '2', '3', '4', '5']) assert.match(res.stdout, new RegExp(`^\\s+${n}\\s`, 'm'));
-    assert.ok(readFileSync(DFS_BIN).length > 0);
   });
 });
