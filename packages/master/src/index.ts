@@ -7,8 +7,8 @@ export {
   type CommandLogContext,
 } from './server.js';
 export { Master, defaultMasterConfig, type MasterConfig } from './master.js';
-export { MetadataStore, type ListResult, type FileWithChunks } from './state/metadata_store.js';
-export type { StateMachine } from './state/state_machine.js';
+export { MetadataStore, type ListResult, type FileWithChunks } from './state/metadata-store.js';
+export type { StateMachine } from './state/state-machine.js';
 export {
   encodeCommand,
   decodeCommand,
@@ -18,7 +18,7 @@ export {
   type CommandResult,
   type ChunkCommit,
 } from './state/commands.js';
-export { RaftCommandLog, type RaftCommandLogOptions } from './raft_command_log.js';
-export { LocalCommandLog, type CommandLog, type CommandLogStatus, type CommandLogPeer, type Role } from './command_log.js';
+export { RaftCommandLog, type RaftCommandLogOptions } from './raft-command-log.js';
+export { LocalCommandLog, type CommandLog, type CommandLogStatus, type CommandLogPeer, type Role } from './command-log.js';
 export { choosePlacement, chooseExcess, type PlacementNode, type PlacementRequest } from './placement.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';

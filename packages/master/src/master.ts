@@ -48,17 +48,17 @@ import {
   type StatResponse,
 } from '@dfs/proto';
 import type { Clock } from './clock.js';
-import type { CommandLog } from './command_log.js';
+import type { CommandLog } from './command-log.js';
 import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/registry.js';
 import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits } from './cluster/replication.js';
-import { SafeMode } from './cluster/safe_mode.js';
+import { SafeMode } from './cluster/safe-mode.js';
 import { ClusterOperations } from './cluster/operations.js';
 import type { Logger } from './logger.js';
 import { choosePlacement } from './placement.js';
-import { ChunkLeases } from './chunk_leases.js';
+import { ChunkLeases } from './chunk-leases.js';
 import type { OpenAppendResult } from './state/append.js';
 import { MAX_OP_ID_LENGTH, type ChunkCommit, type Command } from './state/commands.js';
-import type { MetadataStore } from './state/metadata_store.js';
+import type { MetadataStore } from './state/metadata-store.js';
 import { MAX_ADD_CHUNK_BATCH, type AddChunkResult, type DeleteResult, type RecoverLeaseResult, type TrashCheckpointResult } from './state/processor.js';
 import type { FileStatus } from '@dfs/proto';
 
@@ -363,7 +363,7 @@ export class Master {
     return { file };
   }
 
-  /** Opens a file for appending; see chunk_leases.ts and state/append.ts. */
+  /** Opens a file for appending; see chunk-leases.ts and state/append.ts. */
   async appendFile(req: AppendFileRequest): Promise<AppendFileResponse> {
     this.requireLeader();
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');

@@ -13,16 +13,16 @@ import {
   splitHostPort,
 } from '@dfs/proto';
 import { systemClock, type Clock } from './clock.js';
-import { LocalCommandLog, type CommandLog } from './command_log.js';
-import { chunkserverControlHandlers, masterServiceHandlers } from './grpc_service.js';
-import { startHttpStatus } from './http_status.js';
+import { LocalCommandLog, type CommandLog } from './command-log.js';
+import { chunkserverControlHandlers, masterServiceHandlers } from './grpc-service.js';
+import { startHttpStatus } from './http-status.js';
 import { instrumentService } from '@dfs/telemetry';
 import { EventLog, StatusWatcher } from './observability/events.js';
 import { createMasterMetrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './logger.js';
 import { Master, defaultMasterConfig, type MasterConfig } from './master.js';
-import { MetadataStore } from './state/metadata_store.js';
-import type { StateMachine } from './state/state_machine.js';
+import { MetadataStore } from './state/metadata-store.js';
+import type { StateMachine } from './state/state-machine.js';
 
 export interface MasterPeer {
   id: string;

@@ -9,9 +9,9 @@ import {
   type ReplicaReport,
 } from '@dfs/proto';
 import { ManualClock } from '../src/clock.js';
-import { LocalCommandLog } from '../src/command_log.js';
+import { LocalCommandLog } from '../src/command-log.js';
 import { Master, defaultMasterConfig } from '../src/master.js';
-import type { MetadataStore } from '../src/state/metadata_store.js';
+import type { MetadataStore } from '../src/state/metadata-store.js';
 import { T0, openStore, seededRandom, tempDir } from './helpers.js';
 
 /*

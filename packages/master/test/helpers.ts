@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, errorCodeName } from '@dfs/proto';
 import { encodeCommand, type Command, type CommandResult } from '../src/state/commands.js';
-import { MetadataStore } from '../src/state/metadata_store.js';
+import { MetadataStore } from '../src/state/metadata-store.js';
 
 /** A fresh temp dir per test; `cleanup` removes it. */
 export function tempDir(prefix = 'dfs-master-'): { dir: string; cleanup: () => void } {

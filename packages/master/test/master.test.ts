@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import { DfsError, ErrorCode, type HeartbeatRequest, type RegisterRequest, type ReplicaReport } from '@dfs/proto';
 import { ManualClock } from '../src/clock.js';
-import { LocalCommandLog, type CommandLog } from '../src/command_log.js';
+import { LocalCommandLog, type CommandLog } from '../src/command-log.js';
 import { Master, defaultMasterConfig, type MasterConfig } from '../src/master.js';
-import type { MetadataStore } from '../src/state/metadata_store.js';
+import type { MetadataStore } from '../src/state/metadata-store.js';
 import { T0, openStore, seededRandom, tempDir } from './helpers.js';
 
 const silent = pino({ level: 'silent' });

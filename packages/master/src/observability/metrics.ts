@@ -1,5 +1,5 @@
 import { Metrics } from '@dfs/telemetry';
-import type { CommandLog } from '../command_log.js';
+import type { CommandLog } from '../command-log.js';
 import type { Master } from '../master.js';
 
 /** Registers the master's gauges; each reads live state when /metrics is scraped. */

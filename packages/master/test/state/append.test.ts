@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ErrorCode } from '@dfs/proto';
-import type { MetadataStore } from '../../src/state/metadata_store.js';
-import { ChunkLeases } from '../../src/chunk_leases.js';
+import type { MetadataStore } from '../../src/state/metadata-store.js';
+import { ChunkLeases } from '../../src/chunk-leases.js';
 import { CHUNK, LEASE, StoreHarness, T0, createCmd, openStore, tempDir, writeFile } from '../helpers.js';
 
 describe('append and chunk versions (state machine, GFS §3.3, §4.5)', function () {

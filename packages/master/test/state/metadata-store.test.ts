@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, FileType } from '@dfs/proto';
 import { CommandDecodeError, encodeCommand } from '../../src/state/commands.js';
-import { MetadataStore, OP_RESULT_RETENTION_MS } from '../../src/state/metadata_store.js';
+import { MetadataStore, OP_RESULT_RETENTION_MS } from '../../src/state/metadata-store.js';
 import { CHUNK, LEASE, StoreHarness, T0, createCmd, openStore, tempDir, writeFile } from '../helpers.js';
 
 function codeOf(fn: () => unknown): string {

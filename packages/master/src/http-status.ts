@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { startHttp, type Metrics } from '@dfs/telemetry';
 import type { Master } from './master.js';
 import type { EventLog } from './observability/events.js';
-import { renderStatusPage } from './observability/status_page.js';
+import { renderStatusPage } from './observability/status-page.js';
 
 export interface HttpStatusContext {
   master: Master;

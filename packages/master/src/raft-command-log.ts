@@ -1,6 +1,6 @@
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { RaftNode, type NodeStatus } from '@dfs/raft';
-import type { CommandLog, CommandLogPeer, CommandLogStatus, Role } from './command_log.js';
+import type { CommandLog, CommandLogPeer, CommandLogStatus, Role } from './command-log.js';
 import type { CommandLogContext } from './server.js';
 import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
 

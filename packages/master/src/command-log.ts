@@ -1,6 +1,6 @@
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
-import type { StateMachine } from './state/state_machine.js';
+import type { StateMachine } from './state/state-machine.js';
 
 export type Role = 'leader' | 'follower' | 'candidate' | 'learner' | 'unreachable';
 
