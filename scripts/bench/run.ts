@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
+import { TestCluster } from '@dfs/testkit';
 import { diskWriteMBps, grpcStreamMBps, loopbackTcpMBps } from './lib/ceilings.js';
-import { startBenchCluster } from './lib/cluster.js';
+
 import { RssSampler } from './lib/rss.js';
 
 /*
@@ -73,10 +74,13 @@ async function main(): Promise<void> {
     rows.push({ name: 'ceiling: bare grpc-js stream, 64 KiB msgs', value: grpc, unit: 'MB/s' });
 
     log('starting a cluster: 3 masters, 4 chunkservers');
-    const cluster = await startBenchCluster(join(work, 'cluster'), [
-      '--masters', '3', '--chunkservers', '4', '--log-level', 'warn', ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []),
-    ]);
-    const client = new DfsClient({ masters: cluster.masters });
+    const cluster = await TestCluster.start({
+      dir: join(work, 'cluster'),
+      masters: 3,
+      chunkservers: 4,
+      extraArgs: ['--log-level', 'warn', ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : [])],
+    });
+    const client = new DfsClient({ masters: cluster.masterAddresses });
     try {
       const src = join(work, 'big.bin');
       writeRandomFile(src, BIG);
@@ -100,7 +104,7 @@ async function main(): Promise<void> {
 
       log(`${SMALL_FILES} small files, ${CONCURRENCY} clients`);
       const payload = randomBytes(1024);
-      const clients = Array.from({ length: CONCURRENCY }, () => new DfsClient({ masters: cluster.masters }));
+      const clients = Array.from({ length: CONCURRENCY }, () => new DfsClient({ masters: cluster.masterAddresses }));
       await client.mkdir('/bench/small', { parents: true });
       const createSecs = await timed(() => pool(SMALL_FILES, CONCURRENCY, async (i) => {
         const { Readable } = await import('node:stream');
@@ -118,7 +122,7 @@ async function main(): Promise<void> {
         writeRandomFile(mem, MEMORY_BYTES);
         log(`memory: put and get ${MEMORY_BYTES} bytes, sampling every process's RSS`);
         const sampler = new RssSampler(cluster.pids).start();
-        const memClient = new DfsClient({ masters: cluster.masters });
+        const memClient = new DfsClient({ masters: cluster.masterAddresses });
         try {
           await memClient.put(mem, '/bench/memory.bin');
           await memClient.get('/bench/memory.bin', new Writable({ write: (_c, _e, cb) => cb() }));

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DFS_BIN, TestCluster, runDfs } from '../lib/cluster.js';
+import { DFS_BIN, runDfs, TestCluster } from '@dfs/testkit';
 import { sha256File } from '../lib/files.js';
 
 /** Every file under `root`, relative, sorted. */

@@ -6,8 +6,7 @@ import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { Metadata } from '@grpc/grpc-js';
 import { ChunkServiceClient, DfsError, ErrorCode, channelCredentials, channelOptions } from '@dfs/proto';
-import { TestCluster } from '../lib/cluster.js';
-import { waitFor } from '../lib/wait.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 
 /*
  * Append, leases and versions across real processes (GFS §3.1, §3.3, §4.5). One cluster for

@@ -3,8 +3,7 @@ import { Readable } from 'node:stream';
 import { Metadata } from '@grpc/grpc-js';
 import { ErrorCode, FileType, MasterServiceClient, channelCredentials, channelOptions, toDfsError, type DfsError, type StatResponse } from '@dfs/proto';
 import type { DfsClient } from '@dfs/client';
-import { TestCluster } from '../lib/cluster.js';
-import { waitFor } from '../lib/wait.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 
 /*
  * The replicated master under leader failures, with real processes on loopback:

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import { MasterServiceClient, channelCredentials, channelOptions, type StatResponse } from '@dfs/proto';
 import type { DfsClient } from '@dfs/client';
-import { DFS_BIN, TestCluster } from '../lib/cluster.js';
-import { waitFor } from '../lib/wait.js';
+import { DFS_BIN, TestCluster, waitFor } from '@dfs/testkit';
 
 /*
  * The master group's log and membership: a master that missed thousands of commands

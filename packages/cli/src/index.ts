@@ -1,2 +1,2 @@
 // @dfs/cli: the `dfs` command. The launcher is exported for tests and benchmarks.
-export { LocalCluster, type ClusterOptions, type ClusterInfo, type NodeEntry, dfsMainPath, spawnNode } from './cluster/launcher.js';
+export { LocalCluster, type ClusterOptions, dfsMainPath, spawnNode } from './cluster/launcher.js';

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DfsError, ErrorCode } from '@dfs/proto';
+import type { ClusterJson } from './cluster-json.js';
 
 export interface ResolvedMasters {
   masters: string[];
@@ -22,7 +23,7 @@ function readJson(path: string): unknown {
 }
 
 function mastersFromClusterJson(path: string): string[] {
-  const parsed = readJson(path) as { masters?: Array<{ address?: unknown }> };
+  const parsed = readJson(path) as Partial<ClusterJson>;
   return (parsed.masters ?? []).map((m) => m.address).filter((a): a is string => typeof a === 'string');
 }
 

@@ -9,5 +9,6 @@ export {
   type ListOptions,
 } from './client.js';
 export { resolveMasters, type ResolvedMasters } from './config.js';
+export { type ClusterJson, type ClusterNode } from './cluster-json.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';

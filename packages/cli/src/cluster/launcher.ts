@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DfsClient } from '@dfs/client';
+import { DfsClient, type ClusterJson, type ClusterNode } from '@dfs/client';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { freePorts } from './ports.js';
 
@@ -23,23 +23,6 @@ export interface ClusterOptions {
   chunkserverArgs?: string[];
   readyTimeoutMs?: number;
   log?: (line: string) => void;
-}
-
-export interface NodeEntry {
-  id: string;
-  address: string;
-  http: string;
-  pid: number;
-  dir: string;
-  /** The `dfs` arguments that started it, so a test can restart a killed node. */
-  args: string[];
-  log: string;
-}
-
-export interface ClusterInfo {
-  masters: NodeEntry[];
-  chunkservers: NodeEntry[];
-  chunkSize?: number;
 }
 
 /** The compiled CLI entry point, run with this same node binary. */
@@ -76,13 +59,13 @@ function tail(path: string, lines = 15): string {
  * process answers, a leader is elected and every chunkserver is registered.
  */
 export class LocalCluster {
-  readonly info: ClusterInfo = { masters: [], chunkservers: [] };
+  readonly info: ClusterJson = { masters: [], chunkservers: [] };
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
 
   constructor(private readonly opts: ClusterOptions) {}
 
-  async start(): Promise<ClusterInfo> {
+  async start(): Promise<ClusterJson> {
     const { opts } = this;
     const host = opts.host ?? '127.0.0.1';
     const dir = resolve(opts.dir);
@@ -130,7 +113,7 @@ export class LocalCluster {
     return this.info;
   }
 
-  private launch(id: string, nodeDir: string, address: string, http: string, args: string[]): NodeEntry {
+  private launch(id: string, nodeDir: string, address: string, http: string, args: string[]): ClusterNode {
     mkdirSync(nodeDir, { recursive: true });
     const log = join(nodeDir, 'node.log');
     const child = spawnNode(args, log);
