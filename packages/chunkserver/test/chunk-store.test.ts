@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { BLOCK_SIZE, DfsError, ErrorCode, blockChecksums, crc32cOf } from '@dfs/proto';
 import { ChunkStore, type ChunkRecord } from '../src/chunk-store.js';
 import { decodeMeta, encodeMeta } from '../src/meta-format.js';
 import { NOOP_FAULT_INJECTOR, type ChunkserverFaultInjector } from '../src/fault-injector.js';
+import { createLogger } from '@dfs/telemetry';
 import { seededBytes } from '@dfs/testkit';
 import { removeDir, tempDir } from './helpers.js';
 
-const log = pino({ level: 'silent' });
+const log = createLogger('test', 'silent');
 
 async function openStore(dir: string, extra: { capacityBytes?: number; faultInjector?: ChunkserverFaultInjector } = {}): Promise<ChunkStore> {
   return ChunkStore.open({ dir, log, faultInjector: extra.faultInjector ?? NOOP_FAULT_INJECTOR, capacityBytes: extra.capacityBytes });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import pino from 'pino';
 import {
   AddChunkRequest,
   CompleteFileRequest,
@@ -8,6 +7,7 @@ import {
   RegisterRequest,
   type ReplicaReport,
 } from '@dfs/proto';
+import { createLogger } from '@dfs/telemetry';
 import { Prng } from '@dfs/testkit';
 import { ManualClock } from '../src/clock.js';
 import { LocalCommandLog } from '../src/command-log.js';
@@ -21,7 +21,7 @@ import { T0, openStore, tempDir } from './helpers.js';
  * copies are re-planned at once, the balancer moves replicas copy-then-delete, fsck classifies.
  */
 
-const silent = pino({ level: 'silent' });
+const silent = createLogger('test', 'silent');
 const CHUNK = 1024;
 const GB = 1024 ** 3;
 const IDS = ['cs1', 'cs2', 'cs3', 'cs4'];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import pino from 'pino';
 import { DfsError, ErrorCode, type HeartbeatRequest, type RegisterRequest, type ReplicaReport } from '@dfs/proto';
+import { createLogger } from '@dfs/telemetry';
 import { Prng } from '@dfs/testkit';
 import { ManualClock } from '../src/clock.js';
 import { LocalCommandLog, type CommandLog } from '../src/command-log.js';
@@ -8,7 +8,7 @@ import { Master, defaultMasterConfig, type MasterConfig } from '../src/master.js
 import type { MetadataStore } from '../src/state/metadata-store.js';
 import { T0, openStore, tempDir } from './helpers.js';
 
-const silent = pino({ level: 'silent' });
+const silent = createLogger('test', 'silent');
 const CHUNK = 1024;
 const GB = 1024 ** 3;
 

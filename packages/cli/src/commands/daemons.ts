@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
-import { startMaster, RaftCommandLog } from '@dfs/master';
+import { startMaster } from '@dfs/master';
 import { startChunkserver } from '@dfs/chunkserver';
 
 interface Stoppable {
@@ -88,7 +88,7 @@ export function registerDaemonCommands(program: Command): void {
         trashIntervalMs: parseDuration(o.trashInterval!),
         logLevel: o.logLevel,
         // Every master, even a lone one, keeps its metadata in the Raft log, so members can be added later.
-        createCommandLog: (ctx) => RaftCommandLog.start(ctx, { snapshotEvery, join }),
+        raft: { snapshotEvery, join },
       });
       runAsDaemon(o.dir!, master);
     });

@@ -16,6 +16,7 @@ import {
 import type { Message } from '../core/types.js';
 import { fromWire, toWire } from './codec.js';
 import type { Transport, TransportHandler } from './transport.js';
+import type { Logger } from '../logger.js';
 
 /*
  * The gRPC transport: RaftService on the master's own server. Each node keeps one
@@ -38,7 +39,7 @@ export interface GrpcTransportOptions {
   /** Where incoming snapshot files are written. */
   readonly snapshotDir: string;
   readonly handler: TransportHandler;
-  readonly logger?: { warn(...a: unknown[]): void; debug(...a: unknown[]): void };
+  readonly logger?: Logger;
 }
 
 export class GrpcTransport implements Transport {
