@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DFS_BIN, runDfs, TestCluster } from '@dfs/testkit';
+import { DFS_BIN, REPO_ROOT, runDfs, TestCluster } from '@dfs/testkit';
 import { sha256File } from '../lib/files.js';
 
 /** Every file under `root`, relative, sorted. */
@@ -27,6 +27,18 @@ function assertOneLineError(stderr: string): void {
   assert.match(lines[0]!, /^dfs: /);
   assert.ok(!stderr.includes('    at '), 'no stack trace');
 }
+
+describe('dfs CLI without a cluster', function () {
+  it('prints its version with --version and -V, and exits 0', async function () {
+    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const run = await runDfs([flag]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `dfs ${version}\n`, flag);
+      assert.equal(run.stderr, '');
+    }
+  });
+});
 
 describe('dfs CLI against a real cluster', function () {
   let cluster: TestCluster;
