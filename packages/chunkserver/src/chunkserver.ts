@@ -10,6 +10,7 @@ import {
   channelOptions,
   serverCredentials,
   serverOptions,
+  shutdownServer,
 } from '@dfs/proto';
 import { measureCapacity } from './capacity.js';
 import { ChunkStore } from './chunk-store.js';
@@ -227,16 +228,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     stopping ??= (async () => {
       log.info('chunkserver stopping');
       abort.abort();
-      await new Promise<void>((res) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          res();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          res();
-        });
-      });
+      await shutdownServer(server, 1000);
       await Promise.all([link?.stop(), scrubber.stopped()]);
       peers.close();
       if (http) await new Promise<void>((res) => http!.server.close(() => res()));

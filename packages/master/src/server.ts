@@ -8,6 +8,7 @@ import {
   MasterServiceService,
   serverCredentials,
   serverOptions,
+  shutdownServer,
   splitHostPort,
 } from '@dfs/proto';
 import { systemClock, type Clock } from './clock.js';
@@ -138,7 +139,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       stop: () =>
         (stopped ??= (async () => {
           clearInterval(timer);
-          await shutdownGrpc(server);
+          await shutdownServer(server, 2000);
           if (http) await new Promise<void>((r) => http!.close(() => r()));
           await commandLog!.close();
           store!.close();
@@ -153,17 +154,4 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     store?.close();
     throw err;
   }
-}
-
-async function shutdownGrpc(server: Server): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const force = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, 2000);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      resolve();
-    });
-  });
 }
