@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DfsClient, type ClusterJson, type ClusterNode } from '@dfs/client';
-import { DfsError, ErrorCode } from '@dfs/proto';
-import { freePorts } from './ports.js';
+import { DfsError, ErrorCode, freePorts } from '@dfs/proto';
 
 export interface ClusterOptions {
   dir: string;
