@@ -54,7 +54,7 @@ describe('dfs CLI against a real cluster', function () {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('mkdir -p, ls --json, stat --json, mv, cat and rm -r behave as documented', async function () {
+  it('mkdir -p, ls --json, stat --json, mv, cp, cat and rm -r behave as documented', async function () {
     assert.equal((await cluster.dfs(['mkdir', '-p', '/cli/a/b/c'])).code, 0);
     assert.equal((await cluster.dfs(['mkdir', '-p', '/cli/a/b/c'])).code, 0, 'mkdir -p on an existing dir succeeds');
     const plain = await cluster.dfs(['mkdir', '/cli/a']);
@@ -78,6 +78,10 @@ describe('dfs CLI against a real cluster', function () {
 
     assert.equal((await cluster.dfs(['mv', '/cli/a/hello.txt', '/cli/a/b'])).code, 0);
     assert.equal((await cluster.dfs(['cat', '/cli/a/b/hello.txt'])).stdout, 'hello dfs\n');
+    assert.equal((await cluster.dfs(['cp', '/cli/a/b/hello.txt', '/cli/a/b/c'])).code, 0, 'cp into a directory');
+    assert.equal((await cluster.dfs(['cat', '/cli/a/b/c/hello.txt'])).stdout, 'hello dfs\n');
+    assert.equal((await cluster.dfs(['cp', '/cli/a/b/hello.txt', '/cli/a/copy.txt'])).code, 0, 'cp to a new name');
+    assert.equal((await cluster.dfs(['cat', '/cli/a/copy.txt'])).stdout, 'hello dfs\n');
 
     const rmNonEmpty = await cluster.dfs(['rm', '/cli/a']);
     assert.notEqual(rmNonEmpty.code, 0);
