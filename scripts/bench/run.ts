@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     const cluster = await startBenchCluster(join(work, 'cluster'), [
       '--masters', '3', '--chunkservers', '4', '--log-level', 'warn', ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []),
     ]);
-    const client = new DfsClient({ masters: cluster.masters });
+    const client = new DfsClient({ masters: cluster.masters, security: cluster.security });
     try {
       const src = join(work, 'big.bin');
       writeRandomFile(src, BIG);
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
 
       log(`${SMALL_FILES} small files, ${CONCURRENCY} clients`);
       const payload = randomBytes(1024);
-      const clients = Array.from({ length: CONCURRENCY }, () => new DfsClient({ masters: cluster.masters }));
+      const clients = Array.from({ length: CONCURRENCY }, () => new DfsClient({ masters: cluster.masters, security: cluster.security }));
       await client.mkdir('/bench/small', { parents: true });
       const createSecs = await timed(() => pool(SMALL_FILES, CONCURRENCY, async (i) => {
         const { Readable } = await import('node:stream');
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
         writeRandomFile(mem, MEMORY_BYTES);
         log(`memory: put and get ${MEMORY_BYTES} bytes, sampling every process's RSS`);
         const sampler = new RssSampler(cluster.pids).start();
-        const memClient = new DfsClient({ masters: cluster.masters });
+        const memClient = new DfsClient({ masters: cluster.masters, security: cluster.security });
         try {
           await memClient.put(mem, '/bench/memory.bin');
           await memClient.get('/bench/memory.bin', new Writable({ write: (_c, _e, cb) => cb() }));

@@ -13,9 +13,7 @@ import {
   ChunkServiceClient,
   DfsError,
   ErrorCode,
-  channelCredentials,
   channelOptions,
-  serverCredentials,
   serverOptions,
   toServiceError,
   type ChunkInfoRequest,
@@ -27,6 +25,7 @@ import {
   type ReadChunkRequest,
   type WriteChunkResponse,
 } from '@dfs/proto';
+import { serverCredentials, channelCredentials, type Security } from '@dfs/security';
 import { measureCapacity } from './capacity.js';
 import { checkHandle } from './chunk-id.js';
 import { ChunkStore } from './chunk-store.js';
@@ -51,6 +50,8 @@ export interface ChunkserverOptions {
   dir: string;
   /** gRPC listen address host:port (port 0 = ephemeral). */
   listen: string;
+  /** Mutual TLS from a credentials directory, or plaintext (--insecure): its server, and its calls to masters and peers. */
+  security: Security;
   /** Optional HTTP status/metrics listen address host:port. */
   http?: string;
   /** Master addresses (host:port); the leader is found among them. */
@@ -127,7 +128,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
-  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
+  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
   const replicator = new Replicator({
     selfId: id,
@@ -188,7 +189,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   let port: number;
   try {
     port = await new Promise<number>((res, rej) =>
-      server.bindAsync(listen.text, serverCredentials(), (err, p) => (err ? rej(err) : res(p))),
+      server.bindAsync(listen.text, serverCredentials(opts.security), (err, p) => (err ? rej(err) : res(p))),
     );
   } catch (err) {
     server.forceShutdown();
@@ -203,6 +204,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   const callTimeoutMs = opts.masterCallTimeoutMs ?? Math.min(10_000, Math.max(2000, 2 * heartbeatMs));
   link = new MasterLink({
     selfId: id,
+    security: opts.security,
     address,
     rack: opts.rack ?? '',
     masters,

@@ -8,10 +8,10 @@ import {
   DfsError,
   ErrorCode,
   MasterServiceService,
-  serverCredentials,
   serverOptions,
   splitHostPort,
 } from '@dfs/proto';
+import { serverCredentials, type Security } from '@dfs/security';
 import { systemClock, type Clock } from './clock.js';
 import { LocalCommandLog, type CommandLog } from './command-log.js';
 import { chunkserverControlHandlers, masterServiceHandlers } from './grpc-service.js';
@@ -34,6 +34,8 @@ export interface MasterOptions {
   dir: string;
   /** host:port; port may be 0 (the bound address is in RunningMaster.address). */
   listen: string;
+  /** Mutual TLS from a credentials directory, or plaintext (--insecure): every gRPC service and the Raft streams. */
+  security: Security;
   http?: string;
   /** Every master of the group, this one included. */
   peers?: MasterPeer[];
@@ -66,6 +68,7 @@ export interface CommandLogContext {
   peers: MasterPeer[];
   stateMachine: StateMachine;
   grpcServer: Server;
+  security: Security;
   logger: Logger;
 }
 
@@ -99,7 +102,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   const server = new Server(serverOptions());
   const { host } = splitHostPort(opts.listen);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.listen, serverCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(opts.listen, serverCredentials(opts.security), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const address = `${host}:${port}`;
 
@@ -110,7 +113,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     store = new MetadataStore(join(opts.dir, 'meta.db'), { synchronous: opts.createCommandLog ? 'NORMAL' : 'FULL' });
     const sm = store;
     commandLog = opts.createCommandLog
-      ? await opts.createCommandLog({ id: opts.id, dir: opts.dir, address, peers, stateMachine: sm, grpcServer: server, logger })
+      ? await opts.createCommandLog({ id: opts.id, dir: opts.dir, address, peers, stateMachine: sm, grpcServer: server, security: opts.security, logger })
       : new LocalCommandLog(sm, { id: opts.id, address: () => address });
 
     const base = defaultMasterConfig(opts.id);

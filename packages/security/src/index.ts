@@ -23,6 +23,7 @@ export {
   enableCredentialReload,
   reloadCredentials,
 } from './credentials.js';
+export { explainConnectError } from './connect-errors.js';
 export { CREDENTIAL_FILES, credentialPaths, readCredentials, type CredentialPaths, type CredentialBytes } from './credential-files.js';
 export {
   CA_FILES,

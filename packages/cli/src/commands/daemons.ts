@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
 import { startMaster, RaftCommandLog } from '@dfs/master';
 import { startChunkserver } from '@dfs/chunkserver';
+import { enableCredentialReload, INSECURE, tlsFrom, type Security } from '@dfs/security';
+import { createLogger } from '@dfs/telemetry';
 
 interface Stoppable {
   stop(): Promise<void>;
@@ -19,6 +21,25 @@ export function parsePeers(text: string): Array<{ id: string; address: string }>
       if (!id || !address) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--peers: expected ID=HOST:PORT, got ${JSON.stringify(pair)}`);
       return { id, address };
     });
+}
+
+/**
+ * A node's credentials: `--tls-dir` (default DIR/tls, where `dfs cluster up` puts them), or
+ * plaintext with `--insecure`, which is logged as a warning. Certificates are re-read on
+ * SIGHUP and when their files change.
+ */
+function nodeSecurity(o: Record<string, string | undefined>): Security {
+  const log = createLogger(o.id!, o.logLevel);
+  if ((o.insecure as unknown as boolean | undefined) === true) {
+    log.warn('running with --insecure: gRPC is plaintext, callers are not authenticated and every role check is off');
+    return INSECURE;
+  }
+  const security = tlsFrom(o.tlsDir ?? join(o.dir!, 'tls'));
+  enableCredentialReload((err, dir) => {
+    if (err) log.error({ dir, err: err.message }, 'new TLS credentials rejected; keeping the old ones');
+    else log.info({ dir }, 'TLS credentials reloaded');
+  });
+  return security;
 }
 
 /** Writes D/pid, stops cleanly on SIGINT/SIGTERM, and exits if the launcher that started us dies. */
@@ -68,6 +89,8 @@ export function registerDaemonCommands(program: Command): void {
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
     .option('--join', 'join a running group: --peers lists its members (not this one); then `dfs admin masters add`')
     .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000')
+    .option('--tls-dir <dir>', 'credentials: ca.crt, tls.crt, tls.key (default DIR/tls)')
+    .option('--insecure', 'plaintext gRPC with no authentication (logs a warning)')
     .action(async (o: Record<string, string | undefined>) => {
       const join = (o.join as unknown as boolean | undefined) === true;
       const snapshotEvery = Number(o.snapshotEvery);
@@ -77,6 +100,7 @@ export function registerDaemonCommands(program: Command): void {
         id: o.id!,
         dir: o.dir!,
         listen: o.listen!,
+        security: nodeSecurity(o),
         http: o.http,
         peers: o.peers ? parsePeers(o.peers) : undefined,
         peerHttp: o.peersHttp ? Object.fromEntries(parsePeers(o.peersHttp).map((p) => [p.id, p.address])) : undefined,
@@ -108,12 +132,15 @@ export function registerDaemonCommands(program: Command): void {
     .option('--scrub-rate <bytes>', 'scrubber read rate per second', '16MiB')
     .option('--copy-rate <bytes>', 're-replication read rate per second (0 = unlimited)', '64MiB')
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
+    .option('--tls-dir <dir>', 'credentials: ca.crt, tls.crt, tls.key (default DIR/tls)')
+    .option('--insecure', 'plaintext gRPC with no authentication (logs a warning)')
     .action(async (o: Record<string, string | undefined>) => {
       if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
       const cs = await startChunkserver({
         id: o.id!,
         dir: o.dir!,
         listen: o.listen!,
+        security: nodeSecurity(o),
         http: o.http,
         masters: o.masters.split(',').filter(Boolean),
         rack: o.rack,
