@@ -25,7 +25,8 @@ import {
   type ReadChunkRequest,
   type WriteChunkResponse,
 } from '@dfs/proto';
-import { serverCredentials, channelCredentials, type Security } from '@dfs/security';
+import { requireRole, serverCredentials, channelCredentials, type Security } from '@dfs/security';
+import { CHUNK_RPC_ROLES } from './access.js';
 import { measureCapacity } from './capacity.js';
 import { checkHandle } from './chunk-id.js';
 import { ChunkStore } from './chunk-store.js';
@@ -153,16 +154,32 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   const wctx = { selfId: id, store, peers, log, pipelineTimeoutMs };
   const rctx = { store, log, stallTimeoutMs: pipelineTimeoutMs * 3 };
   const writeChunk: handleClientStreamingCall<RawWriteRequest, WriteChunkResponse> = (call, callback) => {
+    try {
+      requireRole(call, 'WriteChunk', CHUNK_RPC_ROLES.WriteChunk!);
+    } catch (err) {
+      callback(toServiceError(err) as ServiceError, null);
+      return;
+    }
     void handleWriteChunk(wctx, call, callback);
   };
   const readChunk: handleServerStreamingCall<ReadChunkRequest, Buffer> = (call) => {
+    try {
+      requireRole(call, 'ReadChunk', CHUNK_RPC_ROLES.ReadChunk!);
+    } catch (err) {
+      call.emit('error', toServiceError(err));
+      return;
+    }
     void handleReadChunk(rctx, call);
   };
   const copyChunk: handleUnaryCall<CopyChunkRequest, CopyChunkResponse> = (call, callback) => {
-    unaryHandler(callback, () => replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source }));
+    unaryHandler(callback, async () => {
+      requireRole(call, 'CopyChunk', CHUNK_RPC_ROLES.CopyChunk!);
+      return replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source });
+    });
   };
   const deleteChunk: handleUnaryCall<DeleteChunkRequest, DeleteChunkResponse> = (call, callback) => {
     unaryHandler(callback, async () => {
+      requireRole(call, 'DeleteChunk', CHUNK_RPC_ROLES.DeleteChunk!);
       const handle = checkHandle(call.request.handle);
       if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
       log.info({ handle }, 'replica deleted');
@@ -171,6 +188,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   };
   const chunkInfo: handleUnaryCall<ChunkInfoRequest, ChunkInfoResponse> = (call, callback) => {
     unaryHandler(callback, async () => {
+      requireRole(call, 'ChunkInfo', CHUNK_RPC_ROLES.ChunkInfo!);
       const handle = checkHandle(call.request.handle);
       const r = store.get(handle);
       if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);

@@ -1,5 +1,5 @@
 import { DfsError, ErrorCode } from '@dfs/proto';
-import { callerOf as peerIdentity, describeIdentity, type AuthenticatedCall, type Identity, type Role } from '@dfs/security';
+import { callerOf as peerIdentity, describeIdentity, requireRole, type AuthenticatedCall, type Identity, type Role } from '@dfs/security';
 
 /*
  * Who may call what on the master, from the identity in the caller's certificate (its
@@ -56,12 +56,8 @@ export function callerOf(call: AuthenticatedCall): Identity {
  * RPCs a chunkserver sends about itself, must be the certificate's own id.
  */
 export function authorize(call: AuthenticatedCall, rpc: string, nodeId?: string): Identity {
-  const caller = callerOf(call);
-  if (caller === INSECURE_CALLER) return caller;
-  const roles = RPC_ROLES[rpc];
-  if (!roles || !roles.includes(caller.role)) {
-    throw new DfsError(ErrorCode.PERMISSION_DENIED, `${rpc}: refused to ${describeIdentity(caller)} (allowed: ${roles ? roles.join(', ') : 'nobody'})`);
-  }
+  const caller = requireRole(call, rpc, RPC_ROLES[rpc] ?? []);
+  if (caller === undefined) return INSECURE_CALLER;
   if (nodeId !== undefined && nodeId !== caller.name) {
     throw new DfsError(ErrorCode.PERMISSION_DENIED, `${rpc}: ${describeIdentity(caller)} may not speak for chunkserver ${JSON.stringify(nodeId)}`);
   }

@@ -1,4 +1,5 @@
 import type { PeerCertificate } from 'node:tls';
+import { DfsError, ErrorCode } from '@dfs/proto';
 
 /*
  * Who is calling: the role and name a peer certificate names in its SAN URI
@@ -70,4 +71,18 @@ export function describeIdentity(id: Identity | null | undefined): string {
   if (id === undefined) return 'an unauthenticated (plaintext) peer';
   if (id === null) return 'a certificate with no dfs identity';
   return identityUri(id);
+}
+
+/**
+ * Throws PERMISSION_DENIED unless the caller's certificate names one of `roles`. Returns
+ * the identity, or undefined for a plaintext call (only an --insecure server takes those,
+ * and it checks nothing). `what` names the RPC in the message.
+ */
+export function requireRole(call: AuthenticatedCall, what: string, roles: readonly Role[]): Identity | undefined {
+  const caller = callerOf(call);
+  if (caller === undefined) return undefined;
+  if (caller === null || !roles.includes(caller.role)) {
+    throw new DfsError(ErrorCode.PERMISSION_DENIED, `${what}: refused to ${describeIdentity(caller)} (allowed: ${roles.join(', ') || 'nobody'})`);
+  }
+  return caller;
 }

@@ -6,6 +6,7 @@ export {
   type AuthenticatedCall,
   ROLES,
   callerOf,
+  requireRole,
   describeIdentity,
   identityUri,
   parseIdentityUri,
