@@ -34,7 +34,7 @@ import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
 import { splitHostPort } from '@dfs/proto';
-import { instrumentService } from '@dfs/telemetry';
+import { instrumentService, type HttpTls } from '@dfs/telemetry';
 import { MasterLink } from './master-link.js';
 import { handleReadChunk } from './read-path.js';
 import { Replicator } from './replicator.js';
@@ -53,6 +53,8 @@ export interface ChunkserverOptions {
   listen: string;
   /** Mutual TLS from a credentials directory, or plaintext (--insecure): its server, and its calls to masters and peers. */
   security: Security;
+  /** Serve the HTTP status page and /metrics over TLS with this certificate. */
+  httpTls?: HttpTls;
   /** Optional HTTP status/metrics listen address host:port. */
   http?: string;
   /** Master addresses (host:port); the leader is found among them. */
@@ -272,7 +274,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     statusSnapshot = snapshot;
     if (opts.http !== undefined) {
       try {
-        http = await startHttpStatus(opts.http, snapshot, csMetrics.metrics);
+        http = await startHttpStatus(opts.http, snapshot, csMetrics.metrics, opts.httpTls);
       } catch (err) {
         server.forceShutdown();
         peers.close();

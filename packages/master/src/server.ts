@@ -16,7 +16,7 @@ import { systemClock, type Clock } from './clock.js';
 import { LocalCommandLog, type CommandLog } from './command-log.js';
 import { chunkserverControlHandlers, masterServiceHandlers } from './grpc-service.js';
 import { startHttpStatus } from './http-status.js';
-import { instrumentService } from '@dfs/telemetry';
+import { instrumentService, type HttpTls } from '@dfs/telemetry';
 import { EventLog, StatusWatcher } from './observability/events.js';
 import { createMasterMetrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './logger.js';
@@ -37,6 +37,8 @@ export interface MasterOptions {
   /** Mutual TLS from a credentials directory, or plaintext (--insecure): every gRPC service and the Raft streams. */
   security: Security;
   http?: string;
+  /** Serve the HTTP status page and /metrics over TLS with this certificate. */
+  httpTls?: HttpTls;
   /** Every master of the group, this one included. */
   peers?: MasterPeer[];
   chunkSize?: number;
@@ -142,7 +144,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
 
     let httpAddress: string | undefined;
     if (opts.http) {
-      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} });
+      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} }, opts.httpTls);
       http = h.server;
       httpAddress = h.address;
     }

@@ -1,6 +1,7 @@
 import { checkServerIdentity, type PeerCertificate, type SecureContextOptions } from 'node:tls';
 import { resolve } from 'node:path';
 import { ChannelCredentials, ServerCredentials, experimental } from '@grpc/grpc-js';
+import { DfsError, ErrorCode } from '@dfs/proto';
 import { CertificateSource } from './certificate-source.js';
 import { identityOfCertificate, identityUri } from './identity.js';
 
@@ -160,4 +161,16 @@ export function channelCredentials(security: Security): ChannelCredentials {
     channelCache.set(key, creds);
   }
   return creds;
+}
+
+/** The node's own certificate for its HTTPS status page (`--http-tls`), following reloads. */
+export function httpTls(security: Security): { cert: Buffer; key: Buffer; subscribe(update: (c: { cert: Buffer; key: Buffer }) => void): void } {
+  if (security.insecure) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--http-tls needs the node\'s TLS credentials, not --insecure');
+  const source = certificateSource(security.dir);
+  const { cert, key } = source.credentials;
+  return {
+    cert,
+    key,
+    subscribe: (update) => source.addIdentityCertificateListener((u) => u && update({ cert: u.certificate, key: u.privateKey })),
+  };
 }

@@ -22,6 +22,7 @@ export {
   serverCredentials,
   channelCredentials,
   enableCredentialReload,
+  httpTls,
   reloadCredentials,
 } from './credentials.js';
 export { explainConnectError } from './connect-errors.js';

@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { ChannelCredentials, Metadata, Server, status, type ServiceError } from '@grpc/grpc-js';
-import { MasterServiceClient, MasterServiceService, channelOptions, serverOptions, ClusterStatusResponse } from '@dfs/proto';
+import { MasterServiceClient, MasterServiceService, channelOptions, serverOptions, toDfsError, ClusterStatusResponse } from '@dfs/proto';
 import {
   INSECURE,
   callerOf,
   channelCredentials,
   credentialPaths,
+  explainConnectError,
   initCa,
   issueCertificate,
   reloadCredentials,
@@ -103,17 +105,18 @@ describe('mutual TLS credentials', function () {
     await assert.rejects(ask(elsewhere, channelCredentials(alice)), (e: ServiceError) => e.code === status.UNAVAILABLE);
   });
 
-  it('a TLS client meeting a plaintext server fails, and vice versa', async () => {
+  it('a TLS client meeting a plaintext server fails, and vice versa, each with one line naming the peer', async () => {
     const alice = await issue('alice', 'client');
     const plain = await serve(INSECURE);
     assert.equal(await ask(plain, channelCredentials(INSECURE)), 'plaintext');
     const err = await ask(plain, channelCredentials(alice)).then(() => undefined, (e: ServiceError) => e);
     assert.equal(err?.code, status.UNAVAILABLE);
-    console.log('      TLS client → plaintext server:', err?.details);
+    const explained = explainConnectError(toDfsError(err), plain, alice);
+    assert.equal(explained.message, `${plain} speaks plaintext (started with --insecure?) but this process uses TLS`);
     const secure = await serve(await issue('m1', 'master'));
     const err2 = await ask(secure, channelCredentials(INSECURE)).then(() => undefined, (e: ServiceError) => e);
     assert.equal(err2?.code, status.UNAVAILABLE);
-    console.log('      plaintext client → TLS server:', err2?.details);
+    assert.match(explainConnectError(toDfsError(err2), secure, INSECURE).message, new RegExp(`^${secure} closed a plaintext connection \\(does it require TLS\\?`));
   });
 
   it('reloads a re-issued certificate without a restart, and trusts old and new CAs during a rotation', async () => {
@@ -158,6 +161,26 @@ describe('mutual TLS credentials', function () {
     writeFileSync(credentialPaths(node.dir).key, readFileSync(credentialPaths(other.dir).key));
     assert.throws(() => reloadCredentials(node.dir));
     assert.equal(await ask(address, channelCredentials(alice)), 'client/alice');
+  });
+
+  it('speaks TLS 1.3 only: a TLS 1.2 client with a good certificate is refused', async () => {
+    const node = await issue('m1', 'master');
+    const alice = await issue('alice', 'client');
+    if (alice.insecure) throw new Error('unreachable');
+    const address = await serve(node);
+    const [host, port] = address.split(':');
+    const files = credentialPaths(alice.dir);
+    const handshake = (maxVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ host, port: Number(port), ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key), maxVersion, ALPNProtocols: ['h2'] }, () => {
+          const protocol = socket.getProtocol() ?? '';
+          socket.destroy();
+          resolve(protocol);
+        });
+        socket.on('error', reject);
+      });
+    assert.equal(await handshake('TLSv1.3'), 'TLSv1.3');
+    await assert.rejects(handshake('TLSv1.2'), /protocol version|alert/i);
   });
 
   it('rejects a bad identity name with a one-line error', async () => {

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
 import { startMaster, RaftCommandLog } from '@dfs/master';
 import { startChunkserver } from '@dfs/chunkserver';
-import { enableCredentialReload, INSECURE, tlsFrom, type Security } from '@dfs/security';
+import { enableCredentialReload, httpTls, INSECURE, tlsFrom, type Security } from '@dfs/security';
 import { createLogger } from '@dfs/telemetry';
 
 interface Stoppable {
@@ -42,6 +42,12 @@ function nodeSecurity(o: Record<string, string | undefined>): Security {
   return security;
 }
 
+/** The node's gRPC credentials and, with --http-tls, its HTTPS certificate. */
+function secured(o: Record<string, string | undefined>): { security: Security; httpTls?: ReturnType<typeof httpTls> } {
+  const security = nodeSecurity(o);
+  return (o.httpTls as unknown as boolean | undefined) === true ? { security, httpTls: httpTls(security) } : { security };
+}
+
 /** Writes D/pid, stops cleanly on SIGINT/SIGTERM, and exits if the launcher that started us dies. */
 function runAsDaemon(dir: string, node: Stoppable): void {
   mkdirSync(dir, { recursive: true });
@@ -77,7 +83,8 @@ export function registerDaemonCommands(program: Command): void {
     .requiredOption('--id <id>', 'this master\'s id (as in --peers)')
     .requiredOption('--dir <dir>', 'data directory')
     .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7001')
-    .option('--http <host:port>', 'HTTP status and /metrics address')
+    .option('--http <host:port>', 'HTTP status and /metrics address (a bare port binds 127.0.0.1; read-only)')
+    .option('--http-tls', "serve the status page and /metrics over HTTPS with the node's certificate")
     .option('--peers <list>', 'every master: m1=host:port,m2=host:port,...')
     .option('--peers-http <list>', 'the masters\' HTTP addresses: m1=host:port,... (status pages link to the leader)')
     .option('--chunk-size <bytes>', 'default chunk size', '64MiB')
@@ -100,7 +107,7 @@ export function registerDaemonCommands(program: Command): void {
         id: o.id!,
         dir: o.dir!,
         listen: o.listen!,
-        security: nodeSecurity(o),
+        ...secured(o),
         http: o.http,
         peers: o.peers ? parsePeers(o.peers) : undefined,
         peerHttp: o.peersHttp ? Object.fromEntries(parsePeers(o.peersHttp).map((p) => [p.id, p.address])) : undefined,
@@ -123,7 +130,8 @@ export function registerDaemonCommands(program: Command): void {
     .requiredOption('--id <id>', 'this chunkserver\'s id')
     .requiredOption('--dir <dir>', 'data directory')
     .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7101')
-    .option('--http <host:port>', 'HTTP status and /metrics address')
+    .option('--http <host:port>', 'HTTP status and /metrics address (a bare port binds 127.0.0.1; read-only)')
+    .option('--http-tls', "serve the status page and /metrics over HTTPS with the node's certificate")
     .option('--masters <list>', 'master addresses host:port,...', process.env.DFS_MASTERS)
     .option('--rack <rack>', 'rack name for placement')
     .option('--heartbeat <duration>', 'heartbeat interval', '1s')
@@ -140,7 +148,7 @@ export function registerDaemonCommands(program: Command): void {
         id: o.id!,
         dir: o.dir!,
         listen: o.listen!,
-        security: nodeSecurity(o),
+        ...secured(o),
         http: o.http,
         masters: o.masters.split(',').filter(Boolean),
         rack: o.rack,
