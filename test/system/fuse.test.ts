@@ -58,7 +58,7 @@ class Mount {
 
   static async start(cluster: TestCluster, extra: string[] = []): Promise<Mount> {
     const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-sys-'));
-    const child = spawn(DFS_MOUNT, ['--masters', cluster.masterList, '--timeout', '1s', '--retry-window', '3s', ...extra, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(DFS_MOUNT, ['--masters', cluster.masterList, '--timeout', '1s', '--retry-window', '3s', ...extra, dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...cluster.env } });
     const m = new Mount(dir, child);
     try {
       await waitFor(`dfs-mount at ${dir}`, () => {
