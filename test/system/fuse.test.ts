@@ -337,7 +337,7 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
   it('--daemon mounts in the background and --umount unmounts it cleanly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-daemon-'));
     try {
-      const up = await sh(DFS_MOUNT, ['--daemon', '--masters', cluster!.masterList, '--log', join(local, 'daemon.log'), dir]);
+      const up = await sh(DFS_MOUNT, ['--daemon', '--masters', cluster!.masterList, '--tls-dir', cluster!.info.tls!.client, '--log', join(local, 'daemon.log'), dir]);
       assert.equal(up.code, 0, up.stderr);
       assert.match(up.stdout, /^mounted dfs:\/ on /);
       assert.ok(isMounted(dir));

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
 import { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import type { DfsClient } from '@dfs/client';
 import {
@@ -137,6 +138,10 @@ describe('trust boundary: mutual TLS on every port, roles from certificates', fu
         await expectCode(`${who} → ${cs.id} DeleteChunk`, attempt(chunks(cs.address, c), 'deleteChunk', DeleteChunkRequest.fromPartial({ handle: 1 })), ErrorCode.UNAVAILABLE);
       }
     }
+    // The TLS side names what it refused, in one line of its log.
+    for (const node of [cluster.node('m1'), cluster.node('c1')]) {
+      await waitFor(`${node.id} to log a refused handshake`, () => /TLS handshake refused: (a plaintext client|a client without a certificate)/.test(readFileSync(node.log, 'utf8')), 10_000);
+    }
   });
 
   it('refuses node and admin RPCs to a user certificate', async () => {
@@ -198,6 +203,36 @@ describe('trust boundary: mutual TLS on every port, roles from certificates', fu
     await client.mkdir('/keep/after-raft');
     const st = await client.clusterStatus();
     for (const mi of st.masters) assert.ok(mi.term < 1000, `${mi.id} term ${mi.term}`);
+  });
+
+  it('re-issued certificates are served without a restart: on a file change, and on SIGHUP', async () => {
+    const alice = join(cluster.info.tls!.client);
+    const served = (address: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const [host, port] = address.split(':');
+        const socket = connect(
+          { host, port: Number(port), ca: readFileSync(join(alice, 'ca.crt')), cert: readFileSync(join(alice, 'tls.crt')), key: readFileSync(join(alice, 'tls.key')), ALPNProtocols: ['h2'], checkServerIdentity: () => undefined },
+          () => {
+            const fp = socket.getPeerX509Certificate()?.fingerprint256 ?? '';
+            socket.destroy();
+            resolve(fp);
+          },
+        );
+        socket.on('error', reject);
+      });
+    const onDisk = (dir: string): string => new X509Certificate(readFileSync(join(dir, 'tls', 'tls.crt'))).fingerprint256;
+    for (const [id, how] of [['c1', 'file change'], ['m3', 'SIGHUP']] as const) {
+      const node = cluster.node(id);
+      const before = await served(node.address);
+      assert.equal(before, onDisk(node.dir));
+      const res = await runDfs(['admin', 'cert', 'issue', '--role', id.startsWith('m') ? 'master' : 'chunkserver', '--name', id, '--host', '127.0.0.1', '--out', join(node.dir, 'tls'), '--ca', cluster.info.tls!.ca]);
+      assert.equal(res.code, 0, res.stderr);
+      const after = onDisk(node.dir);
+      assert.notEqual(after, before);
+      if (how === 'SIGHUP') cluster.signal(id, 'SIGHUP');
+      await waitFor(`${id} to serve its new certificate (${how})`, async () => (await served(node.address)) === after, 15_000, 200);
+      assert.doesNotThrow(() => process.kill(node.pid, 0), `${id} alive after ${how}`);
+    }
   });
 
   it('after all of it: every process alive, Raft still committing, the data written before byte-identical', async () => {

@@ -25,7 +25,7 @@ import {
   type ReadChunkRequest,
   type WriteChunkResponse,
 } from '@dfs/proto';
-import { requireRole, serverCredentials, channelCredentials, type Security } from '@dfs/security';
+import { logRefusedHandshakes, requireRole, serverCredentials, channelCredentials, type Security } from '@dfs/security';
 import { CHUNK_RPC_ROLES } from './access.js';
 import { measureCapacity } from './capacity.js';
 import { checkHandle } from './chunk-id.js';
@@ -217,6 +217,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
   widenServerFlowControl(server, 1024 * 1024, log);
+  logRefusedHandshakes(server, (peer, why, suppressed) => log.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
   const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
 
   const reserveBytes = opts.reserveBytes ?? 128 * 1024 * 1024;

@@ -13,7 +13,7 @@ import {
   type ReplicaReport,
   type ReplicateCommand,
 } from '@dfs/proto';
-import { channelCredentials, type Security } from '@dfs/security';
+import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import type { CapacityReport } from './capacity.js';
@@ -253,8 +253,9 @@ export class MasterLink {
         this.leader = candidate;
         return { address: candidate, response };
       } catch (err) {
-        lastErr = err;
-        const d = toDfsError(err);
+        // A TLS/plaintext mismatch or a refused certificate becomes one line naming the master.
+        const d = explainConnectError(toDfsError(err), candidate, this.opts.security);
+        lastErr = d;
         this.opts.log.debug({ master: candidate, rpc: what, code: d.codeName, err: d.message }, 'master call failed');
         if (this.leader === candidate) this.leader = undefined;
         if (d.code === ErrorCode.NOT_LEADER && d.leader && !tried.has(d.leader)) {

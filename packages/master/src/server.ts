@@ -11,7 +11,7 @@ import {
   serverOptions,
   splitHostPort,
 } from '@dfs/proto';
-import { serverCredentials, type Security } from '@dfs/security';
+import { logRefusedHandshakes, serverCredentials, type Security } from '@dfs/security';
 import { systemClock, type Clock } from './clock.js';
 import { LocalCommandLog, type CommandLog } from './command-log.js';
 import { chunkserverControlHandlers, masterServiceHandlers } from './grpc-service.js';
@@ -107,6 +107,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     server.bindAsync(opts.listen, serverCredentials(opts.security), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const address = `${host}:${port}`;
+  logRefusedHandshakes(server, (peer, why, suppressed) => logger.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
 
   let store: MetadataStore | undefined;
   let commandLog: CommandLog | undefined;

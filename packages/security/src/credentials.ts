@@ -174,3 +174,36 @@ export function httpTls(security: Security): { cert: Buffer; key: Buffer; subscr
     subscribe: (update) => source.addIdentityCertificateListener((u) => u && update({ cert: u.certificate, key: u.privateKey })),
   };
 }
+
+/** Why a TLS server refused a connection, in words (a plaintext client is named as such). */
+export function describeHandshakeFailure(err: Error & { code?: string }): string {
+  if (/wrong version number|http request|packet length too long/i.test(err.message) || err.code === 'ERR_SSL_HTTP_REQUEST') {
+    return 'a plaintext client (started with --insecure?); this server requires TLS';
+  }
+  if (/peer did not return a certificate|certificate required/i.test(err.message)) return 'a client without a certificate';
+  return err.message.split('\n')[0]!;
+}
+
+/**
+ * Logs connections a TLS gRPC server refused in its handshake: one line naming the peer and
+ * why, at most once per `everyMs` (a stranger must not be able to flood the log). grpc-js does
+ * not expose its HTTP/2 servers, so this looks at its `http2Servers` field; without one it
+ * logs nothing (the peer still sees the refusal).
+ */
+export function logRefusedHandshakes(server: object, log: (peer: string, why: string, suppressed: number) => void, everyMs = 10_000): void {
+  const servers = (server as { http2Servers?: Map<{ on(event: 'tlsClientError', l: (err: Error, socket: { remoteAddress?: string; remotePort?: number }) => void): void }, unknown> }).http2Servers;
+  let last = 0;
+  let suppressed = 0;
+  for (const h2 of servers?.keys() ?? []) {
+    h2.on('tlsClientError', (err, socket) => {
+      const now = Date.now();
+      if (now - last < everyMs) {
+        suppressed++;
+        return;
+      }
+      last = now;
+      log(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, describeHandshakeFailure(err), suppressed);
+      suppressed = 0;
+    });
+  }
+}

@@ -23,6 +23,8 @@ export {
   channelCredentials,
   enableCredentialReload,
   httpTls,
+  logRefusedHandshakes,
+  describeHandshakeFailure,
   reloadCredentials,
 } from './credentials.js';
 export { explainConnectError } from './connect-errors.js';

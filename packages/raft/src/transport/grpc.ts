@@ -6,6 +6,7 @@ import {
   ErrorCode,
   channelOptions,
   crc32cOf,
+  toDfsError,
   RaftServiceClient,
   RaftServiceService,
   type InstallSnapshotResponse,
@@ -14,7 +15,7 @@ import {
   type RaftStreamAck,
   type SnapshotPiece,
 } from '@dfs/proto';
-import { callerOf, channelCredentials, describeIdentity, type AuthenticatedCall, type Security } from '@dfs/security';
+import { callerOf, channelCredentials, describeIdentity, explainConnectError, type AuthenticatedCall, type Security } from '@dfs/security';
 import type { Message } from '../core/types.js';
 import { fromWire, toWire } from './codec.js';
 import type { Transport, TransportHandler } from './transport.js';
@@ -95,7 +96,8 @@ export class GrpcTransport implements Transport {
     const stream = p.client.stream((err: grpc.ServiceError | null) => {
       if (p.stream === stream) p.stream = undefined;
       if (err && !this.closed) {
-        this.opts.logger?.debug({ peer: to, err: err.message }, 'raft stream closed');
+        const why = explainConnectError(toDfsError(err), p.address, this.opts.security).message;
+        this.opts.logger?.debug({ peer: to, err: why }, 'raft stream closed');
         this.opts.handler.onUnreachable(to);
       }
     });
