@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     deadAfter: '2s',
     extraArgs: CS_ARGS ? ['--chunkserver-args', CS_ARGS] : [],
   });
-  const client = new DfsClient({ masters: cluster.masterAddresses, callTimeoutMs: 10_000 });
+  const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000 });
   const victim = 'c1';
   const victimDir = join(work, 'cluster', victim);
   try {

@@ -6,6 +6,17 @@ export interface ClusterJson {
   masters: ClusterNode[];
   chunkservers: ClusterNode[];
   chunkSize?: number;
+  /** The CA and the credentials directories of the local user and admin (absent with --insecure). */
+  tls?: ClusterTls;
+  /** Set when the cluster runs plaintext (--insecure). */
+  insecure?: boolean;
+}
+
+/** What `dfs cluster up` records in cluster.json about its certificates. */
+export interface ClusterTls {
+  ca: string;
+  client: string;
+  admin: string;
 }
 
 export interface ClusterNode {

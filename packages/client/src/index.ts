@@ -8,7 +8,7 @@ export {
   type ReadRangeOptions,
   type ListOptions,
 } from './client.js';
-export { resolveMasters, type ResolvedMasters } from './config.js';
-export { type ClusterJson, type ClusterNode } from './cluster-json.js';
+export { resolveMasters, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags } from './config.js';
+export { type ClusterJson, type ClusterNode, type ClusterTls } from './cluster-json.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';

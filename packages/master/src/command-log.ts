@@ -2,6 +2,7 @@ import { DfsError, ErrorCode } from '@dfs/proto';
 import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
 import type { Server } from '@grpc/grpc-js';
 import type { StateMachine } from '@dfs/raft';
+import type { Security } from '@dfs/security';
 import type { Logger } from '@dfs/telemetry';
 
 export type Role = 'leader' | 'follower' | 'candidate' | 'learner' | 'unreachable';
@@ -40,6 +41,7 @@ export interface CommandLogContext {
   peers: MasterPeer[];
   stateMachine: StateMachine;
   grpcServer: Server;
+  security: Security;
   logger: Logger;
 }
 

@@ -15,6 +15,7 @@ export {
   type CommandResult,
   type ChunkCommit,
 } from './state/commands.js';
+export { callerOf, authorize, RPC_ROLES, INSECURE_CALLER } from './access.js';
 export { RaftCommandLog, type RaftCommandLogOptions } from './raft-command-log.js';
 export {
   LocalCommandLog,

@@ -48,6 +48,7 @@ export class RaftCommandLog implements CommandLog {
       dir: `${ctx.dir}/raft`,
       stateMachine: ctx.stateMachine,
       server: ctx.grpcServer,
+      security: ctx.security,
       logger: ctx.logger.child({ component: 'raft' }),
       ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
       ...(opts.electionTicks ? { electionTicks: opts.electionTicks } : {}),

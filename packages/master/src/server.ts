@@ -6,19 +6,18 @@ import {
   ChunkserverControlServiceService,
   DEFAULT_CHUNK_SIZE,
   MasterServiceService,
-  serverCredentials,
   serverOptions,
   shutdownServer,
   splitHostPort,
 } from '@dfs/proto';
+import { logRefusedHandshakes, serverCredentials, type Security } from '@dfs/security';
 import { systemClock, type Clock } from './clock.js';
 import type { CommandLog, CommandLogContext, MasterPeer } from './command-log.js';
 import { chunkserverControlHandlers, masterServiceHandlers } from './grpc-service.js';
 import { startHttpStatus } from './http-status.js';
-import { instrumentService } from '@dfs/telemetry';
+import { createLogger, instrumentService, type HttpTls } from '@dfs/telemetry';
 import { EventLog, StatusWatcher } from './observability/events.js';
 import { createMasterMetrics } from './observability/metrics.js';
-import { createLogger } from '@dfs/telemetry';
 import { Master, defaultMasterConfig, type MasterConfig } from './master.js';
 import { RaftCommandLog, type RaftCommandLogOptions } from './raft-command-log.js';
 import { MetadataStore } from './state/metadata-store.js';
@@ -28,7 +27,11 @@ export interface MasterOptions {
   dir: string;
   /** host:port; port may be 0 (the bound address is in RunningMaster.address). */
   listen: string;
+  /** Mutual TLS from a credentials directory, or plaintext (--insecure): every gRPC service and the Raft streams. */
+  security: Security;
   http?: string;
+  /** Serve the HTTP status page and /metrics over TLS with this certificate. */
+  httpTls?: HttpTls;
   /** Every master of the group, this one included. */
   peers?: MasterPeer[];
   chunkSize?: number;
@@ -76,9 +79,10 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   const server = new Server(serverOptions());
   const { host } = splitHostPort(opts.listen);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.listen, serverCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(opts.listen, serverCredentials(opts.security), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const address = `${host}:${port}`;
+  logRefusedHandshakes(server, (peer, why, suppressed) => logger.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
 
   let store: MetadataStore | undefined;
   let commandLog: CommandLog | undefined;
@@ -86,7 +90,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   try {
     // Behind Raft the Raft log is the durable copy; a test's own log may be the only one.
     store = new MetadataStore(join(opts.dir, 'meta.db'), { synchronous: opts.createCommandLog ? 'FULL' : 'NORMAL' });
-    const ctx: CommandLogContext = { id: opts.id, dir: opts.dir, address, peers, stateMachine: store, grpcServer: server, logger };
+    const ctx: CommandLogContext = { id: opts.id, dir: opts.dir, address, peers, stateMachine: store, grpcServer: server, security: opts.security, logger };
     commandLog = opts.createCommandLog ? await opts.createCommandLog(ctx) : await RaftCommandLog.start(ctx, opts.raft);
 
     const base = defaultMasterConfig(opts.id);
@@ -115,7 +119,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
 
     let httpAddress: string | undefined;
     if (opts.http) {
-      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} });
+      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} }, opts.httpTls);
       http = h.server;
       httpAddress = h.address;
     }

@@ -5,10 +5,10 @@ import {
   ChunkserverControlServiceClient,
   ErrorCode,
   MasterServiceClient,
-  channelCredentials,
   channelOptions,
   toDfsError,
 } from '@dfs/proto';
+import { INSECURE, channelCredentials } from '@dfs/security';
 import { waitFor } from '@dfs/testkit';
 import { LocalCommandLog } from '../src/command-log.js';
 import { RaftCommandLog } from '../src/raft-command-log.js';
@@ -40,12 +40,12 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
 
   async function start(): Promise<{ m: MasterServiceClient; cs: ChunkserverControlServiceClient }> {
     running = await startMaster({
-      id: 'm1', dir: t.dir, listen: '127.0.0.1:0', http: '127.0.0.1:0', chunkSize: 4096, logLevel: 'silent', tickMs: 60_000,
+      id: 'm1', dir: t.dir, listen: '127.0.0.1:0', security: INSECURE, http: '127.0.0.1:0', chunkSize: 4096, logLevel: 'silent', tickMs: 60_000,
     });
     const log = running.commandLog;
     await waitFor('the lone master to elect itself', () => log.isLeader(), 10_000, 20);
-    const m = new MasterServiceClient(running.address, channelCredentials(), channelOptions());
-    const cs = new ChunkserverControlServiceClient(running.address, channelCredentials(), channelOptions());
+    const m = new MasterServiceClient(running.address, channelCredentials(INSECURE), channelOptions());
+    const cs = new ChunkserverControlServiceClient(running.address, channelCredentials(INSECURE), channelOptions());
     clients.push(m, cs);
     return { m, cs };
   }
@@ -103,7 +103,7 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
 
   it('uses the command log a test asks for instead', async () => {
     running = await startMaster({
-      id: 'm1', dir: t.dir, listen: '127.0.0.1:0', logLevel: 'silent', tickMs: 60_000,
+      id: 'm1', dir: t.dir, listen: '127.0.0.1:0', security: INSECURE, logLevel: 'silent', tickMs: 60_000,
       createCommandLog: (ctx) => new LocalCommandLog(ctx.stateMachine, { id: ctx.id, address: () => ctx.address }),
     });
     assert.ok(running.commandLog instanceof LocalCommandLog);

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync } fro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DfsClient, type ClusterJson, type ClusterNode, type DfsClientOptions } from '@dfs/client';
+import { INSECURE, tlsFrom, type Security } from '@dfs/security';
 import { waitFor } from './wait-for.js';
 
 // Compiled to packages/testkit/dist/src/: four levels up is the repository root.
@@ -117,12 +118,24 @@ export class TestCluster {
     return new Map([...this.info.masters, ...this.info.chunkservers].map((n) => [n.id, n.pid]));
   }
 
+  /** The local user's credentials (a client certificate), or plaintext for an --insecure cluster. */
+  get security(): Security {
+    return this.info.tls ? tlsFrom(this.info.tls.client) : INSECURE;
+  }
+
+  /** The admin's credentials (admin RPCs: decommission, balance, masters add/remove). */
+  get adminSecurity(): Security {
+    return this.info.tls ? tlsFrom(this.info.tls.admin) : INSECURE;
+  }
+
+  /** What a `dfs` command needs to reach this cluster: its masters and credentials. */
   get env(): NodeJS.ProcessEnv {
-    return { DFS_MASTERS: this.masterList };
+    if (!this.info.tls) return { DFS_MASTERS: this.masterList, DFS_INSECURE: '1' };
+    return { DFS_MASTERS: this.masterList, DFS_TLS_DIR: this.info.tls.client, DFS_ADMIN_TLS_DIR: this.info.tls.admin };
   }
 
   client(opts: Partial<DfsClientOptions> = {}): DfsClient {
-    const c = new DfsClient({ masters: this.masterAddresses, ...opts });
+    const c = new DfsClient({ masters: this.masterAddresses, security: this.security, ...opts });
     this.clients.push(c);
     return c;
   }

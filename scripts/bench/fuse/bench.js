@@ -86,8 +86,10 @@ async function main() {
   const results = { size: o.size, files: o.files };
   try {
     const masters = process.env.DFS_MASTERS || (cluster = await TestCluster.start({ dir: path.join(work, 'cluster'), masters: o.masters, chunkservers: o.chunkservers, readyTimeoutMs: 120_000 })).masterList;
-    const env = { ...process.env, DFS_MASTERS: masters };
-    mount = spawn(DFS_MOUNT, ['--masters', masters, mnt], { stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'mount.log'), 'a')] });
+    // The cluster we started is mutual TLS by default: the mount and the CLI use its client credentials.
+    const tls = cluster && cluster.info.tls ? { DFS_TLS_DIR: cluster.info.tls.client } : {};
+    const env = { ...process.env, DFS_MASTERS: masters, ...tls };
+    mount = spawn(DFS_MOUNT, ['--masters', masters, mnt], { env, stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'mount.log'), 'a')] });
     let mountOut = '';
     mount.stdout.on('data', (d) => (mountOut += d));
     await waitFor('the mount', () => {
