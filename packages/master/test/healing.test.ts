@@ -224,7 +224,7 @@ describe('self-healing decisions (master soft state)', () => {
     for (let i = 0; i < 8; i++) await put(`/b${i}`);
     Object.assign(usage, { cs1: 8 * GB, cs2: 4 * GB, cs3: 4 * GB, cs4: 0 });
     await round();
-    const st = master.balance({ threshold: 10, stop: false, statusOnly: false });
+    const st = await master.balance({ threshold: 10, stop: false, statusOnly: false });
     assert.equal(st.active, true);
     assert.equal(st.balanced, false);
     await master.tick();
@@ -245,6 +245,6 @@ describe('self-healing decisions (master soft state)', () => {
       assert.ok([...done[m.source]!.deletes, ...later[m.source]!.deletes].includes(m.handle), `source ${m.source} drops ${m.handle}`);
       assert.equal(master.replication.health(m.handle, { version: 1, committed: true, replication: 3 }).live.length, 3);
     }
-    assert.ok(master.balance({ threshold: 10, stop: false, statusOnly: true }).movesDone >= moves.length);
+    assert.ok((await master.balance({ threshold: 10, stop: false, statusOnly: true })).movesDone >= moves.length);
   });
 });

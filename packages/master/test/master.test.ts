@@ -17,7 +17,7 @@ function registerReq(id: string, rack: string, replicas: ReplicaReport[] = []): 
 function hb(id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest {
   return {
     id, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0,
-    newReplicas: [], corruptHandles: [], failedCopies: [], ...over,
+    newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [], ...over,
   };
 }
 async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<DfsError> {

@@ -88,6 +88,7 @@ export {
   LEADER_KEY,
   FAILED_CHUNKSERVER_KEY,
   REQUEST_ID_KEY,
+  APPLIED_INDEX_KEY,
 } from './errors.js';
 export { serverCredentials, channelCredentials, serverOptions, channelOptions } from './credentials.js';
 export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';

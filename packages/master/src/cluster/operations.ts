@@ -82,6 +82,18 @@ export class ClusterOperations {
     return this.balancer.status();
   }
 
+  /** A new leader resumes the run the log says is active (threshold > 0). */
+  resumeBalancer(threshold: number): void {
+    if (threshold <= 0 || this.balancer.isActive()) return;
+    this.balancer.start(threshold);
+    this.d.logger.info({ threshold }, 'balancer resumed: a run was active under the previous leader');
+  }
+
+  /** What the log should say about the balancer: threshold × 1000 while a run is active, else 0. */
+  balancerRunState(): number {
+    return this.balancer.isActive() ? Math.round(this.balancer.status().threshold * 1000) : 0;
+  }
+
   /** Background work: drain progress, balancer rounds. */
   tick(now: number): void {
     for (const c of updateDecommissions(this.d.registry, this.d.monitor, this.d.lookup)) {
