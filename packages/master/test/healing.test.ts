@@ -9,7 +9,9 @@ import {
   type ReplicaReport,
 } from '@dfs/proto';
 import { ManualClock } from '../src/clock.js';
-import { LocalCommandLog } from '../src/command-log.js';
+import { DfsError, ErrorCode } from '@dfs/proto';
+import { LocalCommandLog, type CommandLog, type CommandLogStatus } from '../src/command-log.js';
+import type { Command, CommandResult } from '../src/state/commands.js';
 import { Master, defaultMasterConfig } from '../src/master.js';
 import type { MetadataStore } from '../src/state/metadata-store.js';
 import { T0, openStore, seededRandom, tempDir } from './helpers.js';
@@ -35,6 +37,39 @@ function hb(id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest 
   return HeartbeatRequest.fromPartial({ id, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, ...over });
 }
 const rep = (handle: number): ReplicaReport => ({ handle, version: 1, length: 100, crc32c: 9 });
+
+/** A second master over the same database: a follower until `lead()` (a leader change, as Raft reports it). */
+class StandbyLog implements CommandLog {
+  private leading = false;
+  private readonly listeners: Array<(isLeader: boolean) => void> = [];
+  constructor(private readonly inner: LocalCommandLog) {}
+  propose(cmd: Command): Promise<CommandResult> {
+    if (!this.leading) return Promise.reject(new DfsError(ErrorCode.NOT_LEADER, 'follower'));
+    return this.inner.propose(cmd);
+  }
+  readBarrier(): Promise<void> {
+    return this.inner.readBarrier();
+  }
+  isLeader(): boolean {
+    return this.leading;
+  }
+  leaderAddress(): string {
+    return this.leading ? '127.0.0.1:7002' : '127.0.0.1:7001';
+  }
+  status(): CommandLogStatus {
+    return { ...this.inner.status(), role: this.leading ? 'leader' : 'follower' };
+  }
+  onLeadershipChange(listener: (isLeader: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+  lead(): void {
+    this.leading = true;
+    for (const l of this.listeners) l(true);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
 
 describe('self-healing decisions (master soft state)', () => {
   let t: ReturnType<typeof tempDir>;
@@ -101,6 +136,120 @@ describe('self-healing decisions (master soft state)', () => {
     const later = await round();
     assert.deepEqual([...r[bad!]!.deletes, ...later[bad!]!.deletes], [f.handle], 'deleted once the chunk is whole again');
     assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
+  });
+
+  it('a corrupt replica is repaired in place when every live node holds the chunk: delete the bad copy, then copy a good one back', async () => {
+    const f = await put('/inplace');
+    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    clock.advance(20_000);
+    for (const id of f.replicas) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick(); // the spare is dead: three live nodes, all holding the chunk
+    assert.equal(master.registry.node(spare)!.state, 'dead');
+    const [bad, ...good] = f.replicas;
+    const told: Record<string, { deletes: number[]; copies: Array<{ handle: number; source: string }> }> = {};
+    const note = (r: typeof told): void => {
+      for (const [id, x] of Object.entries(r)) {
+        const t = (told[id] ??= { deletes: [], copies: [] });
+        // Never both for the same chunk in one answer: the delete must run before the copy lands.
+        assert.ok(!x.deletes.some((h) => x.copies.some((c) => c.handle === h)), `${id} told to delete and copy ${f.handle} at once`);
+        t.deletes.push(...x.deletes);
+        t.copies.push(...x.copies);
+      }
+    };
+    note(await round({ [bad!]: { corruptHandles: [f.handle] } }));
+    for (let i = 0; i < 3 && told[bad!]?.copies.length !== 1; i++) {
+      await master.tick();
+      note(await round());
+    }
+    assert.deepEqual(told[bad!]!.deletes, [f.handle], 'the corrupt copy is deleted first');
+    assert.deepEqual(told[bad!]!.copies.map((c) => c.handle), [f.handle], 'then a good copy is copied back to the same node');
+    assert.ok(good.includes(told[bad!]!.copies[0]!.source));
+    for (const id of good) assert.deepEqual(told[id]?.deletes ?? [], [], 'no good copy is ever deleted');
+    note(await round({ [bad!]: { newReplicas: [rep(f.handle)] } }));
+    await master.tick();
+    note(await round());
+    const fs = master.fsck({ path: '/', maxProblems: 10 });
+    assert.deepEqual([fs.healthy, fs.corrupt, fs.underReplicated], [true, 0, 0]);
+    assert.deepEqual(told[bad!]!.deletes, [f.handle], 'the repaired copy is not deleted again');
+    assert.equal(master.replication.health(f.handle, { version: 1, committed: true, replication: 3 }).live.length, 3);
+  });
+
+  it('a corrupt replica that is the last good copy anywhere is never deleted in place', async () => {
+    const f = await put('/lastgood');
+    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    clock.advance(20_000);
+    for (const id of f.replicas) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick();
+    assert.equal(master.registry.node(spare)!.state, 'dead');
+    // Every copy found bad before the next plan (e.g. reported together).
+    for (const id of f.replicas) master.replication.onCorrupt(id, f.handle);
+    const deletes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await master.tick();
+      for (const x of Object.values(await round())) deletes.push(...x.deletes);
+    }
+    assert.deepEqual(deletes, [], 'with no good copy left, nothing is deleted');
+    assert.equal(master.fsck({ path: '/', maxProblems: 10 }).missing, 1);
+  });
+
+  it('a follower keeps the chunkservers\' reports; made leader, it serves at once (no safe-mode wait, no re-registration)', async () => {
+    const f = await put('/warm');
+    const config = { ...defaultMasterConfig('m2'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
+    const standby = new StandbyLog(new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }));
+    const next = new Master(store, standby, clock, config, silent, seededRandom(9));
+    // Chunkservers report to every master: the follower hears the same registrations.
+    for (const id of IDS) await next.register(reg(id, f.replicas.includes(id) ? [rep(f.handle)] : []));
+    const h = await next.heartbeat(hb('cs1'));
+    assert.deepEqual([h.leader, h.deleteHandles, h.replicate], [false, [], []], 'a follower gives no commands');
+    assert.equal(next.localClusterStatus().chunkservers.length, 4);
+    const stale = await next.getFile({ path: '/warm', staleOk: true });
+    assert.deepEqual(stale.chunks[0]!.replicas.map((r) => r.id).sort(), [...f.replicas].sort(), 'stale_ok answers carry replica locations');
+    standby.lead();
+    assert.equal(next.safeMode.isActive(), false, 'a warm view leaves safe mode at once');
+    assert.deepEqual((await next.getFile({ path: '/warm', staleOk: false })).chunks[0]!.replicas.map((r) => r.id).sort(), [...f.replicas].sort());
+    const { file } = await next.createFile(CreateFileRequest.fromPartial({ path: '/after', clientId: 'w2' }));
+    const { chunk } = await next.addChunk(AddChunkRequest.fromPartial({ path: '/after', inode: file!.inode, clientId: 'w2', index: 0 }));
+    assert.equal(chunk!.replicas.length, 3, 'placement works with no re-registration');
+    assert.equal((await next.heartbeat(hb('cs1'))).leader, true);
+  });
+
+  it('a cold new leader (no reports yet) still waits in safe mode', async () => {
+    await put('/cold');
+    const config = { ...defaultMasterConfig('m2'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
+    const standby = new StandbyLog(new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }));
+    const next = new Master(store, standby, clock, config, silent, seededRandom(9));
+    standby.lead();
+    assert.equal(next.safeMode.isActive(), true);
+  });
+
+  it('a balancer run survives a leader change: the new leader resumes it from the log and records its end', async () => {
+    for (let i = 0; i < 8; i++) await put(`/bal${i}`);
+    // The node holding most replicas is the fullest, the one holding fewest the emptiest.
+    const byCount = [...IDS].sort((a, b) => master.registry.handlesOn(b).size - master.registry.handlesOn(a).size);
+    Object.assign(usage, { [byCount[0]!]: 8 * GB, [byCount[1]!]: 4 * GB, [byCount[2]!]: 4 * GB, [byCount[3]!]: 0 });
+    await round();
+    assert.equal((await master.balance({ threshold: 12.5, stop: false, statusOnly: false })).active, true);
+    assert.equal(store.balancerThreshold(), 12.5, 'the run is in the Raft state');
+    const config = { ...defaultMasterConfig('m2'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
+    const standby = new StandbyLog(new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }));
+    const next = new Master(store, standby, clock, config, silent, seededRandom(10));
+    for (const id of IDS) {
+      const used = usage[id] ?? 0;
+      await next.register(reg(id, [...master.registry.handlesOn(id)].map(rep), 10 * GB, used, 'r1'));
+    }
+    standby.lead();
+    const st = await next.balance({ threshold: 0, stop: false, statusOnly: true });
+    assert.deepEqual([st.active, st.threshold], [true, 12.5], 'resumed with the same threshold');
+    await next.tick();
+    assert.ok(next.replication.movesInflight() > 0, 'the new leader plans moves');
+    // Balanced now (usage evened out): the run ends, and the log says so.
+    for (const id of IDS) await next.heartbeat(hb(id, { usedBytes: 4 * GB, freeBytes: 6 * GB }));
+    next.replication.clearCommands();
+    await next.tick();
+    assert.equal((await next.balance({ threshold: 0, stop: false, statusOnly: true })).active, false);
+    assert.equal(store.balancerThreshold(), 0);
   });
 
   it('the only copy, reported corrupt, is never deleted: the chunk is missing and corrupt', async () => {

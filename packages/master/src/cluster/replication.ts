@@ -295,8 +295,9 @@ export class ReplicationMonitor {
             random: this.random,
           });
         } catch (err) {
-          if (err instanceof DfsError) continue; // no eligible target now; retry next round
-          throw err;
+          if (!(err instanceof DfsError)) throw err;
+          this.repairInPlace(handle, liveGood.length); // no eligible target: maybe every live node holds it
+          continue;
         }
         if (!target) {
           this.repairInPlace(handle, liveGood.length);
