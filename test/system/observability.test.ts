@@ -127,5 +127,19 @@ describe('seeing the cluster: status page, /metrics, request ids in logs', funct
     const note = await page.textContent('#follower-note');
     assert.match(note ?? '', new RegExp(`leader is ${lead.id}`));
     assert.equal(await page.getAttribute('#follower-note a', 'href'), `http://${lead.http}/`);
+
+    // Every master hears every chunkserver: each follower's page names them all with their
+    // state from its own view, and its badge follows its own chunk health.
+    for (const f of cluster.info.masters.filter((m) => m.id !== lead.id)) {
+      await waitFor(`${f.id}'s page shows every chunkserver with its state, and a healthy view`, async () => {
+        await page.goto(`http://${f.http}/`);
+        const rows = await page.$$eval('tr[data-chunkserver]', (trs) => trs.map((tr) => [tr.getAttribute('data-chunkserver') ?? '', tr.getAttribute('data-state') ?? '']));
+        const states = Object.fromEntries(rows) as Record<string, string>;
+        const health = await page.getAttribute('#health', 'data-health');
+        return states.c4 === 'dead' && ['c1', 'c2', 'c3'].every((id) => states[id] === 'live') && health === 'healthy';
+      }, 30_000, 250);
+      assert.match((await page.textContent('#follower-note')) ?? '', /own view/);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, 'status-follower.png'), fullPage: true });
   });
 });
