@@ -6,6 +6,7 @@ export interface ClientFlags {
   readPolicy?: string;
   timeout?: string;
   requestId?: string;
+  followerReads?: boolean;
 }
 
 let openClient: DfsClient | undefined;
@@ -20,6 +21,7 @@ export function clientFrom(flags: ClientFlags): DfsClient {
     // A CLI command gives up within a few seconds when no master answers.
     retryWindowMs: 8_000,
     callTimeoutMs: 3_000,
+    ...(flags.followerReads ? { followerReads: true } : {}),
   });
   return openClient;
 }

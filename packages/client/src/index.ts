@@ -11,3 +11,4 @@ export {
 export { resolveMasters, type ResolvedMasters } from './config.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';
+export { FollowerReads } from './follower-reads.js';

@@ -252,6 +252,38 @@ describe('self-healing decisions (master soft state)', () => {
     assert.equal(store.balancerThreshold(), 0);
   });
 
+  it('fsck is paged: pages of a few entries, resumed by cursor, add up to the one-shot answer with nothing counted twice', async () => {
+    const paths = ['/p/a/1', '/p/a/2', '/p/b/x/1', '/p/b/y', '/p/c', '/p/d/e/f/g', '/p/z'];
+    for (const p of paths) await put(p);
+    await master.mkdir({ path: '/p/empty/inner', parents: true, mode: 0, opId: '' });
+    const [bad] = (await master.getFile({ path: '/p/b/y', staleOk: false })).chunks[0]!.replicas;
+    const handle = (await master.getFile({ path: '/p/b/y', staleOk: false })).chunks[0]!.handle;
+    master.replication.onCorrupt(bad!.id, handle);
+    const whole = master.fsck({ path: '/p', maxProblems: 10 });
+    assert.equal(whole.nextStartAfter, '', 'a small tree fits one page');
+    for (const size of [1, 2, 3]) {
+      let cursor = '';
+      const seen: string[] = [];
+      let files = 0;
+      let dirs = 0;
+      let chunks = 0;
+      let pages = 0;
+      do {
+        const page = master.fsck({ path: '/p', maxProblems: 10, startAfter: cursor, maxFiles: size });
+        files += page.files;
+        dirs += page.directories;
+        chunks += page.totalChunks;
+        seen.push(...page.problems.map((x) => x.path));
+        cursor = page.nextStartAfter ?? '';
+        assert.ok(++pages < 50, 'the walk ends');
+      } while (cursor);
+      assert.deepEqual([files, dirs, chunks], [whole.files, whole.directories, whole.totalChunks], `pages of ${size}`);
+      assert.deepEqual(seen, ['/p/b/y'], `the problem chunk is listed once (pages of ${size})`);
+    }
+    assert.deepEqual([whole.files, whole.directories], [paths.length, 9]);
+    assert.throws(() => master.fsck({ path: '/p/a', maxProblems: 10, startAfter: '/p/b/y' }), /not below/);
+  });
+
   it('the only copy, reported corrupt, is never deleted: the chunk is missing and corrupt', async () => {
     const f = await put('/only');
     for (const id of f.replicas.slice(1)) await master.heartbeat(hb(id, { corruptHandles: [f.handle] }));

@@ -12,7 +12,7 @@ import {
 import type { Logger } from '../logger.js';
 import { Balancer } from './balancer.js';
 import { chunksToDrain, queueNodeChunks, updateDecommissions } from './decommission.js';
-import { runFsck, type FsckNamespace } from './fsck.js';
+import { FSCK_MAX_PAGE_FILES, FSCK_PAGE_FILES, runFsck, type FsckNamespace } from './fsck.js';
 import type { ChunkserverNode, ChunkserverRegistry } from './registry.js';
 import type { ChunkLookup, ReplicationMonitor } from './replication.js';
 
@@ -43,7 +43,12 @@ export class ClusterOperations {
 
   fsck(req: FsckRequest): FsckResponse {
     const path = req.path ? normalizePath(req.path) : '/';
-    return runFsck(this.d.namespace, this.d.monitor, path, { maxProblems: req.maxProblems || 1000, safeMode: this.d.safeMode() });
+    return runFsck(this.d.namespace, this.d.monitor, path, {
+      maxProblems: req.maxProblems || 1000,
+      safeMode: this.d.safeMode(),
+      startAfter: req.startAfter ?? '',
+      maxFiles: Math.min(req.maxFiles || FSCK_PAGE_FILES, FSCK_MAX_PAGE_FILES),
+    });
   }
 
   decommission(req: DecommissionRequest): DecommissionResponse {
