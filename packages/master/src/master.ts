@@ -115,7 +115,7 @@ function opIdOf(req: { opId?: string }): { opId?: string } {
   return { opId: req.opId };
 }
 
-/** Chunkservers heartbeat every second by default; a few beats let them all find a new leader. */
+/** Chunkservers heartbeat every second by default; a few beats let them all reach a restarted master. */
 const REREGISTER_GRACE_HEARTBEATS_MS = 3_000;
 
 function ref(n: ChunkserverNode): ChunkserverRef {
@@ -268,9 +268,10 @@ export class Master {
   }
 
   /**
-   * A new leader knows no chunkserver until they re-register (soft state, GFS §2.6): for a
-   * grace period after a leadership change, "not enough chunkservers" is UNAVAILABLE,
-   * which clients retry, rather than a final answer.
+   * A cold new leader (restarted, no chunkserver has reached it yet) knows no chunkserver
+   * (soft state, GFS §2.6): for a grace period after a leadership change, "not enough
+   * chunkservers" is UNAVAILABLE, which clients retry, rather than a final answer. A leader
+   * that was a follower already heard them all and is not affected.
    */
   private placeAfterFailover<T>(place: () => T): T {
     try {
