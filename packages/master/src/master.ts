@@ -202,10 +202,9 @@ export class Master {
     this.gcIter = undefined;
     const now = this.clock.now();
     this.safeMode.enter(now, this.store.committedChunkCount());
-    for (const handle of this.registry.handles()) {
-      const facts = this.store.chunkFacts(handle);
-      if (facts?.committed && this.replication.goodReplicas(handle, facts).length > 0) this.safeMode.noteReplica(handle);
-    }
+    // Chunks with a replica on a live node, as this view knows them (garbage replicas are few:
+    // the GC removes them); a cold view knows none.
+    this.safeMode.noteKnown(this.registry.liveNodes().length > 0 ? this.registry.handleCount() : 0);
     const left = this.safeMode.update(now); // an empty namespace, or a warm view, has nothing to wait for
     this.operations?.resumeBalancer(this.store.balancerThreshold());
     this.logger.info(
