@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { TestCluster } from '../lib/cluster.js';
 import { sha256 } from '../lib/files.js';
@@ -14,6 +15,23 @@ import { waitFor } from '../lib/wait.js';
  */
 
 const CHUNK = 64 * 1024;
+
+/** When a master logged that it started draining c4 (the leader's decision). */
+function decommissionMarkedAt(cluster: TestCluster): number | undefined {
+  let at: number | undefined;
+  for (const m of cluster.info.masters) {
+    for (const line of readFileSync(m.log, 'utf8').split('\n')) {
+      if (!line.includes('decommissioning: draining chunks')) continue;
+      try {
+        const t = Date.parse((JSON.parse(line) as { time: string }).time);
+        if (at === undefined || t < at) at = t;
+      } catch {
+        /* not JSON */
+      }
+    }
+  }
+  return at;
+}
 
 describe('healing: decommission', function () {
   this.timeout(180_000);
@@ -91,9 +109,13 @@ describe('healing: decommission', function () {
     await Promise.all([writer, reader]);
     assert.deepEqual(loadErrors, []);
 
-    // New writes after the decommission started went elsewhere.
-    const late = written.filter((w) => w.startedAt > decommissionAt + 1000);
-    for (const [handle, ids] of await replicaMap(client, late)) assert.ok(!ids.includes('c4'), `new chunk ${handle} placed on draining c4`);
+    // New writes after the decommission took effect went elsewhere. When it took effect is the
+    // leader's log line, not when the CLI was spawned (a loaded machine starts a process slowly).
+    const markedAt = decommissionMarkedAt(cluster) ?? decommissionAt;
+    const late = written.filter((w) => w.startedAt > markedAt + 1000);
+    for (const [handle, ids] of await replicaMap(client, late)) {
+      assert.ok(!ids.includes('c4'), `new chunk ${handle} placed on draining c4 (CLI started at ${decommissionAt}, the leader marked c4 at ${markedAt})`);
+    }
 
     // The mark survives a leader change: c4 carries it into its registration with the new leader.
     const oldLeader = (await client.clusterStatus()).leaderId;

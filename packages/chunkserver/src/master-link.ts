@@ -263,7 +263,7 @@ class MasterSession {
       corruptHandles: sentCorrupt.map(([h]) => h),
       failedCopies: sentFailed,
       deletedHandles: sentDeleted,
-      ...(this.link.decommissioning ? { decommissioning: true } : {}),
+      decommissioning: this.link.decommissioning, // false too: a cancel reaches the followers
     };
     const deadline = Date.now() + opts.callTimeoutMs;
     const response = await unary<HeartbeatResponse>((cb) => this.link.control.get(this.address).heartbeat(req, new Metadata(), { deadline }, cb));

@@ -98,7 +98,7 @@ describe('master control loop', function () {
     assert.equal(b.registers[1]!.decommissioning, true);
     a.heartbeatReply = () => ({ decommission: false });
     const n = b.heartbeats.length;
-    await waitFor(() => b.heartbeats.length > n + 1 && b.heartbeats[b.heartbeats.length - 1]!.decommissioning === undefined, 'the cancel repeated too');
+    await waitFor(() => b.heartbeats.length > n + 1 && b.heartbeats[b.heartbeats.length - 1]!.decommissioning === false, 'the cancel repeated too');
   });
 
   it('reports written replicas until a heartbeat is acknowledged', async () => {

@@ -304,5 +304,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     const st = master.localClusterStatus();
     assert.deepEqual(st.chunkservers.map((c) => [c.id, c.state]), [['cs1', 'decommissioning']], 'the leader\'s drain mark, repeated by the node');
     assert.equal(master.registry.hasReplicas(99), false, 'a deletion reported by the node is forgotten');
+    await master.heartbeat(hb('cs1', { decommissioning: false }));
+    assert.equal(master.localClusterStatus().chunkservers[0]!.state, 'live', 'and a cancel');
   });
 });
