@@ -13,6 +13,7 @@ import { DfsError, ErrorCode } from '@dfs/proto';
 import { LocalCommandLog, type CommandLog, type CommandLogStatus } from '../src/command-log.js';
 import type { Command, CommandResult } from '../src/state/commands.js';
 import { Master, defaultMasterConfig } from '../src/master.js';
+import { runFsck } from '../src/cluster/fsck.js';
 import type { MetadataStore } from '../src/state/metadata-store.js';
 import { T0, openStore, seededRandom, tempDir } from './helpers.js';
 
@@ -281,6 +282,20 @@ describe('self-healing decisions (master soft state)', () => {
       assert.deepEqual(seen, ['/p/b/y'], `the problem chunk is listed once (pages of ${size})`);
     }
     assert.deepEqual([whole.files, whole.directories], [paths.length, 9]);
+    // A time budget ends a page too (after at least one file), whatever its file count.
+    let t = 0;
+    const clock = (): number => (t += 10);
+    let cursor = '';
+    let files = 0;
+    let pages = 0;
+    do {
+      const page = runFsck(store, master.replication, '/p', { maxProblems: 10, safeMode: false, startAfter: cursor, maxFiles: 1000, budgetMs: 15, now: clock });
+      files += page.files;
+      cursor = page.nextStartAfter ?? '';
+      pages++;
+    } while (cursor && pages < 50);
+    assert.equal(files, paths.length);
+    assert.ok(pages >= 4, `the budget split the walk (${pages} pages)`);
     assert.throws(() => master.fsck({ path: '/p/a', maxProblems: 10, startAfter: '/p/b/y' }), /not below/);
   });
 

@@ -12,7 +12,7 @@ import {
 import type { Logger } from '../logger.js';
 import { Balancer } from './balancer.js';
 import { chunksToDrain, queueNodeChunks, updateDecommissions } from './decommission.js';
-import { FSCK_MAX_PAGE_FILES, FSCK_PAGE_FILES, runFsck, type FsckNamespace } from './fsck.js';
+import { FSCK_MAX_PAGE_FILES, FSCK_PAGE_BUDGET_MS, FSCK_PAGE_FILES, runFsck, type FsckNamespace } from './fsck.js';
 import type { ChunkserverNode, ChunkserverRegistry } from './registry.js';
 import type { ChunkLookup, ReplicationMonitor } from './replication.js';
 
@@ -48,6 +48,7 @@ export class ClusterOperations {
       safeMode: this.d.safeMode(),
       startAfter: req.startAfter ?? '',
       maxFiles: Math.min(req.maxFiles || FSCK_PAGE_FILES, FSCK_MAX_PAGE_FILES),
+      budgetMs: FSCK_PAGE_BUDGET_MS,
     });
   }
 
