@@ -165,6 +165,7 @@ export class Master {
       () => this.leader && !this.safeMode.isActive(),
       { ...config.replication, minFreeBytes: config.replication.minFreeBytes || config.chunkSize },
       random,
+      () => this.leader,
     );
     this.operations = new ClusterOperations({
       registry: this.registry,

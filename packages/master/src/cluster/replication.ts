@@ -73,7 +73,7 @@ export interface ChunkHealth {
  *   - replicas on decommissioning nodes are sources and serve reads, never count.
  *
  * Every master runs one (followers hear every chunkserver too), but only the leader's hands
- * out commands: `deletionsAllowed` is false on a follower, and it never plans copies.
+ * out commands: `leads` and `deletionsAllowed` are false on a follower, and it never plans copies.
  */
 export class ReplicationMonitor {
   private readonly buckets: Array<Set<number>> = [];
@@ -101,6 +101,8 @@ export class ReplicationMonitor {
     private readonly deletionsAllowed: () => boolean,
     private readonly limits: ReplicationLimits = DEFAULT_REPLICATION_LIMITS,
     private readonly random: () => number = Math.random,
+    /** False on a follower: it keeps a view but never queues a command. */
+    private readonly leads: () => boolean = () => true,
   ) {}
 
   /** Replicas on nodes that are not dead, at (or above) the chunk's version. */
@@ -507,7 +509,7 @@ export class ReplicationMonitor {
   }
 
   private addDelete(nodeId: string, handle: number): void {
-    if (!this.deletionsAllowed()) return; // a follower (or safe mode) never queues a command
+    if (!this.leads()) return; // a follower keeps a view; it never queues a command
     let s = this.pendingDeletes.get(nodeId);
     if (!s) this.pendingDeletes.set(nodeId, (s = new Set()));
     s.add(handle);
