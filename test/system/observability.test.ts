@@ -123,8 +123,11 @@ describe('seeing the cluster: status page, /metrics, request ids in logs', funct
     assert.ok(sumOf(metrics, 'dfs_replication_copies_done_total') > 0, 're-replication copies counted');
 
     const follower = cluster.info.masters.find((m) => m.id !== lead.id)!;
-    await page.goto(`http://${follower.http}/`);
-    const note = await page.textContent('#follower-note');
+    // A goto may be cut short by the page's own 2 s refresh on a slow machine: retried.
+    const note = await waitFor('the follower page', async () => {
+      await page.goto(`http://${follower.http}/`);
+      return page.textContent('#follower-note');
+    }, 30_000, 250);
     assert.match(note ?? '', new RegExp(`leader is ${lead.id}`));
     assert.equal(await page.getAttribute('#follower-note a', 'href'), `http://${lead.http}/`);
 
