@@ -56,6 +56,8 @@ interface Pending<T> {
   value: T;
 }
 
+const CAPACITY_WAIT_MS = 200;
+
 export class MasterLink {
   private readonly sessions: MasterSession[];
   private nudgeTimer?: NodeJS.Timeout;
@@ -64,11 +66,46 @@ export class MasterLink {
   readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
   private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
   private loops: Array<Promise<void>> = [];
+  private lastCapacity?: CapacityReport;
+  private measuring?: Promise<CapacityReport>;
   /** Counters for status pages and tests (summed over every master). */
   readonly stats = { registrations: 0, heartbeats: 0, failures: 0 };
 
   constructor(readonly opts: MasterLinkOptions) {
     this.sessions = [...new Set(opts.masters)].map((a) => new MasterSession(this, a));
+  }
+
+  /**
+   * Capacity for a report: one statfs at a time shared by every master's loop; one slower
+   * than CAPACITY_WAIT_MS gives way to the last figures (statfs queues behind fsyncs in
+   * libuv's thread pool on a busy disk: a heartbeat must not wait for it, or the node would
+   * be declared dead while it works).
+   */
+  async capacity(): Promise<CapacityReport> {
+    if (!this.measuring) {
+      this.measuring = this.opts.capacity().then(
+        (c) => {
+          this.lastCapacity = c;
+          this.measuring = undefined;
+          return c;
+        },
+        (err: unknown) => {
+          this.measuring = undefined;
+          throw err;
+        },
+      );
+    }
+    const last = this.lastCapacity;
+    if (!last) return this.measuring;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<CapacityReport>((resolve) => {
+      timer = setTimeout(() => resolve(last), CAPACITY_WAIT_MS);
+    });
+    try {
+      return await Promise.race([this.measuring.catch(() => last), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The master whose last answer said it leads, if any. */
@@ -250,7 +287,7 @@ class MasterSession {
     const sentDeleted = [...this.pendingDeleted];
     const sentCorrupt = [...this.pendingCorrupt.entries()];
     const sentFailed = [...this.pendingFailedCopies];
-    const cap = await opts.capacity();
+    const cap = await this.link.capacity();
     const req: HeartbeatRequest = {
       id: opts.selfId,
       capacityBytes: cap.capacityBytes,
@@ -293,7 +330,7 @@ class MasterSession {
     const { opts } = this.link;
     const sentNew = [...this.pendingNew.entries()];
     const sentDeleted = [...this.pendingDeleted];
-    const cap = await opts.capacity();
+    const cap = await this.link.capacity();
     const req: RegisterRequest = {
       id: opts.selfId,
       address: opts.address,
