@@ -46,7 +46,7 @@ function pct(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'dfs-bench-failover-'));
   const cluster = await startBenchCluster(join(work, 'cluster'), ['--masters', '3', '--chunkservers', '4', '--chunk-size', String(1024 * 1024)]);
-  const admin = new DfsClient({ masters: cluster.masters, callTimeoutMs: 1000, retryWindowMs: 30_000 });
+  const admin = new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 1000, retryWindowMs: 30_000 });
   const clients: DfsClient[] = [];
   const ops: Op[] = [];
   let stopAt = Infinity;
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
 
     const worker = async (kind: 'get' | 'put', w: number): Promise<void> => {
       // Each client as a user would have it: the defaults, except a short per-attempt deadline.
-      const client = new DfsClient({ masters: cluster.masters, callTimeoutMs: 1000, retryWindowMs: 60_000, followerReads: kind === 'get' && FOLLOWER_READS });
+      const client = new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 1000, retryWindowMs: 60_000, followerReads: kind === 'get' && FOLLOWER_READS });
       clients.push(client);
       for (let i = 0; Date.now() < stopAt; i++) {
         const start = Date.now();
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     process.kill(cluster.pids.get(lead)!, 'SIGKILL');
     stopAt = killedAt + SECONDS * 1000;
     // The floor: when a survivor answers as the new leader (polled every 20 ms).
-    const survivors = new DfsClient({ masters: cluster.masters, callTimeoutMs: 300, retryWindowMs: 300 });
+    const survivors = new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 300, retryWindowMs: 300 });
     clients.push(survivors);
     let electedAt = 0;
     while (!electedAt && Date.now() < killedAt + 30_000) {

@@ -53,7 +53,7 @@ function line(name: string, value: string, note = ''): void {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-bench-meta-'));
   const cluster = await startBenchCluster(dir, ['--masters', '3', '--chunkservers', '1', '--log-level', 'warn']);
-  const clients = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masters, callTimeoutMs: 10_000 }));
+  const clients = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 10_000 }));
   try {
     process.stdout.write(`bench-meta: 3 masters, ${CLIENTS} clients, ${FILES} files; load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} cores)\n`);
     await clients[0]!.mkdir('/ls10k', { parents: true });
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     line('stats (linearizable, ReadIndex)', `${Math.round(stats)}/s`, '(target >= 20,000/s)');
     const stale = await forSeconds(CLIENTS, SECONDS, (c, k) => c.stat(path(k), { staleOk: true }).then(() => undefined), clients);
     line('stats (--stale-ok)', `${Math.round(stale)}/s`);
-    const spreading = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masters, callTimeoutMs: 10_000, followerReads: true }));
+    const spreading = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 10_000, followerReads: true }));
     try {
       // Warm: each new client connects to every master first (the clients above already have).
       await Promise.all(spreading.map(async (c) => {

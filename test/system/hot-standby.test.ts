@@ -3,7 +3,8 @@ import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } f
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Metadata } from '@grpc/grpc-js';
-import { MasterServiceClient, channelCredentials, channelOptions, toDfsError, type GetFileResponse } from '@dfs/proto';
+import { MasterServiceClient, channelOptions, toDfsError, type GetFileResponse } from '@dfs/proto';
+import { channelCredentials, type Security } from '@dfs/security';
 import { TestCluster } from '../lib/cluster.js';
 import { badReads, fsck, putRandomFiles } from '../lib/healing.js';
 import { waitFor } from '../lib/wait.js';
@@ -18,8 +19,8 @@ import { waitFor } from '../lib/wait.js';
 const CHUNK = 64 * 1024;
 
 /** GetFile on one master with stale_ok, no retries or redirects: what that follower itself knows. */
-function staleGetFile(address: string, path: string): Promise<GetFileResponse> {
-  const client = new MasterServiceClient(address, channelCredentials(), channelOptions());
+function staleGetFile(security: Security, address: string, path: string): Promise<GetFileResponse> {
+  const client = new MasterServiceClient(address, channelCredentials(security), channelOptions());
   return new Promise<GetFileResponse>((resolve, reject) => {
     client.getFile({ path, staleOk: true }, new Metadata(), { deadline: Date.now() + 3000 }, (err, res) => (err ? reject(toDfsError(err)) : resolve(res)));
   }).finally(() => client.close());
@@ -64,7 +65,7 @@ describe('hot standby: every master knows the chunkservers; follower reads; repa
     const lead = await leaderId();
     for (const m of cluster.info.masters.filter((x) => x.id !== lead)) {
       const got = await waitFor(`${m.id} to know every replica`, async () => {
-        const r = await staleGetFile(m.address, '/hs/located');
+        const r = await staleGetFile(cluster.security, m.address, '/hs/located');
         return r.chunks.length === chunks.length && r.chunks.every((c) => c.replicas.length === 3) ? r : undefined;
       }, 15_000, 100);
       for (const [i, c] of got.chunks.entries()) {

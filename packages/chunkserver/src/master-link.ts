@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import {
   ChunkserverControlServiceClient,
   MasterServiceClient,
-  channelCredentials,
   channelOptions,
   toDfsError,
   type HeartbeatRequest,
@@ -13,6 +12,7 @@ import {
   type ReplicaReport,
   type ReplicateCommand,
 } from '@dfs/proto';
+import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import type { CapacityReport } from './capacity.js';
@@ -37,6 +37,7 @@ import { pause } from './throttle.js';
 
 export interface MasterLinkOptions {
   selfId: string;
+  security: Security;
   address: string;
   rack: string;
   masters: string[];
@@ -63,8 +64,8 @@ export class MasterLink {
   private nudgeTimer?: NodeJS.Timeout;
   /** The master drains this node: told by the leader, repeated to every master (and at registration). */
   decommissioning = false;
-  readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
-  private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
+  readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
+  private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
   private loops: Array<Promise<void>> = [];
   private lastCapacity?: CapacityReport;
   private measuring?: Promise<CapacityReport>;
@@ -261,7 +262,8 @@ class MasterSession {
       } catch (err) {
         this.link.stats.failures++;
         this.leads = false;
-        const d = toDfsError(err);
+        // A TLS/plaintext mismatch or a refused certificate becomes one line naming the master.
+        const d = explainConnectError(toDfsError(err), this.address, this.link.opts.security);
         if (this.healthy && !signal.aborted) log.warn({ master: this.address, code: d.codeName, err: d.message }, 'cannot reach a master; retrying');
         else log.debug({ master: this.address, code: d.codeName, err: d.message }, 'master still unreachable');
         this.healthy = false;

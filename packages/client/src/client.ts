@@ -17,7 +17,9 @@ import {
   type FsckResponse,
   type MasterServiceClient,
 } from '@dfs/proto';
+import type { Security } from '@dfs/security';
 import { ChunkserverPool } from './chunkserver-pool.js';
+import { resolveSecurity } from './config.js';
 import { FileWriter, type FileWriterOptions } from './file-writer.js';
 import { FollowerReads } from './follower-reads.js';
 import { readFileRange } from './file-reader.js';
@@ -28,6 +30,12 @@ import type { UnaryMethod } from './rpc.js';
 export interface DfsClientOptions {
   /** Master gRPC addresses (host:port). */
   masters: string[];
+  /**
+   * Mutual TLS from a credentials directory (ca.crt, tls.crt, tls.key), or plaintext for an
+   * --insecure cluster. Default: found like the masters (DFS_TLS_DIR, the config file, the
+   * local cluster's cluster.json); see resolveSecurity.
+   */
+  security?: Security;
   /** Deadline of one RPC attempt against one master. Default 5 s. */
   callTimeoutMs?: number;
   /** How long master calls keep retrying through elections. Default 30 s. */
@@ -154,10 +162,11 @@ export class DfsClient {
   readonly masters: MasterPool;
   /** Set when the client spreads reads over followers (options.followerReads). */
   readonly followerReads: FollowerReads | undefined;
-  private readonly chunkservers = new ChunkserverPool();
+  private readonly chunkservers: ChunkserverPool;
+  readonly security: Security;
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
-  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads'>> & {
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads'>> & {
     parallelChunks?: number;
     parallelReads?: number;
   };
@@ -170,7 +179,9 @@ export class DfsClient {
       ...(options.parallelChunks ? { parallelChunks: options.parallelChunks } : {}),
       ...(options.parallelReads ? { parallelReads: options.parallelReads } : {}),
     };
-    this.masters = new MasterPool({ masters: options.masters, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
+    this.security = options.security ?? resolveSecurity().security;
+    this.masters = new MasterPool({ masters: options.masters, security: this.security, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
+    this.chunkservers = new ChunkserverPool(this.security);
     this.followerReads = options.followerReads ? new FollowerReads(this.masters, this.opts.callTimeoutMs) : undefined;
     this.readPolicy = new ReadPolicy(options.readPolicy ?? 'round-robin');
     this.minReplicas = options.minReplicas;

@@ -1,19 +1,30 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { APPLIED_INDEX_KEY, toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
+import { authorize } from './access.js';
 import type { Logger } from './logger.js';
 import type { Master } from './master.js';
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
 /**
- * A thin shell: run `fn`, answer with its value or with its error as a dfs status. With
- * `index`, a successful answer's header carries the master's applied index (the token a
- * client's follower reads wait for).
+ * A thin shell: check the caller may call `name` (access.ts), run `fn`, answer with its
+ * value or with its error as a dfs status. `nodeOf` names the node a request speaks for.
+ * With `index`, a successful answer's header carries the master's applied index (the
+ * token a client's follower reads wait for).
  */
-function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise<Res> | Res, index?: () => number): Handler<Req, Res> {
+function unary<Req, Res>(
+  logger: Logger,
+  name: string,
+  fn: (req: Req) => Promise<Res> | Res,
+  nodeOf?: (req: Req) => string,
+  index?: () => number,
+): Handler<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => {
+        authorize(call, name, nodeOf?.(call.request));
+        return fn(call.request);
+      })
       .then(
         (res) => {
           if (index) {
@@ -34,7 +45,7 @@ function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise
 
 export function masterServiceHandlers(master: Master, logger: Logger): MasterServiceServer & UntypedServiceImplementation {
   const at = (): number => master.appliedIndex();
-  const indexed = <Req, Res>(name: string, fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> => unary(logger, name, fn, at);
+  const indexed = <Req, Res>(name: string, fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> => unary(logger, name, fn, undefined, at);
   return {
     createFile: indexed('CreateFile', (r) => master.createFile(r)),
     addChunk: indexed('AddChunk', (r) => master.addChunk(r)),
@@ -63,7 +74,7 @@ export function chunkserverControlHandlers(
   logger: Logger,
 ): ChunkserverControlServiceServer & UntypedServiceImplementation {
   return {
-    register: unary(logger, 'Register', (r) => master.register(r)),
-    heartbeat: unary(logger, 'Heartbeat', (r) => master.heartbeat(r)),
+    register: unary(logger, 'Register', (r) => master.register(r), (r) => r.id),
+    heartbeat: unary(logger, 'Heartbeat', (r) => master.heartbeat(r), (r) => r.id),
   };
 }

@@ -90,7 +90,7 @@ export {
   REQUEST_ID_KEY,
   APPLIED_INDEX_KEY,
 } from './errors.js';
-export { serverCredentials, channelCredentials, serverOptions, channelOptions } from './credentials.js';
+export { serverOptions, channelOptions } from './credentials.js';
 export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';
 export {
   normalizePath,
