@@ -101,7 +101,8 @@ describe('healing: balance across a leader change', function () {
     assert.equal(start.code, 0, start.stderr);
     assert.equal((JSON.parse(start.stdout) as { active: boolean }).active, true, start.stdout);
     await waitFor('the first moves landing on c4', async () => ((await client.clusterStatus()).chunkservers.find((c) => c.id === 'c4')?.chunkCount ?? 0) > 0, 30_000, 100);
-    const status = () => client.masters.call((c) => c.balance, { threshold: 0, stop: false, statusOnly: true });
+    const admin = cluster.client({ security: cluster.adminSecurity, callTimeoutMs: 1_000, retryWindowMs: 30_000 }); // Balance is an admin RPC
+    const status = () => admin.masters.call((c) => c.balance, { threshold: 0, stop: false, statusOnly: true });
     assert.equal((await status()).active, true, 'still running when the leader dies');
     const old = (await client.clusterStatus()).leaderId;
     await cluster.kill(old);

@@ -143,6 +143,5 @@ describe('seeing the cluster: status page, /metrics, request ids in logs', funct
       }, 30_000, 250);
       assert.match((await page.textContent('#follower-note')) ?? '', /own view/);
     }
-    await page.screenshot({ path: join(ARTIFACTS, 'status-follower.png'), fullPage: true });
   });
 });
