@@ -46,10 +46,11 @@ run: build
 	node packages/cli/bin/dfs.js cluster up --dir $(DATA_DIR) --masters 3 --chunkservers 4
 
 # Everything measured against the machine's own ceilings in the same run:
-# data path (put/get, small files), re-replication, and the FUSE mount.
+# data path (put/get, small files), re-replication, master failover, and the FUSE mount.
 bench: build system-deps
 	node scripts/bench/dist/run.js
 	node scripts/bench/dist/recovery.js
+	node scripts/bench/dist/failover.js
 	node scripts/bench/fuse/bench.js
 
 clean:
@@ -70,3 +71,10 @@ bench-meta: build
 # replicas: detection time, time to fsck healthy, MB/s. BENCH_RECOVERY_BYTES=268435456 for a quick run.
 bench-recovery: build
 	node scripts/bench/dist/recovery.js
+
+# The master leader SIGKILLed under a steady mix of gets and puts: kill → first successful get and
+# put, longest client stall (goal: under 2 s), beside the same clients' latency before the kill.
+# BENCH_FAILOVER_GETTERS, BENCH_FAILOVER_PUTTERS, BENCH_FAILOVER_SECONDS, BENCH_FAILOVER_FOLLOWER_READS=0.
+.PHONY: bench-failover
+bench-failover: build
+	node scripts/bench/dist/failover.js

@@ -9,7 +9,8 @@ import { TestCluster } from '@dfs/testkit';
  * make bench-meta: the metadata path alone, on a real 3-master Raft group on loopback.
  *   creates/s  empty files (CreateFile + CompleteFile: two Raft commands each) by 32 clients
  *   mkdirs/s   single Raft commands by 32 clients
- *   stats/s    linearizable (ReadIndex on the leader) and --stale-ok, 32 clients
+ *   stats/s    linearizable (ReadIndex on the leader), --stale-ok, and follower reads
+ *              (read-your-writes, spread over all 3 masters), 32 clients
  *   ls         a 10,000-entry directory, paged (1,000 per page)
  * Targets (issue 4): >= 5,000 creates/s, >= 20,000 stats/s.
  * Knobs: BENCH_META_FILES (default 10000), BENCH_META_CLIENTS (32), BENCH_META_SECONDS (5).
@@ -79,6 +80,18 @@ async function main(): Promise<void> {
     line('stats (linearizable, ReadIndex)', `${Math.round(stats)}/s`, '(target >= 20,000/s)');
     const stale = await forSeconds(CLIENTS, SECONDS, (c, k) => c.stat(path(k), { staleOk: true }).then(() => undefined), clients);
     line('stats (--stale-ok)', `${Math.round(stale)}/s`);
+    const spreading = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000, followerReads: true }));
+    try {
+      // Warm: each new client connects to every master first (the clients above already have).
+      await Promise.all(spreading.map(async (c) => {
+        for (let m = 0; m < cluster.masterAddresses.length; m++) await c.stat(path(m));
+      }));
+      const spread = await forSeconds(CLIENTS, SECONDS, (c, k) => c.stat(path(k)).then(() => undefined), spreading);
+      const fellBack = spreading.reduce((n, c) => n + c.followerReads!.stats.fellBack, 0);
+      line('stats (follower reads, read-your-writes)', `${Math.round(spread)}/s`, `(${(spread / stats).toFixed(2)}x linearizable; ${fellBack} sent on to the leader)`);
+    } finally {
+      for (const c of spreading) c.close();
+    }
 
     const entries = Math.min(FILES, 10_000);
     const times: number[] = [];

@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     const held = bytesOnDisk(victimDir);
     const fillS = (Date.now() - fillStarted) / 1000;
     process.stderr.write(`filled: ${(written / MB).toFixed(0)} MB of files in ${fillS.toFixed(1)} s; ${victim} holds ${(held / MB).toFixed(0)} MB of replicas\n`);
-    const f0 = await client.masters.call((c) => c.fsck, { path: '/', maxProblems: 1 });
+    const f0 = await client.fsck('/', { maxProblems: 1 });
     if (!f0.healthy) throw new Error(`not healthy before the kill: ${JSON.stringify({ ...f0, problems: [] })}`);
 
     // 2. Kill and wait for health.
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
         if (st.chunkservers.find((c) => c.id === victim)?.state === 'dead') deadAt = Date.now();
         continue;
       }
-      const f = await client.masters.call((c) => c.fsck, { path: '/', maxProblems: 1 });
+      const f = await client.fsck('/', { maxProblems: 1 });
       if (f.missing > 0) throw new Error(`${f.missing} chunks missing after losing one node`);
       if (f.healthy) healthyAt = Date.now();
       else if (Date.now() - lastLog > 5000) {

@@ -61,7 +61,7 @@ export type Fsck = Awaited<ReturnType<typeof fsck>>;
 
 /** The master's fsck through the library (cheaper than spawning the CLI in a polling loop). */
 export function fsck(client: DfsClient, path = '/') {
-  return client.masters.call((c) => c.fsck, { path, maxProblems: 100_000 });
+  return client.fsck(path, { maxProblems: 100_000 });
 }
 
 export function status(client: DfsClient) {

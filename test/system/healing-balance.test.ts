@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { TestCluster, waitFor } from '@dfs/testkit';
 import { badReads, fsck, putRandomFiles } from '../lib/healing.js';
 
@@ -68,5 +69,59 @@ describe('healing: balance', function () {
     await waitFor('fsck healthy', async () => (await fsck(client)).healthy, 20_000, 200);
     assert.deepEqual(await badReads(client, files), []);
     this.test!.title += ` [${j.movesDone} moves]`;
+  });
+});
+
+describe('healing: balance across a leader change', function () {
+  this.timeout(180_000);
+  let cluster: TestCluster;
+
+  before(async function () {
+    // Copies throttled hard, so the run is still going when the leader dies.
+    cluster = await TestCluster.start({
+      masters: 3, chunkservers: 4, chunkSize: CHUNK, deadAfter: '2s', extraArgs: ['--chunkserver-args', `--capacity ${QUOTA} --copy-rate 262144`],
+    });
+  });
+  after(async function () {
+    await cluster?.stop();
+  });
+
+  it('a balancer run interrupted by a leader kill completes under the new leader', async function () {
+    const client = cluster.client({ callTimeoutMs: 1_000, retryWindowMs: 30_000 });
+    await cluster.kill('c4');
+    await waitFor('c4 declared dead', async () => (await client.clusterStatus()).chunkservers.find((c) => c.id === 'c4')?.state === 'dead', 20_000);
+    const files = await putRandomFiles(client, '/bal2', 24, CHUNK, 2 * CHUNK);
+    cluster.restart('c4');
+    await waitFor('c4 live and empty', async () => {
+      const c4 = (await client.clusterStatus()).chunkservers.find((c) => c.id === 'c4');
+      return c4?.state === 'live' && c4.chunkCount === 0;
+    }, 30_000);
+    const start = await cluster.dfs(['admin', 'balance', '--threshold', '10', '--json']);
+    assert.equal(start.code, 0, start.stderr);
+    assert.equal((JSON.parse(start.stdout) as { active: boolean }).active, true, start.stdout);
+    await waitFor('the first moves landing on c4', async () => ((await client.clusterStatus()).chunkservers.find((c) => c.id === 'c4')?.chunkCount ?? 0) > 0, 30_000, 100);
+    const admin = cluster.client({ security: cluster.adminSecurity, callTimeoutMs: 1_000, retryWindowMs: 30_000 }); // Balance is an admin RPC
+    const status = () => admin.masters.call((c) => c.balance, { threshold: 0, stop: false, statusOnly: true });
+    assert.equal((await status()).active, true, 'still running when the leader dies');
+    const old = (await client.clusterStatus()).leaderId;
+    await cluster.kill(old);
+    const next = await waitFor('a new leader', async () => {
+      const id = (await client.clusterStatus().catch(() => undefined))?.leaderId;
+      return id && id !== old ? id : undefined;
+    }, 30_000, 100);
+    assert.match(readFileSync(cluster.node(next).log, 'utf8'), /balancer resumed/);
+    const done = await waitFor('the run finished under the new leader', async () => {
+      const s = await status().catch(() => undefined);
+      return s && !s.active ? s : undefined;
+    }, 120_000, 250);
+    assert.ok(done.balanced || /balanced/.test(done.note), `finished balanced: ${JSON.stringify(done)}`);
+    await waitFor('every node within 10 points of the mean', async () => {
+      const st = await client.clusterStatus();
+      const live = st.chunkservers.filter((c) => c.state === 'live');
+      const mean = (100 * live.reduce((sum, c) => sum + c.usedBytes, 0)) / (QUOTA * live.length);
+      return live.every((c) => Math.abs((100 * c.usedBytes) / QUOTA - mean) <= 10 + 1);
+    }, 10_000, 200);
+    await waitFor('fsck healthy', async () => (await fsck(client)).healthy, 30_000, 200);
+    assert.deepEqual(await badReads(client, files), []);
   });
 });

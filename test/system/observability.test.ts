@@ -122,9 +122,25 @@ describe('seeing the cluster: status page, /metrics, request ids in logs', funct
     assert.ok(sumOf(metrics, 'dfs_replication_copies_done_total') > 0, 're-replication copies counted');
 
     const follower = cluster.info.masters.find((m) => m.id !== lead.id)!;
-    await page.goto(`http://${follower.http}/`);
-    const note = await page.textContent('#follower-note');
+    // A goto may be cut short by the page's own 2 s refresh on a slow machine: retried.
+    const note = await waitFor('the follower page', async () => {
+      await page.goto(`http://${follower.http}/`);
+      return page.textContent('#follower-note');
+    }, 30_000, 250);
     assert.match(note ?? '', new RegExp(`leader is ${lead.id}`));
     assert.equal(await page.getAttribute('#follower-note a', 'href'), `http://${lead.http}/`);
+
+    // Every master hears every chunkserver: each follower's page names them all with their
+    // state from its own view, and its badge follows its own chunk health.
+    for (const f of cluster.info.masters.filter((m) => m.id !== lead.id)) {
+      await waitFor(`${f.id}'s page shows every chunkserver with its state, and a healthy view`, async () => {
+        await page.goto(`http://${f.http}/`);
+        const rows = await page.$$eval('tr[data-chunkserver]', (trs) => trs.map((tr) => [tr.getAttribute('data-chunkserver') ?? '', tr.getAttribute('data-state') ?? '']));
+        const states = Object.fromEntries(rows) as Record<string, string>;
+        const health = await page.getAttribute('#health', 'data-health');
+        return states.c4 === 'dead' && ['c1', 'c2', 'c3'].every((id) => states[id] === 'live') && health === 'healthy';
+      }, 30_000, 250);
+      assert.match((await page.textContent('#follower-note')) ?? '', /own view/);
+    }
   });
 });

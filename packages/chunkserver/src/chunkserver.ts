@@ -184,7 +184,10 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
           continue;
         }
         store.delete(h).then(
-          (existed) => existed && log.info({ handle: h }, 'replica deleted by master'),
+          (existed) => {
+            link?.replicaDeleted(h); // every master hears of it (followers keep their view true)
+            if (existed) log.info({ handle: h }, 'replica deleted by master');
+          },
           (err: unknown) => log.warn({ handle: h, err: String(err) }, 'delete failed'),
         );
       }

@@ -2,7 +2,6 @@ import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from '@dfs/telemetry';
 import {
   ChunkserverControlServiceClient,
-  ErrorCode,
   MasterServiceClient,
   channelOptions,
   toDfsError,
@@ -21,19 +20,19 @@ import type { ChunkserverFaultInjector } from './fault-injector.js';
 import { pause } from './throttle.js';
 
 /*
- * The control loop with the master leader (GFS §4, HDFS DataNode BPServiceActor):
+ * The control loops with the masters (GFS §4; HDFS DataNode BPOfferService, one
+ * BPServiceActor per NameNode): one loop per configured master, each on its own:
  *
- *   1. Find the leader: try the last known leader, then every address in `masters`. A
- *      follower answers NOT_LEADER with the leader's address, which is tried next. Every call
- *      has a deadline: a paused master accepts connections but never answers.
- *   2. Register with a full chunk report.
- *   3. Every heartbeatMs: Heartbeat with load, free space, replicas written since the last
- *      acknowledged heartbeat and replicas found corrupt; execute the commands in the answer
- *      (delete, replicate).
- *   4. Back to 2 when the master asks (`reregister`) or a different master answers (leader
- *      change): a new leader learns replica locations only from reports (soft state).
+ *   1. Register with a full chunk report.
+ *   2. Every heartbeatMs: Heartbeat with load, free space, replicas written and deleted since
+ *      the last acknowledged heartbeat to *that* master, and replicas found corrupt.
+ *   3. Back to 1 when that master asks (`reregister`: it restarted, or declared us dead).
  *
- * Reports not acknowledged by a successful heartbeat stay pending and are sent again.
+ * So every master — followers too — knows node health and replica locations, and a new
+ * leader serves at once with no wait for re-registration. Only an answer that says
+ * `leader` carries commands (delete, replicate, decommission), and only those are obeyed.
+ * Every call has a deadline: a paused master accepts connections but never answers, and
+ * stalls only its own loop. Reports not acknowledged by a master stay pending for it.
  */
 
 export interface MasterLinkOptions {
@@ -58,93 +57,215 @@ interface Pending<T> {
   value: T;
 }
 
+const CAPACITY_WAIT_MS = 200;
+
 export class MasterLink {
-  private leader?: string;
-  private registeredWith?: string;
-  private readonly pendingNew = new Map<number, Pending<ReplicaReport>>();
-  private readonly pendingCorrupt = new Map<number, Pending<string>>();
-  private readonly pendingFailedCopies = new Set<number>();
+  private readonly sessions: MasterSession[];
   private nudgeTimer?: NodeJS.Timeout;
-  /** The master drains this node: told in heartbeats, repeated at registration (a new leader re-learns it). */
-  private decommissioning = false;
-  private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
+  /** The master drains this node: told by the leader, repeated to every master (and at registration). */
+  decommissioning = false;
+  readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
   private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
-  private loop?: Promise<void>;
-  private healthy = true;
-  private next = 0;
-  private wake?: () => void;
-  /** Counters for status pages and tests. */
+  private loops: Array<Promise<void>> = [];
+  private lastCapacity?: CapacityReport;
+  private measuring?: Promise<CapacityReport>;
+  /** Counters for status pages and tests (summed over every master). */
   readonly stats = { registrations: 0, heartbeats: 0, failures: 0 };
 
-  constructor(private readonly opts: MasterLinkOptions) {}
-
-  /** The master currently believed to lead, if any. */
-  get leaderAddress(): string | undefined {
-    return this.leader;
+  constructor(readonly opts: MasterLinkOptions) {
+    this.sessions = [...new Set(opts.masters)].map((a) => new MasterSession(this, a));
   }
 
+  /**
+   * Capacity for a report: one statfs at a time shared by every master's loop; one slower
+   * than CAPACITY_WAIT_MS gives way to the last figures (statfs queues behind fsyncs in
+   * libuv's thread pool on a busy disk: a heartbeat must not wait for it, or the node would
+   * be declared dead while it works).
+   */
+  async capacity(): Promise<CapacityReport> {
+    if (!this.measuring) {
+      this.measuring = this.opts.capacity().then(
+        (c) => {
+          this.lastCapacity = c;
+          this.measuring = undefined;
+          return c;
+        },
+        (err: unknown) => {
+          this.measuring = undefined;
+          throw err;
+        },
+      );
+    }
+    const last = this.lastCapacity;
+    if (!last) return this.measuring;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<CapacityReport>((resolve) => {
+      timer = setTimeout(() => resolve(last), CAPACITY_WAIT_MS);
+    });
+    try {
+      return await Promise.race([this.measuring.catch(() => last), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The master whose last answer said it leads, if any. */
+  get leaderAddress(): string | undefined {
+    return this.leaderSession()?.address;
+  }
+
+  /** Registered with the leader (or, while none is known, with some master). */
   get registered(): boolean {
-    return this.registeredWith !== undefined;
+    const leader = this.leaderSession();
+    return leader ? leader.registered : this.sessions.some((s) => s.registered);
+  }
+
+  private leaderSession(): MasterSession | undefined {
+    return this.sessions.find((s) => s.leads);
   }
 
   start(): void {
-    if (this.opts.masters.length === 0) {
+    if (this.sessions.length === 0) {
       this.opts.log.warn('no masters configured; running without a control loop');
       return;
     }
-    this.loop ??= this.run();
+    if (this.loops.length === 0) this.loops = this.sessions.map((s) => s.run());
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.nudgeTimer);
-    this.wake?.();
+    for (const s of this.sessions) s.wakeUp();
     // Closing the channels fails an in-flight call at once instead of waiting for its deadline.
     this.control.close();
     this.master.close();
-    await this.loop;
+    await Promise.all(this.loops);
   }
 
-  /** A replica was committed: report it in the next heartbeat. */
+  /** A replica was committed: report it in the next heartbeat to every master. */
   replicaCommitted(record: ChunkRecord): void {
-    this.pendingCorrupt.delete(record.handle);
-    this.pendingNew.set(record.handle, { value: toReport(record) });
+    for (const s of this.sessions) s.replicaCommitted(toReport(record));
+  }
+
+  /** A replica was deleted (a leader's command): every master forgets it. */
+  replicaDeleted(handle: number): void {
+    for (const s of this.sessions) s.replicaDeleted(handle);
   }
 
   /**
-   * A re-replication copy finished (or failed): heartbeat soon, so the master learns it and
+   * A re-replication copy finished (or failed): heartbeat soon, so the leader learns it and
    * hands out the next copy without waiting a whole period. Debounced: one early heartbeat
    * covers every copy that finished within `nudgeMs`.
    */
   copyFinished(handle: number, ok: boolean, nudgeMs = 50): void {
-    if (!ok) this.pendingFailedCopies.add(handle);
+    if (!ok) for (const s of this.sessions) s.copyFailed(handle);
     if (this.nudgeTimer || this.opts.signal.aborted) return;
     this.nudgeTimer = setTimeout(() => {
       this.nudgeTimer = undefined;
-      this.wake?.();
+      for (const s of this.sessions) s.wakeUp();
     }, nudgeMs);
   }
 
-  /** A replica was found corrupt: report it now (best effort) and in the next heartbeats until acknowledged. */
+  /** A replica was found corrupt: report it to the leader now (best effort) and to every master in the next heartbeats. */
   replicaCorrupt(handle: number, reason: string): void {
-    this.pendingNew.delete(handle);
-    this.pendingCorrupt.set(handle, { value: reason });
+    for (const s of this.sessions) s.replicaCorrupt(handle, reason);
     void this.reportBadReplica(handle, reason);
+    for (const s of this.sessions) s.wakeUp();
+  }
+
+  /** Commands from an answer that said `leader` (a follower's answer carries none). */
+  obey(from: string, response: HeartbeatResponse): void {
+    if (!response.leader) return;
+    if (response.decommission !== undefined && response.decommission !== this.decommissioning) {
+      this.decommissioning = response.decommission;
+      this.opts.log.info({ decommissioning: this.decommissioning, leader: from }, this.decommissioning ? 'being decommissioned: chunks are drained to other nodes' : 'back in service');
+    }
+    if (response.deleteHandles.length > 0) this.opts.onDelete(response.deleteHandles);
+    if (response.replicate.length > 0) this.opts.onReplicate(response.replicate);
+  }
+
+  /** A session learned who leads: no other session may still claim it. */
+  leaderIs(session: MasterSession): void {
+    for (const s of this.sessions) if (s !== session) s.leads = false;
+  }
+
+  private async reportBadReplica(handle: number, reason: string): Promise<void> {
+    const leader = this.leaderAddress;
+    if (!leader) return; // the heartbeats carry it
+    try {
+      await unary<void>((cb) =>
+        this.master.get(leader).reportBadReplica(
+          { handle, chunkserverId: this.opts.selfId, reason },
+          new Metadata(),
+          { deadline: Date.now() + this.opts.callTimeoutMs },
+          (err) => cb(err, undefined),
+        ),
+      );
+    } catch (err) {
+      this.opts.log.debug({ handle, err: toDfsError(err).message }, 'ReportBadReplica failed; the next heartbeat carries it');
+    }
+  }
+}
+
+/** The loop with one master: its own registration and its own pending reports. */
+class MasterSession {
+  /** The last answer from this master said it leads. */
+  leads = false;
+  private registeredWith = false;
+  private readonly pendingNew = new Map<number, Pending<ReplicaReport>>();
+  private readonly pendingDeleted = new Set<number>();
+  private readonly pendingCorrupt = new Map<number, Pending<string>>();
+  private readonly pendingFailedCopies = new Set<number>();
+  private healthy = true;
+  private wake?: () => void;
+
+  constructor(
+    private readonly link: MasterLink,
+    readonly address: string,
+  ) {}
+
+  get registered(): boolean {
+    return this.registeredWith;
+  }
+
+  wakeUp(): void {
     this.wake?.();
   }
 
-  private async run(): Promise<void> {
-    const { signal, heartbeatMs, log } = this.opts;
+  replicaCommitted(report: ReplicaReport): void {
+    this.pendingCorrupt.delete(report.handle);
+    this.pendingDeleted.delete(report.handle);
+    this.pendingNew.set(report.handle, { value: report });
+  }
+
+  replicaDeleted(handle: number): void {
+    this.pendingNew.delete(handle);
+    this.pendingDeleted.add(handle);
+  }
+
+  replicaCorrupt(handle: number, reason: string): void {
+    this.pendingNew.delete(handle);
+    this.pendingCorrupt.set(handle, { value: reason });
+  }
+
+  copyFailed(handle: number): void {
+    this.pendingFailedCopies.add(handle);
+  }
+
+  async run(): Promise<void> {
+    const { signal, heartbeatMs, log } = this.link.opts;
     while (!signal.aborted) {
       const started = Date.now();
       try {
         await this.tick();
-        if (!this.healthy) log.info({ leader: this.leader }, 'master reachable again');
+        if (!this.healthy) log.info({ master: this.address, leader: this.leads }, 'master reachable again');
         this.healthy = true;
       } catch (err) {
-        this.stats.failures++;
-        const d = toDfsError(err);
-        if (this.healthy && !signal.aborted) log.warn({ code: d.codeName, err: d.message }, 'cannot reach the master leader; retrying');
-        else log.debug({ code: d.codeName, err: d.message }, 'master still unreachable');
+        this.link.stats.failures++;
+        this.leads = false;
+        // A TLS/plaintext mismatch or a refused certificate becomes one line naming the master.
+        const d = explainConnectError(toDfsError(err), this.address, this.link.opts.security);
+        if (this.healthy && !signal.aborted) log.warn({ master: this.address, code: d.codeName, err: d.message }, 'cannot reach a master; retrying');
+        else log.debug({ master: this.address, code: d.codeName, err: d.message }, 'master still unreachable');
         this.healthy = false;
       }
       const wait = Math.max(0, heartbeatMs - (Date.now() - started));
@@ -157,130 +278,81 @@ export class MasterLink {
   }
 
   private async tick(): Promise<void> {
-    const fi = this.opts.faultInjector;
+    const { opts } = this.link;
+    const fi = opts.faultInjector;
     if (fi.beforeHeartbeat) await fi.beforeHeartbeat();
-    if (this.registeredWith === undefined) {
+    if (!this.registeredWith) {
       await this.register();
       return;
     }
     const sentNew = [...this.pendingNew.entries()];
+    const sentDeleted = [...this.pendingDeleted];
     const sentCorrupt = [...this.pendingCorrupt.entries()];
     const sentFailed = [...this.pendingFailedCopies];
-    const cap = await this.opts.capacity();
+    const cap = await this.link.capacity();
     const req: HeartbeatRequest = {
-      id: this.opts.selfId,
+      id: opts.selfId,
       capacityBytes: cap.capacityBytes,
       freeBytes: cap.freeBytes,
       usedBytes: cap.usedBytes,
-      chunkCount: this.opts.store.count,
-      activeWrites: this.opts.store.activeWrites,
-      inflightCopies: this.opts.inflightCopies(),
+      chunkCount: opts.store.count,
+      activeWrites: opts.store.activeWrites,
+      inflightCopies: opts.inflightCopies(),
       newReplicas: sentNew.map(([, p]) => p.value),
       corruptHandles: sentCorrupt.map(([h]) => h),
       failedCopies: sentFailed,
+      deletedHandles: sentDeleted,
+      decommissioning: this.link.decommissioning, // false too: a cancel reaches the followers
     };
-    const { address, response } = await this.withLeader('Heartbeat', (a) => this.heartbeatRpc(a, req));
-    this.stats.heartbeats++;
+    const deadline = Date.now() + opts.callTimeoutMs;
+    const response = await unary<HeartbeatResponse>((cb) => this.link.control.get(this.address).heartbeat(req, new Metadata(), { deadline }, cb));
+    this.link.stats.heartbeats++;
     for (const [h, p] of sentNew) if (this.pendingNew.get(h) === p) this.pendingNew.delete(h);
+    for (const h of sentDeleted) if (!this.pendingNew.has(h)) this.pendingDeleted.delete(h);
     for (const [h, p] of sentCorrupt) if (this.pendingCorrupt.get(h) === p) this.pendingCorrupt.delete(h);
     for (const h of sentFailed) this.pendingFailedCopies.delete(h);
-    if (response.decommission !== undefined && response.decommission !== this.decommissioning) {
-      this.decommissioning = response.decommission;
-      this.opts.log.info({ decommissioning: this.decommissioning }, this.decommissioning ? 'being decommissioned: chunks are drained to other nodes' : 'back in service');
-    }
-    if (response.reregister || address !== this.registeredWith) {
-      this.opts.log.info({ leader: address, reason: response.reregister ? 'master asked' : 'leader changed' }, 'sending a full chunk report');
-      this.registeredWith = undefined;
+    this.noteLeader(response.leader ?? false);
+    if (response.reregister) {
+      opts.log.info({ master: this.address }, 'master asked for a full chunk report');
+      this.registeredWith = false;
       await this.register();
     }
-    if (response.deleteHandles.length > 0) this.opts.onDelete(response.deleteHandles);
-    if (response.replicate.length > 0) this.opts.onReplicate(response.replicate);
+    this.link.obey(this.address, response);
+  }
+
+  private noteLeader(leads: boolean): void {
+    if (leads && !this.leads) {
+      this.link.opts.log.info({ leader: this.address }, 'master leader found');
+      this.link.leaderIs(this);
+    }
+    this.leads = leads;
   }
 
   private async register(): Promise<void> {
+    const { opts } = this.link;
     const sentNew = [...this.pendingNew.entries()];
-    const cap = await this.opts.capacity();
+    const sentDeleted = [...this.pendingDeleted];
+    const cap = await this.link.capacity();
     const req: RegisterRequest = {
-      id: this.opts.selfId,
-      address: this.opts.address,
-      rack: this.opts.rack,
+      id: opts.selfId,
+      address: opts.address,
+      rack: opts.rack,
       capacityBytes: cap.capacityBytes,
       freeBytes: cap.freeBytes,
       usedBytes: cap.usedBytes,
-      replicas: this.opts.store.list().map(toReport),
-      ...(this.decommissioning ? { decommissioning: true } : {}),
+      replicas: opts.store.list().map(toReport),
+      ...(this.link.decommissioning ? { decommissioning: true } : {}),
     };
-    const { address } = await this.withLeader('Register', (a) => this.registerRpc(a, req));
-    // The full report covered everything committed before it was built.
-    for (const [h, p] of sentNew) if (this.pendingNew.get(h) === p) this.pendingNew.delete(h);
-    this.registeredWith = address;
-    this.stats.registrations++;
-    this.opts.log.info({ leader: address, replicas: req.replicas.length }, 'registered with the master leader');
-  }
-
-  private async reportBadReplica(handle: number, reason: string): Promise<void> {
-    if (this.opts.masters.length === 0) return;
-    try {
-      await this.withLeader('ReportBadReplica', (a) =>
-        unary<void>((cb) =>
-          this.master.get(a).reportBadReplica(
-            { handle, chunkserverId: this.opts.selfId, reason },
-            new Metadata(),
-            { deadline: Date.now() + this.opts.callTimeoutMs },
-            (err) => cb(err, undefined),
-          ),
-        ),
-      );
-    } catch (err) {
-      this.opts.log.debug({ handle, err: toDfsError(err).message }, 'ReportBadReplica failed; the next heartbeat carries it');
-    }
-  }
-
-  /**
-   * Runs `call` against the leader: the known leader first, then each master in turn, following
-   * NOT_LEADER hints. Throws the last error when nobody answers as leader.
-   */
-  private async withLeader<T>(what: string, call: (address: string) => Promise<T>): Promise<{ address: string; response: T }> {
-    const masters = this.opts.masters;
-    const tried = new Set<string>();
-    let candidate = this.leader ?? masters[this.next % masters.length]!;
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < masters.length + 3 && !this.opts.signal.aborted; attempt++) {
-      tried.add(candidate);
-      try {
-        const response = await call(candidate);
-        if (this.leader !== candidate) this.opts.log.debug({ leader: candidate }, 'found master leader');
-        this.leader = candidate;
-        return { address: candidate, response };
-      } catch (err) {
-        // A TLS/plaintext mismatch or a refused certificate becomes one line naming the master.
-        const d = explainConnectError(toDfsError(err), candidate, this.opts.security);
-        lastErr = d;
-        this.opts.log.debug({ master: candidate, rpc: what, code: d.codeName, err: d.message }, 'master call failed');
-        if (this.leader === candidate) this.leader = undefined;
-        if (d.code === ErrorCode.NOT_LEADER && d.leader && !tried.has(d.leader)) {
-          candidate = d.leader;
-          continue;
-        }
-        const untried = masters.find((m) => !tried.has(m));
-        if (untried === undefined) break;
-        candidate = untried;
-        this.next = masters.indexOf(untried);
-      }
-    }
-    this.next++;
-    throw lastErr ?? new Error(`${what}: no master to call`);
-  }
-
-  private registerRpc(address: string, req: RegisterRequest): Promise<RegisterResponse> {
     // A full report of many replicas may take longer than a heartbeat.
-    const deadline = Date.now() + this.opts.callTimeoutMs * 2;
-    return unary((cb) => this.control.get(address).register(req, new Metadata(), { deadline }, cb));
-  }
-
-  private heartbeatRpc(address: string, req: HeartbeatRequest): Promise<HeartbeatResponse> {
-    const deadline = Date.now() + this.opts.callTimeoutMs;
-    return unary((cb) => this.control.get(address).heartbeat(req, new Metadata(), { deadline }, cb));
+    const deadline = Date.now() + opts.callTimeoutMs * 2;
+    const response = await unary<RegisterResponse>((cb) => this.link.control.get(this.address).register(req, new Metadata(), { deadline }, cb));
+    // The full report covered everything committed or deleted before it was built.
+    for (const [h, p] of sentNew) if (this.pendingNew.get(h) === p) this.pendingNew.delete(h);
+    for (const h of sentDeleted) if (!this.pendingNew.has(h)) this.pendingDeleted.delete(h);
+    this.registeredWith = true;
+    this.link.stats.registrations++;
+    this.noteLeader(response.leader ?? false);
+    opts.log.info({ master: this.address, leader: this.leads, replicas: req.replicas.length }, 'registered with a master');
   }
 }
 

@@ -50,6 +50,8 @@ export class FakeMaster {
   notLeaderOf?: string;
   /** When true, calls are never answered (a SIGSTOPped master). */
   silent = false;
+  /** Whether its answers say it leads (only a leader's commands are obeyed). */
+  leader = true;
   address = '';
   private server = new Server(serverOptions());
 
@@ -69,11 +71,11 @@ export class FakeMaster {
     this.server.addService(ChunkserverControlServiceService, {
       register: guard<RegisterRequest, RegisterResponse>((req) => {
         this.registers.push(req);
-        return { leaderAddress: this.address };
+        return { leaderAddress: this.address, leader: this.leader };
       }),
       heartbeat: guard<HeartbeatRequest, HeartbeatResponse>((req) => {
         this.heartbeats.push(req);
-        return { reregister: false, deleteHandles: [], replicate: [], ...this.heartbeatReply(req) };
+        return { reregister: false, deleteHandles: [], replicate: [], leader: this.leader, ...this.heartbeatReply(req) };
       }),
     });
     this.server.addService(MasterServiceService, {

@@ -37,44 +37,70 @@ describe('master control loop', function () {
     assert.equal(hb.chunkCount, 0);
   });
 
-  it('follows NOT_LEADER to the leader and skips a master that never answers', async () => {
+  it('registers and heartbeats with every master; one that never answers stalls only its own loop', async () => {
     const silent = await master();
     silent.silent = true;
     const leader = await master();
     const follower = await master();
-    follower.notLeaderOf = leader.address;
-    await fleet.start({ id: 'c1', masters: [silent.address, follower.address], masterCallTimeoutMs: 300 });
-    await waitFor('registration with the leader via the hint', () => leader.registers.length === 1 && leader.heartbeats.length > 0);
-    assert.equal(follower.registers.length, 0);
+    follower.leader = false;
+    const c1 = await fleet.start({ id: 'c1', masters: [silent.address, follower.address, leader.address], masterCallTimeoutMs: 300 });
+    await waitFor('registration and heartbeats with both answering masters', () => [leader, follower].every((m) => m.registers.length === 1 && m.heartbeats.length > 1));
+    await writeChunk(fleet.client(c1.address), header({ handle: 301 }), seededBytes(10));
+    await waitFor('the new replica reported to every master', () => leader.reported('c1').has(301) && follower.reported('c1').has(301));
   });
 
-  it('re-registers when the master asks and when the leader changes', async () => {
+  it('re-registers only with a master that asks; a leader change needs no new registration', async () => {
     const a = await master();
     const b = await master();
+    b.leader = false;
     await fleet.start({ id: 'c1', masters: [a.address, b.address] });
-    await waitFor('first registration', () => a.registers.length === 1);
+    await waitFor('registration with both', () => a.registers.length === 1 && b.registers.length === 1);
     let asked = false;
     a.heartbeatReply = () => (asked ? {} : ((asked = true), { reregister: true }));
     await waitFor('registration after reregister', () => a.registers.length === 2);
-    // leadership moves to b
-    a.notLeaderOf = b.address;
-    await waitFor('registration with the new leader', () => b.registers.length === 1 && b.heartbeats.length > 0);
+    // Leadership moves to b: heartbeats go on, no full report is sent again.
+    a.leader = false;
+    b.leader = true;
+    const before = b.heartbeats.length;
+    await waitFor('heartbeats to the new leader', () => b.heartbeats.length > before + 2);
+    assert.equal(b.registers.length, 1);
   });
 
-  it('carries the decommission mark the master sent into its next registration (a new leader re-learns it)', async () => {
+  it('obeys commands only from a master that says it leads, and tells every master of a deletion', async () => {
     const a = await master();
     const b = await master();
+    b.leader = false;
+    const c1 = await fleet.start({ id: 'c1', masters: [a.address, b.address] });
+    await writeChunk(fleet.client(c1.address), header({ handle: 302 }), seededBytes(10));
+    await waitFor('replica reported', () => b.reported('c1').has(302));
+    let told = 0;
+    b.heartbeatReply = () => (told++ < 3 ? { deleteHandles: [302] } : {});
+    await waitFor('the follower sent its (ignored) delete', () => told >= 3);
+    const count = (): number | undefined => a.heartbeats[a.heartbeats.length - 1]?.chunkCount;
+    const n = a.heartbeats.length;
+    await waitFor('heartbeats after the follower\'s command', () => a.heartbeats.length > n + 1);
+    assert.equal(count(), 1, 'a follower\'s command is not obeyed');
+    a.heartbeatReply = () => ({ deleteHandles: [302] });
+    await waitFor('the leader\'s delete is obeyed', () => count() === 0);
+    await waitFor('both masters hear of the deletion', () => [a, b].every((m) => m.heartbeats.some((h) => h.deletedHandles.includes(302))));
+  });
+
+  it('repeats the leader\'s decommission mark to every master, and in a registration', async () => {
+    const a = await master();
+    const b = await master();
+    b.leader = false;
     await fleet.start({ id: 'c1', masters: [a.address, b.address] });
-    await waitFor('first registration', () => a.registers.length === 1);
+    await waitFor('first registrations', () => a.registers.length === 1 && b.registers.length === 1);
     assert.equal(a.registers[0]!.decommissioning, undefined);
+    b.heartbeatReply = () => ({ decommission: true }); // a follower's word does not count
     a.heartbeatReply = () => ({ decommission: true });
-    await waitFor('heartbeats with the mark', () => a.heartbeats.length > 2);
-    a.notLeaderOf = b.address;
-    await waitFor('registration with the new leader', () => b.registers.length === 1);
-    assert.equal(b.registers[0]!.decommissioning, true);
-    b.heartbeatReply = () => ({ decommission: false, reregister: b.registers.length === 1 });
-    await waitFor('re-registration after the cancel', () => b.registers.length === 2);
-    assert.equal(b.registers[1]!.decommissioning, undefined);
+    await waitFor('the mark repeated to the follower', () => b.heartbeats.some((h) => h.decommissioning === true));
+    b.heartbeatReply = () => ({ reregister: b.registers.length === 1 });
+    await waitFor('a re-registration', () => b.registers.length === 2);
+    assert.equal(b.registers[1]!.decommissioning, true);
+    a.heartbeatReply = () => ({ decommission: false });
+    const n = b.heartbeats.length;
+    await waitFor('the cancel repeated too', () => b.heartbeats.length > n + 1 && b.heartbeats[b.heartbeats.length - 1]!.decommissioning === false);
   });
 
   it('reports written replicas until a heartbeat is acknowledged', async () => {

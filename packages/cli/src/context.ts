@@ -7,6 +7,7 @@ export interface ClientFlags {
   readPolicy?: string;
   timeout?: string;
   requestId?: string;
+  followerReads?: boolean;
   tlsDir?: string;
   insecure?: boolean;
 }
@@ -32,6 +33,7 @@ export function clientFrom(flags: ClientFlags, role: CallerRole = 'client'): Dfs
     // A CLI command gives up within a few seconds when no master answers.
     retryWindowMs: 8_000,
     callTimeoutMs: 3_000,
+    ...(flags.followerReads ? { followerReads: true } : {}),
   });
   return openClient;
 }

@@ -14,14 +14,18 @@ import {
   type ChunkLocation,
   type ClusterStatusResponse,
   type FileStatus,
+  type FsckResponse,
+  type MasterServiceClient,
 } from '@dfs/proto';
 import type { Security } from '@dfs/security';
 import { ChunkserverPool } from './chunkserver-pool.js';
 import { resolveSecurity } from './config.js';
 import { FileWriter, type FileWriterOptions } from './file-writer.js';
+import { FollowerReads } from './follower-reads.js';
 import { readFileRange } from './file-reader.js';
 import { MasterPool } from './master-pool.js';
 import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
+import type { UnaryMethod } from './rpc.js';
 
 export interface DfsClientOptions {
   /** Master gRPC addresses (host:port). */
@@ -51,6 +55,12 @@ export interface DfsClientOptions {
    * succeeds. Default: the file's replication factor (every configured replica).
    */
   minReplicas?: number;
+  /**
+   * Spread read-only calls (stat, list, locate and the lookups of get) over every master,
+   * followers included, with read-your-writes (follower-reads.ts). Default false: reads go
+   * to the leader and are linearizable.
+   */
+  followerReads?: boolean;
 }
 
 export interface CallOptions {
@@ -121,6 +131,28 @@ function fanOutSignal(signal: AbortSignal | undefined): AbortSignal | undefined 
   return inner.signal;
 }
 
+/** Sums one fsck page into the running total (problems kept up to `maxProblems`). */
+function addFsckPage(t: FsckResponse, p: FsckResponse, maxProblems: number): FsckResponse {
+  const room = Math.max(0, maxProblems - t.problems.length);
+  return {
+    healthy: t.healthy && p.healthy,
+    files: t.files + p.files,
+    directories: t.directories + p.directories,
+    totalBytes: t.totalBytes + p.totalBytes,
+    totalChunks: t.totalChunks + p.totalChunks,
+    underReplicated: t.underReplicated + p.underReplicated,
+    missing: t.missing + p.missing,
+    corrupt: t.corrupt + p.corrupt,
+    overReplicated: t.overReplicated + p.overReplicated,
+    problems: [...t.problems, ...p.problems.slice(0, room)],
+    problemsOmitted: t.problemsOmitted + p.problemsOmitted + Math.max(0, p.problems.length - room),
+    safeMode: t.safeMode || p.safeMode,
+    replicationQueue: p.replicationQueue,
+    replicationInflight: p.replicationInflight,
+    nextStartAfter: p.nextStartAfter ?? '',
+  };
+}
+
 function isReadable(value: unknown): value is NodeJS.ReadableStream {
   return typeof value === 'object' && value !== null && typeof (value as NodeJS.ReadableStream).pipe === 'function';
 }
@@ -128,11 +160,13 @@ function isReadable(value: unknown): value is NodeJS.ReadableStream {
 /** The client every tool uses: the CLI, the FUSE adapter, tests and benchmarks. */
 export class DfsClient {
   readonly masters: MasterPool;
+  /** Set when the client spreads reads over followers (options.followerReads). */
+  readonly followerReads: FollowerReads | undefined;
   private readonly chunkservers: ChunkserverPool;
   readonly security: Security;
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
-  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads'>> & {
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads'>> & {
     parallelChunks?: number;
     parallelReads?: number;
   };
@@ -148,6 +182,7 @@ export class DfsClient {
     this.security = options.security ?? resolveSecurity().security;
     this.masters = new MasterPool({ masters: options.masters, security: this.security, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
     this.chunkservers = new ChunkserverPool(this.security);
+    this.followerReads = options.followerReads ? new FollowerReads(this.masters, this.opts.callTimeoutMs) : undefined;
     this.readPolicy = new ReadPolicy(options.readPolicy ?? 'round-robin');
     this.minReplicas = options.minReplicas;
     this.clientId = options.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -160,8 +195,18 @@ export class DfsClient {
 
   // ---- namespace ----
 
+  /** A read-only master call: spread over followers when enabled (and not stale_ok), else on the leader. */
+  private read<Req extends { staleOk: boolean; minIndex?: number }, Res>(
+    pick: (client: MasterServiceClient) => UnaryMethod<Req, Res>,
+    request: Req,
+    opts: CallOptions,
+  ): Promise<Res> {
+    if (this.followerReads && !request.staleOk) return this.followerReads.call(pick, request, opts);
+    return this.masters.call(pick, request, opts);
+  }
+
   async stat(path: string, opts: CallOptions & { staleOk?: boolean } = {}): Promise<FileStatus> {
-    const res = await this.masters.call((c) => c.stat, { path: normalizePath(path), staleOk: opts.staleOk ?? false }, opts);
+    const res = await this.read((c) => c.stat, { path: normalizePath(path), staleOk: opts.staleOk ?? false }, opts);
     if (!res.file) throw new DfsError(ErrorCode.NOT_FOUND, `${path}: no such file or directory`);
     return res.file;
   }
@@ -181,7 +226,7 @@ export class DfsClient {
     const dir = normalizePath(path);
     let startAfter = '';
     for (;;) {
-      const res = await this.masters.call(
+      const res = await this.read(
         (c) => c.list,
         { path: dir, startAfter, limit: opts.pageSize ?? 1000, staleOk: opts.staleOk ?? false },
         opts,
@@ -229,9 +274,26 @@ export class DfsClient {
     return this.masters.call((c) => c.clusterStatus, {}, opts);
   }
 
+  /**
+   * fsck of the whole tree under `path`, page after page (the master walks a bounded number
+   * of entries per call), summed into one answer; at most `maxProblems` problem chunks listed.
+   */
+  async fsck(path = '/', opts: CallOptions & { maxProblems?: number; pageFiles?: number } = {}): Promise<FsckResponse> {
+    const maxProblems = opts.maxProblems ?? 1000;
+    let total: FsckResponse | undefined;
+    let startAfter = '';
+    for (;;) {
+      const page = await this.masters.call((c) => c.fsck, { path, maxProblems: Math.max(1, maxProblems), startAfter, maxFiles: opts.pageFiles ?? 0 }, opts);
+      total = total ? addFsckPage(total, page, maxProblems) : { ...page, problems: page.problems.slice(0, maxProblems), problemsOmitted: page.problemsOmitted + Math.max(0, page.problems.length - maxProblems) };
+      startAfter = page.nextStartAfter ?? '';
+      if (!startAfter) break;
+    }
+    return { ...total, nextStartAfter: '' };
+  }
+
   /** A file's status and its chunks with live replica locations. */
   async locate(path: string, opts: CallOptions = {}): Promise<{ file: FileStatus; chunks: ChunkLocation[] }> {
-    const res = await this.masters.call((c) => c.getFile, { path: normalizePath(path), staleOk: false }, opts);
+    const res = await this.read((c) => c.getFile, { path: normalizePath(path), staleOk: false }, opts);
     if (!res.file) throw new DfsError(ErrorCode.NOT_FOUND, `${path}: no such file`);
     if (res.file.type === FileType.DIRECTORY) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${path}: is a directory`);
     return { file: res.file, chunks: res.chunks };

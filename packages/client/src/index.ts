@@ -12,3 +12,4 @@ export { resolveMasters, resolveSecurity, resolveCaDir, type ResolvedMasters, ty
 export { type ClusterJson, type ClusterNode, type ClusterTls } from './cluster-json.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';
+export { FollowerReads } from './follower-reads.js';

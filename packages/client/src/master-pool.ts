@@ -1,4 +1,5 @@
-import { MasterServiceClient, channelOptions, DfsError, ErrorCode } from '@dfs/proto';
+import type { Metadata } from '@grpc/grpc-js';
+import { APPLIED_INDEX_KEY, MasterServiceClient, channelOptions, DfsError, ErrorCode } from '@dfs/proto';
 import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import { callUnary, delay, throwIfAborted, type UnaryMethod } from './rpc.js';
 
@@ -32,6 +33,13 @@ export class MasterPool {
   private readonly clients = new Map<string, MasterServiceClient>();
   private readonly addresses: string[];
   private leaderHint: string | undefined;
+  /** The highest applied index any master's answer carried: what a follower read must wait for (read-your-writes). */
+  appliedIndex = 0;
+  /** Reads the applied index header of an answer. */
+  readonly noteHeaders = (headers: Metadata): void => {
+    const v = Number(headers.get(APPLIED_INDEX_KEY)[0] ?? 0);
+    if (Number.isSafeInteger(v) && v > this.appliedIndex) this.appliedIndex = v;
+  };
 
   constructor(private readonly options: MasterPoolOptions) {
     if (options.masters.length === 0) {
@@ -84,6 +92,7 @@ export class MasterPool {
             timeoutMs: opts.timeoutMs ?? this.options.callTimeoutMs,
             signal: opts.signal,
             requestId: opts.requestId,
+            onHeaders: this.noteHeaders,
           });
           this.leaderHint = address;
           return res;

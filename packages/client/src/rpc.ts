@@ -14,6 +14,8 @@ export interface CallContext {
   timeoutMs: number;
   signal?: AbortSignal;
   requestId?: string;
+  /** The answer's response headers (a master's carry its applied index). */
+  onHeaders?: (headers: Metadata) => void;
 }
 
 
@@ -43,6 +45,7 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
         else resolve(res);
       },
     );
+    if (ctx.onHeaders) call.on('metadata', ctx.onHeaders);
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

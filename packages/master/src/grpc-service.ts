@@ -1,5 +1,5 @@
-import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
+import { Metadata, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { APPLIED_INDEX_KEY, toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
 import type { Logger } from '@dfs/telemetry';
 import { authorize } from './access.js';
 import type { Master } from './master.js';
@@ -9,8 +9,16 @@ type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryDa
 /**
  * A thin shell: check the caller may call `name` (access.ts), run `fn`, answer with its
  * value or with its error as a dfs status. `nodeOf` names the node a request speaks for.
+ * With `index`, a successful answer's header carries the master's applied index (the
+ * token a client's follower reads wait for).
  */
-function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise<Res> | Res, nodeOf?: (req: Req) => string): Handler<Req, Res> {
+function unary<Req, Res>(
+  logger: Logger,
+  name: string,
+  fn: (req: Req) => Promise<Res> | Res,
+  nodeOf?: (req: Req) => string,
+  index?: () => number,
+): Handler<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
       .then(() => {
@@ -18,7 +26,14 @@ function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise
         return fn(call.request);
       })
       .then(
-        (res) => callback(null, res),
+        (res) => {
+          if (index) {
+            const md = new Metadata();
+            md.set(APPLIED_INDEX_KEY, String(index()));
+            call.sendMetadata(md);
+          }
+          callback(null, res);
+        },
         (err: unknown) => {
           const se = toServiceError(err);
           if (!(err instanceof Error && err.name === 'DfsError')) logger.error({ err, rpc: name }, 'unexpected error');
@@ -29,26 +44,28 @@ function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise
 }
 
 export function masterServiceHandlers(master: Master, logger: Logger): MasterServiceServer & UntypedServiceImplementation {
+  const at = (): number => master.appliedIndex();
+  const indexed = <Req, Res>(name: string, fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> => unary(logger, name, fn, undefined, at);
   return {
-    createFile: unary(logger, 'CreateFile', (r) => master.createFile(r)),
-    addChunk: unary(logger, 'AddChunk', (r) => master.addChunk(r)),
-    abandonChunk: unary(logger, 'AbandonChunk', (r) => master.abandonChunk(r)),
-    completeFile: unary(logger, 'CompleteFile', (r) => master.completeFile(r)),
-    renewLease: unary(logger, 'RenewLease', (r) => master.renewLease(r)),
-    getFile: unary(logger, 'GetFile', (r) => master.getFile(r)),
-    stat: unary(logger, 'Stat', (r) => master.stat(r)),
-    list: unary(logger, 'List', (r) => master.list(r)),
-    mkdir: unary(logger, 'Mkdir', (r) => master.mkdir(r)),
-    delete: unary(logger, 'Delete', (r) => master.delete(r)),
-    rename: unary(logger, 'Rename', (r) => master.rename(r)),
-    reportBadReplica: unary(logger, 'ReportBadReplica', (r) => master.reportBadReplica(r)),
-    clusterStatus: unary(logger, 'ClusterStatus', () => master.clusterStatus()),
-    fsck: unary(logger, 'Fsck', (r) => master.fsck(r)),
-    decommission: unary(logger, 'Decommission', (r) => master.decommission(r)),
-    balance: unary(logger, 'Balance', (r) => master.balance(r)),
-    appendFile: unary(logger, 'AppendFile', (r) => master.appendFile(r)),
-    addMaster: unary(logger, 'AddMaster', (r) => master.addMaster(r)),
-    removeMaster: unary(logger, 'RemoveMaster', (r) => master.removeMaster(r)),
+    createFile: indexed('CreateFile', (r) => master.createFile(r)),
+    addChunk: indexed('AddChunk', (r) => master.addChunk(r)),
+    abandonChunk: indexed('AbandonChunk', (r) => master.abandonChunk(r)),
+    completeFile: indexed('CompleteFile', (r) => master.completeFile(r)),
+    renewLease: indexed('RenewLease', (r) => master.renewLease(r)),
+    getFile: indexed('GetFile', (r) => master.getFile(r)),
+    stat: indexed('Stat', (r) => master.stat(r)),
+    list: indexed('List', (r) => master.list(r)),
+    mkdir: indexed('Mkdir', (r) => master.mkdir(r)),
+    delete: indexed('Delete', (r) => master.delete(r)),
+    rename: indexed('Rename', (r) => master.rename(r)),
+    reportBadReplica: indexed('ReportBadReplica', (r) => master.reportBadReplica(r)),
+    clusterStatus: indexed('ClusterStatus', () => master.clusterStatus()),
+    fsck: indexed('Fsck', (r) => master.fsck(r)),
+    decommission: indexed('Decommission', (r) => master.decommission(r)),
+    balance: indexed('Balance', (r) => master.balance(r)),
+    appendFile: indexed('AppendFile', (r) => master.appendFile(r)),
+    addMaster: indexed('AddMaster', (r) => master.addMaster(r)),
+    removeMaster: indexed('RemoveMaster', (r) => master.removeMaster(r)),
   };
 }
 

@@ -115,18 +115,24 @@ function opIdOf(req: { opId?: string }): { opId?: string } {
   return { opId: req.opId };
 }
 
-/** Chunkservers heartbeat every second by default; a few beats let them all find a new leader. */
+/** Chunkservers heartbeat every second by default; a few beats let them all reach a restarted master. */
 const REREGISTER_GRACE_HEARTBEATS_MS = 3_000;
 
 function ref(n: ChunkserverNode): ChunkserverRef {
   return { id: n.id, address: n.address, rack: n.rack };
 }
 
+/** How long a follower read waits for this master to apply up to the client's index before redirecting. */
+const FOLLOWER_READ_WAIT_MS = 500;
+
 /**
  * The master's logic between the RPC shells and the state: reads answer from the local
- * database (after a read barrier unless stale_ok); writes are stamped (times, defaults,
- * lease expiries) and proposed to the CommandLog; soft state (chunkservers, replica
- * locations, safe mode, the replication queue) lives only here, only on the leader.
+ * database (after a read barrier unless stale_ok, or once applied up to min_index on a
+ * follower); writes are stamped (times, defaults, lease expiries) and proposed to the
+ * CommandLog. Soft state (chunkservers, replica locations, the replication queue) lives
+ * only here, on every master: chunkservers report to all of them (HDFS standby NameNodes),
+ * so a follower knows node health and replica locations, and a new leader serves at once.
+ * Only the leader gives commands (copies, deletes), holds chunk leases and uses safe mode.
  */
 export class Master {
   readonly registry = new ChunkserverRegistry();
@@ -159,6 +165,7 @@ export class Master {
       () => this.leader && !this.safeMode.isActive(),
       { ...config.replication, minFreeBytes: config.replication.minFreeBytes || config.chunkSize },
       random,
+      () => this.leader,
     );
     this.operations = new ClusterOperations({
       registry: this.registry,
@@ -181,26 +188,38 @@ export class Master {
     return this.leader && this.log.isLeader();
   }
 
+  /**
+   * The registry and the replication queue are kept: as a follower this node heard every
+   * chunkserver. Safe mode counts what it already knows, so a warm view leaves it at once;
+   * only a cold one (a restarted master no chunkserver has reached yet) waits for reports.
+   * Copies and deletes the old leader handed out are not ours to track: they are dropped.
+   */
   private becomeLeader(): void {
-    this.registry.clear();
     this.chunkLeases.clear();
-    this.replication.clear();
+    this.replication.clearCommands();
     this.operations?.clear();
     this.leader = true;
     this.scanCursor = 0;
     this.gcIter = undefined;
-    this.safeMode.enter(this.clock.now(), this.store.committedChunkCount());
-    this.safeMode.update(this.clock.now()); // an empty namespace has nothing to wait for
-    this.logger.info({ safeMode: this.safeMode.status() }, 'became leader: in safe mode until chunk reports arrive');
+    const now = this.clock.now();
+    this.safeMode.enter(now, this.store.committedChunkCount());
+    // Chunks with a replica on a live node, as this view knows them (garbage replicas are few:
+    // the GC removes them); a cold view knows none.
+    this.safeMode.noteKnown(this.registry.liveNodes().length > 0 ? this.registry.handleCount() : 0);
+    const left = this.safeMode.update(now); // an empty namespace, or a warm view, has nothing to wait for
+    this.operations?.resumeBalancer(this.store.balancerThreshold());
+    this.logger.info(
+      { safeMode: this.safeMode.status(), chunkservers: this.registry.liveNodes().length },
+      left || !this.safeMode.isActive() ? 'became leader: serving at once from the view kept as a follower' : 'became leader: in safe mode until chunk reports arrive',
+    );
   }
 
   private stepDown(): void {
     this.chunkLeases.clear();
     this.leader = false;
-    this.registry.clear();
-    this.replication.clear();
+    this.replication.clearCommands();
     this.operations?.clear();
-    this.logger.info('no longer leader: soft state dropped');
+    this.logger.info('no longer leader: commands and leases dropped; the registry is kept as a follower view');
   }
 
   private requireLeader(): void {
@@ -217,16 +236,42 @@ export class Master {
     return r.value as T;
   }
 
-  private async beforeRead(staleOk: boolean): Promise<void> {
+  /**
+   * stale_ok: answer from whatever is applied. min_index (follower read, HDFS observer
+   * reads): answer once this master has applied at least that far — the client's own
+   * writes are then visible — else redirect to the leader. Otherwise: leader + ReadIndex.
+   */
+  private async beforeRead(staleOk: boolean, minIndex = 0): Promise<void> {
     if (staleOk) return;
+    if (minIndex > 0 && !this.isLeader()) {
+      if (await this.awaitApplied(minIndex, FOLLOWER_READ_WAIT_MS)) return;
+      const leader = this.log.leaderAddress();
+      throw new DfsError(ErrorCode.NOT_LEADER, `follower ${this.config.id} has applied ${this.store.appliedIndex()} < ${minIndex}${leader ? `; leader is ${leader}` : ''}`, { leader });
+    }
     this.requireLeader();
     await this.log.readBarrier();
   }
 
+  /** Polls the applied index (followers apply within a heartbeat or two). */
+  private async awaitApplied(index: number, waitMs: number): Promise<boolean> {
+    const giveUpAt = Date.now() + waitMs;
+    while (this.store.appliedIndex() < index) {
+      if (Date.now() >= giveUpAt) return false;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return true;
+  }
+
+  /** The index every answer carries (header dfs-applied-index): what a client's next follower read waits for. */
+  appliedIndex(): number {
+    return this.store.appliedIndex();
+  }
+
   /**
-   * A new leader knows no chunkserver until they re-register (soft state, GFS §2.6): for a
-   * grace period after a leadership change, "not enough chunkservers" is UNAVAILABLE,
-   * which clients retry, rather than a final answer.
+   * A cold new leader (restarted, no chunkserver has reached it yet) knows no chunkserver
+   * (soft state, GFS §2.6): for a grace period after a leadership change, "not enough
+   * chunkservers" is UNAVAILABLE, which clients retry, rather than a final answer. A leader
+   * that was a follower already heard them all and is not affected.
    */
   private placeAfterFailover<T>(place: () => T): T {
     try {
@@ -394,7 +439,7 @@ export class Master {
   }
 
   async getFile(req: GetFileRequest): Promise<GetFileResponse> {
-    await this.beforeRead(req.staleOk);
+    await this.beforeRead(req.staleOk, req.minIndex);
     const { file, chunks } = this.store.getFile(req.path);
     let offset = 0;
     const out: ChunkLocation[] = chunks.map((c) => {
@@ -416,16 +461,22 @@ export class Master {
       if (at > 0) loc.replicas.unshift(...loc.replicas.splice(at, 1));
       return loc;
     });
+    // A follower learns a new chunk's replicas from the chunkservers' next heartbeat: until
+    // then a follower read of it goes to the leader, which learned them from CompleteFile.
+    if (req.minIndex && !this.isLeader() && out.some((c) => c.replicas.length === 0 && c.length > 0)) {
+      const leader = this.log.leaderAddress();
+      throw new DfsError(ErrorCode.NOT_LEADER, `follower ${this.config.id} knows no replica of a chunk of ${file.path} yet${leader ? `; leader is ${leader}` : ''}`, { leader });
+    }
     return { file, chunks: out };
   }
 
   async stat(req: StatRequest): Promise<StatResponse> {
-    await this.beforeRead(req.staleOk);
+    await this.beforeRead(req.staleOk, req.minIndex);
     return { file: this.store.stat(req.path) };
   }
 
   async list(req: ListRequest): Promise<ListResponse> {
-    await this.beforeRead(req.staleOk);
+    await this.beforeRead(req.staleOk, req.minIndex);
     return this.store.list(req.path, req.startAfter, req.limit);
   }
 
@@ -463,9 +514,9 @@ export class Master {
   }
 
   /**
-   * The leader's view (it alone has the soft state: chunkservers, replica health). A
-   * follower that knows the leader redirects; during an election it answers with what
-   * it has, so `dfs admin report` still shows the Raft group.
+   * The leader's view (the one that gives commands). A follower that knows the leader
+   * redirects; during an election it answers with what it has, so `dfs admin report` still
+   * shows the Raft group. A follower's own view is on its status page.
    */
   clusterStatus(): ClusterStatusResponse {
     if (!this.isLeader() && this.log.status().leaderAddress) this.requireLeader();
@@ -565,36 +616,55 @@ export class Master {
     return this.operations.decommission(req);
   }
 
-  balance(req: BalanceRequest): BalanceResponse {
+  async balance(req: BalanceRequest): Promise<BalanceResponse> {
     this.requireLeader();
-    return this.operations.balance(req);
+    const status = this.operations.balance(req);
+    await this.recordBalancerRun();
+    return status;
+  }
+
+  /** The balancer's run state goes into the log (a run survives a leader change), only when it changed. */
+  private async recordBalancerRun(): Promise<void> {
+    const want = this.operations.balancerRunState();
+    if (want === Math.round(this.store.balancerThreshold() * 1000)) return;
+    await this.propose({ type: 'SetBalancer', thresholdMilli: want });
   }
 
   // ---- chunkservers (ChunkserverControlService) ----
 
+  /** Every master takes registrations and heartbeats (each keeps its own view); only the leader answers with commands. */
   async register(req: RegisterRequest): Promise<RegisterResponse> {
-    this.requireLeader();
     if (!req.id || !req.address) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'register: id and address are required');
     this.replication.forgetNode(req.id);
     const node = this.registry.register(req, this.clock.now());
     for (const r of req.replicas) this.noteReplica(node.id, r);
-    this.logger.info({ chunkserver: node.id, address: node.address, rack: node.rack, replicas: req.replicas.length }, 'chunkserver registered');
-    return { leaderAddress: this.log.leaderAddress() ?? '' };
+    const leader = this.isLeader();
+    this.logger.info({ chunkserver: node.id, address: node.address, rack: node.rack, replicas: req.replicas.length, leader }, 'chunkserver registered');
+    return { leaderAddress: this.log.leaderAddress() ?? '', leader };
   }
 
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResponse> {
-    this.requireLeader();
+    const leader = this.isLeader();
     const node = this.registry.heartbeat(req, this.clock.now());
-    if (node && req.activeWrites > 0) this.chunkLeases.renewPrimary(node.id, this.clock.now());
-    if (!node) return { reregister: true, deleteHandles: [], replicate: [] };
+    if (!node) return { reregister: true, deleteHandles: [], replicate: [], leader };
+    if (leader && req.activeWrites > 0) this.chunkLeases.renewPrimary(node.id, this.clock.now());
+    // Deletions first: a replica deleted and then copied back is reported in both lists.
+    for (const h of req.deletedHandles ?? []) this.replication.onDeleted(node.id, h);
     for (const r of req.newReplicas) this.noteReplica(node.id, r);
     for (const h of req.corruptHandles) this.replication.onCorrupt(node.id, h);
     for (const h of req.failedCopies ?? []) this.replication.onCopyFailed(node.id, h);
+    if (!leader) {
+      // The leader's decommission mark, as the node repeats it: this view shows the drain too.
+      if (req.decommissioning !== undefined && req.decommissioning !== this.registry.isDraining(node.id)) {
+        this.registry.setDecommission(node.id, req.decommissioning);
+      }
+      return { reregister: false, deleteHandles: [], replicate: [], leader };
+    }
     this.operations.noteCapacity(node);
     // A finished copy frees a throttle slot: hand out the next one now rather than a tick later.
-    if (this.isLeader() && !this.safeMode.isActive() && this.replication.queueLength() > 0) this.replication.plan(this.clock.now());
+    if (!this.safeMode.isActive() && this.replication.queueLength() > 0) this.replication.plan(this.clock.now());
     const { deleteHandles, replicate } = this.replication.takeCommands(node.id);
-    return { reregister: false, deleteHandles, replicate, decommission: node.state === 'decommissioning' || node.state === 'decommissioned' };
+    return { reregister: false, deleteHandles, replicate, decommission: node.state === 'decommissioning' || node.state === 'decommissioned', leader };
   }
 
   /** One reported replica: record it, count it for safe mode, delete it if garbage or stale. */
@@ -624,7 +694,7 @@ export class Master {
   // ---- background work, driven by the server's timer (tests call it directly) ----
 
   async tick(): Promise<void> {
-    if (!this.isLeader() || this.ticking) return;
+    if (this.ticking) return;
     this.ticking = true;
     try {
       const now = this.clock.now();
@@ -632,10 +702,17 @@ export class Master {
       // for its own silence: time it could not hear heartbeats in is not counted against them.
       this.registry.forgiveStall(now, this.config.deadAfterMs);
       for (const { node, handles } of this.registry.expire(now, this.config.deadAfterMs)) {
-        this.logger.warn({ chunkserver: node.id, replicas: handles.length }, 'chunkserver declared dead');
+        this.logger.warn({ chunkserver: node.id, replicas: handles.length, leader: this.isLeader() }, 'chunkserver declared dead');
         this.replication.forgetNode(node.id);
         this.replication.forgetCorruptOn(node.id);
         for (const h of handles) this.replication.check(h);
+      }
+      if (!this.isLeader()) {
+        // A follower keeps its view true (queue, drain states) for its status page and for
+        // the day it leads; it decides nothing.
+        this.scanChunks();
+        this.operations.tick(now);
+        return;
       }
       if (this.safeMode.update(now)) {
         this.logger.info({ safeMode: this.safeMode.status() }, 'left safe mode');
@@ -646,6 +723,7 @@ export class Master {
       this.collectGarbage();
       this.replication.plan(now);
       this.operations.tick(now);
+      await this.recordBalancerRun();
       await this.recoverLeases(now);
       await this.checkpointTrash(now);
     } finally {

@@ -10,8 +10,11 @@ import {
 import { createLogger } from '@dfs/telemetry';
 import { Prng } from '@dfs/testkit';
 import { ManualClock } from '../src/clock.js';
-import { LocalCommandLog } from '../src/command-log.js';
+import { DfsError, ErrorCode } from '@dfs/proto';
+import { LocalCommandLog, type CommandLog, type CommandLogStatus } from '../src/command-log.js';
+import type { Command, CommandResult } from '../src/state/commands.js';
 import { Master, defaultMasterConfig } from '../src/master.js';
+import { runFsck } from '../src/cluster/fsck.js';
 import type { MetadataStore } from '../src/state/metadata-store.js';
 import { T0, openStore, tempDir } from './helpers.js';
 
@@ -36,6 +39,39 @@ function hb(id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest 
   return HeartbeatRequest.fromPartial({ id, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, ...over });
 }
 const rep = (handle: number): ReplicaReport => ({ handle, version: 1, length: 100, crc32c: 9 });
+
+/** A second master over the same database: a follower until `lead()` (a leader change, as Raft reports it). */
+class StandbyLog implements CommandLog {
+  private leading = false;
+  private readonly listeners: Array<(isLeader: boolean) => void> = [];
+  constructor(private readonly inner: LocalCommandLog) {}
+  propose(cmd: Command): Promise<CommandResult> {
+    if (!this.leading) return Promise.reject(new DfsError(ErrorCode.NOT_LEADER, 'follower'));
+    return this.inner.propose(cmd);
+  }
+  readBarrier(): Promise<void> {
+    return this.inner.readBarrier();
+  }
+  isLeader(): boolean {
+    return this.leading;
+  }
+  leaderAddress(): string {
+    return this.leading ? '127.0.0.1:7002' : '127.0.0.1:7001';
+  }
+  status(): CommandLogStatus {
+    return { ...this.inner.status(), role: this.leading ? 'leader' : 'follower' };
+  }
+  onLeadershipChange(listener: (isLeader: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+  lead(): void {
+    this.leading = true;
+    for (const l of this.listeners) l(true);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
 
 describe('self-healing decisions (master soft state)', () => {
   let t: ReturnType<typeof tempDir>;
@@ -102,6 +138,166 @@ describe('self-healing decisions (master soft state)', () => {
     const later = await round();
     assert.deepEqual([...r[bad!]!.deletes, ...later[bad!]!.deletes], [f.handle], 'deleted once the chunk is whole again');
     assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
+  });
+
+  it('a corrupt replica is repaired in place when every live node holds the chunk: delete the bad copy, then copy a good one back', async () => {
+    const f = await put('/inplace');
+    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    clock.advance(20_000);
+    for (const id of f.replicas) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick(); // the spare is dead: three live nodes, all holding the chunk
+    assert.equal(master.registry.node(spare)!.state, 'dead');
+    const [bad, ...good] = f.replicas;
+    const told: Record<string, { deletes: number[]; copies: Array<{ handle: number; source: string }> }> = {};
+    const note = (r: typeof told): void => {
+      for (const [id, x] of Object.entries(r)) {
+        const t = (told[id] ??= { deletes: [], copies: [] });
+        // Never both for the same chunk in one answer: the delete must run before the copy lands.
+        assert.ok(!x.deletes.some((h) => x.copies.some((c) => c.handle === h)), `${id} told to delete and copy ${f.handle} at once`);
+        t.deletes.push(...x.deletes);
+        t.copies.push(...x.copies);
+      }
+    };
+    note(await round({ [bad!]: { corruptHandles: [f.handle] } }));
+    for (let i = 0; i < 3 && told[bad!]?.copies.length !== 1; i++) {
+      await master.tick();
+      note(await round());
+    }
+    assert.deepEqual(told[bad!]!.deletes, [f.handle], 'the corrupt copy is deleted first');
+    assert.deepEqual(told[bad!]!.copies.map((c) => c.handle), [f.handle], 'then a good copy is copied back to the same node');
+    assert.ok(good.includes(told[bad!]!.copies[0]!.source));
+    for (const id of good) assert.deepEqual(told[id]?.deletes ?? [], [], 'no good copy is ever deleted');
+    note(await round({ [bad!]: { newReplicas: [rep(f.handle)] } }));
+    await master.tick();
+    note(await round());
+    const fs = master.fsck({ path: '/', maxProblems: 10 });
+    assert.deepEqual([fs.healthy, fs.corrupt, fs.underReplicated], [true, 0, 0]);
+    assert.deepEqual(told[bad!]!.deletes, [f.handle], 'the repaired copy is not deleted again');
+    assert.equal(master.replication.health(f.handle, { version: 1, committed: true, replication: 3 }).live.length, 3);
+  });
+
+  it('a corrupt replica that is the last good copy anywhere is never deleted in place', async () => {
+    const f = await put('/lastgood');
+    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    clock.advance(20_000);
+    for (const id of f.replicas) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick();
+    assert.equal(master.registry.node(spare)!.state, 'dead');
+    // Every copy found bad before the next plan (e.g. reported together).
+    for (const id of f.replicas) master.replication.onCorrupt(id, f.handle);
+    const deletes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await master.tick();
+      for (const x of Object.values(await round())) deletes.push(...x.deletes);
+    }
+    assert.deepEqual(deletes, [], 'with no good copy left, nothing is deleted');
+    assert.equal(master.fsck({ path: '/', maxProblems: 10 }).missing, 1);
+  });
+
+  it('a follower keeps the chunkservers\' reports; made leader, it serves at once (no safe-mode wait, no re-registration)', async () => {
+    const f = await put('/warm');
+    const config = { ...defaultMasterConfig('m2'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
+    const standby = new StandbyLog(new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }));
+    const next = new Master(store, standby, clock, config, silent, new Prng(9).next);
+    // Chunkservers report to every master: the follower hears the same registrations.
+    for (const id of IDS) await next.register(reg(id, f.replicas.includes(id) ? [rep(f.handle)] : []));
+    const h = await next.heartbeat(hb('cs1'));
+    assert.deepEqual([h.leader, h.deleteHandles, h.replicate], [false, [], []], 'a follower gives no commands');
+    assert.equal(next.localClusterStatus().chunkservers.length, 4);
+    const stale = await next.getFile({ path: '/warm', staleOk: true });
+    assert.deepEqual(stale.chunks[0]!.replicas.map((r) => r.id).sort(), [...f.replicas].sort(), 'stale_ok answers carry replica locations');
+    standby.lead();
+    assert.equal(next.safeMode.isActive(), false, 'a warm view leaves safe mode at once');
+    assert.deepEqual((await next.getFile({ path: '/warm', staleOk: false })).chunks[0]!.replicas.map((r) => r.id).sort(), [...f.replicas].sort());
+    const { file } = await next.createFile(CreateFileRequest.fromPartial({ path: '/after', clientId: 'w2' }));
+    const { chunk } = await next.addChunk(AddChunkRequest.fromPartial({ path: '/after', inode: file!.inode, clientId: 'w2', index: 0 }));
+    assert.equal(chunk!.replicas.length, 3, 'placement works with no re-registration');
+    assert.equal((await next.heartbeat(hb('cs1'))).leader, true);
+  });
+
+  it('a cold new leader (no reports yet) still waits in safe mode', async () => {
+    await put('/cold');
+    const config = { ...defaultMasterConfig('m2'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
+    const standby = new StandbyLog(new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }));
+    const next = new Master(store, standby, clock, config, silent, new Prng(9).next);
+    standby.lead();
+    assert.equal(next.safeMode.isActive(), true);
+  });
+
+  it('a balancer run survives a leader change: the new leader resumes it from the log and records its end', async () => {
+    for (let i = 0; i < 8; i++) await put(`/bal${i}`);
+    // The node holding most replicas is the fullest, the one holding fewest the emptiest.
+    const byCount = [...IDS].sort((a, b) => master.registry.handlesOn(b).size - master.registry.handlesOn(a).size);
+    Object.assign(usage, { [byCount[0]!]: 8 * GB, [byCount[1]!]: 4 * GB, [byCount[2]!]: 4 * GB, [byCount[3]!]: 0 });
+    await round();
+    assert.equal((await master.balance({ threshold: 12.5, stop: false, statusOnly: false })).active, true);
+    assert.equal(store.balancerThreshold(), 12.5, 'the run is in the Raft state');
+    const config = { ...defaultMasterConfig('m2'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
+    const standby = new StandbyLog(new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }));
+    const next = new Master(store, standby, clock, config, silent, new Prng(10).next);
+    for (const id of IDS) {
+      const used = usage[id] ?? 0;
+      await next.register(reg(id, [...master.registry.handlesOn(id)].map(rep), 10 * GB, used, 'r1'));
+    }
+    standby.lead();
+    const st = await next.balance({ threshold: 0, stop: false, statusOnly: true });
+    assert.deepEqual([st.active, st.threshold], [true, 12.5], 'resumed with the same threshold');
+    await next.tick();
+    assert.ok(next.replication.movesInflight() > 0, 'the new leader plans moves');
+    // Balanced now (usage evened out): the run ends, and the log says so.
+    for (const id of IDS) await next.heartbeat(hb(id, { usedBytes: 4 * GB, freeBytes: 6 * GB }));
+    next.replication.clearCommands();
+    await next.tick();
+    assert.equal((await next.balance({ threshold: 0, stop: false, statusOnly: true })).active, false);
+    assert.equal(store.balancerThreshold(), 0);
+  });
+
+  it('fsck is paged: pages of a few entries, resumed by cursor, add up to the one-shot answer with nothing counted twice', async () => {
+    const paths = ['/p/a/1', '/p/a/2', '/p/b/x/1', '/p/b/y', '/p/c', '/p/d/e/f/g', '/p/z'];
+    for (const p of paths) await put(p);
+    await master.mkdir({ path: '/p/empty/inner', parents: true, mode: 0, opId: '' });
+    const [bad] = (await master.getFile({ path: '/p/b/y', staleOk: false })).chunks[0]!.replicas;
+    const handle = (await master.getFile({ path: '/p/b/y', staleOk: false })).chunks[0]!.handle;
+    master.replication.onCorrupt(bad!.id, handle);
+    const whole = master.fsck({ path: '/p', maxProblems: 10 });
+    assert.equal(whole.nextStartAfter, '', 'a small tree fits one page');
+    for (const size of [1, 2, 3]) {
+      let cursor = '';
+      const seen: string[] = [];
+      let files = 0;
+      let dirs = 0;
+      let chunks = 0;
+      let pages = 0;
+      do {
+        const page = master.fsck({ path: '/p', maxProblems: 10, startAfter: cursor, maxFiles: size });
+        files += page.files;
+        dirs += page.directories;
+        chunks += page.totalChunks;
+        seen.push(...page.problems.map((x) => x.path));
+        cursor = page.nextStartAfter ?? '';
+        assert.ok(++pages < 50, 'the walk ends');
+      } while (cursor);
+      assert.deepEqual([files, dirs, chunks], [whole.files, whole.directories, whole.totalChunks], `pages of ${size}`);
+      assert.deepEqual(seen, ['/p/b/y'], `the problem chunk is listed once (pages of ${size})`);
+    }
+    assert.deepEqual([whole.files, whole.directories], [paths.length, 9]);
+    // A time budget ends a page too (after at least one file), whatever its file count.
+    let t = 0;
+    const clock = (): number => (t += 10);
+    let cursor = '';
+    let files = 0;
+    let pages = 0;
+    do {
+      const page = runFsck(store, master.replication, '/p', { maxProblems: 10, safeMode: false, startAfter: cursor, maxFiles: 1000, budgetMs: 15, now: clock });
+      files += page.files;
+      cursor = page.nextStartAfter ?? '';
+      pages++;
+    } while (cursor && pages < 50);
+    assert.equal(files, paths.length);
+    assert.ok(pages >= 4, `the budget split the walk (${pages} pages)`);
+    assert.throws(() => master.fsck({ path: '/p/a', maxProblems: 10, startAfter: '/p/b/y' }), /not below/);
   });
 
   it('the only copy, reported corrupt, is never deleted: the chunk is missing and corrupt', async () => {
@@ -225,7 +421,7 @@ describe('self-healing decisions (master soft state)', () => {
     for (let i = 0; i < 8; i++) await put(`/b${i}`);
     Object.assign(usage, { cs1: 8 * GB, cs2: 4 * GB, cs3: 4 * GB, cs4: 0 });
     await round();
-    const st = master.balance({ threshold: 10, stop: false, statusOnly: false });
+    const st = await master.balance({ threshold: 10, stop: false, statusOnly: false });
     assert.equal(st.active, true);
     assert.equal(st.balanced, false);
     await master.tick();
@@ -246,6 +442,6 @@ describe('self-healing decisions (master soft state)', () => {
       assert.ok([...done[m.source]!.deletes, ...later[m.source]!.deletes].includes(m.handle), `source ${m.source} drops ${m.handle}`);
       assert.equal(master.replication.health(m.handle, { version: 1, committed: true, replication: 3 }).live.length, 3);
     }
-    assert.ok(master.balance({ threshold: 10, stop: false, statusOnly: true }).movesDone >= moves.length);
+    assert.ok((await master.balance({ threshold: 10, stop: false, statusOnly: true })).movesDone >= moves.length);
   });
 });

@@ -18,7 +18,7 @@ function registerReq(id: string, rack: string, replicas: ReplicaReport[] = []): 
 function hb(id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest {
   return {
     id, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0,
-    newReplicas: [], corruptHandles: [], failedCopies: [], ...over,
+    newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [], ...over,
   };
 }
 async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<DfsError> {
@@ -276,8 +276,36 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     start({}, follower);
     const err = await rejectsWith(master.mkdir({ path: '/d', parents: true, mode: 0, opId: '' }), ErrorCode.NOT_LEADER);
     assert.equal(err.leader, '127.0.0.1:7002');
-    await rejectsWith(master.heartbeat(hb('cs1')), ErrorCode.NOT_LEADER);
     await rejectsWith(master.stat({ path: '/', staleOk: false }), ErrorCode.NOT_LEADER);
     assert.equal((await master.stat({ path: '/', staleOk: true })).file!.path, '/');
+    // A follower read waits for the client's index, then redirects when it cannot reach it.
+    store.apply(1, new Uint8Array()); // one entry applied here (a Raft no-op)
+    assert.equal((await master.stat({ path: '/', staleOk: false, minIndex: store.appliedIndex() })).file!.path, '/');
+    const behind = await rejectsWith(master.stat({ path: '/', staleOk: false, minIndex: store.appliedIndex() + 1 }), ErrorCode.NOT_LEADER);
+    assert.equal(behind.leader, '127.0.0.1:7002');
+  });
+
+  it('a follower takes registrations and heartbeats (its own view) but answers with no commands', async () => {
+    const follower: CommandLog = {
+      propose: async () => assert.fail('a follower must not propose'),
+      readBarrier: async () => undefined,
+      isLeader: () => false,
+      leaderAddress: () => '127.0.0.1:7002',
+      status: () => ({ id: 'm1', role: 'follower', term: 2, commitIndex: 0, appliedIndex: 0, members: [] }),
+      onLeadershipChange: () => undefined,
+      close: async () => undefined,
+    };
+    start({}, follower);
+    const r = await master.register(registerReq('cs1', 'r1', [{ handle: 99, version: 1, length: 10, crc32c: 0 }]));
+    assert.equal(r.leader, false);
+    const h = await master.heartbeat(hb('cs1', { decommissioning: true, deletedHandles: [99] }));
+    assert.equal(h.leader, false);
+    assert.equal(h.reregister, false);
+    assert.deepEqual([h.deleteHandles, h.replicate, h.decommission], [[], [], undefined]);
+    const st = master.localClusterStatus();
+    assert.deepEqual(st.chunkservers.map((c) => [c.id, c.state]), [['cs1', 'decommissioning']], 'the leader\'s drain mark, repeated by the node');
+    assert.equal(master.registry.hasReplicas(99), false, 'a deletion reported by the node is forgotten');
+    await master.heartbeat(hb('cs1', { decommissioning: false }));
+    assert.equal(master.localClusterStatus().chunkservers[0]!.state, 'live', 'and a cancel');
   });
 });

@@ -74,7 +74,7 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
     assert.equal((err as { code: ErrorCode }).code, ErrorCode.NOT_FOUND);
     const bad = await call(m, 'mkdir', { path: 'relative', parents: false, mode: 0 }).catch((e: unknown) => e);
     assert.equal((bad as { code: ErrorCode }).code, ErrorCode.INVALID_PATH);
-    const hbr = await call(cs, 'heartbeat', { id: 'stranger', capacityBytes: 0, freeBytes: 0, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0, newReplicas: [], corruptHandles: [], failedCopies: [] });
+    const hbr = await call(cs, 'heartbeat', { id: 'stranger', capacityBytes: 0, freeBytes: 0, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0, newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [] });
     assert.equal(hbr.reregister, true);
 
     const status = await call(m, 'clusterStatus', {});

@@ -8,6 +8,8 @@ export const LEADER_KEY = 'dfs-leader';
 export const FAILED_CHUNKSERVER_KEY = 'dfs-failed-chunkserver';
 /** The request id a client sends and every hop carries on (logged by each node). */
 export const REQUEST_ID_KEY = 'dfs-request-id';
+/** Sent by a master in every MasterService answer's header: its applied log index (follower reads wait for it). */
+export const APPLIED_INDEX_KEY = 'dfs-applied-index';
 
 /** The gRPC status each dfs error code travels as. */
 const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {

@@ -88,6 +88,7 @@ export {
   LEADER_KEY,
   FAILED_CHUNKSERVER_KEY,
   REQUEST_ID_KEY,
+  APPLIED_INDEX_KEY,
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
 export { shutdownServer } from './server-shutdown.js';

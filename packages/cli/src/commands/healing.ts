@@ -90,7 +90,7 @@ export function registerHealingCommands(program: Command): void {
   ).action(async (path: string, flags: ClientFlags & { json?: boolean; maxProblems?: string }) => {
     const maxProblems = Number(flags.maxProblems);
     if (!Number.isSafeInteger(maxProblems) || maxProblems < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--max-problems: not a non-negative integer: ${flags.maxProblems}`);
-    const r = await clientFrom(flags).masters.call((c) => c.fsck, { path, maxProblems }, { requestId: flags.requestId });
+    const r = await clientFrom(flags).fsck(path, { maxProblems: maxProblems || 1000, requestId: flags.requestId });
     if (flags.json) process.stdout.write(JSON.stringify(fsckJson(path, r), null, 2) + '\n');
     else printFsck(path, r);
     if (r.missing > 0) process.exitCode = EXIT.ERROR;

@@ -12,7 +12,7 @@ import {
 import type { Logger } from '@dfs/telemetry';
 import { Balancer } from './balancer.js';
 import { chunksToDrain, queueNodeChunks, updateDecommissions } from './decommission.js';
-import { runFsck, type FsckNamespace } from './fsck.js';
+import { FSCK_MAX_PAGE_FILES, FSCK_PAGE_BUDGET_MS, FSCK_PAGE_FILES, runFsck, type FsckNamespace } from './fsck.js';
 import type { ChunkserverNode, ChunkserverRegistry } from './registry.js';
 import type { ChunkLookup, ReplicationMonitor } from './replication.js';
 
@@ -43,7 +43,13 @@ export class ClusterOperations {
 
   fsck(req: FsckRequest): FsckResponse {
     const path = req.path ? normalizePath(req.path) : '/';
-    return runFsck(this.d.namespace, this.d.monitor, path, { maxProblems: req.maxProblems || 1000, safeMode: this.d.safeMode() });
+    return runFsck(this.d.namespace, this.d.monitor, path, {
+      maxProblems: req.maxProblems || 1000,
+      safeMode: this.d.safeMode(),
+      startAfter: req.startAfter ?? '',
+      maxFiles: Math.min(req.maxFiles || FSCK_PAGE_FILES, FSCK_MAX_PAGE_FILES),
+      budgetMs: FSCK_PAGE_BUDGET_MS,
+    });
   }
 
   decommission(req: DecommissionRequest): DecommissionResponse {
@@ -80,6 +86,18 @@ export class ClusterOperations {
       this.d.logger.info({ threshold: this.balancer.status().threshold }, 'balancer started');
     }
     return this.balancer.status();
+  }
+
+  /** A new leader resumes the run the log says is active (threshold > 0). */
+  resumeBalancer(threshold: number): void {
+    if (threshold <= 0 || this.balancer.isActive()) return;
+    this.balancer.start(threshold);
+    this.d.logger.info({ threshold }, 'balancer resumed: a run was active under the previous leader');
+  }
+
+  /** What the log should say about the balancer: threshold × 1000 while a run is active, else 0. */
+  balancerRunState(): number {
+    return this.balancer.isActive() ? Math.round(this.balancer.status().threshold * 1000) : 0;
   }
 
   /** Background work: drain progress, balancer rounds. */

@@ -2,9 +2,11 @@ import type { HeartbeatRequest, RegisterRequest, ReplicaReport } from '@dfs/prot
 
 /*
  * Soft state (GFS §2.6.2, HDFS DatanodeManager/BlocksMap): which chunkservers exist and
- * which replicas each holds. Rebuilt from registrations and reports after every leader
- * change; never written to the log. Invariant: a replica location is recorded only for a
- * registered, live node (a node declared dead loses its locations and must re-register).
+ * which replicas each holds. Every master keeps one, built from the registrations and
+ * reports every chunkserver sends to every master (HDFS standby NameNodes); it outlives
+ * leader changes and is never written to the log. Invariant: a replica location is
+ * recorded only for a registered, live node (a node declared dead loses its locations and
+ * must re-register).
  */
 
 /*
@@ -111,6 +113,11 @@ export class ChunkserverRegistry {
     if (!node) return false;
     if (node.state !== 'dead') node.state = on ? (node.state === 'decommissioned' ? 'decommissioned' : 'decommissioning') : 'live';
     return true;
+  }
+
+  /** True while `id` is marked for decommission. */
+  isDraining(id: string): boolean {
+    return this.draining.has(id);
   }
 
   /** Handles recorded on a node. */

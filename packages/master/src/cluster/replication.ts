@@ -66,7 +66,14 @@ export interface ChunkHealth {
  *     the target, stale deletion needs a good replica elsewhere, and a replica reported
  *     corrupt is only deleted once the chunk is back at its target (HDFS
  *     invalidateCorruptReplicas); until then it is merely not served;
+ *   - repairs always finish: when no live node is free to take a copy because every one
+ *     already holds the chunk (some copy corrupt), the corrupt copy is deleted first and a
+ *     good one copied back to the same node — only while a good copy exists elsewhere;
+ *     a stale holder is a valid copy target as it is (the copy replaces it);
  *   - replicas on decommissioning nodes are sources and serve reads, never count.
+ *
+ * Every master runs one (followers hear every chunkserver too), but only the leader's hands
+ * out commands: `leads` and `deletionsAllowed` are false on a follower, and it never plans copies.
  */
 export class ReplicationMonitor {
   private readonly buckets: Array<Set<number>> = [];
@@ -78,6 +85,11 @@ export class ReplicationMonitor {
   private readonly pendingDeletes = new Map<string, Set<number>>();
   /** handle → nodes whose replica is known corrupt (not served, not counted). */
   private readonly corrupt = new Map<number, Set<string>>();
+  /**
+   * handle → the node whose corrupt copy is being replaced in place (deleted, then copied
+   * back): its reports stay ignored until the copy to it is under way.
+   */
+  private readonly repairing = new Map<number, string>();
   private corruptSeen = 0;
   private movesDone = 0;
   /** Re-replication copies that landed (a target reported the replica), since this node led. */
@@ -89,6 +101,8 @@ export class ReplicationMonitor {
     private readonly deletionsAllowed: () => boolean,
     private readonly limits: ReplicationLimits = DEFAULT_REPLICATION_LIMITS,
     private readonly random: () => number = Math.random,
+    /** False on a follower: it keeps a view but never queues a command. */
+    private readonly leads: () => boolean = () => true,
   ) {}
 
   /** Replicas on nodes that are not dead, at (or above) the chunk's version. */
@@ -111,6 +125,7 @@ export class ReplicationMonitor {
 
   /** True when this node's replica of `handle` was reported corrupt (its reports are ignored). */
   isCorrupt(nodeId: string, handle: number): boolean {
+    if (this.repairing.get(handle) === nodeId && this.inflight.get(handle)?.target !== nodeId) return true;
     return this.corrupt.get(handle)?.has(nodeId) ?? false;
   }
 
@@ -130,12 +145,13 @@ export class ReplicationMonitor {
       return;
     }
     this.dequeue(handle);
-    // Back at its target: corrupt replicas may go now.
+    // Back at its target: corrupt replicas may go now (a follower just forgets them).
     const bad = this.corrupt.get(handle);
     if (bad) {
       for (const id of bad) this.addDelete(id, handle);
       this.corrupt.delete(handle);
     }
+    this.repairing.delete(handle);
     if (live.length > facts.replication && !this.inflight.has(handle)) {
       const victim = chooseExcess(live.map((g) => g.node));
       if (victim) this.scheduleDelete(victim.id, handle);
@@ -146,6 +162,7 @@ export class ReplicationMonitor {
   onReplicaReported(nodeId: string, handle: number): void {
     const copy = this.inflight.get(handle);
     if (!copy || copy.target !== nodeId) return;
+    if (this.repairing.get(handle) === nodeId) this.repairing.delete(handle);
     this.finishCopy(handle);
     this.copiesDone++;
     if (copy.moveFrom) {
@@ -158,6 +175,17 @@ export class ReplicationMonitor {
         }
       }
     }
+  }
+
+  /**
+   * A chunkserver deleted its replica (it says so in heartbeats to every master): a follower
+   * forgets it; a corrupt copy that is gone is no longer corrupt anywhere.
+   */
+  onDeleted(nodeId: string, handle: number): void {
+    this.registry.removeReplica(nodeId, handle);
+    const bad = this.corrupt.get(handle);
+    if (bad?.delete(nodeId) && bad.size === 0) this.corrupt.delete(handle);
+    this.check(handle);
   }
 
   /** The target could not make the copy: plan it again (from another source if there is one). */
@@ -250,9 +278,11 @@ export class ReplicationMonitor {
         const source = sources.sort(
           (x, y) => this.copiesOn(x.node.id) - this.copiesOn(y.node.id) || drainingFirst(x.node) - drainingFirst(y.node),
         )[0]!.node;
-        // Not a target: good holders and corrupt ones. A stale holder may be (the copy replaces it).
+        // Not a target: good holders, corrupt ones, and one whose delete of this chunk is not
+        // handed out yet. A stale holder may be (the copy replaces it).
         const holders = new Set(good.map((r) => r.node.id));
         for (const id of this.corrupt.get(handle) ?? []) holders.add(id);
+        for (const n of live) if (this.deletePending(n.id, handle)) holders.add(n.id);
         let target;
         try {
           [target] = choosePlacement({
@@ -267,15 +297,41 @@ export class ReplicationMonitor {
             random: this.random,
           });
         } catch (err) {
-          if (err instanceof DfsError) continue; // no eligible target now; retry next round
-          throw err;
+          if (!(err instanceof DfsError)) throw err;
+          this.repairInPlace(handle, liveGood.length); // no eligible target: maybe every live node holds it
+          continue;
         }
-        if (!target) continue;
+        if (!target) {
+          this.repairInPlace(handle, liveGood.length);
+          continue;
+        }
         this.startCopy(handle, facts.version, source, target, now);
         this.dequeue(handle);
         budget--;
       }
     }
+  }
+
+  /**
+   * No live node without a copy: a live node holding a corrupt copy gets it deleted now; it
+   * is an ordinary copy target once that delete was handed out (never in the same answer).
+   * Needs a good copy elsewhere, so the last good copy is never what goes.
+   */
+  private repairInPlace(handle: number, liveGood: number): void {
+    if (liveGood === 0 || this.repairing.has(handle) || !this.deletionsAllowed()) return;
+    const bad = this.corrupt.get(handle);
+    const node = [...(bad ?? [])].map((id) => this.registry.node(id)).find((n) => n?.state === 'live' && this.copiesOn(n.id) < this.limits.maxCopiesPerNode);
+    if (!node || !bad) return;
+    bad.delete(node.id);
+    if (bad.size === 0) this.corrupt.delete(handle);
+    this.repairing.set(handle, node.id);
+    this.registry.removeReplica(node.id, handle);
+    this.addDelete(node.id, handle);
+  }
+
+  /** True while a delete of `handle` waits to be handed to `nodeId`. */
+  private deletePending(nodeId: string, handle: number): boolean {
+    return this.pendingDeletes.get(nodeId)?.has(handle) ?? false;
   }
 
   /**
@@ -320,6 +376,14 @@ export class ReplicationMonitor {
   forgetNode(nodeId: string): void {
     this.pendingCopies.delete(nodeId);
     this.pendingDeletes.delete(nodeId);
+    // An in-place repair on it starts over: its copy counts as corrupt again until then.
+    for (const [handle, id] of [...this.repairing]) {
+      if (id !== nodeId) continue;
+      this.repairing.delete(handle);
+      let s = this.corrupt.get(handle);
+      if (!s) this.corrupt.set(handle, (s = new Set()));
+      s.add(nodeId);
+    }
     for (const [handle, copy] of [...this.inflight]) {
       if (copy.target === nodeId || copy.source === nodeId) {
         this.finishCopy(handle);
@@ -378,7 +442,25 @@ export class ReplicationMonitor {
     return this.queued.size;
   }
 
+  /**
+   * Leadership changed: copies and deletes handed out (or queued) by the old term are not
+   * tracked any more; the queue, the corrupt set and every count stay (the view is kept).
+   */
+  clearCommands(): void {
+    this.inflight.clear();
+    this.nodeCopies.clear();
+    this.pendingCopies.clear();
+    this.pendingDeletes.clear();
+    for (const [handle, id] of this.repairing) {
+      let s = this.corrupt.get(handle);
+      if (!s) this.corrupt.set(handle, (s = new Set()));
+      s.add(id);
+    }
+    this.repairing.clear();
+  }
+
   clear(): void {
+    this.repairing.clear();
     this.buckets.length = 0;
     this.queued.clear();
     this.missingSet.clear();
@@ -427,6 +509,7 @@ export class ReplicationMonitor {
   }
 
   private addDelete(nodeId: string, handle: number): void {
+    if (!this.leads()) return; // a follower keeps a view; it never queues a command
     let s = this.pendingDeletes.get(nodeId);
     if (!s) this.pendingDeletes.set(nodeId, (s = new Set()));
     s.add(handle);

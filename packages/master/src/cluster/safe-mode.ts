@@ -23,6 +23,7 @@ export class SafeMode {
   private enteredAt = 0;
   private total = 0;
   private readonly reported = new Set<number>();
+  private known = 0;
 
   constructor(private readonly opts: SafeModeOptions) {}
 
@@ -30,6 +31,7 @@ export class SafeMode {
     this.active = true;
     this.enteredAt = now;
     this.total = totalChunks;
+    this.known = 0;
     this.reported.clear();
   }
 
@@ -38,12 +40,22 @@ export class SafeMode {
     if (this.active) this.reported.add(handle);
   }
 
+  /**
+   * A leader that was a follower already knows `known` chunks with a replica (from the
+   * reports every chunkserver sends every master): counted at once, without a per-chunk
+   * walk that would hold the event loop on a large namespace right after an election.
+   */
+  noteKnown(known: number): void {
+    if (this.active) this.known = Math.max(this.known, known);
+  }
+
   /** Re-evaluates; returns true when safe mode was left by this call. */
   update(now: number): boolean {
     if (!this.active) return false;
     const needed = Math.ceil(this.opts.threshold * this.total);
-    if (this.reported.size >= needed || now - this.enteredAt >= this.opts.timeoutMs) {
+    if (Math.max(this.reported.size, this.known) >= needed || now - this.enteredAt >= this.opts.timeoutMs) {
       this.active = false;
+      this.known = 0;
       this.reported.clear();
       return true;
     }
@@ -55,6 +67,6 @@ export class SafeMode {
   }
 
   status(): SafeModeStatus {
-    return { active: this.active, enteredAtMs: this.enteredAt, reportedChunks: this.reported.size, totalChunks: this.total };
+    return { active: this.active, enteredAtMs: this.enteredAt, reportedChunks: Math.max(this.reported.size, this.known), totalChunks: this.total };
   }
 }

@@ -57,9 +57,14 @@ export class StatusWatcher {
 
 export type Health = 'healthy' | 'degraded' | 'data at risk';
 
-/** One word for the cluster: data at risk (chunks with no live replica), degraded (fewer copies than wanted, or no leader), or healthy. */
+/**
+ * One word for the cluster: data at risk (chunks with no live replica), degraded (fewer
+ * copies than wanted, no leader, or a view that knows no live chunkserver — it cannot
+ * vouch for anything), or healthy.
+ */
 export function healthOf(s: ClusterStatusResponse): Health {
-  if (s.missing > 0) return 'data at risk';
-  if (s.underReplicated > 0 || s.corrupt > 0 || !s.leaderId) return 'degraded';
+  const live = s.chunkservers.filter((c) => c.state === 'live').length;
+  if (s.missing > 0 || (live === 0 && s.totalChunks > 0)) return 'data at risk';
+  if (s.underReplicated > 0 || s.corrupt > 0 || !s.leaderId || live === 0) return 'degraded';
   return 'healthy';
 }

@@ -60,7 +60,7 @@ export function renderStatusPage(input: StatusPageInput): string {
         s.leaderId
           ? `The leader is <b>${h(s.leaderId)}</b> (${h(s.leaderAddress)})${input.leaderHttp ? ` — <a href="http://${h(input.leaderHttp)}/">open its status page</a>` : ''}.`
           : 'No leader is elected right now.'
-      } Chunkserver and chunk health are known only to the leader.</div>`;
+      } Chunkservers, chunk health and the re-replication queue below are this master's own view (every chunkserver reports to every master); only the leader gives them commands.</div>`;
 
   const masters = s.masters
     .map(

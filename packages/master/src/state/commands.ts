@@ -121,6 +121,14 @@ export interface OpenAppendCmd {
   now: number;
   leaseExpiry: number;
 }
+/**
+ * Leader-proposed: the balancer's run state, kept in the Raft state so a run survives a
+ * leader change (the new leader resumes it). thresholdMilli = threshold × 1000; 0 = stopped.
+ */
+export interface SetBalancerCmd {
+  type: 'SetBalancer';
+  thresholdMilli: number;
+}
 export interface NoopCmd {
   type: 'Noop';
 }
@@ -137,6 +145,7 @@ export type Command =
   | RecoverLeaseCmd
   | TrashCheckpointCmd
   | OpenAppendCmd
+  | SetBalancerCmd
   | NoopCmd;
 
 export type CommandType = Command['type'];
@@ -166,6 +175,7 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   RecoverLease: { inode: 'uint', now: 'uint', chunks: 'commits' },
   TrashCheckpoint: { now: 'uint', intervalMs: 'uint' },
   OpenAppend: { inode: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
+  SetBalancer: { thresholdMilli: 'uint' },
   Noop: {},
 };
 

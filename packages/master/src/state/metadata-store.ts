@@ -4,7 +4,7 @@ import { DfsError, ErrorCode, FileType, type FileStatus } from '@dfs/proto';
 import { CommandDecodeError, decodeCommand, type Command, type CommandResult } from './commands.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
 import { CommandProcessor, TRASH_CURRENT, TRASH_DIR } from './processor.js';
-import { ROOT_ID, openDatabase, type OpenOptions } from './schema.js';
+import { BALANCER_KEY, ROOT_ID, openDatabase, type OpenOptions } from './schema.js';
 import type { StateMachine } from '@dfs/raft';
 
 export const DEFAULT_LIST_LIMIT = 1000;
@@ -264,6 +264,12 @@ export class MetadataStore implements StateMachine {
     return this.ns
       .children(trash.id, '', MAX_LIST_LIMIT)
       .some((c) => /^\d+$/.test(c.name) && Number(c.name) + intervalMs <= now);
+  }
+
+  /** The balancer run the log says is active: its threshold in percentage points, or 0 (stopped). */
+  balancerThreshold(): number {
+    const row = this.sMeta.get(BALANCER_KEY) as { value: number } | undefined;
+    return (row?.value ?? 0) / 1000;
   }
 
   counter(key: 'next_inode' | 'next_handle' | 'applied_index'): number {

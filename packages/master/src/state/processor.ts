@@ -15,7 +15,7 @@ import type {
   TrashCheckpointCmd,
 } from './commands.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
-import { ROOT_ID, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { BALANCER_KEY, ROOT_ID, TYPE_DIR, TYPE_FILE } from './schema.js';
 import { AppendProcessor } from './append.js';
 
 export const TRASH_DIR = '.Trash';
@@ -58,6 +58,7 @@ export interface TrashCheckpointResult {
 export class CommandProcessor {
   private readonly sGetMeta: Database.Statement;
   private readonly sSetMeta: Database.Statement;
+  private readonly sPutMeta: Database.Statement;
   private readonly sInsertInode: Database.Statement;
   private readonly sTouch: Database.Statement;
   private readonly sMove: Database.Statement;
@@ -81,6 +82,7 @@ export class CommandProcessor {
     this.append = new AppendProcessor(db, ns);
     this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.sSetMeta = db.prepare('UPDATE meta SET value = ? WHERE key = ?');
+    this.sPutMeta = db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)');
     this.sInsertInode = db.prepare(`INSERT INTO inodes
       (id, parent, name, type, mode, mtime, size, replication, chunk_size, chunk_count,
        under_construction, lease_holder, lease_expiry, pending_parent, pending_overwrite)
@@ -130,6 +132,9 @@ export class CommandProcessor {
         return this.trashCheckpoint(cmd);
       case 'OpenAppend':
         return this.append.openAppend(cmd);
+      case 'SetBalancer':
+        this.sPutMeta.run(BALANCER_KEY, cmd.thresholdMilli);
+        return {};
       case 'Noop':
         return {};
     }

@@ -5,6 +5,8 @@ export const ROOT_ID = 1;
 export const TYPE_FILE = 1;
 export const TYPE_DIR = 2;
 export const SCHEMA_VERSION = 1;
+/** meta key: the balancer's threshold × 1000 while a run is active (absent or 0 = stopped). */
+export const BALANCER_KEY = 'balancer_threshold_milli';
 
 /*
  * inodes: one row per file or directory.
@@ -14,7 +16,8 @@ export const SCHEMA_VERSION = 1;
  *   (replacing an old file when pending_overwrite), so readers never see a half-written file.
  * chunks: the ordered chunks of a file; `committed` once the writer (or lease recovery)
  *   fixed its length and CRC.
- * meta: applied_index (stored in the same transaction as every change), id counters.
+ * meta: applied_index (stored in the same transaction as every change), id counters, the
+ *   balancer's run state (so a run survives a leader change).
  * op_results: the retry cache (HDFS RetryCache, Raft thesis 6.3): the result of every
  *   command that carried a client operation id, kept OP_RESULT_RETENTION_MS of command
  *   time, so a command retried after an ambiguous failure (the leader died after

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { ClusterStatusResponse, ChunkserverInfo } from '@dfs/proto';
+import { healthOf } from '../src/observability/events.js';
+import { renderStatusPage } from '../src/observability/status-page.js';
+
+/* The badge is a promise: it never says "healthy" from a view that cannot vouch for anything. */
+
+function status(over: Partial<ClusterStatusResponse>): ClusterStatusResponse {
+  return ClusterStatusResponse.fromPartial({ leaderId: 'm1', leaderAddress: '127.0.0.1:7001', ...over });
+}
+const live = (id: string): ChunkserverInfo => ChunkserverInfo.fromPartial({ id, state: 'live', capacityBytes: 1, address: `127.0.0.1:${id.length}` });
+
+describe('status page health badge', () => {
+  it('a view that knows no chunkserver is never healthy (degraded when empty, data at risk with chunks)', () => {
+    assert.equal(healthOf(status({ chunkservers: [] })), 'degraded');
+    assert.equal(healthOf(status({ chunkservers: [], totalChunks: 5 })), 'data at risk');
+    assert.equal(healthOf(status({ chunkservers: [{ ...live('c1'), state: 'dead' }], totalChunks: 5 })), 'data at risk');
+    assert.equal(healthOf(status({ chunkservers: [live('c1')], totalChunks: 5 })), 'healthy');
+  });
+
+  it('a follower page says whose view it is and who leads, and lists the chunkservers it knows', () => {
+    const html = renderStatusPage({
+      selfId: 'm2', isLeader: false, status: status({ chunkservers: [live('c1'), { ...live('c2'), state: 'dead' }] }), events: [], nowMs: 0, leaderHttp: '127.0.0.1:8001',
+    });
+    assert.match(html, /id="follower-note">This master \(m2\) is not the leader\. The leader is <b>m1<\/b>/);
+    assert.match(html, /own view/);
+    assert.match(html, /data-chunkserver="c1" data-state="live"/);
+    assert.match(html, /data-chunkserver="c2" data-state="dead"/);
+    const empty = renderStatusPage({ selfId: 'm3', isLeader: false, status: status({ chunkservers: [] }), events: [], nowMs: 0 });
+    assert.doesNotMatch(empty, /data-health="healthy"/);
+  });
+});
