@@ -13,8 +13,11 @@ import {
   ChunkServiceClient,
   DfsError,
   ErrorCode,
+  ChannelPool,
   channelCredentials,
   channelOptions,
+  dataChannelOptions,
+  rawChunkServiceDefinition,
   serverCredentials,
   serverOptions,
   toServiceError,
@@ -24,13 +27,14 @@ import {
   type CopyChunkResponse,
   type DeleteChunkRequest,
   type DeleteChunkResponse,
+  type RawWriteRequest,
   type ReadChunkRequest,
   type WriteChunkResponse,
+  widenServerWindows,
 } from '@dfs/proto';
 import { measureCapacity } from './capacity.js';
 import { checkHandle } from './chunk-id.js';
 import { ChunkStore } from './chunk-store.js';
-import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
 import { splitHostPort } from '@dfs/proto';
@@ -40,9 +44,13 @@ import { handleReadChunk } from './read-path.js';
 import { Replicator } from './replicator.js';
 import { Scrubber } from './scrubber.js';
 import { Throttle } from './throttle.js';
-import { CLIENT_FLOW_CONTROL_WINDOW, widenServerFlowControl } from './flow-control.js';
-import { chunkServiceDefinition, type RawWriteRequest } from './wire.js';
 import { handleWriteChunk } from './write-pipeline.js';
+
+/**
+ * Receive window of a chunkserver's channels to its peers (copies read whole chunks): enough
+ * to keep a stream moving, small enough that a slow disk does not buffer a chunk in memory.
+ */
+const PEER_CHANNEL_WINDOW = 8 * 1024 * 1024;
 
 export interface ChunkserverOptions {
   /** Stable id of this chunkserver (what the master and clients call it). */
@@ -127,7 +135,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
-  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
+  const peers = new ChannelPool((a) => new ChunkServiceClient(a, channelCredentials(), { ...channelOptions(), ...dataChannelOptions(PEER_CHANNEL_WINDOW) }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
   const replicator = new Replicator({
     selfId: id,
@@ -182,8 +190,8 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   let statusSnapshot: () => Promise<StatusSnapshot> = async () => { throw new Error('starting'); };
   const csMetrics = new ChunkserverMetrics(id, () => statusSnapshot());
   server.addService(
-    chunkServiceDefinition,
-    instrumentService('ChunkService', chunkServiceDefinition, csMetrics.countBytes({ writeChunk, readChunk, copyChunk, deleteChunk, chunkInfo }), csMetrics.metrics, log),
+    rawChunkServiceDefinition,
+    instrumentService('ChunkService', rawChunkServiceDefinition, csMetrics.countBytes({ writeChunk, readChunk, copyChunk, deleteChunk, chunkInfo }), csMetrics.metrics, log),
   );
   let port: number;
   try {
@@ -195,7 +203,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     peers.close();
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
-  widenServerFlowControl(server, 1024 * 1024, log);
+  if (!widenServerWindows(server)) log.warn('cannot widen HTTP/2 flow-control windows (grpc-js internals changed); write throughput will be lower');
   const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
 
   const reserveBytes = opts.reserveBytes ?? 128 * 1024 * 1024;

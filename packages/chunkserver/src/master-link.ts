@@ -13,9 +13,9 @@ import {
   type RegisterResponse,
   type ReplicaReport,
   type ReplicateCommand,
+  ChannelPool,
 } from '@dfs/proto';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
-import { ClientPool } from './client-pool.js';
 import type { CapacityReport } from './capacity.js';
 import type { ChunkserverFaultInjector } from './fault-injector.js';
 import { pause } from './throttle.js';
@@ -66,8 +66,8 @@ export class MasterLink {
   private nudgeTimer?: NodeJS.Timeout;
   /** The master drains this node: told in heartbeats, repeated at registration (a new leader re-learns it). */
   private decommissioning = false;
-  private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
-  private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
+  private readonly control = new ChannelPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
+  private readonly master = new ChannelPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
   private loop?: Promise<void>;
   private healthy = true;
   private next = 0;

@@ -1,10 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { BLOCK_SIZE, DfsError, ErrorCode, crc32cOf, toDfsError, type ReadChunkRequest } from '@dfs/proto';
+import { BLOCK_SIZE, DfsError, ErrorCode, READ_HEADROOM, crc32cOf, encodeReadFrame, toDfsError, type ReadChunkRequest } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
-import { READ_HEADROOM, encodeReadFrame } from './wire.js';
 
 /** Blocks per readv, and batches read ahead of the one being sent (overlaps disk and network). */
 const BATCH = 4;

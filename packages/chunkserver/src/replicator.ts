@@ -9,10 +9,10 @@ import {
   type ChunkserverRef,
   type CopyChunkResponse,
   type ReadChunkResponse,
+  type ChannelPool,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkStore, ChunkWriter } from './chunk-store.js';
-import type { ClientPool } from './client-pool.js';
 import { MessageQueue } from './message-queue.js';
 import { Semaphore, type Throttle } from './throttle.js';
 import { MAX_CHUNK_SIZE } from './write-pipeline.js';
@@ -34,7 +34,7 @@ export interface CopyRequest {
 export interface ReplicatorOptions {
   selfId: string;
   store: ChunkStore;
-  peers: ClientPool<ChunkServiceClient>;
+  peers: ChannelPool<ChunkServiceClient>;
   log: Logger;
   maxConcurrent: number;
   throttle: Throttle;

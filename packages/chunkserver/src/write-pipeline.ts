@@ -9,13 +9,16 @@ import {
   type WriteChunkResponse,
   type WriteHeader,
   REQUEST_ID_KEY,
+  type ChannelPool,
+  WRITE_CHUNK_PATH,
+  decodeWriteResponse,
+  encodeWriteRequest,
+  type RawWriteRequest,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore, ChunkWriter } from './chunk-store.js';
-import type { ClientPool } from './client-pool.js';
 import { MessageQueue } from './message-queue.js';
 import { PipelineError, blameDownstream, blameSelf } from './pipeline-error.js';
-import { WRITE_CHUNK_PATH, decodeWriteResponse, encodeWriteRequest, type RawWriteRequest } from './wire.js';
 
 /*
  * The write pipeline (GFS §3.2 data flow, HDFS DataXceiver): each replica verifies a frame,
@@ -37,7 +40,7 @@ const MAX_CHAIN = 16;
 export interface WriteContext {
   selfId: string;
   store: ChunkStore;
-  peers: ClientPool<ChunkServiceClient>;
+  peers: ChannelPool<ChunkServiceClient>;
   log: Logger;
   /** A downstream that accepts nothing (or does not ack) for this long fails the write. */
   pipelineTimeoutMs: number;

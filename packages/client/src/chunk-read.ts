@@ -8,7 +8,7 @@ import {
   type ChunkserverRef,
   type ReadChunkResponse,
 } from '@dfs/proto';
-import type { ChunkserverPool } from './chunkserver-pool.js';
+import type { ChunkserverPool } from './rpc.js';
 import type { ReadPolicy } from './read-policy.js';
 import { requestMetadata } from './rpc.js';
 

@@ -15,11 +15,11 @@ import {
   type ClusterStatusResponse,
   type FileStatus,
 } from '@dfs/proto';
-import { ChunkserverPool } from './chunkserver-pool.js';
 import { FileWriter, type FileWriterOptions } from './file-writer.js';
 import { readFileRange } from './file-reader.js';
 import { MasterPool } from './master-pool.js';
 import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
+import { chunkserverPool } from './rpc.js';
 
 export interface DfsClientOptions {
   /** Master gRPC addresses (host:port). */
@@ -120,7 +120,7 @@ function isReadable(value: unknown): value is NodeJS.ReadableStream {
 /** The client every tool uses: the CLI, the FUSE adapter, tests and benchmarks. */
 export class DfsClient {
   readonly masters: MasterPool;
-  private readonly chunkservers = new ChunkserverPool();
+  private readonly chunkservers = chunkserverPool();
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
   private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'minReplicas' | 'parallelChunks' | 'parallelReads'>> & {

@@ -19,39 +19,3 @@ export function blockChecksums(data: Uint8Array): number[] {
   }
   return sums;
 }
-
-/**
- * Cuts an arbitrary stream of buffers into BLOCK_SIZE frames (the last may be short),
- * each with its CRC32C. Feed with `push`, drain with `flush` at end of input.
- */
-export class BlockFramer {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  constructor(private readonly blockSize = BLOCK_SIZE) {}
-
-  /** Returns the whole blocks now available. */
-  push(chunk: Buffer): Array<{ data: Buffer; crc32c: number }> {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    const out: Array<{ data: Buffer; crc32c: number }> = [];
-    if (this.pendingBytes < this.blockSize) return out;
-    let buf = Buffer.concat(this.pending, this.pendingBytes);
-    while (buf.length >= this.blockSize) {
-      const block = buf.subarray(0, this.blockSize);
-      out.push({ data: block, crc32c: crc32cOf(block) });
-      buf = buf.subarray(this.blockSize);
-    }
-    this.pending = buf.length ? [buf] : [];
-    this.pendingBytes = buf.length;
-    return out;
-  }
-
-  /** Returns the final short block, if any. */
-  flush(): Array<{ data: Buffer; crc32c: number }> {
-    if (this.pendingBytes === 0) return [];
-    const block = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    return [{ data: block, crc32c: crc32cOf(block) }];
-  }
-}
