@@ -1,8 +1,12 @@
-import { crc32c } from '@node-rs/crc32';
 import { BLOCK_SIZE } from './limits.js';
+
+type Crc32c = (data: Buffer, initial?: number) => number;
+let native: Crc32c | undefined;
 
 /** CRC32C (Castagnoli) of `data`, continuing from `initial` when given. */
 export function crc32cOf(data: Uint8Array, initial = 0): number {
+  // The native addon is opened on first use: a metadata command (`dfs stat`) never pays its dlopen.
+  const crc32c = (native ??= (require('@node-rs/crc32') as { crc32c: Crc32c }).crc32c);
   return crc32c(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), initial) >>> 0;
 }
 

@@ -2,8 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
-import { startMaster, RaftCommandLog } from '@dfs/master';
-import { startChunkserver } from '@dfs/chunkserver';
+
+// The daemons' packages load only when a daemon starts: every other command (`dfs stat`, …)
+// would pay their start-up (~240 ms for @dfs/master with SQLite) for nothing.
+const loadMaster = (): typeof import('@dfs/master') => require('@dfs/master') as typeof import('@dfs/master');
+const loadChunkserver = (): typeof import('@dfs/chunkserver') => require('@dfs/chunkserver') as typeof import('@dfs/chunkserver');
 
 interface Stoppable {
   stop(): Promise<void>;
@@ -73,6 +76,7 @@ export function registerDaemonCommands(program: Command): void {
       const snapshotEvery = Number(o.snapshotEvery);
       if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--snapshot-every: not a positive integer: ${o.snapshotEvery}`);
       if (join && !o.peers) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--join needs --peers (the members of the group to join)');
+      const { startMaster, RaftCommandLog } = loadMaster();
       const master = await startMaster({
         id: o.id!,
         dir: o.dir!,
@@ -110,6 +114,7 @@ export function registerDaemonCommands(program: Command): void {
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
     .action(async (o: Record<string, string | undefined>) => {
       if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
+      const { startChunkserver } = loadChunkserver();
       const cs = await startChunkserver({
         id: o.id!,
         dir: o.dir!,
