@@ -163,7 +163,7 @@ export class Fleet {
   }
 }
 
-export type WriteMessage = { header: WriteHeader } | { frame: { data: Buffer; crc32c: number } };
+export type WriteMessage = { header: WriteHeader } | { frame: { data: Buffer; crc32c: number; pieceCrc32cs?: number[] } };
 
 /** Streams a WriteChunk call: `messages` as given (for malformed-input tests). */
 export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[]): Promise<WriteChunkResponse> {
@@ -171,7 +171,7 @@ export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[]): 
     const call = client.writeChunk(new Metadata(), { deadline: Date.now() + 20_000 }, (err, resp) => (err ? reject(err) : resolve(resp)));
     for (const m of messages) {
       if ('header' in m) call.write({ msg: { $case: 'header', value: m.header } });
-      else call.write({ msg: { $case: 'frame', value: m.frame } });
+      else call.write({ msg: { $case: 'frame', value: { pieceCrc32cs: [], ...m.frame } } });
     }
     call.end();
   });

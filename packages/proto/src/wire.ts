@@ -97,6 +97,50 @@ export function encodeWriteFrame(data: Buffer, crc: number): Buffer {
   return out;
 }
 
+/** Most pieces one WriteChunk frame may carry (`piece_crc32cs`): 16 × 64 KiB = 1 MiB messages. */
+export const MAX_FRAME_PIECES = 16;
+
+/**
+ * Serializes WriteChunkRequest{frame: DataFrame{data: concat(pieces), piece_crc32cs}} with one
+ * allocation and one copy of the data: up to MAX_FRAME_PIECES pieces (each BLOCK_SIZE but the
+ * last) in one message. One piece is sent as a classic single-piece frame.
+ */
+export function encodeWritePieces(pieces: readonly Buffer[], crcs: readonly number[]): Buffer {
+  if (pieces.length === 1) return encodeWriteFrame(pieces[0]!, crcs[0]!);
+  let dataLen = 0;
+  for (const p of pieces) dataLen += p.length;
+  let packedLen = 0;
+  for (const c of crcs) packedLen += varintLength(c >>> 0);
+  const inner = 1 + varintLength(dataLen) + dataLen + 1 + varintLength(packedLen) + packedLen;
+  const out = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+  let p = 0;
+  out[p++] = 0x12;
+  p = writeVarint(out, p, inner);
+  out[p++] = 0x0a;
+  p = writeVarint(out, p, dataLen);
+  for (const piece of pieces) {
+    piece.copy(out, p);
+    p += piece.length;
+  }
+  out[p++] = 0x1a;
+  p = writeVarint(out, p, packedLen);
+  for (const c of crcs) p = writeVarint(out, p, c >>> 0);
+  return out;
+}
+
+/**
+ * The pieces of a received DataFrame with their CRC32Cs, as views of its data (no copy).
+ * Throws a one-line message for a frame whose pieces do not add up.
+ */
+export function framePieces(data: Buffer, crc32c: number, pieceCrcs: readonly number[]): Array<{ data: Buffer; crc: number }> {
+  if (pieceCrcs.length === 0) return [{ data, crc: crc32c }];
+  if (pieceCrcs.length > MAX_FRAME_PIECES) throw new Error(`frame carries ${pieceCrcs.length} pieces, at most ${MAX_FRAME_PIECES}`);
+  if (Math.ceil(data.length / BLOCK_SIZE) !== pieceCrcs.length) {
+    throw new Error(`frame of ${data.length} bytes does not match its ${pieceCrcs.length} piece checksums`);
+  }
+  return pieceCrcs.map((crc, i) => ({ data: data.subarray(i * BLOCK_SIZE, Math.min(data.length, (i + 1) * BLOCK_SIZE)), crc }));
+}
+
 /** Room kept in front of each block read from disk for the ReadChunkResponse field headers. */
 export const READ_HEADROOM = 32;
 

@@ -9,6 +9,8 @@ import {
   crc32cOf,
   encodeReadFrame,
   encodeWriteFrame,
+  encodeWritePieces,
+  framePieces,
   varintLength,
   writeVarint,
 } from '../src/index.js';
@@ -37,10 +39,28 @@ describe('wire', () => {
     for (const size of [1, 127, 128, 16_383, 16_384, BLOCK_SIZE]) {
       const data = randomBytes(size);
       for (const crc of [0, 1, 0x7f, 0x80, crc32cOf(data), 0xffffffff]) {
-        const want = ChunkServiceService.writeChunk.requestSerialize({ msg: { $case: 'frame', value: { data, crc32c: crc } } });
+        const want = ChunkServiceService.writeChunk.requestSerialize({ msg: { $case: 'frame', value: { data, crc32c: crc, pieceCrc32cs: [] } } });
         assert.ok(encodeWriteFrame(data, crc).equals(want), `size ${size} crc ${crc}`);
       }
     }
+  });
+
+  it('encodeWritePieces makes exactly the bytes of the generated codec, and framePieces splits them back', () => {
+    for (const sizes of [[BLOCK_SIZE, BLOCK_SIZE], [BLOCK_SIZE, 1], Array(16).fill(BLOCK_SIZE), [...Array(15).fill(BLOCK_SIZE), 77]]) {
+      const pieces = sizes.map((n) => randomBytes(n));
+      const crcs = pieces.map((p, i) => (i === 0 ? 0 : i === 1 ? 0xffffffff : crc32cOf(p)));
+      const data = Buffer.concat(pieces);
+      const want = ChunkServiceService.writeChunk.requestSerialize({ msg: { $case: 'frame', value: { data, crc32c: 0, pieceCrc32cs: crcs } } });
+      const got = encodeWritePieces(pieces, crcs);
+      assert.ok(got.equals(want), `sizes ${sizes.join(',')}`);
+      const back = framePieces(data, 0, crcs);
+      assert.deepEqual(back.map((b) => b.crc), crcs);
+      assert.ok(back.every((b, i) => b.data.equals(pieces[i]!)));
+    }
+    const one = randomBytes(100);
+    assert.ok(encodeWritePieces([one], [7]).equals(encodeWriteFrame(one, 7)), 'one piece is a classic frame');
+    assert.throws(() => framePieces(randomBytes(2 * BLOCK_SIZE + 1), 0, [1, 2]), /does not match/);
+    assert.throws(() => framePieces(randomBytes(17 * BLOCK_SIZE), 0, Array(17).fill(1)), /at most 16/);
   });
 
   it('encodeReadFrame makes a ReadChunkResponse the generated codec decodes, in place before the data', () => {
