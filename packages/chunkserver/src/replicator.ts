@@ -10,6 +10,7 @@ import {
   type CopyChunkResponse,
   type ReadChunkResponse,
   type ChannelPool,
+  framePieces,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkStore, ChunkWriter } from './chunk-store.js';
@@ -154,7 +155,13 @@ export class Replicator {
         }
         const data = resp.data;
         await throttle.take(data.length, signal);
-        await writer.writeFrame(data, resp.crc32c);
+        let blocks: ReturnType<typeof framePieces>;
+        try {
+          blocks = framePieces(data, resp.crc32c, resp.blockCrc32cs);
+        } catch (err) {
+          throw new DfsError(ErrorCode.INTERNAL, `copy of chunk ${handle} from ${source.id}: ${(err as Error).message}`);
+        }
+        for (const b of blocks) await writer.writeFrame(b.data, b.crc);
       }
       if (writer.offset !== info.length) {
         throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `copy of chunk ${handle}: got ${writer.offset} bytes, source reported ${info.length}`);

@@ -26,6 +26,7 @@ import {
   type ReportBadReplicaResponse,
   type WriteChunkResponse,
   type WriteHeader,
+  framePieces,
 } from '@dfs/proto';
 import { startChunkserver, type ChunkserverOptions, type RunningChunkserver } from '../src/index.js';
 
@@ -195,7 +196,14 @@ export function writeChunk(client: ChunkServiceClient, h: WriteHeader, data: Buf
   return writeRaw(client, [{ header: h }, ...frames(data, frameSize)]);
 }
 
-export async function readChunk(client: ChunkServiceClient, req: Partial<ReadChunkRequest> & { handle: number }): Promise<{ data: Buffer; frames: ReadChunkResponse[] }> {
+/**
+ * Reads a chunk; `frames` lists one entry per block (a multi-block message is split, as the
+ * client does), `messages` what came over the wire.
+ */
+export async function readChunk(
+  client: ChunkServiceClient,
+  req: Partial<ReadChunkRequest> & { handle: number },
+): Promise<{ data: Buffer; frames: ReadChunkResponse[]; messages: ReadChunkResponse[] }> {
   const stream = client.readChunk({ version: 0, offset: 0, length: 0, requestId: '', ...req }, { deadline: Date.now() + 20_000 });
   const got: ReadChunkResponse[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -203,7 +211,10 @@ export async function readChunk(client: ChunkServiceClient, req: Partial<ReadChu
     stream.on('error', reject);
     stream.on('end', resolve);
   });
-  return { data: Buffer.concat(got.map((f) => f.data)), frames: got };
+  const frames = got.flatMap((m) =>
+    framePieces(Buffer.from(m.data), m.crc32c, m.blockCrc32cs).map((p, i) => ({ offset: m.offset + i * BLOCK_SIZE, data: p.data, crc32c: p.crc, blockCrc32cs: [] })),
+  );
+  return { data: Buffer.concat(got.map((f) => f.data)), frames, messages: got };
 }
 
 export function chunkInfo(client: ChunkServiceClient, handle: number): Promise<ChunkInfoResponse> {

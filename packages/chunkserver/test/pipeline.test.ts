@@ -119,6 +119,7 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     for (const cs of [c1, c2, c3]) {
       const got = await readChunk(fleet.client(cs.address), { handle: 110 });
       assert.ok(got.data.equals(data), `replica on ${cs.id}`);
+      assert.equal(got.messages.length, 2, `20 blocks and a short one come in 2 messages of ≤ 16 blocks, got ${got.messages.length}`);
       assert.deepEqual(got.frames.map((f) => f.crc32c), blockChecksums(data), `block CRCs on ${cs.id}`);
     }
   });

@@ -100,6 +100,7 @@ export {
   framePieces,
   MAX_FRAME_PIECES,
   encodeReadFrame,
+  encodeReadBlocks,
   READ_HEADROOM,
   WRITE_CHUNK_PATH,
   encodeWriteRequest,

@@ -141,8 +141,8 @@ export function framePieces(data: Buffer, crc32c: number, pieceCrcs: readonly nu
   return pieceCrcs.map((crc, i) => ({ data: data.subarray(i * BLOCK_SIZE, Math.min(data.length, (i + 1) * BLOCK_SIZE)), crc }));
 }
 
-/** Room kept in front of each block read from disk for the ReadChunkResponse field headers. */
-export const READ_HEADROOM = 32;
+/** Room kept in front of blocks read from disk for the ReadChunkResponse field headers (16 CRCs fit). */
+export const READ_HEADROOM = 128;
 
 /**
  * Turns `buf` = [READ_HEADROOM spare bytes][len bytes of block data] into a serialized
@@ -160,6 +160,32 @@ export function encodeReadFrame(buf: Buffer, len: number, offset: number, crc: n
     tmp[head++] = 0x18;
     head = writeVarint(tmp, head, crc >>> 0);
   }
+  tmp[head++] = 0x12;
+  head = writeVarint(tmp, head, len);
+  const start = READ_HEADROOM - head;
+  tmp.copy(buf, start, 0, head);
+  return buf.subarray(start, READ_HEADROOM + len);
+}
+
+/**
+ * Turns `buf` = [READ_HEADROOM spare bytes][len bytes: consecutive blocks] into a serialized
+ * ReadChunkResponse {offset, block_crc32cs, data} in place (no copy of the data). One block is
+ * sent in the classic single-block form (`encodeReadFrame`).
+ */
+export function encodeReadBlocks(buf: Buffer, len: number, offset: number, crcs: readonly number[]): Buffer {
+  if (crcs.length === 1) return encodeReadFrame(buf, len, offset, crcs[0]!);
+  if (crcs.length > MAX_FRAME_PIECES) throw new Error(`${crcs.length} blocks in one read frame, at most ${MAX_FRAME_PIECES}`);
+  let head = 0;
+  const tmp = Buffer.allocUnsafe(READ_HEADROOM);
+  if (offset > 0) {
+    tmp[head++] = 0x08;
+    head = writeVarint(tmp, head, offset);
+  }
+  let packedLen = 0;
+  for (const c of crcs) packedLen += varintLength(c >>> 0);
+  tmp[head++] = 0x22;
+  head = writeVarint(tmp, head, packedLen);
+  for (const c of crcs) head = writeVarint(tmp, head, c >>> 0);
   tmp[head++] = 0x12;
   head = writeVarint(tmp, head, len);
   const start = READ_HEADROOM - head;

@@ -8,6 +8,7 @@ import {
   blockChecksums,
   crc32cOf,
   encodeReadFrame,
+  encodeReadBlocks,
   encodeWriteFrame,
   encodeWritePieces,
   framePieces,
@@ -78,6 +79,25 @@ describe('wire', () => {
         }
       }
     }
+  });
+
+  it('encodeReadBlocks makes a multi-block ReadChunkResponse in place that framePieces splits back', () => {
+    for (const n of [2, 16]) {
+      const data = randomBytes(n * BLOCK_SIZE - 5);
+      const crcs = blockChecksums(data);
+      crcs[0] = 0xffffffff;
+      for (const offset of [0, BLOCK_SIZE * 1008]) {
+        const buf = Buffer.concat([Buffer.alloc(READ_HEADROOM, 0xaa), data]);
+        const frame = encodeReadBlocks(buf, data.length, offset, crcs);
+        assert.equal(frame.buffer, buf.buffer, 'a view of the disk buffer, not a copy');
+        const got = ChunkServiceService.readChunk.responseDeserialize(frame);
+        assert.equal(got.offset, offset);
+        assert.deepEqual(got.blockCrc32cs, crcs);
+        assert.ok(Buffer.from(got.data).equals(data));
+        assert.deepEqual(framePieces(Buffer.from(got.data), got.crc32c, got.blockCrc32cs).map((p) => p.crc), crcs);
+      }
+    }
+    assert.throws(() => encodeReadBlocks(Buffer.alloc(READ_HEADROOM + 17 * BLOCK_SIZE), 17 * BLOCK_SIZE, 0, Array(17).fill(1)), /at most 16/);
   });
 
   for (const size of [0, 1, BLOCK_SIZE - 1, BLOCK_SIZE, BLOCK_SIZE + 1, 3 * BLOCK_SIZE + 17]) {
