@@ -5,17 +5,17 @@ import {
   DfsError,
   ErrorCode,
   REQUEST_ID_KEY,
-  channelCredentials,
   channelOptions,
   dataChannelOptions,
   toDfsError,
 } from '@dfs/proto';
+import { channelCredentials, type Security } from '@dfs/security';
 
 /** The client's channels to chunkservers: one per address, with the data path's wide receive window. */
 export type ChunkserverPool = ChannelPool<ChunkServiceClient>;
 
-export function chunkserverPool(): ChunkserverPool {
-  return new ChannelPool((a) => new ChunkServiceClient(a, channelCredentials(), { ...channelOptions(), ...dataChannelOptions() }));
+export function chunkserverPool(security: Security): ChunkserverPool {
+  return new ChannelPool((a) => new ChunkServiceClient(a, channelCredentials(security), { ...channelOptions(), ...dataChannelOptions() }));
 }
 
 /** A ts-proto grpc-js unary method in its fullest overload. */

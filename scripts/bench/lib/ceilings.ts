@@ -12,13 +12,12 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import {
-  channelCredentials,
   channelOptions,
   dataChannelOptions,
-  serverCredentials,
   serverOptions,
   widenServerWindows,
 } from '@dfs/proto';
+import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
 
 /*
  * The machine's own ceilings, measured in the same run as the dfs figures:
@@ -114,7 +113,7 @@ export interface GrpcCeilings {
  */
 export async function grpcStreamCeilings(bytes = 1024 ** 3): Promise<GrpcCeilings> {
   const sink = await startSinkChild('grpc');
-  const client = new Client(`127.0.0.1:${sink.port}`, channelCredentials(), { ...channelOptions(), ...dataChannelOptions() });
+  const client = new Client(`127.0.0.1:${sink.port}`, channelCredentials(INSECURE), { ...channelOptions(), ...dataChannelOptions() });
   try {
     const message = Buffer.alloc(CEILING_MESSAGE, 1);
     let started = process.hrtime.bigint();
@@ -176,7 +175,7 @@ function runGrpcSink(): void {
       pump();
     },
   });
-  server.bindAsync('127.0.0.1:0', serverCredentials(), (err, port) => {
+  server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, port) => {
     if (err) throw err;
     if (!widenServerWindows(server)) process.stderr.write('bench: cannot widen the sink server window\n');
     process.stdout.write(`${port}\n`);
