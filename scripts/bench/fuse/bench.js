@@ -102,7 +102,9 @@ async function startCluster(o, work) {
     return out.includes('ready');
   }, 120_000);
   const info = JSON.parse(fs.readFileSync(path.join(dir, 'cluster.json'), 'utf8'));
-  return { child, masters: info.masters.map((m) => m.address).join(',') };
+  // The cluster's client credentials (mutual TLS by default), for the mount and the CLI.
+  const security = info.tls ? { DFS_TLS_DIR: info.tls.client } : { DFS_INSECURE: '1' };
+  return { child, masters: info.masters.map((m) => m.address).join(','), security };
 }
 
 const MB = 1e6;
@@ -119,8 +121,8 @@ async function main() {
   const results = { size: o.size, files: o.files };
   try {
     const masters = process.env.DFS_MASTERS || (cluster = await startCluster(o, work)).masters;
-    const env = { ...process.env, DFS_MASTERS: masters };
-    mount = spawn(DFS_MOUNT, ['--masters', masters, mnt], { stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'mount.log'), 'a')] });
+    const env = { ...process.env, ...(cluster ? cluster.security : {}), DFS_MASTERS: masters };
+    mount = spawn(DFS_MOUNT, ['--masters', masters, mnt], { env, stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'mount.log'), 'a')] });
     let mountOut = '';
     mount.stdout.on('data', (d) => (mountOut += d));
     await waitFor('the mount', () => {
@@ -172,7 +174,7 @@ async function main() {
     }, files);
     // The same small files through the client library directly (no process start per file).
     const { DfsClient } = require(path.join(ROOT, 'packages', 'client'));
-    const client = new DfsClient({ masters: masters.split(',') });
+    const client = new DfsClient({ masters: masters.split(','), ...(env.DFS_TLS_DIR ? { security: require(path.join(ROOT, 'packages', 'security')).tlsFrom(env.DFS_TLS_DIR) } : {}) });
     try {
       const kibPath = path.join(work, 'kib');
       fs.writeFileSync(kibPath, kib);

@@ -10,6 +10,8 @@ export interface BenchCluster {
   masters: string[];
   /** The local user's credentials (mutual TLS, the default), or plaintext with `--insecure`. */
   security: Security;
+  /** Environment for a `dfs` CLI process to reach this cluster with the same credentials. */
+  cliEnv: NodeJS.ProcessEnv;
   chunkserverPids: Map<string, number>;
   /** Every node process (masters and chunkservers) by id. */
   pids: Map<string, number>;
@@ -35,6 +37,11 @@ export function startBenchCluster(dir: string, args: string[]): Promise<BenchClu
       resolvePromise({
         masters: info.masters.map((m) => m.address),
         security: info.tls ? tlsFrom(info.tls.client) : INSECURE,
+        cliEnv: {
+          ...process.env,
+          DFS_MASTERS: info.masters.map((m) => m.address).join(','),
+          ...(info.tls ? { DFS_TLS_DIR: info.tls.client } : { DFS_INSECURE: '1' }),
+        },
         chunkserverPids: new Map(info.chunkservers.map((c) => [c.id, c.pid])),
         pids: new Map([...info.masters, ...info.chunkservers].map((n) => [n.id, n.pid])),
         stop: () =>
