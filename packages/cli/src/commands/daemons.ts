@@ -7,8 +7,9 @@ import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
 // would pay their start-up (~240 ms for @dfs/master with SQLite) for nothing.
 const loadMaster = (): typeof import('@dfs/master') => require('@dfs/master') as typeof import('@dfs/master');
 const loadChunkserver = (): typeof import('@dfs/chunkserver') => require('@dfs/chunkserver') as typeof import('@dfs/chunkserver');
+// @dfs/telemetry (pino, prom-client, OpenTelemetry: ~110 modules) likewise.
+const loadTelemetry = (): typeof import('@dfs/telemetry') => require('@dfs/telemetry') as typeof import('@dfs/telemetry');
 import { enableCredentialReload, httpTls, INSECURE, tlsFrom, type Security } from '@dfs/security';
-import { createLogger } from '@dfs/telemetry';
 
 interface Stoppable {
   stop(): Promise<void>;
@@ -32,7 +33,7 @@ export function parsePeers(text: string): Array<{ id: string; address: string }>
  * SIGHUP and when their files change.
  */
 function nodeSecurity(o: Record<string, string | undefined>): Security {
-  const log = createLogger(o.id!, o.logLevel);
+  const log = loadTelemetry().createLogger(o.id!, o.logLevel);
   if ((o.insecure as unknown as boolean | undefined) === true) {
     log.warn('running with --insecure: gRPC is plaintext, callers are not authenticated and every role check is off');
     return INSECURE;
