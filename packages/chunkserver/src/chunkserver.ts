@@ -31,7 +31,7 @@ import { Throttle } from './throttle.js';
  * Receive window of a chunkserver's channels to its peers (copies read whole chunks): enough
  * to keep a stream moving, small enough that a slow disk does not buffer a chunk in memory.
  */
-const PEER_CHANNEL_WINDOW = 8 * 1024 * 1024;
+const PEER_CHANNEL_WINDOW = 4 * 1024 * 1024;
 
 export interface ChunkserverOptions {
   /** Stable id of this chunkserver (what the master and clients call it). */

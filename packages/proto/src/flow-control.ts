@@ -20,12 +20,19 @@ import type { ChannelOptions, Server } from '@grpc/grpc-js';
  * is always full.
  */
 
+/*
+ * How wide: enough for the bandwidth × delay of a loopback hop with a busy event loop (~500 MB/s
+ * × a few ms), and no wider. A connection's keepalive PING waits behind whatever the window let
+ * into the connection: with 64 MiB windows a receiver starved of CPU (load average 40 on this box)
+ * took longer than the 5 s keepalive timeout to reach it, and grpc-js dropped the connection
+ * mid-put. 16 MiB per connection keeps that under ~1.5 s even at 10 MB/s.
+ */
 /** Receive window of a client channel on the data path (per stream and per connection). */
-export const DATA_CHANNEL_WINDOW = 64 * 1024 * 1024;
+export const DATA_CHANNEL_WINDOW = 16 * 1024 * 1024;
 /** Per-stream receive window a chunkserver advertises for WriteChunk streams. */
-export const DATA_STREAM_WINDOW = 8 * 1024 * 1024;
+export const DATA_STREAM_WINDOW = 4 * 1024 * 1024;
 /** Connection receive window a chunkserver advertises (several chunk streams share it). */
-export const DATA_SESSION_WINDOW = 64 * 1024 * 1024;
+export const DATA_SESSION_WINDOW = 16 * 1024 * 1024;
 
 /** Channel options that widen a client's receive window, merged over `channelOptions()`. */
 export function dataChannelOptions(window = DATA_CHANNEL_WINDOW): ChannelOptions {
