@@ -17,12 +17,13 @@ import {
   serverOptions,
   widenServerWindows,
 } from '@dfs/proto';
-import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
+import { INSECURE, serverCredentials, channelCredentials, tlsFrom, type Security } from '@dfs/security';
 
 /*
  * The machine's own ceilings, measured in the same run as the dfs figures:
  * disk write with fdatasync, loopback TCP between two processes, and a tuned grpc-js
- * stream between two processes in each direction (see `grpcStreamCeilings`).
+ * stream between two processes in each direction (see `grpcStreamCeilings`), plaintext and
+ * over mutual TLS (the same certificates dfs uses), which bounds what TLS can cost the data path.
  */
 
 const MB = 1e6;
@@ -54,9 +55,9 @@ export function diskWriteMBps(dir: string, mib = 1024): number {
 }
 
 /** Runs this module in a child process as a sink server; resolves with its port. */
-function startSinkChild(kind: 'tcp' | 'grpc'): Promise<{ port: number; kill: () => void }> {
+function startSinkChild(kind: 'tcp' | 'grpc', tlsDir?: string): Promise<{ port: number; kill: () => void }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [__filename, `${kind}-sink`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [__filename, `${kind}-sink`, ...(tlsDir ? [tlsDir] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.once('data', (d: Buffer) => resolve({ port: Number(d.toString().trim()), kill: () => child.kill('SIGKILL') }));
     child.once('error', reject);
   });
@@ -109,12 +110,13 @@ export interface GrpcCeilings {
  * The tuned ceiling of one grpc-js stream between two processes: raw Buffer serializers,
  * 1 MiB messages, the data path's HTTP/2 windows in both directions. The data path cannot
  * beat this on the same machine; an untuned stream (64 KiB window, protobuf copies) can be
- * beaten, which would make ratios against it flatter the data path.
+ * beaten, which would make ratios against it flatter the data path. `security`: plaintext,
+ * or a credentials directory (a node certificate for 127.0.0.1) both ends use.
  */
-export async function grpcStreamCeilings(bytes = 1024 ** 3): Promise<GrpcCeilings> {
-  const sink = await startSinkChild('grpc');
+export async function grpcStreamCeilings(bytes = 1024 ** 3, security: Security = INSECURE): Promise<GrpcCeilings> {
+  const sink = await startSinkChild('grpc', security.insecure ? undefined : security.dir);
   // 64 MiB, as the issue's measurement (745 MB/s quiet); the data path itself uses DATA_CHANNEL_WINDOW.
-  const client = new Client(`127.0.0.1:${sink.port}`, channelCredentials(INSECURE), { ...channelOptions(), ...dataChannelOptions(64 * 1024 * 1024) });
+  const client = new Client(`127.0.0.1:${sink.port}`, channelCredentials(security), { ...channelOptions(), ...dataChannelOptions(64 * 1024 * 1024) });
   try {
     const message = Buffer.alloc(CEILING_MESSAGE, 1);
     let started = process.hrtime.bigint();
@@ -155,7 +157,7 @@ function runTcpSink(): void {
   });
 }
 
-function runGrpcSink(): void {
+function runGrpcSink(tlsDir: string | undefined): void {
   const server = new Server(serverOptions());
   const message = Buffer.alloc(CEILING_MESSAGE, 2);
   server.addService(SINK_SERVICE, {
@@ -176,7 +178,7 @@ function runGrpcSink(): void {
       pump();
     },
   });
-  server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, port) => {
+  server.bindAsync('127.0.0.1:0', serverCredentials(tlsDir ? tlsFrom(tlsDir) : INSECURE), (err, port) => {
     if (err) throw err;
     if (!widenServerWindows(server)) process.stderr.write('bench: cannot widen the sink server window\n');
     process.stdout.write(`${port}\n`);
@@ -185,5 +187,5 @@ function runGrpcSink(): void {
 
 if (require.main === module) {
   if (process.argv[2] === 'tcp-sink') runTcpSink();
-  else if (process.argv[2] === 'grpc-sink') runGrpcSink();
+  else if (process.argv[2] === 'grpc-sink') runGrpcSink(process.argv[3]);
 }
