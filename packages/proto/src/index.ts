@@ -90,6 +90,7 @@ export {
   REQUEST_ID_KEY,
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
+export { shutdownServer } from './server-shutdown.js';
 export { crc32cOf, blockChecksums, blockCount } from './checksum.js';
 export {
   BlockFramer,
@@ -151,3 +152,4 @@ export {
   InstallSnapshotResponse,
 } from './gen/dfs/v1/raft.js';
 export { splitHostPort } from './addresses.js';
+export { freePort, freePorts } from './ports.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// FUSE benchmark: sequential write (cp, then sync) and read (drop caches, dd) of a large file through
+// FUSE benchmark: sequential write (cp, then sync) and read of a large file through
 // scripts/dfs-mount, beside `dfs put` / `dfs get` of the same file, and small-file
 // (1 KiB) creates/s and reads/s through the mount.
 //
@@ -15,6 +15,7 @@ const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { TestCluster, waitFor } = require('@dfs/testkit');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DFS = path.join(ROOT, 'packages', 'cli', 'bin', 'dfs.js');
@@ -67,14 +68,6 @@ function measure(results, key, label, fn, show) {
   console.log(`  ${label.padEnd(36)} ${show(results[key])}`);
 }
 
-async function waitFor(what, check, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Drops the kernel's page cache (needs root); false when it cannot. */
 function dropCaches() {
   try {
@@ -90,23 +83,6 @@ function isMounted(dir) {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
 }
 
-async function startCluster(o, work) {
-  const dir = path.join(work, 'cluster');
-  const child = spawn(process.execPath, [DFS, 'cluster', 'up', '--dir', dir, '--base-port', '0', '--masters', String(o.masters), '--chunkservers', String(o.chunkservers)], {
-    stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'cluster.log'), 'a')],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  await waitFor('dfs cluster up', () => {
-    if (child.exitCode !== null) throw new Error(`cluster up exited: ${fs.readFileSync(path.join(work, 'cluster.log'), 'utf8')}`);
-    return out.includes('ready');
-  }, 120_000);
-  const info = JSON.parse(fs.readFileSync(path.join(dir, 'cluster.json'), 'utf8'));
-  // The cluster's client credentials (mutual TLS by default), for the mount and the CLI.
-  const security = info.tls ? { DFS_TLS_DIR: info.tls.client } : { DFS_INSECURE: '1' };
-  return { child, masters: info.masters.map((m) => m.address).join(','), security };
-}
-
 const MB = 1e6;
 const rate = (bytes, s) => `${(bytes / MB / s).toFixed(1)} MB/s`;
 
@@ -120,8 +96,10 @@ async function main() {
   let mount;
   const results = { size: o.size, files: o.files };
   try {
-    const masters = process.env.DFS_MASTERS || (cluster = await startCluster(o, work)).masters;
-    const env = { ...process.env, ...(cluster ? cluster.security : {}), DFS_MASTERS: masters };
+    const masters = process.env.DFS_MASTERS || (cluster = await TestCluster.start({ dir: path.join(work, 'cluster'), masters: o.masters, chunkservers: o.chunkservers, readyTimeoutMs: 120_000 })).masterList;
+    // The cluster we started is mutual TLS by default: the mount and the CLI use its client credentials.
+    const tls = cluster && cluster.info.tls ? { DFS_TLS_DIR: cluster.info.tls.client } : {};
+    const env = { ...process.env, DFS_MASTERS: masters, ...tls };
     mount = spawn(DFS_MOUNT, ['--masters', masters, mnt], { env, stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'mount.log'), 'a')] });
     let mountOut = '';
     mount.stdout.on('data', (d) => (mountOut += d));
@@ -174,7 +152,7 @@ async function main() {
     }, files);
     // The same small files through the client library directly (no process start per file).
     const { DfsClient } = require(path.join(ROOT, 'packages', 'client'));
-    const client = new DfsClient({ masters: masters.split(','), ...(env.DFS_TLS_DIR ? { security: require(path.join(ROOT, 'packages', 'security')).tlsFrom(env.DFS_TLS_DIR) } : {}) });
+    const client = new DfsClient({ masters: masters.split(',') });
     try {
       const kibPath = path.join(work, 'kib');
       fs.writeFileSync(kibPath, kib);
@@ -198,8 +176,7 @@ async function main() {
     }
     if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
     if (cluster) {
-      cluster.child.kill('SIGTERM');
-      await waitFor('the cluster to stop', () => cluster.child.exitCode !== null || cluster.child.signalCode !== null, 30_000).catch(() => cluster.child.kill('SIGKILL'));
+      await cluster.stop();
     }
     fs.rmSync(work, { recursive: true, force: true });
   }

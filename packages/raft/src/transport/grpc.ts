@@ -19,6 +19,7 @@ import { callerOf, channelCredentials, describeIdentity, explainConnectError, ty
 import type { Message } from '../core/types.js';
 import { fromWire, toWire } from './codec.js';
 import type { Transport, TransportHandler } from './transport.js';
+import type { Logger } from '../logger.js';
 
 /*
  * The gRPC transport: RaftService on the master's own server. Each node keeps one
@@ -41,7 +42,7 @@ export interface GrpcTransportOptions {
   /** Where incoming snapshot files are written. */
   readonly snapshotDir: string;
   readonly handler: TransportHandler;
-  readonly logger?: { warn(...a: unknown[]): void; debug(...a: unknown[]): void };
+  readonly logger?: Logger;
   /** Mutual TLS (the default) or plaintext (--insecure) for the streams to peers. */
   readonly security: Security;
   /** Whether `id` is a current member: over TLS only members may send, each under its own id. */
