@@ -6,14 +6,17 @@ import {
   ChunkServiceClient,
   DfsError,
   ErrorCode,
+  ChannelPool,
   channelOptions,
+  dataChannelOptions,
+  rawChunkServiceDefinition,
   serverOptions,
+  widenServerWindows,
   shutdownServer,
 } from '@dfs/proto';
 import { logRefusedHandshakes, serverCredentials, channelCredentials, type Security } from '@dfs/security';
 import { measureCapacity } from './capacity.js';
 import { ChunkStore } from './chunk-store.js';
-import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
 import { splitHostPort } from '@dfs/proto';
@@ -23,8 +26,12 @@ import { chunkServiceHandlers } from './grpc-service.js';
 import { Replicator } from './replicator.js';
 import { Scrubber } from './scrubber.js';
 import { Throttle } from './throttle.js';
-import { CLIENT_FLOW_CONTROL_WINDOW, widenServerFlowControl } from './flow-control.js';
-import { chunkServiceDefinition } from './wire.js';
+
+/**
+ * Receive window of a chunkserver's channels to its peers (copies read whole chunks): enough
+ * to keep a stream moving, small enough that a slow disk does not buffer a chunk in memory.
+ */
+const PEER_CHANNEL_WINDOW = 4 * 1024 * 1024;
 
 export interface ChunkserverOptions {
   /** Stable id of this chunkserver (what the master and clients call it). */
@@ -110,7 +117,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
-  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
+  const peers = new ChannelPool((a) => new ChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...dataChannelOptions(PEER_CHANNEL_WINDOW) }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
   const replicator = new Replicator({
     selfId: id,
@@ -143,8 +150,8 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   let statusSnapshot: () => Promise<StatusSnapshot> = async () => { throw new Error('starting'); };
   const csMetrics = new ChunkserverMetrics(id, () => statusSnapshot());
   server.addService(
-    chunkServiceDefinition,
-    instrumentService('ChunkService', chunkServiceDefinition, csMetrics.countBytes(handlers), csMetrics.metrics, log),
+    rawChunkServiceDefinition,
+    instrumentService('ChunkService', rawChunkServiceDefinition, csMetrics.countBytes(handlers), csMetrics.metrics, log),
   );
   let port: number;
   try {
@@ -156,7 +163,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     peers.close();
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
-  widenServerFlowControl(server, 1024 * 1024, log);
+  if (!widenServerWindows(server)) log.warn('cannot widen HTTP/2 flow-control windows (grpc-js internals changed); write throughput will be lower');
   logRefusedHandshakes(server, (peer, why, suppressed) => log.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
   const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
 

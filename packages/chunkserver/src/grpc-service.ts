@@ -9,6 +9,7 @@ import {
   DfsError,
   ErrorCode,
   toServiceError,
+  type RawWriteRequest,
   type ChunkInfoRequest,
   type ChunkInfoResponse,
   type CopyChunkRequest,
@@ -23,7 +24,6 @@ import { CHUNK_RPC_ROLES } from './access.js';
 import { checkHandle } from './chunk-id.js';
 import { handleReadChunk, type ReadContext } from './read-path.js';
 import type { Replicator } from './replicator.js';
-import type { RawWriteRequest } from './wire.js';
 import { handleWriteChunk, type WriteContext } from './write-pipeline.js';
 
 /** What the ChunkService handlers work on; `startChunkserver` builds it once. */

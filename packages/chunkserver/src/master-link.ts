@@ -11,10 +11,10 @@ import {
   type RegisterResponse,
   type ReplicaReport,
   type ReplicateCommand,
+  ChannelPool,
 } from '@dfs/proto';
 import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
-import { ClientPool } from './client-pool.js';
 import type { CapacityReport } from './capacity.js';
 import type { ChunkserverFaultInjector } from './fault-injector.js';
 import { pause } from './throttle.js';
@@ -64,8 +64,8 @@ export class MasterLink {
   private nudgeTimer?: NodeJS.Timeout;
   /** The master drains this node: told by the leader, repeated to every master (and at registration). */
   decommissioning = false;
-  readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
-  private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
+  readonly control = new ChannelPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
+  private readonly master = new ChannelPool((a) => new MasterServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
   private loops: Array<Promise<void>> = [];
   private lastCapacity?: CapacityReport;
   private measuring?: Promise<CapacityReport>;

@@ -1,28 +1,32 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '@dfs/telemetry';
-import { BLOCK_SIZE, DfsError, ErrorCode, crc32cOf, toDfsError, type ReadChunkRequest } from '@dfs/proto';
+import { BLOCK_SIZE, DfsError, ErrorCode, MAX_FRAME_PIECES, READ_HEADROOM, crc32cOf, encodeReadBlocks, toDfsError, type ReadChunkRequest } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
-import { READ_HEADROOM, encodeReadFrame } from './wire.js';
 
-/** Blocks per readv, and batches read ahead of the one being sent (overlaps disk and network). */
-const BATCH = 4;
+/**
+ * Blocks per disk read and per ReadChunk message (1 MiB: per-message costs paid once per MiB),
+ * and batches read ahead of the one being sent (overlaps disk and network).
+ */
+const BATCH = MAX_FRAME_PIECES;
 const READ_AHEAD = 2;
 
-export interface VerifiedBlock {
-  /** Offset of the block within the chunk (block aligned). */
+export interface VerifiedBlocks {
+  /** Offset of the first block within the chunk (block aligned). */
   offset: number;
-  /** [headroom spare bytes][len data bytes] */
+  /** [headroom spare bytes][len data bytes: consecutive blocks] */
   buf: Buffer;
   len: number;
-  crc: number;
+  /** Stored CRC32C of each block, in order. */
+  crcs: number[];
 }
 
 /**
- * Reads blocks [first, end) of a replica and verifies each against its stored CRC32C before
- * yielding it. A mismatch (or a short file) quarantines the replica — which reports it to the
- * master — and throws CHECKSUM_MISMATCH: a corrupt block is never handed out.
+ * Reads blocks [first, end) of a replica in batches of up to BATCH consecutive blocks and
+ * verifies each block against its stored CRC32C before yielding the batch. A mismatch (or a
+ * short file) quarantines the replica — which reports it to the master — and throws
+ * CHECKSUM_MISMATCH: a corrupt block is never handed out.
  */
 export async function* readVerifiedBlocks(
   store: ChunkStore,
@@ -31,26 +35,22 @@ export async function* readVerifiedBlocks(
   firstBlock: number,
   endBlock: number,
   headroom: number,
-): AsyncGenerator<VerifiedBlock> {
+): AsyncGenerator<VerifiedBlocks> {
   const fi = store.faultInjector;
-  // Blocks are read in batches of BATCH with one readv each (one thread-pool round trip per
-  // 256 KiB), each block into its own buffer with headroom; READ_AHEAD batches in flight.
-  type Batch = Promise<{ bufs: Buffer[]; bytesRead: number } | Error>;
+  // Each batch is one positional read (one thread-pool round trip per MiB) into one buffer with
+  // headroom in front, so the message sent is that buffer; READ_AHEAD batches in flight.
+  type Batch = Promise<{ buf: Buffer; len: number; bytesRead: number } | Error>;
   const inflight: Batch[] = [];
   let nextToRead = firstBlock;
   const issue = (): void => {
-    const bufs: Buffer[] = [];
-    const views: Buffer[] = [];
     const position = nextToRead * BLOCK_SIZE;
-    for (let i = 0; i < BATCH && nextToRead < endBlock; i++, nextToRead++) {
-      const len = Math.min(BLOCK_SIZE, record.length - nextToRead * BLOCK_SIZE);
-      const buf = Buffer.allocUnsafe(headroom + len);
-      bufs.push(buf);
-      views.push(buf.subarray(headroom));
-    }
+    const stop = Math.min(endBlock, nextToRead + BATCH);
+    const len = Math.min(stop * BLOCK_SIZE, record.length) - position;
+    nextToRead = stop;
+    const buf = Buffer.allocUnsafe(headroom + len);
     inflight.push(
-      fh.readv(views, position).then(
-        (r) => ({ bufs, bytesRead: r.bytesRead }),
+      fh.read(buf, headroom, len, position).then(
+        (r) => ({ buf, len, bytesRead: r.bytesRead }),
         (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
       ),
     );
@@ -61,24 +61,24 @@ export async function* readVerifiedBlocks(
       while (nextToRead < endBlock && inflight.length < READ_AHEAD) issue();
       const r = await inflight.shift()!;
       if (r instanceof Error) throw toDfsError(r);
-      let available = r.bytesRead;
-      for (const buf of r.bufs) {
-        const offset = block * BLOCK_SIZE;
-        const len = buf.length - headroom;
-        const data = buf.subarray(headroom);
-        if (available < len) {
-          throw await corrupt(store, record, `block at offset ${offset}: data file ends early (${Math.max(0, available)} of ${len} bytes)`);
-        }
-        available -= len;
+      const first = block * BLOCK_SIZE;
+      if (r.bytesRead < r.len) {
+        const short = Math.floor(r.bytesRead / BLOCK_SIZE) * BLOCK_SIZE + first;
+        throw await corrupt(store, record, `block at offset ${short}: data file ends early (${Math.max(0, first + r.bytesRead - short)} of ${Math.min(BLOCK_SIZE, record.length - short)} bytes)`);
+      }
+      const crcs: number[] = [];
+      for (let at = 0; at < r.len; at += BLOCK_SIZE, block++) {
+        const offset = first + at;
+        const data = r.buf.subarray(headroom + at, headroom + Math.min(r.len, at + BLOCK_SIZE));
         if (fi.corruptReadBlock) fi.corruptReadBlock(record.handle, offset, data);
         const expected = record.blockCrcs[block]! >>> 0;
         const actual = crc32cOf(data);
         if (actual !== expected) {
           throw await corrupt(store, record, `block at offset ${offset}: checksum ${actual} does not match stored ${expected}`);
         }
-        yield { offset, buf, len, crc: expected };
-        block++;
+        crcs.push(expected);
       }
+      yield { offset: first, buf: r.buf, len: r.len, crcs };
     }
   } finally {
     await Promise.all(inflight.splice(0));
@@ -122,7 +122,7 @@ export async function handleReadChunk(ctx: ReadContext, call: ServerWritableStre
       const last = Math.ceil(end / BLOCK_SIZE);
       for await (const b of readVerifiedBlocks(ctx.store, record, fh, first, last, READ_HEADROOM)) {
         if (cancelled) break;
-        if (!call.write(encodeReadFrame(b.buf, b.len, b.offset, b.crc))) await drained(call, ctx.stallTimeoutMs, () => cancelled);
+        if (!call.write(encodeReadBlocks(b.buf, b.len, b.offset, b.crcs))) await drained(call, ctx.stallTimeoutMs, () => cancelled);
         if (cancelled) break;
       }
     } finally {

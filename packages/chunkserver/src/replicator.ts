@@ -9,10 +9,11 @@ import {
   type ChunkserverRef,
   type CopyChunkResponse,
   type ReadChunkResponse,
+  type ChannelPool,
+  framePieces,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkStore, ChunkWriter } from './chunk-store.js';
-import type { ClientPool } from './client-pool.js';
 import { MessageQueue } from './message-queue.js';
 import { Semaphore, type Throttle } from './throttle.js';
 import { MAX_CHUNK_SIZE } from './write-pipeline.js';
@@ -34,7 +35,7 @@ export interface CopyRequest {
 export interface ReplicatorOptions {
   selfId: string;
   store: ChunkStore;
-  peers: ClientPool<ChunkServiceClient>;
+  peers: ChannelPool<ChunkServiceClient>;
   log: Logger;
   maxConcurrent: number;
   throttle: Throttle;
@@ -154,7 +155,13 @@ export class Replicator {
         }
         const data = resp.data;
         await throttle.take(data.length, signal);
-        await writer.writeFrame(data, resp.crc32c);
+        let blocks: ReturnType<typeof framePieces>;
+        try {
+          blocks = framePieces(data, resp.crc32c, resp.blockCrc32cs);
+        } catch (err) {
+          throw new DfsError(ErrorCode.INTERNAL, `copy of chunk ${handle} from ${source.id}: ${(err as Error).message}`);
+        }
+        for (const b of blocks) await writer.writeFrame(b.data, b.crc);
       }
       if (writer.offset !== info.length) {
         throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `copy of chunk ${handle}: got ${writer.offset} bytes, source reported ${info.length}`);

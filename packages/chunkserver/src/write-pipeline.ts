@@ -9,13 +9,17 @@ import {
   type WriteChunkResponse,
   type WriteHeader,
   REQUEST_ID_KEY,
+  type ChannelPool,
+  WRITE_CHUNK_PATH,
+  decodeWriteResponse,
+  encodeWriteRequest,
+  type RawWriteRequest,
+  framePieces,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore, ChunkWriter } from './chunk-store.js';
-import type { ClientPool } from './client-pool.js';
 import { MessageQueue } from './message-queue.js';
 import { PipelineError, blameDownstream, blameSelf } from './pipeline-error.js';
-import { WRITE_CHUNK_PATH, decodeWriteResponse, encodeWriteRequest, type RawWriteRequest } from './wire.js';
 
 /*
  * The write pipeline (GFS §3.2 data flow, HDFS DataXceiver): each replica verifies a frame,
@@ -37,7 +41,7 @@ const MAX_CHAIN = 16;
 export interface WriteContext {
   selfId: string;
   store: ChunkStore;
-  peers: ClientPool<ChunkServiceClient>;
+  peers: ChannelPool<ChunkServiceClient>;
   log: Logger;
   /** A downstream that accepts nothing (or does not ack) for this long fails the write. */
   pipelineTimeoutMs: number;
@@ -221,7 +225,8 @@ export async function handleWriteChunk(
   call: ServerReadableStream<RawWriteRequest, WriteChunkResponse>,
   callback: sendUnaryData<WriteChunkResponse>,
 ): Promise<void> {
-  const queue = new MessageQueue<RawWriteRequest>(call);
+  // Up to 4 messages (≤ 4 MiB with multi-piece frames) wait; then HTTP/2 flow control pushes back.
+  const queue = new MessageQueue<RawWriteRequest>(call, 4);
   let writer: ChunkWriter | undefined;
   let forwarder: Forwarder | undefined;
   let header: ValidHeader | undefined;
@@ -254,10 +259,15 @@ export async function handleWriteChunk(
       const body = m.msg.msg;
       if (body?.$case !== 'frame') throw invalid(body?.$case === 'header' ? 'WriteChunk stream has a second header' : 'WriteChunk message without a frame');
       const frame = body.value;
-      const data = frame.data;
-      if (data.length === 0) continue;
+      if (frame.data.length === 0) continue;
       const offset = writer.offset;
-      await writer.writeFrame(data, frame.crc32c);
+      let pieces: ReturnType<typeof framePieces>;
+      try {
+        pieces = framePieces(frame.data, frame.crc32c, frame.pieceCrc32cs);
+      } catch (err) {
+        throw invalid(`chunk ${handle}: ${(err as Error).message}`);
+      }
+      for (const piece of pieces) await writer.writeFrame(piece.data, piece.crc);
       if (forwarder) {
         if (fi.beforeForward) await fi.beforeForward(handle, offset, forwarder.target.id);
         await forwarder.send(m.raw);

@@ -24,6 +24,7 @@ import {
   type ReportBadReplicaResponse,
   type WriteChunkResponse,
   type WriteHeader,
+  framePieces,
 } from '@dfs/proto';
 import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
 import { startChunkserver, type ChunkserverOptions, type RunningChunkserver } from '../src/index.js';
@@ -142,7 +143,7 @@ export class Fleet {
   }
 }
 
-export type WriteMessage = { header: WriteHeader } | { frame: { data: Buffer; crc32c: number } };
+export type WriteMessage = { header: WriteHeader } | { frame: { data: Buffer; crc32c: number; pieceCrc32cs?: number[] } };
 
 /** Streams a WriteChunk call: `messages` as given (for malformed-input tests). */
 export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[]): Promise<WriteChunkResponse> {
@@ -150,7 +151,7 @@ export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[]): 
     const call = client.writeChunk(new Metadata(), { deadline: Date.now() + 20_000 }, (err, resp) => (err ? reject(err) : resolve(resp)));
     for (const m of messages) {
       if ('header' in m) call.write({ msg: { $case: 'header', value: m.header } });
-      else call.write({ msg: { $case: 'frame', value: m.frame } });
+      else call.write({ msg: { $case: 'frame', value: { pieceCrc32cs: [], ...m.frame } } });
     }
     call.end();
   });
@@ -174,7 +175,14 @@ export function writeChunk(client: ChunkServiceClient, h: WriteHeader, data: Buf
   return writeRaw(client, [{ header: h }, ...frames(data, frameSize)]);
 }
 
-export async function readChunk(client: ChunkServiceClient, req: Partial<ReadChunkRequest> & { handle: number }): Promise<{ data: Buffer; frames: ReadChunkResponse[] }> {
+/**
+ * Reads a chunk; `frames` lists one entry per block (a multi-block message is split, as the
+ * client does), `messages` what came over the wire.
+ */
+export async function readChunk(
+  client: ChunkServiceClient,
+  req: Partial<ReadChunkRequest> & { handle: number },
+): Promise<{ data: Buffer; frames: ReadChunkResponse[]; messages: ReadChunkResponse[] }> {
   const stream = client.readChunk({ version: 0, offset: 0, length: 0, requestId: '', ...req }, { deadline: Date.now() + 20_000 });
   const got: ReadChunkResponse[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -182,7 +190,10 @@ export async function readChunk(client: ChunkServiceClient, req: Partial<ReadChu
     stream.on('error', reject);
     stream.on('end', resolve);
   });
-  return { data: Buffer.concat(got.map((f) => f.data)), frames: got };
+  const frames = got.flatMap((m) =>
+    framePieces(Buffer.from(m.data), m.crc32c, m.blockCrc32cs).map((p, i) => ({ offset: m.offset + i * BLOCK_SIZE, data: p.data, crc32c: p.crc, blockCrc32cs: [] })),
+  );
+  return { data: Buffer.concat(got.map((f) => f.data)), frames, messages: got };
 }
 
 export function chunkInfo(client: ChunkServiceClient, handle: number): Promise<ChunkInfoResponse> {

@@ -14,6 +14,7 @@ import {
   readChunk,
   writeChunk,
   writeRaw,
+  type WriteMessage,
 } from './helpers.js';
 
 const ref = (cs: RunningChunkserver): ChunkserverRef => ({ id: cs.id, address: cs.address, rack: '' });
@@ -97,6 +98,42 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     );
     assert.match(err.message, /c3/);
     assert.equal(failedNode(err.cause), 'c3');
+  });
+
+  it('stores multi-piece frames (1 MiB messages) through the chain exactly as single-piece ones', async () => {
+    // 20 blocks + 123 bytes: one frame of 16 pieces, then one of 4 pieces and a short one.
+    const data = seededBytes(20 * BLOCK_SIZE + 123, 17);
+    const pieces = (from: number, to: number): WriteMessage => {
+      const d = data.subarray(from, to);
+      return { frame: { data: d, crc32c: 0, pieceCrc32cs: blockChecksums(d) } };
+    };
+    const res = await writeRaw(fleet.client(c1.address), [
+      { header: header({ handle: 110, chain: [ref(c2), ref(c3)] }) },
+      pieces(0, 16 * BLOCK_SIZE),
+      pieces(16 * BLOCK_SIZE, data.length),
+    ]);
+    assert.deepEqual(res.replicas, ['c1', 'c2', 'c3']);
+    assert.equal(res.length, data.length);
+    assert.equal(res.crc32c, crc32cOf(data));
+    for (const cs of [c1, c2, c3]) {
+      const got = await readChunk(fleet.client(cs.address), { handle: 110 });
+      assert.ok(got.data.equals(data), `replica on ${cs.id}`);
+      assert.equal(got.messages.length, 2, `20 blocks and a short one come in 2 messages of ≤ 16 blocks, got ${got.messages.length}`);
+      assert.deepEqual(got.frames.map((f) => f.crc32c), blockChecksums(data), `block CRCs on ${cs.id}`);
+    }
+  });
+
+  it('rejects multi-piece frames whose pieces or checksums do not add up', async () => {
+    const client = fleet.client(c1.address);
+    const d = seededBytes(3 * BLOCK_SIZE, 5);
+    const sums = blockChecksums(d);
+    const bad = [...sums];
+    bad[1] = (bad[1]! ^ 1) >>> 0;
+    await expectDfsError(writeRaw(client, [{ header: header({ handle: 111 }) }, { frame: { data: d, crc32c: 0, pieceCrc32cs: bad } }]), ErrorCode.CHECKSUM_MISMATCH);
+    await expectDfsError(writeRaw(client, [{ header: header({ handle: 111 }) }, { frame: { data: d, crc32c: 0, pieceCrc32cs: sums.slice(0, 2) } }]), ErrorCode.INVALID_ARGUMENT);
+    const big = seededBytes(17 * BLOCK_SIZE, 6);
+    await expectDfsError(writeRaw(client, [{ header: header({ handle: 111 }) }, { frame: { data: big, crc32c: 0, pieceCrc32cs: blockChecksums(big) } }]), ErrorCode.INVALID_ARGUMENT);
+    await expectDfsError(chunkInfo(client, 111), ErrorCode.UNKNOWN_CHUNK);
   });
 
   it('rejects malformed streams with typed errors and keeps serving', async () => {
@@ -191,7 +228,7 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
         const pump = (): void => {
           while (sent < size) {
             sent += BLOCK_SIZE;
-            if (!call.write({ msg: { $case: 'frame', value: { data: block, crc32c: crc } } })) {
+            if (!call.write({ msg: { $case: 'frame', value: { data: block, crc32c: crc, pieceCrc32cs: [] } } })) {
               call.once('drain', pump);
               return;
             }

@@ -1,4 +1,4 @@
-import { SingleBar, Presets } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { humanSize, rate } from './format.js';
 
 /** A progress bar on a terminal, nothing when piped; a one-line summary at the end unless quiet. */
@@ -9,6 +9,8 @@ export class Progress {
 
   constructor(private readonly label: string, total: number, private readonly quiet: boolean) {
     if (!quiet && process.stderr.isTTY && total > 0) {
+      // Loaded only for a bar on a terminal: 20 modules no other command needs at start-up.
+      const { SingleBar, Presets } = require('cli-progress') as typeof import('cli-progress');
       this.bar = new SingleBar(
         {
           format: `${label} [{bar}] {percentage}% | {done}/{size} | {speed} | ETA {eta_formatted}`,

@@ -3,12 +3,13 @@ import {
   crc32cOf,
   DfsError,
   ErrorCode,
+  framePieces,
   toDfsError,
   type ChunkLocation,
   type ChunkserverRef,
   type ReadChunkResponse,
 } from '@dfs/proto';
-import type { ChunkserverPool } from './chunkserver-pool.js';
+import type { ChunkserverPool } from './rpc.js';
 import type { ReadPolicy } from './read-policy.js';
 import { requestMetadata } from './rpc.js';
 
@@ -49,10 +50,18 @@ async function readFromReplica(
         throw new DfsError(ErrorCode.INTERNAL, `chunk ${chunk.handle} from ${replica.id}: block at ${msg.offset}, expected ${expected}`);
       }
       const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
-      if (crc32cOf(data) !== msg.crc32c) {
-        const reason = `checksum mismatch in block at ${msg.offset}`;
-        ctx.onCorruptReplica?.(chunk.handle, replica, reason);
-        throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${chunk.handle} on ${replica.id}: ${reason}`);
+      let blocks: ReturnType<typeof framePieces>;
+      try {
+        blocks = framePieces(data, msg.crc32c, msg.blockCrc32cs);
+      } catch (err) {
+        throw new DfsError(ErrorCode.INTERNAL, `chunk ${chunk.handle} from ${replica.id}: ${(err as Error).message}`);
+      }
+      for (let i = 0; i < blocks.length; i++) {
+        if (crc32cOf(blocks[i]!.data) !== blocks[i]!.crc >>> 0) {
+          const reason = `checksum mismatch in block at ${msg.offset + i * BLOCK_SIZE}`;
+          ctx.onCorruptReplica?.(chunk.handle, replica, reason);
+          throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${chunk.handle} on ${replica.id}: ${reason}`);
+        }
       }
       expected += data.length;
       const from = Math.max(0, start - msg.offset);

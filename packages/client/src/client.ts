@@ -18,7 +18,6 @@ import {
   type MasterServiceClient,
 } from '@dfs/proto';
 import type { Security } from '@dfs/security';
-import { ChunkserverPool } from './chunkserver-pool.js';
 import { resolveSecurity } from './config.js';
 import { FileWriter, type FileWriterOptions } from './file-writer.js';
 import { FollowerReads } from './follower-reads.js';
@@ -26,6 +25,7 @@ import { readFileRange } from './file-reader.js';
 import { MasterPool } from './master-pool.js';
 import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
 import type { UnaryMethod } from './rpc.js';
+import { chunkserverPool, type ChunkserverPool } from './rpc.js';
 
 export interface DfsClientOptions {
   /** Master gRPC addresses (host:port). */
@@ -105,6 +105,8 @@ const DEFAULTS = {
 const STREAM_HELD_BYTES = 128 * 1024 * 1024;
 
 const MAX_PARALLEL_CHUNKS = 16;
+/** Size of one local file read (put) or gathered write (get): one thread-pool round trip per MiB, not per block. */
+const LOCAL_IO_BYTES = 1024 * 1024;
 
 /** Chunks in flight for a put: 32 MiB worth, at least 4, at most 16 (each is a pipeline of 3 streams). */
 function autoParallelChunks(chunkSize: number): number {
@@ -181,7 +183,7 @@ export class DfsClient {
     };
     this.security = options.security ?? resolveSecurity().security;
     this.masters = new MasterPool({ masters: options.masters, security: this.security, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
-    this.chunkservers = new ChunkserverPool(this.security);
+    this.chunkservers = chunkserverPool(this.security);
     this.followerReads = options.followerReads ? new FollowerReads(this.masters, this.opts.callTimeoutMs) : undefined;
     this.readPolicy = new ReadPolicy(options.readPolicy ?? 'round-robin');
     this.minReplicas = options.minReplicas;
@@ -428,7 +430,7 @@ export class DfsClient {
       let done = start;
       for (let offset = start; offset < size; offset += chunkSize) {
         const end = Math.min(size, offset + chunkSize);
-        await writer.addChunk(() => fsCreateReadStream(localPath, { start: offset, end: end - 1, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>);
+        await writer.addChunk(() => fsCreateReadStream(localPath, { start: offset, end: end - 1, highWaterMark: LOCAL_IO_BYTES }) as AsyncIterable<Buffer>);
         // Progress counts chunks handed to the pipeline; close() waits for the acknowledgements.
         done = end;
         opts.onProgress?.(done);
@@ -562,7 +564,8 @@ export class DfsClient {
     try {
       const handle = await open(tmp, 'w');
       try {
-        await pipeline(counted(this.readLocated(located, opts)), handle.createWriteStream());
+        // A deep buffer lets the stream gather verified blocks into one writev per LOCAL_IO_BYTES.
+        await pipeline(counted(this.readLocated(located, opts)), handle.createWriteStream({ highWaterMark: LOCAL_IO_BYTES }));
       } finally {
         await handle.close().catch(() => undefined);
       }

@@ -9,7 +9,7 @@ import {
 } from '@dfs/proto';
 import type { ServiceError } from '@grpc/grpc-js';
 import type { MasterPool } from './master-pool.js';
-import type { ChunkserverPool } from './chunkserver-pool.js';
+import type { ChunkserverPool } from './rpc.js';
 import { writeChunk } from './chunk-write.js';
 import { delay } from './rpc.js';
 

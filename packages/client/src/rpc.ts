@@ -1,5 +1,22 @@
 import { Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import { DfsError, ErrorCode, REQUEST_ID_KEY, toDfsError } from '@dfs/proto';
+import {
+  ChannelPool,
+  ChunkServiceClient,
+  DfsError,
+  ErrorCode,
+  REQUEST_ID_KEY,
+  channelOptions,
+  dataChannelOptions,
+  toDfsError,
+} from '@dfs/proto';
+import { channelCredentials, type Security } from '@dfs/security';
+
+/** The client's channels to chunkservers: one per address, with the data path's wide receive window. */
+export type ChunkserverPool = ChannelPool<ChunkServiceClient>;
+
+export function chunkserverPool(security: Security): ChunkserverPool {
+  return new ChannelPool((a) => new ChunkServiceClient(a, channelCredentials(security), { ...channelOptions(), ...dataChannelOptions() }));
+}
 
 /** A ts-proto grpc-js unary method in its fullest overload. */
 export type UnaryMethod<Req, Res> = (

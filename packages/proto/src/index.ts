@@ -92,7 +92,33 @@ export {
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
 export { shutdownServer } from './server-shutdown.js';
-export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';
+export { crc32cOf, blockChecksums, blockCount } from './checksum.js';
+export {
+  BlockFramer,
+  varintLength,
+  writeVarint,
+  encodeWriteFrame,
+  encodeWritePieces,
+  framePieces,
+  MAX_FRAME_PIECES,
+  encodeReadFrame,
+  encodeReadBlocks,
+  READ_HEADROOM,
+  WRITE_CHUNK_PATH,
+  encodeWriteRequest,
+  decodeWriteResponse,
+  decodeReadResponse,
+  rawChunkServiceDefinition,
+  type RawWriteRequest,
+} from './wire.js';
+export { ChannelPool } from './channel-pool.js';
+export {
+  DATA_CHANNEL_WINDOW,
+  DATA_STREAM_WINDOW,
+  DATA_SESSION_WINDOW,
+  dataChannelOptions,
+  widenServerWindows,
+} from './flow-control.js';
 export {
   normalizePath,
   pathComponents,

@@ -2,10 +2,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
-import { startMaster } from '@dfs/master';
-import { startChunkserver } from '@dfs/chunkserver';
 import { enableCredentialReload, httpTls, INSECURE, tlsFrom, type Security } from '@dfs/security';
-import { createLogger } from '@dfs/telemetry';
+
+// The daemons' packages load only when a daemon starts: every other command (`dfs stat`, …)
+// would pay their start-up (@dfs/master with SQLite; @dfs/telemetry with pino, prom-client and
+// OpenTelemetry: ~120 modules) for nothing.
+const loadMaster = (): typeof import('@dfs/master') => require('@dfs/master') as typeof import('@dfs/master');
+const loadChunkserver = (): typeof import('@dfs/chunkserver') => require('@dfs/chunkserver') as typeof import('@dfs/chunkserver');
+const loadTelemetry = (): typeof import('@dfs/telemetry') => require('@dfs/telemetry') as typeof import('@dfs/telemetry');
 
 interface Stoppable {
   stop(): Promise<void>;
@@ -29,7 +33,7 @@ export function parsePeers(text: string): Array<{ id: string; address: string }>
  * SIGHUP and when their files change.
  */
 function nodeSecurity(o: Record<string, string | undefined>): Security {
-  const log = createLogger(o.id!, o.logLevel);
+  const log = loadTelemetry().createLogger(o.id!, o.logLevel);
   if ((o.insecure as unknown as boolean | undefined) === true) {
     log.warn('running with --insecure: gRPC is plaintext, callers are not authenticated and every role check is off');
     return INSECURE;
@@ -109,6 +113,7 @@ export function registerDaemonCommands(program: Command): void {
     const snapshotEvery = Number(o.snapshotEvery);
     if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--snapshot-every: not a positive integer: ${o.snapshotEvery}`);
     if (join && !o.peers) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--join needs --peers (the members of the group to join)');
+    const { startMaster } = loadMaster();
     const master = await startMaster({
       id: o.id!,
       dir: o.dir!,
@@ -146,6 +151,7 @@ export function registerDaemonCommands(program: Command): void {
       .option('--copy-rate <bytes>', 're-replication read rate per second (0 = unlimited)', '64MiB'),
   ).action(async (o: Record<string, string | undefined>) => {
     if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
+    const { startChunkserver } = loadChunkserver();
     const cs = await startChunkserver({
       id: o.id!,
       dir: o.dir!,

@@ -1,0 +1,222 @@
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { ChunkServiceService, type WriteChunkRequest, type WriteChunkResponse, type ReadChunkResponse } from './gen/dfs/v1/chunk.js';
+import { BLOCK_SIZE } from './limits.js';
+
+/*
+ * The data path's wire format, in one place: block framing, the protobuf varint, and the
+ * ChunkService frames serialized by hand so that block data is copied at most once.
+ * The bytes on the wire are exactly those of the .proto contract (tests compare them with
+ * the generated codec); only who allocates and copies changes.
+ */
+
+/** Bytes a protobuf varint of `value` (0 ≤ value < 2^53) takes. */
+export function varintLength(value: number): number {
+  let v = value;
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** Writes `value` as a protobuf varint at `pos`; returns the position after it. */
+export function writeVarint(buf: Buffer, pos: number, value: number): number {
+  let v = value;
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+/**
+ * Cuts a byte stream into checksum blocks of BLOCK_SIZE (the last may be short). Whole blocks
+ * inside one input buffer are views of it; only a block that straddles two inputs is copied.
+ */
+export class BlockFramer {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+  constructor(private readonly blockSize = BLOCK_SIZE) {}
+
+  /** The whole blocks `piece` completes, in order. */
+  *push(piece: Buffer): Generator<Buffer> {
+    const size = this.blockSize;
+    let off = 0;
+    if (this.bytes > 0) {
+      const take = Math.min(size - this.bytes, piece.length);
+      this.parts.push(piece.subarray(0, take));
+      this.bytes += take;
+      off = take;
+      if (this.bytes === size) {
+        yield Buffer.concat(this.parts, size);
+        this.parts = [];
+        this.bytes = 0;
+      }
+    }
+    while (piece.length - off >= size) {
+      yield piece.subarray(off, off + size);
+      off += size;
+    }
+    if (off < piece.length) {
+      this.parts.push(piece.subarray(off));
+      this.bytes += piece.length - off;
+    }
+  }
+
+  /** The final short block, if any. */
+  flush(): Buffer | undefined {
+    if (this.bytes === 0) return undefined;
+    const block = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.bytes);
+    this.parts = [];
+    this.bytes = 0;
+    return block;
+  }
+}
+
+/**
+ * Serializes WriteChunkRequest{frame: DataFrame{data, crc32c}} (fields 2 → 1, 2) with one
+ * allocation and one copy of the data.
+ */
+export function encodeWriteFrame(data: Buffer, crc: number): Buffer {
+  const c = crc >>> 0;
+  const inner = 1 + varintLength(data.length) + data.length + (c !== 0 ? 1 + varintLength(c) : 0);
+  const out = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+  let p = 0;
+  out[p++] = 0x12;
+  p = writeVarint(out, p, inner);
+  out[p++] = 0x0a;
+  p = writeVarint(out, p, data.length);
+  data.copy(out, p);
+  p += data.length;
+  if (c !== 0) {
+    out[p++] = 0x10;
+    p = writeVarint(out, p, c);
+  }
+  return out;
+}
+
+/** Most pieces one WriteChunk frame may carry (`piece_crc32cs`): 16 × 64 KiB = 1 MiB messages. */
+export const MAX_FRAME_PIECES = 16;
+
+/**
+ * Serializes WriteChunkRequest{frame: DataFrame{data: concat(pieces), piece_crc32cs}} with one
+ * allocation and one copy of the data: up to MAX_FRAME_PIECES pieces (each BLOCK_SIZE but the
+ * last) in one message. One piece is sent as a classic single-piece frame.
+ */
+export function encodeWritePieces(pieces: readonly Buffer[], crcs: readonly number[]): Buffer {
+  if (pieces.length === 1) return encodeWriteFrame(pieces[0]!, crcs[0]!);
+  let dataLen = 0;
+  for (const p of pieces) dataLen += p.length;
+  let packedLen = 0;
+  for (const c of crcs) packedLen += varintLength(c >>> 0);
+  const inner = 1 + varintLength(dataLen) + dataLen + 1 + varintLength(packedLen) + packedLen;
+  const out = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+  let p = 0;
+  out[p++] = 0x12;
+  p = writeVarint(out, p, inner);
+  out[p++] = 0x0a;
+  p = writeVarint(out, p, dataLen);
+  for (const piece of pieces) {
+    piece.copy(out, p);
+    p += piece.length;
+  }
+  out[p++] = 0x1a;
+  p = writeVarint(out, p, packedLen);
+  for (const c of crcs) p = writeVarint(out, p, c >>> 0);
+  return out;
+}
+
+/**
+ * The pieces of a received DataFrame with their CRC32Cs, as views of its data (no copy).
+ * Throws a one-line message for a frame whose pieces do not add up.
+ */
+export function framePieces(data: Buffer, crc32c: number, pieceCrcs: readonly number[]): Array<{ data: Buffer; crc: number }> {
+  if (pieceCrcs.length === 0) return [{ data, crc: crc32c }];
+  if (pieceCrcs.length > MAX_FRAME_PIECES) throw new Error(`frame carries ${pieceCrcs.length} pieces, at most ${MAX_FRAME_PIECES}`);
+  if (Math.ceil(data.length / BLOCK_SIZE) !== pieceCrcs.length) {
+    throw new Error(`frame of ${data.length} bytes does not match its ${pieceCrcs.length} piece checksums`);
+  }
+  return pieceCrcs.map((crc, i) => ({ data: data.subarray(i * BLOCK_SIZE, Math.min(data.length, (i + 1) * BLOCK_SIZE)), crc }));
+}
+
+/** Room kept in front of blocks read from disk for the ReadChunkResponse field headers (16 CRCs fit). */
+export const READ_HEADROOM = 128;
+
+/**
+ * Turns `buf` = [READ_HEADROOM spare bytes][len bytes of block data] into a serialized
+ * ReadChunkResponse {offset, crc32c, data} by writing the field headers just before the data
+ * (no copy of the data). Fields: 1 offset (varint), 3 crc32c (varint), 2 data (bytes).
+ */
+export function encodeReadFrame(buf: Buffer, len: number, offset: number, crc: number): Buffer {
+  let head = 0;
+  const tmp = Buffer.allocUnsafe(READ_HEADROOM);
+  if (offset > 0) {
+    tmp[head++] = 0x08;
+    head = writeVarint(tmp, head, offset);
+  }
+  if (crc >>> 0 !== 0) {
+    tmp[head++] = 0x18;
+    head = writeVarint(tmp, head, crc >>> 0);
+  }
+  tmp[head++] = 0x12;
+  head = writeVarint(tmp, head, len);
+  const start = READ_HEADROOM - head;
+  tmp.copy(buf, start, 0, head);
+  return buf.subarray(start, READ_HEADROOM + len);
+}
+
+/**
+ * Turns `buf` = [READ_HEADROOM spare bytes][len bytes: consecutive blocks] into a serialized
+ * ReadChunkResponse {offset, block_crc32cs, data} in place (no copy of the data). One block is
+ * sent in the classic single-block form (`encodeReadFrame`).
+ */
+export function encodeReadBlocks(buf: Buffer, len: number, offset: number, crcs: readonly number[]): Buffer {
+  if (crcs.length === 1) return encodeReadFrame(buf, len, offset, crcs[0]!);
+  if (crcs.length > MAX_FRAME_PIECES) throw new Error(`${crcs.length} blocks in one read frame, at most ${MAX_FRAME_PIECES}`);
+  let head = 0;
+  const tmp = Buffer.allocUnsafe(READ_HEADROOM);
+  if (offset > 0) {
+    tmp[head++] = 0x08;
+    head = writeVarint(tmp, head, offset);
+  }
+  let packedLen = 0;
+  for (const c of crcs) packedLen += varintLength(c >>> 0);
+  tmp[head++] = 0x22;
+  head = writeVarint(tmp, head, packedLen);
+  for (const c of crcs) head = writeVarint(tmp, head, c >>> 0);
+  tmp[head++] = 0x12;
+  head = writeVarint(tmp, head, len);
+  const start = READ_HEADROOM - head;
+  tmp.copy(buf, start, 0, head);
+  return buf.subarray(start, READ_HEADROOM + len);
+}
+
+export const WRITE_CHUNK_PATH = ChunkServiceService.writeChunk.path;
+export const encodeWriteRequest = (msg: WriteChunkRequest): Buffer => ChunkServiceService.writeChunk.requestSerialize(msg);
+export const decodeWriteResponse = (buf: Buffer): WriteChunkResponse => ChunkServiceService.writeChunk.responseDeserialize(buf);
+export const decodeReadResponse = (buf: Buffer): ReadChunkResponse => ChunkServiceService.readChunk.responseDeserialize(buf);
+
+/** A WriteChunk request as a chunkserver receives it: decoded, with its exact bytes to forward. */
+export interface RawWriteRequest {
+  raw: Buffer;
+  msg: WriteChunkRequest;
+}
+
+/**
+ * The ChunkService definition a chunkserver serves: WriteChunk requests keep their serialized
+ * bytes (a replica forwards a frame downstream unchanged, no re-encode), and ReadChunk
+ * responses are frames already serialized by `encodeReadFrame`.
+ */
+export const rawChunkServiceDefinition = {
+  ...ChunkServiceService,
+  writeChunk: {
+    ...ChunkServiceService.writeChunk,
+    requestDeserialize: (raw: Buffer): RawWriteRequest => ({ raw, msg: ChunkServiceService.writeChunk.requestDeserialize(raw) }),
+  },
+  readChunk: {
+    ...ChunkServiceService.readChunk,
+    responseSerialize: (frame: Buffer): Buffer => frame,
+  },
+} satisfies ServiceDefinition;

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import {
+  BLOCK_SIZE,
+  BlockFramer,
+  ChunkServiceService,
+  READ_HEADROOM,
+  blockChecksums,
+  crc32cOf,
+  encodeReadFrame,
+  encodeReadBlocks,
+  encodeWriteFrame,
+  encodeWritePieces,
+  framePieces,
+  varintLength,
+  writeVarint,
+} from '../src/index.js';
+
+describe('wire', () => {
+  it('writeVarint writes the protobuf varint of every size class and varintLength counts it', () => {
+    const cases: Array<[number, number[]]> = [
+      [0, [0x00]],
+      [1, [0x01]],
+      [127, [0x7f]],
+      [128, [0x80, 0x01]],
+      [300, [0xac, 0x02]],
+      [0xffffffff, [0xff, 0xff, 0xff, 0xff, 0x0f]],
+      [2 ** 35, [0x80, 0x80, 0x80, 0x80, 0x80, 0x01]],
+    ];
+    for (const [value, bytes] of cases) {
+      const buf = Buffer.alloc(10, 0xee);
+      const end = writeVarint(buf, 1, value);
+      assert.equal(end, 1 + bytes.length, `value ${value}`);
+      assert.deepEqual([...buf.subarray(1, end)], bytes, `value ${value}`);
+      assert.equal(varintLength(value), bytes.length, `value ${value}`);
+    }
+  });
+
+  it('encodeWriteFrame makes exactly the bytes of the generated codec', () => {
+    for (const size of [1, 127, 128, 16_383, 16_384, BLOCK_SIZE]) {
+      const data = randomBytes(size);
+      for (const crc of [0, 1, 0x7f, 0x80, crc32cOf(data), 0xffffffff]) {
+        const want = ChunkServiceService.writeChunk.requestSerialize({ msg: { $case: 'frame', value: { data, crc32c: crc, pieceCrc32cs: [] } } });
+        assert.ok(encodeWriteFrame(data, crc).equals(want), `size ${size} crc ${crc}`);
+      }
+    }
+  });
+
+  it('encodeWritePieces makes exactly the bytes of the generated codec, and framePieces splits them back', () => {
+    for (const sizes of [[BLOCK_SIZE, BLOCK_SIZE], [BLOCK_SIZE, 1], Array(16).fill(BLOCK_SIZE), [...Array(15).fill(BLOCK_SIZE), 77]]) {
+      const pieces = sizes.map((n) => randomBytes(n));
+      const crcs = pieces.map((p, i) => (i === 0 ? 0 : i === 1 ? 0xffffffff : crc32cOf(p)));
+      const data = Buffer.concat(pieces);
+      const want = ChunkServiceService.writeChunk.requestSerialize({ msg: { $case: 'frame', value: { data, crc32c: 0, pieceCrc32cs: crcs } } });
+      const got = encodeWritePieces(pieces, crcs);
+      assert.ok(got.equals(want), `sizes ${sizes.join(',')}`);
+      const back = framePieces(data, 0, crcs);
+      assert.deepEqual(back.map((b) => b.crc), crcs);
+      assert.ok(back.every((b, i) => b.data.equals(pieces[i]!)));
+    }
+    const one = randomBytes(100);
+    assert.ok(encodeWritePieces([one], [7]).equals(encodeWriteFrame(one, 7)), 'one piece is a classic frame');
+    assert.throws(() => framePieces(randomBytes(2 * BLOCK_SIZE + 1), 0, [1, 2]), /does not match/);
+    assert.throws(() => framePieces(randomBytes(17 * BLOCK_SIZE), 0, Array(17).fill(1)), /at most 16/);
+  });
+
+  it('encodeReadFrame makes a ReadChunkResponse the generated codec decodes, in place before the data', () => {
+    for (const size of [0, 1, 200, BLOCK_SIZE]) {
+      const data = randomBytes(size);
+      for (const offset of [0, 1, BLOCK_SIZE, BLOCK_SIZE * 1023, Number.MAX_SAFE_INTEGER - 1]) {
+        for (const crc of [0, 0x80, crc32cOf(data), 0xffffffff]) {
+          const buf = Buffer.concat([Buffer.alloc(READ_HEADROOM, 0xaa), data]);
+          const frame = encodeReadFrame(buf, size, offset, crc);
+          // Fields go in a different order than the codec's (the data must come last), so compare decoded.
+          const got = ChunkServiceService.readChunk.responseDeserialize(frame);
+          assert.deepEqual({ offset: got.offset, crc32c: got.crc32c }, { offset, crc32c: crc >>> 0 }, `size ${size} offset ${offset} crc ${crc}`);
+          assert.ok(Buffer.from(got.data).equals(data));
+          assert.equal(frame.buffer, buf.buffer, 'the frame is a view of the disk buffer, not a copy');
+        }
+      }
+    }
+  });
+
+  it('encodeReadBlocks makes a multi-block ReadChunkResponse in place that framePieces splits back', () => {
+    for (const n of [2, 16]) {
+      const data = randomBytes(n * BLOCK_SIZE - 5);
+      const crcs = blockChecksums(data);
+      crcs[0] = 0xffffffff;
+      for (const offset of [0, BLOCK_SIZE * 1008]) {
+        const buf = Buffer.concat([Buffer.alloc(READ_HEADROOM, 0xaa), data]);
+        const frame = encodeReadBlocks(buf, data.length, offset, crcs);
+        assert.equal(frame.buffer, buf.buffer, 'a view of the disk buffer, not a copy');
+        const got = ChunkServiceService.readChunk.responseDeserialize(frame);
+        assert.equal(got.offset, offset);
+        assert.deepEqual(got.blockCrc32cs, crcs);
+        assert.ok(Buffer.from(got.data).equals(data));
+        assert.deepEqual(framePieces(Buffer.from(got.data), got.crc32c, got.blockCrc32cs).map((p) => p.crc), crcs);
+      }
+    }
+    assert.throws(() => encodeReadBlocks(Buffer.alloc(READ_HEADROOM + 17 * BLOCK_SIZE), 17 * BLOCK_SIZE, 0, Array(17).fill(1)), /at most 16/);
+  });
+
+  for (const size of [0, 1, BLOCK_SIZE - 1, BLOCK_SIZE, BLOCK_SIZE + 1, 3 * BLOCK_SIZE + 17]) {
+    it(`BlockFramer frames ${size} bytes fed in odd pieces into aligned blocks`, () => {
+      const data = randomBytes(size);
+      const framer = new BlockFramer();
+      const blocks: Buffer[] = [];
+      for (let off = 0; off < size; off += 7919) blocks.push(...framer.push(data.subarray(off, off + 7919)));
+      const tail = framer.flush();
+      if (tail) blocks.push(tail);
+      assert.equal(blocks.length, Math.ceil(size / BLOCK_SIZE));
+      assert.deepEqual(Buffer.concat(blocks), data);
+      assert.deepEqual(blocks.map((b) => crc32cOf(b)), blockChecksums(data));
+      for (const b of blocks.slice(0, -1)) assert.equal(b.length, BLOCK_SIZE);
+    });
+  }
+
+  it('BlockFramer hands whole blocks inside one input on as views (no copy)', () => {
+    const data = randomBytes(4 * BLOCK_SIZE + 5);
+    for (const cuts of [[BLOCK_SIZE * 4], [1, 2, 3], [BLOCK_SIZE - 1, 7, 3 * BLOCK_SIZE]]) {
+      const framer = new BlockFramer();
+      const blocks: Buffer[] = [];
+      let off = 0;
+      let i = 0;
+      while (off < data.length) {
+        const n = Math.min(cuts[i++ % cuts.length]!, data.length - off);
+        blocks.push(...framer.push(data.subarray(off, off + n)));
+        off += n;
+      }
+      const tail = framer.flush();
+      if (tail) blocks.push(tail);
+      assert.ok(Buffer.concat(blocks).equals(data));
+    }
+    const framer = new BlockFramer();
+    const whole = [...framer.push(data)];
+    assert.equal(whole.length, 4);
+    for (const b of whole) assert.equal(b.buffer, data.buffer);
+  });
+});
