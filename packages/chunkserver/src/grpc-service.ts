@@ -8,6 +8,7 @@ import type {
 import {
   DfsError,
   ErrorCode,
+  checkBounds,
   toServiceError,
   type ChunkInfoRequest,
   type ChunkInfoResponse,
@@ -46,16 +47,16 @@ export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHand
     writeChunk: (call, callback) => void handleWriteChunk(ctx.write, call, callback),
     readChunk: (call) => void handleReadChunk(ctx.read, call),
     copyChunk: (call, callback) =>
-      unary(callback, () => ctx.replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source })),
+      unary(callback, () => checkBounds(call.request, 'CopyChunk'), () => ctx.replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source })),
     deleteChunk: (call, callback) =>
-      unary(callback, async () => {
+      unary(callback, () => checkBounds(call.request, 'DeleteChunk'), async () => {
         const handle = checkHandle(call.request.handle);
         if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
         log.info({ handle }, 'replica deleted');
         return {};
       }),
     chunkInfo: (call, callback) =>
-      unary(callback, async () => {
+      unary(callback, () => checkBounds(call.request, 'ChunkInfo'), async () => {
         const handle = checkHandle(call.request.handle);
         const r = store.get(handle);
         if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
@@ -64,9 +65,12 @@ export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHand
   };
 }
 
-/** Answers with `fn`'s value, or with its error as a dfs status. */
-function unary<T>(callback: sendUnaryData<T>, fn: () => Promise<T>): void {
-  fn().then(
+/** Checks the request's bounds, then answers with `fn`'s value, or with either's error as a dfs status. */
+function unary<T>(callback: sendUnaryData<T>, check: () => void, fn: () => Promise<T>): void {
+  Promise.resolve()
+    .then(check)
+    .then(fn)
+    .then(
     (v) => callback(null, v),
     (err: unknown) => callback(toServiceError(err)),
   );

@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import {
   DfsError,
   ErrorCode,
+  MAX_CHUNK_SIZE,
+  checkAddress,
+  isNodeId,
   toDfsError,
   type ChunkInfoResponse,
   type ChunkServiceClient,
@@ -15,7 +18,6 @@ import type { ChunkStore, ChunkWriter } from './chunk-store.js';
 import type { ClientPool } from './client-pool.js';
 import { MessageQueue } from './message-queue.js';
 import { Semaphore, type Throttle } from './throttle.js';
-import { MAX_CHUNK_SIZE } from './write-pipeline.js';
 
 /*
  * Re-replication (GFS §4.3, HDFS block transfer): pull a whole replica from another
@@ -106,9 +108,8 @@ export class Replicator {
   private async run(req: CopyRequest & { handle: number }): Promise<CopyChunkResponse> {
     const { handle } = req;
     const source = req.source;
-    if (!source || !source.id || !/^\S+:\d{1,5}$/.test(source.address ?? '')) {
-      throw new DfsError(ErrorCode.INVALID_ARGUMENT, `copy of chunk ${handle}: missing or invalid source`);
-    }
+    if (!source || !isNodeId(source.id)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `copy of chunk ${handle}: missing or invalid source`);
+    checkAddress(source.address, `copy of chunk ${handle}: source address`);
     if (source.id === this.opts.selfId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `copy of chunk ${handle}: source is this chunkserver`);
     if (!Number.isSafeInteger(req.version) || req.version < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid version ${String(req.version)}`);
     const have = this.opts.store.get(handle);

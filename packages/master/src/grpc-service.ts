@@ -1,5 +1,5 @@
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
+import { checkBounds, toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
 import type { Logger } from './logger.js';
 import type { Master } from './master.js';
 
@@ -9,7 +9,11 @@ type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryDa
 function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => {
+        // Every string and count a caller sends is bounded before any handler sees it.
+        checkBounds(call.request, name);
+        return fn(call.request);
+      })
       .then(
         (res) => callback(null, res),
         (err: unknown) => {

@@ -10,6 +10,7 @@ import {
   MasterServiceService,
   serverCredentials,
   serverOptions,
+  checkNodeId,
   splitHostPort,
 } from '@dfs/proto';
 import { systemClock, type Clock } from './clock.js';
@@ -83,6 +84,7 @@ export interface RunningMaster {
 }
 
 export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
+  checkNodeId(opts.id, 'master id');
   const logger = createLogger(opts.id, opts.logLevel ?? 'info');
   const clock = opts.clock ?? systemClock;
   const peers = opts.peers ?? [];

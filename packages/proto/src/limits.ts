@@ -27,10 +27,10 @@ export const MAX_REASON_BYTES = 1024;
 export const MAX_ADDRESS_BYTES = 270;
 /** Longest string of any other field a caller sends. */
 export const MAX_STRING_BYTES = 4096;
-/** Highest replication factor a file may ask for. */
-export const MAX_REPLICATION = 16;
-/** Most replicas in one write chain (the primary's downstream nodes). */
-export const MAX_CHAIN_LENGTH = MAX_REPLICATION;
+/** Highest replication factor a file may ask for (checked in apply: never lower it, old log entries replay). */
+export const MAX_REPLICATION = 32;
+/** Most replicas downstream of the primary in one write chain. */
+export const MAX_CHAIN_LENGTH = MAX_REPLICATION - 1;
 /** Most chunkservers a client may exclude in one AddChunk. */
 export const MAX_EXCLUDED_CHUNKSERVERS = 64;
 /** Most entries of any other list in one request (a chunk report is bounded by the message size). */
