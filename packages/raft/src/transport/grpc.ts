@@ -2,6 +2,10 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
+  DfsError,
+  ErrorCode,
+  MAX_RAFT_BATCH_MESSAGES,
+  MAX_SNAPSHOT_BYTES,
   channelCredentials,
   channelOptions,
   crc32cOf,
@@ -39,14 +43,18 @@ export interface GrpcTransportOptions {
   readonly snapshotDir: string;
   readonly handler: TransportHandler;
   readonly logger?: { warn(...a: unknown[]): void; debug(...a: unknown[]): void };
+  /** Largest snapshot accepted from a peer; default MAX_SNAPSHOT_BYTES. */
+  readonly maxSnapshotBytes?: number;
 }
 
 export class GrpcTransport implements Transport {
   private readonly peers = new Map<string, Peer>();
   private closed = false;
   private recvSeq = 0;
+  private readonly maxSnapshotBytes: number;
 
   constructor(private readonly opts: GrpcTransportOptions) {
+    this.maxSnapshotBytes = opts.maxSnapshotBytes ?? MAX_SNAPSHOT_BYTES;
     const impl: RaftServiceServer = {
       stream: (call, callback) => this.serveStream(call, callback),
       installSnapshot: (call, callback) => void this.serveSnapshot(call, callback),
@@ -145,17 +153,39 @@ export class GrpcTransport implements Transport {
   }
 
   private serveStream(call: grpc.ServerReadableStream<RaftBatch, RaftStreamAck>, callback: grpc.sendUnaryData<RaftStreamAck>): void {
+    let done = false;
+    const finish = (err: DfsError | null): void => {
+      if (done) return;
+      done = true;
+      if (err) callback(err.toServiceError() as grpc.ServiceError, null);
+      else callback(null, {});
+    };
     call.on('data', (batch: RaftBatch) => {
-      if (this.closed) return;
+      if (this.closed || done) return;
+      if (batch.messages.length > MAX_RAFT_BATCH_MESSAGES) {
+        this.opts.handler.onRefused('malformed', `batch of ${batch.messages.length} messages`);
+        finish(new DfsError(ErrorCode.INVALID_ARGUMENT, `raft batch of ${batch.messages.length} messages (max ${MAX_RAFT_BATCH_MESSAGES})`));
+        return;
+      }
       for (const w of batch.messages) {
+        let m: Message;
         try {
-          this.opts.handler.onMessage(fromWire(w));
+          m = fromWire(w);
         } catch (err) {
-          this.opts.logger?.warn({ err: String(err) }, 'bad raft message');
+          this.opts.handler.onRefused('malformed', String(err));
+          finish(new DfsError(ErrorCode.INVALID_ARGUMENT, `undecodable raft message: ${String(err)}`));
+          return;
+        }
+        const refused = this.opts.handler.onMessage(m);
+        if (refused) {
+          // A stream carries one sender: once it sends what we refuse, it gets a typed error.
+          const code = refused.reason === 'malformed' ? ErrorCode.INVALID_ARGUMENT : ErrorCode.PERMISSION_DENIED;
+          finish(new DfsError(code, `raft message refused (${refused.reason}): ${refused.detail}`));
+          return;
         }
       }
     });
-    call.on('end', () => callback(null, {}));
+    call.on('end', () => finish(null));
     call.on('error', () => undefined);
   }
 
@@ -169,8 +199,18 @@ export class GrpcTransport implements Transport {
     try {
       fh = await fsp.open(tmp, 'w');
       for await (const piece of call as AsyncIterable<SnapshotPiece>) {
-        if (piece.header && !header) header = fromWire(piece.header);
+        if (piece.header && !header) {
+          header = fromWire(piece.header);
+          const refused = this.opts.handler.admitSnapshot(header);
+          if (refused) throw new DfsError(ErrorCode.PERMISSION_DENIED, `snapshot refused: ${refused}`);
+        }
         if (piece.data.length > 0) {
+          // Nothing is written before the header is admitted, and never more than the bound.
+          if (!header) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'snapshot data before its header');
+          if (size + piece.data.length > this.maxSnapshotBytes) {
+            this.opts.handler.onRefused('oversized-snapshot', `snapshot over ${this.maxSnapshotBytes} bytes`);
+            throw new DfsError(ErrorCode.INVALID_ARGUMENT, `snapshot larger than ${this.maxSnapshotBytes} bytes`);
+          }
           crc = crc32cOf(piece.data, crc);
           size += piece.data.length;
           await fh.write(piece.data);
@@ -191,7 +231,8 @@ export class GrpcTransport implements Transport {
       await fh?.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       this.opts.logger?.warn({ err: String(err) }, 'snapshot rejected');
-      callback(null, { accepted: false, error: String(err) });
+      const d = err instanceof DfsError ? err : new DfsError(ErrorCode.INVALID_ARGUMENT, `snapshot rejected: ${String(err)}`);
+      callback(d.toServiceError() as grpc.ServiceError, null);
     }
   }
 
