@@ -19,6 +19,8 @@ import {
   type ReadChunkRequest,
   type WriteChunkResponse,
 } from '@dfs/proto';
+import { requireRole } from '@dfs/security';
+import { CHUNK_RPC_ROLES } from './access.js';
 import { checkHandle } from './chunk-id.js';
 import { handleReadChunk, type ReadContext } from './read-path.js';
 import type { Replicator } from './replicator.js';
@@ -44,19 +46,43 @@ export interface ChunkServiceHandlers extends UntypedServiceImplementation {
 export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHandlers {
   const { store, log } = ctx.write;
   return {
-    writeChunk: (call, callback) => void handleWriteChunk(ctx.write, call, callback),
-    readChunk: (call) => void handleReadChunk(ctx.read, call),
+    writeChunk: (call, callback) => {
+      try {
+        requireRole(call, 'WriteChunk', CHUNK_RPC_ROLES.WriteChunk!);
+      } catch (err) {
+        callback(toServiceError(err), null);
+        return;
+      }
+      void handleWriteChunk(ctx.write, call, callback);
+    },
+    readChunk: (call) => {
+      try {
+        requireRole(call, 'ReadChunk', CHUNK_RPC_ROLES.ReadChunk!);
+      } catch (err) {
+        call.emit('error', toServiceError(err));
+        return;
+      }
+      void handleReadChunk(ctx.read, call);
+    },
     copyChunk: (call, callback) =>
-      unary(callback, () => checkBounds(call.request, 'CopyChunk'), () => ctx.replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source })),
+      unary(callback, async () => {
+        requireRole(call, 'CopyChunk', CHUNK_RPC_ROLES.CopyChunk!);
+        checkBounds(call.request, 'CopyChunk');
+        return ctx.replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source });
+      }),
     deleteChunk: (call, callback) =>
-      unary(callback, () => checkBounds(call.request, 'DeleteChunk'), async () => {
+      unary(callback, async () => {
+        requireRole(call, 'DeleteChunk', CHUNK_RPC_ROLES.DeleteChunk!);
+        checkBounds(call.request, 'DeleteChunk');
         const handle = checkHandle(call.request.handle);
         if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
         log.info({ handle }, 'replica deleted');
         return {};
       }),
     chunkInfo: (call, callback) =>
-      unary(callback, () => checkBounds(call.request, 'ChunkInfo'), async () => {
+      unary(callback, async () => {
+        requireRole(call, 'ChunkInfo', CHUNK_RPC_ROLES.ChunkInfo!);
+        checkBounds(call.request, 'ChunkInfo');
         const handle = checkHandle(call.request.handle);
         const r = store.get(handle);
         if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
@@ -65,12 +91,9 @@ export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHand
   };
 }
 
-/** Checks the request's bounds, then answers with `fn`'s value, or with either's error as a dfs status. */
-function unary<T>(callback: sendUnaryData<T>, check: () => void, fn: () => Promise<T>): void {
-  Promise.resolve()
-    .then(check)
-    .then(fn)
-    .then(
+/** Answers with `fn`'s value, or with its error as a dfs status. */
+function unary<T>(callback: sendUnaryData<T>, fn: () => Promise<T>): void {
+  fn().then(
     (v) => callback(null, v),
     (err: unknown) => callback(toServiceError(err)),
   );

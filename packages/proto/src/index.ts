@@ -89,7 +89,7 @@ export {
   FAILED_CHUNKSERVER_KEY,
   REQUEST_ID_KEY,
 } from './errors.js';
-export { serverCredentials, channelCredentials, serverOptions, channelOptions } from './credentials.js';
+export { serverOptions, channelOptions } from './credentials.js';
 export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';
 export {
   normalizePath,
@@ -111,6 +111,7 @@ export {
   MAX_REQUEST_ID_BYTES,
   MAX_REASON_BYTES,
   MAX_ADDRESS_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
   MAX_STRING_BYTES,
   MAX_REPLICATION,
   MAX_CHAIN_LENGTH,

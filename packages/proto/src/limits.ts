@@ -25,6 +25,8 @@ export const MAX_REQUEST_ID_BYTES = 128;
 export const MAX_REASON_BYTES = 1024;
 /** Longest host:port address (a DNS name is at most 253 bytes). */
 export const MAX_ADDRESS_BYTES = 270;
+/** Longest error message sent back (it may quote the caller's input; trailers are small). */
+export const MAX_ERROR_MESSAGE_BYTES = 1024;
 /** Longest string of any other field a caller sends. */
 export const MAX_STRING_BYTES = 4096;
 /** Highest replication factor a file may ask for (checked in apply: never lower it, old log entries replay). */

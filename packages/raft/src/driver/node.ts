@@ -2,6 +2,7 @@ import { mkdirSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { DfsError, ErrorCode } from '@dfs/proto';
+import type { Security } from '@dfs/security';
 import { RaftError } from '../core/raft.js';
 import { REJECTIONS, checkInbound, type Refusal, type Rejection } from './inbound.js';
 import { isEarlySendable, RawNode, type Ready } from '../core/rawnode.js';
@@ -42,6 +43,8 @@ export interface RaftNodeOptions {
   stateMachine: StateMachine;
   /** Created by the master; RaftService is added to it before it binds. */
   server: grpc.Server;
+  /** Credentials of the streams to peers (mutual TLS, or plaintext with --insecure); the server's are the master's. */
+  security: Security;
   logger?: Logger;
   /** Default 100 ms. */
   tickMs?: number;
@@ -151,6 +154,7 @@ export class RaftNode {
       server: opts.server,
       snapshotDir: this.snapDir,
       logger: this.log,
+      security: opts.security,
       handler: {
         onMessage: (m, peer) => this.enqueue(m, peer),
         admitSnapshot: (m, peer) => this.admit(m, peer)?.detail,
@@ -335,6 +339,7 @@ export class RaftNode {
     return undefined;
   }
 
+  /** The gate (inbound.ts) against the current configuration (before start: the configured peers). */
   private admit(m: Message, authenticatedPeer?: string): Refusal | undefined {
     const r = this.raw?.raft;
     const conf = r?.conf ?? this.opts.peers;

@@ -6,9 +6,9 @@ import {
   ErrorCode,
   MAX_RAFT_BATCH_MESSAGES,
   MAX_SNAPSHOT_BYTES,
-  channelCredentials,
   channelOptions,
   crc32cOf,
+  toDfsError,
   RaftServiceClient,
   RaftServiceService,
   type InstallSnapshotResponse,
@@ -17,6 +17,7 @@ import {
   type RaftStreamAck,
   type SnapshotPiece,
 } from '@dfs/proto';
+import { callerOf, channelCredentials, describeIdentity, explainConnectError, type AuthenticatedCall, type Security } from '@dfs/security';
 import type { Message } from '../core/types.js';
 import { fromWire, toWire } from './codec.js';
 import type { Transport, TransportHandler } from './transport.js';
@@ -45,6 +46,8 @@ export interface GrpcTransportOptions {
   readonly logger?: { warn(...a: unknown[]): void; debug(...a: unknown[]): void };
   /** Largest snapshot accepted from a peer; default MAX_SNAPSHOT_BYTES. */
   readonly maxSnapshotBytes?: number;
+  /** Mutual TLS (the default) or plaintext (--insecure) for the streams to peers. */
+  readonly security: Security;
 }
 
 export class GrpcTransport implements Transport {
@@ -67,7 +70,7 @@ export class GrpcTransport implements Transport {
     const p = this.peers.get(id);
     if (p && p.address === address) return;
     if (p) this.closePeer(p);
-    this.peers.set(id, { address, client: new RaftServiceClient(address, channelCredentials(), channelOptions()), stream: undefined });
+    this.peers.set(id, { address, client: new RaftServiceClient(address, channelCredentials(this.opts.security), channelOptions()), stream: undefined });
   }
 
   removePeer(id: string): void {
@@ -97,7 +100,8 @@ export class GrpcTransport implements Transport {
     const stream = p.client.stream((err: grpc.ServiceError | null) => {
       if (p.stream === stream) p.stream = undefined;
       if (err && !this.closed) {
-        this.opts.logger?.debug({ peer: to, err: err.message }, 'raft stream closed');
+        const why = explainConnectError(toDfsError(err), p.address, this.opts.security).message;
+        this.opts.logger?.debug({ peer: to, err: why }, 'raft stream closed');
         this.opts.handler.onUnreachable(to);
       }
     });
@@ -152,7 +156,27 @@ export class GrpcTransport implements Transport {
     })();
   }
 
+  /**
+   * Who may send on this call: over TLS, a master certificate; its id goes to the handler's
+   * gate, which admits only messages sent under that id by a current member.
+   * Undefined = plaintext (--insecure).
+   */
+  private senderPolicy(call: AuthenticatedCall & { getPeer(): string }): { caller: string | undefined } | DfsError {
+    const caller = callerOf(call);
+    if (caller === undefined) return { caller: undefined };
+    if (caller === null || caller.role !== 'master') {
+      return new DfsError(ErrorCode.PERMISSION_DENIED, `raft: ${describeIdentity(caller)} is not a master`);
+    }
+    return { caller: caller.name };
+  }
+
   private serveStream(call: grpc.ServerReadableStream<RaftBatch, RaftStreamAck>, callback: grpc.sendUnaryData<RaftStreamAck>): void {
+    const policy = this.senderPolicy(call);
+    if (policy instanceof DfsError) {
+      this.opts.handler.onRefused('stranger', `${call.getPeer()}: ${policy.message}`);
+      callback(policy.toServiceError() as grpc.ServiceError, null);
+      return;
+    }
     let done = false;
     const finish = (err: DfsError | null): void => {
       if (done) return;
@@ -176,7 +200,7 @@ export class GrpcTransport implements Transport {
           finish(new DfsError(ErrorCode.INVALID_ARGUMENT, `undecodable raft message: ${String(err)}`));
           return;
         }
-        const refused = this.opts.handler.onMessage(m);
+        const refused = this.opts.handler.onMessage(m, policy.caller);
         if (refused) {
           // A stream carries one sender: once it sends what we refuse, it gets a typed error.
           const code = refused.reason === 'malformed' ? ErrorCode.INVALID_ARGUMENT : ErrorCode.PERMISSION_DENIED;
@@ -190,6 +214,12 @@ export class GrpcTransport implements Transport {
   }
 
   private async serveSnapshot(call: grpc.ServerReadableStream<SnapshotPiece, InstallSnapshotResponse>, callback: grpc.sendUnaryData<InstallSnapshotResponse>): Promise<void> {
+    const policy = this.senderPolicy(call);
+    if (policy instanceof DfsError) {
+      this.opts.handler.onRefused('stranger', `${call.getPeer()}: ${policy.message}`);
+      callback(policy.toServiceError() as grpc.ServiceError, null);
+      return;
+    }
     const tmp = join(this.opts.snapshotDir, `incoming-${process.pid}-${++this.recvSeq}.tmp`);
     let fh: fsp.FileHandle | undefined;
     let header: Message | undefined;
@@ -201,8 +231,8 @@ export class GrpcTransport implements Transport {
       for await (const piece of call as AsyncIterable<SnapshotPiece>) {
         if (piece.header && !header) {
           header = fromWire(piece.header);
-          const refused = this.opts.handler.admitSnapshot(header);
-          if (refused) throw new DfsError(ErrorCode.PERMISSION_DENIED, `snapshot refused: ${refused}`);
+          const refused = this.opts.handler.admitSnapshot(header, policy.caller);
+          if (refused) throw new DfsError(ErrorCode.PERMISSION_DENIED, `raft snapshot refused: ${refused}`);
         }
         if (piece.data.length > 0) {
           // Nothing is written before the header is admitted, and never more than the bound.

@@ -17,7 +17,7 @@ export interface TransportHandler {
    */
   admitSnapshot(m: Message, authenticatedPeer?: string): string | undefined;
   /** Something arrived that could not be taken (undecodable, too big): counted, never fatal. */
-  onRefused(reason: 'malformed' | 'oversized-snapshot', detail: string): void;
+  onRefused(reason: 'malformed' | 'oversized-snapshot' | 'stranger', detail: string): void;
   /** A snapshot arrived, verified and fsynced at `path`; `m` is its Snapshot message. */
   onSnapshot(m: Message, path: string): void;
   /** A snapshot we sent was installed (ok) or failed. */

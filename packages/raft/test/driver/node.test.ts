@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { DfsError, ErrorCode, RaftServiceClient, channelCredentials, channelOptions, serverCredentials, serverOptions, type RaftMessage as RaftMessageWire } from '@dfs/proto';
+import { DfsError, ErrorCode, RaftServiceClient, channelOptions, serverOptions, type RaftMessage as RaftMessageWire } from '@dfs/proto';
+import { INSECURE, channelCredentials, serverCredentials } from '@dfs/security';
 import { MessageType, RaftNode, type Message } from '../../src/index.js';
 import { message } from '../../src/core/types.js';
 import { toWire } from '../../src/transport/codec.js';
@@ -27,7 +28,7 @@ const enc = (o: unknown): Uint8Array => Buffer.from(JSON.stringify(o));
 async function bindServer(): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server(serverOptions());
   return await new Promise((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', serverCredentials(), (err, port) => (err ? reject(err) : resolve({ server, port })));
+    server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, port) => (err ? reject(err) : resolve({ server, port })));
   });
 }
 
@@ -38,8 +39,8 @@ async function boot(root: string, id: string, peers: Array<{ id: string; address
   const self = peers.find((p) => p.id === id);
   const address = self?.address ?? `127.0.0.1:${port}`;
   // A node not among `peers` joins a running group.
-  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery });
-  await new Promise<void>((resolve, reject) => server.bindAsync(address, serverCredentials(), (err) => (err ? reject(err) : resolve())));
+  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery });
+  await new Promise<void>((resolve, reject) => server.bindAsync(address, serverCredentials(INSECURE), (err) => (err ? reject(err) : resolve())));
   await node.start();
   return { id, address, dir, server, sm, node };
 }
@@ -203,7 +204,7 @@ describe('RaftNode over gRPC and SQLite', function () {
         ['entries out of order', wire({ type: MessageType.Append, from: 'm1', to: p.id, term, index: 1, entries: [{ term, index: 9, type: 0, data: new Uint8Array([1]) }] }), grpc.status.INVALID_ARGUMENT],
       );
     }
-    const clients = new Map(peers.map((p) => [p.id, new RaftServiceClient(p.address, channelCredentials(), channelOptions())]));
+    const clients = new Map(peers.map((p) => [p.id, new RaftServiceClient(p.address, channelCredentials(INSECURE), channelOptions())]));
     try {
       for (const [what, w, code] of hostile) {
         const err = await new Promise<grpc.ServiceError | null>((resolve) => {
@@ -236,8 +237,8 @@ describe('RaftNode over gRPC and SQLite', function () {
       return apply(index, data);
     };
     let fatal: unknown;
-    const node = RaftNode.create({ id: 'solo', address: peers[0]!.address, peers, dir: join(root, 'solo'), stateMachine: sm, server, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, onFatal: (e) => (fatal = e) });
-    await new Promise<void>((resolve, reject) => server.bindAsync(peers[0]!.address, serverCredentials(), (err) => (err ? reject(err) : resolve())));
+    const node = RaftNode.create({ id: 'solo', address: peers[0]!.address, peers, dir: join(root, 'solo'), stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, onFatal: (e) => (fatal = e) });
+    await new Promise<void>((resolve, reject) => server.bindAsync(peers[0]!.address, serverCredentials(INSECURE), (err) => (err ? reject(err) : resolve())));
     await node.start();
     members.push({ id: 'solo', address: peers[0]!.address, dir: join(root, 'solo'), server, sm, node });
     await waitUntil('solo leads', 5_000, () => node.isLeader());

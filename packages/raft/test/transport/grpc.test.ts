@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { channelCredentials, channelOptions, crc32cOf, RaftServiceClient, serverCredentials, serverOptions, type InstallSnapshotResponse, type SnapshotPiece } from '@dfs/proto';
+import { channelOptions, crc32cOf, RaftServiceClient, serverOptions, type InstallSnapshotResponse, type SnapshotPiece } from '@dfs/proto';
+import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
 import { GrpcTransport, MessageType, SNAPSHOT_PIECE, type Message } from '../../src/index.js';
 import { message } from '../../src/core/types.js';
 import { toWire } from '../../src/transport/codec.js';
@@ -28,6 +29,7 @@ describe('GrpcTransport', function () {
     const t = new GrpcTransport({
       id,
       server,
+      security: INSECURE,
       snapshotDir: dir,
       maxSnapshotBytes: opts.maxSnapshotBytes,
       handler: {
@@ -44,7 +46,7 @@ describe('GrpcTransport', function () {
         onUnreachable: () => undefined,
       },
     });
-    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', serverCredentials(), (e, p) => (e ? rej(e) : res(p))));
+    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (e, p) => (e ? rej(e) : res(p))));
     servers.push(server);
     transports.push(t);
     return { t, address: `127.0.0.1:${port}` };
@@ -89,7 +91,7 @@ describe('GrpcTransport', function () {
   it('rejects a snapshot whose checksum does not match, and never steps it', async () => {
     const gotB = { msgs: [] as Message[], snaps: [] as Array<{ m: Message; path: string }>, sent: [] };
     const b = await endpoint('b', gotB);
-    const client = new RaftServiceClient(b.address, channelCredentials(), channelOptions());
+    const client = new RaftServiceClient(b.address, channelCredentials(INSECURE), channelOptions());
     const snapshot = { index: 4, term: 1, conf: [] };
     const err = await sendPieces(client, [
       { header: toWire(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 1, snapshot })), data: Buffer.from('hello'), last: false, crc32c: 0, size: 0 },
@@ -113,7 +115,7 @@ describe('GrpcTransport', function () {
   it('refuses an oversized snapshot with a typed error, counted, and keeps no file', async () => {
     const gotB: Got = { msgs: [], snaps: [], sent: [], refused: [] };
     const b = await endpoint('b', gotB, { maxSnapshotBytes: 1000 });
-    const client = new RaftServiceClient(b.address, channelCredentials(), channelOptions());
+    const client = new RaftServiceClient(b.address, channelCredentials(INSECURE), channelOptions());
     const snapshot = { index: 4, term: 1, conf: [{ id: 'a', address: 'x', voter: true }] };
     const err = await sendPieces(client, [
       { header: toWire(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 1, snapshot })), data: Buffer.alloc(800), last: false, crc32c: 0, size: 0 },
@@ -130,7 +132,7 @@ describe('GrpcTransport', function () {
   it('refuses a stranger\'s snapshot before writing a byte, and ends a stranger\'s stream with PERMISSION_DENIED', async () => {
     const gotB: Got = { msgs: [], snaps: [], sent: [], refused: [] };
     const b = await endpoint('b', gotB, { admit: (m) => (m.from === 'a' ? undefined : `${m.from} is not a member`) });
-    const client = new RaftServiceClient(b.address, channelCredentials(), channelOptions());
+    const client = new RaftServiceClient(b.address, channelCredentials(INSECURE), channelOptions());
     const snapshot = { index: 4, term: 1, conf: [{ id: 'x', address: 'x', voter: true }] };
     const err = await sendPieces(client, [
       { header: toWire(message({ type: MessageType.Snapshot, from: 'x', to: 'b', term: 1, snapshot })), data: Buffer.alloc(10), last: true, crc32c: crc32cOf(Buffer.alloc(10)), size: 10 },
