@@ -11,6 +11,8 @@ export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
 export const MAX_CHUNK_SIZE = 4 * 1024 * 1024 * 1024;
 /** Largest gRPC message any dfs server or channel accepts. A data frame is BLOCK_SIZE plus framing. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** Most concurrent calls (HTTP/2 streams) one connection may have open on a dfs server. */
+export const MAX_CONCURRENT_STREAMS = 1024;
 /** Longest name of one path component, as POSIX NAME_MAX. */
 export const MAX_NAME_BYTES = 255;
 /** Longest whole path. */
