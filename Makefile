@@ -1,4 +1,5 @@
-# The only entry points: install, build, test, run, bench, proto, clean.
+# Entry points: install, system-deps, proto, build, test (test-unit, test-system), run,
+# bench (bench-raft, bench-meta, bench-recovery), clean.
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 MOCHA := $(NODE_BIN)/mocha
@@ -6,7 +7,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install system-deps proto build test test-unit test-system run bench clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-recovery clean
 
 all: build
 
@@ -57,18 +58,15 @@ clean:
 
 # Raft alone: 3 node processes over gRPC on loopback, SQLite durability, 64 proposers.
 # BENCH_RAFT_ARGS="--etcd" also measures etcd 3.4 (apt-get install etcd-server) beside it.
-.PHONY: bench-raft
 bench-raft: build
 	node scripts/bench/raft/run.js $(BENCH_RAFT_ARGS)
 
 # The metadata path alone: 3 masters, 32 clients: creates/s, mkdirs/s, stats/s, ls of 10,000 entries.
 # BENCH_META_FILES, BENCH_META_CLIENTS, BENCH_META_SECONDS override the sizes.
-.PHONY: bench-meta
 bench-meta: build
 	node scripts/bench/dist/meta.js
 
 # Re-replication after SIGKILLing a chunkserver that holds BENCH_RECOVERY_BYTES (default 2 GiB) of
 # replicas: detection time, time to fsck healthy, MB/s. BENCH_RECOVERY_BYTES=268435456 for a quick run.
-.PHONY: bench-recovery
 bench-recovery: build
 	node scripts/bench/dist/recovery.js

@@ -3,7 +3,7 @@ import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
-import { startBenchCluster } from './lib/cluster.js';
+import { TestCluster } from '@dfs/testkit';
 
 /*
  * make bench-meta: the metadata path alone, on a real 3-master Raft group on loopback.
@@ -51,8 +51,8 @@ function line(name: string, value: string, note = ''): void {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-bench-meta-'));
-  const cluster = await startBenchCluster(dir, ['--masters', '3', '--chunkservers', '1', '--log-level', 'warn']);
-  const clients = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 10_000 }));
+  const cluster = await TestCluster.start({ dir, masters: 3, chunkservers: 1, extraArgs: ['--log-level', 'warn'] });
+  const clients = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000 }));
   try {
     process.stdout.write(`bench-meta: 3 masters, ${CLIENTS} clients, ${FILES} files; load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} cores)\n`);
     await clients[0]!.mkdir('/ls10k', { parents: true });

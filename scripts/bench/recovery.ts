@@ -3,7 +3,7 @@ import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DfsClient } from '@dfs/client';
-import { startBenchCluster } from './lib/cluster.js';
+import { TestCluster } from '@dfs/testkit';
 
 /*
  * make bench-recovery: how fast the cluster re-replicates a lost chunkserver (GFS §6.2.4 killed
@@ -46,10 +46,15 @@ function bytesOnDisk(dir: string): number {
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'dfs-bench-recovery-'));
-  const args = ['--masters', '3', '--chunkservers', String(CHUNKSERVERS), '--chunk-size', String(CHUNK), '--dead-after', '2s'];
-  if (CS_ARGS) args.push('--chunkserver-args', CS_ARGS);
-  const cluster = await startBenchCluster(join(work, 'cluster'), args);
-  const client = new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 10_000 });
+  const cluster = await TestCluster.start({
+    dir: join(work, 'cluster'),
+    masters: 3,
+    chunkservers: CHUNKSERVERS,
+    chunkSize: CHUNK,
+    deadAfter: '2s',
+    extraArgs: CS_ARGS ? ['--chunkserver-args', CS_ARGS] : [],
+  });
+  const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000 });
   const victim = 'c1';
   const victimDir = join(work, 'cluster', victim);
   try {
@@ -77,7 +82,7 @@ async function main(): Promise<void> {
     // 2. Kill and wait for health.
     const load1 = os.loadavg()[0]!;
     const killedAt = Date.now();
-    process.kill(cluster.chunkserverPids.get(victim)!, 'SIGKILL');
+    cluster.signal(victim, 'SIGKILL');
     let deadAt = 0;
     let healthyAt = 0;
     let lastLog = 0;

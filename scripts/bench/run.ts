@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
 import { initCa, issueCertificate, tlsFrom } from '@dfs/security';
+import { TestCluster } from '@dfs/testkit';
 import { diskWriteMBps, grpcStreamMBps, loopbackTcpMBps } from './lib/ceilings.js';
-import { startBenchCluster } from './lib/cluster.js';
 import { RssSampler } from './lib/rss.js';
 
 /*
@@ -78,10 +78,13 @@ async function main(): Promise<void> {
     rows.push({ name: 'ceiling: the same stream over mutual TLS 1.3', value: grpcTls, unit: 'MB/s', ratio: `TLS costs ${(100 * (1 - grpcTls / grpc)).toFixed(1)}%` });
 
     log('starting a cluster: 3 masters, 4 chunkservers');
-    const cluster = await startBenchCluster(join(work, 'cluster'), [
-      '--masters', '3', '--chunkservers', '4', '--log-level', 'warn', ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []),
-    ]);
-    const client = new DfsClient({ masters: cluster.masters, security: cluster.security });
+    const cluster = await TestCluster.start({
+      dir: join(work, 'cluster'),
+      masters: 3,
+      chunkservers: 4,
+      extraArgs: ['--log-level', 'warn', ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : [])],
+    });
+    const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security });
     try {
       const src = join(work, 'big.bin');
       writeRandomFile(src, BIG);
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
 
       log(`${SMALL_FILES} small files, ${CONCURRENCY} clients`);
       const payload = randomBytes(1024);
-      const clients = Array.from({ length: CONCURRENCY }, () => new DfsClient({ masters: cluster.masters, security: cluster.security }));
+      const clients = Array.from({ length: CONCURRENCY }, () => new DfsClient({ masters: cluster.masterAddresses, security: cluster.security }));
       await client.mkdir('/bench/small', { parents: true });
       const createSecs = await timed(() => pool(SMALL_FILES, CONCURRENCY, async (i) => {
         const { Readable } = await import('node:stream');
@@ -123,7 +126,7 @@ async function main(): Promise<void> {
         writeRandomFile(mem, MEMORY_BYTES);
         log(`memory: put and get ${MEMORY_BYTES} bytes, sampling every process's RSS`);
         const sampler = new RssSampler(cluster.pids).start();
-        const memClient = new DfsClient({ masters: cluster.masters, security: cluster.security });
+        const memClient = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security });
         try {
           await memClient.put(mem, '/bench/memory.bin');
           await memClient.get('/bench/memory.bin', new Writable({ write: (_c, _e, cb) => cb() }));
@@ -156,10 +159,13 @@ async function main(): Promise<void> {
     const tlsPut = rows.find((r) => r.name.startsWith('put '))!.value;
     const tlsGet = rows.find((r) => r.name.startsWith('get '))!.value;
     log('starting a plaintext cluster (--insecure) for the TLS cost');
-    const plain = await startBenchCluster(join(work, 'cluster-insecure'), [
-      '--masters', '3', '--chunkservers', '4', '--log-level', 'warn', '--insecure', ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []),
-    ]);
-    const plainClient = new DfsClient({ masters: plain.masters, security: plain.security });
+    const plain = await TestCluster.start({
+      dir: join(work, 'cluster-insecure'),
+      masters: 3,
+      chunkservers: 4,
+      extraArgs: ['--log-level', 'warn', '--insecure', ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : [])],
+    });
+    const plainClient = new DfsClient({ masters: plain.masterAddresses, security: plain.security });
     try {
       const src = join(work, 'big.bin'); // the same file the TLS put read
       log(`put ${BIG} bytes, --insecure`);

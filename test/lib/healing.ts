@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { DfsClient } from '@dfs/client';
-import type { TestCluster } from './cluster.js';
+import type { TestCluster } from '@dfs/testkit';
 import { sha256 } from './files.js';
 
 /** Helpers shared by the self-healing system tests (test/system/healing-*.test.ts). */

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { DFS_BIN, TestCluster, runDfs } from '../lib/cluster.js';
+import { DFS_BIN, REPO_ROOT, runDfs, TestCluster } from '@dfs/testkit';
 import { sha256File } from '../lib/files.js';
 
 /** Every file under `root`, relative, sorted. */
@@ -28,6 +28,18 @@ function assertOneLineError(stderr: string): void {
   assert.ok(!stderr.includes('    at '), 'no stack trace');
 }
 
+describe('dfs CLI without a cluster', function () {
+  it('prints its version with --version and -V, and exits 0', async function () {
+    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'packages', 'cli', 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const run = await runDfs([flag]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout, `dfs ${version}\n`, flag);
+      assert.equal(run.stderr, '');
+    }
+  });
+});
+
 describe('dfs CLI against a real cluster', function () {
   let cluster: TestCluster;
   let work: string;
@@ -42,7 +54,7 @@ describe('dfs CLI against a real cluster', function () {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('mkdir -p, ls --json, stat --json, mv, cat and rm -r behave as documented', async function () {
+  it('mkdir -p, ls --json, stat --json, mv, cp, cat and rm -r behave as documented', async function () {
     assert.equal((await cluster.dfs(['mkdir', '-p', '/cli/a/b/c'])).code, 0);
     assert.equal((await cluster.dfs(['mkdir', '-p', '/cli/a/b/c'])).code, 0, 'mkdir -p on an existing dir succeeds');
     const plain = await cluster.dfs(['mkdir', '/cli/a']);
@@ -66,6 +78,10 @@ describe('dfs CLI against a real cluster', function () {
 
     assert.equal((await cluster.dfs(['mv', '/cli/a/hello.txt', '/cli/a/b'])).code, 0);
     assert.equal((await cluster.dfs(['cat', '/cli/a/b/hello.txt'])).stdout, 'hello dfs\n');
+    assert.equal((await cluster.dfs(['cp', '/cli/a/b/hello.txt', '/cli/a/b/c'])).code, 0, 'cp into a directory');
+    assert.equal((await cluster.dfs(['cat', '/cli/a/b/c/hello.txt'])).stdout, 'hello dfs\n');
+    assert.equal((await cluster.dfs(['cp', '/cli/a/b/hello.txt', '/cli/a/copy.txt'])).code, 0, 'cp to a new name');
+    assert.equal((await cluster.dfs(['cat', '/cli/a/copy.txt'])).stdout, 'hello dfs\n');
 
     const rmNonEmpty = await cluster.dfs(['rm', '/cli/a']);
     assert.notEqual(rmNonEmpty.code, 0);

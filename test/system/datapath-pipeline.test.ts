@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChunkLocation } from '@dfs/proto';
 import type { DfsClient } from '@dfs/client';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { sha256File, writeRandomFile } from '../lib/files.js';
-import { waitFor } from '../lib/wait.js';
 
 /*
  * Pipeline recovery across real processes (HDFS TestDatanodeDeath, GFS §3.2): a backup is

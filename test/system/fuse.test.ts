@@ -9,9 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, TestCluster } from '../lib/cluster.js';
+import { fileTarget, REPO_ROOT, runFsx, TestCluster, waitFor } from '@dfs/testkit';
 import { sha256 } from '../lib/files.js';
-import { waitFor } from '../lib/wait.js';
 
 const DFS_MOUNT = join(REPO_ROOT, 'scripts', 'dfs-mount');
 
@@ -100,72 +99,6 @@ class Mount {
   }
 }
 
-// ---- fsx: seeded random writes, truncates and reads against an in-memory model ----
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-async function fsx(path: string, seed: number, ops: number, maxSize: number, maxOp: number): Promise<string[]> {
-  const rand = prng(seed);
-  const int = (n: number): number => Math.floor(rand() * n);
-  const problems: string[] = [];
-  let model = Buffer.alloc(0);
-  let fh: FileHandle = await open(path, 'r+');
-  const check = async (op: number, len: number, pos: number): Promise<void> => {
-    const got = Buffer.alloc(len);
-    let done = 0;
-    while (done < len) {
-      const { bytesRead } = await fh.read(got, done, len - done, pos + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    const want = model.subarray(Math.min(pos, model.length), Math.min(model.length, pos + len));
-    if (!got.subarray(0, done).equals(want)) problems.push(`seed ${seed} op ${op}: read ${len}@${pos}: ${done} bytes, want ${want.length}, content differs`);
-  };
-  try {
-    for (let op = 0; op < ops; op++) {
-      const kind = rand();
-      if (kind < 0.4) {
-        const pos = int(maxSize);
-        const len = Math.min(1 + int(maxOp), maxSize - pos);
-        const data = Buffer.alloc(len);
-        for (let i = 0; i < len; i++) data[i] = (op * 31 + i * 7 + seed) & 0xff;
-        await fh.write(data, 0, len, pos);
-        if (pos + len > model.length) model = Buffer.concat([model, Buffer.alloc(pos + len - model.length)]);
-        data.copy(model, pos);
-      } else if (kind < 0.55) {
-        const size = rand() < 0.2 ? 0 : int(maxSize);
-        await fh.truncate(size);
-        model = size <= model.length ? Buffer.from(model.subarray(0, size)) : Buffer.concat([model, Buffer.alloc(size - model.length)]);
-      } else if (kind < 0.85) {
-        await check(op, 1 + int(maxOp), int(model.length + 100));
-      } else if (kind < 0.95) {
-        const size = (await fh.stat()).size;
-        if (size !== model.length) problems.push(`seed ${seed} op ${op}: size ${size}, want ${model.length}`);
-      } else {
-        await fh.close();
-        fh = await open(path, 'r+');
-      }
-    }
-    await fh.close();
-    fh = await open(path, 'r+');
-    await check(ops, model.length + 10, 0);
-  } finally {
-    await fh.close();
-  }
-  const committed = await readFile(path);
-  if (!committed.equals(model)) problems.push(`seed ${seed}: committed file differs from the model`);
-  return problems;
-}
-
 describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
   this.timeout(240_000);
   let cluster: TestCluster | undefined;
@@ -238,8 +171,16 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     for (const seed of [1, 7, 2024]) {
       const path = m.path(`fsx-${seed}`);
       await writeFile(path, '');
-      const problems = await fsx(path, seed, 150, 3 * 1024 * 1024, 256 * 1024);
-      assert.deepEqual(problems, []);
+      const target = fileTarget(path);
+      let expected: Buffer;
+      try {
+        const result = await runFsx(seed, target, { ops: 150, maxFileSize: 3 * 1024 * 1024, maxOpSize: 256 * 1024 });
+        assert.equal(result.mismatches, 0, result.reports.join('\n'));
+        expected = result.expected;
+      } finally {
+        await target.close();
+      }
+      assert.deepEqual(await readFile(path), expected, `seed ${seed}: the committed file is what fsx wrote`);
       const viaGet = await cluster!.dfs(['get', `/fsx-${seed}`, join(local, `fsx-${seed}`)]);
       assert.equal(viaGet.code, 0, viaGet.stderr);
       assert.deepEqual(readFileSync(join(local, `fsx-${seed}`)), await readFile(path), 'dfs get agrees with the mount');

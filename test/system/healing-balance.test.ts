@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { badReads, fsck, putRandomFiles } from '../lib/healing.js';
-import { waitFor } from '../lib/wait.js';
 
 /*
  * `dfs admin balance` (HDFS Balancer): c4 is away while data is written, so it comes back

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { badReads, fsck, putRandomFiles, replicaMap, type PutFile } from '../lib/healing.js';
-import { waitFor } from '../lib/wait.js';
 
 /*
  * Bit rot (HDFS testBadBlockReportOnTransfer, BlockScanner): bytes flipped in a replica file on

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { sha256 } from '../lib/files.js';
 import { badReads, fsck, putRandomFiles, replicaMap, type PutFile } from '../lib/healing.js';
-import { waitFor } from '../lib/wait.js';
 
 /*
  * Decommission under load (HDFS TestDecommission): `dfs admin decommission c4 --wait` while

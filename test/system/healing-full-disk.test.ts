@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { badReads, fsck, handlesOnDisk, putRandomFiles, type PutFile } from '../lib/healing.js';
-import { waitFor } from '../lib/wait.js';
 
 /*
  * A full chunkserver (GFS §4.2 placement by free space): c1 runs with a small quota. Once it

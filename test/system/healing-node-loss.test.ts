@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { badReads, fsck, putRandomFiles, replicaMap, status, type PutFile } from '../lib/healing.js';
-import { waitFor } from '../lib/wait.js';
 
 /*
  * Self-healing after node loss (GFS §4.3, HDFS TestDatanodeDeath): real processes on

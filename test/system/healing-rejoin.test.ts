@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { sha256 } from '../lib/files.js';
 import { badReads, fsck, handlesOnDisk, putRandomFiles, replicaMap, type PutFile } from '../lib/healing.js';
-import { waitFor } from '../lib/wait.js';
 
 /*
  * A node that was away (GFS §4.4, §4.5): while c3 is down, files are deleted, overwritten and

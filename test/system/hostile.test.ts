@@ -35,10 +35,9 @@ import {
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { channelCredentials, tlsFrom, type Security } from '@dfs/security';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { sha256 } from '../lib/files.js';
 import { parsePrometheus, sumOf } from '../lib/prometheus.js';
-import { waitFor } from '../lib/wait.js';
 
 /*
  * The hostile suite (issue 13): requests an outsider would send to every port of a running

@@ -4,8 +4,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { ErrorCode, FileType, MasterServiceClient, channelOptions, toDfsError, type DfsError, type StatResponse } from '@dfs/proto';
 import { channelCredentials } from '@dfs/security';
 import type { DfsClient } from '@dfs/client';
-import { TestCluster } from '../lib/cluster.js';
-import { waitFor } from '../lib/wait.js';
+import { TestCluster, waitFor } from '@dfs/testkit';
 
 /*
  * The replicated master under leader failures, with real processes on loopback:

@@ -7,8 +7,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { MasterServiceClient, channelOptions, type StatResponse } from '@dfs/proto';
 import { channelCredentials, type Security } from '@dfs/security';
 import type { DfsClient } from '@dfs/client';
-import { DFS_BIN, TestCluster } from '../lib/cluster.js';
-import { waitFor } from '../lib/wait.js';
+import { DFS_BIN, TestCluster, waitFor } from '@dfs/testkit';
 
 /*
  * The master group's log and membership: a master that missed thousands of commands

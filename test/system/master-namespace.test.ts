@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DfsClient } from '@dfs/client';
-import { TestCluster, type RunResult } from '../lib/cluster.js';
+import { TestCluster, type RunResult } from '@dfs/testkit';
 
 /*
  * The whole namespace through the real CLI on a 3-master cluster: mkdir -p, rmdir, rm -r,

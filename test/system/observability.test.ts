@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chromium, type Browser } from 'playwright-core';
-import { REPO_ROOT, TestCluster } from '../lib/cluster.js';
+import { REPO_ROOT, TestCluster, waitFor } from '@dfs/testkit';
 import { parsePrometheus, sumOf } from '../lib/prometheus.js';
-import { waitFor } from '../lib/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');

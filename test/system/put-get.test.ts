@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestCluster } from '../lib/cluster.js';
+import { TestCluster } from '@dfs/testkit';
 import { sha256File, writeRandomFile } from '../lib/files.js';
 
 const CHUNK = 256 * 1024;

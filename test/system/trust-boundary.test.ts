@@ -30,8 +30,7 @@ import {
   type DfsError,
 } from '@dfs/proto';
 import { INSECURE, channelCredentials, tlsFrom, type Security } from '@dfs/security';
-import { TestCluster, runDfs } from '../lib/cluster.js';
-import { waitFor } from '../lib/wait.js';
+import { runDfs, TestCluster, waitFor } from '@dfs/testkit';
 
 /*
  * The trust boundary as an outsider meets it (issue 13): every gRPC port of a cluster that

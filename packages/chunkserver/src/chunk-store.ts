@@ -1,6 +1,6 @@
 import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
+import type { Logger } from '@dfs/telemetry';
 import { BLOCK_SIZE, DfsError, ErrorCode, crc32cOf, toDfsError } from '@dfs/proto';
 import { checkHandle, handleStem, parseChunkId } from './chunk-id.js';
 import { decodeMeta, encodeMeta, type ChunkMeta } from './meta-format.js';

@@ -2,7 +2,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import { Server } from '@grpc/grpc-js';
-import { pino, type Logger } from 'pino';
 import {
   ChunkServiceClient,
   DfsError,
@@ -10,6 +9,7 @@ import {
   channelOptions,
   checkNodeId,
   serverOptions,
+  shutdownServer,
   splitHostPort,
 } from '@dfs/proto';
 import { logRefusedHandshakes, serverCredentials, channelCredentials, type Security } from '@dfs/security';
@@ -18,7 +18,7 @@ import { ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
-import { instrumentService, type HttpTls } from '@dfs/telemetry';
+import { createLogger, instrumentService, type HttpTls } from '@dfs/telemetry';
 import { MasterLink } from './master-link.js';
 import { chunkServiceHandlers } from './grpc-service.js';
 import { Replicator } from './replicator.js';
@@ -51,7 +51,7 @@ export interface ChunkserverOptions {
   scrubIntervalMs?: number;
   /** Scrubber read rate (default 16 MiB/s). */
   scrubBytesPerSec?: number;
-  /** pino level (default info). */
+  /** Log level (default DFS_LOG_LEVEL, else info; 'silent' for tests). */
   logLevel?: string;
   faultInjector?: ChunkserverFaultInjector;
   /** Free space kept in reserve: reported free = file-system free - reserve (default 128 MiB). */
@@ -89,10 +89,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   const dir = resolve(opts.dir);
   const fi = opts.faultInjector ?? faultInjectorFromEnv(opts.id) ?? NOOP_FAULT_INJECTOR;
 
-  const log: Logger = pino(
-    { level: opts.logLevel ?? 'info', base: { node: id, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 2, sync: true }),
-  );
+  const log = createLogger(id, opts.logLevel);
 
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'pid'), `${process.pid}\n`);
@@ -234,16 +231,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     stopping ??= (async () => {
       log.info('chunkserver stopping');
       abort.abort();
-      await new Promise<void>((res) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          res();
-        }, 1000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          res();
-        });
-      });
+      await shutdownServer(server, 1000);
       await Promise.all([link?.stop(), scrubber.stopped()]);
       peers.close();
       if (http) await new Promise<void>((res) => http!.server.close(() => res()));

@@ -1,5 +1,5 @@
 import type { Server } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import type { Logger } from '@dfs/telemetry';
 
 /*
  * HTTP/2 flow control on the data path. A grpc-js server advertises the HTTP/2 default

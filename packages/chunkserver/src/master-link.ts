@@ -1,5 +1,5 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import type { Logger } from '@dfs/telemetry';
 import {
   ChunkserverControlServiceClient,
   ErrorCode,

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import type { Logger } from '@dfs/telemetry';
 import { BLOCK_SIZE, DfsError, ErrorCode, checkBounds, crc32cOf, toDfsError, type ReadChunkRequest } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';

@@ -1,5 +1,5 @@
 import { Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import type { Logger } from '@dfs/telemetry';
 import {
   DfsError,
   ErrorCode,

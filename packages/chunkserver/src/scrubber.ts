@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '@dfs/telemetry';
 import { BLOCK_SIZE, ErrorCode, crc32cOf, toDfsError } from '@dfs/proto';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
 import { readVerifiedBlocks } from './read-path.js';

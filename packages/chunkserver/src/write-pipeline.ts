@@ -1,5 +1,5 @@
 import { Metadata, type ClientWritableStream, type ServerReadableStream, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
+import type { Logger } from '@dfs/telemetry';
 import {
   DEFAULT_CHUNK_SIZE,
   DfsError,

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { BLOCK_SIZE, DfsError, ErrorCode, blockChecksums, crc32cOf } from '@dfs/proto';
 import { ChunkStore, type ChunkRecord } from '../src/chunk-store.js';
 import { decodeMeta, encodeMeta } from '../src/meta-format.js';
 import { NOOP_FAULT_INJECTOR, type ChunkserverFaultInjector } from '../src/fault-injector.js';
-import { randomBytes, removeDir, tempDir } from './helpers.js';
+import { createLogger } from '@dfs/telemetry';
+import { seededBytes } from '@dfs/testkit';
+import { removeDir, tempDir } from './helpers.js';
 
-const log = pino({ level: 'silent' });
+const log = createLogger('test', 'silent');
 
 async function openStore(dir: string, extra: { capacityBytes?: number; faultInjector?: ChunkserverFaultInjector } = {}): Promise<ChunkStore> {
   return ChunkStore.open({ dir, log, faultInjector: extra.faultInjector ?? NOOP_FAULT_INJECTOR, capacityBytes: extra.capacityBytes });
@@ -46,7 +47,7 @@ describe('ChunkStore', () => {
 
   it('writes a new chunk with per-block and whole-chunk CRC32C', async () => {
     const store = await openStore(dir);
-    const data = randomBytes(3 * BLOCK_SIZE + 1234);
+    const data = seededBytes(3 * BLOCK_SIZE + 1234);
     const rec = await put(store, 7, data);
     assert.equal(rec.length, data.length);
     assert.deepEqual([...rec.blockCrcs], blockChecksums(data));
@@ -58,8 +59,8 @@ describe('ChunkStore', () => {
 
   it('appends at the current length, recomputing the partial last block CRC', async () => {
     const store = await openStore(dir);
-    const a = randomBytes(BLOCK_SIZE + 1000, 1);
-    const b = randomBytes(2 * BLOCK_SIZE + 77, 2);
+    const a = seededBytes(BLOCK_SIZE + 1000, 1);
+    const b = seededBytes(2 * BLOCK_SIZE + 77, 2);
     await put(store, 9, a);
     // frames that straddle block boundaries
     const rec = await put(store, 9, b, { offset: a.length, frameSize: 50_000 });
@@ -75,13 +76,13 @@ describe('ChunkStore', () => {
 
   it('rejects appends at the wrong offset, stale versions and unknown chunks', async () => {
     const store = await openStore(dir);
-    await put(store, 3, randomBytes(100), { version: 5 });
+    await put(store, 3, seededBytes(100), { version: 5 });
     await assert.rejects(store.beginWrite({ handle: 3, version: 5, offset: 99, chunkSize: 1 << 20 }), (e: unknown) => DfsError.is(e, ErrorCode.INVALID_ARGUMENT));
     await assert.rejects(store.beginWrite({ handle: 3, version: 4, offset: 100, chunkSize: 1 << 20 }), (e: unknown) => DfsError.is(e, ErrorCode.STALE_VERSION));
     await assert.rejects(store.beginWrite({ handle: 3, version: 4, offset: 0, chunkSize: 1 << 20 }), (e: unknown) => DfsError.is(e, ErrorCode.STALE_VERSION));
     await assert.rejects(store.beginWrite({ handle: 4, version: 1, offset: 10, chunkSize: 1 << 20 }), (e: unknown) => DfsError.is(e, ErrorCode.UNKNOWN_CHUNK));
     // a newer version appends and bumps the stored version
-    const rec = await put(store, 3, randomBytes(10), { offset: 100, version: 6 });
+    const rec = await put(store, 3, seededBytes(10), { offset: 100, version: 6 });
     assert.equal(rec.version, 6);
   });
 
@@ -89,7 +90,7 @@ describe('ChunkStore', () => {
     const store = await openStore(dir);
     const w = await store.beginWrite({ handle: 1, version: 1, offset: 0, chunkSize: 100 });
     await assert.rejects(store.beginWrite({ handle: 1, version: 1, offset: 0, chunkSize: 100 }), (e: unknown) => DfsError.is(e, ErrorCode.UNAVAILABLE));
-    const f = randomBytes(60);
+    const f = seededBytes(60);
     await assert.rejects(w.writeFrame(f, crc32cOf(f) ^ 1), (e: unknown) => DfsError.is(e, ErrorCode.CHECKSUM_MISMATCH));
     await w.writeFrame(f, crc32cOf(f));
     await assert.rejects(w.writeFrame(f, crc32cOf(f)), /past chunk_size/);
@@ -101,10 +102,10 @@ describe('ChunkStore', () => {
   it('never shows an uncommitted chunk: temp files and orphan data files are discarded at startup', async () => {
     const store = await openStore(dir);
     // "crash" during a write: its temp data and meta files stay in tmp/.
-    await writeFile(join(store.tmpDir, '11.5.data'), randomBytes(5000));
-    await writeFile(join(store.tmpDir, '11.5.meta.1'), randomBytes(50));
+    await writeFile(join(store.tmpDir, '11.5.data'), seededBytes(5000));
+    await writeFile(join(store.tmpDir, '11.5.meta.1'), seededBytes(50));
     // An orphan data file: a crash between the data rename and the meta rename.
-    await writeFile(join(store.chunksDir, '12.77.data'), randomBytes(10));
+    await writeFile(join(store.chunksDir, '12.77.data'), seededBytes(10));
     await writeFile(join(store.chunksDir, 'README'), 'not ours');
     const reopened = await openStore(dir);
     assert.equal(reopened.get(11), undefined);
@@ -116,9 +117,9 @@ describe('ChunkStore', () => {
 
   it('drops the uncommitted tail of a crashed append at startup', async () => {
     const store = await openStore(dir);
-    const data = randomBytes(1000);
+    const data = seededBytes(1000);
     const rec = await put(store, 5, data);
-    await appendFile(rec.dataPath, randomBytes(333)); // an append that never committed
+    await appendFile(rec.dataPath, seededBytes(333)); // an append that never committed
     const reopened = await openStore(dir);
     const again = reopened.get(5)!;
     assert.equal(again.length, 1000);
@@ -127,14 +128,14 @@ describe('ChunkStore', () => {
 
   it('treats unreadable metadata as a corrupt replica, without failing startup', async () => {
     const store = await openStore(dir);
-    await put(store, 21, randomBytes(100));
-    await put(store, 22, randomBytes(100));
-    await put(store, 23, randomBytes(100));
+    await put(store, 21, seededBytes(100));
+    await put(store, 22, seededBytes(100));
+    await put(store, 23, seededBytes(100));
     const meta = await readFile(store.metaPath(21));
     meta[50] ^= 0xff;
     await writeFile(store.metaPath(21), meta);
     await writeFile(store.metaPath(22), 'garbage');
-    await writeFile(store.dataPath(23, store.get(23)!.generation), randomBytes(10)); // shorter than recorded
+    await writeFile(store.dataPath(23, store.get(23)!.generation), seededBytes(10)); // shorter than recorded
     const reopened = await openStore(dir);
     assert.deepEqual([...reopened.corruptAtLoad].sort(), [21, 22, 23]);
     assert.equal(reopened.count, 0);
@@ -143,8 +144,8 @@ describe('ChunkStore', () => {
   it('quarantines a corrupt replica and deletes replicas', async () => {
     const corrupt: number[] = [];
     const store = await ChunkStore.open({ dir, log, faultInjector: NOOP_FAULT_INJECTOR, hooks: { onCorrupt: (h) => corrupt.push(h) } });
-    const rec = await put(store, 31, randomBytes(100));
-    await put(store, 32, randomBytes(100));
+    const rec = await put(store, 31, seededBytes(100));
+    await put(store, 32, seededBytes(100));
     assert.equal(await store.quarantine(rec, 'test'), true);
     assert.equal(await store.quarantine(rec, 'again'), false);
     assert.deepEqual(corrupt, [31]);
@@ -156,7 +157,7 @@ describe('ChunkStore', () => {
 
   it('enforces the quota with NO_SPACE and leaves no partial chunk', async () => {
     const store = await openStore(dir, { capacityBytes: 100_000 });
-    await assert.rejects(put(store, 41, randomBytes(150_000)), (e: unknown) => DfsError.is(e, ErrorCode.NO_SPACE));
+    await assert.rejects(put(store, 41, seededBytes(150_000)), (e: unknown) => DfsError.is(e, ErrorCode.NO_SPACE));
     assert.equal(store.get(41), undefined);
     assert.equal(store.inflightBytes, 0);
     assert.deepEqual(await readdir(store.tmpDir), []);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { FakeMaster, Fleet, header, randomBytes, waitFor, writeChunk } from './helpers.js';
+import { seededBytes, waitFor } from '@dfs/testkit';
+import { FakeMaster, Fleet, header, writeChunk } from './helpers.js';
 
 function get(address: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -24,8 +25,8 @@ describe('HTTP status endpoint', function () {
     try {
       const c1 = await fleet.start({ id: 'c1', masters: [master.address], http: '127.0.0.1:0' });
       assert.ok(c1.httpAddress);
-      await writeChunk(fleet.client(c1.address), header({ handle: 1 }), randomBytes(1000));
-      await waitFor(() => master.registers.length > 0, 'registration');
+      await writeChunk(fleet.client(c1.address), header({ handle: 1 }), seededBytes(1000));
+      await waitFor('registration', () => master.registers.length > 0);
       const status = await get(c1.httpAddress!, '/status');
       assert.equal(status.status, 200);
       const s = JSON.parse(status.body) as { id: string; chunks: number; usedBytes: number };

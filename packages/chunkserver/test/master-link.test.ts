@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { ErrorCode } from '@dfs/proto';
-import { FakeMaster, Fleet, header, randomBytes, waitFor, writeChunk, expectDfsError } from './helpers.js';
+import { seededBytes, waitFor } from '@dfs/testkit';
+import { FakeMaster, Fleet, header, writeChunk, expectDfsError } from './helpers.js';
 import { startChunkserver } from '../src/index.js';
 import { INSECURE } from '@dfs/security';
 
@@ -25,7 +26,7 @@ describe('master control loop', function () {
   it('registers with a full report, then heartbeats with load', async () => {
     const m = await master();
     const c1 = await fleet.start({ id: 'c1', masters: [m.address], rack: 'r7' });
-    await waitFor(() => m.registers.length === 1 && m.heartbeats.length >= 2, 'register + heartbeats');
+    await waitFor('register + heartbeats', () => m.registers.length === 1 && m.heartbeats.length >= 2);
     const reg = m.registers[0]!;
     assert.equal(reg.id, 'c1');
     assert.equal(reg.address, c1.address);
@@ -43,7 +44,7 @@ describe('master control loop', function () {
     const follower = await master();
     follower.notLeaderOf = leader.address;
     await fleet.start({ id: 'c1', masters: [silent.address, follower.address], masterCallTimeoutMs: 300 });
-    await waitFor(() => leader.registers.length === 1 && leader.heartbeats.length > 0, 'registration with the leader via the hint');
+    await waitFor('registration with the leader via the hint', () => leader.registers.length === 1 && leader.heartbeats.length > 0);
     assert.equal(follower.registers.length, 0);
   });
 
@@ -51,39 +52,39 @@ describe('master control loop', function () {
     const a = await master();
     const b = await master();
     await fleet.start({ id: 'c1', masters: [a.address, b.address] });
-    await waitFor(() => a.registers.length === 1, 'first registration');
+    await waitFor('first registration', () => a.registers.length === 1);
     let asked = false;
     a.heartbeatReply = () => (asked ? {} : ((asked = true), { reregister: true }));
-    await waitFor(() => a.registers.length === 2, 'registration after reregister');
+    await waitFor('registration after reregister', () => a.registers.length === 2);
     // leadership moves to b
     a.notLeaderOf = b.address;
-    await waitFor(() => b.registers.length === 1 && b.heartbeats.length > 0, 'registration with the new leader');
+    await waitFor('registration with the new leader', () => b.registers.length === 1 && b.heartbeats.length > 0);
   });
 
   it('carries the decommission mark the master sent into its next registration (a new leader re-learns it)', async () => {
     const a = await master();
     const b = await master();
     await fleet.start({ id: 'c1', masters: [a.address, b.address] });
-    await waitFor(() => a.registers.length === 1, 'first registration');
+    await waitFor('first registration', () => a.registers.length === 1);
     assert.equal(a.registers[0]!.decommissioning, undefined);
     a.heartbeatReply = () => ({ decommission: true });
-    await waitFor(() => a.heartbeats.length > 2, 'heartbeats with the mark');
+    await waitFor('heartbeats with the mark', () => a.heartbeats.length > 2);
     a.notLeaderOf = b.address;
-    await waitFor(() => b.registers.length === 1, 'registration with the new leader');
+    await waitFor('registration with the new leader', () => b.registers.length === 1);
     assert.equal(b.registers[0]!.decommissioning, true);
     b.heartbeatReply = () => ({ decommission: false, reregister: b.registers.length === 1 });
-    await waitFor(() => b.registers.length === 2, 're-registration after the cancel');
+    await waitFor('re-registration after the cancel', () => b.registers.length === 2);
     assert.equal(b.registers[1]!.decommissioning, undefined);
   });
 
   it('reports written replicas until a heartbeat is acknowledged', async () => {
     const m = await master();
     const c1 = await fleet.start({ id: 'c1', masters: [m.address] });
-    await waitFor(() => m.registers.length === 1, 'registration');
+    await waitFor('registration', () => m.registers.length === 1);
     m.silent = true; // heartbeats time out: reports stay pending
-    await writeChunk(fleet.client(c1.address), header({ handle: 300 }), randomBytes(10));
+    await writeChunk(fleet.client(c1.address), header({ handle: 300 }), seededBytes(10));
     m.silent = false;
-    await waitFor(() => m.reported('c1').has(300), 'new replica reported after the master came back');
+    await waitFor('new replica reported after the master came back', () => m.reported('c1').has(300));
   });
 
   it('stops promptly even while a call to a paused master is outstanding', async () => {
@@ -101,7 +102,7 @@ describe('master control loop', function () {
     let n = 0;
     m.heartbeatReply = () => (n++ === 0 ? { deleteHandles: [0, -1, 2 ** 60], replicate: [{ handle: 0, version: 1, source: undefined }] } : {});
     await fleet.start({ id: 'c1', masters: [m.address] });
-    await waitFor(() => m.heartbeats.length >= 3, 'heartbeats go on');
+    await waitFor('heartbeats go on', () => m.heartbeats.length >= 3);
   });
 
   it('rejects invalid options with INVALID_ARGUMENT', async () => {

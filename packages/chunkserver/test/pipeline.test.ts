@@ -4,15 +4,14 @@ import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { BLOCK_SIZE, ErrorCode, blockChecksums, crc32cOf, type ChunkserverRef } from '@dfs/proto';
 import { FAILED_CHUNKSERVER_KEY, type RunningChunkserver } from '../src/index.js';
+import { seededBytes, waitFor } from '@dfs/testkit';
 import {
   FakeMaster,
   Fleet,
   chunkInfo,
   expectDfsError,
   header,
-  randomBytes,
   readChunk,
-  waitFor,
   writeChunk,
   writeRaw,
 } from './helpers.js';
@@ -43,7 +42,7 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
   });
 
   it('writes through the chain: every replica holds identical bytes and CRCs, and is reported', async () => {
-    const data = randomBytes(5 * BLOCK_SIZE + 4321, 3);
+    const data = seededBytes(5 * BLOCK_SIZE + 4321, 3);
     const resp = await writeChunk(fleet.client(c1.address), header({ handle: 100, version: 2, chain: [ref(c2), ref(c3)] }), data);
     assert.deepEqual(resp.replicas, ['c1', 'c2', 'c3']);
     assert.equal(resp.length, data.length);
@@ -56,12 +55,12 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
       assert.deepEqual(frames.map((f) => f.crc32c), blockChecksums(data));
       assert.deepEqual(frames.map((f) => f.offset), frames.map((_, i) => i * BLOCK_SIZE));
     }
-    await waitFor(() => ['c1', 'c2', 'c3'].every((id) => master.reported(id).has(100)), 'new replicas in heartbeats');
+    await waitFor('new replicas in heartbeats', () => ['c1', 'c2', 'c3'].every((id) => master.reported(id).has(100)));
   });
 
   it('appends along the chain, with frames that do not align to blocks', async () => {
-    const a = randomBytes(BLOCK_SIZE + 100, 4);
-    const b = randomBytes(3 * BLOCK_SIZE, 5);
+    const a = seededBytes(BLOCK_SIZE + 100, 4);
+    const b = seededBytes(3 * BLOCK_SIZE, 5);
     const chain = [ref(c2), ref(c3)];
     await writeChunk(fleet.client(c1.address), header({ handle: 101, chain }), a);
     const resp = await writeChunk(fleet.client(c1.address), header({ handle: 101, chain, offset: a.length }), b, 40_000);
@@ -82,7 +81,7 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
   it('fails the whole write naming a dead downstream chunkserver, leaving no replica', async () => {
     const dead = { id: 'c9', address: '127.0.0.1:1', rack: '' };
     const err = await expectDfsError(
-      writeChunk(fleet.client(c1.address), header({ handle: 102, chain: [ref(c2), dead] }), randomBytes(3 * BLOCK_SIZE)),
+      writeChunk(fleet.client(c1.address), header({ handle: 102, chain: [ref(c2), dead] }), seededBytes(3 * BLOCK_SIZE)),
       ErrorCode.UNAVAILABLE,
     );
     assert.match(err.message, /chunkserver c9 \(127\.0\.0\.1:1\) failed/);
@@ -93,7 +92,7 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
   it('fails the write naming a chunkserver that stops mid-chain', async () => {
     await c3.stop();
     const err = await expectDfsError(
-      writeChunk(fleet.client(c1.address), header({ handle: 103, chain: [ref(c2), ref(c3)] }), randomBytes(BLOCK_SIZE)),
+      writeChunk(fleet.client(c1.address), header({ handle: 103, chain: [ref(c2), ref(c3)] }), seededBytes(BLOCK_SIZE)),
       ErrorCode.UNAVAILABLE,
     );
     assert.match(err.message, /c3/);
@@ -102,15 +101,15 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
 
   it('rejects malformed streams with typed errors and keeps serving', async () => {
     const client = fleet.client(c1.address);
-    const f = randomBytes(100);
+    const f = seededBytes(100);
     await expectDfsError(writeRaw(client, [{ frame: { data: f, crc32c: crc32cOf(f) } }]), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(writeRaw(client, []), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(writeRaw(client, [{ header: header({ handle: 0 }) }]), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(writeRaw(client, [{ header: header({ handle: 5 }) }, { header: header({ handle: 5 }) }]), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(writeRaw(client, [{ header: header({ handle: 5 }) }, { frame: { data: f, crc32c: crc32cOf(f) ^ 1 } }]), ErrorCode.CHECKSUM_MISMATCH);
-    const big = randomBytes(BLOCK_SIZE + 1);
+    const big = seededBytes(BLOCK_SIZE + 1);
     await expectDfsError(writeRaw(client, [{ header: header({ handle: 5 }) }, { frame: { data: big, crc32c: crc32cOf(big) } }]), ErrorCode.INVALID_ARGUMENT);
-    await expectDfsError(writeChunk(client, header({ handle: 5, chunkSize: 1000 }), randomBytes(1001)), ErrorCode.INVALID_ARGUMENT);
+    await expectDfsError(writeChunk(client, header({ handle: 5, chunkSize: 1000 }), seededBytes(1001)), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(writeChunk(client, header({ handle: 5, chain: [{ id: 'x', address: '../etc', rack: '' }] }), f), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(writeChunk(client, header({ handle: 5, offset: 10 }), f), ErrorCode.UNKNOWN_CHUNK);
     await expectDfsError(readChunk(client, { handle: 404 }), ErrorCode.UNKNOWN_CHUNK);
@@ -123,14 +122,14 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
 
   it('checks versions: a reader wanting a newer version gets STALE_VERSION, an older writer too', async () => {
     const client = fleet.client(c1.address);
-    await writeChunk(client, header({ handle: 104, version: 3 }), randomBytes(10));
+    await writeChunk(client, header({ handle: 104, version: 3 }), seededBytes(10));
     await expectDfsError(readChunk(client, { handle: 104, version: 4 }), ErrorCode.STALE_VERSION);
     assert.equal((await readChunk(client, { handle: 104, version: 3 })).data.length, 10);
-    await expectDfsError(writeChunk(client, header({ handle: 104, version: 2 }), randomBytes(10)), ErrorCode.STALE_VERSION);
+    await expectDfsError(writeChunk(client, header({ handle: 104, version: 2 }), seededBytes(10)), ErrorCode.STALE_VERSION);
   });
 
   it('a byte flipped on disk fails the read with CHECKSUM_MISMATCH, reports the replica and stops serving it', async () => {
-    const data = randomBytes(3 * BLOCK_SIZE, 6);
+    const data = seededBytes(3 * BLOCK_SIZE, 6);
     await writeChunk(fleet.client(c2.address), header({ handle: 105 }), data);
     const dir = fleet.dirs[1]!;
     const name = (await readdir(join(dir, 'chunks'))).find((n) => n.startsWith('105.') && n.endsWith('.data'))!;
@@ -139,31 +138,31 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     bytes[BLOCK_SIZE + 17] ^= 0x40;
     await writeFile(file, bytes);
     await expectDfsError(readChunk(fleet.client(c2.address), { handle: 105 }), ErrorCode.CHECKSUM_MISMATCH);
-    await waitFor(() => master.badReplicas.some((r) => r.handle === 105 && r.chunkserverId === 'c2'), 'ReportBadReplica');
-    await waitFor(() => master.heartbeats.some((h) => h.id === 'c2' && h.corruptHandles.includes(105)), 'corrupt handle in a heartbeat');
+    await waitFor('ReportBadReplica', () => master.badReplicas.some((r) => r.handle === 105 && r.chunkserverId === 'c2'));
+    await waitFor('corrupt handle in a heartbeat', () => master.heartbeats.some((h) => h.id === 'c2' && h.corruptHandles.includes(105)));
     await expectDfsError(chunkInfo(fleet.client(c2.address), 105), ErrorCode.UNKNOWN_CHUNK);
   });
 
   it('deletes replicas on DeleteChunk and on heartbeat commands', async () => {
     const client = fleet.client(c1.address);
-    await writeChunk(client, header({ handle: 106 }), randomBytes(10));
-    await writeChunk(client, header({ handle: 107 }), randomBytes(10));
+    await writeChunk(client, header({ handle: 106 }), seededBytes(10));
+    await writeChunk(client, header({ handle: 107 }), seededBytes(10));
     await new Promise<void>((res, rej) => client.deleteChunk({ handle: 106 }, (e) => (e ? rej(e) : res())));
     await expectDfsError(chunkInfo(client, 106), ErrorCode.UNKNOWN_CHUNK);
     await expectDfsError(new Promise((res, rej) => client.deleteChunk({ handle: 106 }, (e) => (e ? rej(e) : res(undefined)))), ErrorCode.UNKNOWN_CHUNK);
     master.heartbeatReply = (req) => (req.id === 'c1' ? { deleteHandles: [107] } : {});
-    await waitFor(async () => {
+    await waitFor('chunk 107 deleted by a heartbeat command', async () => {
       try {
         await chunkInfo(client, 107);
         return false;
       } catch {
         return true;
       }
-    }, 'chunk 107 deleted by a heartbeat command');
+    });
   });
 
   it('re-replicates: CopyChunk pulls a verified replica, and so does a replicate command', async () => {
-    const data = randomBytes(4 * BLOCK_SIZE + 9, 8);
+    const data = seededBytes(4 * BLOCK_SIZE + 9, 8);
     await writeChunk(fleet.client(c1.address), header({ handle: 108, version: 4 }), data);
     const resp = await new Promise<{ length: number; crc32c: number }>((res, rej) =>
       fleet.client(c2.address).copyChunk({ handle: 108, version: 4, source: ref(c1) }, (e, r) => (e ? rej(e) : res(r))),
@@ -173,13 +172,13 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     assert.equal((await chunkInfo(fleet.client(c2.address), 108)).version, 4);
 
     master.heartbeatReply = (req) => (req.id === 'c3' && !master.reported('c3').has(108) ? { replicate: [{ handle: 108, version: 4, source: ref(c2) }] } : {});
-    await waitFor(() => master.reported('c3').has(108), 'c3 reports the copied replica');
+    await waitFor('c3 reports the copied replica', () => master.reported('c3').has(108));
     assert.ok((await readChunk(fleet.client(c3.address), { handle: 108 })).data.equals(data));
   });
 
   it('keeps memory bounded for large chunks (streams, never buffers a chunk)', async () => {
     const size = 48 * 1024 * 1024;
-    const block = randomBytes(BLOCK_SIZE, 9);
+    const block = seededBytes(BLOCK_SIZE, 9);
     const crc = crc32cOf(block);
     const before = process.memoryUsage().rss;
     let peak = before;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { BLOCK_SIZE } from '@dfs/proto';
 import { READ_HEADROOM, decodeReadResponse, encodeReadFrame } from '../src/wire.js';
-import { randomBytes } from './helpers.js';
+import { seededBytes } from '@dfs/testkit';
 
 describe('wire: hand-encoded ReadChunkResponse', () => {
   for (const [offset, crc, len] of [
@@ -11,7 +11,7 @@ describe('wire: hand-encoded ReadChunkResponse', () => {
     [Number.MAX_SAFE_INTEGER - 1, 0x80000000, 3],
   ] as const) {
     it(`decodes as the generated codec does (offset ${offset}, crc ${crc}, ${len} bytes)`, () => {
-      const data = randomBytes(len, 7);
+      const data = seededBytes(len, 7);
       const buf = Buffer.alloc(READ_HEADROOM + len);
       data.copy(buf, READ_HEADROOM);
       const msg = decodeReadResponse(encodeReadFrame(buf, len, offset, crc));

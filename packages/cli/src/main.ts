@@ -11,10 +11,12 @@ import { registerUsageCommands } from './commands/usage.js';
 import { registerMountCommands } from './commands/mount.js';
 import { closeClient } from './context.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { dfsVersion } from './version.js';
 
 function buildProgram(): Command {
   const program = new Command('dfs')
     .description('dfs: a distributed file system. Masters come from --masters, DFS_MASTERS, ~/.config/dfs/config.json or ./.dfs-data/cluster.json.')
+    .version(`dfs ${dfsVersion()}`, '-V, --version', 'print the dfs version and exit')
     .exitOverride()
     .showHelpAfterError('(run `dfs help` or `dfs COMMAND --help`)');
   registerDataCommands(program);

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { INSECURE, tlsFrom, type Security } from '@dfs/security';
+import type { ClusterJson, ClusterTls } from './cluster-json.js';
 
 export interface ResolvedMasters {
   masters: string[];
@@ -23,7 +24,7 @@ function readJson(path: string): unknown {
 }
 
 function mastersFromClusterJson(path: string): string[] {
-  const parsed = readJson(path) as { masters?: Array<{ address?: unknown }> };
+  const parsed = readJson(path) as Partial<ClusterJson>;
   return (parsed.masters ?? []).map((m) => m.address).filter((a): a is string => typeof a === 'string');
 }
 
@@ -79,13 +80,6 @@ export interface ResolvedSecurity {
   security: Security;
   /** Where it came from, for messages. */
   source: string;
-}
-
-/** What `dfs cluster up` records in cluster.json about its certificates. */
-export interface ClusterTls {
-  ca: string;
-  client: string;
-  admin: string;
 }
 
 function isTrue(v: string | undefined): boolean {

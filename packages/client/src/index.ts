@@ -8,6 +8,7 @@ export {
   type ReadRangeOptions,
   type ListOptions,
 } from './client.js';
-export { resolveMasters, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags, type ClusterTls } from './config.js';
+export { resolveMasters, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags } from './config.js';
+export { type ClusterJson, type ClusterNode, type ClusterTls } from './cluster-json.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { DfsFileSystem } from '../src/fs/filesystem.js';
-import { runFsx, type FsxTarget } from './fsx.js';
+import { runFsx, type FsxTarget } from '@dfs/testkit';
 import { makeFs } from './helpers.js';
 import { MemoryBackend } from './memory-backend.js';
 

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { DfsError, ErrorCode, FileType, normalizePath, type FileStatus } from '@dfs/proto';
+import { DfsError, ErrorCode, FileType, normalizePath, type FileStatus, parentPath } from '@dfs/proto';
 import type { AttributeChange, FsBackend, NodeCapacity } from '../src/fs/backend.js';
 
 interface Node {
@@ -38,11 +38,6 @@ export class MemoryBackend implements FsBackend {
     if (this.unavailable) throw new DfsError(ErrorCode.UNAVAILABLE, 'no master answered');
   }
 
-  private parentOf(path: string): string {
-    const i = path.lastIndexOf('/');
-    return i <= 0 ? '/' : path.slice(0, i);
-  }
-
   private status(path: string, node: Node): FileStatus {
     return {
       path,
@@ -60,9 +55,9 @@ export class MemoryBackend implements FsBackend {
   }
 
   private requireParentDir(path: string): void {
-    const parent = this.nodes.get(this.parentOf(path));
-    if (!parent) throw new DfsError(ErrorCode.NOT_FOUND, `${this.parentOf(path)}: no such directory`);
-    if (parent.type !== FileType.DIRECTORY) throw new DfsError(ErrorCode.NOT_A_DIRECTORY, `${this.parentOf(path)}: not a directory`);
+    const parent = this.nodes.get(parentPath(path));
+    if (!parent) throw new DfsError(ErrorCode.NOT_FOUND, `${parentPath(path)}: no such directory`);
+    if (parent.type !== FileType.DIRECTORY) throw new DfsError(ErrorCode.NOT_A_DIRECTORY, `${parentPath(path)}: not a directory`);
   }
 
   private children(dir: string): string[] {
@@ -92,7 +87,7 @@ export class MemoryBackend implements FsBackend {
     this.check();
     const p = normalizePath(path);
     if (this.nodes.has(p)) throw new DfsError(ErrorCode.ALREADY_EXISTS, `${p}: exists`);
-    if (opts.parents && !this.nodes.has(this.parentOf(p))) await this.mkdir(this.parentOf(p), opts);
+    if (opts.parents && !this.nodes.has(parentPath(p))) await this.mkdir(parentPath(p), opts);
     this.requireParentDir(p);
     const node: Node = { type: FileType.DIRECTORY, data: Buffer.alloc(0), mode: opts.mode || 0o755, mtimeMs: this.clock(), inode: this.nextInode++ };
     this.nodes.set(p, node);
@@ -147,7 +142,7 @@ export class MemoryBackend implements FsBackend {
     const existing = this.nodes.get(p);
     if (existing?.type === FileType.DIRECTORY) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${p}: is a directory`);
     if (existing && !opts.overwrite) throw new DfsError(ErrorCode.ALREADY_EXISTS, `${p}: exists`);
-    if (!this.nodes.has(this.parentOf(p))) await this.mkdir(this.parentOf(p), { parents: true });
+    if (!this.nodes.has(parentPath(p))) await this.mkdir(parentPath(p), { parents: true });
     const node: Node = { type: FileType.FILE, data, mode: opts.mode || 0o644, mtimeMs: this.clock(), inode: this.nextInode++ };
     this.nodes.set(p, node);
     return this.status(p, node);

@@ -1,19 +1,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '@dfs/testkit';
 import { isFuseMounted } from '../src/native/mount-table.js';
-import type { FsxTarget } from './fsx.js';
-
-/** Polls until `check` is truthy; never a blind sleep. */
-export async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** FUSE must work where these tests run: say clearly why not instead of skipping. */
 export function requireFuse(): void {
@@ -82,35 +72,4 @@ export class MountProcess {
     if (isFuseMounted(this.mountpoint)) await sh('fusermount', ['-uz', this.mountpoint]);
     if (this.ownsDir) rmSync(this.mountpoint, { recursive: true, force: true });
   }
-}
-
-/** fsx through the kernel: a real file descriptor on the mount. */
-export function mountTarget(path: string): FsxTarget & { close(): Promise<void> } {
-  let fh: FileHandle | undefined;
-  const ensure = async (): Promise<FileHandle> => (fh ??= await open(path, 'r+'));
-  return {
-    write: async (data, pos) => {
-      await (await ensure()).write(data, 0, data.length, pos);
-    },
-    truncate: async (size) => (await ensure()).truncate(size),
-    read: async (len, pos) => {
-      const out = Buffer.alloc(len);
-      let done = 0;
-      while (done < len) {
-        const { bytesRead } = await (await ensure()).read(out, done, len - done, pos + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return out.subarray(0, done);
-    },
-    size: async () => (await (await ensure()).stat()).size,
-    reopen: async () => {
-      await fh?.close();
-      fh = await open(path, 'r+');
-    },
-    close: async () => {
-      await fh?.close();
-      fh = undefined;
-    },
-  };
 }

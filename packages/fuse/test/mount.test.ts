@@ -5,8 +5,8 @@ import { mkdir, open, readdir, rename, rmdir, stat, unlink, writeFile, readFile 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isFuseMounted } from '../src/native/mount-table.js';
-import { runFsx } from './fsx.js';
-import { MountProcess, mountTarget, requireFuse, sh, waitFor } from './mount-harness.js';
+import { fileTarget, runFsx, waitFor } from '@dfs/testkit';
+import { MountProcess, requireFuse, sh } from './mount-harness.js';
 
 const FIXTURE = resolve(__dirname, 'fixtures', 'memory-mount.js');
 const DFS_MOUNT = resolve(__dirname, '..', '..', '..', '..', 'scripts', 'dfs-mount');
@@ -131,7 +131,7 @@ describe('a real FUSE mount over the in-memory backend', function () {
     for (const seed of [7, 11, 2024]) {
       const path = join(mnt, `fsx-${seed}`);
       await writeFile(path, '');
-      const target = mountTarget(path);
+      const target = fileTarget(path);
       try {
         const result = await runFsx(seed, target, { ops: 300, maxFileSize: 512 * 1024, maxOpSize: 128 * 1024 });
         assert.equal(result.mismatches, 0, result.reports.join('\n'));

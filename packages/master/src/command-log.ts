@@ -1,6 +1,9 @@
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
-import type { StateMachine } from './state/state-machine.js';
+import type { Server } from '@grpc/grpc-js';
+import type { StateMachine } from '@dfs/raft';
+import type { Security } from '@dfs/security';
+import type { Logger } from '@dfs/telemetry';
 
 export type Role = 'leader' | 'follower' | 'candidate' | 'learner' | 'unreachable';
 
@@ -23,6 +26,23 @@ export interface CommandLogStatus {
   leaderAddress?: string;
   /** Every member, this node included. */
   members: CommandLogPeer[];
+}
+
+export interface MasterPeer {
+  id: string;
+  address: string;
+}
+
+/** What a CommandLog factory gets: the state machine to drive and the server to add its service to. */
+export interface CommandLogContext {
+  id: string;
+  dir: string;
+  address: string;
+  peers: MasterPeer[];
+  stateMachine: StateMachine;
+  grpcServer: Server;
+  security: Security;
+  logger: Logger;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { checkBounds, toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
+import type { Logger } from '@dfs/telemetry';
 import { authorize } from './access.js';
-import type { Logger } from './logger.js';
 import type { Master } from './master.js';
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;

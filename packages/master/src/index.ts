@@ -2,13 +2,10 @@
 export {
   startMaster,
   type MasterOptions,
-  type MasterPeer,
   type RunningMaster,
-  type CommandLogContext,
 } from './server.js';
 export { Master, defaultMasterConfig, type MasterConfig } from './master.js';
 export { MetadataStore, type ListResult, type FileWithChunks } from './state/metadata-store.js';
-export type { StateMachine } from './state/state-machine.js';
 export {
   encodeCommand,
   decodeCommand,
@@ -20,6 +17,14 @@ export {
 } from './state/commands.js';
 export { callerOf, authorize, RPC_ROLES, INSECURE_CALLER } from './access.js';
 export { RaftCommandLog, type RaftCommandLogOptions } from './raft-command-log.js';
-export { LocalCommandLog, type CommandLog, type CommandLogStatus, type CommandLogPeer, type Role } from './command-log.js';
+export {
+  LocalCommandLog,
+  type CommandLog,
+  type CommandLogContext,
+  type CommandLogStatus,
+  type CommandLogPeer,
+  type MasterPeer,
+  type Role,
+} from './command-log.js';
 export { choosePlacement, chooseExcess, type PlacementNode, type PlacementRequest } from './placement.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';

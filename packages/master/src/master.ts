@@ -56,7 +56,7 @@ import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/reg
 import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits } from './cluster/replication.js';
 import { SafeMode } from './cluster/safe-mode.js';
 import { ClusterOperations } from './cluster/operations.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@dfs/telemetry';
 import { choosePlacement } from './placement.js';
 import { ChunkLeases } from './chunk-leases.js';
 import type { OpenAppendResult } from './state/append.js';

@@ -1,7 +1,6 @@
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { RaftNode, type NodeStatus } from '@dfs/raft';
-import type { CommandLog, CommandLogPeer, CommandLogStatus, Role } from './command-log.js';
-import type { CommandLogContext } from './server.js';
+import type { CommandLog, CommandLogContext, CommandLogPeer, CommandLogStatus, Role } from './command-log.js';
 import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
 
 export interface RaftCommandLogOptions {
@@ -55,12 +54,7 @@ export class RaftCommandLog implements CommandLog {
       stateMachine: ctx.stateMachine,
       server: ctx.grpcServer,
       security: ctx.security,
-      logger: {
-        info: (...a: unknown[]) => ctx.logger.info({ raft: a }, 'raft'),
-        warn: (...a: unknown[]) => ctx.logger.warn({ raft: a }, 'raft'),
-        error: (...a: unknown[]) => ctx.logger.error({ raft: a }, 'raft'),
-        debug: (...a: unknown[]) => ctx.logger.debug({ raft: a }, 'raft'),
-      },
+      logger: ctx.logger.child({ component: 'raft' }),
       ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
       ...(opts.electionTicks ? { electionTicks: opts.electionTicks } : {}),
       ...(opts.snapshotEvery ? { snapshotEvery: opts.snapshotEvery } : {}),

@@ -5,30 +5,23 @@ import { Server } from '@grpc/grpc-js';
 import {
   ChunkserverControlServiceService,
   DEFAULT_CHUNK_SIZE,
-  DfsError,
-  ErrorCode,
   MasterServiceService,
   serverOptions,
   checkNodeId,
+  shutdownServer,
   splitHostPort,
 } from '@dfs/proto';
 import { logRefusedHandshakes, serverCredentials, type Security } from '@dfs/security';
 import { systemClock, type Clock } from './clock.js';
-import { LocalCommandLog, type CommandLog } from './command-log.js';
+import type { CommandLog, CommandLogContext, MasterPeer } from './command-log.js';
 import { chunkserverControlHandlers, masterServiceHandlers } from './grpc-service.js';
 import { startHttpStatus } from './http-status.js';
-import { instrumentService, type HttpTls } from '@dfs/telemetry';
+import { createLogger, instrumentService, type HttpTls } from '@dfs/telemetry';
 import { EventLog, StatusWatcher } from './observability/events.js';
 import { createMasterMetrics } from './observability/metrics.js';
-import { createLogger, type Logger } from './logger.js';
 import { Master, defaultMasterConfig, type MasterConfig } from './master.js';
+import { RaftCommandLog, type RaftCommandLogOptions } from './raft-command-log.js';
 import { MetadataStore } from './state/metadata-store.js';
-import type { StateMachine } from './state/state-machine.js';
-
-export interface MasterPeer {
-  id: string;
-  address: string;
-}
 
 export interface MasterOptions {
   id: string;
@@ -56,23 +49,13 @@ export interface MasterOptions {
   /** Background work period (lease recovery, dead nodes, replication, GC, trash). Default 1000. */
   tickMs?: number;
   clock?: Clock;
+  /** Raft tuning and `join` for the default command log. */
+  raft?: RaftCommandLogOptions;
   /**
-   * The consensus seam: builds the CommandLog (e.g. Raft) once the gRPC server is bound.
-   * Default: a LocalCommandLog (single master), refused when `peers` names other masters.
+   * The consensus seam, for tests: builds another CommandLog once the gRPC server is bound
+   * (e.g. a LocalCommandLog, no consensus). Default: Raft over `peers` (or this master alone).
    */
   createCommandLog?: (ctx: CommandLogContext) => CommandLog | Promise<CommandLog>;
-}
-
-/** What a CommandLog factory gets: the state machine to drive and the server to add its service to. */
-export interface CommandLogContext {
-  id: string;
-  dir: string;
-  address: string;
-  peers: MasterPeer[];
-  stateMachine: StateMachine;
-  grpcServer: Server;
-  security: Security;
-  logger: Logger;
 }
 
 export interface RunningMaster {
@@ -80,7 +63,7 @@ export interface RunningMaster {
   /** The bound gRPC address (host:port). */
   address: string;
   httpAddress?: string;
-  /** The one gRPC server: MasterService, ChunkserverControlService (and later the Raft service). */
+  /** The one gRPC server: MasterService, ChunkserverControlService and the Raft service. */
   grpcServer: Server;
   master: Master;
   store: MetadataStore;
@@ -90,17 +73,9 @@ export interface RunningMaster {
 
 export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   checkNodeId(opts.id, 'master id');
-  const logger = createLogger(opts.id, opts.logLevel ?? 'info');
+  const logger = createLogger(opts.id, opts.logLevel);
   const clock = opts.clock ?? systemClock;
   const peers = opts.peers ?? [];
-  const others = peers.filter((p) => p.id !== opts.id);
-  if (others.length > 0 && !opts.createCommandLog) {
-    throw new DfsError(
-      ErrorCode.INVALID_ARGUMENT,
-      `master ${opts.id}: ${others.length} peer(s) given but no replicated command log is wired in yet; ` +
-        'running them as independent masters would split the namespace',
-    );
-  }
   mkdirSync(opts.dir, { recursive: true });
 
   const server = new Server(serverOptions());
@@ -115,11 +90,10 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   let commandLog: CommandLog | undefined;
   let http: HttpServer | undefined;
   try {
-    store = new MetadataStore(join(opts.dir, 'meta.db'), { synchronous: opts.createCommandLog ? 'NORMAL' : 'FULL' });
-    const sm = store;
-    commandLog = opts.createCommandLog
-      ? await opts.createCommandLog({ id: opts.id, dir: opts.dir, address, peers, stateMachine: sm, grpcServer: server, security: opts.security, logger })
-      : new LocalCommandLog(sm, { id: opts.id, address: () => address });
+    // Behind Raft the Raft log is the durable copy; a test's own log may be the only one.
+    store = new MetadataStore(join(opts.dir, 'meta.db'), { synchronous: opts.createCommandLog ? 'FULL' : 'NORMAL' });
+    const ctx: CommandLogContext = { id: opts.id, dir: opts.dir, address, peers, stateMachine: store, grpcServer: server, security: opts.security, logger };
+    commandLog = opts.createCommandLog ? await opts.createCommandLog(ctx) : await RaftCommandLog.start(ctx, opts.raft);
 
     const base = defaultMasterConfig(opts.id);
     const config: MasterConfig = {
@@ -171,7 +145,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       stop: () =>
         (stopped ??= (async () => {
           clearInterval(timer);
-          await shutdownGrpc(server);
+          await shutdownServer(server, 2000);
           if (http) await new Promise<void>((r) => http!.close(() => r()));
           await commandLog!.close();
           store!.close();
@@ -186,17 +160,4 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     store?.close();
     throw err;
   }
-}
-
-async function shutdownGrpc(server: Server): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const force = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, 2000);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      resolve();
-    });
-  });
 }

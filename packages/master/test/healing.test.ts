@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import pino from 'pino';
 import {
   AddChunkRequest,
   CompleteFileRequest,
@@ -8,11 +7,13 @@ import {
   RegisterRequest,
   type ReplicaReport,
 } from '@dfs/proto';
+import { createLogger } from '@dfs/telemetry';
+import { Prng } from '@dfs/testkit';
 import { ManualClock } from '../src/clock.js';
 import { LocalCommandLog } from '../src/command-log.js';
 import { Master, defaultMasterConfig } from '../src/master.js';
 import type { MetadataStore } from '../src/state/metadata-store.js';
-import { T0, openStore, seededRandom, tempDir } from './helpers.js';
+import { T0, openStore, tempDir } from './helpers.js';
 
 /*
  * Self-healing decisions of the leader (cluster/*): corrupt replicas are never deleted before
@@ -20,7 +21,7 @@ import { T0, openStore, seededRandom, tempDir } from './helpers.js';
  * copies are re-planned at once, the balancer moves replicas copy-then-delete, fsck classifies.
  */
 
-const silent = pino({ level: 'silent' });
+const silent = createLogger('test', 'silent');
 const CHUNK = 1024;
 const GB = 1024 ** 3;
 const IDS = ['cs1', 'cs2', 'cs3', 'cs4'];
@@ -47,7 +48,7 @@ describe('self-healing decisions (master soft state)', () => {
     store = openStore(t.dir);
     clock = new ManualClock(T0);
     const config = { ...defaultMasterConfig('m1'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
-    master = new Master(store, new LocalCommandLog(store, { id: 'm1', address: () => '127.0.0.1:7001' }), clock, config, silent, seededRandom(7));
+    master = new Master(store, new LocalCommandLog(store, { id: 'm1', address: () => '127.0.0.1:7001' }), clock, config, silent, new Prng(7).next);
     for (const id of IDS) await master.register(reg(id));
   });
   afterEach(() => {
@@ -209,7 +210,7 @@ describe('self-healing decisions (master soft state)', () => {
     assert.equal((await master.heartbeat(hb('cs1'))).decommission, false);
     // A new leader knows nothing; the node's registration carries the mark.
     const config = { ...defaultMasterConfig('m2'), chunkSize: CHUNK, deadAfterMs: 30_000, trashIntervalMs: 0, safeModeMs: 10_000 };
-    const next = new Master(store, new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }), clock, config, silent, seededRandom(8));
+    const next = new Master(store, new LocalCommandLog(store, { id: 'm2', address: () => '127.0.0.1:7002' }), clock, config, silent, new Prng(8).next);
     for (const id of IDS) await next.register(RegisterRequest.fromPartial({ ...reg(id), ...(id === 'cs2' ? { decommissioning: true } : {}) }));
     assert.equal(next.registry.node('cs2')!.state, 'decommissioning');
     assert.equal(next.registry.node('cs1')!.state, 'live');

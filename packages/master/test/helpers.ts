@@ -77,15 +77,3 @@ export function writeFile(h: StoreHarness, path: string, lengths: number[], clie
   h.ok({ type: 'CompleteFile', inode: file.inode, clientId, chunks, now: T0 + 1 });
   return { inode: file.inode, chunks };
 }
-
-/** A seeded PRNG (mulberry32) for placement decisions in tests. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import pino from 'pino';
 import { DfsError, ErrorCode, type HeartbeatRequest, type RegisterRequest, type ReplicaReport } from '@dfs/proto';
+import { createLogger } from '@dfs/telemetry';
+import { Prng } from '@dfs/testkit';
 import { ManualClock } from '../src/clock.js';
 import { LocalCommandLog, type CommandLog } from '../src/command-log.js';
 import { Master, defaultMasterConfig, type MasterConfig } from '../src/master.js';
 import type { MetadataStore } from '../src/state/metadata-store.js';
-import { T0, openStore, seededRandom, tempDir } from './helpers.js';
+import { T0, openStore, tempDir } from './helpers.js';
 
-const silent = pino({ level: 'silent' });
+const silent = createLogger('test', 'silent');
 const CHUNK = 1024;
 const GB = 1024 ** 3;
 
@@ -43,7 +44,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
       ...defaultMasterConfig('m1'),
       chunkSize: CHUNK, deadAfterMs: 30_000, leaseMs: 60_000, trashIntervalMs: 1000, safeModeMs: 10_000, ...over,
     };
-    master = new Master(store, log ?? new LocalCommandLog(store, { id: 'm1', address: () => '127.0.0.1:7001' }), clock, config, silent, seededRandom(3));
+    master = new Master(store, log ?? new LocalCommandLog(store, { id: 'm1', address: () => '127.0.0.1:7001' }), clock, config, silent, new Prng(3).next);
   }
 
   beforeEach(() => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   ChunkserverControlServiceClient,
   ErrorCode,
@@ -7,6 +9,9 @@ import {
   toDfsError,
 } from '@dfs/proto';
 import { INSECURE, channelCredentials } from '@dfs/security';
+import { waitFor } from '@dfs/testkit';
+import { LocalCommandLog } from '../src/command-log.js';
+import { RaftCommandLog } from '../src/raft-command-log.js';
 import { startMaster, type RunningMaster } from '../src/server.js';
 import { tempDir } from './helpers.js';
 
@@ -37,6 +42,8 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
     running = await startMaster({
       id: 'm1', dir: t.dir, listen: '127.0.0.1:0', security: INSECURE, http: '127.0.0.1:0', chunkSize: 4096, logLevel: 'silent', tickMs: 60_000,
     });
+    const log = running.commandLog;
+    await waitFor('the lone master to elect itself', () => log.isLeader(), 10_000, 20);
     const m = new MasterServiceClient(running.address, channelCredentials(INSECURE), channelOptions());
     const cs = new ChunkserverControlServiceClient(running.address, channelCredentials(INSECURE), channelOptions());
     clients.push(m, cs);
@@ -87,13 +94,19 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
     assert.equal(st.file.size, 11);
   });
 
-  it('refuses peers without a replicated command log rather than split the namespace', async () => {
-    await assert.rejects(
-      startMaster({
-        id: 'm1', dir: t.dir, listen: '127.0.0.1:0', security: INSECURE, logLevel: 'silent',
-        peers: [{ id: 'm1', address: '127.0.0.1:0' }, { id: 'm2', address: '127.0.0.1:1' }],
-      }),
-      /no replicated command log/,
-    );
+  it('runs on Raft by default: a lone master elects itself and keeps a Raft log in its directory', async () => {
+    await start();
+    assert.ok(running!.commandLog instanceof RaftCommandLog, 'the default command log is Raft');
+    assert.ok(existsSync(join(t.dir, 'raft')), 'the Raft log lives under the master directory');
+    assert.equal(running!.commandLog.status().role, 'leader');
+  });
+
+  it('uses the command log a test asks for instead', async () => {
+    running = await startMaster({
+      id: 'm1', dir: t.dir, listen: '127.0.0.1:0', security: INSECURE, logLevel: 'silent', tickMs: 60_000,
+      createCommandLog: (ctx) => new LocalCommandLog(ctx.stateMachine, { id: ctx.id, address: () => ctx.address }),
+    });
+    assert.ok(running.commandLog instanceof LocalCommandLog);
+    assert.ok(!existsSync(join(t.dir, 'raft')), 'no Raft log when a test asks for a local one');
   });
 });

@@ -90,6 +90,7 @@ export {
   REQUEST_ID_KEY,
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
+export { shutdownServer } from './server-shutdown.js';
 export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';
 export {
   normalizePath,
@@ -142,3 +143,4 @@ export {
   InstallSnapshotResponse,
 } from './gen/dfs/v1/raft.js';
 export { splitHostPort } from './addresses.js';
+export { freePort, freePorts } from './ports.js';

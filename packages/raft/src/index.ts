@@ -1,6 +1,7 @@
 // @dfs/raft: a pure Raft core (etcd style), SQLite storage, gRPC transport and a driver.
 // The master codes against RaftNode and StateMachine; the rest is for tests and tools.
-export { RaftNode, type RaftNodeOptions, type NodeStatus, type NodeRole, type Logger } from './driver/node.js';
+export { RaftNode, type RaftNodeOptions, type NodeStatus, type NodeRole } from './driver/node.js';
+export { type Logger } from './logger.js';
 export { type StateMachine } from './driver/state-machine.js';
 export { RawNode, isEarlySendable, type Ready } from './core/rawnode.js';
 export { Raft, RaftError, type RaftErrorCode, type RaftOptions, type InitialState } from './core/raft.js';

@@ -1,6 +1,6 @@
 import type { Metadata, ServiceDefinition, UntypedServiceImplementation, ServerUnaryCall, ServiceError } from '@grpc/grpc-js';
 import { ErrorCode, errorCodeName, ERROR_CODE_KEY, REQUEST_ID_KEY } from '@dfs/proto';
-import type { Logger } from 'pino';
+import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
 

@@ -15,6 +15,7 @@ const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { TestCluster, waitFor } = require('@dfs/testkit');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DFS = path.join(ROOT, 'packages', 'cli', 'bin', 'dfs.js');
@@ -67,31 +68,8 @@ function measure(results, key, label, fn, show) {
   console.log(`  ${label.padEnd(36)} ${show(results[key])}`);
 }
 
-async function waitFor(what, check, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function isMounted(dir) {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
-}
-
-async function startCluster(o, work) {
-  const dir = path.join(work, 'cluster');
-  const child = spawn(process.execPath, [DFS, 'cluster', 'up', '--dir', dir, '--base-port', '0', '--masters', String(o.masters), '--chunkservers', String(o.chunkservers)], {
-    stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'cluster.log'), 'a')],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  await waitFor('dfs cluster up', () => {
-    if (child.exitCode !== null) throw new Error(`cluster up exited: ${fs.readFileSync(path.join(work, 'cluster.log'), 'utf8')}`);
-    return out.includes('ready');
-  }, 120_000);
-  const info = JSON.parse(fs.readFileSync(path.join(dir, 'cluster.json'), 'utf8'));
-  return { child, masters: info.masters.map((m) => m.address).join(',') };
 }
 
 const MB = 1e6;
@@ -107,9 +85,11 @@ async function main() {
   let mount;
   const results = { size: o.size, files: o.files };
   try {
-    const masters = process.env.DFS_MASTERS || (cluster = await startCluster(o, work)).masters;
-    const env = { ...process.env, DFS_MASTERS: masters };
-    mount = spawn(DFS_MOUNT, ['--masters', masters, mnt], { stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'mount.log'), 'a')] });
+    const masters = process.env.DFS_MASTERS || (cluster = await TestCluster.start({ dir: path.join(work, 'cluster'), masters: o.masters, chunkservers: o.chunkservers, readyTimeoutMs: 120_000 })).masterList;
+    // The cluster we started is mutual TLS by default: the mount and the CLI use its client credentials.
+    const tls = cluster && cluster.info.tls ? { DFS_TLS_DIR: cluster.info.tls.client } : {};
+    const env = { ...process.env, DFS_MASTERS: masters, ...tls };
+    mount = spawn(DFS_MOUNT, ['--masters', masters, mnt], { env, stdio: ['ignore', 'pipe', fs.openSync(path.join(work, 'mount.log'), 'a')] });
     let mountOut = '';
     mount.stdout.on('data', (d) => (mountOut += d));
     await waitFor('the mount', () => {
@@ -179,8 +159,7 @@ async function main() {
     }
     if (isMounted(mnt)) spawnSync('fusermount', ['-uz', mnt]);
     if (cluster) {
-      cluster.child.kill('SIGTERM');
-      await waitFor('the cluster to stop', () => cluster.child.exitCode !== null || cluster.child.signalCode !== null, 30_000).catch(() => cluster.child.kill('SIGKILL'));
+      await cluster.stop();
     }
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -5,9 +5,9 @@
 // Options: --concurrency N --size B --seconds S --sm sqlite|memory --etcd (also measure etcd 3.4).
 const { fork } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { freePort } = require('@dfs/proto');
 
 function opt(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -17,16 +17,6 @@ const concurrency = Number(opt('concurrency', 64));
 const size = Number(opt('size', 128));
 const seconds = Number(opt('seconds', 10));
 const sm = opt('sm', 'sqlite');
-
-function freePort() {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 async function benchOurs() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-raft-'));

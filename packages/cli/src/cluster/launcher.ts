@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DfsClient, type ClusterTls } from '@dfs/client';
-import { DfsError, ErrorCode } from '@dfs/proto';
+import { DfsClient, type ClusterJson, type ClusterNode } from '@dfs/client';
+import { DfsError, ErrorCode, freePorts } from '@dfs/proto';
 import { ensureCa, INSECURE, isValidIdentityName, issueCertificate, tlsFrom, type Identity, type Security } from '@dfs/security';
-import { freePorts } from './ports.js';
 
 export interface ClusterOptions {
   dir: string;
@@ -26,27 +25,6 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   log?: (line: string) => void;
   /** Plaintext everywhere (every node gets --insecure). Default: mutual TLS from a CA made under `dir`. */
-  insecure?: boolean;
-}
-
-export interface NodeEntry {
-  id: string;
-  address: string;
-  http: string;
-  pid: number;
-  dir: string;
-  /** The `dfs` arguments that started it, so a test can restart a killed node. */
-  args: string[];
-  log: string;
-}
-
-export interface ClusterInfo {
-  masters: NodeEntry[];
-  chunkservers: NodeEntry[];
-  chunkSize?: number;
-  /** The CA and the credentials directories of the local user and admin (absent with --insecure). */
-  tls?: ClusterTls;
-  /** Set when the cluster runs plaintext (--insecure). */
   insecure?: boolean;
 }
 
@@ -95,13 +73,13 @@ function tail(path: string, lines = 15): string {
  * process answers, a leader is elected and every chunkserver is registered.
  */
 export class LocalCluster {
-  readonly info: ClusterInfo = { masters: [], chunkservers: [] };
+  readonly info: ClusterJson = { masters: [], chunkservers: [] };
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
 
   constructor(private readonly opts: ClusterOptions) {}
 
-  async start(): Promise<ClusterInfo> {
+  async start(): Promise<ClusterJson> {
     const { opts } = this;
     const host = opts.host ?? '127.0.0.1';
     const dir = resolve(opts.dir);
@@ -168,7 +146,7 @@ export class LocalCluster {
     return this.info;
   }
 
-  private launch(id: string, nodeDir: string, address: string, http: string, args: string[]): NodeEntry {
+  private launch(id: string, nodeDir: string, address: string, http: string, args: string[]): ClusterNode {
     mkdirSync(nodeDir, { recursive: true });
     const log = join(nodeDir, 'node.log');
     const child = spawnNode(args, log);

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseMembers, parseSize } from '@dfs/proto';
-import { startMaster, RaftCommandLog } from '@dfs/master';
+import { startMaster } from '@dfs/master';
 import { startChunkserver } from '@dfs/chunkserver';
 import { enableCredentialReload, httpTls, INSECURE, tlsFrom, type Security } from '@dfs/security';
 import { createLogger } from '@dfs/telemetry';
@@ -69,89 +69,91 @@ function runAsDaemon(dir: string, node: Stoppable): void {
   }
 }
 
-export function registerDaemonCommands(program: Command): void {
-  program
-    .command('master')
-    .description('run a master (metadata service, one Raft member)')
-    .requiredOption('--id <id>', 'this master\'s id (as in --peers)')
-    .requiredOption('--dir <dir>', 'data directory')
-    .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7001')
+/** The flags every node process takes: status page, logging, credentials. */
+function withNodeFlags(cmd: Command): Command {
+  return cmd
     .option('--http <host:port>', 'HTTP status and /metrics address (a bare port binds 127.0.0.1; read-only)')
     .option('--http-tls', "serve the status page and /metrics over HTTPS with the node's certificate")
-    .option('--peers <list>', 'every master: m1=host:port,m2=host:port,...')
-    .option('--peers-http <list>', 'the masters\' HTTP addresses: m1=host:port,... (status pages link to the leader)')
-    .option('--chunk-size <bytes>', 'default chunk size', '64MiB')
-    .option('--replication <n>', 'default replication factor', '3')
-    .option('--min-replicas <n>', 'fewest replicas a write may succeed with')
-    .option('--dead-after <duration>', 'declare a silent chunkserver dead after', '60s')
-    .option('--lease <duration>', 'writer lease soft limit', '60s')
-    .option('--trash-interval <duration>', 'how long deleted files stay in the trash', '6h')
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
-    .option('--join', 'join a running group: --peers lists its members (not this one); then `dfs admin masters add`')
-    .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000')
     .option('--tls-dir <dir>', 'credentials: ca.crt, tls.crt, tls.key (default DIR/tls)')
-    .option('--insecure', 'plaintext gRPC with no authentication (logs a warning)')
-    .action(async (o: Record<string, string | undefined>) => {
-      const join = (o.join as unknown as boolean | undefined) === true;
-      const snapshotEvery = Number(o.snapshotEvery);
-      if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--snapshot-every: not a positive integer: ${o.snapshotEvery}`);
-      if (join && !o.peers) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--join needs --peers (the members of the group to join)');
-      const master = await startMaster({
-        id: o.id!,
-        dir: o.dir!,
-        listen: o.listen!,
-        ...secured(o),
-        http: o.http,
-        peers: o.peers ? parsePeers(o.peers) : undefined,
-        peerHttp: o.peersHttp ? Object.fromEntries(parsePeers(o.peersHttp).map((p) => [p.id, p.address])) : undefined,
-        chunkSize: parseSize(o.chunkSize!),
-        defaultReplication: Number(o.replication),
-        minReplicas: o.minReplicas ? Number(o.minReplicas) : undefined,
-        deadAfterMs: parseDuration(o.deadAfter!),
-        leaseMs: parseDuration(o.lease!),
-        trashIntervalMs: parseDuration(o.trashInterval!),
-        logLevel: o.logLevel,
-        // Every master, even a lone one, keeps its metadata in the Raft log, so members can be added later.
-        createCommandLog: (ctx) => RaftCommandLog.start(ctx, { snapshotEvery, join }),
-      });
-      runAsDaemon(o.dir!, master);
-    });
+    .option('--insecure', 'plaintext gRPC with no authentication (logs a warning)');
+}
 
-  program
-    .command('chunkserver')
-    .description('run a chunkserver (stores chunks, serves reads and writes)')
-    .requiredOption('--id <id>', 'this chunkserver\'s id')
-    .requiredOption('--dir <dir>', 'data directory')
-    .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7101')
-    .option('--http <host:port>', 'HTTP status and /metrics address (a bare port binds 127.0.0.1; read-only)')
-    .option('--http-tls', "serve the status page and /metrics over HTTPS with the node's certificate")
-    .option('--masters <list>', 'master addresses host:port,...', process.env.DFS_MASTERS)
-    .option('--rack <rack>', 'rack name for placement')
-    .option('--heartbeat <duration>', 'heartbeat interval', '1s')
-    .option('--capacity <bytes>', 'storage quota (default: the disk\'s size)')
-    .option('--scrub-interval <duration>', 'pause between scrubber passes over every replica (0 = off)', '1h')
-    .option('--scrub-rate <bytes>', 'scrubber read rate per second', '16MiB')
-    .option('--copy-rate <bytes>', 're-replication read rate per second (0 = unlimited)', '64MiB')
-    .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
-    .option('--tls-dir <dir>', 'credentials: ca.crt, tls.crt, tls.key (default DIR/tls)')
-    .option('--insecure', 'plaintext gRPC with no authentication (logs a warning)')
-    .action(async (o: Record<string, string | undefined>) => {
-      if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
-      const cs = await startChunkserver({
-        id: o.id!,
-        dir: o.dir!,
-        listen: o.listen!,
-        ...secured(o),
-        http: o.http,
-        masters: o.masters.split(',').filter(Boolean),
-        rack: o.rack,
-        heartbeatMs: parseDuration(o.heartbeat!),
-        capacityBytes: o.capacity ? parseSize(o.capacity) : undefined,
-        scrubIntervalMs: parseDuration(o.scrubInterval!),
-        scrubBytesPerSec: parseSize(o.scrubRate!),
-        copyBytesPerSec: parseSize(o.copyRate!),
-        logLevel: o.logLevel,
-      });
-      runAsDaemon(o.dir!, cs);
+export function registerDaemonCommands(program: Command): void {
+  withNodeFlags(
+    program
+      .command('master')
+      .description('run a master (metadata service, one Raft member)')
+      .requiredOption('--id <id>', 'this master\'s id (as in --peers)')
+      .requiredOption('--dir <dir>', 'data directory')
+      .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7001')
+      .option('--peers <list>', 'every master: m1=host:port,m2=host:port,...')
+      .option('--peers-http <list>', 'the masters\' HTTP addresses: m1=host:port,... (status pages link to the leader)')
+      .option('--chunk-size <bytes>', 'default chunk size', '64MiB')
+      .option('--replication <n>', 'default replication factor', '3')
+      .option('--min-replicas <n>', 'fewest replicas a write may succeed with')
+      .option('--dead-after <duration>', 'declare a silent chunkserver dead after', '60s')
+      .option('--lease <duration>', 'writer lease soft limit', '60s')
+      .option('--trash-interval <duration>', 'how long deleted files stay in the trash', '6h')
+      .option('--join', 'join a running group: --peers lists its members (not this one); then `dfs admin masters add`')
+      .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000'),
+  ).action(async (o: Record<string, string | undefined>) => {
+    const join = (o.join as unknown as boolean | undefined) === true;
+    const snapshotEvery = Number(o.snapshotEvery);
+    if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--snapshot-every: not a positive integer: ${o.snapshotEvery}`);
+    if (join && !o.peers) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--join needs --peers (the members of the group to join)');
+    const master = await startMaster({
+      id: o.id!,
+      dir: o.dir!,
+      listen: o.listen!,
+      ...secured(o),
+      http: o.http,
+      peers: o.peers ? parsePeers(o.peers) : undefined,
+      peerHttp: o.peersHttp ? Object.fromEntries(parsePeers(o.peersHttp).map((p) => [p.id, p.address])) : undefined,
+      chunkSize: parseSize(o.chunkSize!),
+      defaultReplication: Number(o.replication),
+      minReplicas: o.minReplicas ? Number(o.minReplicas) : undefined,
+      deadAfterMs: parseDuration(o.deadAfter!),
+      leaseMs: parseDuration(o.lease!),
+      trashIntervalMs: parseDuration(o.trashInterval!),
+      logLevel: o.logLevel,
+      // Every master, even a lone one, keeps its metadata in the Raft log, so members can be added later.
+      raft: { snapshotEvery, join },
     });
+    runAsDaemon(o.dir!, master);
+  });
+
+  withNodeFlags(
+    program
+      .command('chunkserver')
+      .description('run a chunkserver (stores chunks, serves reads and writes)')
+      .requiredOption('--id <id>', 'this chunkserver\'s id')
+      .requiredOption('--dir <dir>', 'data directory')
+      .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7101')
+      .option('--masters <list>', 'master addresses host:port,...', process.env.DFS_MASTERS)
+      .option('--rack <rack>', 'rack name for placement')
+      .option('--heartbeat <duration>', 'heartbeat interval', '1s')
+      .option('--capacity <bytes>', 'storage quota (default: the disk\'s size)')
+      .option('--scrub-interval <duration>', 'pause between scrubber passes over every replica (0 = off)', '1h')
+      .option('--scrub-rate <bytes>', 'scrubber read rate per second', '16MiB')
+      .option('--copy-rate <bytes>', 're-replication read rate per second (0 = unlimited)', '64MiB'),
+  ).action(async (o: Record<string, string | undefined>) => {
+    if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
+    const cs = await startChunkserver({
+      id: o.id!,
+      dir: o.dir!,
+      listen: o.listen!,
+      ...secured(o),
+      http: o.http,
+      masters: o.masters.split(',').filter(Boolean),
+      rack: o.rack,
+      heartbeatMs: parseDuration(o.heartbeat!),
+      capacityBytes: o.capacity ? parseSize(o.capacity) : undefined,
+      scrubIntervalMs: parseDuration(o.scrubInterval!),
+      scrubBytesPerSec: parseSize(o.scrubRate!),
+      copyBytesPerSec: parseSize(o.copyRate!),
+      logLevel: o.logLevel,
+    });
+    runAsDaemon(o.dir!, cs);
+  });
 }

@@ -3,7 +3,7 @@ import { DfsError, ErrorCode, FileType, normalizePath, type FileStatus } from '@
 import type { DfsClient } from '@dfs/client';
 import { clientFrom, type ClientFlags } from '../context.js';
 import { humanSize, isoTime, modeString, statusJson } from '../format.js';
-import { withClientFlags } from './shared.js';
+import { destinationPath, withClientFlags } from './shared.js';
 
 interface LsFlags extends ClientFlags {
   long?: boolean;
@@ -103,12 +103,7 @@ export function registerNamespaceCommands(program: Command): void {
       .option('-f, --overwrite', 'replace an existing destination file'),
   ).action(async (src: string, dst: string, flags: ClientFlags & { overwrite?: boolean }) => {
     const client = clientFrom(flags);
-    let target = normalizePath(dst);
-    const existing = await client.tryStat(target);
-    if (existing?.type === FileType.DIRECTORY) {
-      const name = normalizePath(src).split('/').pop() ?? '';
-      target = target === '/' ? `/${name}` : `${target}/${name}`;
-    }
+    const target = await destinationPath(client, src, dst);
     await client.mv(src, target, { overwrite: flags.overwrite ?? false, requestId: flags.requestId });
   });
 

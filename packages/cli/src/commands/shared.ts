@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { DfsError, ErrorCode } from '@dfs/proto';
+import type { DfsClient } from '@dfs/client';
+import { DfsError, ErrorCode, FileType, baseName, joinPath, normalizePath } from '@dfs/proto';
 
 /** Adds the flags every command that talks to the cluster accepts. */
 export function withClientFlags(cmd: Command): Command {
@@ -15,4 +16,11 @@ export function parseIntFlag(value: string | undefined, name: string, fallback: 
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--${name}: not a non-negative integer: ${value}`);
   return Number(value);
+}
+
+/** Where `mv`/`cp` put `src`: `dst`, or `dst/<src's name>` when `dst` is an existing directory. */
+export async function destinationPath(client: DfsClient, src: string, dst: string): Promise<string> {
+  const target = normalizePath(dst);
+  const existing = await client.tryStat(target);
+  return existing?.type === FileType.DIRECTORY ? joinPath(target, baseName(normalizePath(src))) : target;
 }

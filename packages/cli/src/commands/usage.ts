@@ -3,7 +3,7 @@ import { FileType, normalizePath, type FileStatus } from '@dfs/proto';
 import type { DfsClient } from '@dfs/client';
 import { clientFrom, type ClientFlags } from '../context.js';
 import { humanSize } from '../format.js';
-import { withClientFlags } from './shared.js';
+import { destinationPath, withClientFlags } from './shared.js';
 
 interface Usage {
   path: string;
@@ -95,9 +95,7 @@ export function registerUsageCommands(program: Command): void {
     const client = clientFrom(flags);
     const from = normalizePath(src);
     const source = await client.stat(from);
-    let target = normalizePath(dst);
-    const existing = await client.tryStat(target);
-    if (existing?.type === FileType.DIRECTORY) target = target === '/' ? `/${source.name}` : `${target}/${source.name}`;
+    const target = await destinationPath(client, from, dst);
     await client.put(client.createReadStream(from, { requestId: flags.requestId }), target, {
       overwrite: flags.overwrite ?? false,
       replication: source.replication,

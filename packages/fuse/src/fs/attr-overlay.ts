@@ -1,5 +1,6 @@
+import { isSameOrDescendant } from '@dfs/proto';
 import type { AttrOverride } from './attrs.js';
-import { isWithin, rebase } from './paths.js';
+import { rebase } from './paths.js';
 
 /**
  * mode and mtime set on this mount (chmod, utimens) that the backend cannot store yet.
@@ -29,13 +30,13 @@ export class AttrOverlay {
   }
 
   deleteWithin(dir: string): void {
-    for (const path of [...this.entries.keys()]) if (isWithin(path, dir)) this.entries.delete(path);
+    for (const path of [...this.entries.keys()]) if (isSameOrDescendant(path, dir)) this.entries.delete(path);
   }
 
   rename(from: string, to: string): void {
     this.deleteWithin(to);
     for (const [path, entry] of [...this.entries]) {
-      if (!isWithin(path, from)) continue;
+      if (!isSameOrDescendant(path, from)) continue;
       this.entries.delete(path);
       this.entries.set(rebase(path, from, to), entry);
     }

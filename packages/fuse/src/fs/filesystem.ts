@@ -1,4 +1,4 @@
-import { DfsError, ErrorCode, type FileStatus } from '@dfs/proto';
+import { DfsError, ErrorCode, type FileStatus, isSameOrDescendant, parentPath } from '@dfs/proto';
 import { AttrOverlay } from './attr-overlay.js';
 import { attrFromOpenFile, attrFromStatus, isDirectory, type Attr, type Owner } from './attrs.js';
 import type { FsBackend } from './backend.js';
@@ -8,7 +8,7 @@ import { versionOf, type FileVersion } from './file-version.js';
 import { MetaCache } from './meta-cache.js';
 import { OpenFile } from './open-file.js';
 import { OpenFiles } from './open-files.js';
-import { checkNames, isHiddenName, isWithin, parentOf, PathMap } from './paths.js';
+import { checkNames, isHiddenName, PathMap } from './paths.js';
 import { RemoteReader } from './remote-reader.js';
 import type { Spool } from './spool.js';
 import { statfsFromNodes, type Statfs } from './statfs.js';
@@ -211,7 +211,7 @@ export class DfsFileSystem {
     checkNames(dst);
     if (src === dst) return;
     if (isHiddenName(dst) && this.files.get(src)) return this.hide(src, dst);
-    if (isWithin(dst, src)) throw new FsError('EINVAL', `cannot move ${src} into itself`);
+    if (isSameOrDescendant(dst, src)) throw new FsError('EINVAL', `cannot move ${src} into itself`);
     const srcFile = this.files.get(src);
     if (srcFile?.dirty) await this.commit(srcFile);
     const srcStatus = await this.mustStat(src, true);
@@ -324,8 +324,8 @@ export class DfsFileSystem {
     checkNames(path);
     const existing = this.files.get(path);
     if (existing) return this.files.open(existing, existing.base);
-    const parent = await this.mustStat(parentOf(path));
-    if (!isDirectory(parent)) throw new FsError('ENOTDIR', `${parentOf(path)}: not a directory`);
+    const parent = await this.mustStat(parentPath(path));
+    if (!isDirectory(parent)) throw new FsError('ENOTDIR', `${parentPath(path)}: not a directory`);
     const file = this.newOpenFile(path, null, mode & 0o7777);
     await file.ensureSpool(0);
     file.touch(this.now());

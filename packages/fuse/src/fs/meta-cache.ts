@@ -1,5 +1,6 @@
 import type { FileStatus } from '@dfs/proto';
-import { isWithin, parentOf } from './paths.js';
+import { isSameOrDescendant, parentPath } from '@dfs/proto';
+
 import { TtlCache, type Clock } from './ttl-cache.js';
 
 export interface MetaCacheOptions {
@@ -66,14 +67,14 @@ export class MetaCache {
   changed(path: string): void {
     this.attrs.delete(path);
     this.fetchedAt.delete(path);
-    this.dirs.delete(parentOf(path));
+    this.dirs.delete(parentPath(path));
   }
 
   /** `path` and everything beneath it changed (rename, rmdir). */
   changedTree(path: string): void {
-    this.attrs.deleteWhere((p) => isWithin(p, path));
-    for (const p of [...this.fetchedAt.keys()]) if (isWithin(p, path)) this.fetchedAt.delete(p);
-    this.dirs.deleteWhere((p) => isWithin(p, path));
-    this.dirs.delete(parentOf(path));
+    this.attrs.deleteWhere((p) => isSameOrDescendant(p, path));
+    for (const p of [...this.fetchedAt.keys()]) if (isSameOrDescendant(p, path)) this.fetchedAt.delete(p);
+    this.dirs.deleteWhere((p) => isSameOrDescendant(p, path));
+    this.dirs.delete(parentPath(path));
   }
 }

@@ -1,7 +1,8 @@
+import { isSameOrDescendant, parentPath } from '@dfs/proto';
 import { FsError } from './errno.js';
 import type { FileVersion } from './file-version.js';
 import type { OpenFile } from './open-file.js';
-import { isWithin, parentOf, rebase } from './paths.js';
+import { rebase } from './paths.js';
 import { newReadahead, type ReadaheadState } from './remote-reader.js';
 
 /** One open(2) as FUSE sees it: a number handed to the kernel. */
@@ -60,7 +61,7 @@ export class OpenFiles {
   /** Moves every open file at or under `from` to the same place under `to`. */
   rename(from: string, to: string): void {
     for (const file of [...this.byPath.values()]) {
-      if (!isWithin(file.path, from)) continue;
+      if (!isSameOrDescendant(file.path, from)) continue;
       this.byPath.delete(file.path);
       file.path = rebase(file.path, from, to);
       this.byPath.set(file.path, file);
@@ -69,7 +70,7 @@ export class OpenFiles {
 
   /** Open files directly inside `dir` that are not orphans. */
   childrenOf(dir: string): OpenFile[] {
-    return [...this.byPath.values()].filter((f) => !f.orphan && f.path !== dir && parentOf(f.path) === dir);
+    return [...this.byPath.values()].filter((f) => !f.orphan && f.path !== dir && parentPath(f.path) === dir);
   }
 
   all(): OpenFile[] {

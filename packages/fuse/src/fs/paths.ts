@@ -1,3 +1,4 @@
+import { baseName } from '@dfs/proto';
 import { FsError } from './errno.js';
 
 /** POSIX NAME_MAX; the kernel lets FUSE see names up to 1024 bytes, so we check. */
@@ -13,21 +14,7 @@ export function checkNames(path: string): void {
   }
 }
 
-export function parentOf(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i <= 0 ? '/' : path.slice(0, i);
-}
-
-export function nameOf(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
-}
-
-/** True when `path` is `dir` or beneath it. */
-export function isWithin(path: string, dir: string): boolean {
-  return dir === '/' || path === dir || path.startsWith(`${dir}/`);
-}
-
-/** `path` moved from under `from` to under `to` (caller checked isWithin). */
+/** `path` moved from under `from` to under `to` (caller checked isSameOrDescendant). */
 export function rebase(path: string, from: string, to: string): string {
   if (path === from) return to;
   const rest = from === '/' ? path : path.slice(from.length);
@@ -35,7 +22,7 @@ export function rebase(path: string, from: string, to: string): string {
 }
 
 export function isHiddenName(path: string): boolean {
-  return nameOf(path).startsWith(HIDDEN_PREFIX);
+  return baseName(path).startsWith(HIDDEN_PREFIX);
 }
 
 /** Maps mount-relative paths ('/x/y') to remote paths under the mounted directory. */

@@ -2,7 +2,7 @@ import type { FuseOperations, FuseStat } from 'fuse-native';
 import { IO_BLOCK_SIZE, type Attr } from '../fs/attrs.js';
 import { errnoName, toFuseErrno } from '../fs/errno.js';
 import type { DfsFileSystem } from '../fs/filesystem.js';
-import type { Logger } from '../process/log.js';
+import type { Logger } from '@dfs/telemetry';
 
 function toFuseStat(attr: Attr): FuseStat {
   const time = new Date(attr.mtimeMs);
@@ -32,7 +32,7 @@ export function fuseOperations(fs: DfsFileSystem, log: Logger, trace = process.e
       const start = process.hrtime.bigint();
       const cb = args[args.length - 1] as (...r: unknown[]) => void;
       args[args.length - 1] = (...result: unknown[]) => {
-        log.info('op', { op: name, path: args[0], ms: Number(process.hrtime.bigint() - start) / 1e6, result: result[0] });
+        log.info({ op: name, path: args[0], ms: Number(process.hrtime.bigint() - start) / 1e6, result: result[0] }, 'op');
         cb(...result);
       };
       fn(...args);
@@ -46,7 +46,7 @@ function untracedOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
     const name = errnoName(err);
     // Expected answers (a lookup that misses) are not worth a log line.
     if (name !== 'ENOENT' && name !== 'EEXIST' && name !== 'ENOTEMPTY') {
-      log.warn('fuse op failed', { op, path, errno: name, error: err instanceof Error ? err.message : String(err) });
+      log.warn({ op, path, errno: name, error: err instanceof Error ? err.message : String(err) }, 'fuse op failed');
     }
     return toFuseErrno(err);
   };

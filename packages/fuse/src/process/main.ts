@@ -1,5 +1,5 @@
 import { daemonize, DAEMON_ENV, READY_PREFIX } from './daemon.js';
-import { createLogger } from './log.js';
+import { createLogger } from '@dfs/telemetry';
 import { parseArgs, USAGE, UsageError } from './options.js';
 import { serve } from './serve.js';
 import { umount } from './umount.js';

@@ -7,7 +7,7 @@ import { connectBackend } from '../fs/dfs-backend.js';
 import { DfsFileSystem } from '../fs/filesystem.js';
 import { FuseMount } from '../native/fuse-mount.js';
 import { fuseOperations } from '../native/fuse-ops.js';
-import type { Logger } from './log.js';
+import type { Logger } from '@dfs/telemetry';
 import type { MountArgs } from './options.js';
 import { register, unregister } from './registry.js';
 import { defaultSpoolDir, removeStaleSpoolDirs } from './spool-dir.js';
@@ -62,7 +62,7 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
 
   if (!args.spoolDir) {
     const stale = removeStaleSpoolDirs();
-    if (stale.length > 0) log.info('removed spool directories of dead mounts', { dirs: stale });
+    if (stale.length > 0) log.info({ dirs: stale }, 'removed spool directories of dead mounts');
   }
   const spoolDir = args.spoolDir ?? defaultSpoolDir();
   mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
@@ -88,7 +88,7 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
     throw err;
   }
   register({ pid: process.pid, mountpoint, remoteDir: args.remoteDir, startedAt: Date.now() });
-  log.info('mounted', { mountpoint, remoteDir: args.remoteDir, cluster: description });
+  log.info({ mountpoint, remoteDir: args.remoteDir, cluster: description }, 'mounted');
 
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -100,10 +100,10 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
   const stop = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(watch);
-      log.info('unmounting', { mountpoint, reason, openHandles: fs.openHandles });
+      log.info({ mountpoint, reason, openHandles: fs.openHandles }, 'unmounting');
       // Lazy unmount: no new opens; descriptors already open keep working, and their
       // close() commits as usual. Give them a grace period, then give up on the rest.
-      await fuse.unmount().catch((err: unknown) => log.error('unmount failed', { error: err instanceof Error ? err.message : String(err) }));
+      await fuse.unmount().catch((err: unknown) => log.error({ error: err instanceof Error ? err.message : String(err) }, 'unmount failed'));
       const deadline = Date.now() + (args.graceMs ?? DEFAULT_GRACE_MS);
       while (fs.openHandles > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       const left = await fs.uncommitted();
@@ -116,14 +116,14 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
         } catch {
           /* leave it where it is */
         }
-        log.error('files open for writing at unmount were not committed; their content was kept', { files: left, spoolDir, rescueDir });
+        log.error({ files: left, spoolDir, rescueDir }, 'files open for writing at unmount were not committed; their content was kept');
       } else {
         await fs.disposeAll();
         if (!args.spoolDir) rmSync(spoolDir, { recursive: true, force: true });
       }
       close();
       unregister(mountpoint, process.pid);
-      log.info('unmounted', { mountpoint });
+      log.info({ mountpoint }, 'unmounted');
       finish();
     })();
     return stopping;

@@ -1,21 +1,13 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { probePid } from './pids.js';
 
 const PREFIX = 'dfs-mount-';
 
 /** The spool directory of the server with this pid, when --spool-dir is not given. */
 export function defaultSpoolDir(pid = process.pid): string {
   return join(tmpdir(), `${PREFIX}${pid}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -33,7 +25,7 @@ export function removeStaleSpoolDirs(dir = tmpdir()): string[] {
   }
   for (const name of names) {
     const m = /^dfs-mount-(\d+)$/.exec(name);
-    if (!m || isAlive(Number(m[1]))) continue;
+    if (!m || probePid(Number(m[1])) !== 'gone') continue; // another user's process may own it: keep
     rmSync(join(dir, name), { recursive: true, force: true });
     removed.push(join(dir, name));
   }

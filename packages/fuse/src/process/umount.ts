@@ -2,16 +2,8 @@ import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isFuseMounted } from '../native/mount-table.js';
+import { probePid } from './pids.js';
 import { lookup } from './registry.js';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -45,9 +37,10 @@ export function resolveMountpoint(path: string): string {
 export async function umount(path: string, timeoutMs = 120_000): Promise<void> {
   const mountpoint = resolveMountpoint(path);
   const entry = lookup(mountpoint);
-  if (entry && isAlive(entry.pid)) {
+  // A pid now owned by another user is not our server (pids are reused): unmount without it.
+  if (entry && probePid(entry.pid) === 'ours') {
     process.kill(entry.pid, 'SIGTERM');
-    if (!(await until(() => !isAlive(entry.pid), timeoutMs))) throw new Error(`dfs-mount (pid ${entry.pid}) did not stop within ${timeoutMs} ms`);
+    if (!(await until(() => probePid(entry.pid) !== 'ours', timeoutMs))) throw new Error(`dfs-mount (pid ${entry.pid}) did not stop within ${timeoutMs} ms`);
   }
   if (isFuseMounted(mountpoint)) await fusermount(mountpoint);
   else if (!entry) throw new Error(`${mountpoint}: not a dfs mount`);

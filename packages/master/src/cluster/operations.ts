@@ -9,7 +9,7 @@ import {
   type FsckRequest,
   type FsckResponse,
 } from '@dfs/proto';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@dfs/telemetry';
 import { Balancer } from './balancer.js';
 import { chunksToDrain, queueNodeChunks, updateDecommissions } from './decommission.js';
 import { runFsck, type FsckNamespace } from './fsck.js';

@@ -5,7 +5,7 @@ import { CommandDecodeError, decodeCommand, type Command, type CommandResult } f
 import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
 import { CommandProcessor, TRASH_CURRENT, TRASH_DIR } from './processor.js';
 import { ROOT_ID, openDatabase, type OpenOptions } from './schema.js';
-import type { StateMachine } from './state-machine.js';
+import type { StateMachine } from '@dfs/raft';
 
 export const DEFAULT_LIST_LIMIT = 1000;
 export const MAX_LIST_LIMIT = 10_000;

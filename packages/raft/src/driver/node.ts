@@ -12,6 +12,7 @@ import type { RaftStorage } from '../storage/storage.js';
 import { GrpcTransport } from '../transport/grpc.js';
 import type { Transport } from '../transport/transport.js';
 import type { StateMachine } from './state-machine.js';
+import { noopLogger, type Logger } from '../logger.js';
 
 /*
  * RaftNode: the driver that connects the pure core, SQLite storage, the gRPC transport
@@ -20,13 +21,6 @@ import type { StateMachine } from './state-machine.js';
  * synchronously; the loop runs on the next turn, so all proposals of one turn share one
  * Ready and one fsync (group commit).
  */
-export interface Logger {
-  info(...a: unknown[]): void;
-  warn(...a: unknown[]): void;
-  error(...a: unknown[]): void;
-  debug(...a: unknown[]): void;
-}
-
 export interface RaftNodeOptions {
   id: string;
   address: string;
@@ -90,8 +84,6 @@ interface Waiter {
   readonly deadline: number;
   readonly what: string;
 }
-
-const noopLogger: Logger = { info: () => {}, warn: () => {}, error: () => {}, debug: () => {} };
 
 export class RaftNode {
   private readonly opts: Required<Omit<RaftNodeOptions, 'logger'>> & { logger: Logger };

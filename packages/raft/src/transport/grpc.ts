@@ -21,6 +21,7 @@ import { callerOf, channelCredentials, describeIdentity, explainConnectError, ty
 import type { Message } from '../core/types.js';
 import { fromWire, toWire } from './codec.js';
 import type { Transport, TransportHandler } from './transport.js';
+import type { Logger } from '../logger.js';
 
 /*
  * The gRPC transport: RaftService on the master's own server. Each node keeps one
@@ -43,7 +44,7 @@ export interface GrpcTransportOptions {
   /** Where incoming snapshot files are written. */
   readonly snapshotDir: string;
   readonly handler: TransportHandler;
-  readonly logger?: { warn(...a: unknown[]): void; debug(...a: unknown[]): void };
+  readonly logger?: Logger;
   /** Largest snapshot accepted from a peer; default MAX_SNAPSHOT_BYTES. */
   readonly maxSnapshotBytes?: number;
   /** Mutual TLS (the default) or plaintext (--insecure) for the streams to peers. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DfsError, ErrorCode, RaftServiceClient, channelOptions, serverOptions, type RaftMessage as RaftMessageWire } from '@dfs/proto';
 import { INSECURE, channelCredentials, serverCredentials } from '@dfs/security';
+import { waitFor } from '@dfs/testkit';
 import { MessageType, RaftNode, type Message } from '../../src/index.js';
 import { message } from '../../src/core/types.js';
 import { toWire } from '../../src/transport/codec.js';
@@ -55,14 +56,6 @@ async function reservePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-async function waitUntil(what: string, ms: number, cond: () => boolean): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 async function halt(m: Member): Promise<void> {
   await m.node.stop();
   m.server.forceShutdown();
@@ -92,7 +85,7 @@ describe('RaftNode over gRPC and SQLite', function () {
     const ports = await reservePorts(n);
     const peers = ports.map((p, i) => ({ id: `m${i + 1}`, address: `127.0.0.1:${p}` }));
     for (const p of peers) members.push(await boot(root, p.id, peers, snapshotEvery));
-    await waitUntil('a leader is elected', 5_000, () => leaderOf(members) !== undefined);
+    await waitFor('a leader is elected', () => leaderOf(members) !== undefined, 5_000, 10);
     return peers;
   }
 
@@ -103,14 +96,14 @@ describe('RaftNode over gRPC and SQLite', function () {
     assert.equal(results.length, 50);
     const last = results[49] as { index: number; value: string };
     assert.equal(last.value.length, 50);
-    await waitUntil('every member applied everything', 5_000, () => members.every((m) => m.sm.get('x')?.length === 50));
+    await waitFor('every member applied everything', () => members.every((m) => m.sm.get('x')?.length === 50), 5_000, 10);
     assert.ok(members.every((m) => m.sm.get('x') === leader.sm.get('x')));
   });
 
   it('a follower rejects proposals and reads with NOT_LEADER carrying the leader address', async () => {
     await cluster(3);
     const leader = leaderOf(members) as Member;
-    await waitUntil('followers know the leader', 5_000, () => members.every((m) => m.node.leader()?.id === leader.id));
+    await waitFor('followers know the leader', () => members.every((m) => m.node.leader()?.id === leader.id), 5_000, 10);
     const follower = members.find((m) => m !== leader) as Member;
     await assert.rejects(follower.node.propose(enc({ op: 'put', k: 'a', v: '1' })), (e: unknown) => DfsError.is(e, ErrorCode.NOT_LEADER) && e.leader === leader.address);
     await assert.rejects(follower.node.readIndex(), (e: unknown) => DfsError.is(e, ErrorCode.NOT_LEADER));
@@ -130,13 +123,13 @@ describe('RaftNode over gRPC and SQLite', function () {
     for (let i = 0; i < 20; i++) await leader.node.propose(enc({ op: 'put', k: `k${i}`, v: `v${i}` }));
     await halt(leader);
     members = members.filter((m) => m !== leader);
-    await waitUntil('a new leader', 5_000, () => leaderOf(members) !== undefined);
+    await waitFor('a new leader', () => leaderOf(members) !== undefined, 5_000, 10);
     const l2 = leaderOf(members) as Member;
     await l2.node.propose(enc({ op: 'put', k: 'after', v: 'x' }));
     // Restart the old leader from its directory: it catches up and applies nothing twice.
     const back = await boot(root, leader.id, peers);
     members.push(back);
-    await waitUntil('the restarted node catches up', 5_000, () => back.sm.get('after') === 'x');
+    await waitFor('the restarted node catches up', () => back.sm.get('after') === 'x', 5_000, 10);
     assert.equal(back.sm.get('k19'), 'v19');
   });
 
@@ -149,11 +142,11 @@ describe('RaftNode over gRPC and SQLite', function () {
     const joiner = await boot(root, 'm4', peers, 20, port);
     members.push(joiner);
     await leader.node.addMember('m4', joiner.address);
-    await waitUntil('m4 applied everything', 10_000, () => joiner.sm.get('k59') === big);
+    await waitFor('m4 applied everything', () => joiner.sm.get('k59') === big, 10_000, 10);
     const st = leader.node.status();
     assert.ok(st.members.some((m) => m.id === 'm4' && m.voter));
     await leader.node.propose(enc({ op: 'put', k: 'four', v: '4' }));
-    await waitUntil('m4 applies new entries', 5_000, () => joiner.sm.get('four') === '4');
+    await waitFor('m4 applies new entries', () => joiner.sm.get('four') === '4', 5_000, 10);
   });
 
   it('a new member joins without a snapshot by replaying the whole log, and learns the full configuration', async () => {
@@ -165,15 +158,15 @@ describe('RaftNode over gRPC and SQLite', function () {
     members.push(joiner);
     assert.equal(joiner.node.status().role, 'learner');
     await leader.node.addMember('m4', joiner.address);
-    await waitUntil('m4 applied everything', 10_000, () => joiner.sm.get('k19') === 'v19');
-    await waitUntil('m4 knows it is a voter', 5_000, () => joiner.node.status().members.filter((m) => m.voter).length === 4);
+    await waitFor('m4 applied everything', () => joiner.sm.get('k19') === 'v19', 10_000, 10);
+    await waitFor('m4 knows it is a voter', () => joiner.node.status().members.filter((m) => m.voter).length === 4, 5_000, 10);
     // Remove a member; the three that remain go on.
     const gone = members.find((m) => m !== leader && m !== joiner) as Member;
     await leader.node.removeMember(gone.id);
     await halt(gone);
     members = members.filter((m) => m !== gone);
     await leader.node.propose(enc({ op: 'put', k: 'after-remove', v: '1' }));
-    await waitUntil('m4 applies after the removal', 5_000, () => joiner.sm.get('after-remove') === '1');
+    await waitFor('m4 applies after the removal', () => joiner.sm.get('after-remove') === '1', 5_000, 10);
   });
 
   it('transfers leadership to a chosen member and reports the change', async () => {
@@ -183,7 +176,7 @@ describe('RaftNode over gRPC and SQLite', function () {
     const seen: Array<string | undefined> = [];
     target.node.onLeaderChange((id) => seen.push(id));
     await leader.node.transferLeadership(target.id);
-    await waitUntil('target leads', 5_000, () => target.node.isLeader());
+    await waitFor('target leads', () => target.node.isLeader(), 5_000, 10);
     assert.ok(seen.includes(target.id));
     await target.node.propose(enc({ op: 'put', k: 'a', v: 'b' }));
   });
@@ -221,7 +214,7 @@ describe('RaftNode over gRPC and SQLite', function () {
     assert.ok(leader.node.isLeader());
     assert.equal(leader.node.status().term, term);
     await leader.node.propose(enc({ op: 'put', k: 'after', v: 'ok' }));
-    await waitUntil('every member applied after the barrage', 5_000, () => members.every((m) => m.sm.get('after') === 'ok'));
+    await waitFor('every member applied after the barrage', () => members.every((m) => m.sm.get('after') === 'ok'), 5_000);
     const refused = members.map((m) => m.node.refusals()).reduce((n, r) => n + r.stranger + r['unsolicited-timeout-now'] + r['wrong-recipient'] + r.malformed, 0);
     assert.equal(refused, hostile.length);
   });
@@ -241,10 +234,10 @@ describe('RaftNode over gRPC and SQLite', function () {
     await new Promise<void>((resolve, reject) => server.bindAsync(peers[0]!.address, serverCredentials(INSECURE), (err) => (err ? reject(err) : resolve())));
     await node.start();
     members.push({ id: 'solo', address: peers[0]!.address, dir: join(root, 'solo'), server, sm, node });
-    await waitUntil('solo leads', 5_000, () => node.isLeader());
+    await waitFor('solo leads', () => node.isLeader(), 5_000);
     await node.propose(enc({ op: 'put', k: 'a', v: '1' }));
     await assert.rejects(node.propose(enc({ op: 'put', k: 'boom', v: '1' })));
-    await waitUntil('onFatal was called', 5_000, () => fatal !== undefined);
+    await waitFor('onFatal was called', () => fatal !== undefined, 5_000);
     assert.match(String((fatal as Error).message), /invariant broken/);
   });
 });

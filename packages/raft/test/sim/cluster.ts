@@ -3,7 +3,7 @@ import { SimFailure } from './failure.js';
 import { Invariants } from './invariants.js';
 import { SimNetwork } from './network.js';
 import { SimNode, type SimNodeOptions, type SimStateMachine } from './node.js';
-import { Prng } from './prng.js';
+import { Prng } from '@dfs/testkit';
 import { SimStorage } from './storage.js';
 
 /*

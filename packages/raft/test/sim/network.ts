@@ -1,6 +1,6 @@
 import { MessageType, type Message } from '../../src/index.js';
 import type { VirtualClock } from './clock.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '@dfs/testkit';
 
 /*
  * An in-memory network that drops, duplicates, delays, reorders and partitions

@@ -2,7 +2,7 @@ import { EntryType, isEarlySendable, MessageType, RawNode, RaftError, type Entry
 import type { VirtualClock } from './clock.js';
 import type { Invariants, NodeView } from './invariants.js';
 import type { Envelope, SimNetwork } from './network.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '@dfs/testkit';
 import { SimStorage } from './storage.js';
 
 /*

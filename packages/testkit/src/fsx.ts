@@ -1,3 +1,6 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { Prng } from './prng.js';
+
 /**
  * An fsx-style exerciser (after the classic BSD/Apple fsx): seeded random writes,
  * truncates, reads and close/reopen cycles on one file, each checked against an
@@ -25,23 +28,14 @@ export interface FsxResult {
   /** The first few mismatches, for the failure message. */
   reports: string[];
   opsRun: number;
-}
-
-/** mulberry32: small, fast, good enough for test schedules. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  /** What the file must hold at the end (the model). */
+  expected: Buffer;
 }
 
 export async function runFsx(seed: number, target: FsxTarget, opts: FsxOptions): Promise<FsxResult> {
-  const rand = prng(seed);
-  const int = (n: number): number => Math.floor(rand() * n);
+  const prng = new Prng(seed);
+  const rand = prng.next;
+  const int = (n: number): number => prng.int(n);
   let model = Buffer.alloc(0);
   const reports: string[] = [];
   let mismatches = 0;
@@ -84,5 +78,36 @@ export async function runFsx(seed: number, target: FsxTarget, opts: FsxOptions):
   }
   await target.reopen();
   await check(opts.ops, model.length + 10, 0);
-  return { mismatches, reports, opsRun: opts.ops };
+  return { mismatches, reports, opsRun: opts.ops, expected: model };
+}
+
+/** fsx through the kernel: a real file descriptor on `path` (a file on a mount). */
+export function fileTarget(path: string): FsxTarget & { close(): Promise<void> } {
+  let fh: FileHandle | undefined;
+  const ensure = async (): Promise<FileHandle> => (fh ??= await open(path, 'r+'));
+  return {
+    write: async (data, pos) => {
+      await (await ensure()).write(data, 0, data.length, pos);
+    },
+    truncate: async (size) => (await ensure()).truncate(size),
+    read: async (len, pos) => {
+      const out = Buffer.alloc(len);
+      let done = 0;
+      while (done < len) {
+        const { bytesRead } = await (await ensure()).read(out, done, len - done, pos + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return out.subarray(0, done);
+    },
+    size: async () => (await (await ensure()).stat()).size,
+    reopen: async () => {
+      await fh?.close();
+      fh = await open(path, 'r+');
+    },
+    close: async () => {
+      await fh?.close();
+      fh = undefined;
+    },
+  };
 }

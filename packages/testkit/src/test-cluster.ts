@@ -1,31 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DfsClient, type ClusterTls, type DfsClientOptions } from '@dfs/client';
+import { DfsClient, type ClusterJson, type ClusterNode, type DfsClientOptions } from '@dfs/client';
 import { INSECURE, tlsFrom, type Security } from '@dfs/security';
-import { waitFor } from './wait.js';
+import { waitFor } from './wait-for.js';
 
-export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
+// Compiled to packages/testkit/dist/src/: four levels up is the repository root.
+export const REPO_ROOT = resolve(__dirname, '..', '..', '..', '..');
 export const DFS_BIN = join(REPO_ROOT, 'packages', 'cli', 'bin', 'dfs.js');
-
-export interface NodeEntry {
-  id: string;
-  address: string;
-  http: string;
-  pid: number;
-  dir: string;
-  args: string[];
-  log: string;
-}
-
-export interface ClusterJson {
-  masters: NodeEntry[];
-  chunkservers: NodeEntry[];
-  /** The CA and the user's and admin's credentials (mutual TLS, the default). */
-  tls?: ClusterTls;
-  insecure?: boolean;
-}
 
 export interface TestClusterOptions {
   masters?: number;
@@ -35,6 +18,8 @@ export interface TestClusterOptions {
   racks?: number;
   extraArgs?: string[];
   readyTimeoutMs?: number;
+  /** The cluster's directory (kept by `stop()`); default a new temp directory, removed by `stop()`. */
+  dir?: string;
 }
 
 export interface RunResult {
@@ -87,10 +72,12 @@ export class TestCluster {
     readonly dir: string,
     private readonly launcher: ChildProcess,
     public info: ClusterJson,
+    private readonly ownsDir: boolean,
   ) {}
 
   static async start(opts: TestClusterOptions = {}): Promise<TestCluster> {
-    const dir = mkdtempSync(join(tmpdir(), 'dfs-test-'));
+    const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'dfs-test-'));
+    mkdirSync(dir, { recursive: true });
     const args = ['cluster', 'up', '--dir', dir, '--base-port', '0', '--masters', String(opts.masters ?? 3), '--chunkservers', String(opts.chunkservers ?? 4)];
     if (opts.chunkSize) args.push('--chunk-size', String(opts.chunkSize));
     if (opts.deadAfter) args.push('--dead-after', opts.deadAfter);
@@ -115,11 +102,20 @@ export class TestCluster {
       throw err;
     }
     const info = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as ClusterJson;
-    return new TestCluster(dir, launcher, info);
+    return new TestCluster(dir, launcher, info, opts.dir === undefined);
+  }
+
+  get masterAddresses(): string[] {
+    return this.info.masters.map((m) => m.address);
   }
 
   get masterList(): string {
-    return this.info.masters.map((m) => m.address).join(',');
+    return this.masterAddresses.join(',');
+  }
+
+  /** Every node process (masters and chunkservers) by id. */
+  get pids(): Map<string, number> {
+    return new Map([...this.info.masters, ...this.info.chunkservers].map((n) => [n.id, n.pid]));
   }
 
   /** The local user's credentials (a client certificate), or plaintext for an --insecure cluster. */
@@ -139,7 +135,7 @@ export class TestCluster {
   }
 
   client(opts: Partial<DfsClientOptions> = {}): DfsClient {
-    const c = new DfsClient({ masters: this.info.masters.map((m) => m.address), security: this.security, ...opts });
+    const c = new DfsClient({ masters: this.masterAddresses, security: this.security, ...opts });
     this.clients.push(c);
     return c;
   }
@@ -148,7 +144,7 @@ export class TestCluster {
     return runDfs(args, { ...opts, env: { ...this.env, ...opts.env } });
   }
 
-  node(id: string): NodeEntry {
+  node(id: string): ClusterNode {
     const entry = [...this.info.masters, ...this.info.chunkservers].find((n) => n.id === id);
     if (!entry) throw new Error(`no node ${id}`);
     return entry;
@@ -196,6 +192,6 @@ export class TestCluster {
     for (const entry of [...this.info.masters, ...this.info.chunkservers]) {
       if (isAlive(entry.pid)) process.kill(entry.pid, 'SIGKILL');
     }
-    if (!process.env.DFS_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+    if (this.ownsDir && !process.env.DFS_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,2 +1,0 @@
-// @dfs/cli: the `dfs` command. The launcher is exported for tests and benchmarks.
-export { LocalCluster, type ClusterOptions, type ClusterInfo, type NodeEntry, dfsMainPath, spawnNode } from './cluster/launcher.js';
