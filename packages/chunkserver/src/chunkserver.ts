@@ -10,16 +10,17 @@ import {
   channelOptions,
   dataChannelOptions,
   rawChunkServiceDefinition,
+  checkNodeId,
   serverOptions,
   widenServerWindows,
   shutdownServer,
+  splitHostPort,
 } from '@dfs/proto';
 import { logRefusedHandshakes, serverCredentials, channelCredentials, type Security } from '@dfs/security';
 import { measureCapacity } from './capacity.js';
 import { ChunkStore } from './chunk-store.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
-import { splitHostPort } from '@dfs/proto';
 import { createLogger, instrumentService, type HttpTls } from '@dfs/telemetry';
 import { MasterLink } from './master-link.js';
 import { chunkServiceHandlers } from './grpc-service.js';
@@ -80,13 +81,10 @@ export interface RunningChunkserver {
   stop(): Promise<void>;
 }
 
-const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
 /** Starts a chunkserver: loads its store, serves ChunkService, registers with the master leader. */
 export async function startChunkserver(opts: ChunkserverOptions): Promise<RunningChunkserver> {
-  if (typeof opts.id !== 'string' || !ID_PATTERN.test(opts.id)) {
-    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid chunkserver id ${JSON.stringify(String(opts.id))} (letters, digits, . _ -)`);
-  }
+  checkNodeId(opts.id, 'chunkserver id');
+  if (opts.rack !== undefined && opts.rack !== '') checkNodeId(opts.rack, 'rack');
   if (typeof opts.dir !== 'string' || opts.dir === '') throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver needs a data directory');
   const listen = parseListen(opts.listen, 'listen');
   if (opts.http !== undefined) parseListen(opts.http, 'http');

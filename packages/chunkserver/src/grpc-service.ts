@@ -8,6 +8,7 @@ import type {
 import {
   DfsError,
   ErrorCode,
+  checkBounds,
   toServiceError,
   type RawWriteRequest,
   type ChunkInfoRequest,
@@ -66,11 +67,13 @@ export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHand
     copyChunk: (call, callback) =>
       unary(callback, async () => {
         requireRole(call, 'CopyChunk', CHUNK_RPC_ROLES.CopyChunk!);
+        checkBounds(call.request, 'CopyChunk');
         return ctx.replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source });
       }),
     deleteChunk: (call, callback) =>
       unary(callback, async () => {
         requireRole(call, 'DeleteChunk', CHUNK_RPC_ROLES.DeleteChunk!);
+        checkBounds(call.request, 'DeleteChunk');
         const handle = checkHandle(call.request.handle);
         if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
         log.info({ handle }, 'replica deleted');
@@ -79,6 +82,7 @@ export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHand
     chunkInfo: (call, callback) =>
       unary(callback, async () => {
         requireRole(call, 'ChunkInfo', CHUNK_RPC_ROLES.ChunkInfo!);
+        checkBounds(call.request, 'ChunkInfo');
         const handle = checkHandle(call.request.handle);
         const r = store.get(handle);
         if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);

@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '@dfs/telemetry';
-import { BLOCK_SIZE, DfsError, ErrorCode, MAX_FRAME_PIECES, READ_HEADROOM, crc32cOf, encodeReadBlocks, toDfsError, type ReadChunkRequest } from '@dfs/proto';
+import { BLOCK_SIZE, DfsError, ErrorCode, MAX_FRAME_PIECES, READ_HEADROOM, checkBounds, crc32cOf, encodeReadBlocks, toDfsError, type ReadChunkRequest } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
 
@@ -105,6 +105,7 @@ export async function handleReadChunk(ctx: ReadContext, call: ServerWritableStre
   });
   try {
     const req = call.request;
+    checkBounds(req, 'ReadChunk');
     const handle = checkHandle(req.handle);
     for (const [name, v] of [['version', req.version], ['offset', req.offset], ['length', req.length]] as const) {
       if (!Number.isSafeInteger(v) || v < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid ${name} ${String(v)}`);

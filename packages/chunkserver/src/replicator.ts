@@ -3,6 +3,9 @@ import type { Logger } from '@dfs/telemetry';
 import {
   DfsError,
   ErrorCode,
+  MAX_CHUNK_SIZE,
+  checkAddress,
+  isNodeId,
   toDfsError,
   type ChunkInfoResponse,
   type ChunkServiceClient,
@@ -16,7 +19,6 @@ import { checkHandle } from './chunk-id.js';
 import type { ChunkStore, ChunkWriter } from './chunk-store.js';
 import { MessageQueue } from './message-queue.js';
 import { Semaphore, type Throttle } from './throttle.js';
-import { MAX_CHUNK_SIZE } from './write-pipeline.js';
 
 /*
  * Re-replication (GFS §4.3, HDFS block transfer): pull a whole replica from another
@@ -107,9 +109,8 @@ export class Replicator {
   private async run(req: CopyRequest & { handle: number }): Promise<CopyChunkResponse> {
     const { handle } = req;
     const source = req.source;
-    if (!source || !source.id || !/^\S+:\d{1,5}$/.test(source.address ?? '')) {
-      throw new DfsError(ErrorCode.INVALID_ARGUMENT, `copy of chunk ${handle}: missing or invalid source`);
-    }
+    if (!source || !isNodeId(source.id)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `copy of chunk ${handle}: missing or invalid source`);
+    checkAddress(source.address, `copy of chunk ${handle}: source address`);
     if (source.id === this.opts.selfId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `copy of chunk ${handle}: source is this chunkserver`);
     if (!Number.isSafeInteger(req.version) || req.version < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid version ${String(req.version)}`);
     const have = this.opts.store.get(handle);

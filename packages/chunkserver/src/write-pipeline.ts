@@ -3,6 +3,11 @@ import type { Logger } from '@dfs/telemetry';
 import {
   DEFAULT_CHUNK_SIZE,
   DfsError,
+  MAX_CHAIN_LENGTH,
+  MAX_CHUNK_SIZE,
+  checkAddress,
+  checkBounds,
+  checkNodeId,
   ErrorCode,
   type ChunkServiceClient,
   type ChunkserverRef,
@@ -34,10 +39,6 @@ import { PipelineError, blameDownstream, blameSelf } from './pipeline-error.js';
  *          ◀──ack──────         ◀──ack────          ◀──ack────
  */
 
-/** Largest chunk this chunkserver accepts (a sanity bound on chunk_size). */
-export const MAX_CHUNK_SIZE = 16 * 1024 ** 3;
-const MAX_CHAIN = 16;
-
 export interface WriteContext {
   selfId: string;
   store: ChunkStore;
@@ -57,6 +58,7 @@ export interface ValidHeader {
 }
 
 export function validateHeader(h: WriteHeader, selfId: string): ValidHeader {
+  checkBounds(h, 'write header');
   const handle = checkHandle(h.handle);
   const version = h.version;
   if (!Number.isSafeInteger(version) || version < 0) throw invalid(`invalid chunk version ${String(version)}`);
@@ -66,12 +68,10 @@ export function validateHeader(h: WriteHeader, selfId: string): ValidHeader {
   }
   if (!Number.isSafeInteger(h.offset) || h.offset < 0) throw invalid(`invalid offset ${String(h.offset)}`);
   const chain = h.chain ?? [];
-  if (chain.length > MAX_CHAIN) throw invalid(`write chain of ${chain.length} replicas is too long (max ${MAX_CHAIN})`);
+  if (chain.length > MAX_CHAIN_LENGTH) throw invalid(`write chain of ${chain.length} replicas is too long (max ${MAX_CHAIN_LENGTH})`);
   for (const ref of chain) {
-    if (!ref || typeof ref.id !== 'string' || ref.id === '' || ref.id.length > 255) throw invalid('write chain entry without a valid id');
-    if (typeof ref.address !== 'string' || !/^\S+:\d{1,5}$/.test(ref.address)) {
-      throw invalid(`write chain entry ${ref.id} has an invalid address ${JSON.stringify(String(ref.address)).slice(0, 80)}`);
-    }
+    checkNodeId(ref?.id, 'write chain entry id');
+    checkAddress(ref.address, `write chain entry ${ref.id} address`);
     if (ref.id === selfId) throw invalid(`write chain names this chunkserver (${selfId}) downstream of itself`);
   }
   const ids = new Set(chain.map((r) => r.id));

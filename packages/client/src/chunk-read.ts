@@ -23,6 +23,11 @@ export interface RangeReadContext {
   timeoutMs: number;
 }
 
+/** Whether the master recorded the chunk's whole CRC32C (0 = not recorded; an empty chunk has nothing to check). */
+export function hasRecordedCrc(chunk: ChunkLocation): boolean {
+  return chunk.length > 0 && chunk.crc32c !== 0;
+}
+
 /**
  * Reads [start, end) of one chunk from one replica, verifying every block's CRC32C
  * against the checksum the replica stored at write time (end-to-end: computed by the writer).
@@ -44,6 +49,11 @@ async function readFromReplica(
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   const pieces: Buffer[] = [];
   let expected = alignedStart;
+  // A whole-chunk read is also checked against the CRC32C the master recorded at commit
+  // (0 = not recorded), not only each block against the replica's own: a replica that holds
+  // other bytes with matching block checksums (a stale or rewritten copy) is caught too.
+  const whole = start === 0 && end === chunk.length && hasRecordedCrc(chunk);
+  let wholeCrc = 0;
   try {
     for await (const msg of call as AsyncIterable<ReadChunkResponse>) {
       if (msg.offset !== expected) {
@@ -66,8 +76,17 @@ async function readFromReplica(
       expected += data.length;
       const from = Math.max(0, start - msg.offset);
       const to = Math.min(data.length, end - msg.offset);
-      if (to > from) pieces.push(from === 0 && to === data.length ? data : data.subarray(from, to));
+      if (to > from) {
+        const piece = from === 0 && to === data.length ? data : data.subarray(from, to);
+        pieces.push(piece);
+        if (whole) wholeCrc = crc32cOf(piece, wholeCrc);
+      }
       if (expected >= end) break;
+    }
+    if (whole && expected >= end && wholeCrc >>> 0 !== chunk.crc32c >>> 0) {
+      const reason = `whole-chunk checksum ${wholeCrc >>> 0} differs from the ${chunk.crc32c >>> 0} the master recorded`;
+      ctx.onCorruptReplica?.(chunk.handle, replica, reason);
+      throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${chunk.handle} on ${replica.id}: ${reason}`);
     }
   } catch (err) {
     call.cancel();

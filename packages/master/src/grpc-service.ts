@@ -1,5 +1,5 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { APPLIED_INDEX_KEY, toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
+import { APPLIED_INDEX_KEY, checkBounds, toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
 import type { Logger } from '@dfs/telemetry';
 import { authorize } from './access.js';
 import type { Master } from './master.js';
@@ -23,6 +23,8 @@ function unary<Req, Res>(
     Promise.resolve()
       .then(() => {
         authorize(call, name, nodeOf?.(call.request));
+        // Every string and count a caller sends is bounded before any handler sees it.
+        checkBounds(call.request, name);
         return fn(call.request);
       })
       .then(

@@ -46,6 +46,9 @@ import {
   type ReportBadReplicaResponse,
   type StatRequest,
   type StatResponse,
+  checkAddress,
+  checkNodeId,
+  checkRequestId,
 } from '@dfs/proto';
 import type { Clock } from './clock.js';
 import type { CommandLog } from './command-log.js';
@@ -57,7 +60,7 @@ import type { Logger } from '@dfs/telemetry';
 import { choosePlacement } from './placement.js';
 import { ChunkLeases } from './chunk-leases.js';
 import type { OpenAppendResult } from './state/append.js';
-import { MAX_OP_ID_LENGTH, type ChunkCommit, type Command } from './state/commands.js';
+import type { ChunkCommit, Command } from './state/commands.js';
 import type { MetadataStore } from './state/metadata-store.js';
 import { MAX_ADD_CHUNK_BATCH, type AddChunkResult, type DeleteResult, type RecoverLeaseResult, type TrashCheckpointResult } from './state/processor.js';
 import type { FileStatus } from '@dfs/proto';
@@ -111,8 +114,7 @@ export function defaultMasterConfig(id: string): MasterConfig {
 /** The client's operation id, checked here so a bad one is refused before it reaches the log. */
 function opIdOf(req: { opId?: string }): { opId?: string } {
   if (!req.opId) return {};
-  if (req.opId.length > MAX_OP_ID_LENGTH) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `op_id longer than ${MAX_OP_ID_LENGTH} characters`);
-  return { opId: req.opId };
+  return { opId: checkRequestId(req.opId, 'op_id') };
 }
 
 /** Chunkservers heartbeat every second by default; a few beats let them all reach a restarted master. */
@@ -577,8 +579,8 @@ export class Master {
   // ---- Raft membership (dfs admin masters add|remove) ----
 
   async addMaster(req: AddMasterRequest): Promise<AddMasterResponse> {
-    if (!req.id || !/^[A-Za-z0-9._-]{1,64}$/.test(req.id)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `bad master id ${JSON.stringify(req.id)}`);
-    if (!/^[^\s,=]+:\d{1,5}$/.test(req.address)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `bad master address ${JSON.stringify(req.address)} (want host:port)`);
+    checkNodeId(req.id, 'master id');
+    checkAddress(req.address, 'master address');
     const members = this.membership();
     this.requireLeader();
     const existing = this.log.status().members.find((m) => m.id === req.id);

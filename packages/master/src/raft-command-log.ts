@@ -26,6 +26,11 @@ export class RaftCommandLog implements CommandLog {
   /** Proposals this node proposed that committed and applied (for metrics). */
   committedProposals = 0;
 
+  /** Raft messages and snapshots refused at the gate, by reason (strangers, malformed, …). */
+  raftRefusals(): Record<string, number> {
+    return this.node.refusals();
+  }
+
   private constructor(
     private readonly node: RaftNode,
     /** A member the leader has not heard from for this long is reported `unreachable`. */

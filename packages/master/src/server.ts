@@ -7,6 +7,7 @@ import {
   DEFAULT_CHUNK_SIZE,
   MasterServiceService,
   serverOptions,
+  checkNodeId,
   shutdownServer,
   splitHostPort,
 } from '@dfs/proto';
@@ -71,6 +72,7 @@ export interface RunningMaster {
 }
 
 export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
+  checkNodeId(opts.id, 'master id');
   const logger = createLogger(opts.id, opts.logLevel);
   const clock = opts.clock ?? systemClock;
   const peers = opts.peers ?? [];

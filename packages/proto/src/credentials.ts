@@ -1,14 +1,15 @@
 import type { ChannelOptions } from '@grpc/grpc-js';
-import { MAX_MESSAGE_BYTES } from './limits.js';
+import { MAX_CONCURRENT_STREAMS, MAX_MESSAGE_BYTES } from './limits.js';
 
 /*
  * The options every gRPC server and channel is built with. Their credentials (mutual TLS,
  * or plaintext with --insecure) come from @dfs/security's serverCredentials/channelCredentials.
  */
 
-/** Options for every server: size limits on every message. */
+/** Options for every server: size limits on every message, and on the calls one connection may open. */
 export function serverOptions(): ChannelOptions {
   return {
+    'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     'grpc.keepalive_permit_without_calls': 1,

@@ -1,5 +1,6 @@
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { ErrorCode } from './gen/dfs/v1/common.js';
+import { MAX_ERROR_MESSAGE_BYTES } from './limits.js';
 
 /** Metadata keys that carry the dfs error beside the gRPC status. */
 export const ERROR_CODE_KEY = 'dfs-code';
@@ -79,7 +80,9 @@ export class DfsError extends Error {
     const metadata = new Metadata();
     metadata.set(ERROR_CODE_KEY, String(this.code));
     if (this.leader) metadata.set(LEADER_KEY, this.leader);
-    return { code: GRPC_STATUS_BY_CODE[this.code] ?? GrpcStatus.UNKNOWN, details: this.message, metadata };
+    // A message may quote what the caller sent: bounded, so it always fits in the trailers.
+    const details = this.message.length > MAX_ERROR_MESSAGE_BYTES ? `${this.message.slice(0, MAX_ERROR_MESSAGE_BYTES - 1)}…` : this.message;
+    return { code: GRPC_STATUS_BY_CODE[this.code] ?? GrpcStatus.UNKNOWN, details, metadata };
   }
 
   static is(err: unknown, code?: ErrorCode): err is DfsError {

@@ -130,10 +130,27 @@ export {
 export {
   BLOCK_SIZE,
   DEFAULT_CHUNK_SIZE,
+  MAX_CHUNK_SIZE,
+  MAX_CONCURRENT_STREAMS,
   MAX_MESSAGE_BYTES,
   MAX_NAME_BYTES,
   MAX_PATH_BYTES,
+  MAX_NODE_ID_BYTES,
+  MAX_CLIENT_ID_BYTES,
+  MAX_REQUEST_ID_BYTES,
+  MAX_REASON_BYTES,
+  MAX_ADDRESS_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_STRING_BYTES,
+  MAX_REPLICATION,
+  MAX_CHAIN_LENGTH,
+  MAX_EXCLUDED_CHUNKSERVERS,
+  MAX_LIST_ITEMS,
+  MAX_SNAPSHOT_BYTES,
+  MAX_RAFT_BATCH_MESSAGES,
 } from './limits.js';
+export { checkBounds } from './bounds.js';
+export { isNodeId, checkNodeId, checkClientId, checkRequestId, checkAddress, parseMember, parseMembers } from './identifiers.js';
 export { parseDuration, parseSize, formatDuration } from './units.js';
 export {
   RaftServiceService,

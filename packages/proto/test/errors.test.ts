@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Metadata, status } from '@grpc/grpc-js';
-import { DfsError, ErrorCode, toDfsError, parseDuration, parseSize } from '../src/index.js';
+import { DfsError, ErrorCode, MAX_ERROR_MESSAGE_BYTES, toDfsError, parseDuration, parseSize } from '../src/index.js';
 
 describe('errors', () => {
   it('round-trips a DfsError through a gRPC service error with the leader hint', () => {
@@ -31,5 +31,13 @@ describe('units', () => {
     assert.equal(parseSize('64MiB'), 64 * 1024 * 1024);
     assert.equal(parseSize('4k'), 4096);
     assert.throws(() => parseSize('-1'), DfsError);
+  });
+});
+
+describe('error messages on the wire', () => {
+  it('are bounded, so an error quoting a 1 MiB caller string still fits in the trailers', () => {
+    const se = new DfsError(ErrorCode.PERMISSION_DENIED, `may not speak for ${'x'.repeat(1 << 20)}`).toServiceError();
+    assert.ok((se.details ?? '').length <= MAX_ERROR_MESSAGE_BYTES);
+    assert.match(se.details ?? '', /^may not speak for x+…$/);
   });
 });

@@ -1,5 +1,5 @@
 import type { PeerCertificate } from 'node:tls';
-import { DfsError, ErrorCode } from '@dfs/proto';
+import { DfsError, ErrorCode, isNodeId } from '@dfs/proto';
 
 /*
  * Who is calling: the role and name a peer certificate names in its SAN URI
@@ -18,11 +18,9 @@ export interface Identity {
 const URI_KIND: Record<Role, string> = { master: 'master', chunkserver: 'chunkserver', client: 'user', admin: 'admin' };
 const ROLE_BY_KIND = new Map<string, Role>(ROLES.map((r) => [URI_KIND[r], r]));
 
-/** Names are ids and user names: short, printable, no separators. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
+/** Names are ids and user names: the one id rule of @dfs/proto (short, printable, no separators). */
 export function isValidIdentityName(name: string): boolean {
-  return NAME.test(name);
+  return isNodeId(name);
 }
 
 export function identityUri(id: Identity): string {

@@ -57,6 +57,25 @@ export class Metrics {
     });
   }
 
+  /** counterFromTotal for totals kept per label value (refusals by reason). */
+  countersFromTotals<L extends string>(name: string, help: string, label: L, totals: () => Record<string, number>): Counter<L> {
+    const last = new Map<string, number>();
+    return new Counter<L>({
+      name,
+      help,
+      labelNames: [label],
+      registers: [this.registry],
+      collect(this: Counter<L>) {
+        for (const [value, now] of Object.entries(totals())) {
+          const before = last.get(value) ?? 0;
+          // Every label value is shown from the first scrape, at 0 if nothing happened yet.
+          this.inc({ [label]: value } as Partial<Record<L, string>>, Math.max(0, now - before));
+          last.set(value, Math.max(before, now));
+        }
+      },
+    });
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }

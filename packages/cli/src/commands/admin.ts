@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DfsError, ErrorCode, type ClusterStatusResponse } from '@dfs/proto';
+import { parseMember, type ClusterStatusResponse } from '@dfs/proto';
 import { clientFrom, type ClientFlags } from '../context.js';
 import { humanSize } from '../format.js';
 import { withClientFlags } from './shared.js';
@@ -76,8 +76,3 @@ export function registerAdminCommands(program: Command): void {
   });
 }
 
-function parseMember(text: string): { id: string; address: string } {
-  const m = /^([A-Za-z0-9._-]{1,64})=([^\s,=]+:\d{1,5})$/.exec(text);
-  if (!m) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `expected ID=HOST:PORT, got ${JSON.stringify(text)}`);
-  return { id: m[1]!, address: m[2]! };
-}

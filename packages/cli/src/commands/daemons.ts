@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
+import { DfsError, ErrorCode, parseDuration, parseMembers, parseSize } from '@dfs/proto';
 import { enableCredentialReload, httpTls, INSECURE, tlsFrom, type Security } from '@dfs/security';
 
 // The daemons' packages load only when a daemon starts: every other command (`dfs stat`, …)
@@ -17,14 +17,7 @@ interface Stoppable {
 
 /** Parses `m1=127.0.0.1:7001,m2=…` */
 export function parsePeers(text: string): Array<{ id: string; address: string }> {
-  return text
-    .split(',')
-    .filter(Boolean)
-    .map((pair) => {
-      const [id, address] = pair.split('=');
-      if (!id || !address) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--peers: expected ID=HOST:PORT, got ${JSON.stringify(pair)}`);
-      return { id, address };
-    });
+  return parseMembers(text, '--peers');
 }
 
 /**

@@ -46,6 +46,8 @@ export function createMasterMetrics(id: string, master: Master, log: CommandLog)
   });
   m.counterFromTotal('dfs_raft_proposals_committed_total', 'commands this master proposed that committed and applied', () =>
     (log as { committedProposals?: number }).committedProposals ?? 0);
+  m.countersFromTotals('dfs_raft_refused_total', 'Raft messages and snapshots refused (stranger, impostor, malformed, oversized-snapshot, …)', 'reason', () =>
+    (log as { raftRefusals?: () => Record<string, number> }).raftRefusals?.() ?? {});
   m.counterFromTotal('dfs_replication_copies_done_total', 're-replication copies completed while this master led', () =>
     master.replication.stats().copiesDone);
   return m;

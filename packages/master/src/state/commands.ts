@@ -1,4 +1,4 @@
-import { ErrorCode } from '@dfs/proto';
+import { ErrorCode, MAX_REQUEST_ID_BYTES } from '@dfs/proto';
 
 /*
  * The command envelope (rqlite's command/): every metadata change is one of these values,
@@ -11,8 +11,6 @@ import { ErrorCode } from '@dfs/proto';
  */
 export const COMMAND_VERSION = 1;
 
-/** Longest client operation id accepted (a UUID is 36). */
-export const MAX_OP_ID_LENGTH = 128;
 
 /** A chunk's final length and checksum, as committed by a writer or by lease recovery. */
 export interface ChunkCommit {
@@ -194,7 +192,7 @@ function checkField(kind: FieldKind, v: unknown): boolean {
     case 'string':
       return typeof v === 'string';
     case 'string?':
-      return v === undefined || (typeof v === 'string' && v.length <= MAX_OP_ID_LENGTH);
+      return v === undefined || (typeof v === 'string' && v.length <= MAX_REQUEST_ID_BYTES);
     case 'uint':
       return isUint(v);
     case 'uint?':

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { DfsError, ErrorCode, MAX_NAME_BYTES, isSameOrDescendant, type FileStatus } from '@dfs/proto';
+import { DfsError, ErrorCode, MAX_CHUNK_SIZE, MAX_NAME_BYTES, MAX_REPLICATION, isSameOrDescendant, type FileStatus } from '@dfs/proto';
 import type {
   AbandonChunkCmd,
   AddChunkCmd,
@@ -20,8 +20,6 @@ import { AppendProcessor } from './append.js';
 
 export const TRASH_DIR = '.Trash';
 export const TRASH_CURRENT = 'Current';
-export const MAX_REPLICATION = 32;
-export const MAX_CHUNK_SIZE = 4 * 1024 * 1024 * 1024;
 
 export interface AddChunkResult {
   handle: number;

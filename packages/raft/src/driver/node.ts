@@ -4,6 +4,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import type { Security } from '@dfs/security';
 import { RaftError } from '../core/raft.js';
+import { REJECTIONS, checkInbound, type Refusal, type Rejection } from './inbound.js';
 import { isEarlySendable, RawNode, type Ready } from '../core/rawnode.js';
 import { EntryType, MessageType, type ConfChange, type Entry, type Member, type Message, type SnapshotMeta } from '../core/types.js';
 import { SqliteStorage } from '../storage/sqlite.js';
@@ -47,7 +48,16 @@ export interface RaftNodeOptions {
   heartbeatTicks?: number;
   /** Snapshot after this many applied entries. Default 10,000. */
   snapshotEvery?: number;
+  /**
+   * Called when the loop cannot go on (storage, state machine or a broken invariant), after
+   * the error is logged. Default: exit the process, so a supervisor sees a dead node instead
+   * of a live process with a dead loop.
+   */
+  onFatal?: (err: unknown) => void;
 }
+
+/** Exit status of a node whose Raft loop failed (EX_SOFTWARE). */
+export const FATAL_EXIT_CODE = 70;
 
 export type NodeRole = 'leader' | 'follower' | 'candidate' | 'learner' | 'pre-candidate';
 
@@ -97,6 +107,10 @@ export class RaftNode {
   /** When a message from each peer last arrived (Date.now()): status() shows unreachable peers. */
   private readonly lastHeard = new Map<string, number>();
   private readonly knownPeers = new Set<string>();
+  /** Messages refused at the gate, by reason (shown in /metrics). */
+  private readonly refused = new Map<Rejection, number>(REJECTIONS.map((r) => [r, 0]));
+  /** Last time a refusal was logged: a stranger must not be able to flood the log. */
+  private lastRefusalLog = 0;
 
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
@@ -117,6 +131,7 @@ export class RaftNode {
       heartbeatTicks: 1,
       snapshotEvery: 10_000,
       join: false,
+      onFatal: () => process.exit(FATAL_EXIT_CODE),
       ...opts,
       logger: opts.logger ?? noopLogger,
     };
@@ -132,12 +147,16 @@ export class RaftNode {
       snapshotDir: this.snapDir,
       logger: this.log,
       security: opts.security,
-      isMember: (id) => this.isMember(id),
       handler: {
-        onMessage: (m) => this.enqueue(m),
+        onMessage: (m, peer) => this.enqueue(m, peer),
+        admitSnapshot: (m, peer) => this.admit(m, peer)?.detail,
+        onRefused: (reason, detail) => this.refuse(reason, detail),
         onSnapshot: (m, path) => {
-          if (m.snapshot) this.incomingSnapshots.set(`${m.snapshot.term}-${m.snapshot.index}`, path);
-          this.enqueue(m);
+          if (this.enqueue(m) || !m.snapshot) {
+            void fsp.rm(path, { force: true }).catch(() => undefined);
+            return;
+          }
+          this.incomingSnapshots.set(`${m.snapshot.term}-${m.snapshot.index}`, path);
         },
         onSnapshotSent: (to, ok) => {
           this.raw?.reportSnapshot(to, ok);
@@ -149,12 +168,6 @@ export class RaftNode {
         },
       },
     });
-  }
-
-  /** A member of the current configuration (before start: of the configured peers). */
-  private isMember(id: string): boolean {
-    const conf = this.raw?.raft.conf ?? this.opts.peers;
-    return conf.some((m) => m.id === id);
   }
 
   /** Builds the node and registers RaftService on `opts.server`; call start() once the server is bound. */
@@ -307,11 +320,49 @@ export class RaftNode {
 
   // ---- the loop ------------------------------------------------------------------------
 
-  private enqueue(m: Message): void {
-    if (this.stopped) return;
+  /** Takes a message from the network if the gate lets it through; the refusal otherwise. */
+  private enqueue(m: Message, authenticatedPeer?: string): Refusal | undefined {
+    if (this.stopped) return undefined;
+    const refusal = this.admit(m, authenticatedPeer);
+    if (refusal) return refusal;
     this.lastHeard.set(m.from, Date.now());
     this.inbox.push(m);
     this.schedule();
+    return undefined;
+  }
+
+  /** The gate (inbound.ts) against the current configuration (before start: the configured peers). */
+  private admit(m: Message, authenticatedPeer?: string): Refusal | undefined {
+    const r = this.raw?.raft;
+    const conf = r?.conf ?? this.opts.peers;
+    const refusal = checkInbound(m, { selfId: this.opts.id, isMember: (id) => conf.some((x) => x.id === id), term: r?.term ?? 0, leader: r?.lead ?? '' }, authenticatedPeer);
+    if (refusal) this.refuse(refusal.reason, refusal.detail, m);
+    return refusal;
+  }
+
+  /** Steps one admitted message into the core. */
+  private stepInbound(raw: RawNode, m: Message): void {
+    try {
+      raw.step(m);
+    } catch (err) {
+      // The core checks before it changes anything: a message it cannot take is refused, and
+      // the loop goes on.
+      this.refuse('step-failed', err instanceof Error ? err.message : String(err), m);
+    }
+  }
+
+  /** Counts (and at most once a second logs) a refused message or snapshot. */
+  refuse(reason: Rejection, detail: string, m?: Pick<Message, 'from' | 'type'>): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+    const now = Date.now();
+    if (now - this.lastRefusalLog < 1000) return;
+    this.lastRefusalLog = now;
+    this.log.warn({ reason, detail: detail.slice(0, 200), from: m?.from.slice(0, 64), type: m?.type }, 'raft message refused');
+  }
+
+  /** Refused messages by reason since start. */
+  refusals(): Record<Rejection, number> {
+    return Object.fromEntries(this.refused) as Record<Rejection, number>;
   }
 
   private schedule(): void {
@@ -334,7 +385,7 @@ export class RaftNode {
         for (; this.pendingTicks > 0; this.pendingTicks--) raw.tick();
         const inbox = this.inbox;
         this.inbox = [];
-        for (const m of inbox) raw.step(m);
+        for (const m of inbox) this.stepInbound(raw, m);
         if (!raw.hasReady()) break;
         // 2-7.
         await this.handleReady(raw, raw.ready());
@@ -343,9 +394,12 @@ export class RaftNode {
       this.checkWaiters();
       await this.maybeSnapshot(raw);
     } catch (err) {
-      // A storage or state machine failure: we cannot go on safely.
-      this.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'raft loop failed; stopping node');
+      // A storage or state machine failure, or a broken invariant: we cannot go on safely.
+      // Stopping would leave a live process with a dead loop; exit instead (onFatal).
+      if (this.stopped) return;
+      this.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'raft loop failed; the node cannot go on');
       void this.stop();
+      this.opts.onFatal(err);
     } finally {
       this.running = false;
     }

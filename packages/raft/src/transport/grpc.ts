@@ -4,6 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import {
   DfsError,
   ErrorCode,
+  MAX_RAFT_BATCH_MESSAGES,
+  MAX_SNAPSHOT_BYTES,
   channelOptions,
   crc32cOf,
   toDfsError,
@@ -43,18 +45,20 @@ export interface GrpcTransportOptions {
   readonly snapshotDir: string;
   readonly handler: TransportHandler;
   readonly logger?: Logger;
+  /** Largest snapshot accepted from a peer; default MAX_SNAPSHOT_BYTES. */
+  readonly maxSnapshotBytes?: number;
   /** Mutual TLS (the default) or plaintext (--insecure) for the streams to peers. */
   readonly security: Security;
-  /** Whether `id` is a current member: over TLS only members may send, each under its own id. */
-  readonly isMember: (id: string) => boolean;
 }
 
 export class GrpcTransport implements Transport {
   private readonly peers = new Map<string, Peer>();
   private closed = false;
   private recvSeq = 0;
+  private readonly maxSnapshotBytes: number;
 
   constructor(private readonly opts: GrpcTransportOptions) {
+    this.maxSnapshotBytes = opts.maxSnapshotBytes ?? MAX_SNAPSHOT_BYTES;
     const impl: RaftServiceServer = {
       stream: (call, callback) => this.serveStream(call, callback),
       installSnapshot: (call, callback) => void this.serveSnapshot(call, callback),
@@ -154,8 +158,9 @@ export class GrpcTransport implements Transport {
   }
 
   /**
-   * Who may send on this call: over TLS, a master certificate, and only messages whose
-   * sender is that certificate's id and a current member. Undefined = plaintext (--insecure).
+   * Who may send on this call: over TLS, a master certificate; its id goes to the handler's
+   * gate, which admits only messages sent under that id by a current member.
+   * Undefined = plaintext (--insecure).
    */
   private senderPolicy(call: AuthenticatedCall & { getPeer(): string }): { caller: string | undefined } | DfsError {
     const caller = callerOf(call);
@@ -166,46 +171,53 @@ export class GrpcTransport implements Transport {
     return { caller: caller.name };
   }
 
-  private senderRejected(caller: string | undefined, from: string): string | undefined {
-    if (caller === undefined) return undefined;
-    if (from !== caller) return `message from ${JSON.stringify(from)} on the stream of master ${caller}`;
-    if (!this.opts.isMember(from)) return `message from ${from}, not a member`;
-    return undefined;
-  }
-
   private serveStream(call: grpc.ServerReadableStream<RaftBatch, RaftStreamAck>, callback: grpc.sendUnaryData<RaftStreamAck>): void {
     const policy = this.senderPolicy(call);
     if (policy instanceof DfsError) {
-      this.opts.logger?.warn({ peer: call.getPeer(), err: policy.message }, 'raft stream refused');
+      this.opts.handler.onRefused('stranger', `${call.getPeer()}: ${policy.message}`);
       callback(policy.toServiceError() as grpc.ServiceError, null);
       return;
     }
-    let warned = false;
+    let done = false;
+    const finish = (err: DfsError | null): void => {
+      if (done) return;
+      done = true;
+      if (err) callback(err.toServiceError() as grpc.ServiceError, null);
+      else callback(null, {});
+    };
     call.on('data', (batch: RaftBatch) => {
-      if (this.closed) return;
+      if (this.closed || done) return;
+      if (batch.messages.length > MAX_RAFT_BATCH_MESSAGES) {
+        this.opts.handler.onRefused('malformed', `batch of ${batch.messages.length} messages`);
+        finish(new DfsError(ErrorCode.INVALID_ARGUMENT, `raft batch of ${batch.messages.length} messages (max ${MAX_RAFT_BATCH_MESSAGES})`));
+        return;
+      }
       for (const w of batch.messages) {
-        const rejected = this.senderRejected(policy.caller, w.from);
-        if (rejected) {
-          // Once per stream: a stranger must not be able to flood the log.
-          if (!warned) this.opts.logger?.warn({ peer: call.getPeer(), err: rejected }, 'raft message refused');
-          warned = true;
-          continue;
-        }
+        let m: Message;
         try {
-          this.opts.handler.onMessage(fromWire(w));
+          m = fromWire(w);
         } catch (err) {
-          this.opts.logger?.warn({ err: String(err) }, 'bad raft message');
+          this.opts.handler.onRefused('malformed', String(err));
+          finish(new DfsError(ErrorCode.INVALID_ARGUMENT, `undecodable raft message: ${String(err)}`));
+          return;
+        }
+        const refused = this.opts.handler.onMessage(m, policy.caller);
+        if (refused) {
+          // A stream carries one sender: once it sends what we refuse, it gets a typed error.
+          const code = refused.reason === 'malformed' ? ErrorCode.INVALID_ARGUMENT : ErrorCode.PERMISSION_DENIED;
+          finish(new DfsError(code, `raft message refused (${refused.reason}): ${refused.detail}`));
+          return;
         }
       }
     });
-    call.on('end', () => callback(null, {}));
+    call.on('end', () => finish(null));
     call.on('error', () => undefined);
   }
 
   private async serveSnapshot(call: grpc.ServerReadableStream<SnapshotPiece, InstallSnapshotResponse>, callback: grpc.sendUnaryData<InstallSnapshotResponse>): Promise<void> {
     const policy = this.senderPolicy(call);
     if (policy instanceof DfsError) {
-      this.opts.logger?.warn({ peer: call.getPeer(), err: policy.message }, 'raft snapshot refused');
+      this.opts.handler.onRefused('stranger', `${call.getPeer()}: ${policy.message}`);
       callback(policy.toServiceError() as grpc.ServiceError, null);
       return;
     }
@@ -219,11 +231,17 @@ export class GrpcTransport implements Transport {
       fh = await fsp.open(tmp, 'w');
       for await (const piece of call as AsyncIterable<SnapshotPiece>) {
         if (piece.header && !header) {
-          const rejected = this.senderRejected(policy.caller, piece.header.from);
-          if (rejected) throw new DfsError(ErrorCode.PERMISSION_DENIED, `raft snapshot: ${rejected}`);
           header = fromWire(piece.header);
+          const refused = this.opts.handler.admitSnapshot(header, policy.caller);
+          if (refused) throw new DfsError(ErrorCode.PERMISSION_DENIED, `raft snapshot refused: ${refused}`);
         }
         if (piece.data.length > 0) {
+          // Nothing is written before the header is admitted, and never more than the bound.
+          if (!header) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'snapshot data before its header');
+          if (size + piece.data.length > this.maxSnapshotBytes) {
+            this.opts.handler.onRefused('oversized-snapshot', `snapshot over ${this.maxSnapshotBytes} bytes`);
+            throw new DfsError(ErrorCode.INVALID_ARGUMENT, `snapshot larger than ${this.maxSnapshotBytes} bytes`);
+          }
           crc = crc32cOf(piece.data, crc);
           size += piece.data.length;
           await fh.write(piece.data);
@@ -244,7 +262,8 @@ export class GrpcTransport implements Transport {
       await fh?.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       this.opts.logger?.warn({ err: String(err) }, 'snapshot rejected');
-      callback(null, { accepted: false, error: String(err) });
+      const d = err instanceof DfsError ? err : new DfsError(ErrorCode.INVALID_ARGUMENT, `snapshot rejected: ${String(err)}`);
+      callback(d.toServiceError() as grpc.ServiceError, null);
     }
   }
 

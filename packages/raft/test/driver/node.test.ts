@@ -3,10 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { DfsError, ErrorCode, serverOptions } from '@dfs/proto';
-import { INSECURE, serverCredentials } from '@dfs/security';
+import { DfsError, ErrorCode, RaftServiceClient, channelOptions, serverOptions, type RaftMessage as RaftMessageWire } from '@dfs/proto';
+import { INSECURE, channelCredentials, serverCredentials } from '@dfs/security';
 import { waitFor } from '@dfs/testkit';
-import { RaftNode } from '../../src/index.js';
+import { MessageType, RaftNode, type Message } from '../../src/index.js';
+import { message } from '../../src/core/types.js';
+import { toWire } from '../../src/transport/codec.js';
 import { SqliteKv } from './sqlite-kv.js';
 
 /*
@@ -177,5 +179,65 @@ describe('RaftNode over gRPC and SQLite', function () {
     await waitFor('target leads', () => target.node.isLeader(), 5_000, 10);
     assert.ok(seen.includes(target.id));
     await target.node.propose(enc({ op: 'put', k: 'a', v: 'b' }));
+  });
+
+  it('strangers and bad bytes are refused with typed errors and counted; the loop keeps committing', async () => {
+    const peers = await cluster(3);
+    const leader = leaderOf(members) as Member;
+    const term = leader.node.status().term;
+    const wire = (m: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): RaftMessageWire => toWire(message(m));
+    const hostile: Array<[string, RaftMessageWire, grpc.status]> = [];
+    for (const p of peers) {
+      hostile.push(
+        ['stranger raising the term', wire({ type: MessageType.Heartbeat, from: 'mallory', to: p.id, term: 2 ** 40 }), grpc.status.PERMISSION_DENIED],
+        ['stranger vote', wire({ type: MessageType.Vote, from: 'mallory', to: p.id, term: term + 1, force: true }), grpc.status.PERMISSION_DENIED],
+        ['TimeoutNow from a non-leader', wire({ type: MessageType.TimeoutNow, from: p.id === 'm1' ? 'm2' : 'm1', to: p.id, term: 2 ** 30 }), grpc.status.PERMISSION_DENIED],
+        ['message for someone else', wire({ type: MessageType.Heartbeat, from: 'm1', to: 'nobody', term }), grpc.status.PERMISSION_DENIED],
+        ['unknown type', { ...wire({ type: MessageType.Heartbeat, from: 'm1', to: p.id, term }), type: 42 }, grpc.status.INVALID_ARGUMENT],
+        ['entries out of order', wire({ type: MessageType.Append, from: 'm1', to: p.id, term, index: 1, entries: [{ term, index: 9, type: 0, data: new Uint8Array([1]) }] }), grpc.status.INVALID_ARGUMENT],
+      );
+    }
+    const clients = new Map(peers.map((p) => [p.id, new RaftServiceClient(p.address, channelCredentials(INSECURE), channelOptions())]));
+    try {
+      for (const [what, w, code] of hostile) {
+        const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+          const call = (clients.get(w.to) ?? clients.get('m1')!).stream((e: grpc.ServiceError | null) => resolve(e));
+          call.on('error', () => undefined);
+          call.write({ messages: [w] });
+        });
+        assert.equal(err?.code, code, what);
+      }
+    } finally {
+      for (const c of clients.values()) c.close();
+    }
+    // Nothing moved: same leader, same term, and it still commits on every member.
+    assert.ok(leader.node.isLeader());
+    assert.equal(leader.node.status().term, term);
+    await leader.node.propose(enc({ op: 'put', k: 'after', v: 'ok' }));
+    await waitFor('every member applied after the barrage', () => members.every((m) => m.sm.get('after') === 'ok'), 5_000);
+    const refused = members.map((m) => m.node.refusals()).reduce((n, r) => n + r.stranger + r['unsolicited-timeout-now'] + r['wrong-recipient'] + r.malformed, 0);
+    assert.equal(refused, hostile.length);
+  });
+
+  it('an apply that throws ends the node through onFatal (never a live process with a dead loop)', async () => {
+    const ports = await reservePorts(1);
+    const peers = [{ id: 'solo', address: `127.0.0.1:${ports[0]}` }];
+    const server = new grpc.Server(serverOptions());
+    const sm = new SqliteKv(join(root, 'solo-sm.db'));
+    const apply = sm.apply.bind(sm);
+    sm.apply = (index, data) => {
+      if (Buffer.from(data).toString().includes('boom')) throw new Error('invariant broken');
+      return apply(index, data);
+    };
+    let fatal: unknown;
+    const node = RaftNode.create({ id: 'solo', address: peers[0]!.address, peers, dir: join(root, 'solo'), stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, onFatal: (e) => (fatal = e) });
+    await new Promise<void>((resolve, reject) => server.bindAsync(peers[0]!.address, serverCredentials(INSECURE), (err) => (err ? reject(err) : resolve())));
+    await node.start();
+    members.push({ id: 'solo', address: peers[0]!.address, dir: join(root, 'solo'), server, sm, node });
+    await waitFor('solo leads', () => node.isLeader(), 5_000);
+    await node.propose(enc({ op: 'put', k: 'a', v: '1' }));
+    await assert.rejects(node.propose(enc({ op: 'put', k: 'boom', v: '1' })));
+    await waitFor('onFatal was called', () => fatal !== undefined, 5_000);
+    assert.match(String((fatal as Error).message), /invariant broken/);
   });
 });

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { channelOptions, RaftServiceClient, serverOptions, type InstallSnapshotResponse, type SnapshotPiece } from '@dfs/proto';
+import { channelOptions, crc32cOf, RaftServiceClient, serverOptions, type InstallSnapshotResponse, type SnapshotPiece } from '@dfs/proto';
 import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
 import { GrpcTransport, MessageType, SNAPSHOT_PIECE, type Message } from '../../src/index.js';
 import { message } from '../../src/core/types.js';
@@ -23,16 +23,24 @@ describe('GrpcTransport', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function endpoint(id: string, got: { msgs: Message[]; snaps: Array<{ m: Message; path: string }>; sent: Array<[string, boolean]> }): Promise<{ t: GrpcTransport; address: string }> {
+  type Got = { msgs: Message[]; snaps: Array<{ m: Message; path: string }>; sent: Array<[string, boolean]>; refused?: string[] };
+  async function endpoint(id: string, got: Got, opts: { maxSnapshotBytes?: number; admit?: (m: Message) => string | undefined } = {}): Promise<{ t: GrpcTransport; address: string }> {
     const server = new grpc.Server(serverOptions());
     const t = new GrpcTransport({
       id,
       server,
       security: INSECURE,
-      isMember: () => true,
       snapshotDir: dir,
+      maxSnapshotBytes: opts.maxSnapshotBytes,
       handler: {
-        onMessage: (m) => got.msgs.push(m),
+        onMessage: (m) => {
+          const why = opts.admit?.(m);
+          if (why) return { reason: 'stranger', detail: why };
+          got.msgs.push(m);
+          return undefined;
+        },
+        admitSnapshot: (m) => opts.admit?.(m),
+        onRefused: (reason) => void got.refused?.push(reason),
         onSnapshot: (m, path) => got.snaps.push({ m, path }),
         onSnapshotSent: (to, ok) => got.sent.push([to, ok]),
         onUnreachable: () => undefined,
@@ -85,19 +93,59 @@ describe('GrpcTransport', function () {
     const b = await endpoint('b', gotB);
     const client = new RaftServiceClient(b.address, channelCredentials(INSECURE), channelOptions());
     const snapshot = { index: 4, term: 1, conf: [] };
-    const res = await new Promise<InstallSnapshotResponse | undefined>((resolve) => {
-      const call = client.installSnapshot((err: grpc.ServiceError | null, r?: InstallSnapshotResponse) => resolve(err ? undefined : r));
-      const header = toWire(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 1, snapshot }));
-      const pieces: SnapshotPiece[] = [
-        { header, data: Buffer.from('hello'), last: false, crc32c: 0, size: 0 },
-        { header: undefined, data: Buffer.alloc(0), last: true, crc32c: 12345, size: 5 },
-      ];
+    const err = await sendPieces(client, [
+      { header: toWire(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 1, snapshot })), data: Buffer.from('hello'), last: false, crc32c: 0, size: 0 },
+      { header: undefined, data: Buffer.alloc(0), last: true, crc32c: 12345, size: 5 },
+    ]);
+    client.close();
+    assert.equal(err?.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(err?.details ?? '', /checksum/);
+    assert.equal(gotB.snaps.length, 0);
+  });
+
+  function sendPieces(client: RaftServiceClient, pieces: SnapshotPiece[]): Promise<grpc.ServiceError | undefined> {
+    return new Promise((resolve) => {
+      const call = client.installSnapshot((err: grpc.ServiceError | null, _r?: InstallSnapshotResponse) => resolve(err ?? undefined));
+      call.on('error', () => undefined);
       for (const p of pieces) call.write(p);
       call.end();
     });
+  }
+
+  it('refuses an oversized snapshot with a typed error, counted, and keeps no file', async () => {
+    const gotB: Got = { msgs: [], snaps: [], sent: [], refused: [] };
+    const b = await endpoint('b', gotB, { maxSnapshotBytes: 1000 });
+    const client = new RaftServiceClient(b.address, channelCredentials(INSECURE), channelOptions());
+    const snapshot = { index: 4, term: 1, conf: [{ id: 'a', address: 'x', voter: true }] };
+    const err = await sendPieces(client, [
+      { header: toWire(message({ type: MessageType.Snapshot, from: 'a', to: 'b', term: 1, snapshot })), data: Buffer.alloc(800), last: false, crc32c: 0, size: 0 },
+      { header: undefined, data: Buffer.alloc(800), last: false, crc32c: 0, size: 0 },
+      { header: undefined, data: Buffer.alloc(0), last: true, crc32c: 0, size: 1600 },
+    ]);
     client.close();
-    assert.equal(res?.accepted, false);
-    assert.match(res?.error ?? '', /checksum/);
+    assert.equal(err?.code, grpc.status.INVALID_ARGUMENT);
+    assert.deepEqual(gotB.refused, ['oversized-snapshot']);
     assert.equal(gotB.snaps.length, 0);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('incoming-')), []);
+  });
+
+  it('refuses a stranger\'s snapshot before writing a byte, and ends a stranger\'s stream with PERMISSION_DENIED', async () => {
+    const gotB: Got = { msgs: [], snaps: [], sent: [], refused: [] };
+    const b = await endpoint('b', gotB, { admit: (m) => (m.from === 'a' ? undefined : `${m.from} is not a member`) });
+    const client = new RaftServiceClient(b.address, channelCredentials(INSECURE), channelOptions());
+    const snapshot = { index: 4, term: 1, conf: [{ id: 'x', address: 'x', voter: true }] };
+    const err = await sendPieces(client, [
+      { header: toWire(message({ type: MessageType.Snapshot, from: 'x', to: 'b', term: 1, snapshot })), data: Buffer.alloc(10), last: true, crc32c: crc32cOf(Buffer.alloc(10)), size: 10 },
+    ]);
+    assert.equal(err?.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(gotB.snaps.length, 0);
+    const streamErr = await new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = client.stream((e: grpc.ServiceError | null) => resolve(e));
+      call.on('error', () => undefined);
+      call.write({ messages: [toWire(message({ type: MessageType.Heartbeat, from: 'x', to: 'b', term: 1 << 30 }))] });
+    });
+    client.close();
+    assert.equal(streamErr?.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(gotB.msgs.length, 0);
   });
 });
