@@ -1,5 +1,15 @@
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
+import {
+  DfsError,
+  ErrorCode,
+  errorCodeName,
+  toDfsError,
+  toServiceError,
+  type ChunkserverControlServiceServer,
+  type MasterServiceServer,
+} from '@dfs/proto';
+import { callerOf, type Caller, type CallerSource } from './auth/caller.js';
+import type { AuditLog } from './observability/audit-log.js';
 import type { Logger } from './logger.js';
 import type { Master } from './master.js';
 
@@ -21,27 +31,107 @@ function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise
   };
 }
 
-export function masterServiceHandlers(master: Master, logger: Logger): MasterServiceServer & UntypedServiceImplementation {
+/** What a namespace handler knows about its call: who, how identified, from where. */
+export interface CallContext {
+  caller: Caller;
+  via: CallerSource;
+  peer: string;
+}
+
+/** Which request fields the audit log records for an operation (undefined = not audited). */
+type AuditFields<Req> = (req: Req) => { path: string; dst?: string };
+
+/**
+ * A namespace RPC: identifies the caller (callerOf), runs `fn`, and — when it names an
+ * audit shape and this master is the leader — writes one audit line, allowed or denied.
+ */
+function withCaller<Req, Res>(
+  logger: Logger,
+  name: string,
+  master: Master,
+  audit: AuditLog | undefined,
+  fn: (req: Req, ctx: CallContext) => Promise<Res> | Res,
+  fields?: AuditFields<Req>,
+): Handler<Req, Res> {
+  return (call, callback) => {
+    let ctx: CallContext | undefined;
+    Promise.resolve()
+      .then(async () => {
+        const { caller, via } = await callerOf(call.metadata, master.tokens);
+        ctx = { caller, via, peer: call.getPeer() };
+        return fn(call.request, ctx);
+      })
+      .then(
+        (res) => {
+          if (audit && fields && master.isLeader()) writeAudit(audit, name, ctx, fields(call.request), call.getPeer(), undefined);
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const se = toServiceError(err);
+          if (!(err instanceof Error && err.name === 'DfsError')) logger.error({ err, rpc: name }, 'unexpected error');
+          if (audit && fields && master.isLeader() && !DfsError.is(err, ErrorCode.NOT_LEADER)) {
+            writeAudit(audit, name, ctx, safeFields(fields, call.request), call.getPeer(), toDfsError(err).code);
+          }
+          callback(se, null);
+        },
+      );
+  };
+}
+
+function safeFields<Req>(fields: AuditFields<Req>, req: Req): { path: string; dst?: string } {
+  try {
+    return fields(req);
+  } catch {
+    return { path: '' };
+  }
+}
+
+function writeAudit(audit: AuditLog, op: string, ctx: CallContext | undefined, f: { path: string; dst?: string }, peer: string, code: ErrorCode | undefined): void {
+  audit.record({
+    time: new Date().toISOString(),
+    user: ctx?.caller.user ?? '?',
+    via: ctx?.via ?? 'rejected',
+    client: peer,
+    op,
+    path: f.path,
+    ...(f.dst !== undefined ? { dst: f.dst } : {}),
+    allowed: code !== ErrorCode.PERMISSION_DENIED,
+    result: code === undefined ? 'ok' : errorCodeName(code),
+  });
+}
+
+export function masterServiceHandlers(master: Master, logger: Logger, audit?: AuditLog): MasterServiceServer & UntypedServiceImplementation {
+  const h = <Req, Res>(name: string, fn: (req: Req, ctx: CallContext) => Promise<Res> | Res, fields?: AuditFields<Req>): Handler<Req, Res> =>
+    withCaller(logger, name, master, audit, fn, fields);
+  const path = <R extends { path: string }>(r: R): { path: string } => ({ path: r.path });
   return {
-    createFile: unary(logger, 'CreateFile', (r) => master.createFile(r)),
+    createFile: h('CreateFile', (r, c) => master.createFile(r, c.caller), path),
     addChunk: unary(logger, 'AddChunk', (r) => master.addChunk(r)),
     abandonChunk: unary(logger, 'AbandonChunk', (r) => master.abandonChunk(r)),
     completeFile: unary(logger, 'CompleteFile', (r) => master.completeFile(r)),
     renewLease: unary(logger, 'RenewLease', (r) => master.renewLease(r)),
-    getFile: unary(logger, 'GetFile', (r) => master.getFile(r)),
-    stat: unary(logger, 'Stat', (r) => master.stat(r)),
-    list: unary(logger, 'List', (r) => master.list(r)),
-    mkdir: unary(logger, 'Mkdir', (r) => master.mkdir(r)),
-    delete: unary(logger, 'Delete', (r) => master.delete(r)),
-    rename: unary(logger, 'Rename', (r) => master.rename(r)),
+    // Reads of file contents are audited at open time: GetFile is what a reader calls first.
+    getFile: h('GetFile', (r, c) => master.getFile(r, c.caller), path),
+    stat: h('Stat', (r, c) => master.stat(r, c.caller)),
+    list: h('List', (r, c) => master.list(r, c.caller), path),
+    mkdir: h('Mkdir', (r, c) => master.mkdir(r, c.caller), path),
+    delete: h('Delete', (r, c) => master.delete(r, c.caller), path),
+    rename: h('Rename', (r, c) => master.rename(r, c.caller), (r) => ({ path: r.src, dst: r.dst })),
     reportBadReplica: unary(logger, 'ReportBadReplica', (r) => master.reportBadReplica(r)),
     clusterStatus: unary(logger, 'ClusterStatus', () => master.clusterStatus()),
     fsck: unary(logger, 'Fsck', (r) => master.fsck(r)),
     decommission: unary(logger, 'Decommission', (r) => master.decommission(r)),
     balance: unary(logger, 'Balance', (r) => master.balance(r)),
-    appendFile: unary(logger, 'AppendFile', (r) => master.appendFile(r)),
+    appendFile: h('AppendFile', (r, c) => master.appendFile(r, c.caller), path),
     addMaster: unary(logger, 'AddMaster', (r) => master.addMaster(r)),
     removeMaster: unary(logger, 'RemoveMaster', (r) => master.removeMaster(r)),
+    setAttr: h('SetAttr', (r, c) => master.setAttr(r, c.caller), path),
+    setQuota: h('SetQuota', (r, c) => master.setQuota(r, c.caller), path),
+    contentSummary: h('ContentSummary', (r, c) => master.contentSummary(r, c.caller)),
+    setReplication: h('SetReplication', (r, c) => master.setReplication(r, c.caller), path),
+    whoAmI: h('WhoAmI', (_r, c) => master.whoAmI(c.caller, c.via)),
+    createToken: h('CreateToken', (r, c) => master.createToken(r, c.caller), (r) => ({ path: '', dst: `user:${r.user}` })),
+    revokeToken: h('RevokeToken', (r, c) => master.revokeToken(r, c.caller), () => ({ path: '' })),
   };
 }
 

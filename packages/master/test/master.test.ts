@@ -250,8 +250,8 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     await registerFour();
     const f = await put('/t/file');
     await master.delete({ path: '/t', recursive: true, skipTrash: false, opId: '' });
-    assert.equal((await master.stat({ path: '/.Trash/Current/t/file', staleOk: false })).file!.size, 100);
-    await master.tick(); // checkpoint: Current → /.Trash/<now>
+    assert.equal((await master.stat({ path: '/user/root/.Trash/Current/t/file', staleOk: false })).file!.size, 100);
+    await master.tick(); // checkpoint: Current → /user/root/.Trash/<now>
     assert.equal(store.chunk(f.handle)?.handle, f.handle);
     clock.advance(1000);
     await master.tick(); // the checkpoint is older than the interval: deleted

@@ -8,6 +8,8 @@ export const LEADER_KEY = 'dfs-leader';
 export const FAILED_CHUNKSERVER_KEY = 'dfs-failed-chunkserver';
 /** The request id a client sends and every hop carries on (logged by each node). */
 export const REQUEST_ID_KEY = 'dfs-request-id';
+/** A person's bearer token (`Bearer <jwt>`), for callers without a client certificate. */
+export const AUTHORIZATION_KEY = 'authorization';
 
 /** The gRPC status each dfs error code travels as. */
 const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {
@@ -34,6 +36,7 @@ const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {
   [ErrorCode.DEADLINE_EXCEEDED]: GrpcStatus.DEADLINE_EXCEEDED,
   [ErrorCode.CANCELLED]: GrpcStatus.CANCELLED,
   [ErrorCode.PERMISSION_DENIED]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.QUOTA_EXCEEDED]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.UNRECOGNIZED]: GrpcStatus.UNKNOWN,
 };
 

@@ -61,6 +61,20 @@ export {
   DecommissionResponse,
   BalanceRequest,
   BalanceResponse,
+  SetAttrRequest,
+  SetAttrResponse,
+  SetQuotaRequest,
+  SetQuotaResponse,
+  ContentSummaryRequest,
+  ContentSummaryResponse,
+  SetReplicationRequest,
+  SetReplicationResponse,
+  WhoAmIRequest,
+  WhoAmIResponse,
+  CreateTokenRequest,
+  CreateTokenResponse,
+  RevokeTokenRequest,
+  RevokeTokenResponse,
 } from './gen/dfs/v1/master.js';
 export {
   ChunkServiceService,
@@ -88,6 +102,7 @@ export {
   LEADER_KEY,
   FAILED_CHUNKSERVER_KEY,
   REQUEST_ID_KEY,
+  AUTHORIZATION_KEY,
 } from './errors.js';
 export { serverCredentials, channelCredentials, serverOptions, channelOptions } from './credentials.js';
 export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';
