@@ -51,8 +51,11 @@ export class QuotaManager {
     const sub = `WITH RECURSIVE sub(id) AS (SELECT ?
       UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id
       UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.pending_parent = s.id)`;
-    this.sNames = db.prepare(`${sub} SELECT COUNT(*) AS names,
-      COALESCE(SUM(i.type = 1), 0) AS files, COALESCE(SUM(i.type = 2), 0) AS dirs,
+    // An overwrite in flight will replace a visible file of the same name: one name, not two.
+    const replacing = `(i.parent IS NULL AND i.pending_overwrite = 1
+      AND EXISTS (SELECT 1 FROM inodes v WHERE v.parent = i.pending_parent AND v.name = i.name))`;
+    this.sNames = db.prepare(`${sub} SELECT COALESCE(SUM(NOT ${replacing}), 0) AS names,
+      COALESCE(SUM(i.type = 1 AND NOT ${replacing}), 0) AS files, COALESCE(SUM(i.type = 2), 0) AS dirs,
       COALESCE(SUM(CASE WHEN i.type = 1 AND i.parent IS NOT NULL THEN i.size ELSE 0 END), 0) AS length
       FROM sub JOIN inodes i ON i.id = sub.id`);
     this.sSpace = db.prepare(`${sub} SELECT COALESCE(SUM(i.replication * CASE
