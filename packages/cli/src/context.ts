@@ -1,4 +1,4 @@
-import { DfsClient, resolveMasters, type ReadPolicyName } from '@dfs/client';
+import { DfsClient, resolveMasters, resolveToken, type ReadPolicyName } from '@dfs/client';
 
 /** Options every client command accepts. */
 export interface ClientFlags {
@@ -6,6 +6,7 @@ export interface ClientFlags {
   readPolicy?: string;
   timeout?: string;
   requestId?: string;
+  token?: string;
 }
 
 let openClient: DfsClient | undefined;
@@ -14,8 +15,10 @@ let openClient: DfsClient | undefined;
 export function clientFrom(flags: ClientFlags): DfsClient {
   if (openClient) return openClient;
   const { masters } = resolveMasters(flags.masters);
+  const token = resolveToken(flags.token);
   openClient = new DfsClient({
     masters,
+    ...(token ? { token } : {}),
     readPolicy: (flags.readPolicy as ReadPolicyName | undefined) ?? 'round-robin',
     // A CLI command gives up within a few seconds when no master answers.
     retryWindowMs: 8_000,

@@ -8,6 +8,7 @@ import { registerHealingCommands } from './commands/healing.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
 import { registerUsageCommands } from './commands/usage.js';
 import { registerMountCommands } from './commands/mount.js';
+import { registerUserAdminCommands, registerUserCommands } from './commands/users.js';
 import { closeClient } from './context.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 
@@ -20,7 +21,9 @@ function buildProgram(): Command {
   registerNamespaceCommands(program);
   registerUsageCommands(program);
   registerMountCommands(program);
+  registerUserCommands(program);
   registerAdminCommands(program);
+  registerUserAdminCommands(program.commands.find((c) => c.name() === 'admin')!);
   registerHealingCommands(program);
   registerClusterCommands(program);
   registerDaemonCommands(program);

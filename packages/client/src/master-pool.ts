@@ -7,6 +7,8 @@ export interface MasterPoolOptions {
   callTimeoutMs: number;
   /** How long to keep trying masters (elections, restarts) before giving up. */
   retryWindowMs: number;
+  /** Bearer token presented on every call (who the masters think we are). */
+  token?: string;
 }
 
 /** Redirects followed per round before backing off (guards against a redirect loop mid-election). */
@@ -82,6 +84,7 @@ export class MasterPool {
             timeoutMs: opts.timeoutMs ?? this.options.callTimeoutMs,
             signal: opts.signal,
             requestId: opts.requestId,
+            ...(this.options.token ? { token: this.options.token } : {}),
           });
           this.leaderHint = address;
           return res;

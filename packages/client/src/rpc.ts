@@ -1,5 +1,5 @@
 import { Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import { DfsError, ErrorCode, REQUEST_ID_KEY, toDfsError } from '@dfs/proto';
+import { AUTHORIZATION_KEY, DfsError, ErrorCode, REQUEST_ID_KEY, toDfsError } from '@dfs/proto';
 
 /** A ts-proto grpc-js unary method in its fullest overload. */
 export type UnaryMethod<Req, Res> = (
@@ -14,12 +14,15 @@ export interface CallContext {
   timeoutMs: number;
   signal?: AbortSignal;
   requestId?: string;
+  /** A person's bearer token, sent to the masters (never to chunkservers). */
+  token?: string;
 }
 
 
-export function requestMetadata(requestId?: string): Metadata {
+export function requestMetadata(requestId?: string, token?: string): Metadata {
   const md = new Metadata();
   if (requestId) md.set(REQUEST_ID_KEY, requestId);
+  if (token) md.set(AUTHORIZATION_KEY, `Bearer ${token}`);
   return md;
 }
 
@@ -35,7 +38,7 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
     const onAbort = (): void => call.cancel();
     const call = method(
       request,
-      requestMetadata(ctx.requestId),
+      requestMetadata(ctx.requestId, ctx.token),
       { deadline: Date.now() + ctx.timeoutMs },
       (err, res) => {
         ctx.signal?.removeEventListener('abort', onAbort);

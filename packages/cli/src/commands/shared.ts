@@ -6,7 +6,8 @@ export function withClientFlags(cmd: Command): Command {
   return cmd
     .option('--masters <list>', 'master addresses host:port,... (default: DFS_MASTERS, config file, .dfs-data/cluster.json)')
     .option('--read-policy <policy>', 'replica choice for reads: round-robin | random | least-loaded')
-    .option('--request-id <id>', 'request id carried to every node the command touches (shows in their logs)');
+    .option('--request-id <id>', 'request id carried to every node the command touches (shows in their logs)')
+    .option('--token <jwt>', 'bearer token to act as its user (default: DFS_TOKEN, "token" in ~/.config/dfs/config.json)');
 }
 
 export function parseIntFlag(value: string | undefined, name: string, fallback: number): number {
