@@ -369,6 +369,7 @@ export class Master {
     const now = this.clock.now();
     await this.propose({
       type: 'AbandonChunk', inode: req.inode, clientId: req.clientId, handle: req.handle, now, leaseExpiry: this.leaseExpiry(now),
+      ...(req.wholeFile ? { wholeFile: true } : {}),
     });
     return {};
   }

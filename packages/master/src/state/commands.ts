@@ -59,6 +59,8 @@ export interface AbandonChunkCmd {
   handle: number;
   now: number;
   leaseExpiry: number;
+  /** Drop the whole (never attached) file: a failed create. Absent = false. */
+  wholeFile?: boolean;
 }
 export interface CompleteFileCmd {
   type: 'CompleteFile';
@@ -218,7 +220,7 @@ type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'c
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', caller: 'caller?' },
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint', count: 'uint?' },
-  AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint' },
+  AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint', wholeFile: 'bool?' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
   RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
   Mkdir: { path: 'string', parents: 'bool', mode: 'uint', now: 'uint', opId: 'string?', caller: 'caller?' },

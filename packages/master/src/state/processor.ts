@@ -359,6 +359,14 @@ export class CommandProcessor {
   }
 
   private abandonChunk(cmd: AbandonChunkCmd): Record<string, never> {
+    if (cmd.wholeFile) {
+      const f = this.ns.byId(cmd.inode);
+      if (!f) return {}; // already gone: idempotent
+      const row = this.writableFile(cmd.inode, cmd.clientId);
+      if (row.parent !== null) fail(ErrorCode.INVALID_ARGUMENT, `file ${this.ns.pathOf(row)} is visible: abandon its chunks instead`);
+      this.deleteTree(row);
+      return {};
+    }
     const row = this.writableFile(cmd.inode, cmd.clientId);
     const chunk = this.ns.chunk(cmd.handle);
     if (!chunk) return {}; // already gone: abandoning is idempotent
