@@ -217,7 +217,7 @@ export class DfsClient {
   // ---- users: attributes, quotas, replication, identity ----
 
   /** chmod / chown / chgrp / utimes in one call: sets what is given. */
-  async setAttr(path: string, attrs: Attributes, opts: CallOptions = {}): Promise<FileStatus> {
+  async setAttributes(path: string, attrs: Attributes, opts: CallOptions = {}): Promise<FileStatus> {
     const res = await this.masters.call((c) => c.setAttr, { path: normalizePath(path), ...attrs, opId: randomUUID() }, opts);
     if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'SetAttr returned no file');
     return res.file;

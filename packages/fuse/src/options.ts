@@ -8,6 +8,8 @@ until SIGINT/SIGTERM or \`dfs-mount --umount MOUNTPOINT\`, or in the background 
 
 options:
   --masters H:P,...   master addresses (default: DFS_MASTERS, ~/.config/dfs/config.json, .dfs-data/cluster.json)
+  --token JWT         act as this token's user (default: DFS_TOKEN, "token" in ~/.config/dfs/config.json;
+                      none = the superuser until client certificates exist)
   --daemon            mount, then return once the mount is ready (the server runs in the background)
   --log FILE          where a daemon writes its log (default: <spool dir>.log)
   --spool-dir DIR     local directory for files being written (default: $TMPDIR/dfs-mount-<pid>)
@@ -28,6 +30,7 @@ export interface MountArgs {
   mountpoint: string;
   remoteDir: string;
   masters?: string;
+  token?: string;
   daemon: boolean;
   logFile?: string;
   spoolDir?: string;
@@ -48,7 +51,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const VALUE_FLAGS = new Set(['--masters', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
+const VALUE_FLAGS = new Set(['--masters', '--token', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
 
 /** Parses dfs-mount's arguments; flags may come before or after the positionals. */
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -93,6 +96,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     mountpoint,
     remoteDir,
     masters: values.get('--masters'),
+    token: values.get('--token'),
     daemon: switches.has('--daemon'),
     logFile: values.get('--log'),
     spoolDir: values.get('--spool-dir'),

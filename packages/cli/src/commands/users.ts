@@ -72,7 +72,7 @@ export function registerUserCommands(program: Command): void {
     const client = clientFrom(flags);
     for (const p of paths) {
       for await (const e of targets(client, p, flags.recursive ?? false)) {
-        await client.setAttr(e.path, { mode: applyMode(mode, e.mode) }, { requestId: flags.requestId });
+        await client.setAttributes(e.path, { mode: applyMode(mode, e.mode) }, { requestId: flags.requestId });
       }
     }
   });
@@ -87,7 +87,7 @@ export function registerUserCommands(program: Command): void {
   ).action(async (spec: string, paths: string[], flags: RecFlags) => {
     const client = clientFrom(flags);
     const attrs = parseOwner(spec);
-    for (const p of paths) for await (const e of targets(client, p, flags.recursive ?? false)) await client.setAttr(e.path, attrs, { requestId: flags.requestId });
+    for (const p of paths) for await (const e of targets(client, p, flags.recursive ?? false)) await client.setAttributes(e.path, attrs, { requestId: flags.requestId });
   });
 
   withClientFlags(
@@ -99,7 +99,7 @@ export function registerUserCommands(program: Command): void {
       .option('-R, --recursive', 'everything below each directory too'),
   ).action(async (group: string, paths: string[], flags: RecFlags) => {
     const client = clientFrom(flags);
-    for (const p of paths) for await (const e of targets(client, p, flags.recursive ?? false)) await client.setAttr(e.path, { group }, { requestId: flags.requestId });
+    for (const p of paths) for await (const e of targets(client, p, flags.recursive ?? false)) await client.setAttributes(e.path, { group }, { requestId: flags.requestId });
   });
 
   withClientFlags(
