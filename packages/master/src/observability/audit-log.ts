@@ -38,8 +38,9 @@ export class AuditLog {
   private readonly keep: number;
 
   constructor(private readonly opts: AuditLogOptions) {
-    this.maxBytes = opts.maxBytes ?? 64 * 1024 * 1024;
-    this.keep = Math.max(1, opts.keep ?? 5);
+    const ok = (v: number | undefined): v is number => v !== undefined && Number.isSafeInteger(v) && v > 0;
+    this.maxBytes = ok(opts.maxBytes) ? opts.maxBytes : 64 * 1024 * 1024;
+    this.keep = ok(opts.keep) ? opts.keep : 5;
     this.fd = openSync(opts.path, 'a', 0o600);
     this.size = statSync(opts.path).size;
   }
