@@ -344,7 +344,12 @@ export class CommandProcessor {
     const handle = this.alloc('next_handle');
     this.sInsertChunk.run(handle, row.id, cmd.index, 1);
     // A batch only extends the file: a replacement (retry) allocates one chunk.
-    const batch = cmd.index === count ? Math.min(Math.max(1, cmd.count ?? 1), MAX_ADD_CHUNK_BATCH) : 1;
+    let batch = cmd.index === count ? Math.min(Math.max(1, cmd.count ?? 1), MAX_ADD_CHUNK_BATCH) : 1;
+    if (batch > 1) {
+      // Under a space quota a batch shrinks to what fits: the writer asks again for the rest.
+      const room = this.quota.room(row.parent ?? row.pending_parent ?? ROOT_ID);
+      batch = Math.max(1, Math.min(batch, 1 + Math.floor(room / Math.max(1, row.chunk_size * row.replication))));
+    }
     const more: Array<{ handle: number; version: number; offset: number }> = [];
     for (let k = 1; k < batch; k++) {
       const h = this.alloc('next_handle');

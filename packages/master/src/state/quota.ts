@@ -94,6 +94,17 @@ export class QuotaManager {
     return ids;
   }
 
+  /** Space left under the tightest space quota of `dir` and its ancestors (Infinity: none). */
+  room(dir: number): number {
+    if (this.sAny.get() === undefined) return Infinity;
+    let room = Infinity;
+    for (const id of this.chain(dir)) {
+      const q = this.get(id);
+      if (q?.space !== null && q?.space !== undefined) room = Math.min(room, q.space - this.usage(id).space);
+    }
+    return room;
+  }
+
   /**
    * After an operation that grew `dir`'s subtree: QUOTA_EXCEEDED when `dir` or an
    * ancestor (except those in `skip`, which the operation did not grow) is over a quota.

@@ -71,6 +71,14 @@ describe('quotas (HDFS semantics, enforced in apply)', () => {
     assert.equal(store.contentSummary('/q').usage.space, 3 * CHUNK * REPL);
   });
 
+  it('a batched allocation shrinks to what fits under the quota instead of failing whole', () => {
+    quota('/q', { space: 3 * CHUNK * REPL });
+    const { file } = h.ok(createCmd('/q/big'));
+    const r = h.ok({ ...addChunk(file.inode, 'c1', 0), count: 8 });
+    assert.equal(1 + (r.more?.length ?? 0), 3, 'three chunks fit');
+    h.fails(addChunk(file.inode, 'c1', 3), ErrorCode.QUOTA_EXCEEDED);
+  });
+
   it('an append charges the last chunk in full while the file is open', () => {
     const { inode } = writeFile(h, '/q/log', [100]);
     quota('/q', { space: CHUNK * REPL });
