@@ -112,7 +112,7 @@ export function masterServiceHandlers(master: Master, logger: Logger, audit?: Au
     renewLease: unary(logger, 'RenewLease', (r) => master.renewLease(r)),
     // Reads of file contents are audited at open time: GetFile is what a reader calls first.
     getFile: h('GetFile', (r, c) => master.getFile(r, c.caller), path),
-    stat: h('Stat', (r, c) => master.stat(r, c.caller)),
+    stat: h('Stat', (r, c) => master.stat(r, c.caller), path),
     list: h('List', (r, c) => master.list(r, c.caller), path),
     mkdir: h('Mkdir', (r, c) => master.mkdir(r, c.caller), path),
     delete: h('Delete', (r, c) => master.delete(r, c.caller), path),
@@ -127,7 +127,7 @@ export function masterServiceHandlers(master: Master, logger: Logger, audit?: Au
     removeMaster: unary(logger, 'RemoveMaster', (r) => master.removeMaster(r)),
     setAttr: h('SetAttr', (r, c) => master.setAttr(r, c.caller), path),
     setQuota: h('SetQuota', (r, c) => master.setQuota(r, c.caller), path),
-    contentSummary: h('ContentSummary', (r, c) => master.contentSummary(r, c.caller)),
+    contentSummary: h('ContentSummary', (r, c) => master.contentSummary(r, c.caller), path),
     setReplication: h('SetReplication', (r, c) => master.setReplication(r, c.caller), path),
     whoAmI: h('WhoAmI', (_r, c) => master.whoAmI(c.caller, c.via)),
     createToken: h('CreateToken', (r, c) => master.createToken(r, c.caller), (r) => ({ path: '', dst: `user:${r.user}` })),

@@ -482,7 +482,9 @@ export class CommandProcessor {
     if (isDir(row) && !cmd.recursive && this.ns.hasChildren(row.id)) fail(ErrorCode.NOT_EMPTY, `directory not empty: ${path}`);
     if (isDir(row) && this.ns.hasChildren(row.id)) this.requireSubtreeAccess(row, caller, path);
     const parent = row.parent!;
-    if (cmd.skipTrash || inTrash(comps) || (comps.length === 2 && comps[0] === HOME_DIR)) {
+    // Inside a trash, or holding the caller's own trash (/user, /user/NAME): gone for good.
+    const holdsTrash = isSameOrDescendant('/' + trashComps(caller.user).join('/'), path);
+    if (cmd.skipTrash || inTrash(comps) || holdsTrash) {
       this.deleteTree(row);
       this.sTouch.run(cmd.now, parent);
       return { path };

@@ -190,6 +190,18 @@ describe('permissions (HDFS rules, applied in the state machine with an explicit
     assert.equal(codeName(() => store.stat(rb.trashedTo)), 'NOT_FOUND');
   });
 
+  it('deleting what holds one\'s own trash (/user, a home) is final, never a move into itself', () => {
+    put('/tmp/a', ALICE);
+    h.ok(del('/tmp/a', ALICE, false, false));
+    h.ok({ type: 'SetAttr', path: '/user', mode: 0o777, now: T0, caller: ROOT });
+    const r = h.ok(del('/user/alice', ALICE, true, false));
+    assert.equal(r.trashedTo, undefined);
+    assert.equal(codeName(() => store.stat('/user/alice')), 'NOT_FOUND');
+    h.ok(del('/user', ROOT, true, false));
+    assert.equal(codeName(() => store.stat('/user')), 'NOT_FOUND');
+    assert.equal(store.dump().inodes.filter((i) => (i as { parent: number | null }).parent === null && (i as { id: number }).id !== 1).length, 0, 'no orphaned subtree');
+  });
+
   it('a log of permission decisions replays to the same state', () => {
     put('/tmp/x', ALICE);
     h.apply(del('/tmp/x', BOB));
