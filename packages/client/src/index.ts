@@ -10,7 +10,7 @@ export {
   type Attributes,
   DEFAULT_UMASK,
 } from './client.js';
-export { resolveMasters, resolveToken, type ResolvedMasters } from './config.js';
+export { resolveMasters, resolveToken, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags, type ClusterTls } from './config.js';
 export { trashList, trashRestore, trashExpunge, trashRoot, type TrashEntry } from './trash.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';

@@ -8,6 +8,7 @@ import {
   type ChunkserverControlServiceServer,
   type MasterServiceServer,
 } from '@dfs/proto';
+import { authorize } from './access.js';
 import { callerOf, type Caller, type CallerSource } from './auth/caller.js';
 import type { AuditLog } from './observability/audit-log.js';
 import type { Logger } from './logger.js';
@@ -15,11 +16,17 @@ import type { Master } from './master.js';
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
-/** A thin shell: run `fn`, answer with its value or with its error as a dfs status. */
-function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> {
+/**
+ * A thin shell: check the caller may call `name` (access.ts), run `fn`, answer with its
+ * value or with its error as a dfs status. `nodeOf` names the node a request speaks for.
+ */
+function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise<Res> | Res, nodeOf?: (req: Req) => string): Handler<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => {
+        authorize(call, name, nodeOf?.(call.request));
+        return fn(call.request);
+      })
       .then(
         (res) => callback(null, res),
         (err: unknown) => {
@@ -42,7 +49,8 @@ export interface CallContext {
 type AuditFields<Req> = (req: Req) => { path: string; dst?: string };
 
 /**
- * A namespace RPC: identifies the caller (callerOf), runs `fn`, and — when it names an
+ * A namespace RPC: checks the certificate's role (access.ts), identifies the user
+ * (auth/caller.ts: a bearer token, else the certificate), runs `fn`, and — when it names an
  * audit shape and this master is the leader — writes one audit line, allowed or denied.
  */
 function withCaller<Req, Res>(
@@ -57,7 +65,8 @@ function withCaller<Req, Res>(
     let ctx: CallContext | undefined;
     Promise.resolve()
       .then(async () => {
-        const { caller, via } = await callerOf(call.metadata, master.tokens);
+        authorize(call, name); // the certificate's role may call this RPC at all (access.ts)
+        const { caller, via } = await callerOf(call, master.tokens);
         ctx = { caller, via, peer: call.getPeer() };
         return fn(call.request, ctx);
       })
@@ -140,7 +149,7 @@ export function chunkserverControlHandlers(
   logger: Logger,
 ): ChunkserverControlServiceServer & UntypedServiceImplementation {
   return {
-    register: unary(logger, 'Register', (r) => master.register(r)),
-    heartbeat: unary(logger, 'Heartbeat', (r) => master.heartbeat(r)),
+    register: unary(logger, 'Register', (r) => master.register(r), (r) => r.id),
+    heartbeat: unary(logger, 'Heartbeat', (r) => master.heartbeat(r), (r) => r.id),
   };
 }

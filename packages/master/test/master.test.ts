@@ -1,3 +1,4 @@
+import { SUPERUSER } from '../src/auth/caller.js';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { DfsError, ErrorCode, type HeartbeatRequest, type RegisterRequest, type ReplicaReport } from '@dfs/proto';
@@ -250,7 +251,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     await registerFour();
     const f = await put('/t/file');
     await master.delete({ path: '/t', recursive: true, skipTrash: false, opId: '' });
-    assert.equal((await master.stat({ path: '/user/root/.Trash/Current/t/file', staleOk: false })).file!.size, 100);
+    assert.equal((await master.stat({ path: `/user/${SUPERUSER.user}/.Trash/Current/t/file`, staleOk: false })).file!.size, 100);
     await master.tick(); // checkpoint: Current → /user/root/.Trash/<now>
     assert.equal(store.chunk(f.handle)?.handle, f.handle);
     clock.advance(1000);

@@ -104,7 +104,7 @@ export {
   REQUEST_ID_KEY,
   AUTHORIZATION_KEY,
 } from './errors.js';
-export { serverCredentials, channelCredentials, serverOptions, channelOptions } from './credentials.js';
+export { serverOptions, channelOptions } from './credentials.js';
 export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';
 export {
   normalizePath,

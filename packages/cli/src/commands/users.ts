@@ -221,14 +221,14 @@ export function registerUserAdminCommands(admin: Command): void {
       .option('--space <size>', 'most bytes x replication below it, e.g. 10GiB'),
   ).action(async (path: string, flags: ClientFlags & { files?: string; space?: string }) => {
     if (flags.files === undefined && flags.space === undefined) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'give --files and/or --space');
-    await clientFrom(flags).setQuota(path, {
+    await clientFrom(flags, 'admin').setQuota(path, {
       ...(flags.files !== undefined ? { files: parseIntFlag(flags.files, 'files', 0) } : {}),
       ...(flags.space !== undefined ? { space: parseSize(flags.space) } : {}),
     });
   });
   withClientFlags(quota.command('clear').description('remove both quotas of a directory').argument('<path>', 'remote directory')).action(
     async (path: string, flags: ClientFlags) => {
-      await clientFrom(flags).clearQuota(path);
+      await clientFrom(flags, 'admin').clearQuota(path);
     },
   );
 
@@ -242,12 +242,12 @@ export function registerUserAdminCommands(admin: Command): void {
       .option('--ttl <duration>', 'lifetime, e.g. 12h or 30d', '30d'),
   ).action(async (flags: ClientFlags & { user: string; groups?: string; ttl: string }) => {
     const groups = (flags.groups ?? flags.user).split(',').map((g) => g.trim()).filter(Boolean);
-    const r = await clientFrom(flags).createToken(flags.user, groups, parseDuration(flags.ttl));
+    const r = await clientFrom(flags, 'admin').createToken(flags.user, groups, parseDuration(flags.ttl));
     process.stdout.write(`# user=${flags.user} groups=${groups.join(',')} id=${r.tokenId} expires=${new Date(r.expiresMs).toISOString()}\n${r.token}\n`);
   });
   withClientFlags(token.command('revoke').description('revoke a token (give the token or its id)').argument('<token>', 'token or id')).action(
     async (tokenOrId: string, flags: ClientFlags) => {
-      const id = await clientFrom(flags).revokeToken(tokenOrId);
+      const id = await clientFrom(flags, 'admin').revokeToken(tokenOrId);
       process.stdout.write(`revoked ${id}\n`);
     },
   );

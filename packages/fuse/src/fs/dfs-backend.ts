@@ -1,8 +1,10 @@
 import { DfsClient } from '@dfs/client';
+import type { Security } from '@dfs/security';
 import type { FsBackend } from './backend.js';
 
 export interface ClusterConnection {
   masters: string[];
+  security: Security;
   callTimeoutMs?: number;
   retryWindowMs?: number;
   /** The mount's bearer token: every call acts as its user. */
@@ -13,6 +15,7 @@ export interface ClusterConnection {
 export function connectBackend(conn: ClusterConnection): { backend: FsBackend; client: DfsClient; close: () => void } {
   const client = new DfsClient({
     masters: conn.masters,
+    security: conn.security,
     callTimeoutMs: conn.callTimeoutMs,
     retryWindowMs: conn.retryWindowMs,
     ...(conn.token ? { token: conn.token } : {}),

@@ -8,8 +8,10 @@ until SIGINT/SIGTERM or \`dfs-mount --umount MOUNTPOINT\`, or in the background 
 
 options:
   --masters H:P,...   master addresses (default: DFS_MASTERS, ~/.config/dfs/config.json, .dfs-data/cluster.json)
+  --tls-dir DIR       credentials: ca.crt, tls.crt, tls.key (default: DFS_TLS_DIR, config file, .dfs-data/cluster.json)
+  --insecure          plaintext gRPC, for a cluster started with --insecure (logs a warning)
   --token JWT         act as this token's user (default: DFS_TOKEN, "token" in ~/.config/dfs/config.json;
-                      none = the superuser until client certificates exist)
+                      none = the identity of the certificate)
   --daemon            mount, then return once the mount is ready (the server runs in the background)
   --log FILE          where a daemon writes its log (default: <spool dir>.log)
   --spool-dir DIR     local directory for files being written (default: $TMPDIR/dfs-mount-<pid>)
@@ -31,6 +33,8 @@ export interface MountArgs {
   remoteDir: string;
   masters?: string;
   token?: string;
+  tlsDir?: string;
+  insecure: boolean;
   daemon: boolean;
   logFile?: string;
   spoolDir?: string;
@@ -51,7 +55,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const VALUE_FLAGS = new Set(['--masters', '--token', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
+const VALUE_FLAGS = new Set(['--masters', '--tls-dir', '--token', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
 
 /** Parses dfs-mount's arguments; flags may come before or after the positionals. */
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -71,7 +75,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
         const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
         if (value === undefined) throw new UsageError(`${flag} needs a value`);
         values.set(flag, value);
-      } else if (['--daemon', '--foreground', '-f', '--allow-other', '--debug', '--write-behind', '-u', '--umount', '-h', '--help'].includes(flag)) {
+      } else if (['--insecure', '--daemon', '--foreground', '-f', '--allow-other', '--debug', '--write-behind', '-u', '--umount', '-h', '--help'].includes(flag)) {
         switches.add(flag);
       } else {
         throw new UsageError(`unknown option ${arg}`);
@@ -97,6 +101,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
     remoteDir,
     masters: values.get('--masters'),
     token: values.get('--token'),
+    tlsDir: values.get('--tls-dir'),
+    insecure: switches.has('--insecure'),
     daemon: switches.has('--daemon'),
     logFile: values.get('--log'),
     spoolDir: values.get('--spool-dir'),

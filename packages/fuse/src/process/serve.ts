@@ -1,5 +1,6 @@
 import { mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
-import { resolveMasters, resolveToken } from '@dfs/client';
+import { resolveMasters, resolveSecurity, resolveToken } from '@dfs/client';
+import { describeSecurity } from '@dfs/security';
 import { FileType } from '@dfs/proto';
 import type { FsBackend } from '../fs/backend.js';
 import { connectBackend } from '../fs/dfs-backend.js';
@@ -23,8 +24,10 @@ export type Connect = (args: MountArgs) => {
 
 const connectCluster: Connect = (args) => {
   const { masters } = resolveMasters(args.masters);
+  const { security } = resolveSecurity({ tlsDir: args.tlsDir, insecure: args.insecure });
+  if (security.insecure) process.stderr.write(`dfs-mount: warning: ${describeSecurity(security)}: nothing is authenticated or encrypted\n`);
   const token = resolveToken(args.token);
-  const conn = connectBackend({ masters, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000, ...(token ? { token } : {}) });
+  const conn = connectBackend({ masters, security, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000, ...(token ? { token } : {}) });
   return { ...conn, description: masters.join(','), whoami: () => conn.client.whoami() };
 };
 

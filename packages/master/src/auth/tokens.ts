@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { DfsError, ErrorCode } from '@dfs/proto';
-import { MAX_GROUPS, SUPERGROUP, SUPERUSER_NAME, checkName, type Caller, type TokenVerifier } from './caller.js';
+import { MAX_GROUPS, callerFor, checkName, type Caller, type TokenVerifier } from './caller.js';
 
 /*
  * Bearer tokens for people without certificates: a JWT (HS256) signed with the cluster
@@ -31,11 +31,6 @@ export function newSigningKey(): SigningKey {
 
 function keyBytes(k: SigningKey): Uint8Array {
   return Buffer.from(k.secret, 'base64url');
-}
-
-/** HDFS: members of the supergroup are superusers; so is the superuser's own name. */
-export function callerFromClaims(user: string, groups: string[]): Caller {
-  return { user, groups, superuser: user === SUPERUSER_NAME || groups.includes(SUPERGROUP) };
 }
 
 export class TokenService implements TokenVerifier {
@@ -90,6 +85,6 @@ export class TokenService implements TokenVerifier {
       throw new DfsError(ErrorCode.PERMISSION_DENIED, 'token rejected: missing claims');
     }
     if (this.keys.isRevoked(jti)) throw new DfsError(ErrorCode.PERMISSION_DENIED, 'token rejected: revoked');
-    return { caller: callerFromClaims(user, groups as string[]), jti, expiresMs: payload.exp * 1000 };
+    return { caller: callerFor(user, groups as string[]), jti, expiresMs: payload.exp * 1000 };
   }
 }

@@ -20,11 +20,11 @@ import type {
   SetReplicationCmd,
   TrashCheckpointCmd,
 } from './commands.js';
-import { SUPERUSER, checkName, type Caller } from '../auth/caller.js';
+import { SUPERGROUP, checkName, type Caller } from '../auth/caller.js';
 import { EXECUTE, READ, WRITE, denied, hasAccess, isOwner, mustWalk, requireAccess, requireStickyOk, walk } from './permissions.js';
 import { QuotaManager } from './quota.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
-import { ROOT_ID, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
 import { AppendProcessor, type OpenAppendResult } from './append.js';
 
 export const TRASH_DIR = '.Trash';
@@ -42,8 +42,11 @@ export function inTrash(comps: readonly string[]): boolean {
   return comps.length >= 3 && comps[0] === HOME_DIR && comps[2] === TRASH_DIR;
 }
 
+/** The caller of entries from before permissions: a fixed superuser, so replay never depends on the host. */
+const LOG_SUPERUSER: Caller = Object.freeze({ user: ROOT_OWNER, groups: [SUPERGROUP], superuser: true }) as Caller;
+
 function callerOf(cmd: { caller?: Caller }): Caller {
-  return cmd.caller ?? SUPERUSER;
+  return cmd.caller ?? LOG_SUPERUSER;
 }
 export const MAX_REPLICATION = 32;
 export const MAX_CHUNK_SIZE = 4 * 1024 * 1024 * 1024;
@@ -502,7 +505,7 @@ export class CommandProcessor {
   private moveToTrash(row: InodeRow, comps: string[], now: number, caller: Caller): string {
     const home = [HOME_DIR, caller.user];
     const owner = { owner: caller.user, group: caller.groups[0] ?? caller.user };
-    const made = this.ensureDirs([HOME_DIR], 0o755, now, caller, { owner: SUPERUSER.user, group: SUPERUSER.groups[0] });
+    const made = this.ensureDirs([HOME_DIR], 0o755, now, caller, { owner: ROOT_OWNER, group: ROOT_GROUP });
     if ('blockedBy' in made) fail(ErrorCode.NOT_A_DIRECTORY, `trash is blocked by the file ${made.blockedBy}`);
     const homeDir = this.ensureDirs(home, 0o700, now, caller, owner);
     if ('blockedBy' in homeDir) fail(ErrorCode.NOT_A_DIRECTORY, `trash is blocked by the file ${homeDir.blockedBy}`);

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { Metadata } from '@grpc/grpc-js';
 import { DfsError, ErrorCode } from '@dfs/proto';
-import { SUPERUSER, callerOf } from '../../src/auth/caller.js';
+import { SUPERUSER, SUPERUSER_NAME, callerOf } from '../../src/auth/caller.js';
+
+/** The superuser is the OS user running the master (HDFS): carol only if that is carol. */
+const carolIsSuper = (): boolean => SUPERUSER_NAME === 'carol';
 import { TokenService, newSigningKey, type SigningKey } from '../../src/auth/tokens.js';
 
 async function rejection(p: Promise<unknown>): Promise<string> {
@@ -52,14 +55,24 @@ describe('bearer tokens (JWT HS256 with the cluster key) and callerOf', () => {
     await assert.rejects(tokens.issue('alice', [], 400 * 86_400_000, Date.now()), (e: unknown) => DfsError.is(e, ErrorCode.INVALID_ARGUMENT));
   });
 
-  it('callerOf: no token is the superuser; a Bearer token its user; anything else is refused', async () => {
-    assert.deepEqual(await callerOf(new Metadata(), tokens), { caller: SUPERUSER, via: 'default' });
+  it('callerOf: a Bearer token names its user; else the certificate (user, admin = superuser); plaintext is the superuser', async () => {
+    const call = (md: Metadata, san?: string) => ({
+      metadata: md,
+      getAuthContext: () => (san ? { transportSecurityType: 'ssl', sslPeerCertificate: { subjectaltname: san } as never } : null),
+    });
+    assert.deepEqual(await callerOf(call(new Metadata()), tokens), { caller: SUPERUSER, via: 'insecure' });
+    assert.deepEqual(await callerOf(call(new Metadata(), 'URI:dfs://user/carol'), tokens), {
+      caller: { user: 'carol', groups: ['carol'], superuser: carolIsSuper() },
+      via: 'certificate',
+    });
+    assert.deepEqual(await callerOf(call(new Metadata(), 'URI:dfs://admin/ops'), tokens), { caller: { user: 'ops', groups: ['supergroup'], superuser: true }, via: 'certificate' });
     const { token } = await tokens.issue('alice', ['alice'], 60_000, Date.now());
     const md = new Metadata();
     md.set('authorization', `Bearer ${token}`);
-    assert.deepEqual(await callerOf(md, tokens), { caller: { user: 'alice', groups: ['alice'], superuser: false }, via: 'token' });
+    assert.deepEqual(await callerOf(call(md, 'URI:dfs://admin/ops'), tokens), { caller: { user: 'alice', groups: ['alice'], superuser: false }, via: 'token' });
     const bad = new Metadata();
     bad.set('authorization', `Basic abc`);
-    assert.match(await rejection(callerOf(bad, tokens)), /malformed authorization/);
+    assert.match(await rejection(callerOf(call(bad, 'URI:dfs://user/carol'), tokens)), /malformed authorization/);
+    assert.match(await rejection(callerOf(call(new Metadata(), 'URI:https://example.com'), tokens)), /may not call the master/);
   });
 });
