@@ -54,7 +54,10 @@ export class IdentityMap {
   /** Local ids for a dfs owner and group. */
   ownerOf(owner: string, group: string): Owner {
     const uid = owner === this.self?.user ? this.mounter.uid : this.uidByName.get(owner) ?? NOBODY;
-    const gid = this.self?.groups.includes(group) && !this.gidByName.has(group) ? this.mounter.gid : this.gidByName.get(group) ?? NOBODY;
+    // A group with no local name shows as the mounter's group for the mount's own files
+    // (e.g. the superuser's `supergroup`), as nobody's for anyone else's.
+    const mine = owner === this.self?.user || this.self?.groups.includes(group) === true;
+    const gid = this.gidByName.get(group) ?? (mine ? this.mounter.gid : NOBODY);
     return { uid, gid };
   }
 
