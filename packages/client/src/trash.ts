@@ -20,6 +20,9 @@ export interface TrashEntry {
   mtimeMs: number;
 }
 
+/** The mode of the directories the trash makes to mirror a deleted entry's parents. */
+const TRASH_DIR_MODE = 0o700;
+
 export function trashRoot(user: string): string {
   return `/user/${user}/.Trash`;
 }
@@ -47,7 +50,7 @@ export async function trashList(client: DfsClient, opts: CallOptions & { user?: 
       // Directories the trash made to mirror a deleted entry's parents (0700) are descended
       // into; a deleted directory is listed whole (unless it was itself 0700: then its
       // entries are listed one by one, each still restorable).
-      if (e.type === FileType.DIRECTORY && (await hasChildren(client, e.path, opts)) && (await isTrashScaffold(client, e.path, opts))) {
+      if (e.type === FileType.DIRECTORY && e.mode === TRASH_DIR_MODE && (await hasChildren(client, e.path, opts))) {
         await walk(e.path);
       } else {
         out.push({ path: e.path, original: where.original, checkpoint: where.checkpoint, type: e.type, size: e.size, mtimeMs: e.mtimeMs });
@@ -63,11 +66,6 @@ async function hasChildren(client: DfsClient, dir: string, opts: CallOptions): P
   return false;
 }
 
-/** Directories the trash made to mirror a deleted entry's parents are 0700 and owned like the trash. */
-async function isTrashScaffold(client: DfsClient, dir: string, opts: CallOptions): Promise<boolean> {
-  const s = await client.stat(dir, opts);
-  return s.mode === 0o700;
-}
 
 /**
  * Puts a deleted entry back: `path` is its place in the trash or the path it was deleted
