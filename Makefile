@@ -40,6 +40,7 @@ test-system: build system-deps
 run: build
 	@echo "Starting a local cluster in $(DATA_DIR) (3 masters, 4 chunkservers). Ctrl-C stops it."
 	@echo "From another shell:  export DFS_MASTERS=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
+	@echo "                     export DFS_TLS_DIR=$(abspath $(DATA_DIR))/client   # mutual TLS (found automatically at the repo root)"
 	@echo "                     npx --no-install dfs put ./some-file /some-file && npx --no-install dfs get /some-file ./copy"
 	node packages/cli/bin/dfs.js cluster up --dir $(DATA_DIR) --masters 3 --chunkservers 4
 

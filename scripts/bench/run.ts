@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
+import { initCa, issueCertificate, tlsFrom } from '@dfs/security';
 import { diskWriteMBps, grpcStreamMBps, loopbackTcpMBps } from './lib/ceilings.js';
 import { startBenchCluster } from './lib/cluster.js';
 import { RssSampler } from './lib/rss.js';
@@ -68,9 +69,13 @@ async function main(): Promise<void> {
     const disk = diskWriteMBps(work);
     const tcp = await loopbackTcpMBps();
     const grpc = await grpcStreamMBps();
+    await initCa(join(work, 'ceiling-ca'));
+    await issueCertificate({ ca: join(work, 'ceiling-ca'), identity: { role: 'master', name: 'ceiling' }, hosts: ['127.0.0.1'], out: join(work, 'ceiling-tls') });
+    const grpcTls = await grpcStreamMBps(undefined, tlsFrom(join(work, 'ceiling-tls')));
     rows.push({ name: 'ceiling: disk write (dd conv=fdatasync)', value: disk, unit: 'MB/s' });
     rows.push({ name: 'ceiling: loopback TCP, 2 processes', value: tcp, unit: 'MB/s' });
     rows.push({ name: 'ceiling: bare grpc-js stream, 64 KiB msgs', value: grpc, unit: 'MB/s' });
+    rows.push({ name: 'ceiling: the same stream over mutual TLS 1.3', value: grpcTls, unit: 'MB/s', ratio: `TLS costs ${(100 * (1 - grpcTls / grpc)).toFixed(1)}%` });
 
     log('starting a cluster: 3 masters, 4 chunkservers');
     const cluster = await startBenchCluster(join(work, 'cluster'), [

@@ -71,7 +71,7 @@ function raftSend(address: string, creds: ChannelCredentials, messages: Array<Pa
 const HUGE_TERM = 2 ** 40;
 
 describe('trust boundary: mutual TLS on every port, roles from certificates', function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let cluster: TestCluster;
   let client: DfsClient;
   let extra: string;
@@ -248,7 +248,8 @@ describe('trust boundary: mutual TLS on every port, roles from certificates', fu
 });
 
 describe('plaintext only when told: --insecure', function () {
-  this.timeout(120_000);
+  // A cluster start and a handful of CLI runs: minutes on a loaded 2-core machine.
+  this.timeout(300_000);
   let cluster: TestCluster | undefined;
   after(async () => cluster?.stop());
 
@@ -279,7 +280,8 @@ describe('plaintext only when told: --insecure', function () {
   });
 });
 
-describe('dfs admin ca / cert: bad input', () => {
+describe('dfs admin ca / cert: bad input', function () {
+  this.timeout(180_000);
   it('answers a bad role, a bad name, a node without --host and a missing CA with one line each', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfs-ca-'));
     try {

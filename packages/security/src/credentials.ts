@@ -69,7 +69,16 @@ export function reloadCredentials(dir: string): boolean {
   return certificateSource(dir).reload();
 }
 
-const TLS13: Pick<SecureContextOptions, 'minVersion'> = { minVersion: 'TLSv1.3' };
+/*
+ * TLS 1.3 only. Of its suites the server prefers AES-128-GCM (the one every TLS 1.3 peer must
+ * implement, and the cheapest per byte with AES-NI): every chunk byte is encrypted and
+ * decrypted once per pipeline hop.
+ */
+const TLS13: Pick<SecureContextOptions, 'minVersion' | 'ciphers' | 'honorCipherOrder'> = {
+  minVersion: 'TLSv1.3',
+  ciphers: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
+  honorCipherOrder: true,
+};
 
 /** grpc-js server credentials fed by a CertificateSource: TLS 1.3, client certificates required. */
 class MutualTlsServerCredentials extends ServerCredentials {

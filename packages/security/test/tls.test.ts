@@ -173,13 +173,13 @@ describe('mutual TLS credentials', function () {
     const handshake = (maxVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<string> =>
       new Promise((resolve, reject) => {
         const socket = connect({ host, port: Number(port), ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key), maxVersion, ALPNProtocols: ['h2'] }, () => {
-          const protocol = socket.getProtocol() ?? '';
+          const protocol = `${socket.getProtocol() ?? ''} ${socket.getCipher().name}`;
           socket.destroy();
           resolve(protocol);
         });
         socket.on('error', reject);
       });
-    assert.equal(await handshake('TLSv1.3'), 'TLSv1.3');
+    assert.equal(await handshake('TLSv1.3'), 'TLSv1.3 TLS_AES_128_GCM_SHA256');
     await assert.rejects(handshake('TLSv1.2'), /protocol version|alert/i);
   });
 

@@ -14,12 +14,13 @@ import {
   type ReadChunkRequest,
   type ReadChunkResponse,
 } from '@dfs/proto';
-import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
+import { INSECURE, serverCredentials, channelCredentials, tlsFrom, type Security } from '@dfs/security';
 
 /*
  * The machine's own ceilings, measured in the same run as the dfs figures:
  * disk write with fdatasync, loopback TCP between two processes, and a bare
- * grpc-js stream of 64 KiB messages between two processes.
+ * grpc-js stream of 64 KiB messages between two processes, plaintext and over mutual TLS
+ * (the same certificates dfs uses), which bounds what TLS can cost the data path.
  */
 
 const MB = 1e6;
@@ -37,9 +38,9 @@ export function diskWriteMBps(dir: string, mib = 1024): number {
 }
 
 /** Runs this module in a child process as a sink server; resolves with its port. */
-function startSinkChild(kind: 'tcp' | 'grpc'): Promise<{ port: number; kill: () => void }> {
+function startSinkChild(kind: 'tcp' | 'grpc', tlsDir?: string): Promise<{ port: number; kill: () => void }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [__filename, `${kind}-sink`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [__filename, `${kind}-sink`, ...(tlsDir ? [tlsDir] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.once('data', (d: Buffer) => resolve({ port: Number(d.toString().trim()), kill: () => child.kill('SIGKILL') }));
     child.once('error', reject);
   });
@@ -70,9 +71,10 @@ export async function loopbackTcpMBps(bytes = 2 * 1024 ** 3): Promise<number> {
   }
 }
 
-export async function grpcStreamMBps(bytes = 1024 ** 3): Promise<number> {
-  const sink = await startSinkChild('grpc');
-  const client = new ChunkServiceClient(`127.0.0.1:${sink.port}`, channelCredentials(INSECURE), channelOptions());
+/** `security`: plaintext, or a credentials directory (a node certificate for 127.0.0.1) both ends use. */
+export async function grpcStreamMBps(bytes = 1024 ** 3, security: Security = INSECURE): Promise<number> {
+  const sink = await startSinkChild('grpc', security.insecure ? undefined : security.dir);
+  const client = new ChunkServiceClient(`127.0.0.1:${sink.port}`, channelCredentials(security), channelOptions());
   try {
     const frame = Buffer.alloc(BLOCK_SIZE, 1);
     const started = process.hrtime.bigint();
@@ -103,7 +105,7 @@ function runTcpSink(): void {
   });
 }
 
-function runGrpcSink(): void {
+function runGrpcSink(tlsDir: string | undefined): void {
   const server = new Server(serverOptions());
   server.addService(ChunkServiceService, {
     writeChunk: (call: ServerReadableStream<WriteChunkRequest, WriteChunkResponse>, cb: sendUnaryData<WriteChunkResponse>) => {
@@ -118,7 +120,7 @@ function runGrpcSink(): void {
     deleteChunk: (_c: unknown, cb: sendUnaryData<never>) => cb({ code: 12 }),
     chunkInfo: (_c: unknown, cb: sendUnaryData<never>) => cb({ code: 12 }),
   });
-  server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, port) => {
+  server.bindAsync('127.0.0.1:0', serverCredentials(tlsDir ? tlsFrom(tlsDir) : INSECURE), (err, port) => {
     if (err) throw err;
     process.stdout.write(`${port}\n`);
   });
@@ -126,5 +128,5 @@ function runGrpcSink(): void {
 
 if (require.main === module) {
   if (process.argv[2] === 'tcp-sink') runTcpSink();
-  else if (process.argv[2] === 'grpc-sink') runGrpcSink();
+  else if (process.argv[2] === 'grpc-sink') runGrpcSink(process.argv[3]);
 }
