@@ -233,6 +233,55 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     await unlink(m.path('target'));
   });
 
+  it('chmod, touch -d and cp -p through the mount persist on the master: every client and a remount see them', async () => {
+    const m = a!;
+    const T1 = 981_173_106; // 2001-02-03 04:05:06 UTC, as seconds (no time zone involved)
+    const T2 = 1_234_567_890;
+    assert.equal((await sh('mkdir', ['-p', m.path('attrs')])).code, 0);
+    await writeFile(m.path('attrs/f.txt'), 'attributes\n');
+    assert.equal((await sh('chmod', ['640', m.path('attrs/f.txt')])).code, 0);
+    assert.equal((await sh('touch', ['-d', `@${T1}`, m.path('attrs/f.txt')])).code, 0);
+    const src = join(local, 'cp-p-src.txt');
+    writeFileSync(src, 'copied with -p\n');
+    assert.equal((await sh('chmod', ['600', src])).code, 0);
+    assert.equal((await sh('touch', ['-d', `@${T2}`, src])).code, 0); // atime = mtime (see the fuse README caveat)
+    const cp = await sh('cp', ['-p', src, m.path('attrs/copy.txt')]);
+    assert.equal(cp.code, 0, cp.stderr);
+
+    const onMaster = async (p: string): Promise<[number, number]> => {
+      const s = await cluster!.client().stat(p);
+      return [s.mode & 0o7777, s.mtimeMs];
+    };
+    assert.deepEqual(await onMaster('/attrs/f.txt'), [0o640, T1 * 1000]);
+    assert.deepEqual(await onMaster('/attrs/copy.txt'), [0o600, T2 * 1000]);
+    const seen = async (mount: Mount, p: string): Promise<[number, number]> => {
+      const st = await stat(mount.path(p));
+      return [st.mode & 0o7777, st.mtimeMs];
+    };
+    assert.deepEqual(await seen(b!, 'attrs/f.txt'), [0o640, T1 * 1000], 'the other mount sees them');
+    await m.stop();
+    a = await Mount.start(cluster!);
+    assert.deepEqual(await seen(a, 'attrs/f.txt'), [0o640, T1 * 1000], 'after a remount');
+    assert.deepEqual(await seen(a, 'attrs/copy.txt'), [0o600, T2 * 1000]);
+  });
+
+  it('a mount with a user token acts as that user: new files are its own, the master refuses the rest (EACCES)', async () => {
+    const token = (await cluster!.dfs(['admin', 'token', 'create', '--user', 'alice'])).stdout.trim().split('\n').pop()!;
+    assert.equal((await cluster!.dfs(['mkdir', '-p', '/alice-home'])).code, 0);
+    assert.equal((await cluster!.dfs(['chown', 'alice:alice', '/alice-home'])).code, 0);
+    const m = await Mount.start(cluster!, ['--token', token]);
+    try {
+      await writeFile(m.path('alice-home/mine.txt'), 'mine\n');
+      const s = await cluster!.client().stat('/alice-home/mine.txt');
+      assert.deepEqual([s.owner, s.group], ['alice', 'alice']);
+      assert.equal(await errnoOf(writeFile(m.path('not-hers.txt'), 'x')), 'EACCES');
+      assert.equal(await errnoOf(mkdir(m.path('attrs/nope'))), 'EACCES');
+      assert.equal((await cluster!.client().tryStat('/not-hers.txt')), null);
+    } finally {
+      await m.stop();
+    }
+  });
+
   it('unlink while open: the descriptor keeps working, the file is gone from the cluster', async () => {
     const m = a!;
     await writeFile(m.path('doomed'), 'still readable after unlink');

@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,7 +83,7 @@ describe('replicated master: the namespace through the CLI, and bad input', func
     typedError(await cluster.dfs(['rmdir', '/x/f']), 1, /not a directory/i);
     await ok(['rm', '-r', '/x']);
     assert.equal(await client.tryStat('/x'), null);
-    assert.ok(await client.tryStat('/.Trash/Current/x/f'), 'rm moves to the trash');
+    assert.ok(await client.tryStat(`/user/${userInfo().username}/.Trash/Current/x/f`), 'rm moves to the trash');
     await ok(['rm', '-r', '--skip-trash', '/a']);
     assert.equal(await client.tryStat('/a'), null);
   });

@@ -1,4 +1,4 @@
-import { DfsClient, resolveMasters, resolveSecurity, type ReadPolicyName } from '@dfs/client';
+import { DfsClient, resolveMasters, resolveSecurity, resolveToken, type ReadPolicyName } from '@dfs/client';
 import { describeSecurity } from '@dfs/security';
 
 /** Options every client command accepts. */
@@ -8,6 +8,7 @@ export interface ClientFlags {
   timeout?: string;
   requestId?: string;
   followerReads?: boolean;
+  token?: string;
   tlsDir?: string;
   insecure?: boolean;
 }
@@ -26,9 +27,11 @@ export function clientFrom(flags: ClientFlags, role: CallerRole = 'client'): Dfs
   const { masters } = resolveMasters(flags.masters);
   const { security } = resolveSecurity({ tlsDir: flags.tlsDir, insecure: flags.insecure, role });
   if (security.insecure) process.stderr.write(`dfs: warning: ${describeSecurity(security)}: nothing is authenticated or encrypted\n`);
+  const token = resolveToken(flags.token);
   openClient = new DfsClient({
     masters,
     security,
+    ...(token ? { token } : {}),
     readPolicy: (flags.readPolicy as ReadPolicyName | undefined) ?? 'round-robin',
     // A CLI command gives up within a few seconds when no master answers.
     retryWindowMs: 8_000,

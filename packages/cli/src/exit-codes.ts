@@ -8,6 +8,8 @@ export const EXIT = {
   NOT_FOUND: 3,
   EXISTS: 4,
   UNAVAILABLE: 5,
+  PERMISSION_DENIED: 6,
+  QUOTA_EXCEEDED: 7,
 } as const;
 
 export const EXIT_CODES_HELP = `Exit codes:
@@ -16,7 +18,9 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage error (unknown command or option, bad argument, invalid path)
   3  not found (remote or local path does not exist)
   4  already exists (use --overwrite to replace a file)
-  5  cluster unavailable (no master leader reachable, not enough chunkservers)`;
+  5  cluster unavailable (no master leader reachable, not enough chunkservers)
+  6  permission denied (the message names the path and the missing permission)
+  7  quota exceeded (a directory's name or space quota; see dfs count -q)`;
 
 export function exitCodeFor(err: DfsError): number {
   switch (err.code) {
@@ -35,6 +39,10 @@ export function exitCodeFor(err: DfsError): number {
     case ErrorCode.NOT_ENOUGH_CHUNKSERVERS:
     case ErrorCode.SAFE_MODE:
       return EXIT.UNAVAILABLE;
+    case ErrorCode.PERMISSION_DENIED:
+      return EXIT.PERMISSION_DENIED;
+    case ErrorCode.QUOTA_EXCEEDED:
+      return EXIT.QUOTA_EXCEEDED;
     default:
       return EXIT.ERROR;
   }

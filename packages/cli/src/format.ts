@@ -17,6 +17,7 @@ export function modeString(entry: FileStatus): string {
   const kinds = 'rwxrwxrwx';
   let out = entry.type === FileType.DIRECTORY ? 'd' : '-';
   for (let i = 0; i < 9; i++) out += entry.mode & (1 << (8 - i)) ? kinds[i] : '-';
+  if (entry.mode & 0o1000) out = out.slice(0, 9) + (entry.mode & 1 ? 't' : 'T'); // sticky
   return out;
 }
 
@@ -33,6 +34,9 @@ export function statusJson(entry: FileStatus): Record<string, unknown> {
     size: entry.size,
     mode: '0' + (entry.mode & 0o7777).toString(8),
     mtime: new Date(entry.mtimeMs).toISOString(),
+    atime: new Date(entry.atimeMs).toISOString(),
+    owner: entry.owner,
+    group: entry.group,
     replication: entry.replication,
     chunkSize: entry.chunkSize,
     chunks: entry.chunkCount,

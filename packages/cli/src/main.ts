@@ -9,6 +9,7 @@ import { registerHealingCommands } from './commands/healing.js';
 import { registerNamespaceCommands } from './commands/namespace.js';
 import { registerUsageCommands } from './commands/usage.js';
 import { registerMountCommands } from './commands/mount.js';
+import { registerUserAdminCommands, registerUserCommands } from './commands/users.js';
 import { closeClient } from './context.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { dfsVersion } from './version.js';
@@ -23,7 +24,9 @@ function buildProgram(): Command {
   registerNamespaceCommands(program);
   registerUsageCommands(program);
   registerMountCommands(program);
+  registerUserCommands(program);
   registerAdminCommands(program);
+  registerUserAdminCommands(program.commands.find((c) => c.name() === 'admin')!);
   registerCertificateCommands(program);
   registerHealingCommands(program);
   registerClusterCommands(program);

@@ -13,9 +13,12 @@ import {
   toDfsError,
   type ChunkLocation,
   type ClusterStatusResponse,
+  type ContentSummaryResponse,
+  type CreateTokenResponse,
   type FileStatus,
   type FsckResponse,
   type MasterServiceClient,
+  type WhoAmIResponse,
 } from '@dfs/proto';
 import type { Security } from '@dfs/security';
 import { resolveSecurity } from './config.js';
@@ -61,7 +64,22 @@ export interface DfsClientOptions {
    * to the leader and are linearizable.
    */
   followerReads?: boolean;
+  /** A bearer token (`dfs admin token create`): the masters treat every call as its user. */
+  token?: string;
+  /** Bits cleared from the mode of new files and directories (POSIX umask). Default 0o022. */
+  umask?: number;
 }
+
+/** What SetAttr changes; an absent field keeps its value. */
+export interface Attributes {
+  mode?: number;
+  owner?: string;
+  group?: string;
+  mtimeMs?: number;
+  atimeMs?: number;
+}
+
+export const DEFAULT_UMASK = 0o022;
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -168,11 +186,12 @@ export class DfsClient {
   readonly security: Security;
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
-  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads'>> & {
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads' | 'token' | 'umask'>> & {
     parallelChunks?: number;
     parallelReads?: number;
   };
   private readonly minReplicas: number | undefined;
+  readonly umask: number;
 
   constructor(options: DfsClientOptions) {
     this.opts = {
@@ -182,9 +201,16 @@ export class DfsClient {
       ...(options.parallelReads ? { parallelReads: options.parallelReads } : {}),
     };
     this.security = options.security ?? resolveSecurity().security;
-    this.masters = new MasterPool({ masters: options.masters, security: this.security, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
+    this.masters = new MasterPool({
+      masters: options.masters,
+      security: this.security,
+      callTimeoutMs: this.opts.callTimeoutMs,
+      retryWindowMs: this.opts.retryWindowMs,
+      ...(options.token ? { token: options.token } : {}),
+    });
     this.chunkservers = chunkserverPool(this.security);
     this.followerReads = options.followerReads ? new FollowerReads(this.masters, this.opts.callTimeoutMs) : undefined;
+    this.umask = (options.umask ?? DEFAULT_UMASK) & 0o777;
     this.readPolicy = new ReadPolicy(options.readPolicy ?? 'round-robin');
     this.minReplicas = options.minReplicas;
     this.clientId = options.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -242,8 +268,54 @@ export class DfsClient {
 
   async mkdir(path: string, opts: CallOptions & { parents?: boolean; mode?: number } = {}): Promise<FileStatus | undefined> {
     // One op id for every retry of this call: the master answers a retry with the first result.
-    const res = await this.masters.call((c) => c.mkdir, { path: normalizePath(path), parents: opts.parents ?? false, mode: opts.mode ?? 0, opId: randomUUID() }, opts);
+    const mode = (opts.mode ?? 0o777) & ~this.umask;
+    const res = await this.masters.call((c) => c.mkdir, { path: normalizePath(path), parents: opts.parents ?? false, mode, opId: randomUUID() }, opts);
     return res.dir;
+  }
+
+  // ---- users: attributes, quotas, replication, identity ----
+
+  /** chmod / chown / chgrp / utimes in one call: sets what is given. */
+  async setAttributes(path: string, attrs: Attributes, opts: CallOptions = {}): Promise<FileStatus> {
+    const res = await this.masters.call((c) => c.setAttr, { path: normalizePath(path), ...attrs, opId: randomUUID() }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'SetAttr returned no file');
+    return res.file;
+  }
+
+  /** Directory quotas (superuser): a name quota and/or a space quota (bytes x replication). */
+  async setQuota(path: string, quota: { files?: number; space?: number }, opts: CallOptions = {}): Promise<void> {
+    await this.masters.call((c) => c.setQuota, { path: normalizePath(path), ...quota, clear: false }, opts);
+  }
+
+  async clearQuota(path: string, opts: CallOptions = {}): Promise<void> {
+    await this.masters.call((c) => c.setQuota, { path: normalizePath(path), clear: true }, opts);
+  }
+
+  /** Names, bytes and space under a path, and its quotas (-1 = none). */
+  async contentSummary(path: string, opts: CallOptions = {}): Promise<ContentSummaryResponse> {
+    return this.masters.call((c) => c.contentSummary, { path: normalizePath(path) }, opts);
+  }
+
+  /** Changes a file's replication target; the master then adds or trims replicas. */
+  async setReplication(path: string, replication: number, opts: CallOptions = {}): Promise<FileStatus> {
+    const res = await this.masters.call((c) => c.setReplication, { path: normalizePath(path), replication }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'SetReplication returned no file');
+    return res.file;
+  }
+
+  /** Who the cluster thinks this client is. */
+  async whoami(opts: CallOptions = {}): Promise<WhoAmIResponse> {
+    return this.masters.call((c) => c.whoAmI, {}, opts);
+  }
+
+  /** Issues a bearer token for `user` (superuser only). */
+  async createToken(user: string, groups: string[], ttlMs = 0, opts: CallOptions = {}): Promise<CreateTokenResponse> {
+    return this.masters.call((c) => c.createToken, { user, groups, ttlMs }, opts);
+  }
+
+  /** Revokes a token, given the token itself or its id (superuser only). */
+  async revokeToken(tokenOrId: string, opts: CallOptions = {}): Promise<string> {
+    return (await this.masters.call((c) => c.revokeToken, { token: tokenOrId }, opts)).tokenId;
   }
 
   async rm(path: string, opts: CallOptions & { recursive?: boolean; skipTrash?: boolean } = {}): Promise<void> {
@@ -342,7 +414,7 @@ export class DfsClient {
       this.masters,
       this.chunkservers,
       path,
-      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: opts.mode ?? 0, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk },
+      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: (opts.mode ?? 0o666) & ~this.umask, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk },
       this.writerOptions(opts, parallelChunks),
     );
   }

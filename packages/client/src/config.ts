@@ -40,6 +40,23 @@ function findLocalClusterJson(start: string): string | undefined {
   }
 }
 
+function configPathOf(env: NodeJS.ProcessEnv): string {
+  return join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'dfs', 'config.json');
+}
+
+/**
+ * The bearer token to present, in order: `--token`, `DFS_TOKEN`, then `"token"` in
+ * `~/.config/dfs/config.json`. Undefined = none (the cluster decides who we are).
+ */
+export function resolveToken(explicit?: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (explicit) return explicit.trim();
+  if (env.DFS_TOKEN) return env.DFS_TOKEN.trim();
+  const configPath = configPathOf(env);
+  if (!existsSync(configPath)) return undefined;
+  const parsed = readJson(configPath) as { token?: unknown };
+  return typeof parsed.token === 'string' && parsed.token ? parsed.token.trim() : undefined;
+}
+
 /**
  * Where the masters are, in order of precedence: the explicit value (`--masters`),
  * `DFS_MASTERS`, `~/.config/dfs/config.json` ({"masters": [...]}), then the local
@@ -50,7 +67,7 @@ export function resolveMasters(explicit?: string | string[], env: NodeJS.Process
     return { masters: Array.isArray(explicit) ? explicit : splitList(explicit), source: '--masters' };
   }
   if (env.DFS_MASTERS) return { masters: splitList(env.DFS_MASTERS), source: 'DFS_MASTERS' };
-  const configPath = join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'dfs', 'config.json');
+  const configPath = configPathOf(env);
   if (existsSync(configPath)) {
     const parsed = readJson(configPath) as { masters?: unknown };
     const list = Array.isArray(parsed.masters) ? parsed.masters.filter((m): m is string => typeof m === 'string') : typeof parsed.masters === 'string' ? splitList(parsed.masters) : [];

@@ -276,11 +276,21 @@ export class FileWriter {
     await Promise.allSettled(this.inflight);
     try {
       if (this.original) await this.restoreOriginal();
+      else await this.abandonFile();
     } catch {
       // best effort: the writer lease expires and lease recovery closes the file
     } finally {
       this.stopLease();
     }
+  }
+
+  /** A new file that failed: drop it whole, so lease recovery never publishes a partial file. */
+  private async abandonFile(): Promise<void> {
+    await this.masters.call(
+      (c) => c.abandonChunk,
+      { path: this.file.path, inode: this.file.inode, clientId: this.opts.clientId, handle: 0, wholeFile: true },
+      { requestId: this.opts.requestId },
+    );
   }
 
   private async restoreOriginal(): Promise<void> {

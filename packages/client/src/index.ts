@@ -7,9 +7,12 @@ export {
   type AppendOptions,
   type ReadRangeOptions,
   type ListOptions,
+  type Attributes,
+  DEFAULT_UMASK,
 } from './client.js';
-export { resolveMasters, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags } from './config.js';
+export { resolveMasters, resolveToken, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags } from './config.js';
 export { type ClusterJson, type ClusterNode, type ClusterTls } from './cluster-json.js';
+export { trashList, trashRestore, trashExpunge, trashRoot, type TrashEntry } from './trash.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';
 export { FollowerReads } from './follower-reads.js';

@@ -10,6 +10,8 @@ export interface MasterPoolOptions {
   callTimeoutMs: number;
   /** How long to keep trying masters (elections, restarts) before giving up. */
   retryWindowMs: number;
+  /** Bearer token presented on every call (who the masters think we are). */
+  token?: string;
 }
 
 /** Redirects followed per round before backing off (guards against a redirect loop mid-election). */
@@ -93,6 +95,7 @@ export class MasterPool {
             signal: opts.signal,
             requestId: opts.requestId,
             onHeaders: this.noteHeaders,
+            ...(this.options.token ? { token: this.options.token } : {}),
           });
           this.leaderHint = address;
           return res;

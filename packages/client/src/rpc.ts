@@ -2,6 +2,7 @@ import { Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } f
 import {
   ChannelPool,
   ChunkServiceClient,
+  AUTHORIZATION_KEY,
   DfsError,
   ErrorCode,
   REQUEST_ID_KEY,
@@ -33,12 +34,15 @@ export interface CallContext {
   requestId?: string;
   /** The answer's response headers (a master's carry its applied index). */
   onHeaders?: (headers: Metadata) => void;
+  /** A person's bearer token, sent to the masters (never to chunkservers). */
+  token?: string;
 }
 
 
-export function requestMetadata(requestId?: string): Metadata {
+export function requestMetadata(requestId?: string, token?: string): Metadata {
   const md = new Metadata();
   if (requestId) md.set(REQUEST_ID_KEY, requestId);
+  if (token) md.set(AUTHORIZATION_KEY, `Bearer ${token}`);
   return md;
 }
 
@@ -54,7 +58,7 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
     const onAbort = (): void => call.cancel();
     const call = method(
       request,
-      requestMetadata(ctx.requestId),
+      requestMetadata(ctx.requestId, ctx.token),
       { deadline: Date.now() + ctx.timeoutMs },
       (err, res) => {
         ctx.signal?.removeEventListener('abort', onAbort);

@@ -268,7 +268,7 @@ describe('DfsFileSystem', () => {
         await h2.fs.utimens('/cp-p', 5_000_000);
         assert.equal(withAttrs.changes.length, 1, 'nothing sent before the commit');
         await h2.fs.release(fd);
-        assert.deepEqual(withAttrs.changes[1], { path: '/cp-p', change: { mtimeMs: 5_000_000 } });
+        assert.deepEqual(withAttrs.changes[1], { path: '/cp-p', change: { mtimeMs: 5_000_000, atimeMs: 5_000_000 } });
       } finally {
         await h2.cleanup();
       }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { BlockCache } from '../src/fs/block-cache.js';
+import { IdentityMap, NOBODY } from '../src/fs/identity-map.js';
 import { errnoName, FsError, toFuseErrno } from '../src/fs/errno.js';
 import { readMountTable } from '../src/native/mount-table.js';
 import { removeStaleSpoolDirs } from '../src/process/spool-dir.js';
@@ -146,5 +147,27 @@ describe('spool directories', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('IdentityMap (dfs names <-> local ids)', () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/bash\nalice:x:1001:1001::/home/alice:/bin/sh\nbob:x:1002:1002::/home/bob:/bin/sh\n';
+  const group = 'root:x:0:\nalice:x:1001:\nstaff:x:50:alice\n';
+  const mounter = { uid: 1001, gid: 1001 };
+
+  it('shows the mount identity as the mounting user, other names through the account database, unknown as nobody', () => {
+    const ids = new IdentityMap({ user: 'carol', groups: ['carol', 'supergroup'] }, mounter, passwd, group);
+    assert.deepEqual(ids.ownerOf('carol', 'supergroup'), { uid: 1001, gid: 1001 });
+    assert.deepEqual(ids.ownerOf('bob', 'staff'), { uid: 1002, gid: 50 });
+    assert.deepEqual(ids.ownerOf('mallory', 'nogroup'), { uid: NOBODY, gid: NOBODY });
+  });
+
+  it('maps chown ids back to names; an id without a name is undefined', () => {
+    const ids = new IdentityMap({ user: 'carol', groups: ['carol'] }, mounter, passwd, group);
+    assert.equal(ids.userOf(1001), 'carol', 'the mounting uid is the mount identity');
+    assert.equal(ids.userOf(1002), 'bob');
+    assert.equal(ids.userOf(4242), undefined);
+    assert.equal(ids.groupOf(50), 'staff');
+    assert.equal(ids.groupOf(4242), undefined);
   });
 });

@@ -33,6 +33,14 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   Balance: ADMIN,
   AddMaster: ADMIN,
   RemoveMaster: ADMIN,
+  // Users (docs/permissions.md): who may do what to which file is the permission check's.
+  SetAttr: PEOPLE,
+  SetQuota: PEOPLE,
+  ContentSummary: PEOPLE,
+  SetReplication: PEOPLE,
+  WhoAmI: PEOPLE,
+  CreateToken: PEOPLE,
+  RevokeToken: PEOPLE,
   Register: CHUNKSERVER,
   Heartbeat: CHUNKSERVER,
 };

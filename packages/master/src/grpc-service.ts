@@ -1,7 +1,19 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { APPLIED_INDEX_KEY, checkBounds, toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
+import {
+  APPLIED_INDEX_KEY,
+  DfsError,
+  ErrorCode,
+  checkBounds,
+  errorCodeName,
+  toDfsError,
+  toServiceError,
+  type ChunkserverControlServiceServer,
+  type MasterServiceServer,
+} from '@dfs/proto';
 import type { Logger } from '@dfs/telemetry';
 import { authorize } from './access.js';
+import { callerOf, type Caller, type CallerSource } from './auth/caller.js';
+import type { AuditLog } from './observability/audit-log.js';
 import type { Master } from './master.js';
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
@@ -45,29 +57,119 @@ function unary<Req, Res>(
   };
 }
 
-export function masterServiceHandlers(master: Master, logger: Logger): MasterServiceServer & UntypedServiceImplementation {
+/** What a namespace handler knows about its call: who, how identified, from where. */
+export interface CallContext {
+  caller: Caller;
+  via: CallerSource;
+  peer: string;
+}
+
+/** Which request fields the audit log records for an operation (undefined = not audited). */
+type AuditFields<Req> = (req: Req) => { path: string; dst?: string };
+
+/**
+ * A namespace RPC: checks the certificate's role (access.ts), identifies the user
+ * (auth/caller.ts: a bearer token, else the certificate), runs `fn`, and — when it names an
+ * audit shape and this master is the leader — writes one audit line, allowed or denied.
+ */
+function withCaller<Req, Res>(
+  logger: Logger,
+  name: string,
+  master: Master,
+  audit: AuditLog | undefined,
+  fn: (req: Req, ctx: CallContext) => Promise<Res> | Res,
+  fields?: AuditFields<Req>,
+): Handler<Req, Res> {
+  return (call, callback) => {
+    let ctx: CallContext | undefined;
+    Promise.resolve()
+      .then(async () => {
+        authorize(call, name); // the certificate's role may call this RPC at all (access.ts)
+        checkBounds(call.request, name); // every string and count bounded before a handler sees it
+        const { caller, via } = await callerOf(call, master.tokens);
+        ctx = { caller, via, peer: call.getPeer() };
+        return fn(call.request, ctx);
+      })
+      .then(
+        (res) => {
+          if (audit && fields && master.isLeader()) writeAudit(audit, name, ctx, fields(call.request), call.getPeer(), undefined);
+          sendAppliedIndex(call, master);
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const se = toServiceError(err);
+          if (!(err instanceof Error && err.name === 'DfsError')) logger.error({ err, rpc: name }, 'unexpected error');
+          if (audit && fields && master.isLeader() && !DfsError.is(err, ErrorCode.NOT_LEADER)) {
+            writeAudit(audit, name, ctx, safeFields(fields, call.request), call.getPeer(), toDfsError(err).code);
+          }
+          callback(se, null);
+        },
+      );
+  };
+}
+
+/** A master's answer carries its applied index: the token a client's follower reads wait for. */
+function sendAppliedIndex(call: ServerUnaryCall<unknown, unknown>, master: Master): void {
+  const md = new Metadata();
+  md.set(APPLIED_INDEX_KEY, String(master.appliedIndex()));
+  call.sendMetadata(md);
+}
+
+function safeFields<Req>(fields: AuditFields<Req>, req: Req): { path: string; dst?: string } {
+  try {
+    return fields(req);
+  } catch {
+    return { path: '' };
+  }
+}
+
+function writeAudit(audit: AuditLog, op: string, ctx: CallContext | undefined, f: { path: string; dst?: string }, peer: string, code: ErrorCode | undefined): void {
+  audit.record({
+    time: new Date().toISOString(),
+    user: ctx?.caller.user ?? '?',
+    via: ctx?.via ?? 'rejected',
+    client: peer,
+    op,
+    path: f.path,
+    ...(f.dst !== undefined ? { dst: f.dst } : {}),
+    allowed: code !== ErrorCode.PERMISSION_DENIED,
+    result: code === undefined ? 'ok' : errorCodeName(code),
+  });
+}
+
+export function masterServiceHandlers(master: Master, logger: Logger, audit?: AuditLog): MasterServiceServer & UntypedServiceImplementation {
+  const h = <Req, Res>(name: string, fn: (req: Req, ctx: CallContext) => Promise<Res> | Res, fields?: AuditFields<Req>): Handler<Req, Res> =>
+    withCaller(logger, name, master, audit, fn, fields);
   const at = (): number => master.appliedIndex();
-  const indexed = <Req, Res>(name: string, fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> => unary(logger, name, fn, undefined, at);
+  const path = <R extends { path: string }>(r: R): { path: string } => ({ path: r.path });
   return {
-    createFile: indexed('CreateFile', (r) => master.createFile(r)),
-    addChunk: indexed('AddChunk', (r) => master.addChunk(r)),
-    abandonChunk: indexed('AbandonChunk', (r) => master.abandonChunk(r)),
-    completeFile: indexed('CompleteFile', (r) => master.completeFile(r)),
-    renewLease: indexed('RenewLease', (r) => master.renewLease(r)),
-    getFile: indexed('GetFile', (r) => master.getFile(r)),
-    stat: indexed('Stat', (r) => master.stat(r)),
-    list: indexed('List', (r) => master.list(r)),
-    mkdir: indexed('Mkdir', (r) => master.mkdir(r)),
-    delete: indexed('Delete', (r) => master.delete(r)),
-    rename: indexed('Rename', (r) => master.rename(r)),
-    reportBadReplica: indexed('ReportBadReplica', (r) => master.reportBadReplica(r)),
-    clusterStatus: indexed('ClusterStatus', () => master.clusterStatus()),
-    fsck: indexed('Fsck', (r) => master.fsck(r)),
-    decommission: indexed('Decommission', (r) => master.decommission(r)),
-    balance: indexed('Balance', (r) => master.balance(r)),
-    appendFile: indexed('AppendFile', (r) => master.appendFile(r)),
-    addMaster: indexed('AddMaster', (r) => master.addMaster(r)),
-    removeMaster: indexed('RemoveMaster', (r) => master.removeMaster(r)),
+    createFile: h('CreateFile', (r, c) => master.createFile(r, c.caller), path),
+    addChunk: unary(logger, 'AddChunk', (r) => master.addChunk(r), undefined, at),
+    abandonChunk: unary(logger, 'AbandonChunk', (r) => master.abandonChunk(r), undefined, at),
+    completeFile: unary(logger, 'CompleteFile', (r) => master.completeFile(r), undefined, at),
+    renewLease: unary(logger, 'RenewLease', (r) => master.renewLease(r), undefined, at),
+    // Reads of file contents are audited at open time: GetFile is what a reader calls first.
+    getFile: h('GetFile', (r, c) => master.getFile(r, c.caller), path),
+    stat: h('Stat', (r, c) => master.stat(r, c.caller), path),
+    list: h('List', (r, c) => master.list(r, c.caller), path),
+    mkdir: h('Mkdir', (r, c) => master.mkdir(r, c.caller), path),
+    delete: h('Delete', (r, c) => master.delete(r, c.caller), path),
+    rename: h('Rename', (r, c) => master.rename(r, c.caller), (r) => ({ path: r.src, dst: r.dst })),
+    reportBadReplica: unary(logger, 'ReportBadReplica', (r) => master.reportBadReplica(r), undefined, at),
+    clusterStatus: unary(logger, 'ClusterStatus', () => master.clusterStatus(), undefined, at),
+    fsck: unary(logger, 'Fsck', (r) => master.fsck(r), undefined, at),
+    decommission: unary(logger, 'Decommission', (r) => master.decommission(r), undefined, at),
+    balance: unary(logger, 'Balance', (r) => master.balance(r), undefined, at),
+    appendFile: h('AppendFile', (r, c) => master.appendFile(r, c.caller), path),
+    addMaster: unary(logger, 'AddMaster', (r) => master.addMaster(r), undefined, at),
+    removeMaster: unary(logger, 'RemoveMaster', (r) => master.removeMaster(r), undefined, at),
+    setAttr: h('SetAttr', (r, c) => master.setAttr(r, c.caller), path),
+    setQuota: h('SetQuota', (r, c) => master.setQuota(r, c.caller), path),
+    contentSummary: h('ContentSummary', (r, c) => master.contentSummary(r, c.caller), path),
+    setReplication: h('SetReplication', (r, c) => master.setReplication(r, c.caller), path),
+    whoAmI: h('WhoAmI', (_r, c) => master.whoAmI(c.caller, c.via)),
+    createToken: h('CreateToken', (r, c) => master.createToken(r, c.caller), (r) => ({ path: '', dst: `user:${r.user}` })),
+    revokeToken: h('RevokeToken', (r, c) => master.revokeToken(r, c.caller), () => ({ path: '' })),
   };
 }
 

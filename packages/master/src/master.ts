@@ -1,6 +1,7 @@
 import {
   DfsError,
   ErrorCode,
+  FileType,
   normalizePath,
   type AbandonChunkRequest,
   type AbandonChunkResponse,
@@ -49,7 +50,22 @@ import {
   checkAddress,
   checkNodeId,
   checkRequestId,
+  type SetAttrRequest,
+  type SetAttrResponse,
+  type SetQuotaRequest,
+  type SetQuotaResponse,
+  type ContentSummaryRequest,
+  type ContentSummaryResponse,
+  type SetReplicationRequest,
+  type SetReplicationResponse,
+  type WhoAmIResponse,
+  type CreateTokenRequest,
+  type CreateTokenResponse,
+  type RevokeTokenRequest,
+  type RevokeTokenResponse,
 } from '@dfs/proto';
+import { SUPERUSER, type Caller, type CallerSource } from './auth/caller.js';
+import { MAX_TOKEN_TTL_MS, TokenService, newSigningKey } from './auth/tokens.js';
 import type { Clock } from './clock.js';
 import type { CommandLog } from './command-log.js';
 import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/registry.js';
@@ -112,6 +128,11 @@ export function defaultMasterConfig(id: string): MasterConfig {
 }
 
 /** The client's operation id, checked here so a bad one is refused before it reaches the log. */
+function nonNegative(v: number, name: string): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `bad ${name} ${v}`);
+  return v;
+}
+
 function opIdOf(req: { opId?: string }): { opId?: string } {
   if (!req.opId) return {};
   return { opId: checkRequestId(req.opId, 'op_id') };
@@ -150,6 +171,8 @@ export class Master {
   private ticking = false;
   /** When leadership last changed to this node (a leader from the start has no grace period). */
   private leaderSince = -Infinity;
+  /** Signs and verifies people's bearer tokens with the cluster key (auth/tokens.ts). */
+  readonly tokens: TokenService;
 
   constructor(
     private readonly store: MetadataStore,
@@ -159,6 +182,10 @@ export class Master {
     private readonly logger: Logger,
     private readonly random: () => number = Math.random,
   ) {
+    this.tokens = new TokenService({
+      signingKey: () => this.store.authKey(),
+      isRevoked: (jti) => this.store.isTokenRevoked(jti),
+    });
     this.safeMode = new SafeMode({ threshold: config.safeModeThreshold, timeoutMs: config.safeModeMs });
     this.chunkLeases = new ChunkLeases(config.leaseMs);
     this.replication = new ReplicationMonitor(
@@ -293,7 +320,7 @@ export class Master {
 
   // ---- namespace (MasterService) ----
 
-  async createFile(req: CreateFileRequest): Promise<CreateFileResponse> {
+  async createFile(req: CreateFileRequest, caller: Caller = SUPERUSER): Promise<CreateFileResponse> {
     const path = normalizePath(req.path);
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
     const now = this.clock.now();
@@ -321,6 +348,7 @@ export class Master {
       now,
       leaseExpiry: this.leaseExpiry(now),
       ...opIdOf(req),
+      caller,
     });
     if (!firstChunk) return { file, firstChunk: undefined };
     if (targets[0]) this.chunkLeases.grant(firstChunk.handle, targets[0].id, firstChunk.version, req.clientId, now);
@@ -388,6 +416,7 @@ export class Master {
     const now = this.clock.now();
     await this.propose({
       type: 'AbandonChunk', inode: req.inode, clientId: req.clientId, handle: req.handle, now, leaseExpiry: this.leaseExpiry(now),
+      ...(req.wholeFile ? { wholeFile: true } : {}),
     });
     return {};
   }
@@ -411,13 +440,14 @@ export class Master {
   }
 
   /** Opens a file for appending; see chunk-leases.ts and state/append.ts. */
-  async appendFile(req: AppendFileRequest): Promise<AppendFileResponse> {
+  async appendFile(req: AppendFileRequest, caller: Caller = SUPERUSER): Promise<AppendFileResponse> {
     this.requireLeader();
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
-    const { file: before } = this.store.getFile(normalizePath(req.path));
+    const before = this.store.stat(normalizePath(req.path), caller);
+    if (before.type !== FileType.FILE) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `is a directory: ${before.path}`);
     const now = this.clock.now();
     const { file, version } = await this.propose<OpenAppendResult>({
-      type: 'OpenAppend', inode: before.inode, clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now),
+      type: 'OpenAppend', inode: before.inode, clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now), caller,
     });
     const { chunks } = await this.getFile({ path: file.path, staleOk: true });
     const last = chunks[chunks.length - 1];
@@ -440,9 +470,9 @@ export class Master {
     return {};
   }
 
-  async getFile(req: GetFileRequest): Promise<GetFileResponse> {
+  async getFile(req: GetFileRequest, caller: Caller = SUPERUSER): Promise<GetFileResponse> {
     await this.beforeRead(req.staleOk, req.minIndex);
-    const { file, chunks } = this.store.getFile(req.path);
+    const { file, chunks } = this.store.getFile(req.path, caller);
     let offset = 0;
     const out: ChunkLocation[] = chunks.map((c) => {
       const loc: ChunkLocation = {
@@ -472,24 +502,24 @@ export class Master {
     return { file, chunks: out };
   }
 
-  async stat(req: StatRequest): Promise<StatResponse> {
+  async stat(req: StatRequest, caller: Caller = SUPERUSER): Promise<StatResponse> {
     await this.beforeRead(req.staleOk, req.minIndex);
-    return { file: this.store.stat(req.path) };
+    return { file: this.store.stat(req.path, caller) };
   }
 
-  async list(req: ListRequest): Promise<ListResponse> {
+  async list(req: ListRequest, caller: Caller = SUPERUSER): Promise<ListResponse> {
     await this.beforeRead(req.staleOk, req.minIndex);
-    return this.store.list(req.path, req.startAfter, req.limit);
+    return this.store.list(req.path, req.startAfter, req.limit, caller);
   }
 
-  async mkdir(req: MkdirRequest): Promise<MkdirResponse> {
+  async mkdir(req: MkdirRequest, caller: Caller = SUPERUSER): Promise<MkdirResponse> {
     const { dir } = await this.propose<{ dir: FileStatus }>({
-      type: 'Mkdir', path: normalizePath(req.path), parents: req.parents, mode: req.mode || 0o755, now: this.clock.now(), ...opIdOf(req),
+      type: 'Mkdir', path: normalizePath(req.path), parents: req.parents, mode: req.mode || 0o755, now: this.clock.now(), ...opIdOf(req), caller,
     });
     return { dir };
   }
 
-  async delete(req: DeleteRequest): Promise<DeleteResponse> {
+  async delete(req: DeleteRequest, caller: Caller = SUPERUSER): Promise<DeleteResponse> {
     await this.propose<DeleteResult>({
       type: 'Delete',
       path: normalizePath(req.path),
@@ -497,15 +527,102 @@ export class Master {
       skipTrash: req.skipTrash || this.config.trashIntervalMs === 0,
       now: this.clock.now(),
       ...opIdOf(req),
+      caller,
     });
     return {};
   }
 
-  async rename(req: RenameRequest): Promise<RenameResponse> {
+  async rename(req: RenameRequest, caller: Caller = SUPERUSER): Promise<RenameResponse> {
     await this.propose({
-      type: 'Rename', src: normalizePath(req.src), dst: normalizePath(req.dst), overwrite: req.overwrite, now: this.clock.now(), ...opIdOf(req),
+      type: 'Rename', src: normalizePath(req.src), dst: normalizePath(req.dst), overwrite: req.overwrite, now: this.clock.now(), ...opIdOf(req), caller,
     });
     return {};
+  }
+
+  // ---- users: attributes, quotas, replication, identity (docs/permissions.md) ----
+
+  async setAttr(req: SetAttrRequest, caller: Caller = SUPERUSER): Promise<SetAttrResponse> {
+    const { file } = await this.propose<{ file: FileStatus }>({
+      type: 'SetAttr',
+      path: normalizePath(req.path),
+      ...(req.mode !== undefined ? { mode: req.mode } : {}),
+      ...(req.owner !== undefined ? { owner: req.owner } : {}),
+      ...(req.group !== undefined ? { group: req.group } : {}),
+      ...(req.mtimeMs !== undefined ? { mtime: nonNegative(req.mtimeMs, 'mtime') } : {}),
+      ...(req.atimeMs !== undefined ? { atime: nonNegative(req.atimeMs, 'atime') } : {}),
+      now: this.clock.now(),
+      caller,
+      ...opIdOf(req),
+    });
+    return { file };
+  }
+
+  async setQuota(req: SetQuotaRequest, caller: Caller = SUPERUSER): Promise<SetQuotaResponse> {
+    await this.propose({
+      type: 'SetQuota',
+      path: normalizePath(req.path),
+      ...(req.files !== undefined ? { files: req.files } : {}),
+      ...(req.space !== undefined ? { space: req.space } : {}),
+      clear: req.clear,
+      now: this.clock.now(),
+      caller,
+    });
+    return {};
+  }
+
+  async contentSummary(req: ContentSummaryRequest, caller: Caller = SUPERUSER): Promise<ContentSummaryResponse> {
+    await this.beforeRead(false);
+    const { usage, quota } = this.store.contentSummary(req.path, caller);
+    return {
+      files: usage.files,
+      directories: usage.dirs,
+      length: usage.length,
+      spaceConsumed: usage.space,
+      nameQuota: quota?.files ?? -1,
+      spaceQuota: quota?.space ?? -1,
+    };
+  }
+
+  /** setrep: the new target is in the log; the replication monitor then copies or trims. */
+  async setReplication(req: SetReplicationRequest, caller: Caller = SUPERUSER): Promise<SetReplicationResponse> {
+    const { file } = await this.propose<{ file: FileStatus; previous: number }>({
+      type: 'SetReplication', path: normalizePath(req.path), replication: req.replication, now: this.clock.now(), caller,
+    });
+    for (const c of this.store.chunksOf(file.inode)) if (c.committed) this.replication.check(c.handle);
+    return { file };
+  }
+
+  whoAmI(caller: Caller, via: CallerSource): WhoAmIResponse {
+    return { user: caller.user, groups: caller.groups, superuser: caller.superuser, via };
+  }
+
+  async createToken(req: CreateTokenRequest, caller: Caller = SUPERUSER): Promise<CreateTokenResponse> {
+    this.requireLeader();
+    if (!caller.superuser) throw new DfsError(ErrorCode.PERMISSION_DENIED, `permission denied: user=${caller.user}, access=SUPERUSER (token create)`);
+    if (!this.store.authKey()) {
+      const key = newSigningKey();
+      await this.propose({ type: 'SetAuthKey', id: key.id, secret: key.secret, now: this.clock.now() });
+    }
+    const { token, jti, expiresMs } = await this.tokens.issue(req.user, req.groups, Number(req.ttlMs), this.clock.now());
+    this.logger.info({ user: req.user, groups: req.groups, tokenId: jti, expiresMs, by: caller.user }, 'token issued');
+    return { token, tokenId: jti, expiresMs };
+  }
+
+  async revokeToken(req: RevokeTokenRequest, caller: Caller = SUPERUSER): Promise<RevokeTokenResponse> {
+    this.requireLeader();
+    if (!caller.superuser) throw new DfsError(ErrorCode.PERMISSION_DENIED, `permission denied: user=${caller.user}, access=SUPERUSER (token revoke)`);
+    const now = this.clock.now();
+    let jti = req.token;
+    let expiry = now + MAX_TOKEN_TTL_MS;
+    if (req.token.includes('.')) {
+      const t = await this.tokens.inspect(req.token, { allowExpired: true });
+      jti = t.jti;
+      expiry = t.expiresMs;
+    } else if (!/^[A-Za-z0-9_-]{1,128}$/.test(req.token)) {
+      throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'revoke: give the token or its id');
+    }
+    await this.propose({ type: 'RevokeToken', jti, expiry, now });
+    return { tokenId: jti };
   }
 
   async reportBadReplica(req: ReportBadReplicaRequest): Promise<ReportBadReplicaResponse> {

@@ -22,6 +22,7 @@ import { createMasterMetrics } from './observability/metrics.js';
 import { Master, defaultMasterConfig, type MasterConfig } from './master.js';
 import { RaftCommandLog, type RaftCommandLogOptions } from './raft-command-log.js';
 import { MetadataStore } from './state/metadata-store.js';
+import { AuditLog } from './observability/audit-log.js';
 
 export interface MasterOptions {
   id: string;
@@ -46,6 +47,10 @@ export interface MasterOptions {
   logLevel?: string;
   /** Other masters' HTTP addresses by id, so a follower's status page links to the leader's. */
   peerHttp?: Record<string, string>;
+  /** The audit log file (default DIR/audit.log); rotated at auditMaxBytes, auditKeep files kept. */
+  auditLog?: string;
+  auditMaxBytes?: number;
+  auditKeep?: number;
   /** Background work period (lease recovery, dead nodes, replication, GC, trash). Default 1000. */
   tickMs?: number;
   clock?: Clock;
@@ -89,6 +94,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   let store: MetadataStore | undefined;
   let commandLog: CommandLog | undefined;
   let http: HttpServer | undefined;
+  let audit: AuditLog | undefined;
   try {
     // Behind Raft the Raft log is the durable copy; a test's own log may be the only one.
     store = new MetadataStore(join(opts.dir, 'meta.db'), { synchronous: opts.createCommandLog ? 'FULL' : 'NORMAL' });
@@ -108,7 +114,8 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     };
     const master = new Master(store, commandLog, clock, config, logger);
     const metrics = createMasterMetrics(opts.id, master, commandLog);
-    server.addService(MasterServiceService, instrumentService('MasterService', MasterServiceService, masterServiceHandlers(master, logger), metrics, logger));
+    audit = new AuditLog({ path: opts.auditLog ?? join(opts.dir, 'audit.log'), maxBytes: opts.auditMaxBytes, keep: opts.auditKeep });
+    server.addService(MasterServiceService, instrumentService('MasterService', MasterServiceService, masterServiceHandlers(master, logger, audit), metrics, logger));
     server.addService(
       ChunkserverControlServiceService,
       instrumentService('ChunkserverControlService', ChunkserverControlServiceService, chunkserverControlHandlers(master, logger), metrics, logger),
@@ -149,6 +156,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
           if (http) await new Promise<void>((r) => http!.close(() => r()));
           await commandLog!.close();
           store!.close();
+          audit!.close();
           logger.info('master stopped');
         })()),
     };
@@ -158,6 +166,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     http?.close();
     await commandLog?.close();
     store?.close();
+    audit?.close();
     throw err;
   }
 }

@@ -1,3 +1,4 @@
+import { SUPERUSER } from '../src/auth/caller.js';
 import assert from 'node:assert/strict';
 import { DfsError, ErrorCode, type HeartbeatRequest, type RegisterRequest, type ReplicaReport } from '@dfs/proto';
 import { createLogger } from '@dfs/telemetry';
@@ -251,8 +252,8 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     await registerFour();
     const f = await put('/t/file');
     await master.delete({ path: '/t', recursive: true, skipTrash: false, opId: '' });
-    assert.equal((await master.stat({ path: '/.Trash/Current/t/file', staleOk: false })).file!.size, 100);
-    await master.tick(); // checkpoint: Current → /.Trash/<now>
+    assert.equal((await master.stat({ path: `/user/${SUPERUSER.user}/.Trash/Current/t/file`, staleOk: false })).file!.size, 100);
+    await master.tick(); // checkpoint: Current → /user/root/.Trash/<now>
     assert.equal(store.chunk(f.handle)?.handle, f.handle);
     clock.advance(1000);
     await master.tick(); // the checkpoint is older than the interval: deleted

@@ -11,6 +11,8 @@ export const FAILED_CHUNKSERVER_KEY = 'dfs-failed-chunkserver';
 export const REQUEST_ID_KEY = 'dfs-request-id';
 /** Sent by a master in every MasterService answer's header: its applied log index (follower reads wait for it). */
 export const APPLIED_INDEX_KEY = 'dfs-applied-index';
+/** A person's bearer token (`Bearer <jwt>`), for callers without a client certificate. */
+export const AUTHORIZATION_KEY = 'authorization';
 
 /** The gRPC status each dfs error code travels as. */
 const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {
@@ -37,6 +39,7 @@ const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {
   [ErrorCode.DEADLINE_EXCEEDED]: GrpcStatus.DEADLINE_EXCEEDED,
   [ErrorCode.CANCELLED]: GrpcStatus.CANCELLED,
   [ErrorCode.PERMISSION_DENIED]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.QUOTA_EXCEEDED]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.UNRECOGNIZED]: GrpcStatus.UNKNOWN,
 };
 

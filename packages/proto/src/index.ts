@@ -61,6 +61,20 @@ export {
   DecommissionResponse,
   BalanceRequest,
   BalanceResponse,
+  SetAttrRequest,
+  SetAttrResponse,
+  SetQuotaRequest,
+  SetQuotaResponse,
+  ContentSummaryRequest,
+  ContentSummaryResponse,
+  SetReplicationRequest,
+  SetReplicationResponse,
+  WhoAmIRequest,
+  WhoAmIResponse,
+  CreateTokenRequest,
+  CreateTokenResponse,
+  RevokeTokenRequest,
+  RevokeTokenResponse,
 } from './gen/dfs/v1/master.js';
 export {
   ChunkServiceService,
@@ -89,6 +103,7 @@ export {
   FAILED_CHUNKSERVER_KEY,
   REQUEST_ID_KEY,
   APPLIED_INDEX_KEY,
+  AUTHORIZATION_KEY,
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
 export { shutdownServer } from './server-shutdown.js';

@@ -1,11 +1,11 @@
 import { DfsError } from './errors.js';
 import { ErrorCode } from './gen/dfs/v1/common.js';
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses '2s', '500ms', '1m', '1.5h' (a bare number is milliseconds) into milliseconds. */
+/** Parses '2s', '500ms', '1m', '1.5h', '30d' (a bare number is milliseconds) into milliseconds. */
 export function parseDuration(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
   if (!m) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid duration: ${JSON.stringify(text)} (use e.g. 2s, 500ms)`);
   return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
 }

@@ -100,7 +100,10 @@ export function registerDaemonCommands(program: Command): void {
       .option('--lease <duration>', 'writer lease soft limit', '60s')
       .option('--trash-interval <duration>', 'how long deleted files stay in the trash', '6h')
       .option('--join', 'join a running group: --peers lists its members (not this one); then `dfs admin masters add`')
-      .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000'),
+      .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000')
+      .option('--audit-log <file>', 'the audit log: one JSON line per namespace operation (default DIR/audit.log)')
+      .option('--audit-max-size <bytes>', 'rotate the audit log at this size', '64MiB')
+      .option('--audit-keep <n>', 'rotated audit logs kept', '5'),
   ).action(async (o: Record<string, string | undefined>) => {
     const join = (o.join as unknown as boolean | undefined) === true;
     const snapshotEvery = Number(o.snapshotEvery);
@@ -121,6 +124,9 @@ export function registerDaemonCommands(program: Command): void {
       deadAfterMs: parseDuration(o.deadAfter!),
       leaseMs: parseDuration(o.lease!),
       trashIntervalMs: parseDuration(o.trashInterval!),
+      ...(o.auditLog ? { auditLog: o.auditLog } : {}),
+      auditMaxBytes: parseSize(o.auditMaxSize!),
+      auditKeep: Number(o.auditKeep),
       logLevel: o.logLevel,
       // Every master, even a lone one, keeps its metadata in the Raft log, so members can be added later.
       raft: { snapshotEvery, join },

@@ -16,7 +16,7 @@ interface LsFlags extends ClientFlags {
 function formatLong(entry: FileStatus, human: boolean): string {
   const size = human ? humanSize(entry.size) : String(entry.size);
   const repl = entry.type === FileType.DIRECTORY ? '-' : String(entry.replication);
-  return `${modeString(entry)} ${repl.padStart(2)} ${size.padStart(human ? 6 : 12)} ${isoTime(entry.mtimeMs)} ${entry.path}`;
+  return `${modeString(entry)} ${repl.padStart(2)} ${entry.owner.padEnd(8)} ${entry.group.padEnd(10)} ${size.padStart(human ? 6 : 12)} ${isoTime(entry.mtimeMs)} ${entry.path}`;
 }
 
 async function* walk(client: DfsClient, path: string, recursive: boolean, staleOk: boolean): AsyncGenerator<FileStatus> {
@@ -32,7 +32,7 @@ export function registerNamespaceCommands(program: Command): void {
       .command('ls')
       .description('list a directory (or show one file)')
       .argument('[path]', 'remote path', '/')
-      .option('-l, --long', 'mode, replication, size, mtime')
+      .option('-l, --long', 'mode, replication, owner, group, size, mtime')
       .option('-R, --recursive', 'list subdirectories too')
       .option('-h, --human', 'human-readable sizes')
       .option('--json', 'one JSON array of entries')

@@ -9,6 +9,7 @@ export function withClientFlags(cmd: Command): Command {
     .option('--read-policy <policy>', 'replica choice for reads: round-robin | random | least-loaded')
     .option('--request-id <id>', 'request id carried to every node the command touches (shows in their logs)')
     .option('--follower-reads', 'spread read-only lookups over every master, followers too, never older than what this command saw')
+    .option('--token <jwt>', 'bearer token to act as its user (default: DFS_TOKEN, "token" in ~/.config/dfs/config.json)')
     .option('--tls-dir <dir>', 'credentials directory: ca.crt, tls.crt, tls.key (default: DFS_TLS_DIR, config file, .dfs-data/cluster.json)')
     .option('--insecure', 'plaintext gRPC, for a cluster started with --insecure (logs a warning)');
 }

@@ -20,10 +20,11 @@ export interface Attr {
   gid: number;
 }
 
-/** mode/mtime set through chmod/utimens and kept locally while the backend cannot store them. */
+/** mode/times set through chmod/utimens, kept locally until the file's content is committed. */
 export interface AttrOverride {
   mode?: number;
   mtimeMs?: number;
+  atimeMs?: number;
 }
 
 export interface Owner {

@@ -8,10 +8,13 @@ export interface NodeCapacity {
   freeBytes: number;
 }
 
-/** Mode and mtime changes; a backend offers them only once the master has the RPC. */
+/** What SetAttr changes (DfsClient.setAttributes); an absent field keeps its value. */
 export interface AttributeChange {
   mode?: number;
   mtimeMs?: number;
+  atimeMs?: number;
+  owner?: string;
+  group?: string;
 }
 
 /**
@@ -30,6 +33,6 @@ export interface FsBackend {
   /** Bytes [start, end] of a file (end inclusive), in order. */
   readChunks(path: string, opts: { start?: number; end?: number }): AsyncIterable<Buffer>;
   clusterStatus(): Promise<{ chunkservers: NodeCapacity[] }>;
-  /** Optional until the master has a SetAttributes RPC; the adapter keeps a local overlay otherwise. */
-  setAttributes?(path: string, change: AttributeChange): Promise<void>;
+  /** The master's SetAttr (DfsClient has it); without it the adapter keeps mode/mtime in a local overlay. */
+  setAttributes?(path: string, change: AttributeChange): Promise<unknown>;
 }

@@ -7,11 +7,21 @@ export interface ClusterConnection {
   security: Security;
   callTimeoutMs?: number;
   retryWindowMs?: number;
+  /** The mount's bearer token: every call acts as its user. */
+  token?: string;
 }
 
 /** The real backend: a DfsClient, which satisfies FsBackend as is (checked here by the compiler). */
-export function connectBackend(conn: ClusterConnection): { backend: FsBackend; close: () => void } {
-  const client = new DfsClient({ masters: conn.masters, security: conn.security, callTimeoutMs: conn.callTimeoutMs, retryWindowMs: conn.retryWindowMs });
+export function connectBackend(conn: ClusterConnection): { backend: FsBackend; client: DfsClient; close: () => void } {
+  const client = new DfsClient({
+    masters: conn.masters,
+    security: conn.security,
+    callTimeoutMs: conn.callTimeoutMs,
+    retryWindowMs: conn.retryWindowMs,
+    ...(conn.token ? { token: conn.token } : {}),
+    // The kernel applies the caller's umask before create/mkdir reach us.
+    umask: 0,
+  });
   const backend: FsBackend = client;
-  return { backend, close: () => client.close() };
+  return { backend, client, close: () => client.close() };
 }

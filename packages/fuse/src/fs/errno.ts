@@ -22,6 +22,7 @@ export const Errno = {
   ENOTEMPTY: 39,
   ETIMEDOUT: 110,
   ESTALE: 116,
+  EDQUOT: 122,
 } as const;
 
 export type ErrnoName = keyof typeof Errno;
@@ -50,6 +51,7 @@ const ERRNO_BY_CODE: Partial<Record<ErrorCode, ErrnoName>> = {
   [ErrorCode.NO_SPACE]: 'ENOSPC',
   [ErrorCode.NOT_ENOUGH_CHUNKSERVERS]: 'ENOSPC',
   [ErrorCode.PERMISSION_DENIED]: 'EACCES',
+  [ErrorCode.QUOTA_EXCEEDED]: 'EDQUOT',
   [ErrorCode.LEASE_HELD]: 'EBUSY',
   [ErrorCode.UNAVAILABLE]: 'EIO',
   [ErrorCode.SAFE_MODE]: 'EIO',

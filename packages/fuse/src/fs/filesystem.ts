@@ -4,6 +4,7 @@ import { attrFromOpenFile, attrFromStatus, isDirectory, type Attr, type Owner } 
 import type { FsBackend } from './backend.js';
 import { BlockCache } from './block-cache.js';
 import { FsError } from './errno.js';
+import type { IdentityMap } from './identity-map.js';
 import { versionOf, type FileVersion } from './file-version.js';
 import { MetaCache } from './meta-cache.js';
 import { OpenFile } from './open-file.js';
@@ -33,6 +34,8 @@ export interface FileSystemOptions {
    */
   writeBehind?: boolean;
   owner?: Owner;
+  /** Maps dfs owner/group names to local ids and back (identity-map.ts); absent = all the mounter's. */
+  identity?: IdentityMap;
   now?: Clock;
 }
 
@@ -138,7 +141,7 @@ export class DfsFileSystem {
     const local = this.localAttr(path);
     if (local) return local;
     const status = await this.mustStat(path);
-    return attrFromStatus(status, this.owner, this.overlay.get(path));
+    return attrFromStatus(status, this.ownerOf(status), this.overlay.get(path));
   }
 
   async readdir(path: string): Promise<string[]> {
@@ -277,11 +280,39 @@ export class DfsFileSystem {
     const when = mtimeMs < UTIME_SPECIAL_LIMIT_MS ? this.now() : mtimeMs;
     const file = this.files.get(path);
     if (!file || file.base !== null) await this.mustStat(path);
-    await this.setAttributes(path, { mtimeMs: when }, file);
+    // fuse-native hands one time for both (README, utimens caveat): atime and mtime get it.
+    await this.setAttributes(path, { mtimeMs: when, atimeMs: when }, file);
   }
 
-  /** Stores mode/mtime remotely when the backend can and nothing is pending, else in the overlay. */
-  private async setAttributes(path: string, change: { mode?: number; mtimeMs?: number }, file: OpenFile | undefined): Promise<void> {
+  /** chown(2): ids map to names through the local account database; -1 keeps a field. */
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    checkNames(path);
+    if (!this.backend.setAttributes || !this.opts.identity) return; // no owners to change: accepted, as before
+    const change: { owner?: string; group?: string } = {};
+    if (uid !== -1 && uid !== 0xffffffff) {
+      const owner = this.opts.identity.userOf(uid);
+      if (!owner) throw new FsError('EINVAL', `uid ${uid} has no user name on this host`);
+      change.owner = owner;
+    }
+    if (gid !== -1 && gid !== 0xffffffff) {
+      const group = this.opts.identity.groupOf(gid);
+      if (!group) throw new FsError('EINVAL', `gid ${gid} has no group name on this host`);
+      change.group = group;
+    }
+    if (change.owner === undefined && change.group === undefined) return;
+    const file = this.files.get(path);
+    if (file && (file.dirty || file.base === null)) await this.commit(file); // owners live on the master only
+    await this.mustStat(path);
+    await this.backend.setAttributes(this.remote(path), change);
+    this.meta.changed(path);
+  }
+
+  private ownerOf(status: FileStatus): Owner {
+    return this.opts.identity ? this.opts.identity.ownerOf(status.owner, status.group) : this.owner;
+  }
+
+  /** Stores mode/times remotely when the backend can and nothing is pending, else in the overlay until the commit. */
+  private async setAttributes(path: string, change: { mode?: number; mtimeMs?: number; atimeMs?: number }, file: OpenFile | undefined): Promise<void> {
     if (this.backend.setAttributes && !(file && (file.dirty || file.base === null))) {
       await this.backend.setAttributes(this.remote(path), change);
       this.meta.changed(path);

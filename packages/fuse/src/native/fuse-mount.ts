@@ -12,9 +12,11 @@ export interface FuseMountOptions {
  * - big_writes/max_write: 128 KiB writes instead of 4 KiB (measured ~3x faster here);
  * - max_readahead: let the kernel read ahead 1 MiB;
  * - attr/entry/negative_timeout=0: the kernel asks us for attributes every time, so our
- *   own short-TTL cache and open()'s fresh stat decide what is current (close-to-open).
+ *   own short-TTL cache and open()'s fresh stat decide what is current (close-to-open);
+ * - default_permissions: the kernel checks mode bits against the owner and group we report
+ *   for every local caller (the master checks the mount's own identity again).
  */
-const EXTRA_OPTIONS = ['big_writes', 'max_write=131072', 'max_readahead=1048576', 'attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0'];
+const EXTRA_OPTIONS = ['default_permissions', 'big_writes', 'max_write=131072', 'max_readahead=1048576', 'attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0'];
 
 class TunedFuse extends Fuse {
   protected override _fuseOptions(): string {

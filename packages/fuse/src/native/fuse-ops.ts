@@ -105,8 +105,8 @@ function untracedOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
     unlink: (path, cb) => done('unlink', path, fs.unlink(path), cb),
     rename: (src, dst, cb) => done('rename', src, fs.rename(src, dst), cb),
     chmod: (path, mode, cb) => done('chmod', path, fs.chmod(path, mode), cb),
-    // Ownership is the mounting user's; chown is accepted and has no effect.
-    chown: (_path, _uid, _gid, cb) => cb(0),
+    // Owners are names on the master; ids map through the local account database.
+    chown: (path, uid, gid, cb) => done('chown', path, fs.chown(path, uid, gid), cb),
     // fuse-native 2.2.6 passes the atime in both arguments; see README (utimens caveat).
     utimens: (path, _atime, mtime, cb) => done('utimens', path, fs.utimens(path, mtime), cb),
   };

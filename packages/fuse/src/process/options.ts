@@ -10,6 +10,8 @@ options:
   --masters H:P,...   master addresses (default: DFS_MASTERS, ~/.config/dfs/config.json, .dfs-data/cluster.json)
   --tls-dir DIR       credentials: ca.crt, tls.crt, tls.key (default: DFS_TLS_DIR, config file, .dfs-data/cluster.json)
   --insecure          plaintext gRPC, for a cluster started with --insecure (logs a warning)
+  --token JWT         act as this token's user (default: DFS_TOKEN, "token" in ~/.config/dfs/config.json;
+                      none = the identity of the certificate)
   --daemon            mount, then return once the mount is ready (the server runs in the background)
   --log FILE          where a daemon writes its log (default: <spool dir>.log)
   --spool-dir DIR     local directory for files being written (default: $TMPDIR/dfs-mount-<pid>)
@@ -30,6 +32,7 @@ export interface MountArgs {
   mountpoint: string;
   remoteDir: string;
   masters?: string;
+  token?: string;
   tlsDir?: string;
   insecure: boolean;
   daemon: boolean;
@@ -52,7 +55,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const VALUE_FLAGS = new Set(['--masters', '--tls-dir', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
+const VALUE_FLAGS = new Set(['--masters', '--tls-dir', '--token', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
 
 /** Parses dfs-mount's arguments; flags may come before or after the positionals. */
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -97,6 +100,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     mountpoint,
     remoteDir,
     masters: values.get('--masters'),
+    token: values.get('--token'),
     tlsDir: values.get('--tls-dir'),
     insecure: switches.has('--insecure'),
     daemon: switches.has('--daemon'),

@@ -1,11 +1,12 @@
 import { mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
-import { resolveMasters, resolveSecurity } from '@dfs/client';
+import { resolveMasters, resolveSecurity, resolveToken } from '@dfs/client';
 import { describeSecurity } from '@dfs/security';
 import { FileType } from '@dfs/proto';
 import type { FsBackend } from '../fs/backend.js';
 import { connectBackend } from '../fs/dfs-backend.js';
 import { DfsFileSystem } from '../fs/filesystem.js';
 import { FuseMount } from '../native/fuse-mount.js';
+import { IdentityMap } from '../fs/identity-map.js';
 import { fuseOperations } from '../native/fuse-ops.js';
 import type { Logger } from '@dfs/telemetry';
 import type { MountArgs } from './options.js';
@@ -13,13 +14,21 @@ import { register, unregister } from './registry.js';
 import { defaultSpoolDir, removeStaleSpoolDirs } from './spool-dir.js';
 
 /** Makes the backend a mount serves; the real one is a DfsClient, tests pass an in-memory one. */
-export type Connect = (args: MountArgs) => { backend: FsBackend; close: () => void; description: string };
+export type Connect = (args: MountArgs) => {
+  backend: FsBackend;
+  close: () => void;
+  description: string;
+  /** Who the cluster takes this mount for (its token's user), to show it as the mounting user. */
+  whoami?: () => Promise<{ user: string; groups: string[] }>;
+};
 
 const connectCluster: Connect = (args) => {
   const { masters } = resolveMasters(args.masters);
   const { security } = resolveSecurity({ tlsDir: args.tlsDir, insecure: args.insecure });
   if (security.insecure) process.stderr.write(`dfs-mount: warning: ${describeSecurity(security)}: nothing is authenticated or encrypted\n`);
-  return { ...connectBackend({ masters, security, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 }), description: masters.join(',') };
+  const token = resolveToken(args.token);
+  const conn = connectBackend({ masters, security, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000, ...(token ? { token } : {}) });
+  return { ...conn, description: masters.join(','), whoami: () => conn.client.whoami() };
 };
 
 /** How long an unmount waits for descriptors still open on the mount to be closed. */
@@ -49,7 +58,7 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
   } catch {
     throw new Error(`${args.mountpoint}: mount point does not exist (create the directory first)`);
   }
-  const { backend, close, description } = connect(args);
+  const { backend, close, description, whoami } = connect(args);
 
   const root = await backend.tryStat(args.remoteDir).catch((err: unknown) => {
     close();
@@ -58,6 +67,16 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
   if (!root || root.type !== FileType.DIRECTORY) {
     close();
     throw new Error(`${args.remoteDir}: no such directory in dfs`);
+  }
+
+  let identity: IdentityMap | undefined;
+  if (whoami) {
+    const me = await whoami().catch((err: unknown) => {
+      close();
+      throw new Error(`the cluster refused this mount's identity: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    identity = new IdentityMap(me, { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
+    log.info({ user: me.user, groups: me.groups }, 'mount identity');
   }
 
   if (!args.spoolDir) {
@@ -74,6 +93,7 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
     cacheBytes: args.cacheBytes,
     readaheadMax: args.readaheadMax,
     writeBehind: args.writeBehind,
+    ...(identity ? { identity } : {}),
   });
   const fuse = new FuseMount(mountpoint, fuseOperations(fs, log), {
     fsname: `dfs:${args.remoteDir}`,

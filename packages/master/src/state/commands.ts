@@ -1,4 +1,5 @@
 import { ErrorCode, MAX_REQUEST_ID_BYTES } from '@dfs/proto';
+import { MAX_GROUPS, isValidName, type Caller } from '../auth/caller.js';
 
 /*
  * The command envelope (rqlite's command/): every metadata change is one of these values,
@@ -35,6 +36,8 @@ export interface CreateFileCmd {
   opId?: string;
   /** Also allocate chunk 0 (the single-chunk fast path); absent = false. */
   firstChunk?: boolean;
+  /** Who asked (stamped by the leader); absent = the superuser (entries from before permissions). */
+  caller?: Caller;
 }
 export interface AddChunkCmd {
   type: 'AddChunk';
@@ -54,6 +57,8 @@ export interface AbandonChunkCmd {
   handle: number;
   now: number;
   leaseExpiry: number;
+  /** Drop the whole (never attached) file: a failed create. Absent = false. */
+  wholeFile?: boolean;
 }
 export interface CompleteFileCmd {
   type: 'CompleteFile';
@@ -78,6 +83,8 @@ export interface MkdirCmd {
   now: number;
   /** Client-generated operation id: a retried command returns the first result (RetryCache). */
   opId?: string;
+  /** Who asked (stamped by the leader); absent = the superuser (entries from before permissions). */
+  caller?: Caller;
 }
 export interface DeleteCmd {
   type: 'Delete';
@@ -87,6 +94,8 @@ export interface DeleteCmd {
   now: number;
   /** Client-generated operation id: a retried command returns the first result (RetryCache). */
   opId?: string;
+  /** Who asked (stamped by the leader); absent = the superuser (entries from before permissions). */
+  caller?: Caller;
 }
 export interface RenameCmd {
   type: 'Rename';
@@ -96,6 +105,8 @@ export interface RenameCmd {
   now: number;
   /** Client-generated operation id: a retried command returns the first result (RetryCache). */
   opId?: string;
+  /** Who asked (stamped by the leader); absent = the superuser (entries from before permissions). */
+  caller?: Caller;
 }
 /** Leader-proposed: a writer's lease expired; close the file at its last complete chunk. */
 export interface RecoverLeaseCmd {
@@ -118,6 +129,53 @@ export interface OpenAppendCmd {
   clientId: string;
   now: number;
   leaseExpiry: number;
+  /** Who asked (stamped by the leader); absent = the superuser (entries from before permissions). */
+  caller?: Caller;
+}
+/** chmod / chown / chgrp / utimes: sets what is given (users/attributes in permissions.ts). */
+export interface SetAttrCmd {
+  type: 'SetAttr';
+  path: string;
+  mode?: number;
+  owner?: string;
+  group?: string;
+  mtime?: number;
+  atime?: number;
+  now: number;
+  caller?: Caller;
+  opId?: string;
+}
+/** Directory quotas (HDFS): sets the given limits, or removes both with `clear`. Superuser only. */
+export interface SetQuotaCmd {
+  type: 'SetQuota';
+  path: string;
+  files?: number;
+  space?: number;
+  clear: boolean;
+  now: number;
+  caller?: Caller;
+}
+/** setrep: a file's replication target; the leader then adds or trims replicas. */
+export interface SetReplicationCmd {
+  type: 'SetReplication';
+  path: string;
+  replication: number;
+  now: number;
+  caller?: Caller;
+}
+/** Leader-proposed once: the random cluster key that signs bearer tokens (same on every master). */
+export interface SetAuthKeyCmd {
+  type: 'SetAuthKey';
+  id: string;
+  secret: string;
+  now: number;
+}
+/** `dfs admin token revoke`: remembered until the token would have expired anyway. */
+export interface RevokeTokenCmd {
+  type: 'RevokeToken';
+  jti: string;
+  expiry: number;
+  now: number;
 }
 /**
  * Leader-proposed: the balancer's run state, kept in the Raft state so a run survives a
@@ -144,6 +202,11 @@ export type Command =
   | TrashCheckpointCmd
   | OpenAppendCmd
   | SetBalancerCmd
+  | SetAttrCmd
+  | SetQuotaCmd
+  | SetReplicationCmd
+  | SetAuthKeyCmd
+  | RevokeTokenCmd
   | NoopCmd;
 
 export type CommandType = Command['type'];
@@ -159,21 +222,26 @@ export class CommandDecodeError extends Error {
   }
 }
 
-type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?';
+type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?' | 'caller?';
 
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
-  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?' },
+  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', caller: 'caller?' },
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint', count: 'uint?' },
-  AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint' },
+  AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint', wholeFile: 'bool?' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
   RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
-  Mkdir: { path: 'string', parents: 'bool', mode: 'uint', now: 'uint', opId: 'string?' },
-  Delete: { path: 'string', recursive: 'bool', skipTrash: 'bool', now: 'uint', opId: 'string?' },
-  Rename: { src: 'string', dst: 'string', overwrite: 'bool', now: 'uint', opId: 'string?' },
+  Mkdir: { path: 'string', parents: 'bool', mode: 'uint', now: 'uint', opId: 'string?', caller: 'caller?' },
+  Delete: { path: 'string', recursive: 'bool', skipTrash: 'bool', now: 'uint', opId: 'string?', caller: 'caller?' },
+  Rename: { src: 'string', dst: 'string', overwrite: 'bool', now: 'uint', opId: 'string?', caller: 'caller?' },
   RecoverLease: { inode: 'uint', now: 'uint', chunks: 'commits' },
   TrashCheckpoint: { now: 'uint', intervalMs: 'uint' },
-  OpenAppend: { inode: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
+  OpenAppend: { inode: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', caller: 'caller?' },
   SetBalancer: { thresholdMilli: 'uint' },
+  SetAttr: { path: 'string', mode: 'uint?', owner: 'string?', group: 'string?', mtime: 'uint?', atime: 'uint?', now: 'uint', caller: 'caller?', opId: 'string?' },
+  SetQuota: { path: 'string', files: 'uint?', space: 'uint?', clear: 'bool', now: 'uint', caller: 'caller?' },
+  SetReplication: { path: 'string', replication: 'uint', now: 'uint', caller: 'caller?' },
+  SetAuthKey: { id: 'string', secret: 'string', now: 'uint' },
+  RevokeToken: { jti: 'string', expiry: 'uint', now: 'uint' },
   Noop: {},
 };
 
@@ -187,8 +255,19 @@ function isCommit(v: unknown): v is ChunkCommit {
   return isUint(c['handle']) && isUint(c['length']) && isUint(c['crc32c']) && (c['crc32c'] as number) <= 0xffffffff && (c['version'] === undefined || isUint(c['version']));
 }
 
+function isCaller(v: unknown): v is Caller {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Record<string, unknown>;
+  return (
+    typeof c['user'] === 'string' && isValidName(c['user']) && typeof c['superuser'] === 'boolean' &&
+    Array.isArray(c['groups']) && c['groups'].length <= MAX_GROUPS && c['groups'].every((g) => typeof g === 'string' && isValidName(g))
+  );
+}
+
 function checkField(kind: FieldKind, v: unknown): boolean {
   switch (kind) {
+    case 'caller?':
+      return v === undefined || isCaller(v);
     case 'string':
       return typeof v === 'string';
     case 'string?':

@@ -3,8 +3,11 @@ import Database from 'better-sqlite3';
 import { DfsError, ErrorCode, FileType, type FileStatus } from '@dfs/proto';
 import { CommandDecodeError, decodeCommand, type Command, type CommandResult } from './commands.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
-import { CommandProcessor, TRASH_CURRENT, TRASH_DIR } from './processor.js';
-import { BALANCER_KEY, ROOT_ID, openDatabase, type OpenOptions } from './schema.js';
+import { CommandProcessor, TRASH_CURRENT } from './processor.js';
+import { SUPERUSER, type Caller } from '../auth/caller.js';
+import { EXECUTE, READ, mustWalk, requireAccess } from './permissions.js';
+import type { Quota, Usage } from './quota.js';
+import { BALANCER_KEY, openDatabase, type OpenOptions } from './schema.js';
 import type { StateMachine } from '@dfs/raft';
 
 export const DEFAULT_LIST_LIMIT = 1000;
@@ -193,16 +196,18 @@ export class MetadataStore implements StateMachine {
 
   // ---- reads (not through the log) ----
 
-  stat(path: string): FileStatus {
+  /** Traverse (x) on every ancestor is all a stat needs (HDFS getFileInfo). */
+  stat(path: string, caller: Caller = SUPERUSER): FileStatus {
     const p = splitPath(path);
-    return statusOf(this.ns.mustResolve(p.path, p.comps), p.path);
+    return statusOf(mustWalk(this.ns, p.path, p.comps, caller).row, p.path);
   }
 
-  /** Children of a directory after `startAfter`, in name order; a file lists as itself. */
-  list(path: string, startAfter: string, limit: number): ListResult {
+  /** Children of a directory after `startAfter`, in name order; a file lists as itself. Needs r+x on a directory. */
+  list(path: string, startAfter: string, limit: number, caller: Caller = SUPERUSER): ListResult {
     const p = splitPath(path);
-    const row = this.ns.mustResolve(p.path, p.comps);
+    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
     if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path)], hasMore: false };
+    requireAccess(row, caller, READ | EXECUTE, p.path);
     const n = Math.min(limit > 0 ? limit : DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     const rows = this.ns.children(row.id, startAfter, n + 1);
     const hasMore = rows.length > n;
@@ -211,11 +216,30 @@ export class MetadataStore implements StateMachine {
     return { entries: rows.map((r) => statusOf(r, `${base}/${r.name}`)), hasMore };
   }
 
-  getFile(path: string): FileWithChunks {
+  /** A file and its chunks: what opening it for reading returns, so it needs r. */
+  getFile(path: string, caller: Caller = SUPERUSER): FileWithChunks {
     const p = splitPath(path);
-    const row = this.ns.mustResolve(p.path, p.comps);
+    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
+    requireAccess(row, caller, READ, p.path);
     return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id) };
+  }
+
+  /** `dfs count -q`: names, bytes and space under a path, with its quotas (traverse needed). */
+  contentSummary(path: string, caller: Caller = SUPERUSER): { usage: Usage; quota?: Quota; file: FileStatus } {
+    const p = splitPath(path);
+    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    const quota = this.processor.quota.get(row.id);
+    return { usage: this.processor.quota.usage(row.id), ...(quota ? { quota } : {}), file: statusOf(row, p.path) };
+  }
+
+  /** The cluster key that signs bearer tokens (undefined until the first leader proposed one). */
+  authKey(): { id: string; secret: string } | undefined {
+    return this.db.prepare('SELECT id, secret FROM auth_keys ORDER BY created, id LIMIT 1').get() as { id: string; secret: string } | undefined;
+  }
+
+  isTokenRevoked(jti: string): boolean {
+    return this.db.prepare('SELECT 1 FROM revoked_tokens WHERE jti = ?').get(jti) !== undefined;
   }
 
   inode(id: number): InodeRow | undefined {
@@ -257,13 +281,13 @@ export class MetadataStore implements StateMachine {
 
   /** True when a TrashCheckpoint command would do something at `now`. */
   trashHasWork(now: number, intervalMs: number): boolean {
-    const trash = this.ns.child(ROOT_ID, TRASH_DIR);
-    if (!trash || !isDir(trash)) return false;
-    const current = this.ns.child(trash.id, TRASH_CURRENT);
-    if (current && isDir(current) && this.ns.hasChildren(current.id)) return true;
-    return this.ns
-      .children(trash.id, '', MAX_LIST_LIMIT)
-      .some((c) => /^\d+$/.test(c.name) && Number(c.name) + intervalMs <= now);
+    return this.processor.trashDirs().some((trash) => {
+      const current = this.ns.child(trash.id, TRASH_CURRENT);
+      if (current && isDir(current) && this.ns.hasChildren(current.id)) return true;
+      return this.ns
+        .children(trash.id, '', MAX_LIST_LIMIT)
+        .some((c) => /^\d+$/.test(c.name) && Number(c.name) + intervalMs <= now);
+    });
   }
 
   /** The balancer run the log says is active: its threshold in percentage points, or 0 (stopped). */
@@ -277,8 +301,11 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; revoked: unknown[] } {
     return {
+      quotas: this.db.prepare('SELECT * FROM quotas ORDER BY inode').all(),
+      authKeys: this.db.prepare('SELECT * FROM auth_keys ORDER BY id').all(),
+      revoked: this.db.prepare('SELECT * FROM revoked_tokens ORDER BY jti').all(),
       meta: this.db.prepare('SELECT * FROM meta ORDER BY key').all(),
       inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),
       chunks: this.db.prepare('SELECT * FROM chunks ORDER BY handle').all(),

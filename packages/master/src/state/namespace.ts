@@ -18,6 +18,9 @@ export interface InodeRow {
   lease_expiry: number | null;
   pending_parent: number | null;
   pending_overwrite: number;
+  owner: string;
+  grp: string;
+  atime: number;
 }
 
 export interface ChunkRow {
@@ -165,6 +168,9 @@ export function statusOf(row: InodeRow, path: string): FileStatus {
     inode: row.id,
     underConstruction: row.under_construction === 1,
     chunkCount: row.chunk_count,
+    owner: row.owner,
+    group: row.grp,
+    atimeMs: row.atime,
   };
 }
 

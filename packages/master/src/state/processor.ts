@@ -4,6 +4,7 @@ import type {
   AbandonChunkCmd,
   AddChunkCmd,
   ChunkCommit,
+  OpenAppendCmd,
   Command,
   CompleteFileCmd,
   CreateFileCmd,
@@ -12,14 +13,41 @@ import type {
   RecoverLeaseCmd,
   RenameCmd,
   RenewLeaseCmd,
+  RevokeTokenCmd,
+  SetAttrCmd,
+  SetAuthKeyCmd,
+  SetQuotaCmd,
+  SetReplicationCmd,
   TrashCheckpointCmd,
 } from './commands.js';
+import { SUPERGROUP, checkName, type Caller } from '../auth/caller.js';
+import { EXECUTE, READ, WRITE, denied, hasAccess, isOwner, mustWalk, requireAccess, requireStickyOk, walk } from './permissions.js';
+import { QuotaManager } from './quota.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
-import { BALANCER_KEY, ROOT_ID, TYPE_DIR, TYPE_FILE } from './schema.js';
-import { AppendProcessor } from './append.js';
+import { BALANCER_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { AppendProcessor, type OpenAppendResult } from './append.js';
 
 export const TRASH_DIR = '.Trash';
 export const TRASH_CURRENT = 'Current';
+/** Home directories (HDFS): each user's trash is /user/NAME/.Trash. */
+export const HOME_DIR = 'user';
+
+/** Path components of `user`'s trash directory. */
+export function trashComps(user: string): string[] {
+  return [HOME_DIR, user, TRASH_DIR];
+}
+
+/** True when `comps` lies inside some user's trash (/user/NAME/.Trash/...). */
+export function inTrash(comps: readonly string[]): boolean {
+  return comps.length >= 3 && comps[0] === HOME_DIR && comps[2] === TRASH_DIR;
+}
+
+/** The caller of entries from before permissions: a fixed superuser, so replay never depends on the host. */
+const LOG_SUPERUSER: Caller = Object.freeze({ user: ROOT_OWNER, groups: [SUPERGROUP], superuser: true }) as Caller;
+
+function callerOf(cmd: { caller?: Caller }): Caller {
+  return cmd.caller ?? LOG_SUPERUSER;
+}
 
 export interface AddChunkResult {
   handle: number;
@@ -43,7 +71,9 @@ export interface RecoverLeaseResult {
 }
 export interface TrashCheckpointResult {
   deleted: number;
+  /** The first checkpoint made (one per user trash that had something in Current). */
   checkpoint?: string;
+  checkpoints?: string[];
 }
 
 /**
@@ -72,20 +102,36 @@ export class CommandProcessor {
   private readonly sRenew: Database.Statement;
   private readonly sFinalize: Database.Statement;
   private readonly append: AppendProcessor;
+  readonly quota: QuotaManager;
+  private readonly sSetAttr: Database.Statement;
+  private readonly sSetReplication: Database.Statement;
+  private readonly sSubtreeDirs: Database.Statement;
+  private readonly sAddKey: Database.Statement;
+  private readonly sRevoke: Database.Statement;
+  private readonly sPruneRevoked: Database.Statement;
 
   constructor(
     db: Database.Database,
     private readonly ns: Namespace,
   ) {
     this.append = new AppendProcessor(db, ns);
+    this.quota = new QuotaManager(db, ns);
+    this.sSetAttr = db.prepare('UPDATE inodes SET mode = @mode, owner = @owner, grp = @grp, mtime = @mtime, atime = @atime WHERE id = @id');
+    this.sSetReplication = db.prepare('UPDATE inodes SET replication = ? WHERE id = ?');
+    this.sSubtreeDirs = db.prepare(
+      'WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id WHERE i.type = 2) SELECT i.* FROM sub JOIN inodes i ON i.id = sub.id',
+    );
+    this.sAddKey = db.prepare('INSERT OR IGNORE INTO auth_keys (id, secret, created) VALUES (?, ?, ?)');
+    this.sRevoke = db.prepare('INSERT OR REPLACE INTO revoked_tokens (jti, expiry) VALUES (?, ?)');
+    this.sPruneRevoked = db.prepare('DELETE FROM revoked_tokens WHERE expiry < ?');
     this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.sSetMeta = db.prepare('UPDATE meta SET value = ? WHERE key = ?');
     this.sPutMeta = db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)');
     this.sInsertInode = db.prepare(`INSERT INTO inodes
       (id, parent, name, type, mode, mtime, size, replication, chunk_size, chunk_count,
-       under_construction, lease_holder, lease_expiry, pending_parent, pending_overwrite)
+       under_construction, lease_holder, lease_expiry, pending_parent, pending_overwrite, owner, grp, atime)
       VALUES (@id, @parent, @name, @type, @mode, @mtime, 0, @replication, @chunk_size, 0,
-       @under_construction, @lease_holder, @lease_expiry, @pending_parent, @pending_overwrite)`);
+       @under_construction, @lease_holder, @lease_expiry, @pending_parent, @pending_overwrite, @owner, @grp, @mtime)`);
     this.sTouch = db.prepare('UPDATE inodes SET mtime = ? WHERE id = ?');
     this.sMove = db.prepare('UPDATE inodes SET parent = ?, name = ? WHERE id = ?');
     this.sDeleteInode = db.prepare('DELETE FROM inodes WHERE id = ?');
@@ -129,10 +175,20 @@ export class CommandProcessor {
       case 'TrashCheckpoint':
         return this.trashCheckpoint(cmd);
       case 'OpenAppend':
-        return this.append.openAppend(cmd);
+        return this.openAppend(cmd);
       case 'SetBalancer':
         this.sPutMeta.run(BALANCER_KEY, cmd.thresholdMilli);
         return {};
+      case 'SetAttr':
+        return this.setAttr(cmd);
+      case 'SetQuota':
+        return this.setQuota(cmd);
+      case 'SetReplication':
+        return this.setReplication(cmd);
+      case 'SetAuthKey':
+        return this.setAuthKey(cmd);
+      case 'RevokeToken':
+        return this.revokeToken(cmd);
       case 'Noop':
         return {};
     }
@@ -152,13 +208,15 @@ export class CommandProcessor {
 
   // ---- helpers ----
 
-  private newDir(parent: number, name: string, mode: number, now: number): InodeRow {
+  private newDir(parent: InodeRow, name: string, mode: number, now: number, owner: string, group?: string): InodeRow {
     const id = this.alloc('next_inode');
     this.sInsertInode.run({
-      id, parent, name, type: TYPE_DIR, mode, mtime: now, replication: 0, chunk_size: 0,
+      id, parent: parent.id, name, type: TYPE_DIR, mode, mtime: now, replication: 0, chunk_size: 0,
       under_construction: 0, lease_holder: null, lease_expiry: null, pending_parent: null, pending_overwrite: 0,
+      owner, grp: group ?? parent.grp, // HDFS (BSD rule): a new entry takes its directory's group
     });
-    this.sTouch.run(now, parent);
+    const parentId = parent.id;
+    this.sTouch.run(now, parentId);
     return this.ns.byId(id)!;
   }
 
@@ -167,18 +225,29 @@ export class CommandProcessor {
    * `{ blockedBy }` when an existing *file* sits on the path. Nothing is created unless
    * the whole path can be made, because creation only starts past the last existing entry.
    */
-  private ensureDirs(comps: string[], mode: number, now: number): InodeRow | { blockedBy: string } {
+  private ensureDirs(comps: string[], mode: number, now: number, caller: Caller, system?: { owner: string; group?: string }): InodeRow | { blockedBy: string } {
     let cur = this.ns.root();
     for (let i = 0; i < comps.length; i++) {
+      // Traverse (x) on every directory passed; the leader's own directories (trash) skip checks.
+      if (!system) requireAccess(cur, caller, EXECUTE, '/' + comps.slice(0, i).join('/'));
       const next = this.ns.child(cur.id, comps[i]!);
       if (!next) {
-        for (let j = i; j < comps.length; j++) cur = this.newDir(cur.id, comps[j]!, mode, now);
+        if (!system) requireAccess(cur, caller, WRITE, '/' + comps.slice(0, i).join('/'));
+        for (let j = i; j < comps.length; j++) cur = this.newDir(cur, comps[j]!, mode, now, system?.owner ?? caller.user, system?.group);
         return cur;
       }
       if (!isDir(next)) return { blockedBy: '/' + comps.slice(0, i + 1).join('/') };
       cur = next;
     }
     return cur;
+  }
+
+  /** HDFS: a recursive delete needs rwx on every directory of the subtree. */
+  private requireSubtreeAccess(row: InodeRow, caller: Caller, path: string): void {
+    if (caller.superuser || !isDir(row)) return;
+    for (const d of this.sSubtreeDirs.all(row.id) as InodeRow[]) {
+      if (!hasAccess(d, caller, READ | WRITE | EXECUTE)) denied(caller, READ | WRITE | EXECUTE, this.ns.pathOf(d), d);
+    }
   }
 
   private deleteTree(row: InodeRow): void {
@@ -221,12 +290,17 @@ export class CommandProcessor {
     if (cmd.chunkSize < 1 || cmd.chunkSize > MAX_CHUNK_SIZE) fail(ErrorCode.INVALID_ARGUMENT, `bad chunk size ${cmd.chunkSize}`);
     if (cmd.mode > 0o7777) fail(ErrorCode.INVALID_ARGUMENT, `bad mode ${cmd.mode.toString(8)}`);
     const name = comps[comps.length - 1]!;
-    const parent = this.ensureDirs(comps.slice(0, -1), 0o755, cmd.now);
+    const caller = callerOf(cmd);
+    const parent = this.ensureDirs(comps.slice(0, -1), 0o755, cmd.now, caller);
     if ('blockedBy' in parent) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${parent.blockedBy}`);
+    const parentPath = '/' + comps.slice(0, -1).join('/');
+    requireAccess(parent, caller, WRITE | EXECUTE, parentPath);
     const existing = this.ns.child(parent.id, name);
     if (existing) {
       if (isDir(existing)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
       if (!cmd.overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
+      requireAccess(existing, caller, WRITE, path); // overwriting truncates: w on the file (HDFS)
+      requireStickyOk(parent, existing, caller, path);
     }
     for (const p of this.ns.pendingAt(parent.id, name)) {
       if (p.lease_holder !== cmd.clientId && (p.lease_expiry ?? 0) > cmd.now) {
@@ -239,8 +313,9 @@ export class CommandProcessor {
     this.sInsertInode.run({
       id, parent: null, name, type: TYPE_FILE, mode: cmd.mode, mtime: cmd.now, replication: cmd.replication,
       chunk_size: cmd.chunkSize, under_construction: 1, lease_holder: cmd.clientId, lease_expiry: cmd.leaseExpiry,
-      pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0,
+      pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0, owner: caller.user, grp: parent.grp,
     });
+    this.quota.enforce(parent.id);
     if (cmd.firstChunk) {
       // The single-chunk fast path: chunk 0 in the same entry, exactly as AddChunk would.
       const firstChunk = this.addChunk({ type: 'AddChunk', inode: id, clientId: cmd.clientId, index: 0, now: cmd.now, leaseExpiry: cmd.leaseExpiry });
@@ -275,7 +350,12 @@ export class CommandProcessor {
     const handle = this.alloc('next_handle');
     this.sInsertChunk.run(handle, row.id, cmd.index, 1);
     // A batch only extends the file: a replacement (retry) allocates one chunk.
-    const batch = cmd.index === count ? Math.min(Math.max(1, cmd.count ?? 1), MAX_ADD_CHUNK_BATCH) : 1;
+    let batch = cmd.index === count ? Math.min(Math.max(1, cmd.count ?? 1), MAX_ADD_CHUNK_BATCH) : 1;
+    if (batch > 1) {
+      // Under a space quota a batch shrinks to what fits: the writer asks again for the rest.
+      const room = this.quota.room(row.parent ?? row.pending_parent ?? ROOT_ID);
+      batch = Math.max(1, Math.min(batch, 1 + Math.floor(room / Math.max(1, row.chunk_size * row.replication))));
+    }
     const more: Array<{ handle: number; version: number; offset: number }> = [];
     for (let k = 1; k < batch; k++) {
       const h = this.alloc('next_handle');
@@ -283,12 +363,21 @@ export class CommandProcessor {
       more.push({ handle: h, version: 1, offset: (cmd.index + k) * row.chunk_size });
     }
     this.sSetWriteState.run(Math.max(count, cmd.index + batch), cmd.leaseExpiry, row.id);
+    this.quota.enforce(row.parent ?? row.pending_parent ?? ROOT_ID);
     const result: AddChunkResult = { handle, version: 1, offset: cmd.index * row.chunk_size };
     if (more.length > 0) result.more = more;
     return result;
   }
 
   private abandonChunk(cmd: AbandonChunkCmd): Record<string, never> {
+    if (cmd.wholeFile) {
+      const f = this.ns.byId(cmd.inode);
+      if (!f) return {}; // already gone: idempotent
+      const row = this.writableFile(cmd.inode, cmd.clientId);
+      if (row.parent !== null) fail(ErrorCode.INVALID_ARGUMENT, `file ${this.ns.pathOf(row)} is visible: abandon its chunks instead`);
+      this.deleteTree(row);
+      return {};
+    }
     const row = this.writableFile(cmd.inode, cmd.clientId);
     const chunk = this.ns.chunk(cmd.handle);
     if (!chunk) return {}; // already gone: abandoning is idempotent
@@ -364,45 +453,70 @@ export class CommandProcessor {
       return { dir: statusOf(this.ns.root(), '/') };
     }
     const name = comps[comps.length - 1]!;
+    const caller = callerOf(cmd);
+    const parentComps = comps.slice(0, -1);
+    const parentPath = '/' + parentComps.join('/');
     let parent: InodeRow;
     if (cmd.parents) {
-      const p = this.ensureDirs(comps.slice(0, -1), cmd.mode, cmd.now);
+      const p = this.ensureDirs(parentComps, cmd.mode, cmd.now, caller);
       if ('blockedBy' in p) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${p.blockedBy}`);
       parent = p;
     } else {
-      parent = this.ns.mustResolveDir(comps.slice(0, -1));
+      parent = mustWalk(this.ns, parentPath, parentComps, caller).row;
+      if (!isDir(parent)) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${parentPath}`);
     }
+    requireAccess(parent, caller, EXECUTE, parentPath);
     const existing = this.ns.child(parent.id, name);
     if (existing) {
       if (cmd.parents && isDir(existing)) return { dir: statusOf(existing, path) };
       fail(ErrorCode.ALREADY_EXISTS, `${isDir(existing) ? 'directory' : 'file'} exists: ${path}`);
     }
-    return { dir: statusOf(this.newDir(parent.id, name, cmd.mode, cmd.now), path) };
+    requireAccess(parent, caller, WRITE, parentPath);
+    const dir = this.newDir(parent, name, cmd.mode, cmd.now, caller.user);
+    this.quota.enforce(parent.id);
+    return { dir: statusOf(dir, path) };
   }
 
   private delete(cmd: DeleteCmd): DeleteResult {
     const { path, comps } = splitPath(cmd.path);
     if (comps.length === 0) fail(ErrorCode.INVALID_ARGUMENT, 'cannot delete /');
-    const row = this.ns.mustResolve(path, comps);
+    const caller = callerOf(cmd);
+    const { row, parent: parentRow } = mustWalk(this.ns, path, comps, caller);
+    const parentPath = '/' + comps.slice(0, -1).join('/');
+    requireAccess(parentRow!, caller, WRITE | EXECUTE, parentPath);
+    requireStickyOk(parentRow!, row, caller, path);
     if (isDir(row) && !cmd.recursive && this.ns.hasChildren(row.id)) fail(ErrorCode.NOT_EMPTY, `directory not empty: ${path}`);
+    if (isDir(row) && this.ns.hasChildren(row.id)) this.requireSubtreeAccess(row, caller, path);
     const parent = row.parent!;
-    if (cmd.skipTrash || comps[0] === TRASH_DIR) {
+    // Inside a trash, or holding the caller's own trash (/user, /user/NAME): gone for good.
+    const holdsTrash = isSameOrDescendant('/' + trashComps(caller.user).join('/'), path);
+    if (cmd.skipTrash || inTrash(comps) || holdsTrash) {
       this.deleteTree(row);
       this.sTouch.run(cmd.now, parent);
       return { path };
     }
-    const trashedTo = this.moveToTrash(row, comps, cmd.now);
+    const trashedTo = this.moveToTrash(row, comps, cmd.now, caller);
     this.sTouch.run(cmd.now, parent);
     return { path, trashedTo };
   }
 
-  /** HDFS trash: /a/b → /.Trash/Current/a/b (a suffix when the name is taken). */
-  private moveToTrash(row: InodeRow, comps: string[], now: number): string {
-    let dirComps = [TRASH_DIR, TRASH_CURRENT, ...comps.slice(0, -1)];
-    let dir = this.ensureDirs(dirComps, 0o700, now);
+  /**
+   * HDFS trash: /a/b → /user/NAME/.Trash/Current/a/b for the deleting user NAME (a suffix
+   * when the name is taken). The leader makes /user (root, 0755) and the user's home and
+   * trash (owned by NAME, 0700) as needed, so only NAME and the superuser can see inside.
+   */
+  private moveToTrash(row: InodeRow, comps: string[], now: number, caller: Caller): string {
+    const home = [HOME_DIR, caller.user];
+    const owner = { owner: caller.user, group: caller.groups[0] ?? caller.user };
+    const made = this.ensureDirs([HOME_DIR], 0o755, now, caller, { owner: ROOT_OWNER, group: ROOT_GROUP });
+    if ('blockedBy' in made) fail(ErrorCode.NOT_A_DIRECTORY, `trash is blocked by the file ${made.blockedBy}`);
+    const homeDir = this.ensureDirs(home, 0o700, now, caller, owner);
+    if ('blockedBy' in homeDir) fail(ErrorCode.NOT_A_DIRECTORY, `trash is blocked by the file ${homeDir.blockedBy}`);
+    let dirComps = [...trashComps(caller.user), TRASH_CURRENT, ...comps.slice(0, -1)];
+    let dir = this.ensureDirs(dirComps, 0o700, now, caller, owner);
     if ('blockedBy' in dir) {
-      dirComps = [TRASH_DIR, TRASH_CURRENT];
-      dir = this.ensureDirs(dirComps, 0o700, now);
+      dirComps = [...trashComps(caller.user), TRASH_CURRENT];
+      dir = this.ensureDirs(dirComps, 0o700, now, caller, owner);
       if ('blockedBy' in dir) fail(ErrorCode.NOT_A_DIRECTORY, `trash is blocked by the file ${dir.blockedBy}`);
     }
     const base = comps[comps.length - 1]!;
@@ -420,16 +534,24 @@ export class CommandProcessor {
     const src = splitPath(cmd.src);
     const dst = splitPath(cmd.dst);
     if (src.comps.length === 0 || dst.comps.length === 0) fail(ErrorCode.INVALID_ARGUMENT, 'cannot rename /');
-    const row = this.ns.mustResolve(src.path, src.comps);
+    const caller = callerOf(cmd);
+    const { row, parent: srcParent } = mustWalk(this.ns, src.path, src.comps, caller);
     if (src.path === dst.path) return {}; // POSIX: renaming a thing to itself does nothing
     if (isSameOrDescendant(dst.path, src.path)) {
       fail(ErrorCode.INVALID_ARGUMENT, `cannot move ${src.path} into itself (${dst.path})`);
     }
-    const dstParent = this.ns.mustResolveDir(dst.comps.slice(0, -1));
+    requireAccess(srcParent!, caller, WRITE | EXECUTE, '/' + src.comps.slice(0, -1).join('/'));
+    requireStickyOk(srcParent!, row, caller, src.path);
+    const dstParentComps = dst.comps.slice(0, -1);
+    const dstParentPath = '/' + dstParentComps.join('/');
+    const dstParent = mustWalk(this.ns, dstParentPath, dstParentComps, caller).row;
+    if (!isDir(dstParent)) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${dstParentPath}`);
+    requireAccess(dstParent, caller, WRITE | EXECUTE, dstParentPath);
     const name = dst.comps[dst.comps.length - 1]!;
     const occupant = this.ns.child(dstParent.id, name);
     if (occupant) {
       if (!cmd.overwrite) fail(ErrorCode.ALREADY_EXISTS, `destination exists: ${dst.path}`);
+      requireStickyOk(dstParent, occupant, caller, dst.path);
       if (isDir(occupant) && !isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `destination is a directory: ${dst.path}`);
       if (!isDir(occupant) && isDir(row)) fail(ErrorCode.NOT_A_DIRECTORY, `destination is not a directory: ${dst.path}`);
       if (isDir(occupant) && this.ns.hasChildren(occupant.id)) fail(ErrorCode.NOT_EMPTY, `destination not empty: ${dst.path}`);
@@ -439,6 +561,8 @@ export class CommandProcessor {
     this.sMove.run(dstParent.id, name, row.id);
     this.sTouch.run(cmd.now, oldParent);
     this.sTouch.run(cmd.now, dstParent.id);
+    // Only directories the move adds to are checked: a rename inside a full quota is fine (HDFS).
+    this.quota.enforce(dstParent.id, new Set(this.quota.chain(oldParent)));
     return {};
   }
 
@@ -474,28 +598,138 @@ export class CommandProcessor {
     return { outcome: 'closed', path: this.ns.pathOf(this.ns.byId(row.id)!), size };
   }
 
+  /** Every user's trash, /user/NAME/.Trash: its expired checkpoints go, Current becomes /.../<now>. */
   private trashCheckpoint(cmd: TrashCheckpointCmd): TrashCheckpointResult {
-    const trash = this.ns.child(ROOT_ID, TRASH_DIR);
-    if (!trash || !isDir(trash)) return { deleted: 0 };
     let deleted = 0;
-    const expired: InodeRow[] = [];
+    const checkpoints: string[] = [];
+    for (const trash of this.trashDirs()) {
+      const expired = this.childrenAll(trash.id).filter((c) => /^\d+$/.test(c.name) && Number(c.name) + cmd.intervalMs <= cmd.now);
+      for (const c of expired) {
+        this.deleteTree(c);
+        deleted++;
+      }
+      const current = this.ns.child(trash.id, TRASH_CURRENT);
+      let moved = false;
+      if (current && isDir(current) && this.ns.hasChildren(current.id) && !this.ns.child(trash.id, String(cmd.now))) {
+        this.sMove.run(trash.id, String(cmd.now), current.id);
+        checkpoints.push(`${this.ns.pathOf(trash)}/${cmd.now}`);
+        moved = true;
+      }
+      if (expired.length > 0 || moved) this.sTouch.run(cmd.now, trash.id);
+    }
+    return checkpoints.length > 0 ? { deleted, checkpoint: checkpoints[0]!, checkpoints } : { deleted };
+  }
+
+  private childrenAll(dir: number): InodeRow[] {
+    const out: InodeRow[] = [];
     for (let after = ''; ; ) {
-      const page = this.ns.children(trash.id, after, 1000);
-      for (const c of page) if (/^\d+$/.test(c.name) && Number(c.name) + cmd.intervalMs <= cmd.now) expired.push(c);
-      if (page.length < 1000) break;
+      const page = this.ns.children(dir, after, 1000);
+      out.push(...page);
+      if (page.length < 1000) return out;
       after = page[page.length - 1]!.name;
     }
-    for (const c of expired) {
-      this.deleteTree(c);
-      deleted++;
+  }
+
+  /** /user/NAME/.Trash for every NAME that has one. */
+  trashDirs(): InodeRow[] {
+    const home = this.ns.child(ROOT_ID, HOME_DIR);
+    if (!home || !isDir(home)) return [];
+    const out: InodeRow[] = [];
+    for (const user of this.childrenAll(home.id)) {
+      const t = isDir(user) ? this.ns.child(user.id, TRASH_DIR) : undefined;
+      if (t && isDir(t)) out.push(t);
     }
-    const current = this.ns.child(trash.id, TRASH_CURRENT);
-    let checkpoint: string | undefined;
-    if (current && isDir(current) && this.ns.hasChildren(current.id) && !this.ns.child(trash.id, String(cmd.now))) {
-      this.sMove.run(trash.id, String(cmd.now), current.id);
-      checkpoint = `/${TRASH_DIR}/${cmd.now}`;
+    return out;
+  }
+
+  // ---- users: permissions, attributes, quotas, replication, token keys ----
+
+  private openAppend(cmd: OpenAppendCmd): OpenAppendResult {
+    const caller = callerOf(cmd);
+    const row = this.ns.byId(cmd.inode);
+    if (row && row.parent !== null) {
+      const { path, comps } = splitPath(this.ns.pathOf(row));
+      walk(this.ns, comps, caller); // traverse
+      requireAccess(row, caller, WRITE, path);
     }
-    if (deleted || checkpoint) this.sTouch.run(cmd.now, trash.id);
-    return checkpoint ? { deleted, checkpoint } : { deleted };
+    const r = this.append.openAppend(cmd);
+    if (row?.parent) this.quota.enforce(row.parent); // the last chunk is now charged in full
+    return r;
+  }
+
+  private setAttr(cmd: SetAttrCmd): { file: FileStatus } {
+    const { path, comps } = splitPath(cmd.path);
+    const caller = callerOf(cmd);
+    const { row } = mustWalk(this.ns, path, comps, caller);
+    const next = { id: row.id, mode: row.mode, owner: row.owner, grp: row.grp, mtime: row.mtime, atime: row.atime };
+    if (cmd.mode !== undefined) {
+      if (cmd.mode > 0o7777) fail(ErrorCode.INVALID_ARGUMENT, `bad mode ${cmd.mode.toString(8)}`);
+      if (!isOwner(row, caller)) denied(caller, 'OWNER (chmod)', path, row);
+      next.mode = cmd.mode;
+    }
+    if (cmd.owner !== undefined && cmd.owner !== row.owner) {
+      checkName('user', cmd.owner);
+      if (!caller.superuser) denied(caller, 'SUPERUSER (chown)', path, row);
+      next.owner = cmd.owner;
+    }
+    if (cmd.group !== undefined && cmd.group !== row.grp) {
+      checkName('group', cmd.group);
+      // HDFS: the owner may change the group to one of its own groups; anything else is the superuser's.
+      if (!caller.superuser && !(row.owner === caller.user && caller.groups.includes(cmd.group))) {
+        denied(caller, `OWNER in group ${cmd.group} (chgrp)`, path, row);
+      }
+      next.grp = cmd.group;
+    }
+    if (cmd.mtime !== undefined || cmd.atime !== undefined) {
+      if (!isOwner(row, caller) && !hasAccess(row, caller, WRITE)) denied(caller, WRITE, path, row);
+      if (cmd.mtime !== undefined) next.mtime = cmd.mtime;
+      if (cmd.atime !== undefined) next.atime = cmd.atime;
+    }
+    this.sSetAttr.run(next);
+    return { file: statusOf(this.ns.byId(row.id)!, path) };
+  }
+
+  private setQuota(cmd: SetQuotaCmd): Record<string, never> {
+    const { path, comps } = splitPath(cmd.path);
+    const caller = callerOf(cmd);
+    const { row } = mustWalk(this.ns, path, comps, caller);
+    if (!caller.superuser) denied(caller, 'SUPERUSER (quota)', path, row);
+    if (!isDir(row)) fail(ErrorCode.NOT_A_DIRECTORY, `quotas are set on directories: ${path}`);
+    if (cmd.files === 0) fail(ErrorCode.INVALID_ARGUMENT, 'a name quota must be at least 1 (the directory itself)');
+    if (cmd.clear) {
+      this.quota.set(row.id, null, null);
+      return {};
+    }
+    const old = this.quota.get(row.id);
+    this.quota.set(row.id, cmd.files ?? old?.files ?? null, cmd.space ?? old?.space ?? null);
+    return {};
+  }
+
+  private setReplication(cmd: SetReplicationCmd): { file: FileStatus; previous: number } {
+    const { path, comps } = splitPath(cmd.path);
+    const caller = callerOf(cmd);
+    const { row } = mustWalk(this.ns, path, comps, caller);
+    if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path} (setrep -R walks directories)`);
+    if (cmd.replication < 1 || cmd.replication > MAX_REPLICATION) {
+      fail(ErrorCode.INVALID_ARGUMENT, `replication must be 1..${MAX_REPLICATION}, got ${cmd.replication}`);
+    }
+    requireAccess(row, caller, WRITE, path);
+    this.sSetReplication.run(cmd.replication, row.id);
+    if (cmd.replication > row.replication) this.quota.enforce(row.parent ?? ROOT_ID);
+    return { file: statusOf(this.ns.byId(row.id)!, path), previous: row.replication };
+  }
+
+  private setAuthKey(cmd: SetAuthKeyCmd): { added: boolean } {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(cmd.id) || cmd.secret.length < 32 || cmd.secret.length > 512) {
+      fail(ErrorCode.INVALID_ARGUMENT, 'bad token key');
+    }
+    return { added: this.sAddKey.run(cmd.id, cmd.secret, cmd.now).changes > 0 };
+  }
+
+  private revokeToken(cmd: RevokeTokenCmd): Record<string, never> {
+    if (cmd.jti.length === 0 || cmd.jti.length > 128) fail(ErrorCode.INVALID_ARGUMENT, 'bad token id');
+    this.sPruneRevoked.run(cmd.now);
+    this.sRevoke.run(cmd.jti, cmd.expiry);
+    return {};
   }
 }

@@ -4,7 +4,10 @@ import Database from 'better-sqlite3';
 export const ROOT_ID = 1;
 export const TYPE_FILE = 1;
 export const TYPE_DIR = 2;
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+/** Owner and group of `/` and of every inode made before owners existed (schema 1). */
+export const ROOT_OWNER = 'root';
+export const ROOT_GROUP = 'supergroup';
 /** meta key: the balancer's threshold × 1000 while a run is active (absent or 0 = stopped). */
 export const BALANCER_KEY = 'balancer_threshold_milli';
 
@@ -18,6 +21,10 @@ export const BALANCER_KEY = 'balancer_threshold_milli';
  *   fixed its length and CRC.
  * meta: applied_index (stored in the same transaction as every change), id counters, the
  *   balancer's run state (so a run survives a leader change).
+ * quotas: HDFS directory quotas (names, space = bytes x replication); usage is computed
+ *   over the subtree when checked, inside apply (see quota.ts).
+ * auth_keys / revoked_tokens: the cluster key that signs bearer tokens (a leader-proposed
+ *   random secret, so every master holds the same one) and the ids of revoked tokens.
  * op_results: the retry cache (HDFS RetryCache, Raft thesis 6.3): the result of every
  *   command that carried a client operation id, kept OP_RESULT_RETENTION_MS of command
  *   time, so a command retried after an ambiguous failure (the leader died after
@@ -44,7 +51,10 @@ CREATE TABLE IF NOT EXISTS inodes (
   lease_holder       TEXT,
   lease_expiry       INTEGER,
   pending_parent     INTEGER,
-  pending_overwrite  INTEGER NOT NULL DEFAULT 0
+  pending_overwrite  INTEGER NOT NULL DEFAULT 0,
+  owner              TEXT NOT NULL DEFAULT 'root',
+  grp                TEXT NOT NULL DEFAULT 'supergroup',
+  atime              INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS inodes_parent_name ON inodes(parent, name);
 CREATE INDEX IF NOT EXISTS inodes_pending ON inodes(pending_parent, name) WHERE pending_parent IS NOT NULL;
@@ -61,6 +71,23 @@ CREATE TABLE IF NOT EXISTS chunks (
   committed INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS chunks_inode_idx ON chunks(inode, idx);
+
+CREATE TABLE IF NOT EXISTS quotas (
+  inode  INTEGER PRIMARY KEY,
+  files  INTEGER,
+  space  INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS auth_keys (
+  id      TEXT PRIMARY KEY,
+  secret  TEXT NOT NULL,
+  created INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS revoked_tokens (
+  jti     TEXT PRIMARY KEY,
+  expiry  INTEGER NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS op_results (
   op_id  TEXT NOT NULL,
@@ -85,6 +112,7 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database.Dat
   db.pragma('foreign_keys = OFF');
   db.pragma('cache_size = -65536'); // 64 MiB page cache
   db.pragma('temp_store = MEMORY');
+  migrate(db);
   db.exec(SCHEMA_SQL);
   const init = db.transaction(() => {
     const ins = db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)');
@@ -103,4 +131,18 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database.Dat
     throw new Error(`metadata database ${path} has schema version ${v}, this build understands ${SCHEMA_VERSION}`);
   }
   return db;
+}
+
+/** Schema 1 → 2: owners, groups and access times on inodes (the new tables come from SCHEMA_SQL). */
+function migrate(db: Database.Database): void {
+  const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
+  if (!hasMeta) return;
+  const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: number } | undefined;
+  if (row?.value !== 1) return;
+  db.transaction(() => {
+    db.exec(`ALTER TABLE inodes ADD COLUMN owner TEXT NOT NULL DEFAULT '${ROOT_OWNER}'`);
+    db.exec(`ALTER TABLE inodes ADD COLUMN grp TEXT NOT NULL DEFAULT '${ROOT_GROUP}'`);
+    db.exec(`ALTER TABLE inodes ADD COLUMN atime INTEGER NOT NULL DEFAULT 0`);
+    db.prepare(`UPDATE meta SET value = ? WHERE key = 'schema_version'`).run(SCHEMA_VERSION);
+  })();
 }

@@ -216,29 +216,29 @@ describe('MetadataStore (the state machine applied directly)', () => {
       assert.equal(store.committedChunkCount(), 0);
       assert.deepEqual(store.dump().inodes.length, 1, 'only / is left');
     });
-    it('moves to /.Trash/Current/<path>, suffixes a taken name, deletes for good inside the trash', () => {
+    it('moves to /user/NAME/.Trash/Current/<path>, suffixes a taken name, deletes for good inside the trash', () => {
       writeFile(h, '/d/f', [1]);
       const r1 = h.ok({ type: 'Delete', path: '/d/f', recursive: false, skipTrash: false, now: T0 + 1 });
-      assert.equal(r1.trashedTo, '/.Trash/Current/d/f');
-      assert.equal(store.stat('/.Trash/Current/d/f').size, 1);
+      assert.equal(r1.trashedTo, '/user/root/.Trash/Current/d/f');
+      assert.equal(store.stat('/user/root/.Trash/Current/d/f').size, 1);
       writeFile(h, '/d/f', [2]);
       const r2 = h.ok({ type: 'Delete', path: '/d/f', recursive: false, skipTrash: false, now: T0 + 2 });
-      assert.equal(r2.trashedTo, `/.Trash/Current/d/f.${T0 + 2}`);
+      assert.equal(r2.trashedTo, `/user/root/.Trash/Current/d/f.${T0 + 2}`);
       h.ok({ type: 'Delete', path: r2.trashedTo, recursive: false, skipTrash: false, now: T0 + 3 });
       assert.equal(codeOf(() => store.stat(r2.trashedTo)), 'NOT_FOUND');
-      assert.deepEqual(store.list('/.Trash/Current/d', '', 0).entries.map((e) => e.name), ['f']);
+      assert.deepEqual(store.list('/user/root/.Trash/Current/d', '', 0).entries.map((e) => e.name), ['f']);
     });
     it('TrashCheckpoint renames Current to a timestamp and deletes checkpoints older than the interval', () => {
       writeFile(h, '/a', [1]);
       h.ok({ type: 'Delete', path: '/a', recursive: false, skipTrash: false, now: T0 });
       assert.equal(store.trashHasWork(T0, 1000), true);
       const c1 = h.ok({ type: 'TrashCheckpoint', now: T0 + 10, intervalMs: 1000 });
-      assert.deepEqual(c1, { deleted: 0, checkpoint: `/.Trash/${T0 + 10}` });
-      assert.equal(store.stat(`/.Trash/${T0 + 10}/a`).size, 1);
+      assert.deepEqual(c1, { deleted: 0, checkpoint: `/user/root/.Trash/${T0 + 10}`, checkpoints: [`/user/root/.Trash/${T0 + 10}`] });
+      assert.equal(store.stat(`/user/root/.Trash/${T0 + 10}/a`).size, 1);
       assert.equal(store.trashHasWork(T0 + 500, 1000), false);
       const c2 = h.ok({ type: 'TrashCheckpoint', now: T0 + 1010, intervalMs: 1000 });
       assert.deepEqual(c2, { deleted: 1 });
-      assert.deepEqual(store.list('/.Trash', '', 0).entries, []);
+      assert.deepEqual(store.list('/user/root/.Trash', '', 0).entries, []);
       assert.equal(store.committedChunkCount(), 0);
     });
   });
