@@ -60,8 +60,9 @@ clean:
 bench-raft: build
 	node scripts/bench/raft/run.js $(BENCH_RAFT_ARGS)
 
-# The metadata path alone: 3 masters, 32 clients: creates/s, mkdirs/s, stats/s, ls of 10,000 entries.
-# BENCH_META_FILES, BENCH_META_CLIENTS, BENCH_META_SECONDS override the sizes.
+# The metadata path alone: 3 masters, 32 clients in 2 processes: creates, mkdirs, stats (linearizable
+# and stale), renames, deletes, ls, each beside the client-process ceiling measured in the same run.
+# BENCH_META_FILES, BENCH_META_CLIENTS, BENCH_META_PROCS, BENCH_META_SECONDS override the sizes.
 .PHONY: bench-meta
 bench-meta: build
 	node scripts/bench/dist/meta.js
