@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import * as grpc from '@grpc/grpc-js';
 import { DfsClient } from '@dfs/client';
 import { startBenchCluster } from './lib/cluster.js';
+import { noopClient, startNoopServer } from './lib/noop-grpc.js';
 
 /*
  * make bench-meta: the metadata path alone, on a real 3-master Raft group on loopback, with
@@ -108,17 +108,14 @@ async function runPhase(phase: Phase, clients: DfsClient[], init: WorkerInit): P
 
 /** The ceiling: `callers` closed-loop callers against a server that answers every call at once. */
 async function noopLoad(address: string, callers: number): Promise<Result> {
-  const id = (b: Buffer): Buffer => b;
-  const Client = grpc.makeGenericClientConstructor({ call: { path: '/bench.Bench/Noop', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } }, 'Noop');
-  const client = new Client(address, grpc.credentials.createInsecure());
-  const request = Buffer.alloc(64, 1);
+  const client = noopClient(address);
   let ops = 0;
   const stopAt = Date.now() + SECONDS * 1000;
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: callers }, async () => {
       while (Date.now() < stopAt) {
-        await new Promise<void>((resolve, reject) => (client as unknown as { call(b: Buffer, cb: (e: Error | null) => void): void }).call(request, (e) => (e ? reject(e) : resolve())));
+        await client.call();
         ops++;
       }
     }),
@@ -167,21 +164,6 @@ class Workers {
   stop(): void {
     for (const p of this.procs) p.send({ quit: true });
   }
-}
-
-function startNoopServer(): Promise<{ address: string; stop: () => void }> {
-  const id = (b: Buffer): Buffer => b;
-  const server = new grpc.Server();
-  server.addService(
-    { call: { path: '/bench.Bench/Noop', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id, originalName: 'call' } },
-    { call: (_c: unknown, cb: (e: null, r: Buffer) => void) => cb(null, Buffer.alloc(0)) },
-  );
-  return new Promise((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
-      if (err) reject(err);
-      else resolve({ address: `127.0.0.1:${port}`, stop: () => server.forceShutdown() });
-    }),
-  );
 }
 
 function line(name: string, value: string, note = ''): void {
