@@ -1,13 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
-import {
-  Server,
-  type handleClientStreamingCall,
-  type handleServerStreamingCall,
-  type handleUnaryCall,
-  type ServiceError,
-} from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import {
   ChunkServiceClient,
@@ -17,18 +11,8 @@ import {
   channelOptions,
   serverCredentials,
   serverOptions,
-  toServiceError,
-  type ChunkInfoRequest,
-  type ChunkInfoResponse,
-  type CopyChunkRequest,
-  type CopyChunkResponse,
-  type DeleteChunkRequest,
-  type DeleteChunkResponse,
-  type ReadChunkRequest,
-  type WriteChunkResponse,
 } from '@dfs/proto';
 import { measureCapacity } from './capacity.js';
-import { checkHandle } from './chunk-id.js';
 import { ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
@@ -36,13 +20,12 @@ import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http
 import { splitHostPort } from '@dfs/proto';
 import { instrumentService } from '@dfs/telemetry';
 import { MasterLink } from './master-link.js';
-import { handleReadChunk } from './read-path.js';
+import { chunkServiceHandlers } from './grpc-service.js';
 import { Replicator } from './replicator.js';
 import { Scrubber } from './scrubber.js';
 import { Throttle } from './throttle.js';
 import { CLIENT_FLOW_CONTROL_WINDOW, widenServerFlowControl } from './flow-control.js';
-import { chunkServiceDefinition, type RawWriteRequest } from './wire.js';
-import { handleWriteChunk } from './write-pipeline.js';
+import { chunkServiceDefinition } from './wire.js';
 
 export interface ChunkserverOptions {
   /** Stable id of this chunkserver (what the master and clients call it). */
@@ -149,33 +132,11 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     signal,
   });
 
-  const wctx = { selfId: id, store, peers, log, pipelineTimeoutMs };
-  const rctx = { store, log, stallTimeoutMs: pipelineTimeoutMs * 3 };
-  const writeChunk: handleClientStreamingCall<RawWriteRequest, WriteChunkResponse> = (call, callback) => {
-    void handleWriteChunk(wctx, call, callback);
-  };
-  const readChunk: handleServerStreamingCall<ReadChunkRequest, Buffer> = (call) => {
-    void handleReadChunk(rctx, call);
-  };
-  const copyChunk: handleUnaryCall<CopyChunkRequest, CopyChunkResponse> = (call, callback) => {
-    unaryHandler(callback, () => replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source }));
-  };
-  const deleteChunk: handleUnaryCall<DeleteChunkRequest, DeleteChunkResponse> = (call, callback) => {
-    unaryHandler(callback, async () => {
-      const handle = checkHandle(call.request.handle);
-      if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
-      log.info({ handle }, 'replica deleted');
-      return {};
-    });
-  };
-  const chunkInfo: handleUnaryCall<ChunkInfoRequest, ChunkInfoResponse> = (call, callback) => {
-    unaryHandler(callback, async () => {
-      const handle = checkHandle(call.request.handle);
-      const r = store.get(handle);
-      if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
-      return { handle, version: r.version, length: r.length, crc32c: r.crc32c };
-    });
-  };
+  const handlers = chunkServiceHandlers({
+    write: { selfId: id, store, peers, log, pipelineTimeoutMs },
+    read: { store, log, stallTimeoutMs: pipelineTimeoutMs * 3 },
+    replicator,
+  });
 
   const server = new Server(serverOptions());
   // Metrics read live state through `statusSnapshot`, assigned once everything below exists.
@@ -183,7 +144,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   const csMetrics = new ChunkserverMetrics(id, () => statusSnapshot());
   server.addService(
     chunkServiceDefinition,
-    instrumentService('ChunkService', chunkServiceDefinition, csMetrics.countBytes({ writeChunk, readChunk, copyChunk, deleteChunk, chunkInfo }), csMetrics.metrics, log),
+    instrumentService('ChunkService', chunkServiceDefinition, csMetrics.countBytes(handlers), csMetrics.metrics, log),
   );
   let port: number;
   try {
@@ -291,13 +252,6 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   };
 
   return { id, address, httpAddress: http?.address, stop };
-}
-
-function unaryHandler<T>(callback: (err: Partial<ServiceError> | null, value?: T) => void, fn: () => Promise<T>): void {
-  fn().then(
-    (v) => callback(null, v),
-    (err: unknown) => callback(toServiceError(err)),
-  );
 }
 
 function parseListen(text: unknown, what: string): { host: string; port: number; text: string } {

@@ -1,11 +1,11 @@
 import { mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { resolveMasters } from '@dfs/client';
 import { FileType } from '@dfs/proto';
-import type { FsBackend } from './backend.js';
-import { connectBackend } from './dfs-backend.js';
-import { DfsFileSystem } from './filesystem.js';
-import { FuseMount } from './fuse-mount.js';
-import { fuseOperations } from './fuse-ops.js';
+import type { FsBackend } from '../fs/backend.js';
+import { connectBackend } from '../fs/dfs-backend.js';
+import { DfsFileSystem } from '../fs/filesystem.js';
+import { FuseMount } from '../native/fuse-mount.js';
+import { fuseOperations } from '../native/fuse-ops.js';
 import type { Logger } from './log.js';
 import type { MountArgs } from './options.js';
 import { register, unregister } from './registry.js';
