@@ -67,6 +67,12 @@ bench-raft: build
 bench-meta: build
 	node scripts/bench/dist/meta.js
 
+# Where one small put and one stat spend their time, hop by hop (packages/master/DESIGN.md).
+# BENCH_TRACE_N (50) operations of each, one at a time.
+.PHONY: trace-small
+trace-small: build
+	node scripts/bench/dist/trace.js
+
 # Re-replication after SIGKILLing a chunkserver that holds BENCH_RECOVERY_BYTES (default 2 GiB) of
 # replicas: detection time, time to fsck healthy, MB/s. BENCH_RECOVERY_BYTES=268435456 for a quick run.
 .PHONY: bench-recovery
