@@ -1,6 +1,7 @@
 import {
   DfsError,
   ErrorCode,
+  MAX_INLINE_BYTES,
   normalizePath,
   type AbandonChunkRequest,
   type AbandonChunkResponse,
@@ -254,8 +255,12 @@ export class Master {
     const chunkSize = req.chunkSize || this.config.chunkSize;
     // Placement before proposing, as AddChunk does: no log entry for a chunk that cannot be placed.
     // If it cannot be placed now, the file is still created and the writer's AddChunk retries.
+    const inlineData = req.inline ? (req.inlineData ?? Buffer.alloc(0)) : undefined;
+    if (inlineData && inlineData.length > MAX_INLINE_BYTES) {
+      throw new DfsError(ErrorCode.INVALID_ARGUMENT, `inline data of ${inlineData.length} bytes (at most ${MAX_INLINE_BYTES})`);
+    }
     let targets: ChunkserverNode[] = [];
-    if (req.allocateFirstChunk) {
+    if (req.allocateFirstChunk && !inlineData) {
       try {
         targets = this.placeChunk(replication, chunkSize, []);
       } catch (err) {
@@ -274,6 +279,7 @@ export class Master {
       now,
       leaseExpiry: this.leaseExpiry(now),
       ...opIdOf(req),
+      ...(inlineData ? { inline: Buffer.from(inlineData).toString('base64') } : {}),
     });
     if (!firstChunk) return { file, firstChunk: undefined };
     if (targets[0]) this.chunkLeases.grant(firstChunk.handle, targets[0].id, firstChunk.version, req.clientId, now);
@@ -395,7 +401,8 @@ export class Master {
 
   async getFile(req: GetFileRequest): Promise<GetFileResponse> {
     await this.beforeRead(req.staleOk);
-    const { file, chunks } = this.store.getFile(req.path);
+    const { file, chunks, inline } = this.store.getFile(req.path);
+    if (inline) return { file, chunks: [], inline: true, inlineData: inline };
     let offset = 0;
     const out: ChunkLocation[] = chunks.map((c) => {
       const loc: ChunkLocation = {

@@ -1,4 +1,4 @@
-import { ErrorCode } from '@dfs/proto';
+import { ErrorCode, MAX_INLINE_BYTES } from '@dfs/proto';
 
 /*
  * The command envelope (rqlite's command/): every metadata change is one of these values,
@@ -37,6 +37,8 @@ export interface CreateFileCmd {
   opId?: string;
   /** Also allocate chunk 0 (the single-chunk fast path); absent = false. */
   firstChunk?: boolean;
+  /** The whole file, base64 (at most MAX_INLINE_BYTES): created complete, kept inline. */
+  inline?: string;
 }
 export interface AddChunkCmd {
   type: 'AddChunk';
@@ -152,10 +154,10 @@ export class CommandDecodeError extends Error {
   }
 }
 
-type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?';
+type FieldKind = 'inline?' | 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?';
 
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
-  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?' },
+  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', inline: 'inline?' },
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint', count: 'uint?' },
   AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
@@ -168,6 +170,8 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   OpenAppend: { inode: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
   Noop: {},
 };
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function isUint(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -185,6 +189,8 @@ function checkField(kind: FieldKind, v: unknown): boolean {
       return typeof v === 'string';
     case 'string?':
       return v === undefined || (typeof v === 'string' && v.length <= MAX_OP_ID_LENGTH);
+    case 'inline?':
+      return v === undefined || (typeof v === 'string' && v.length <= Math.ceil(MAX_INLINE_BYTES / 3) * 4 && BASE64.test(v));
     case 'uint':
       return isUint(v);
     case 'uint?':

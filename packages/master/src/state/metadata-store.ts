@@ -20,6 +20,8 @@ export interface ListResult {
 export interface FileWithChunks {
   file: FileStatus;
   chunks: ChunkRow[];
+  /** Set for a file kept inline: its bytes (it has no chunks). */
+  inline?: Buffer;
 }
 
 /**
@@ -215,7 +217,8 @@ export class MetadataStore implements StateMachine {
     const p = splitPath(path);
     const row = this.ns.mustResolve(p.path, p.comps);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
-    return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id) };
+    const inline = this.ns.inlineOf(row.id);
+    return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id), ...(inline ? { inline } : {}) };
   }
 
   inode(id: number): InodeRow | undefined {
@@ -271,12 +274,13 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; inlineData: unknown[] } {
     return {
       meta: this.db.prepare('SELECT * FROM meta ORDER BY key').all(),
       inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),
       chunks: this.db.prepare('SELECT * FROM chunks ORDER BY handle').all(),
       opResults: this.db.prepare('SELECT * FROM op_results ORDER BY op_id, type').all(),
+      inlineData: this.db.prepare('SELECT * FROM inline_data ORDER BY inode').all(),
     };
   }
 }
