@@ -1,9 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
+import { INSECURE, tlsFrom } from '@dfs/security';
 import { startBenchCluster } from './lib/cluster.js';
 import { noopClient, startNoopServer } from './lib/noop-grpc.js';
 
@@ -58,12 +59,13 @@ const PHASES: Phase[] = [
 
 // ---- worker process --------------------------------------------------------------------
 
-interface WorkerInit { masters: string[]; clients: number; worker: number; workers: number }
+interface WorkerInit { masters: string[]; tls?: string; clients: number; worker: number; workers: number }
 type Job = { phase: number; startAt: number } | { ceiling: string; startAt: number } | { quit: true };
 interface Result { ops: number; seconds: number; errors: number; firstError?: string }
 
 async function runWorker(init: WorkerInit): Promise<void> {
-  const clients = Array.from({ length: init.clients }, () => new DfsClient({ masters: init.masters, callTimeoutMs: 10_000 }));
+  const security = init.tls ? tlsFrom(init.tls) : INSECURE;
+  const clients = Array.from({ length: init.clients }, () => new DfsClient({ masters: init.masters, security, callTimeoutMs: 10_000 }));
   const reply = (r: Result): void => void process.send!(r);
   process.on('message', (job: Job) => {
     if ('quit' in job) {
@@ -135,10 +137,10 @@ async function noopLoad(address: string, callers: number): Promise<Result> {
 class Workers {
   private constructor(private readonly procs: ChildProcess[]) {}
 
-  static async start(masters: string[]): Promise<Workers> {
+  static async start(masters: string[], tls: string | undefined): Promise<Workers> {
     const procs = Array.from({ length: PROCS }, (_, worker) => {
       const clients = Math.floor(CLIENTS / PROCS) + (worker < CLIENTS % PROCS ? 1 : 0);
-      const init: WorkerInit = { masters, clients, worker, workers: PROCS };
+      const init: WorkerInit = { masters, tls, clients, worker, workers: PROCS };
       return fork(__filename, ['worker', JSON.stringify(init)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     });
     await Promise.all(procs.map((p) => new Promise((resolve) => p.once('message', resolve))));
@@ -179,18 +181,20 @@ function line(name: string, value: string, note = ''): void {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-bench-meta-'));
   const cluster = await startBenchCluster(dir, ['--masters', '3', '--chunkservers', '1', '--log-level', 'warn']);
-  const admin = new DfsClient({ masters: cluster.masters, callTimeoutMs: 10_000 });
+  const admin = new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 10_000 });
+  // Workers rebuild the same client credentials from the cluster's own description.
+  const tls = (JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as { tls?: { client: string } }).tls?.client;
   let workers: Workers | undefined;
   // The ceiling server runs in this (otherwise idle) process, apart from the workers.
   const noop = await startNoopServer();
   try {
     process.stdout.write(`bench-meta: 3 masters, ${CLIENTS} clients in ${PROCS} processes, ${FILES} files, ${SECONDS} s per timed phase; load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} cores)\n`);
     for (const d of ['/ls10k', '/mk', '/mv', '/small']) await admin.mkdir(d, { parents: true });
-    workers = await Workers.start(cluster.masters);
+    workers = await Workers.start(cluster.masters, tls);
     // Twice: the first round also pays for connection set-up and JIT warm-up.
     await workers.run({ ceiling: noop.address, startAt: 0 });
     const ceiling = (await workers.run({ ceiling: noop.address, startAt: 0 })).perSec;
-    line('client-process ceiling', `${Math.round(ceiling)}/s`, `(no-op gRPC calls from the same ${PROCS} processes, ${CLIENTS} callers)`);
+    line('client-process ceiling', `${Math.round(ceiling)}/s`, `(no-op gRPC calls, plaintext, from the same ${PROCS} processes, ${CLIENTS} callers)`);
     for (const [i, phase] of PHASES.entries()) {
       const { perSec, result } = await workers.run({ phase: i, startAt: 0 });
       const errors = result.errors > 0 ? `; ${result.errors} errors, first: ${result.firstError}` : '';

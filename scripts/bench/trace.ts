@@ -62,7 +62,7 @@ function recordHops(client: DfsClient): Array<{ method: string; start: number; e
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-trace-'));
   const cluster = await startBenchCluster(dir, ['--masters', '3', '--chunkservers', '3', '--log-level', 'warn']);
-  const client = new DfsClient({ masters: cluster.masters, callTimeoutMs: 10_000 });
+  const client = new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 10_000 });
   const noop = await startNoopServer();
   const nc = noopClient(noop.address);
   try {

@@ -7,18 +7,17 @@ import {
   ChunkServiceClient,
   DfsError,
   ErrorCode,
-  channelCredentials,
   channelOptions,
-  serverCredentials,
   serverOptions,
 } from '@dfs/proto';
+import { logRefusedHandshakes, serverCredentials, channelCredentials, type Security } from '@dfs/security';
 import { measureCapacity } from './capacity.js';
 import { ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
 import { splitHostPort } from '@dfs/proto';
-import { instrumentService } from '@dfs/telemetry';
+import { instrumentService, type HttpTls } from '@dfs/telemetry';
 import { MasterLink } from './master-link.js';
 import { chunkServiceHandlers } from './grpc-service.js';
 import { Replicator } from './replicator.js';
@@ -34,6 +33,10 @@ export interface ChunkserverOptions {
   dir: string;
   /** gRPC listen address host:port (port 0 = ephemeral). */
   listen: string;
+  /** Mutual TLS from a credentials directory, or plaintext (--insecure): its server, and its calls to masters and peers. */
+  security: Security;
+  /** Serve the HTTP status page and /metrics over TLS with this certificate. */
+  httpTls?: HttpTls;
   /** Optional HTTP status/metrics listen address host:port. */
   http?: string;
   /** Master addresses (host:port); the leader is found among them. */
@@ -110,7 +113,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
-  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
+  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
   const replicator = new Replicator({
     selfId: id,
@@ -149,7 +152,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   let port: number;
   try {
     port = await new Promise<number>((res, rej) =>
-      server.bindAsync(listen.text, serverCredentials(), (err, p) => (err ? rej(err) : res(p))),
+      server.bindAsync(listen.text, serverCredentials(opts.security), (err, p) => (err ? rej(err) : res(p))),
     );
   } catch (err) {
     server.forceShutdown();
@@ -157,6 +160,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
   widenServerFlowControl(server, 1024 * 1024, log);
+  logRefusedHandshakes(server, (peer, why, suppressed) => log.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
   const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
 
   const reserveBytes = opts.reserveBytes ?? 128 * 1024 * 1024;
@@ -164,6 +168,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   const callTimeoutMs = opts.masterCallTimeoutMs ?? Math.min(10_000, Math.max(2000, 2 * heartbeatMs));
   link = new MasterLink({
     selfId: id,
+    security: opts.security,
     address,
     rack: opts.rack ?? '',
     masters,
@@ -213,7 +218,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     statusSnapshot = snapshot;
     if (opts.http !== undefined) {
       try {
-        http = await startHttpStatus(opts.http, snapshot, csMetrics.metrics);
+        http = await startHttpStatus(opts.http, snapshot, csMetrics.metrics, opts.httpTls);
       } catch (err) {
         server.forceShutdown();
         peers.close();

@@ -18,6 +18,8 @@ import {
   type ReadChunkRequest,
   type WriteChunkResponse,
 } from '@dfs/proto';
+import { requireRole } from '@dfs/security';
+import { CHUNK_RPC_ROLES } from './access.js';
 import { checkHandle } from './chunk-id.js';
 import { handleReadChunk, type ReadContext } from './read-path.js';
 import type { Replicator } from './replicator.js';
@@ -43,12 +45,32 @@ export interface ChunkServiceHandlers extends UntypedServiceImplementation {
 export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHandlers {
   const { store, log } = ctx.write;
   return {
-    writeChunk: (call, callback) => void handleWriteChunk(ctx.write, call, callback),
-    readChunk: (call) => void handleReadChunk(ctx.read, call),
+    writeChunk: (call, callback) => {
+      try {
+        requireRole(call, 'WriteChunk', CHUNK_RPC_ROLES.WriteChunk!);
+      } catch (err) {
+        callback(toServiceError(err), null);
+        return;
+      }
+      void handleWriteChunk(ctx.write, call, callback);
+    },
+    readChunk: (call) => {
+      try {
+        requireRole(call, 'ReadChunk', CHUNK_RPC_ROLES.ReadChunk!);
+      } catch (err) {
+        call.emit('error', toServiceError(err));
+        return;
+      }
+      void handleReadChunk(ctx.read, call);
+    },
     copyChunk: (call, callback) =>
-      unary(callback, () => ctx.replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source })),
+      unary(callback, async () => {
+        requireRole(call, 'CopyChunk', CHUNK_RPC_ROLES.CopyChunk!);
+        return ctx.replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source });
+      }),
     deleteChunk: (call, callback) =>
       unary(callback, async () => {
+        requireRole(call, 'DeleteChunk', CHUNK_RPC_ROLES.DeleteChunk!);
         const handle = checkHandle(call.request.handle);
         if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
         log.info({ handle }, 'replica deleted');
@@ -56,6 +78,7 @@ export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHand
       }),
     chunkInfo: (call, callback) =>
       unary(callback, async () => {
+        requireRole(call, 'ChunkInfo', CHUNK_RPC_ROLES.ChunkInfo!);
         const handle = checkHandle(call.request.handle);
         const r = store.get(handle);
         if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);

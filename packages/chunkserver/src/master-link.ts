@@ -4,7 +4,6 @@ import {
   ChunkserverControlServiceClient,
   ErrorCode,
   MasterServiceClient,
-  channelCredentials,
   channelOptions,
   toDfsError,
   type HeartbeatRequest,
@@ -14,6 +13,7 @@ import {
   type ReplicaReport,
   type ReplicateCommand,
 } from '@dfs/proto';
+import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import type { CapacityReport } from './capacity.js';
@@ -38,6 +38,7 @@ import { pause } from './throttle.js';
 
 export interface MasterLinkOptions {
   selfId: string;
+  security: Security;
   address: string;
   rack: string;
   masters: string[];
@@ -66,8 +67,8 @@ export class MasterLink {
   private nudgeTimer?: NodeJS.Timeout;
   /** The master drains this node: told in heartbeats, repeated at registration (a new leader re-learns it). */
   private decommissioning = false;
-  private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
-  private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
+  private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
+  private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
   private loop?: Promise<void>;
   private healthy = true;
   private next = 0;
@@ -252,8 +253,9 @@ export class MasterLink {
         this.leader = candidate;
         return { address: candidate, response };
       } catch (err) {
-        lastErr = err;
-        const d = toDfsError(err);
+        // A TLS/plaintext mismatch or a refused certificate becomes one line naming the master.
+        const d = explainConnectError(toDfsError(err), candidate, this.opts.security);
+        lastErr = d;
         this.opts.log.debug({ master: candidate, rpc: what, code: d.codeName, err: d.message }, 'master call failed');
         if (this.leader === candidate) this.leader = undefined;
         if (d.code === ErrorCode.NOT_LEADER && d.leader && !tried.has(d.leader)) {

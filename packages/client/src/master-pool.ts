@@ -1,8 +1,10 @@
-import { MasterServiceClient, channelCredentials, channelOptions, DfsError, ErrorCode } from '@dfs/proto';
+import { MasterServiceClient, channelOptions, DfsError, ErrorCode } from '@dfs/proto';
+import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import { callUnary, delay, throwIfAborted, type UnaryMethod } from './rpc.js';
 
 export interface MasterPoolOptions {
   masters: string[];
+  security: Security;
   /** Deadline of one attempt against one master. */
   callTimeoutMs: number;
   /** How long to keep trying masters (elections, restarts) before giving up. */
@@ -45,7 +47,7 @@ export class MasterPool {
   clientFor(address: string): MasterServiceClient {
     let client = this.clients.get(address);
     if (!client) {
-      client = new MasterServiceClient(address, channelCredentials(), channelOptions());
+      client = new MasterServiceClient(address, channelCredentials(this.options.security), channelOptions());
       this.clients.set(address, client);
     }
     return client;
@@ -86,7 +88,7 @@ export class MasterPool {
           this.leaderHint = address;
           return res;
         } catch (e) {
-          const err = e as DfsError;
+          const err = explainConnectError(e as DfsError, address, this.options.security);
           tried.add(address);
           if (!isRetryable(err)) throw err;
           lastError = err;

@@ -4,10 +4,10 @@ import {
   DfsError,
   ErrorCode,
   MasterServiceService,
-  serverCredentials,
   serverOptions,
   ClusterStatusResponse,
 } from '@dfs/proto';
+import { INSECURE, serverCredentials } from '@dfs/security';
 import { MasterPool } from '../src/index.js';
 
 type Behaviour = 'leader' | 'follower' | 'hang';
@@ -26,7 +26,7 @@ async function fakeMaster(behaviour: Behaviour, leaderAddress: () => string): Pr
   };
   server.addService(MasterServiceService, impl);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', serverCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return { server, address: `127.0.0.1:${port}`, calls: () => calls };
 }
@@ -43,7 +43,7 @@ describe('MasterPool', () => {
     const leader = await fakeMaster('leader', () => leaderAddr);
     leaderAddr = leader.address;
     servers.push(follower.server, leader.server);
-    const pool = new MasterPool({ masters: [follower.address, leader.address], callTimeoutMs: 1000, retryWindowMs: 5000 });
+    const pool = new MasterPool({ security: INSECURE, masters: [follower.address, leader.address], callTimeoutMs: 1000, retryWindowMs: 5000 });
     try {
       const res = await pool.call((c) => c.clusterStatus, {});
       assert.equal(res.leaderId, 'leader');
@@ -59,7 +59,7 @@ describe('MasterPool', () => {
     const hung = await fakeMaster('hang', () => '');
     const leader = await fakeMaster('leader', () => '');
     servers.push(hung.server, leader.server);
-    const pool = new MasterPool({ masters: [hung.address, leader.address], callTimeoutMs: 300, retryWindowMs: 5000 });
+    const pool = new MasterPool({ security: INSECURE, masters: [hung.address, leader.address], callTimeoutMs: 300, retryWindowMs: 5000 });
     try {
       const started = Date.now();
       const res = await pool.call((c) => c.clusterStatus, {});
@@ -71,7 +71,7 @@ describe('MasterPool', () => {
   });
 
   it('gives up with UNAVAILABLE naming every address tried', async () => {
-    const pool = new MasterPool({ masters: ['127.0.0.1:1', '127.0.0.1:2'], callTimeoutMs: 300, retryWindowMs: 500 });
+    const pool = new MasterPool({ security: INSECURE, masters: ['127.0.0.1:1', '127.0.0.1:2'], callTimeoutMs: 300, retryWindowMs: 500 });
     try {
       await assert.rejects(pool.call((c) => c.clusterStatus, {}), (err: unknown) => {
         assert.ok(err instanceof DfsError);
@@ -90,9 +90,9 @@ describe('MasterPool', () => {
     server.addService(MasterServiceService, {
       stat: (_c: unknown, cb: sendUnaryData<never>) => cb(new DfsError(ErrorCode.NOT_FOUND, '/x: no such file').toServiceError()),
     });
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (e, p) => (e ? reject(e) : resolve(p))));
     servers.push(server);
-    const pool = new MasterPool({ masters: [`127.0.0.1:${port}`], callTimeoutMs: 1000, retryWindowMs: 5000 });
+    const pool = new MasterPool({ security: INSECURE, masters: [`127.0.0.1:${port}`], callTimeoutMs: 1000, retryWindowMs: 5000 });
     try {
       await assert.rejects(pool.call((c) => c.stat, { path: '/x', staleOk: false }), (err: unknown) => DfsError.is(err, ErrorCode.NOT_FOUND));
     } finally {

@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DfsClient } from '@dfs/client';
+import { DfsClient, type ClusterTls } from '@dfs/client';
 import { DfsError, ErrorCode } from '@dfs/proto';
+import { ensureCa, INSECURE, isValidIdentityName, issueCertificate, tlsFrom, type Identity, type Security } from '@dfs/security';
 import { freePorts } from './ports.js';
 
 export interface ClusterOptions {
@@ -23,6 +25,8 @@ export interface ClusterOptions {
   chunkserverArgs?: string[];
   readyTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Plaintext everywhere (every node gets --insecure). Default: mutual TLS from a CA made under `dir`. */
+  insecure?: boolean;
 }
 
 export interface NodeEntry {
@@ -40,6 +44,21 @@ export interface ClusterInfo {
   masters: NodeEntry[];
   chunkservers: NodeEntry[];
   chunkSize?: number;
+  /** The CA and the credentials directories of the local user and admin (absent with --insecure). */
+  tls?: ClusterTls;
+  /** Set when the cluster runs plaintext (--insecure). */
+  insecure?: boolean;
+}
+
+/** The local user's client identity: their login name when it is a valid id. */
+function localUser(): string {
+  try {
+    const name = userInfo().username;
+    if (isValidIdentityName(name)) return name;
+  } catch {
+    /* no passwd entry */
+  }
+  return 'dfs';
 }
 
 /** The compiled CLI entry point, run with this same node binary. */
@@ -97,33 +116,52 @@ export class LocalCluster {
       return opts.basePort + { m: 1, mh: 81, c: 101, ch: 201 }[kind] + i;
     };
 
+    // Secure by default: a CA under DIR/ca (kept across runs), a certificate per node under
+    // its data directory, and one for the local user and one for the admin.
+    const issue = async (identity: Identity, out: string): Promise<void> => {
+      await issueCertificate({ ca: join(dir, 'ca'), identity, hosts: [...new Set([host, '127.0.0.1', 'localhost'])], out });
+    };
+    let security: Security = INSECURE;
+    if (opts.insecure) {
+      this.info.insecure = true;
+    } else {
+      await ensureCa(join(dir, 'ca'));
+      this.info.tls = { ca: join(dir, 'ca'), client: join(dir, 'client'), admin: join(dir, 'admin') };
+      await issue({ role: 'client', name: localUser() }, this.info.tls.client);
+      await issue({ role: 'admin', name: 'admin' }, this.info.tls.admin);
+      security = tlsFrom(this.info.tls.admin);
+    }
+    const securityArgs = opts.insecure ? ['--insecure'] : [];
+
     const masterIds = Array.from({ length: opts.masters }, (_, i) => `m${i + 1}`);
     const peers = masterIds.map((id, i) => `${id}=${host}:${port('m', i)}`).join(',');
     const masterAddresses = masterIds.map((_, i) => `${host}:${port('m', i)}`);
     const peersHttp = masterIds.map((id, i) => `${id}=${host}:${port('mh', i)}`).join(',');
 
-    masterIds.forEach((id, i) => {
+    for (const [i, id] of masterIds.entries()) {
       const nodeDir = join(dir, id);
+      if (!opts.insecure) await issue({ role: 'master', name: id }, join(nodeDir, 'tls'));
       const args = ['master', '--id', id, '--dir', nodeDir, '--listen', `${host}:${port('m', i)}`, '--http', `${host}:${port('mh', i)}`, '--peers', peers, '--peers-http', peersHttp];
       if (opts.chunkSize) args.push('--chunk-size', String(opts.chunkSize));
       if (opts.replication) args.push('--replication', String(opts.replication));
       if (opts.deadAfter) args.push('--dead-after', opts.deadAfter);
       if (opts.logLevel) args.push('--log-level', opts.logLevel);
-      args.push(...(opts.masterArgs ?? []));
+      args.push(...securityArgs, ...(opts.masterArgs ?? []));
       this.info.masters.push(this.launch(id, nodeDir, `${host}:${port('m', i)}`, `${host}:${port('mh', i)}`, args));
-    });
+    }
     for (let i = 0; i < opts.chunkservers; i++) {
       const id = `c${i + 1}`;
       const nodeDir = join(dir, id);
+      if (!opts.insecure) await issue({ role: 'chunkserver', name: id }, join(nodeDir, 'tls'));
       const args = ['chunkserver', '--id', id, '--dir', nodeDir, '--listen', `${host}:${port('c', i)}`, '--http', `${host}:${port('ch', i)}`, '--masters', masterAddresses.join(',')];
       if (opts.racks) args.push('--rack', `r${(i % opts.racks) + 1}`);
       if (opts.logLevel) args.push('--log-level', opts.logLevel);
-      args.push(...(opts.chunkserverArgs ?? []));
+      args.push(...securityArgs, ...(opts.chunkserverArgs ?? []));
       this.info.chunkservers.push(this.launch(id, nodeDir, `${host}:${port('c', i)}`, `${host}:${port('ch', i)}`, args));
     }
     if (opts.chunkSize) this.info.chunkSize = opts.chunkSize;
 
-    await this.waitReady(masterAddresses, opts.readyTimeoutMs ?? 60_000);
+    await this.waitReady(masterAddresses, security, opts.readyTimeoutMs ?? 60_000);
     const clusterJson = join(dir, 'cluster.json');
     writeFileSync(`${clusterJson}.tmp`, JSON.stringify(this.info, null, 2) + '\n');
     renameSync(`${clusterJson}.tmp`, clusterJson);
@@ -143,10 +181,10 @@ export class LocalCluster {
   }
 
   /** Ready = every master answers, one is leader, and every chunkserver is registered and live. */
-  private async waitReady(masterAddresses: string[], timeoutMs: number): Promise<void> {
+  private async waitReady(masterAddresses: string[], security: Security, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const client = new DfsClient({ masters: masterAddresses, callTimeoutMs: 1000, retryWindowMs: 0 });
-    const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], callTimeoutMs: 1000, retryWindowMs: 0 }));
+    const client = new DfsClient({ masters: masterAddresses, security, callTimeoutMs: 1000, retryWindowMs: 0 });
+    const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], security, callTimeoutMs: 1000, retryWindowMs: 0 }));
     let lastProblem = 'starting';
     try {
       while (Date.now() < deadline) {

@@ -18,6 +18,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--log-level <level>', 'log level of every node')
     .option('--chunkserver-args <args>', 'extra flags for every chunkserver, space-separated (e.g. "--scrub-interval 1s")')
     .option('--master-args <args>', 'extra flags for every master, space-separated (e.g. "--snapshot-every 500 --trash-interval 0")')
+    .option('--insecure', 'plaintext gRPC, no certificates (default: a CA in DIR/ca and mutual TLS everywhere)')
     .addHelpText('after', '\nExample:\n  dfs cluster up --dir ./.dfs-data --masters 3 --chunkservers 4')
     .action(async (o: Record<string, string | undefined>) => {
       const local = new LocalCluster({
@@ -33,6 +34,7 @@ export function registerClusterCommands(program: Command): void {
         ...(o.chunkserverArgs ? { chunkserverArgs: o.chunkserverArgs.split(' ').filter(Boolean) } : {}),
         ...(o.masterArgs ? { masterArgs: o.masterArgs.split(' ').filter(Boolean) } : {}),
         log: (line) => process.stderr.write(`dfs cluster: ${line}\n`),
+        insecure: (o.insecure as unknown as boolean | undefined) === true,
       });
       let stopping = false;
       const stop = (): void => {
@@ -48,6 +50,7 @@ export function registerClusterCommands(program: Command): void {
           `masters: ${info.masters.map((m) => `${m.id}=${m.address} (http://${m.http}/)`).join(', ')}\n` +
             `chunkservers: ${info.chunkservers.map((c) => `${c.id}=${c.address}`).join(', ')}\n` +
             `export DFS_MASTERS=${info.masters.map((m) => m.address).join(',')}\n` +
+            (info.tls ? `export DFS_TLS_DIR=${info.tls.client}   # mutual TLS; the admin's credentials: ${info.tls.admin}\n` : 'warning: --insecure: plaintext gRPC, nothing is authenticated\n') +
             `status page: http://${info.masters[0]!.http}/ (any master's page; a follower's links to the leader)\n`,
         );
         process.stdout.write('ready\n');

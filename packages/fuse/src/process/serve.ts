@@ -1,5 +1,6 @@
 import { mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
-import { resolveMasters } from '@dfs/client';
+import { resolveMasters, resolveSecurity } from '@dfs/client';
+import { describeSecurity } from '@dfs/security';
 import { FileType } from '@dfs/proto';
 import type { FsBackend } from '../fs/backend.js';
 import { connectBackend } from '../fs/dfs-backend.js';
@@ -16,7 +17,9 @@ export type Connect = (args: MountArgs) => { backend: FsBackend; close: () => vo
 
 const connectCluster: Connect = (args) => {
   const { masters } = resolveMasters(args.masters);
-  return { ...connectBackend({ masters, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 }), description: masters.join(',') };
+  const { security } = resolveSecurity({ tlsDir: args.tlsDir, insecure: args.insecure });
+  if (security.insecure) process.stderr.write(`dfs-mount: warning: ${describeSecurity(security)}: nothing is authenticated or encrypted\n`);
+  return { ...connectBackend({ masters, security, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 }), description: masters.join(',') };
 };
 
 /** How long an unmount waits for descriptors still open on the mount to be closed. */

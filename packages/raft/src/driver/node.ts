@@ -2,6 +2,7 @@ import { mkdirSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { DfsError, ErrorCode } from '@dfs/proto';
+import type { Security } from '@dfs/security';
 import { LeaderLease, leaseDurationMs } from '../core/lease.js';
 import { RaftError } from '../core/raft.js';
 import { isEarlySendable, RawNode, type Ready } from '../core/rawnode.js';
@@ -42,6 +43,8 @@ export interface RaftNodeOptions {
   stateMachine: StateMachine;
   /** Created by the master; RaftService is added to it before it binds. */
   server: grpc.Server;
+  /** Credentials of the streams to peers (mutual TLS, or plaintext with --insecure); the server's are the master's. */
+  security: Security;
   logger?: Logger;
   /** Default 100 ms. */
   tickMs?: number;
@@ -147,6 +150,8 @@ export class RaftNode {
       server: opts.server,
       snapshotDir: this.snapDir,
       logger: this.log,
+      security: opts.security,
+      isMember: (id) => this.isMember(id),
       handler: {
         onMessage: (m) => this.enqueue(m),
         onSnapshot: (m, path) => {
@@ -163,6 +168,12 @@ export class RaftNode {
         },
       },
     });
+  }
+
+  /** A member of the current configuration (before start: of the configured peers). */
+  private isMember(id: string): boolean {
+    const conf = this.raw?.raft.conf ?? this.opts.peers;
+    return conf.some((m) => m.id === id);
   }
 
   /** Builds the node and registers RaftService on `opts.server`; call start() once the server is bound. */
