@@ -62,10 +62,18 @@ clean:
 bench-raft: build
 	node scripts/bench/raft/run.js $(BENCH_RAFT_ARGS)
 
-# The metadata path alone: 3 masters, 32 clients: creates/s, mkdirs/s, stats/s, ls of 10,000 entries.
-# BENCH_META_FILES, BENCH_META_CLIENTS, BENCH_META_SECONDS override the sizes.
+# The metadata path alone: 3 masters, 32 clients in 2 processes: creates (empty and 1 KiB, inline),
+# 1 KiB reads, mkdirs, stats (linearizable and stale), renames, deletes, ls, each beside the
+# client-process ceiling measured in the same run.
+# BENCH_META_FILES, BENCH_META_CLIENTS, BENCH_META_PROCS, BENCH_META_SECONDS override the sizes.
 bench-meta: build
 	node scripts/bench/dist/meta.js
+
+# Where one small put and one stat spend their time, hop by hop (packages/master/DESIGN.md).
+# BENCH_TRACE_N (50) operations of each, one at a time.
+.PHONY: trace-small
+trace-small: build
+	node scripts/bench/dist/trace.js
 
 # Re-replication after SIGKILLing a chunkserver that holds BENCH_RECOVERY_BYTES (default 2 GiB) of
 # replicas: detection time, time to fsck healthy, MB/s. BENCH_RECOVERY_BYTES=268435456 for a quick run.

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { MAX_INLINE_BYTES } from '@dfs/proto';
 import { TestCluster } from '@dfs/testkit';
 import { sha256File, writeRandomFile } from '../lib/files.js';
 
@@ -44,7 +46,8 @@ describe('walking skeleton: put and get through a real cluster', function () {
       const client = cluster.client();
       const { file, chunks } = await client.locate(`/skeleton/f-${size}`);
       assert.equal(file.size, size);
-      assert.equal(chunks.length, Math.ceil(size / CHUNK));
+      // Files of at most MAX_INLINE_BYTES live in the metadata: no chunk.
+      assert.equal(chunks.length, size <= MAX_INLINE_BYTES ? 0 : Math.ceil(size / CHUNK));
       for (const chunk of chunks) {
         const ids = new Set(chunk.replicas.map((r) => r.id));
         assert.equal(ids.size, 3, `chunk ${chunk.handle} has replicas on ${[...ids].join(',')}`);
@@ -89,5 +92,37 @@ describe('walking skeleton: put and get through a real cluster', function () {
     await client.put(Readable.from([payload.subarray(0, 1000), payload.subarray(1000)]), '/skeleton/stream');
     const back = await client.readFile('/skeleton/stream');
     assert.ok(back.equals(payload));
+  });
+
+  it('a file of at most MAX_INLINE_BYTES is kept inline (no chunk); appends rewrite it, inline while it fits, then in chunks', async function () {
+    const client = cluster.client();
+    try {
+      const small = Buffer.alloc(1024, 'inline;');
+      await client.put(small, '/skeleton/inline');
+      const located = await client.locate('/skeleton/inline');
+      assert.deepEqual(located.chunks, []);
+      assert.ok(located.inline?.equals(small), 'GetFile carries the bytes');
+      assert.ok((await client.readFile('/skeleton/inline')).equals(small));
+      const range: Buffer[] = [];
+      for await (const b of client.readChunks('/skeleton/inline', { start: 10, end: 19 })) range.push(b);
+      assert.ok(Buffer.concat(range).equals(small.subarray(10, 20)), 'a range of an inline file');
+      // A stream that ends within the limit is inline too; one byte more is not.
+      await client.put(Readable.from([Buffer.alloc(MAX_INLINE_BYTES, 1)]), '/skeleton/inline-max');
+      assert.ok((await client.locate('/skeleton/inline-max')).inline);
+      await client.put(Readable.from([Buffer.alloc(MAX_INLINE_BYTES, 1), Buffer.from([2])]), '/skeleton/chunked');
+      const chunked = await client.locate('/skeleton/chunked');
+      assert.equal(chunked.inline, undefined);
+      assert.equal(chunked.chunks.length, 1);
+      const tail = Buffer.alloc(100, 'a');
+      await client.append(tail, '/skeleton/inline');
+      assert.ok((await client.locate('/skeleton/inline')).inline, 'still fits');
+      const big = Buffer.alloc(2 * MAX_INLINE_BYTES, 'b');
+      await client.append(big, '/skeleton/inline');
+      const grown = await client.locate('/skeleton/inline');
+      assert.equal(grown.inline, undefined, 'outgrew the limit: chunks now');
+      assert.ok((await client.readFile('/skeleton/inline')).equals(Buffer.concat([small, tail, big])));
+    } finally {
+      client.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream as fsCreateReadStream } from 'node:fs';
-import { open, rename, rm, stat as fsStat } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat as fsStat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,6 +9,7 @@ import {
   DfsError,
   ErrorCode,
   FileType,
+  MAX_INLINE_BYTES,
   normalizePath,
   toDfsError,
   type ChunkLocation,
@@ -366,11 +367,38 @@ export class DfsClient {
   }
 
   /** A file's status and its chunks with live replica locations. */
-  async locate(path: string, opts: CallOptions = {}): Promise<{ file: FileStatus; chunks: ChunkLocation[] }> {
+  /** Where a file's bytes are: its chunks, or `inline` for a small file kept in the metadata. */
+  async locate(path: string, opts: CallOptions = {}): Promise<Located> {
     const res = await this.read((c) => c.getFile, { path: normalizePath(path), staleOk: false }, opts);
     if (!res.file) throw new DfsError(ErrorCode.NOT_FOUND, `${path}: no such file`);
     if (res.file.type === FileType.DIRECTORY) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${path}: is a directory`);
-    return { file: res.file, chunks: res.chunks };
+    return { file: res.file, chunks: res.chunks, ...(res.inline ? { inline: Buffer.from(res.inlineData ?? Buffer.alloc(0)) } : {}) };
+  }
+
+  /**
+   * A file of at most MAX_INLINE_BYTES: one CreateFile carrying the bytes, one log entry,
+   * no chunkserver (inline data; the trade-off is in packages/master/DESIGN.md).
+   */
+  private async putInline(path: string, data: Buffer, opts: PutOptions): Promise<FileStatus> {
+    const res = await this.masters.call(
+      (c) => c.createFile,
+      {
+        path,
+        overwrite: opts.overwrite ?? false,
+        replication: opts.replication ?? 0,
+        mode: opts.mode ?? 0,
+        clientId: this.clientId,
+        chunkSize: opts.chunkSize ?? 0,
+        opId: randomUUID(),
+        allocateFirstChunk: false,
+        inline: true,
+        inlineData: data,
+      },
+      { signal: opts.signal, requestId: opts.requestId },
+    );
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, `${path}: CreateFile returned no file`);
+    opts.onProgress?.(data.length);
+    return res.file;
   }
 
   // ---- data ----
@@ -381,15 +409,29 @@ export class DfsClient {
    */
   async put(source: string | NodeJS.ReadableStream | Uint8Array, remote: string, opts: PutOptions = {}): Promise<FileStatus> {
     const path = normalizePath(remote);
-    if (source instanceof Uint8Array) source = Readable.from([Buffer.from(source.buffer, source.byteOffset, source.byteLength)]);
+    if (source instanceof Uint8Array) {
+      const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+      if (bytes.length <= MAX_INLINE_BYTES) return this.putInline(path, bytes, opts);
+      source = Readable.from([bytes]);
+    }
     if (typeof source === 'string') {
       const info = await fsStat(source).catch((err: unknown) => {
         throw toDfsError(err);
       });
       if (info.isDirectory()) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${source}: is a directory`);
+      if (info.size <= MAX_INLINE_BYTES) {
+        const bytes = await readFile(source).catch((err: unknown) => {
+          throw toDfsError(err);
+        });
+        if (bytes.length <= MAX_INLINE_BYTES) return this.putInline(path, bytes, opts);
+      }
       return this.putFile(source, info.size, path, opts);
     }
     if (!isReadable(source)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'put: source must be a path or a readable stream');
+    // A stream that ends within MAX_INLINE_BYTES becomes an inline file.
+    const head = await peekStream(source as AsyncIterable<Buffer | string>, MAX_INLINE_BYTES);
+    if (head.ended) return this.putInline(path, head.bytes, opts);
+    source = Readable.from(head.rest);
     const writer = await this.openWriter(path, opts, MAX_PARALLEL_CHUNKS);
     writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     writer.limitHeldBytes(STREAM_HELD_BYTES);
@@ -439,7 +481,15 @@ export class DfsClient {
     } else if (!isReadable(source)) {
       throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'append: source must be a path or a readable stream');
     }
-    const writer = await FileWriter.openAppend(this.masters, this.chunkservers, path, this.writerOptions(opts, MAX_PARALLEL_CHUNKS));
+    let writer: FileWriter;
+    try {
+      writer = await FileWriter.openAppend(this.masters, this.chunkservers, path, this.writerOptions(opts, MAX_PARALLEL_CHUNKS));
+    } catch (err) {
+      if (!DfsError.is(err, ErrorCode.INVALID_ARGUMENT)) throw err;
+      const located = await this.locate(path, opts);
+      if (!located.inline) throw err;
+      return this.rewriteInline(located, source, path, opts);
+    }
     writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     if (typeof source !== 'string') writer.limitHeldBytes(STREAM_HELD_BYTES);
     try {
@@ -549,6 +599,23 @@ export class DfsClient {
     }
   }
 
+  /**
+   * Appending to a file kept inline: its bytes are in the metadata, so the file is written
+   * again (old bytes, then the new ones) with overwrite, inline again if it still fits. The
+   * overwrite is atomic, but two clients appending to one small file at once may lose one
+   * append (read-modify-write): unlike a chunked file, there is no writer lease to refuse the second.
+   */
+  private async rewriteInline(located: Located, source: string | NodeJS.ReadableStream, path: string, opts: AppendOptions): Promise<FileStatus> {
+    const old = located.inline ?? Buffer.alloc(0);
+    const tail: AsyncIterable<Buffer | string> = typeof source === 'string' ? (fsCreateReadStream(source) as AsyncIterable<Buffer>) : (source as AsyncIterable<Buffer | string>);
+    const both = async function* (): AsyncGenerator<Buffer | string> {
+      yield old;
+      yield* tail;
+    };
+    const { mode, replication } = located.file;
+    return this.put(Readable.from(both()), path, { ...opts, overwrite: true, mode: mode & 0o7777, replication });
+  }
+
   /** A Writable that uploads to `remote`; the file appears when the stream finishes. */
   createWriteStream(remote: string, opts: PutOptions = {}): Writable {
     const path = normalizePath(remote);
@@ -576,10 +643,14 @@ export class DfsClient {
     yield* this.readLocated(await this.locate(remote, opts), opts);
   }
 
-  private async *readLocated({ file, chunks }: { file: FileStatus; chunks: ChunkLocation[] }, opts: ReadRangeOptions): AsyncGenerator<Buffer> {
+  private async *readLocated({ file, chunks, inline }: Located, opts: ReadRangeOptions): AsyncGenerator<Buffer> {
     const start = opts.start ?? 0;
     const end = opts.end === undefined ? file.size : Math.min(file.size, opts.end + 1);
     if (start >= end) return;
+    if (inline) {
+      yield inline.subarray(start, end);
+      return;
+    }
     yield* readFileRange(
       {
         pool: this.chunkservers,
@@ -648,4 +719,37 @@ export class DfsClient {
     }
     return file;
   }
+}
+
+export interface Located {
+  file: FileStatus;
+  chunks: ChunkLocation[];
+  /** Set for a file kept inline: all its bytes (it has no chunks). */
+  inline?: Buffer;
+}
+
+/**
+ * Reads up to `limit` + 1 bytes of `source`. `ended`: the stream ended within `limit`
+ * (`bytes` is all of it); otherwise `rest` replays what was read, then the remainder.
+ */
+async function peekStream(source: AsyncIterable<Buffer | string>, limit: number): Promise<{ ended: true; bytes: Buffer } | { ended: false; rest: AsyncIterable<Buffer> }> {
+  const it = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let bytes = 0;
+  while (bytes <= limit) {
+    const r = await it.next();
+    if (r.done) return { ended: true, bytes: Buffer.concat(head) };
+    const buf = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    head.push(buf);
+    bytes += buf.length;
+  }
+  const rest = async function* (): AsyncGenerator<Buffer> {
+    yield* head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    }
+  };
+  return { ended: false, rest: rest() };
 }

@@ -54,7 +54,7 @@ export interface CommandLogContext {
  *  - propose: rejects with DfsError NOT_LEADER (with the leader's address when known) on a
  *    follower, or when leadership is lost before the entry commits (outcome unknown).
  *  - readBarrier: resolves once this node has applied everything committed before the call
- *    and is still leader (ReadIndex); a linearizable read may then run on the local DB.
+ *    and is still leader (leader lease, else ReadIndex); a linearizable read may then run on the local DB.
  *  - onLeadershipChange: called on every *change* (not for the state at subscription time:
  *    read isLeader() for that); the service resets its soft state (safe mode, registry).
  */

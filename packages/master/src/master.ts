@@ -2,6 +2,7 @@ import {
   DfsError,
   ErrorCode,
   FileType,
+  MAX_INLINE_BYTES,
   normalizePath,
   type AbandonChunkRequest,
   type AbandonChunkResponse,
@@ -328,8 +329,12 @@ export class Master {
     const chunkSize = req.chunkSize || this.config.chunkSize;
     // Placement before proposing, as AddChunk does: no log entry for a chunk that cannot be placed.
     // If it cannot be placed now, the file is still created and the writer's AddChunk retries.
+    const inlineData = req.inline ? (req.inlineData ?? Buffer.alloc(0)) : undefined;
+    if (inlineData && inlineData.length > MAX_INLINE_BYTES) {
+      throw new DfsError(ErrorCode.INVALID_ARGUMENT, `inline data of ${inlineData.length} bytes (at most ${MAX_INLINE_BYTES})`);
+    }
     let targets: ChunkserverNode[] = [];
-    if (req.allocateFirstChunk) {
+    if (req.allocateFirstChunk && !inlineData) {
       try {
         targets = this.placeChunk(replication, chunkSize, []);
       } catch (err) {
@@ -349,6 +354,7 @@ export class Master {
       leaseExpiry: this.leaseExpiry(now),
       ...opIdOf(req),
       caller,
+      ...(inlineData ? { inline: Buffer.from(inlineData).toString('base64') } : {}),
     });
     if (!firstChunk) return { file, firstChunk: undefined };
     if (targets[0]) this.chunkLeases.grant(firstChunk.handle, targets[0].id, firstChunk.version, req.clientId, now);
@@ -472,7 +478,8 @@ export class Master {
 
   async getFile(req: GetFileRequest, caller: Caller = SUPERUSER): Promise<GetFileResponse> {
     await this.beforeRead(req.staleOk, req.minIndex);
-    const { file, chunks } = this.store.getFile(req.path, caller);
+    const { file, chunks, inline } = this.store.getFile(req.path, caller);
+    if (inline) return { file, chunks: [], inline: true, inlineData: inline };
     let offset = 0;
     const out: ChunkLocation[] = chunks.map((c) => {
       const loc: ChunkLocation = {

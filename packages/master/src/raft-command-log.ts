@@ -18,7 +18,8 @@ function roleOf(status: NodeStatus): Role {
 /**
  * The master's command log replicated by Raft (packages/raft): every metadata command is
  * a log entry, applied by the MetadataStore on every master in log order. Reads go
- * through ReadIndex (readBarrier), so a deposed leader never serves a stale read.
+ * through the leader lease, or ReadIndex when the lease has lapsed (readBarrier), so a
+ * deposed leader never serves a stale read.
  */
 export class RaftCommandLog implements CommandLog {
   private readonly listeners: Array<(isLeader: boolean) => void> = [];
@@ -76,7 +77,7 @@ export class RaftCommandLog implements CommandLog {
   }
 
   readBarrier(): Promise<void> {
-    return this.node.readIndex();
+    return this.node.linearizableRead();
   }
 
   isLeader(): boolean {

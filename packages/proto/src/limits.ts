@@ -13,6 +13,11 @@ export const MAX_CHUNK_SIZE = 4 * 1024 * 1024 * 1024;
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Most concurrent calls (HTTP/2 streams) one connection may have open on a dfs server. */
 export const MAX_CONCURRENT_STREAMS = 1024;
+/**
+ * Largest file kept inline: its bytes live in the metadata (one Raft entry, the master's
+ * database), not on chunkservers, as Ceph and ext4 inline data (packages/master/DESIGN.md).
+ */
+export const MAX_INLINE_BYTES = 4096;
 /** Longest name of one path component, as POSIX NAME_MAX. */
 export const MAX_NAME_BYTES = 255;
 /** Longest whole path. */

@@ -4,6 +4,7 @@ export { RaftNode, type RaftNodeOptions, type NodeStatus, type NodeRole } from '
 export { type Logger } from './logger.js';
 export { type StateMachine } from './driver/state-machine.js';
 export { RawNode, isEarlySendable, type Ready } from './core/rawnode.js';
+export { LeaderLease, leaseDurationMs, type LeaseBound } from './core/lease.js';
 export { Raft, RaftError, type RaftErrorCode, type RaftOptions, type InitialState } from './core/raft.js';
 export {
   EntryType,

@@ -49,6 +49,9 @@ export class AppendProcessor {
     const row = this.ns.byId(cmd.inode);
     if (!row || row.type !== TYPE_FILE || row.parent === null) fail(ErrorCode.NOT_FOUND, `no such file: inode ${cmd.inode}`);
     const path = this.ns.pathOf(row);
+    // Its bytes are in the metadata, not in a chunk a primary could extend: the client
+    // rewrites the file instead (DfsClient.append).
+    if (this.ns.inlineOf(row.id)) fail(ErrorCode.INVALID_ARGUMENT, `${path} is kept inline: rewrite it to append`);
     if (row.under_construction === 1 && row.lease_holder !== cmd.clientId && (row.lease_expiry ?? 0) > cmd.now) {
       fail(ErrorCode.LEASE_HELD, `${path} is being written by another client`);
     }

@@ -1,4 +1,4 @@
-import { ErrorCode, MAX_REQUEST_ID_BYTES } from '@dfs/proto';
+import { ErrorCode, MAX_INLINE_BYTES, MAX_REQUEST_ID_BYTES } from '@dfs/proto';
 import { MAX_GROUPS, isValidName, type Caller } from '../auth/caller.js';
 
 /*
@@ -38,6 +38,8 @@ export interface CreateFileCmd {
   firstChunk?: boolean;
   /** Who asked (stamped by the leader); absent = the superuser (entries from before permissions). */
   caller?: Caller;
+  /** The whole file, base64 (at most MAX_INLINE_BYTES): created complete, kept inline. */
+  inline?: string;
 }
 export interface AddChunkCmd {
   type: 'AddChunk';
@@ -222,10 +224,10 @@ export class CommandDecodeError extends Error {
   }
 }
 
-type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?' | 'caller?';
+type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?' | 'caller?' | 'inline?';
 
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
-  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', caller: 'caller?' },
+  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', caller: 'caller?', inline: 'inline?' },
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint', count: 'uint?' },
   AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint', wholeFile: 'bool?' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
@@ -244,6 +246,8 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   RevokeToken: { jti: 'string', expiry: 'uint', now: 'uint' },
   Noop: {},
 };
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function isUint(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -272,6 +276,8 @@ function checkField(kind: FieldKind, v: unknown): boolean {
       return typeof v === 'string';
     case 'string?':
       return v === undefined || (typeof v === 'string' && v.length <= MAX_REQUEST_ID_BYTES);
+    case 'inline?':
+      return v === undefined || (typeof v === 'string' && v.length <= Math.ceil(MAX_INLINE_BYTES / 3) * 4 && BASE64.test(v));
     case 'uint':
       return isUint(v);
     case 'uint?':

@@ -23,6 +23,8 @@ export interface ListResult {
 export interface FileWithChunks {
   file: FileStatus;
   chunks: ChunkRow[];
+  /** Set for a file kept inline: its bytes (it has no chunks). */
+  inline?: Buffer;
 }
 
 /**
@@ -222,7 +224,8 @@ export class MetadataStore implements StateMachine {
     const { row } = mustWalk(this.ns, p.path, p.comps, caller);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
     requireAccess(row, caller, READ, p.path);
-    return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id) };
+    const inline = this.ns.inlineOf(row.id);
+    return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id), ...(inline ? { inline } : {}) };
   }
 
   /** `dfs count -q`: names, bytes and space under a path, with its quotas (traverse needed). */
@@ -301,7 +304,7 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; revoked: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; revoked: unknown[]; inlineData: unknown[] } {
     return {
       quotas: this.db.prepare('SELECT * FROM quotas ORDER BY inode').all(),
       authKeys: this.db.prepare('SELECT * FROM auth_keys ORDER BY id').all(),
@@ -310,6 +313,7 @@ export class MetadataStore implements StateMachine {
       inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),
       chunks: this.db.prepare('SELECT * FROM chunks ORDER BY handle').all(),
       opResults: this.db.prepare('SELECT * FROM op_results ORDER BY op_id, type').all(),
+      inlineData: this.db.prepare('SELECT * FROM inline_data ORDER BY inode').all(),
     };
   }
 }

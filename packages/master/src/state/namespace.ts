@@ -56,6 +56,7 @@ export class Namespace {
   private readonly sLastChunk: Database.Statement;
   private readonly sChunk: Database.Statement;
   private readonly sPending: Database.Statement;
+  private readonly sInline: Database.Statement;
 
   constructor(readonly db: Database.Database) {
     this.sChild = db.prepare('SELECT * FROM inodes WHERE parent = ? AND name = ?');
@@ -66,6 +67,7 @@ export class Namespace {
     this.sLastChunk = db.prepare('SELECT * FROM chunks WHERE inode = ? ORDER BY idx DESC LIMIT 1');
     this.sChunk = db.prepare('SELECT * FROM chunks WHERE handle = ?');
     this.sPending = db.prepare('SELECT * FROM inodes WHERE pending_parent = ? AND name = ?');
+    this.sInline = db.prepare('SELECT data FROM inline_data WHERE inode = ?');
   }
 
   child(parent: number, name: string): InodeRow | undefined {
@@ -87,6 +89,11 @@ export class Namespace {
 
   hasChildren(dir: number): boolean {
     return this.sHasChild.get(dir) !== undefined;
+  }
+
+  /** The bytes of a file kept inline (MAX_INLINE_BYTES), or undefined for a chunked one. */
+  inlineOf(inode: number): Buffer | undefined {
+    return (this.sInline.get(inode) as { data: Buffer } | undefined)?.data;
   }
 
   chunksOf(inode: number): ChunkRow[] {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { DfsError, ErrorCode, MAX_CHUNK_SIZE, MAX_NAME_BYTES, MAX_REPLICATION, isSameOrDescendant, type FileStatus } from '@dfs/proto';
+import { DfsError, ErrorCode, MAX_CHUNK_SIZE, MAX_INLINE_BYTES, MAX_NAME_BYTES, MAX_REPLICATION, isSameOrDescendant, type FileStatus } from '@dfs/proto';
 import type {
   AbandonChunkCmd,
   AddChunkCmd,
@@ -101,6 +101,7 @@ export class CommandProcessor {
   private readonly sSetWriteState: Database.Statement;
   private readonly sRenew: Database.Statement;
   private readonly sFinalize: Database.Statement;
+  private readonly sInsertInline: Database.Statement;
   private readonly append: AppendProcessor;
   readonly quota: QuotaManager;
   private readonly sSetAttr: Database.Statement;
@@ -147,6 +148,7 @@ export class CommandProcessor {
     this.sCommitChunk = db.prepare('UPDATE chunks SET length = ?, crc32c = ?, committed = 1 WHERE handle = ?');
     this.sSetWriteState = db.prepare('UPDATE inodes SET chunk_count = ?, lease_expiry = ? WHERE id = ?');
     this.sRenew = db.prepare('UPDATE inodes SET lease_expiry = ? WHERE lease_holder = ? AND under_construction = 1');
+    this.sInsertInline = db.prepare('INSERT OR REPLACE INTO inline_data (inode, data) VALUES (?, ?)');
     this.sFinalize = db.prepare(`UPDATE inodes SET parent = ?, pending_parent = NULL, pending_overwrite = 0,
       under_construction = 0, lease_holder = NULL, lease_expiry = NULL, size = ?, chunk_count = ?, mtime = ?
       WHERE id = ?`);
@@ -316,6 +318,17 @@ export class CommandProcessor {
       pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0, owner: caller.user, grp: parent.grp,
     });
     this.quota.enforce(parent.id);
+    if (cmd.inline !== undefined) {
+      // Small-file fast path: create, data and complete in this one entry (inline data).
+      const data = Buffer.from(cmd.inline, 'base64');
+      if (cmd.firstChunk || data.length > MAX_INLINE_BYTES) fail(ErrorCode.INVALID_ARGUMENT, `inline data of ${data.length} bytes (at most ${MAX_INLINE_BYTES}, no chunks)`);
+      const parentId = this.attachTarget(this.ns.byId(id)!);
+      this.sInsertInline.run(id, data);
+      this.sFinalize.run(parentId, data.length, 0, cmd.now, id);
+      this.sTouch.run(cmd.now, parentId);
+      const done = this.ns.byId(id)!;
+      return { file: statusOf(done, this.ns.pathOf(done)) };
+    }
     if (cmd.firstChunk) {
       // The single-chunk fast path: chunk 0 in the same entry, exactly as AddChunk would.
       const firstChunk = this.addChunk({ type: 'AddChunk', inode: id, clientId: cmd.clientId, index: 0, now: cmd.now, leaseExpiry: cmd.leaseExpiry });

@@ -97,6 +97,15 @@ CREATE TABLE IF NOT EXISTS op_results (
   PRIMARY KEY (op_id, type)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS op_results_at ON op_results(at);
+
+-- Bytes of small files kept inline (no chunks); a row goes with its inode, whatever removes it.
+CREATE TABLE IF NOT EXISTS inline_data (
+  inode INTEGER PRIMARY KEY,
+  data  BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS inline_data_gone AFTER DELETE ON inodes BEGIN
+  DELETE FROM inline_data WHERE inode = OLD.id;
+END;
 `;
 
 export interface OpenOptions {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCode, FileType } from '@dfs/proto';
+import { ErrorCode, FileType, MAX_INLINE_BYTES } from '@dfs/proto';
 import { CommandDecodeError, encodeCommand } from '../../src/state/commands.js';
 import { MetadataStore, OP_RESULT_RETENTION_MS } from '../../src/state/metadata-store.js';
 import { CHUNK, LEASE, StoreHarness, T0, createCmd, openStore, tempDir, writeFile } from '../helpers.js';
@@ -454,5 +454,79 @@ describe('MetadataStore (the state machine applied directly)', () => {
         t2.cleanup();
       }
     });
+  });
+});
+
+describe('CreateFile with inline data (small files kept in the metadata)', () => {
+  let t: ReturnType<typeof tempDir>;
+  let store: MetadataStore;
+  let h: StoreHarness;
+  beforeEach(() => {
+    t = tempDir();
+    store = openStore(t.dir);
+    h = new StoreHarness(store);
+  });
+  afterEach(() => {
+    store.close();
+    t.cleanup();
+  });
+  const inline = (path: string, data: Buffer, over: Parameters<typeof createCmd>[2] = {}): ReturnType<typeof createCmd> =>
+    createCmd(path, 'c1', { inline: data.toString('base64'), ...over });
+
+  it('one entry creates the file complete and visible, with its bytes and no chunk', () => {
+    const data = Buffer.from('hello, inline world');
+    const { file } = h.ok(inline('/a/b/small', data));
+    assert.equal(file.size, data.length);
+    assert.equal(file.underConstruction, false);
+    const got = store.getFile('/a/b/small');
+    assert.deepEqual(got.chunks, []);
+    assert.ok(got.inline?.equals(data));
+    assert.equal(store.stat('/a/b/small').size, data.length);
+    const empty = h.ok(inline('/empty', Buffer.alloc(0)));
+    assert.equal(empty.file.size, 0);
+    assert.equal(store.getFile('/empty').inline?.length, 0);
+  });
+
+  it('follows the create rules: ALREADY_EXISTS without overwrite, overwrite replaces either kind, and the bytes go with the inode', () => {
+    h.ok(inline('/f', Buffer.from('one')));
+    h.fails(inline('/f', Buffer.from('two')), ErrorCode.ALREADY_EXISTS);
+    h.ok(inline('/f', Buffer.from('two'), { overwrite: true }));
+    assert.equal(store.getFile('/f').inline?.toString(), 'two');
+    writeFile(h, '/g', [5]);
+    h.ok(inline('/g', Buffer.from('now inline'), { overwrite: true }));
+    assert.equal(store.getFile('/g').inline?.toString(), 'now inline');
+    const chunked = h.ok(createCmd('/f', 'c2', { overwrite: true }));
+    h.ok({ type: 'CompleteFile', inode: chunked.file.inode, clientId: 'c2', now: T0, chunks: [] });
+    assert.equal(store.getFile('/f').inline, undefined, 'a chunked file replaced the inline one');
+    h.ok({ type: 'Delete', path: '/g', recursive: false, skipTrash: true, now: T0 });
+    assert.deepEqual(store.dump().inlineData, [], 'no bytes outlive their inode');
+  });
+
+  it('refuses more than MAX_INLINE_BYTES, inline with a first chunk, and append (the client rewrites instead)', () => {
+    h.fails(inline('/big', Buffer.alloc(MAX_INLINE_BYTES + 1)), ErrorCode.INVALID_ARGUMENT);
+    h.fails(inline('/both', Buffer.from('x'), { firstChunk: true }), ErrorCode.INVALID_ARGUMENT);
+    const { file } = h.ok(inline('/s', Buffer.alloc(MAX_INLINE_BYTES, 1)));
+    h.fails({ type: 'OpenAppend', inode: file.inode, clientId: 'c1', now: T0, leaseExpiry: T0 + LEASE }, ErrorCode.INVALID_ARGUMENT);
+  });
+
+  it('a command whose inline field is not base64 or is too long fails to decode', () => {
+    const bad = (v: string): Uint8Array => Buffer.from(JSON.stringify({ v: 1, ...inline('/x', Buffer.alloc(0)), inline: v }));
+    assert.throws(() => store.apply(store.appliedIndex() + 1, bad('not base64!')), CommandDecodeError);
+    assert.throws(() => store.apply(store.appliedIndex() + 1, bad('A'.repeat(8000))), CommandDecodeError);
+  });
+
+  it('replaying the log into a fresh database gives the same rows, inline bytes included', () => {
+    h.ok(inline('/r/one', Buffer.from('1')));
+    h.ok(inline('/r/two', Buffer.from('22'), { overwrite: true }));
+    h.ok({ type: 'Rename', src: '/r/one', dst: '/r/three', overwrite: false, now: T0 });
+    const t2 = tempDir();
+    const again = openStore(t2.dir);
+    try {
+      h.log.forEach((data, i) => again.apply(i + 1, data));
+      assert.deepEqual(again.dump(), store.dump());
+    } finally {
+      again.close();
+      t2.cleanup();
+    }
   });
 });

@@ -56,6 +56,13 @@ export interface RaftOptions {
   readonly maxApplyBytes?: number;
   /** The leader promotes a learner once it has caught up. Default true. */
   readonly autoPromote?: boolean;
+  /**
+   * The driver serves leader-lease reads (lease.ts). Then a node also ignores campaigns for
+   * `electionTicks` after it starts, as it does after hearing from a leader: a follower that
+   * acknowledged the leader, crashed and restarted at once must not vote the lease away.
+   * Needs checkQuorum. Default false.
+   */
+  readonly leaseReads?: boolean;
 }
 
 /** What stable storage held at start. */
@@ -101,6 +108,10 @@ export class Raft {
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
   private leadTransferee = '';
+  /** This leader started a transfer in its term: forced votes bypass stickiness, so no more lease reads. */
+  private transferredThisTerm = false;
+  /** Ticks since this node started (to hold votes for an election timeout after a restart). */
+  private ticksSinceStart = 0;
   /** Index of the latest configuration change the leader proposed. */
   private pendingConfIndex = 0;
   private readonly readOnly = new ReadOnly();
@@ -119,6 +130,7 @@ export class Raft {
       maxMsgBytes: 1 << 20,
       maxApplyBytes: 16 << 20,
       autoPromote: true,
+      leaseReads: false,
       ...options,
     };
     this.id = options.id;
@@ -140,6 +152,7 @@ export class Raft {
 
   /** One unit of logical time. */
   tick(): void {
+    if (this.ticksSinceStart < this.opts.electionTicks) this.ticksSinceStart++;
     if (this.role === 'leader') this.tickHeartbeat();
     else this.tickElection();
   }
@@ -175,11 +188,23 @@ export class Raft {
     return true;
   }
 
+  /**
+   * The index a lease read may be served at, or undefined when this node must not serve one
+   * whatever its lease says: not the leader, nothing committed in its term yet (thesis 6.4
+   * step 1), or it started a leader transfer this term. The driver checks the time (lease.ts).
+   */
+  leaseReadIndex(): number | undefined {
+    if (!this.opts.leaseReads || !this.opts.checkQuorum || this.role !== 'leader' || this.transferredThisTerm) return undefined;
+    if (this.log.term(this.log.committed) !== this.term) return undefined;
+    return this.log.committed;
+  }
+
   /** Hands leadership to `to` (thesis 3.10). Returns false when not possible. */
   transferLeader(to: string): boolean {
     if (this.role !== 'leader' || to === this.id || !isVoter(this.conf, to)) return false;
     if (this.leadTransferee === to) return true;
     this.leadTransferee = to;
+    this.transferredThisTerm = true;
     this.electionElapsed = 0;
     const pr = this.progress.get(to);
     if (pr && pr.match === this.log.lastIndex()) this.send(message({ type: MessageType.TimeoutNow, from: this.id, to, term: this.term }));
@@ -221,7 +246,9 @@ export class Raft {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         // Leader stickiness: a node that heard from a live leader within the election
         // timeout ignores a campaign, so a rejoining node cannot depose it (thesis 4.2.3).
-        const inLease = this.opts.checkQuorum && this.lead !== '' && this.electionElapsed < this.opts.electionTicks;
+        const heard = this.lead !== '' && this.electionElapsed < this.opts.electionTicks;
+        const justStarted = this.opts.leaseReads && this.ticksSinceStart < this.opts.electionTicks;
+        const inLease = this.opts.checkQuorum && (heard || justStarted);
         if (inLease && !m.force) return;
       }
       if (m.type === MessageType.PreVote) {
@@ -375,6 +402,7 @@ export class Raft {
     this.votes = new Map();
     this.progress.clear();
     this.leadTransferee = '';
+    this.transferredThisTerm = false;
     this.pendingConfIndex = 0;
     this.needBroadcast = false;
   }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import type { Security } from '@dfs/security';
+import { LeaderLease, leaseDurationMs } from '../core/lease.js';
 import { RaftError } from '../core/raft.js';
 import { REJECTIONS, checkInbound, type Refusal, type Rejection } from './inbound.js';
 import { isEarlySendable, RawNode, type Ready } from '../core/rawnode.js';
@@ -54,6 +55,10 @@ export interface RaftNodeOptions {
    * of a live process with a dead loop.
    */
   onFatal?: (err: unknown) => void;
+  /** linearizableRead() uses a leader lease when it holds one (core/lease.ts). Default true. */
+  leaseReads?: boolean;
+  /** The clock-drift bound the lease assumes (0.1 = follower clocks up to 10% fast). Default 0.1. */
+  maxClockDrift?: number;
 }
 
 /** Exit status of a node whose Raft loop failed (EX_SOFTWARE). */
@@ -113,7 +118,10 @@ export class RaftNode {
   private lastRefusalLog = 0;
 
   private readonly proposals = new Map<number, PendingProposal>();
-  private readonly reads = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  /** ReadIndex requests by context; `sentAt` (monotonic ms) and `term` renew the lease when confirmed. */
+  private readonly reads = new Map<number, { resolve: () => void; reject: (e: Error) => void; sentAt: number; term: number }>();
+  private readonly lease: LeaderLease;
+  private renewing = false;
   private waitingReads: Array<{ index: number; resolve: () => void }> = [];
   private nextContext = 1;
   private waiters: Waiter[] = [];
@@ -132,10 +140,13 @@ export class RaftNode {
       snapshotEvery: 10_000,
       join: false,
       onFatal: () => process.exit(FATAL_EXIT_CODE),
+      leaseReads: true,
+      maxClockDrift: 0.1,
       ...opts,
       logger: opts.logger ?? noopLogger,
     };
     this.log = this.opts.logger;
+    this.lease = new LeaderLease(leaseDurationMs({ electionTicks: this.opts.electionTicks, tickMs: this.opts.tickMs, maxDrift: this.opts.maxClockDrift }));
     this.sm = opts.stateMachine;
     mkdirSync(opts.dir, { recursive: true });
     this.snapDir = join(opts.dir, 'snapshots');
@@ -200,12 +211,14 @@ export class RaftNode {
         random: Math.random,
         maxInflight: 512,
         maxMsgBytes: 1 << 20,
+        leaseReads: this.opts.leaseReads,
       },
       { hardState: st.hardState, snapshot: st.snapshot, offset: st.offset, entries: st.entries, applied },
     );
     this.syncPeers(this.raw);
     this.timer = setInterval(() => {
       this.pendingTicks++;
+      this.renewLease();
       this.schedule();
     }, this.opts.tickMs);
     this.log.info({ id: this.opts.id, term: st.hardState.term, commit: st.hardState.commit, applied, snapshot: st.snapshot.index }, 'raft node started');
@@ -231,9 +244,29 @@ export class RaftNode {
     const raw = this.raw;
     if (!raw || this.stopped) return Promise.reject(new DfsError(ErrorCode.UNAVAILABLE, 'raft node is not running'));
     const ctx = this.nextContext++;
+    const sentAt = performance.now();
     if (!raw.readIndex(ctx)) return Promise.reject(this.notLeader());
     this.schedule();
-    return new Promise((resolve, reject) => this.reads.set(ctx, { resolve, reject }));
+    return new Promise((resolve, reject) => this.reads.set(ctx, { resolve, reject, sentAt, term: raw.raft.term }));
+  }
+
+  /**
+   * Resolves once a linearizable read may run on the local state machine: at once when
+   * this leader holds a lease and has applied its commit index (no network round), else
+   * through readIndex().
+   */
+  linearizableRead(): Promise<void> {
+    const raw = this.raw;
+    const index = raw?.raft.leaseReadIndex();
+    if (!raw || this.stopped || index === undefined || !this.lease.valid(performance.now(), raw.raft.term)) return this.readIndex();
+    if (raw.raft.log.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.waitingReads.push({ index, resolve }));
+  }
+
+  /** Whether linearizableRead() would be served from the lease now (status, tests). */
+  holdsLease(): boolean {
+    const raw = this.raw;
+    return raw !== undefined && raw.raft.leaseReadIndex() !== undefined && this.lease.valid(performance.now(), raw.raft.term);
   }
 
   isLeader(): boolean {
@@ -430,7 +463,10 @@ export class RaftNode {
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.context);
       this.reads.delete(rs.context);
-      if (r) this.waitingReads.push({ index: rs.index, resolve: r.resolve });
+      if (!r) continue;
+      // A quorum answered a round sent after r was asked: the lease runs from then.
+      if (this.opts.leaseReads) this.lease.confirm(r.sentAt, r.term);
+      this.waitingReads.push({ index: rs.index, resolve: r.resolve });
     }
     for (const ctx of rd.droppedReads) {
       const r = this.reads.get(ctx);
@@ -538,7 +574,24 @@ export class RaftNode {
     this.waitingReads = still;
   }
 
+  /**
+   * On each tick, a leader whose lease is past half-life asks for a read point in the
+   * background; its confirmation renews the lease, so lease reads never wait for one.
+   */
+  private renewLease(): void {
+    const raw = this.raw;
+    if (!this.opts.leaseReads || this.renewing || !raw || raw.raft.leaseReadIndex() === undefined) return;
+    if (this.lease.remaining(performance.now(), raw.raft.term) > this.lease.durationMs / 2) return;
+    this.renewing = true;
+    this.readIndex()
+      .catch(() => undefined)
+      .finally(() => {
+        this.renewing = false;
+      });
+  }
+
   private leaderChanged(leader: string, term: number, isLeader: boolean): void {
+    if (!isLeader) this.lease.revoke();
     if (!isLeader && this.lostLeadershipAt === 0) this.lostLeadershipAt = Date.now();
     if (isLeader) this.lostLeadershipAt = 0;
     if (leader === this.leaderId) return;

@@ -38,6 +38,10 @@ export interface KvScenarioOptions {
   readonly membership?: boolean;
   /** For the checker's own test: serve reads locally without ReadIndex (must be caught). */
   readonly staleReads?: boolean;
+  /** Reads through the leader lease assuming this drift bound (else ReadIndex). */
+  readonly lease?: { readonly maxDrift: number };
+  /** Every node's ticks run this much faster than virtual time (real drift). */
+  readonly fastClock?: number;
 }
 
 export interface KvScenarioResult {
@@ -47,13 +51,15 @@ export interface KvScenarioResult {
   readonly badKey?: string;
   readonly events: number;
   readonly faults: string[];
+  /** Reads served from a leader lease. */
+  readonly leaseReads: number;
 }
 
 const OP_TIMEOUT = 1500;
 
 export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
   const servers = o.servers ?? 5;
-  const c = new Cluster({ n: servers, seed: o.seed, snapshotEvery: 40, makeSm: () => new KvStateMachine() });
+  const c = new Cluster({ n: servers, seed: o.seed, snapshotEvery: 40, makeSm: () => new KvStateMachine(), lease: o.lease, fastClock: o.fastClock });
   // Now and then a node dies between sending its appends and its own fsync.
   for (const n of c.nodes) n.crashBeforeFsync = () => !stop && c.rng.chance(0.0005);
   const keys = Array.from({ length: o.keys ?? 4 }, (_, i) => `k${i}`);
@@ -99,7 +105,8 @@ export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
           next(c.rng.between(5, 30));
           return;
         }
-        node.readIndex((err) => {
+        const read = o.lease ? node.linearizableRead.bind(node) : node.readIndex.bind(node);
+        read((err) => {
           if (!done()) return;
           if (err) {
             guess = c.rng.int(c.n);
@@ -192,5 +199,6 @@ export function runKvScenario(o: KvScenarioOptions): KvScenarioResult {
   stop = true;
   c.runFor(OP_TIMEOUT + 100);
   const r = checkHistory(history);
-  return { ok: r.ok, ops: history.length, timedOut, badKey: r.badKey, events: c.inv.events, faults };
+  const leaseReads = c.nodes.reduce((sum, n) => sum + n.leaseReadsServed, 0);
+  return { ok: r.ok, ops: history.length, timedOut, badKey: r.badKey, events: c.inv.events, faults, leaseReads };
 }

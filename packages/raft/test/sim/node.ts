@@ -1,4 +1,4 @@
-import { EntryType, isEarlySendable, MessageType, RawNode, RaftError, type Entry, type Message, type SnapshotMeta } from '../../src/index.js';
+import { EntryType, isEarlySendable, LeaderLease, leaseDurationMs, MessageType, RawNode, RaftError, type Entry, type Message, type SnapshotMeta } from '../../src/index.js';
 import type { VirtualClock } from './clock.js';
 import type { Invariants, NodeView } from './invariants.js';
 import type { Envelope, SimNetwork } from './network.js';
@@ -25,6 +25,10 @@ export interface SimNodeOptions {
   /** Take a snapshot every this many applied entries (0 = never). */
   readonly snapshotEvery: number;
   readonly maxMsgBytes: number;
+  /** Serve linearizableRead() from a leader lease (core/lease.ts) that assumes this drift bound. */
+  readonly lease?: { readonly maxDrift: number };
+  /** Each node's ticks run up to this much faster than virtual time (0.05 = 5%; each node its own rate): clock drift. */
+  readonly fastClock?: number;
 }
 
 type Callback = (err: Error | undefined, result?: unknown) => void;
@@ -38,7 +42,13 @@ export class SimNode implements NodeView {
   appliedIndex = 0;
   private incoming = new Map<string, Uint8Array>();
   private proposals = new Map<number, { term: number; cb: Callback }>();
-  private reads = new Map<number, Callback>();
+  private reads = new Map<number, { cb: Callback; sentAt: number; term: number }>();
+  private readonly lease: LeaderLease;
+  private renewing = false;
+  /** Reads served from the lease (no ReadIndex round). */
+  leaseReadsServed = 0;
+  /** Virtual ms between this node's ticks (its clock rate; tests may change it). */
+  tickEvery: number;
   private waitingReads: Array<{ index: number; cb: Callback }> = [];
   private nextContext = 1;
   /** Asked before each fsync: crash now, after the early sends, losing this Ready? */
@@ -57,6 +67,8 @@ export class SimNode implements NodeView {
     private readonly rng: Prng,
   ) {
     this.sm = makeSm();
+    this.tickEvery = opts.fastClock ? opts.tickMs / (1 + opts.fastClock * rng.next()) : opts.tickMs;
+    this.lease = new LeaderLease(opts.lease ? leaseDurationMs({ electionTicks: opts.electionTicks, tickMs: opts.tickMs, maxDrift: opts.lease.maxDrift }) : 0);
   }
 
   get role(): string {
@@ -95,6 +107,7 @@ export class SimNode implements NodeView {
         checkQuorum: this.opts.checkQuorum,
         maxMsgBytes: this.opts.maxMsgBytes,
         maxInflight: 64,
+        leaseReads: this.opts.lease !== undefined,
       },
       this.storage.initialState(this.appliedIndex),
     );
@@ -102,8 +115,9 @@ export class SimNode implements NodeView {
     const tick = (): void => {
       if (!this.alive || this.incarnation !== inc || !this.raw) return;
       this.raw.tick();
+      this.renewLease();
       this.processReady();
-      this.clock.schedule(this.opts.tickMs, tick);
+      this.clock.schedule(this.tickEvery, tick);
     };
     this.clock.schedule(this.rng.between(1, this.opts.tickMs), tick);
   }
@@ -116,6 +130,8 @@ export class SimNode implements NodeView {
     this.proposals.clear();
     this.reads.clear();
     this.waitingReads = [];
+    this.renewing = false;
+    this.lease.revoke();
   }
 
   receive(env: Envelope): boolean {
@@ -152,8 +168,27 @@ export class SimNode implements NodeView {
     if (!this.alive || !this.raw) return cb(new Error('down'));
     const ctx = this.nextContext++;
     if (!this.raw.readIndex(ctx)) return cb(new Error('not leader'));
-    this.reads.set(ctx, cb);
+    this.reads.set(ctx, { cb, sentAt: this.clock.now, term: this.raw.raft.term });
     this.processReady();
+  }
+
+  /** A lease read when the lease holds (as RaftNode.linearizableRead), else ReadIndex. */
+  linearizableRead(cb: Callback): void {
+    const index = this.raw?.raft.leaseReadIndex();
+    if (!this.alive || !this.raw || index === undefined || !this.lease.valid(this.clock.now, this.raw.raft.term)) return this.readIndex(cb);
+    this.leaseReadsServed++;
+    if (this.appliedIndex >= index) return cb(undefined);
+    this.waitingReads.push({ index, cb });
+  }
+
+  private renewLease(): void {
+    const raw = this.raw;
+    if (!this.opts.lease || this.renewing || !raw || raw.raft.leaseReadIndex() === undefined) return;
+    if (this.lease.remaining(this.clock.now, raw.raft.term) > this.lease.durationMs / 2) return;
+    this.renewing = true;
+    this.readIndex(() => {
+      this.renewing = false;
+    });
   }
 
   transferLeader(to: string): boolean {
@@ -204,18 +239,21 @@ export class SimNode implements NodeView {
       // 6. apply.
       for (const e of rd.committedEntries) this.apply(e);
       for (const rs of rd.readStates) {
-        const cb = this.reads.get(rs.context);
+        const r = this.reads.get(rs.context);
         this.reads.delete(rs.context);
-        if (cb) this.waitingReads.push({ index: rs.index, cb });
+        if (!r) continue;
+        if (this.opts.lease) this.lease.confirm(r.sentAt, r.term);
+        this.waitingReads.push({ index: rs.index, cb: r.cb });
       }
       for (const ctx of rd.droppedReads) {
-        const cb = this.reads.get(ctx);
+        const r = this.reads.get(ctx);
         this.reads.delete(ctx);
-        cb?.(new Error('leadership lost'));
+        r?.cb(new Error('leadership lost'));
       }
       this.releaseReads();
       // 7.
       raw.advance(rd);
+      if (rd.softState && rd.softState.role !== 'leader') this.lease.revoke();
       if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
       this.maybeSnapshot();
     }

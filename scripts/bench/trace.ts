@@ -1,0 +1,120 @@
+import { closeSync, mkdtempSync, openSync, fdatasyncSync, rmSync, writeSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DfsClient } from '@dfs/client';
+import { TestCluster } from '@dfs/testkit';
+import { noopClient, startNoopServer } from './lib/noop-grpc.js';
+
+/*
+ * make trace-small: where the time of one small put and one stat goes, hop by hop, on a
+ * real cluster (3 masters, 3 chunkservers, separate processes, loopback). One client,
+ * one operation at a time, BENCH_TRACE_N (50) of each; medians in ms.
+ *
+ *   floors     one fdatasync of 1 KiB on this disk; one no-op gRPC round trip
+ *   stat       --stale-ok (round trip + SQLite lookup), linearizable (+ lease or ReadIndex)
+ *   mkdir      one Raft command: propose, leader fsync || follower append + fsync, commit, apply
+ *   put 1 KiB  CreateFile (+ first chunk: one Raft command), data through the 3-replica
+ *              pipeline (the gap between the two master calls), CompleteFile (one Raft command)
+ *   get 1 KiB  GetFile + one chunk read
+ * The hops of a put come from the client's own master calls, timed as they happen.
+ */
+const N = Number(process.env.BENCH_TRACE_N ?? 50);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1] ?? NaN;
+}
+
+async function timeEach(n: number, op: (i: number) => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await op(i);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+function row(name: string, ms: number, note = ''): void {
+  process.stdout.write(`${name.padEnd(40)} ${ms.toFixed(2).padStart(8)} ms  ${note}\n`);
+}
+
+type Call = DfsClient['masters']['call'];
+
+/** Records (method, start, end) of every master call the client makes. */
+function recordHops(client: DfsClient): Array<{ method: string; start: number; end: number }> {
+  const hops: Array<{ method: string; start: number; end: number }> = [];
+  const pool = client.masters as { call: Call };
+  const original = pool.call.bind(pool) as Call;
+  pool.call = (async (pick, request, opts) => {
+    let method = '?';
+    (pick as (c: unknown) => unknown)(new Proxy({}, { get: (_t, p) => ((method = String(p)), () => undefined) }));
+    const start = performance.now();
+    try {
+      return await original(pick, request, opts);
+    } finally {
+      hops.push({ method, start, end: performance.now() });
+    }
+  }) as Call;
+  return hops;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dfs-trace-'));
+  const cluster = await TestCluster.start({ dir, masters: 3, chunkservers: 3, extraArgs: ['--log-level', 'warn'] });
+  const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000 });
+  const noop = await startNoopServer();
+  const nc = noopClient(noop.address);
+  try {
+    process.stdout.write(`trace: 3 masters, 3 chunkservers, one client, ${N} of each, medians; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} cores)\n`);
+    const file = join(dir, 'fsync.bin');
+    const fd = openSync(file, 'w');
+    const kib = Buffer.alloc(1024, 1);
+    const fsyncs = await timeEach(N, async (i) => {
+      writeSync(fd, kib, 0, kib.length, i * 1024);
+      fdatasyncSync(fd);
+    });
+    closeSync(fd);
+    row('floor: write 1 KiB + fdatasync', median(fsyncs));
+    await timeEach(20, () => nc.call());
+    row('floor: no-op gRPC round trip', median(await timeEach(N, () => nc.call())));
+
+    await client.mkdir('/trace/d', { parents: true });
+    for (let i = 0; i < 10; i++) await client.put(kib, `/trace/warm${i}`);
+    row('stat --stale-ok', median(await timeEach(N, (i) => client.stat(`/trace/warm${i % 10}`, { staleOk: true }))));
+    row('stat (linearizable)', median(await timeEach(N, (i) => client.stat(`/trace/warm${i % 10}`))));
+    row('mkdir (one Raft command)', median(await timeEach(N, (i) => client.mkdir(`/trace/d/m${i}`))));
+
+    const hops = recordHops(client);
+    const create: number[] = [];
+    const data: number[] = [];
+    const complete: number[] = [];
+    const puts = await timeEach(N, async (i) => {
+      hops.length = 0;
+      await client.put(kib, `/trace/f${i}`);
+      const c = hops.find((h) => h.method === 'createFile');
+      const d = hops.find((h) => h.method === 'completeFile');
+      if (c && d) {
+        create.push(c.end - c.start);
+        data.push(d.start - c.end);
+        complete.push(d.end - d.start);
+      }
+    });
+    row('put 1 KiB, whole', median(puts), `(${hops.map((h) => h.method).join(' + ')} + data)`);
+    row('  CreateFile + first chunk (Raft)', median(create));
+    row('  data: 3-replica pipeline', median(data));
+    row('  CompleteFile (Raft)', median(complete));
+    row('get 1 KiB (GetFile + chunk read)', median(await timeEach(N, (i) => client.readFile(`/trace/f${i}`))));
+  } finally {
+    nc.close();
+    noop.stop();
+    client.close();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`trace failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
