@@ -33,7 +33,7 @@ import { ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
-import { splitHostPort } from '@dfs/proto';
+import { isWildcardHost, joinHostPort, splitHostPort } from '@dfs/proto';
 import { instrumentService } from '@dfs/telemetry';
 import { MasterLink } from './master-link.js';
 import { handleReadChunk } from './read-path.js';
@@ -51,6 +51,8 @@ export interface ChunkserverOptions {
   dir: string;
   /** gRPC listen address host:port (port 0 = ephemeral). */
   listen: string;
+  /** host:port clients, masters and other chunkservers dial (host names welcome); default the bound address. */
+  advertise?: string;
   /** Optional HTTP status/metrics listen address host:port. */
   http?: string;
   /** Master addresses (host:port); the leader is found among them. */
@@ -96,6 +98,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   }
   if (typeof opts.dir !== 'string' || opts.dir === '') throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver needs a data directory');
   const listen = parseListen(opts.listen, 'listen');
+  const advertise = opts.advertise !== undefined ? parseListen(opts.advertise, 'advertise').text : undefined;
   if (opts.http !== undefined) parseListen(opts.http, 'http');
   const masters = (opts.masters ?? []).map((m) => m.trim()).filter((m) => m !== '');
   for (const m of masters) parseListen(m, 'master');
@@ -196,7 +199,12 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
   widenServerFlowControl(server, 1024 * 1024, log);
-  const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
+  if (advertise === undefined && isWildcardHost(listen.host)) {
+    server.forceShutdown();
+    peers.close();
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `chunkserver ${id}: --listen ${opts.listen} binds every interface; give --advertise HOST:PORT`);
+  }
+  const address = advertise ?? joinHostPort(listen.host, port);
 
   const reserveBytes = opts.reserveBytes ?? 128 * 1024 * 1024;
   const capacity = () => measureCapacity(dir, store.usedBytes + store.inflightBytes, capacityBytes, reserveBytes);

@@ -4,6 +4,8 @@ import {
   ChunkserverControlServiceClient,
   ErrorCode,
   MasterServiceClient,
+  findLeader,
+  whoLeadsVia,
   channelCredentials,
   channelOptions,
   toDfsError,
@@ -23,9 +25,10 @@ import { pause } from './throttle.js';
 /*
  * The control loop with the master leader (GFS §4, HDFS DataNode BPServiceActor):
  *
- *   1. Find the leader: try the last known leader, then every address in `masters`. A
- *      follower answers NOT_LEADER with the leader's address, which is tried next. Every call
- *      has a deadline: a paused master accepts connections but never answers.
+ *   1. Find the leader: the last known leader, else ask every master at once who leads
+ *      (findLeader: highest term among masters that say they lead; a follower's redirect may
+ *      be stale and is not needed). Every call has a deadline: a paused master accepts
+ *      connections but never answers.
  *   2. Register with a full chunk report.
  *   3. Every heartbeatMs: Heartbeat with load, free space, replicas written since the last
  *      acknowledged heartbeat and replicas found corrupt; execute the commands in the answer
@@ -68,6 +71,7 @@ export class MasterLink {
   private decommissioning = false;
   private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
   private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
+  private readonly whoLeads = whoLeadsVia((a) => this.master.get(a));
   private loop?: Promise<void>;
   private healthy = true;
   private next = 0;
@@ -242,7 +246,9 @@ export class MasterLink {
   private async withLeader<T>(what: string, call: (address: string) => Promise<T>): Promise<{ address: string; response: T }> {
     const masters = this.opts.masters;
     const tried = new Set<string>();
-    let candidate = this.leader ?? masters[this.next % masters.length]!;
+    // Asking everyone at once beats walking the list with a timeout per dead master.
+    const found = this.leader ? undefined : await findLeader(masters, this.whoLeads, this.opts.callTimeoutMs, this.opts.signal);
+    let candidate = this.leader ?? found?.address ?? masters[this.next % masters.length]!;
     let lastErr: unknown;
     for (let attempt = 0; attempt < masters.length + 3 && !this.opts.signal.aborted; attempt++) {
       tried.add(candidate);
@@ -256,9 +262,13 @@ export class MasterLink {
         const d = toDfsError(err);
         this.opts.log.debug({ master: candidate, rpc: what, code: d.codeName, err: d.message }, 'master call failed');
         if (this.leader === candidate) this.leader = undefined;
-        if (d.code === ErrorCode.NOT_LEADER && d.leader && !tried.has(d.leader)) {
-          candidate = d.leader;
-          continue;
+        if (d.code === ErrorCode.NOT_LEADER || d.code === ErrorCode.UNAVAILABLE || d.code === ErrorCode.DEADLINE_EXCEEDED) {
+          // Not (or no longer) the leader: ask everyone who leads now rather than trust a redirect.
+          const now = await findLeader(masters, this.whoLeads, this.opts.callTimeoutMs, this.opts.signal);
+          if (now && now.address !== candidate) {
+            candidate = now.address;
+            continue;
+          }
         }
         const untried = masters.find((m) => !tried.has(m));
         if (untried === undefined) break;

@@ -42,6 +42,7 @@ export function masterServiceHandlers(master: Master, logger: Logger): MasterSer
     appendFile: unary(logger, 'AppendFile', (r) => master.appendFile(r)),
     addMaster: unary(logger, 'AddMaster', (r) => master.addMaster(r)),
     removeMaster: unary(logger, 'RemoveMaster', (r) => master.removeMaster(r)),
+    whoLeads: unary(logger, 'WhoLeads', () => master.whoLeads()),
   };
 }
 

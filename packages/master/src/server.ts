@@ -11,6 +11,8 @@ import {
   serverCredentials,
   serverOptions,
   splitHostPort,
+  isWildcardHost,
+  joinHostPort,
 } from '@dfs/proto';
 import { systemClock, type Clock } from './clock.js';
 import { LocalCommandLog, type CommandLog } from './command-log.js';
@@ -34,6 +36,11 @@ export interface MasterOptions {
   dir: string;
   /** host:port; port may be 0 (the bound address is in RunningMaster.address). */
   listen: string;
+  /**
+   * host:port other processes dial (host names welcome). Default: this master's entry in
+   * `peers`, else the bound address. Required when `listen` binds every interface.
+   */
+  advertise?: string;
   http?: string;
   /** Every master of the group, this one included. */
   peers?: MasterPeer[];
@@ -101,7 +108,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, serverCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const address = `${host}:${port}`;
+  const address = advertisedAddress(opts, host, port, peers);
 
   let store: MetadataStore | undefined;
   let commandLog: CommandLog | undefined;
@@ -191,4 +198,18 @@ async function shutdownGrpc(server: Server): Promise<void> {
       resolve();
     });
   });
+}
+
+/** What other processes dial: --advertise, else our entry in --peers, else the bound host:port. */
+function advertisedAddress(opts: MasterOptions, boundHost: string, port: number, peers: MasterPeer[]): string {
+  if (opts.advertise !== undefined) {
+    splitHostPort(opts.advertise);
+    return opts.advertise;
+  }
+  const self = peers.find((p) => p.id === opts.id);
+  if (self) return self.address;
+  if (isWildcardHost(boundHost)) {
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `master ${opts.id}: --listen ${opts.listen} binds every interface; give --advertise HOST:PORT`);
+  }
+  return joinHostPort(boundHost, port);
 }

@@ -61,6 +61,8 @@ export {
   DecommissionResponse,
   BalanceRequest,
   BalanceResponse,
+  WhoLeadsRequest,
+  WhoLeadsResponse,
 } from './gen/dfs/v1/master.js';
 export {
   ChunkServiceService,
@@ -124,4 +126,5 @@ export {
   type SnapshotPiece,
   InstallSnapshotResponse,
 } from './gen/dfs/v1/raft.js';
-export { splitHostPort } from './addresses.js';
+export { splitHostPort, isWildcardHost, joinHostPort } from './addresses.js';
+export { findLeader, whoLeadsVia, type LeaderProbe, type WhoLeadsCall } from './leader-finder.js';
