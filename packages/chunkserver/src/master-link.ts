@@ -270,6 +270,12 @@ export class MasterLink {
             continue;
           }
         }
+        // No master claims to lead (mid-election, or masters too old to answer WhoLeads): a
+        // redirect to a master not tried yet is the best guess left.
+        if (d.code === ErrorCode.NOT_LEADER && d.leader && !tried.has(d.leader)) {
+          candidate = d.leader;
+          continue;
+        }
         const untried = masters.find((m) => !tried.has(m));
         if (untried === undefined) break;
         candidate = untried;

@@ -103,6 +103,13 @@ export class MasterPool {
         }
         if (!isRetryable(err)) throw err;
         lastError = err;
+        if (err.code === ErrorCode.NOT_LEADER && err.leader && !this.addresses.includes(err.leader)) {
+          // A master we were not told about (a lone --masters entry, a member added since):
+          // ask it too. Only its own claim to lead is believed, never the redirect itself.
+          this.addresses.push(err.leader);
+          probeNow = true;
+          continue;
+        }
         if (this.leaderHint === target) {
           // The leader we knew failed: ask everyone at once before any backoff.
           this.leaderHint = undefined;
