@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { DfsClient } from '@dfs/client';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { freePorts } from './ports.js';
+import { HostNetwork } from './hosts.js';
 
 export interface ClusterOptions {
   dir: string;
@@ -23,6 +24,19 @@ export interface ClusterOptions {
   chunkserverArgs?: string[];
   readyTimeoutMs?: number;
   log?: (line: string) => void;
+  /**
+   * Each node on a "host" of its own: a network namespace with a 127.77.x.y address on a
+   * veth to a bridge in a namespace of its own (see hosts.ts). Root only. Nodes dial each
+   * other by host name (m1:7001, c2:7101); clients run in the extra host "client".
+   */
+  hosts?: boolean;
+}
+
+/** Where a node runs when the cluster is on hosts. */
+export interface HostEntry {
+  name: string;
+  ns: string;
+  address: string;
 }
 
 export interface NodeEntry {
@@ -34,12 +48,16 @@ export interface NodeEntry {
   /** The `dfs` arguments that started it, so a test can restart a killed node. */
   args: string[];
   log: string;
+  /** On hosts only: the namespace it runs in (restart it with `ip netns exec <ns> …`). */
+  host?: HostEntry;
 }
 
 export interface ClusterInfo {
   masters: NodeEntry[];
   chunkservers: NodeEntry[];
   chunkSize?: number;
+  /** On hosts only: the bridge namespace and the host that clients run in. */
+  network?: { bridgeNs: string; client: HostEntry; hosts: Array<HostEntry & { veth: string }> };
 }
 
 /** The compiled CLI entry point, run with this same node binary. */
@@ -48,12 +66,14 @@ export function dfsMainPath(): string {
 }
 
 /** Starts one node (`dfs master …` / `dfs chunkserver …`) as a direct child: its pid is the node itself. */
-export function spawnNode(args: string[], logPath: string): ChildProcess {
+export function spawnNode(args: string[], logPath: string, prefix: string[] = []): ChildProcess {
   const fd = openSync(logPath, 'a');
   try {
     // DFS_NODE_ARGS: extra node flags for every node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (profiling).
     const nodeArgs = (process.env.DFS_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    return spawn(process.execPath, [...nodeArgs, dfsMainPath(), ...args], {
+    // `prefix` (ip netns exec NS) exec's node in place: the child's pid is still the node's.
+    const argv = [...prefix, process.execPath, ...nodeArgs, dfsMainPath(), ...args];
+    return spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, DFS_PARENT_PID: String(process.pid) },
     });
@@ -79,51 +99,77 @@ export class LocalCluster {
   readonly info: ClusterInfo = { masters: [], chunkservers: [] };
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
+  private network: HostNetwork | undefined;
 
   constructor(private readonly opts: ClusterOptions) {}
 
   async start(): Promise<ClusterInfo> {
     const { opts } = this;
-    const host = opts.host ?? '127.0.0.1';
     const dir = resolve(opts.dir);
     mkdirSync(dir, { recursive: true });
-    const needed = 2 * (opts.masters + opts.chunkservers);
-    const ports = opts.basePort === 0 ? await freePorts(needed, host) : [];
-    const port = (kind: 'm' | 'mh' | 'c' | 'ch', i: number): number => {
-      if (opts.basePort === 0) {
-        const base = { m: 0, mh: opts.masters, c: 2 * opts.masters, ch: 2 * opts.masters + opts.chunkservers }[kind];
-        return ports[base + i]!;
-      }
-      return opts.basePort + { m: 1, mh: 81, c: 101, ch: 201 }[kind] + i;
-    };
-
     const masterIds = Array.from({ length: opts.masters }, (_, i) => `m${i + 1}`);
-    const peers = masterIds.map((id, i) => `${id}=${host}:${port('m', i)}`).join(',');
-    const masterAddresses = masterIds.map((_, i) => `${host}:${port('m', i)}`);
-    const peersHttp = masterIds.map((id, i) => `${id}=${host}:${port('mh', i)}`).join(',');
+    const chunkserverIds = Array.from({ length: opts.chunkservers }, (_, i) => `c${i + 1}`);
+    if (opts.hosts) {
+      this.network = HostNetwork.create([...masterIds, ...chunkserverIds, 'client']);
+      const n = this.network;
+      const entry = (name: string): HostEntry => ({ name, ns: n.host(name).ns, address: n.host(name).address });
+      this.info.network = { bridgeNs: n.bridgeNs, client: entry('client'), hosts: n.hosts.map((h) => ({ ...entry(h.name), veth: h.veth })) };
+    }
+    // What a node binds, what the others dial, and its HTTP address.
+    let addr: (id: string, kind: 'm' | 'c', i: number) => { listen: string; advertise: string; http: string };
+    if (this.network) {
+      // One machine per node: fixed ports, bound on the host's address, dialled by host name.
+      const n = this.network;
+      addr = (id, kind) => {
+        const port = kind === 'm' ? 7001 : 7101;
+        return { listen: `${n.host(id).address}:${port}`, advertise: `${id}:${port}`, http: `${n.host(id).address}:${port + 79}` };
+      };
+    } else {
+      const host = opts.host ?? '127.0.0.1';
+      const needed = 2 * (opts.masters + opts.chunkservers);
+      const ports = opts.basePort === 0 ? await freePorts(needed, host) : [];
+      const port = (kind: 'm' | 'mh' | 'c' | 'ch', i: number): number => {
+        if (opts.basePort === 0) {
+          const base = { m: 0, mh: opts.masters, c: 2 * opts.masters, ch: 2 * opts.masters + opts.chunkservers }[kind];
+          return ports[base + i]!;
+        }
+        return opts.basePort + { m: 1, mh: 81, c: 101, ch: 201 }[kind] + i;
+      };
+      addr = (_id, kind, i) => {
+        const grpc = `${host}:${port(kind, i)}`;
+        return { listen: grpc, advertise: grpc, http: `${host}:${port(kind === 'm' ? 'mh' : 'ch', i)}` };
+      };
+    }
 
-    masterIds.forEach((id, i) => {
-      const nodeDir = join(dir, id);
-      const args = ['master', '--id', id, '--dir', nodeDir, '--listen', `${host}:${port('m', i)}`, '--http', `${host}:${port('mh', i)}`, '--peers', peers, '--peers-http', peersHttp];
+    const masters = masterIds.map((id, i) => ({ id, ...addr(id, 'm', i) }));
+    const peers = masters.map((m) => `${m.id}=${m.advertise}`).join(',');
+    const masterAddresses = masters.map((m) => m.advertise);
+    const peersHttp = masters.map((m) => `${m.id}=${m.http}`).join(',');
+
+    for (const m of masters) {
+      const nodeDir = join(dir, m.id);
+      const args = ['master', '--id', m.id, '--dir', nodeDir, '--listen', m.listen, '--advertise', m.advertise, '--http', m.http, '--peers', peers, '--peers-http', peersHttp];
       if (opts.chunkSize) args.push('--chunk-size', String(opts.chunkSize));
       if (opts.replication) args.push('--replication', String(opts.replication));
       if (opts.deadAfter) args.push('--dead-after', opts.deadAfter);
       if (opts.logLevel) args.push('--log-level', opts.logLevel);
       args.push(...(opts.masterArgs ?? []));
-      this.info.masters.push(this.launch(id, nodeDir, `${host}:${port('m', i)}`, `${host}:${port('mh', i)}`, args));
-    });
-    for (let i = 0; i < opts.chunkservers; i++) {
-      const id = `c${i + 1}`;
+      this.info.masters.push(this.launch(m.id, nodeDir, m.advertise, m.http, args));
+    }
+    chunkserverIds.forEach((id, i) => {
+      const a = addr(id, 'c', i);
       const nodeDir = join(dir, id);
-      const args = ['chunkserver', '--id', id, '--dir', nodeDir, '--listen', `${host}:${port('c', i)}`, '--http', `${host}:${port('ch', i)}`, '--masters', masterAddresses.join(',')];
+      const args = ['chunkserver', '--id', id, '--dir', nodeDir, '--listen', a.listen, '--advertise', a.advertise, '--http', a.http, '--masters', masterAddresses.join(',')];
       if (opts.racks) args.push('--rack', `r${(i % opts.racks) + 1}`);
       if (opts.logLevel) args.push('--log-level', opts.logLevel);
       args.push(...(opts.chunkserverArgs ?? []));
-      this.info.chunkservers.push(this.launch(id, nodeDir, `${host}:${port('c', i)}`, `${host}:${port('ch', i)}`, args));
-    }
+      this.info.chunkservers.push(this.launch(id, nodeDir, a.advertise, a.http, args));
+    });
     if (opts.chunkSize) this.info.chunkSize = opts.chunkSize;
 
-    await this.waitReady(masterAddresses, opts.readyTimeoutMs ?? 60_000);
+    const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+    if (this.network) await this.waitReadyOnHosts(masterAddresses, timeoutMs);
+    else await this.waitReady(masterAddresses, timeoutMs);
     const clusterJson = join(dir, 'cluster.json');
     writeFileSync(`${clusterJson}.tmp`, JSON.stringify(this.info, null, 2) + '\n');
     renameSync(`${clusterJson}.tmp`, clusterJson);
@@ -133,45 +179,48 @@ export class LocalCluster {
   private launch(id: string, nodeDir: string, address: string, http: string, args: string[]): NodeEntry {
     mkdirSync(nodeDir, { recursive: true });
     const log = join(nodeDir, 'node.log');
-    const child = spawnNode(args, log);
+    const host = this.network?.host(id);
+    const child = spawnNode(args, log, host ? this.network!.execPrefix(id) : []);
     this.children.set(id, child);
     child.on('exit', (code, signal) => {
       this.children.delete(id);
       if (!this.stopping) this.opts.log?.(`${id} exited (${signal ?? `code ${code}`}); see ${log}`);
     });
-    return { id, address, http, pid: child.pid ?? -1, dir: nodeDir, args, log };
+    return { id, address, http, pid: child.pid ?? -1, dir: nodeDir, args, log, ...(host ? { host: { name: host.name, ns: host.ns, address: host.address } } : {}) };
+  }
+
+  private checkChildren(): void {
+    for (const entry of [...this.info.masters, ...this.info.chunkservers]) {
+      if (!this.children.has(entry.id)) {
+        throw new DfsError(ErrorCode.UNAVAILABLE, `${entry.id} exited during start-up:\n${tail(entry.log)}`);
+      }
+    }
+  }
+
+  /** The same readiness check, run by `dfs cluster wait-ready` inside the client host (the root namespace reaches no host). */
+  private async waitReadyOnHosts(masterAddresses: string[], timeoutMs: number): Promise<void> {
+    const args = ['cluster', 'wait-ready', '--masters', masterAddresses.join(','), '--chunkservers', String(this.opts.chunkservers), '--timeout', `${timeoutMs}ms`];
+    const log = join(resolve(this.opts.dir), 'wait-ready.log');
+    const child = spawnNode(args, log, this.network!.execPrefix('client'));
+    const watch = setInterval(() => {
+      try {
+        this.checkChildren();
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, 200);
+    try {
+      const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+      this.checkChildren();
+      if (code !== 0) throw new DfsError(ErrorCode.UNAVAILABLE, `cluster not ready: ${tail(log, 3)}`);
+    } finally {
+      clearInterval(watch);
+    }
   }
 
   /** Ready = every master answers, one is leader, and every chunkserver is registered and live. */
   private async waitReady(masterAddresses: string[], timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const client = new DfsClient({ masters: masterAddresses, callTimeoutMs: 1000, retryWindowMs: 0 });
-    const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], callTimeoutMs: 1000, retryWindowMs: 0 }));
-    let lastProblem = 'starting';
-    try {
-      while (Date.now() < deadline) {
-        for (const entry of [...this.info.masters, ...this.info.chunkservers]) {
-          if (!this.children.has(entry.id)) {
-            throw new DfsError(ErrorCode.UNAVAILABLE, `${entry.id} exited during start-up:\n${tail(entry.log)}`);
-          }
-        }
-        try {
-          await Promise.all(perMaster.map((c) => c.clusterStatus()));
-          const status = await client.clusterStatus();
-          const live = status.chunkservers.filter((c) => c.state === 'live').length;
-          if (!status.leaderId) lastProblem = 'no leader elected yet';
-          else if (live < this.opts.chunkservers) lastProblem = `${live}/${this.opts.chunkservers} chunkservers registered`;
-          else return;
-        } catch (err) {
-          lastProblem = (err as Error).message;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new DfsError(ErrorCode.UNAVAILABLE, `cluster not ready after ${timeoutMs} ms: ${lastProblem}`);
-    } finally {
-      client.close();
-      perMaster.forEach((c) => c.close());
-    }
+    await waitUntilReady(masterAddresses, this.opts.chunkservers, timeoutMs, () => this.checkChildren());
   }
 
   /** SIGTERM every child, SIGKILL what is still alive after the grace period. */
@@ -189,5 +238,38 @@ export class LocalCluster {
         }),
     );
     await Promise.all(waits);
+    // Every node has exited: nothing holds the namespaces any more.
+    this.network?.destroy();
+  }
+}
+
+/**
+ * Resolves once every master answers, one is leader, and `chunkservers` chunkservers are
+ * registered and live; `check` may throw to give up early (a node died).
+ */
+export async function waitUntilReady(masterAddresses: string[], chunkservers: number, timeoutMs: number, check: () => void = () => undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const client = new DfsClient({ masters: masterAddresses, callTimeoutMs: 1000, retryWindowMs: 0 });
+  const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], callTimeoutMs: 1000, retryWindowMs: 0 }));
+  let lastProblem = 'starting';
+  try {
+    while (Date.now() < deadline) {
+      check();
+      try {
+        await Promise.all(perMaster.map((c) => c.clusterStatus()));
+        const status = await client.clusterStatus();
+        const live = status.chunkservers.filter((c) => c.state === 'live').length;
+        if (!status.leaderId) lastProblem = 'no leader elected yet';
+        else if (live < chunkservers) lastProblem = `${live}/${chunkservers} chunkservers registered`;
+        else return;
+      } catch (err) {
+        lastProblem = (err as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new DfsError(ErrorCode.UNAVAILABLE, `cluster not ready after ${timeoutMs} ms: ${lastProblem}`);
+  } finally {
+    client.close();
+    perMaster.forEach((c) => c.close());
   }
 }

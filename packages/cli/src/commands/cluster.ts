@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { parseSize } from '@dfs/proto';
-import { LocalCluster } from '../cluster/launcher.js';
+import { parseDuration, parseSize } from '@dfs/proto';
+import { LocalCluster, waitUntilReady } from '../cluster/launcher.js';
 
 export function registerClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('run a local cluster');
@@ -18,6 +18,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--log-level <level>', 'log level of every node')
     .option('--chunkserver-args <args>', 'extra flags for every chunkserver, space-separated (e.g. "--scrub-interval 1s")')
     .option('--master-args <args>', 'extra flags for every master, space-separated (e.g. "--snapshot-every 500 --trash-interval 0")')
+    .option('--hosts', 'root only: each node on a host of its own (a network namespace, 127.77.0.0/16 on a veth to a bridge); clients run with `ip netns exec <client ns>` (see cluster.json)')
     .addHelpText('after', '\nExample:\n  dfs cluster up --dir ./.dfs-data --masters 3 --chunkservers 4')
     .action(async (o: Record<string, string | undefined>) => {
       const local = new LocalCluster({
@@ -33,6 +34,7 @@ export function registerClusterCommands(program: Command): void {
         ...(o.chunkserverArgs ? { chunkserverArgs: o.chunkserverArgs.split(' ').filter(Boolean) } : {}),
         ...(o.masterArgs ? { masterArgs: o.masterArgs.split(' ').filter(Boolean) } : {}),
         log: (line) => process.stderr.write(`dfs cluster: ${line}\n`),
+        hosts: (o.hosts as unknown as boolean | undefined) === true,
       });
       let stopping = false;
       const stop = (): void => {
@@ -48,12 +50,24 @@ export function registerClusterCommands(program: Command): void {
           `masters: ${info.masters.map((m) => `${m.id}=${m.address} (http://${m.http}/)`).join(', ')}\n` +
             `chunkservers: ${info.chunkservers.map((c) => `${c.id}=${c.address}`).join(', ')}\n` +
             `export DFS_MASTERS=${info.masters.map((m) => m.address).join(',')}\n` +
-            `status page: http://${info.masters[0]!.http}/ (any master's page; a follower's links to the leader)\n`,
+            (info.network
+              ? `hosts: run clients with: ip netns exec ${info.network.client.ns} npx --no-install dfs ... (namespaces are removed when this stops)\n`
+              : `status page: http://${info.masters[0]!.http}/ (any master's page; a follower's links to the leader)\n`),
         );
         process.stdout.write('ready\n');
       } catch (err) {
         await local.stop();
         throw err;
       }
+    });
+
+  cluster
+    .command('wait-ready', { hidden: true })
+    .description('wait until every master answers, a leader is elected and N chunkservers are live (used inside a host by `cluster up --hosts`)')
+    .requiredOption('--masters <list>', 'master addresses host:port,...')
+    .requiredOption('--chunkservers <n>', 'chunkservers that must be live')
+    .option('--timeout <duration>', 'give up after', '60s')
+    .action(async (o: Record<string, string>) => {
+      await waitUntilReady(o.masters!.split(',').filter(Boolean), Number(o.chunkservers), parseDuration(o.timeout!));
     });
 }
