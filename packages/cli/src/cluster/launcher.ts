@@ -100,6 +100,7 @@ export class LocalCluster {
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
   private network: HostNetwork | undefined;
+  private keepAlive: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ClusterOptions) {}
 
@@ -114,6 +115,8 @@ export class LocalCluster {
       const n = this.network;
       const entry = (name: string): HostEntry => ({ name, ns: n.host(name).ns, address: n.host(name).address });
       this.info.network = { bridgeNs: n.bridgeNs, client: entry('client'), hosts: n.hosts.map((h) => ({ ...entry(h.name), veth: h.veth })) };
+      // The hosts outlive their nodes (a test restarts killed nodes in them): stay up until stop().
+      this.keepAlive = setInterval(() => undefined, 1 << 30);
     }
     // What a node binds, what the others dial, and its HTTP address.
     let addr: (id: string, kind: 'm' | 'c', i: number) => { listen: string; advertise: string; http: string };
@@ -240,6 +243,7 @@ export class LocalCluster {
     await Promise.all(waits);
     // Every node has exited: nothing holds the namespaces any more.
     this.network?.destroy();
+    clearInterval(this.keepAlive);
   }
 }
 
