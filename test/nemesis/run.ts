@@ -74,7 +74,7 @@ export function dfsInClient(cluster: ClusterOnHosts, args: string[], timeoutMs =
 
 /** The leader's id, asked from the client host by a fresh process; undefined when none answers. */
 export async function leaderOf(cluster: ClusterOnHosts): Promise<string | undefined> {
-  const r = await dfsInClient(cluster, ['admin', 'masters', '--json'], 15_000);
+  const r = await dfsInClient(cluster, ['admin', 'masters', 'list', '--json'], 15_000);
   if (r.code !== 0) return undefined;
   const masters = JSON.parse(r.stdout) as Array<{ id: string; role: string }>;
   return masters.find((m) => m.role === 'leader')?.id;
@@ -155,6 +155,11 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
   const stop = new AbortController();
   let result: RunResult | undefined;
   try {
+    const setup = await run(
+      ['ip', 'netns', 'exec', hosts.network.client.ns, process.execPath, join(__dirname, 'workload.js'), 'setup', '--masters', masters, '--dir', work],
+      120_000,
+    );
+    if (setup.code !== 0) throw new Error(`workload setup failed (exit ${setup.code}): ${setup.stderr.slice(-2000)}`);
     const workload = run(
       ['ip', 'netns', 'exec', hosts.network.client.ns, process.execPath, join(__dirname, 'workload.js'), 'run', '--masters', masters, '--seed', String(opts.seed), '--seconds', String(opts.seconds), '--dir', work],
       opts.seconds * 1000 + 120_000,

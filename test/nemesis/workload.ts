@@ -9,6 +9,7 @@ import { Prng } from './prng.js';
 /*
  * The nemesis workloads, run inside the client host (`ip netns exec <client ns> node workload.js`):
  *
+ *   setup  --masters L --dir D                         directories and append files, before any fault
  *   run    --masters L --seed S --seconds N --dir D   clients work for N seconds, writing D/history.jsonl
  *   verify --masters L --dir D --timeout N             after the faults heal: reads back the append
  *                                                      files and every put, waits for fsck healthy,
@@ -169,7 +170,6 @@ async function setup(masters: string[]): Promise<void> {
 
 export async function runWorkload(masters: string[], seed: number, seconds: number, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  await setup(masters);
   const h = new HistoryWriter(join(dir, 'history.jsonl'));
   const prng = new Prng(seed);
   const until = Date.now() + seconds * 1000;
@@ -231,7 +231,9 @@ if (require.main === module) {
   const [mode, ...rest] = process.argv.slice(2);
   const masters = arg(rest, 'masters').split(',');
   const dir = arg(rest, 'dir');
-  const job = mode === 'run'
+  const job = mode === 'setup'
+    ? setup(masters)
+    : mode === 'run'
     ? runWorkload(masters, Number(arg(rest, 'seed')), Number(arg(rest, 'seconds')), dir)
     : mode === 'verify'
       ? verify(masters, dir, Number(arg(rest, 'timeout'))).then(() => undefined)

@@ -492,7 +492,7 @@ export class Master {
   /** Answered by every master, so a client can ask them all at once who leads (highest term wins). */
   whoLeads(): WhoLeadsResponse {
     const st = this.log.status();
-    return { isLeader: st.role === 'leader', term: st.term, leaderId: st.leaderId ?? '', leaderAddress: st.leaderAddress ?? '' };
+    return { isLeader: this.isLeader(), term: st.term, leaderId: st.leaderId ?? '', leaderAddress: st.leaderAddress ?? '' };
   }
 
   /** What this master knows, leader or not (the status page shows it with a note). */
