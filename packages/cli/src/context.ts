@@ -24,7 +24,10 @@ export function clientFrom(flags: ClientFlags): DfsClient {
   return openClient;
 }
 
-export function closeClient(): void {
+/** Closes the CLI's client; true when there was one (the command talked to the cluster). */
+export function closeClient(): boolean {
+  const had = openClient !== undefined;
   openClient?.close();
   openClient = undefined;
+  return had;
 }

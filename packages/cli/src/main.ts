@@ -73,8 +73,10 @@ async function main(argv: string[]): Promise<void> {
     if (process.env.DFS_DEBUG) process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = exitCodeFor(dfsErr);
   } finally {
-    // Daemon commands keep running on their own servers; client commands are done.
-    closeClient();
+    // Daemon commands keep running on their own servers; client commands are done. A
+    // connection attempt to an unreachable master (a partitioned host drops the SYNs) would
+    // keep the process alive until its connect timeout: a finished command exits now.
+    if (closeClient()) process.exit();
   }
 }
 
