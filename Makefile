@@ -6,7 +6,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install system-deps proto build test test-unit test-system run bench clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench clean nemesis
 
 all: build
 
@@ -16,7 +16,7 @@ node_modules/.install-stamp: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# Debian packages the tests need (FUSE, Chromium); installs them when run as root.
+# Debian packages the tests need (FUSE, Chromium, iproute2 + nftables for the nemesis); installs them when run as root.
 system-deps:
 	@scripts/install-system-deps
 
@@ -71,3 +71,12 @@ bench-meta: build
 .PHONY: bench-recovery
 bench-recovery: build
 	node scripts/bench/dist/recovery.js
+
+# The partition nemesis, long: SEEDS runs of MINUTES each on a cluster of hosts (network
+# namespaces; root only). SEED=S RUN_SECONDS=T replays one run (a failing run prints that command);
+# KINDS=isolate-leader,loss,... limits the faults. A failing run's history is kept in nemesis-failures/.
+SEEDS ?= 1
+MINUTES ?= 5
+.PHONY: nemesis
+nemesis: build system-deps
+	SEEDS=$(SEEDS) MINUTES=$(MINUTES) SEED=$(SEED) RUN_SECONDS=$(RUN_SECONDS) KINDS=$(KINDS) node test/dist/nemesis/main.js

@@ -5,7 +5,7 @@ import { FAULT_KINDS, runNemesis, type FaultKind, type RunResult } from './run.j
 /*
  * `make nemesis`: long runs.
  *   SEEDS=N MINUTES=M   N runs of M minutes each, seeds drawn at random and printed
- *   SEED=S SECONDS=T    one run, replaying seed S (the command a failing run prints)
+ *   SEED=S RUN_SECONDS=T  one run, replaying seed S (the command a failing run prints)
  *   KINDS=a,b           only these fault kinds
  * Exit 1 when any run found an anomaly; its history is saved and a replay command printed.
  */
@@ -28,7 +28,7 @@ async function main(): Promise<number> {
     }
   }
   const runs: Array<{ seed: number; seconds: number }> = [];
-  if (env('SEED')) runs.push({ seed: Number(env('SEED')), seconds: Number(env('SECONDS') ?? 60) });
+  if (env('SEED')) runs.push({ seed: Number(env('SEED')), seconds: Number(env('RUN_SECONDS') ?? 60) });
   else {
     const seeds = Number(env('SEEDS') ?? 1);
     const seconds = Math.round(Number(env('MINUTES') ?? 1) * 60);

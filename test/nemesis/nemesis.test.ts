@@ -14,7 +14,7 @@ import { waitFor } from '../lib/wait.js';
  */
 
 const isRoot = process.getuid?.() === 0;
-const SECONDS = Number(process.env.DFS_NEMESIS_SECONDS ?? 35);
+const SECONDS = Number(process.env.DFS_NEMESIS_SECONDS ?? 25);
 
 function ns(nsName: string, args: string[]): string {
   return execFileSync('ip', ['netns', 'exec', nsName, ...args], { encoding: 'utf8' });

@@ -63,7 +63,7 @@ function run(argv: string[], timeoutMs: number): Promise<{ code: number | null; 
 }
 
 export function replayCommand(seed: number, seconds: number, kinds?: readonly FaultKind[]): string {
-  return `make nemesis SEED=${seed} SECONDS=${seconds}${kinds ? ` KINDS=${kinds.join(',')}` : ''}`;
+  return `make nemesis SEED=${seed} RUN_SECONDS=${seconds}${kinds ? ` KINDS=${kinds.join(',')}` : ''}`;
 }
 
 /** Runs `node ARGS` inside the client host. */
