@@ -52,7 +52,7 @@ function line(name: string, value: string, note = ''): void {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-bench-meta-'));
   const cluster = await startBenchCluster(dir, ['--masters', '3', '--chunkservers', '1', '--log-level', 'warn']);
-  const clients = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masters, callTimeoutMs: 10_000 }));
+  const clients = Array.from({ length: CLIENTS }, () => new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 10_000 }));
   try {
     process.stdout.write(`bench-meta: 3 masters, ${CLIENTS} clients, ${FILES} files; load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (${os.cpus().length} cores)\n`);
     await clients[0]!.mkdir('/ls10k', { parents: true });

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const args = ['--masters', '3', '--chunkservers', String(CHUNKSERVERS), '--chunk-size', String(CHUNK), '--dead-after', '2s'];
   if (CS_ARGS) args.push('--chunkserver-args', CS_ARGS);
   const cluster = await startBenchCluster(join(work, 'cluster'), args);
-  const client = new DfsClient({ masters: cluster.masters, callTimeoutMs: 10_000 });
+  const client = new DfsClient({ masters: cluster.masters, security: cluster.security, callTimeoutMs: 10_000 });
   const victim = 'c1';
   const victimDir = join(work, 'cluster', victim);
   try {

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DfsClient, type DfsClientOptions } from '@dfs/client';
+import { DfsClient, type ClusterTls, type DfsClientOptions } from '@dfs/client';
+import { INSECURE, tlsFrom, type Security } from '@dfs/security';
 import { waitFor } from './wait.js';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -21,6 +22,9 @@ export interface NodeEntry {
 export interface ClusterJson {
   masters: NodeEntry[];
   chunkservers: NodeEntry[];
+  /** The CA and the user's and admin's credentials (mutual TLS, the default). */
+  tls?: ClusterTls;
+  insecure?: boolean;
 }
 
 export interface TestClusterOptions {
@@ -118,12 +122,24 @@ export class TestCluster {
     return this.info.masters.map((m) => m.address).join(',');
   }
 
+  /** The local user's credentials (a client certificate), or plaintext for an --insecure cluster. */
+  get security(): Security {
+    return this.info.tls ? tlsFrom(this.info.tls.client) : INSECURE;
+  }
+
+  /** The admin's credentials (admin RPCs: decommission, balance, masters add/remove). */
+  get adminSecurity(): Security {
+    return this.info.tls ? tlsFrom(this.info.tls.admin) : INSECURE;
+  }
+
+  /** What a `dfs` command needs to reach this cluster: its masters and credentials. */
   get env(): NodeJS.ProcessEnv {
-    return { DFS_MASTERS: this.masterList };
+    if (!this.info.tls) return { DFS_MASTERS: this.masterList, DFS_INSECURE: '1' };
+    return { DFS_MASTERS: this.masterList, DFS_TLS_DIR: this.info.tls.client, DFS_ADMIN_TLS_DIR: this.info.tls.admin };
   }
 
   client(opts: Partial<DfsClientOptions> = {}): DfsClient {
-    const c = new DfsClient({ masters: this.info.masters.map((m) => m.address), ...opts });
+    const c = new DfsClient({ masters: this.info.masters.map((m) => m.address), security: this.security, ...opts });
     this.clients.push(c);
     return c;
   }

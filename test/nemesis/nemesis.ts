@@ -28,6 +28,8 @@ export interface ClusterOnHosts {
   masters: NodeInfo[];
   chunkservers: NodeInfo[];
   network: { bridgeNs: string; client: { name: string; ns: string; address: string }; hosts: Array<{ name: string; ns: string; address: string; veth: string }> };
+  /** The user's and admin's credentials (absent on an --insecure cluster). */
+  tls?: { client: string; admin: string };
 }
 
 interface HostRules {

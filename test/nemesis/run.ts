@@ -66,15 +66,21 @@ export function replayCommand(seed: number, seconds: number, kinds?: readonly Fa
   return `make nemesis SEED=${seed} RUN_SECONDS=${seconds}${kinds ? ` KINDS=${kinds.join(',')}` : ''}`;
 }
 
+/** `ip netns exec <client ns> env <credentials>`: how every client process is started. */
+export function inClientHost(cluster: ClusterOnHosts): string[] {
+  const creds = cluster.tls ? [`DFS_TLS_DIR=${cluster.tls.client}`, `DFS_ADMIN_TLS_DIR=${cluster.tls.admin}`] : ['DFS_INSECURE=1'];
+  return ['ip', 'netns', 'exec', cluster.network.client.ns, 'env', ...creds];
+}
+
 /** Runs `node ARGS` inside the client host. */
 export function clientProcess(cluster: ClusterOnHosts, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return run(['ip', 'netns', 'exec', cluster.network.client.ns, process.execPath, ...args], timeoutMs);
+  return run([...inClientHost(cluster), process.execPath, ...args], timeoutMs);
 }
 
 /** Runs `dfs` inside the client host. */
 export function dfsInClient(cluster: ClusterOnHosts, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const masters = cluster.masters.map((m) => `${m.host.name}:7001`).join(',');
-  return run(['ip', 'netns', 'exec', cluster.network.client.ns, 'env', `DFS_MASTERS=${masters}`, process.execPath, DFS_BIN, ...args], timeoutMs);
+  return run([...inClientHost(cluster), `DFS_MASTERS=${masters}`, process.execPath, DFS_BIN, ...args], timeoutMs);
 }
 
 /** The leader's id, asked from the client host by a fresh process; undefined when none answers. */
@@ -161,12 +167,12 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
   let result: RunResult | undefined;
   try {
     const setup = await run(
-      ['ip', 'netns', 'exec', hosts.network.client.ns, process.execPath, join(__dirname, 'workload.js'), 'setup', '--masters', masters, '--dir', work],
+      [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'setup', '--masters', masters, '--dir', work],
       120_000,
     );
     if (setup.code !== 0) throw new Error(`workload setup failed (exit ${setup.code}): ${setup.stderr.slice(-2000)}`);
     const workload = run(
-      ['ip', 'netns', 'exec', hosts.network.client.ns, process.execPath, join(__dirname, 'workload.js'), 'run', '--masters', masters, '--seed', String(opts.seed), '--seconds', String(opts.seconds), '--dir', work],
+      [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'run', '--masters', masters, '--seed', String(opts.seed), '--seconds', String(opts.seconds), '--dir', work],
       opts.seconds * 1000 + 120_000,
     ).finally(() => stop.abort());
 
@@ -195,7 +201,7 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
     log('nemesis: every fault healed; reading back');
 
     const v = await run(
-      ['ip', 'netns', 'exec', hosts.network.client.ns, process.execPath, join(__dirname, 'workload.js'), 'verify', '--masters', masters, '--dir', work, '--timeout', '90'],
+      [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'verify', '--masters', masters, '--dir', work, '--timeout', '90'],
       240_000,
     );
     if (v.code !== 0) throw new Error(`verify failed (exit ${v.code}): ${v.stderr.slice(-2000)}`);

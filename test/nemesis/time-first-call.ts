@@ -1,4 +1,4 @@
-import { DfsClient } from '@dfs/client';
+import { DfsClient, resolveSecurity } from '@dfs/client';
 
 /*
  * A fresh client's first call, timed inside its process (node start-up and module loading,
@@ -7,7 +7,7 @@ import { DfsClient } from '@dfs/client';
  */
 async function main(): Promise<void> {
   const [masters, path] = process.argv.slice(2);
-  const client = new DfsClient({ masters: masters!.split(','), callTimeoutMs: 3000, retryWindowMs: 8000 });
+  const client = new DfsClient({ masters: masters!.split(','), security: resolveSecurity().security, callTimeoutMs: 3000, retryWindowMs: 8000 });
   const t0 = performance.now();
   await client.mkdir(path!, { parents: true });
   process.stdout.write(`${Math.round(performance.now() - t0)}\n`);

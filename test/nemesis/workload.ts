@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DfsClient } from '@dfs/client';
+import { DfsClient, resolveSecurity } from '@dfs/client';
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { HistoryWriter, type HistoryEvent } from './history.js';
 import { Prng } from './prng.js';
@@ -56,7 +56,7 @@ function describe(err: unknown): string {
 }
 
 function newClient(masters: string[]): DfsClient {
-  return new DfsClient({ masters, callTimeoutMs: 2000, retryWindowMs: 4000 });
+  return new DfsClient({ masters, security: resolveSecurity().security, callTimeoutMs: 2000, retryWindowMs: 4000 });
 }
 
 function opSignal(): AbortSignal {
@@ -193,7 +193,8 @@ export interface FinalState {
 
 /** Reads everything back once the faults have healed; fsck must become healthy within the timeout. */
 export async function verify(masters: string[], dir: string, timeoutSec: number): Promise<FinalState> {
-  const c = new DfsClient({ masters, callTimeoutMs: 5000, retryWindowMs: 30_000 });
+  // fsck is an admin RPC: the admin's credentials (DFS_ADMIN_TLS_DIR).
+  const c = new DfsClient({ masters, security: resolveSecurity({ role: 'admin' }).security, callTimeoutMs: 5000, retryWindowMs: 30_000 });
   const started = Date.now();
   try {
     const final: FinalState = { appendFiles: {}, data: {}, meta: {}, fsck: { healthy: false, missing: 0, underReplicated: 0, corrupt: 0, waitedMs: 0 } };

@@ -139,7 +139,7 @@ describe('dfs CLI against a real cluster', function () {
 
   it('reports unreachable masters within a few seconds, naming the addresses tried', async function () {
     const started = Date.now();
-    const res = await runDfs(['ls', '/'], { env: { DFS_MASTERS: '127.0.0.1:1,127.0.0.1:2' } });
+    const res = await runDfs(['ls', '/'], { env: { ...cluster.env, DFS_MASTERS: '127.0.0.1:1,127.0.0.1:2' } });
     assert.equal(res.code, 5);
     assertOneLineError(res.stderr);
     assert.match(res.stderr, /127\.0\.0\.1:1/);

@@ -69,6 +69,9 @@ describe('config file', function () {
       `  listen: 127.0.0.1:${filePort}`,
       '  log-level: error',
       '  http: 127.0.0.1:1',
+      '  insecure: true',
+      'client:',
+      '  insecure: true',
     ].join('\n'));
     const master = spawn(process.execPath, [DFS_BIN, 'master', '--config', cfg, '--http', `127.0.0.1:${httpPort}`], {
       env: { ...process.env, DFS_LISTEN: `127.0.0.1:${envPort}` },
@@ -77,12 +80,12 @@ describe('config file', function () {
     try {
       // The client takes its masters from the same file; the master listens where DFS_LISTEN says.
       await waitFor('the master to answer at DFS_LISTEN', async () => (await runDfs(['--config', cfg, 'mkdir', '-p', '/from-config'])).code === 0, 60_000, 300);
-      const ls = await runDfs(['ls', '/', '--masters', `127.0.0.1:${envPort}`]);
+      const ls = await runDfs(['ls', '/', '--insecure', '--masters', `127.0.0.1:${envPort}`]);
       assert.match(ls.stdout, /from-config/);
       // --http on the command line beat the file's unusable 127.0.0.1:1.
       const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
       assert.equal(res.status, 200);
-      const onFilePort = await runDfs(['ls', '/', '--masters', `127.0.0.1:${filePort}`], { timeoutMs: 60_000 });
+      const onFilePort = await runDfs(['ls', '/', '--insecure', '--masters', `127.0.0.1:${filePort}`], { timeoutMs: 60_000 });
       assert.notEqual(onFilePort.code, 0, 'nothing listens on the file\'s port: the variable won');
     } finally {
       master.kill('SIGKILL');

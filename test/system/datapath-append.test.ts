@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { Metadata } from '@grpc/grpc-js';
-import { ChunkServiceClient, DfsError, ErrorCode, channelCredentials, channelOptions } from '@dfs/proto';
+import { ChunkServiceClient, DfsError, ErrorCode, channelOptions } from '@dfs/proto';
+import { channelCredentials } from '@dfs/security';
 import { TestCluster } from '../lib/cluster.js';
 import { waitFor } from '../lib/wait.js';
 
@@ -184,7 +185,7 @@ describe('datapath: append, chunk leases and versions', function () {
       assert.ok(!chunks[0]!.replicas.some((r) => r.id === victim.id), 'stale replica listed');
       assert.ok((await client.readFile('/ap/stale')).equals(expected));
     }
-    const cs = new ChunkServiceClient(entry.address, channelCredentials(), channelOptions());
+    const cs = new ChunkServiceClient(entry.address, channelCredentials(cluster.security), channelOptions());
     try {
       const call = cs.readChunk({ handle: chunk.handle, version: mid.chunks[0]!.version, offset: 0, length: 0, requestId: '' }, new Metadata());
       await assert.rejects(

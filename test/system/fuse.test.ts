@@ -58,7 +58,7 @@ class Mount {
 
   static async start(cluster: TestCluster, extra: string[] = []): Promise<Mount> {
     const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-sys-'));
-    const child = spawn(DFS_MOUNT, ['--masters', cluster.masterList, '--timeout', '1s', '--retry-window', '3s', ...extra, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(DFS_MOUNT, ['--masters', cluster.masterList, '--timeout', '1s', '--retry-window', '3s', ...extra, dir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...cluster.env } });
     const m = new Mount(dir, child);
     try {
       await waitFor(`dfs-mount at ${dir}`, () => {
@@ -337,7 +337,7 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
   it('--daemon mounts in the background and --umount unmounts it cleanly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfs-fuse-daemon-'));
     try {
-      const up = await sh(DFS_MOUNT, ['--daemon', '--masters', cluster!.masterList, '--log', join(local, 'daemon.log'), dir]);
+      const up = await sh(DFS_MOUNT, ['--daemon', '--masters', cluster!.masterList, '--tls-dir', cluster!.info.tls!.client, '--log', join(local, 'daemon.log'), dir]);
       assert.equal(up.code, 0, up.stderr);
       assert.match(up.stdout, /^mounted dfs:\/ on /);
       assert.ok(isMounted(dir));

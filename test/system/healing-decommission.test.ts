@@ -71,8 +71,12 @@ describe('healing: decommission', function () {
       }
     })();
 
+    // The drain starts when the leader has taken the command, not when the CLI process starts
+    // (its start-up alone can take over a second on a loaded machine).
+    const decRun = cluster.dfs(['admin', 'decommission', 'c4', '--wait', '--timeout', '90s', '--json'], { timeoutMs: 120_000 });
+    await waitFor('the leader to mark c4 draining', async () => ['decommissioning', 'decommissioned'].includes((await client.clusterStatus()).chunkservers.find((c) => c.id === 'c4')?.state ?? ''), 60_000, 50);
     const decommissionAt = Date.now();
-    const dec = await cluster.dfs(['admin', 'decommission', 'c4', '--wait', '--timeout', '90s', '--json'], { timeoutMs: 120_000 });
+    const dec = await decRun;
     assert.equal(dec.code, 0, dec.stderr);
     const dj = JSON.parse(dec.stdout) as { state: string; chunksToDrain: number };
     assert.equal(dj.state, 'decommissioned');

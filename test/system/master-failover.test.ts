@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { Metadata } from '@grpc/grpc-js';
-import { ErrorCode, FileType, MasterServiceClient, channelCredentials, channelOptions, toDfsError, type DfsError, type StatResponse } from '@dfs/proto';
+import { ErrorCode, FileType, MasterServiceClient, channelOptions, toDfsError, type DfsError, type StatResponse } from '@dfs/proto';
+import { channelCredentials } from '@dfs/security';
 import type { DfsClient } from '@dfs/client';
 import { TestCluster } from '../lib/cluster.js';
 import { waitFor } from '../lib/wait.js';
@@ -124,7 +125,7 @@ describe('replicated master: leader failover', function () {
     this.timeout(90_000);
     const old = await leaderId();
     const entry = cluster.node(old);
-    const direct = new MasterServiceClient(entry.address, channelCredentials(), channelOptions());
+    const direct = new MasterServiceClient(entry.address, channelCredentials(cluster.security), channelOptions());
     try {
       cluster.signal(old, 'SIGSTOP');
       const others = cluster.info.masters.filter((m) => m.id !== old).map((m) => m.address);

@@ -4,7 +4,8 @@ import { closeSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
-import { MasterServiceClient, channelCredentials, channelOptions, type StatResponse } from '@dfs/proto';
+import { MasterServiceClient, channelOptions, type StatResponse } from '@dfs/proto';
+import { channelCredentials, type Security } from '@dfs/security';
 import type { DfsClient } from '@dfs/client';
 import { DFS_BIN, TestCluster } from '../lib/cluster.js';
 import { waitFor } from '../lib/wait.js';
@@ -29,8 +30,8 @@ function freePort(): Promise<number> {
 }
 
 /** A stale_ok Stat answered by one given master from its own database. */
-function statOn(address: string, path: string): Promise<StatResponse | undefined> {
-  const c = new MasterServiceClient(address, channelCredentials(), channelOptions());
+function statOn(security: Security, address: string, path: string): Promise<StatResponse | undefined> {
+  const c = new MasterServiceClient(address, channelCredentials(security), channelOptions());
   return new Promise<StatResponse | undefined>((resolve) => {
     c.stat({ path, staleOk: true }, new Metadata(), { deadline: Date.now() + 2_000 }, (err, res) => {
       c.close();
@@ -80,7 +81,7 @@ describe('replicated master: catch-up through snapshots, membership change', fun
     assert.ok(leaderEntry.commitIndex > N, `commit index ${leaderEntry.commitIndex}`);
 
     cluster.restart(follower.id);
-    await waitFor(`${follower.id} to serve the last directory from its own database`, () => statOn(follower.address, '/bulk/d2999'), 60_000, 200);
+    await waitFor(`${follower.id} to serve the last directory from its own database`, () => statOn(cluster.security, follower.address, '/bulk/d2999'), 60_000, 200);
     // It could not have caught up from the log alone: the leader compacted it. The snapshot
     // it installed is in its snapshot directory (the log behind it is gone on the leader).
     const installed = readdirSync(snapDir).filter((f) => /^snap-\d+-\d+\.db$/.test(f) && !before.has(f));
@@ -98,6 +99,9 @@ describe('replicated master: catch-up through snapshots, membership change', fun
     const dir = join(cluster.dir, 'm4');
     mkdirSync(dir, { recursive: true });
     const peers = cluster.info.masters.map((m) => `${m.id}=${m.address}`).join(',');
+    // Its certificate, from the cluster's CA, in DIR/tls where a master looks by default.
+    const issued = await cluster.dfs(['admin', 'cert', 'issue', '--role', 'master', '--name', 'm4', '--host', '127.0.0.1', '--out', join(dir, 'tls'), '--ca', cluster.info.tls!.ca]);
+    assert.equal(issued.code, 0, issued.stderr);
     const logFd = openSync(join(dir, 'master.log'), 'a');
     const m4 = spawn(process.execPath, [DFS_BIN, 'master', '--id', 'm4', '--dir', dir, '--listen', address, '--peers', peers, '--join', '--snapshot-every', String(SNAPSHOT_EVERY)], {
       stdio: ['ignore', logFd, logFd],
@@ -110,7 +114,7 @@ describe('replicated master: catch-up through snapshots, membership change', fun
     await client.mkdir('/before-join');
     const add = await cluster.dfs(['admin', 'masters', 'add', `m4=${address}`], { timeoutMs: 100_000 });
     assert.equal(add.code, 0, add.stderr);
-    await waitFor('m4 to hold the namespace', () => statOn(address, '/before-join'), 30_000, 200);
+    await waitFor('m4 to hold the namespace', () => statOn(cluster.security, address, '/before-join'), 30_000, 200);
 
     const leader = await leaderId();
     const victim = cluster.info.masters.find((m) => m.id !== leader)!;
@@ -119,7 +123,7 @@ describe('replicated master: catch-up through snapshots, membership change', fun
     await cluster.kill(victim.id);
 
     await client.mkdir('/after-replace');
-    await waitFor('m4 to apply writes made after the replacement', () => statOn(address, '/after-replace'), 30_000, 200);
+    await waitFor('m4 to apply writes made after the replacement', () => statOn(cluster.security, address, '/after-replace'), 30_000, 200);
     const json = await cluster.dfs(['admin', 'report', '--json']);
     assert.equal(json.code, 0, json.stderr);
     const masters = (JSON.parse(json.stdout) as { masters: Array<{ id: string; role: string; address: string }> }).masters;

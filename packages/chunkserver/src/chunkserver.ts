@@ -1,48 +1,30 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
-import {
-  Server,
-  type handleClientStreamingCall,
-  type handleServerStreamingCall,
-  type handleUnaryCall,
-  type ServiceError,
-} from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
 import {
   ChunkServiceClient,
   DfsError,
   ErrorCode,
-  channelCredentials,
   channelOptions,
-  serverCredentials,
   serverOptions,
-  toServiceError,
-  type ChunkInfoRequest,
-  type ChunkInfoResponse,
-  type CopyChunkRequest,
-  type CopyChunkResponse,
-  type DeleteChunkRequest,
-  type DeleteChunkResponse,
-  type ReadChunkRequest,
-  type WriteChunkResponse,
 } from '@dfs/proto';
+import { logRefusedHandshakes, serverCredentials, channelCredentials, type Security } from '@dfs/security';
 import { measureCapacity } from './capacity.js';
-import { checkHandle } from './chunk-id.js';
 import { ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
 import { isWildcardHost, joinHostPort, splitHostPort } from '@dfs/proto';
-import { instrumentService } from '@dfs/telemetry';
+import { instrumentService, type HttpTls } from '@dfs/telemetry';
 import { MasterLink } from './master-link.js';
-import { handleReadChunk } from './read-path.js';
+import { chunkServiceHandlers } from './grpc-service.js';
 import { Replicator } from './replicator.js';
 import { Scrubber } from './scrubber.js';
 import { Throttle } from './throttle.js';
 import { CLIENT_FLOW_CONTROL_WINDOW, widenServerFlowControl } from './flow-control.js';
-import { chunkServiceDefinition, type RawWriteRequest } from './wire.js';
-import { handleWriteChunk } from './write-pipeline.js';
+import { chunkServiceDefinition } from './wire.js';
 
 export interface ChunkserverOptions {
   /** Stable id of this chunkserver (what the master and clients call it). */
@@ -53,6 +35,10 @@ export interface ChunkserverOptions {
   listen: string;
   /** host:port clients, masters and other chunkservers dial (host names welcome); default the bound address. */
   advertise?: string;
+  /** Mutual TLS from a credentials directory, or plaintext (--insecure): its server, and its calls to masters and peers. */
+  security: Security;
+  /** Serve the HTTP status page and /metrics over TLS with this certificate. */
+  httpTls?: HttpTls;
   /** Optional HTTP status/metrics listen address host:port. */
   http?: string;
   /** Master addresses (host:port); the leader is found among them. */
@@ -130,7 +116,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
-  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
+  const peers = new ClientPool((a) => new ChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...CLIENT_FLOW_CONTROL_WINDOW }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
   const replicator = new Replicator({
     selfId: id,
@@ -152,33 +138,11 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     signal,
   });
 
-  const wctx = { selfId: id, store, peers, log, pipelineTimeoutMs };
-  const rctx = { store, log, stallTimeoutMs: pipelineTimeoutMs * 3 };
-  const writeChunk: handleClientStreamingCall<RawWriteRequest, WriteChunkResponse> = (call, callback) => {
-    void handleWriteChunk(wctx, call, callback);
-  };
-  const readChunk: handleServerStreamingCall<ReadChunkRequest, Buffer> = (call) => {
-    void handleReadChunk(rctx, call);
-  };
-  const copyChunk: handleUnaryCall<CopyChunkRequest, CopyChunkResponse> = (call, callback) => {
-    unaryHandler(callback, () => replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source }));
-  };
-  const deleteChunk: handleUnaryCall<DeleteChunkRequest, DeleteChunkResponse> = (call, callback) => {
-    unaryHandler(callback, async () => {
-      const handle = checkHandle(call.request.handle);
-      if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
-      log.info({ handle }, 'replica deleted');
-      return {};
-    });
-  };
-  const chunkInfo: handleUnaryCall<ChunkInfoRequest, ChunkInfoResponse> = (call, callback) => {
-    unaryHandler(callback, async () => {
-      const handle = checkHandle(call.request.handle);
-      const r = store.get(handle);
-      if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
-      return { handle, version: r.version, length: r.length, crc32c: r.crc32c };
-    });
-  };
+  const handlers = chunkServiceHandlers({
+    write: { selfId: id, store, peers, log, pipelineTimeoutMs },
+    read: { store, log, stallTimeoutMs: pipelineTimeoutMs * 3 },
+    replicator,
+  });
 
   const server = new Server(serverOptions());
   // Metrics read live state through `statusSnapshot`, assigned once everything below exists.
@@ -186,12 +150,12 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   const csMetrics = new ChunkserverMetrics(id, () => statusSnapshot());
   server.addService(
     chunkServiceDefinition,
-    instrumentService('ChunkService', chunkServiceDefinition, csMetrics.countBytes({ writeChunk, readChunk, copyChunk, deleteChunk, chunkInfo }), csMetrics.metrics, log),
+    instrumentService('ChunkService', chunkServiceDefinition, csMetrics.countBytes(handlers), csMetrics.metrics, log),
   );
   let port: number;
   try {
     port = await new Promise<number>((res, rej) =>
-      server.bindAsync(listen.text, serverCredentials(), (err, p) => (err ? rej(err) : res(p))),
+      server.bindAsync(listen.text, serverCredentials(opts.security), (err, p) => (err ? rej(err) : res(p))),
     );
   } catch (err) {
     server.forceShutdown();
@@ -205,12 +169,14 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     throw new DfsError(ErrorCode.INVALID_ARGUMENT, `chunkserver ${id}: --listen ${opts.listen} binds every interface; give --advertise HOST:PORT`);
   }
   const address = advertise ?? joinHostPort(listen.host, port);
+  logRefusedHandshakes(server, (peer, why, suppressed) => log.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
 
   const reserveBytes = opts.reserveBytes ?? 128 * 1024 * 1024;
   const capacity = () => measureCapacity(dir, store.usedBytes + store.inflightBytes, capacityBytes, reserveBytes);
   const callTimeoutMs = opts.masterCallTimeoutMs ?? Math.min(10_000, Math.max(2000, 2 * heartbeatMs));
   link = new MasterLink({
     selfId: id,
+    security: opts.security,
     address,
     rack: opts.rack ?? '',
     masters,
@@ -260,7 +226,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     statusSnapshot = snapshot;
     if (opts.http !== undefined) {
       try {
-        http = await startHttpStatus(opts.http, snapshot, csMetrics.metrics);
+        http = await startHttpStatus(opts.http, snapshot, csMetrics.metrics, opts.httpTls);
       } catch (err) {
         server.forceShutdown();
         peers.close();
@@ -299,13 +265,6 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   };
 
   return { id, address, httpAddress: http?.address, stop };
-}
-
-function unaryHandler<T>(callback: (err: Partial<ServiceError> | null, value?: T) => void, fn: () => Promise<T>): void {
-  fn().then(
-    (v) => callback(null, v),
-    (err: unknown) => callback(toServiceError(err)),
-  );
 }
 
 function parseListen(text: unknown, what: string): { host: string; port: number; text: string } {

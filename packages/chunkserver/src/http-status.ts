@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { ServerReadableStream, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { Metrics, startHttp } from '@dfs/telemetry';
+import { Metrics, startHttp, type HttpTls } from '@dfs/telemetry';
 
 /** A snapshot for the status page and /metrics. */
 export interface StatusSnapshot {
@@ -77,10 +77,10 @@ export class ChunkserverMetrics {
 }
 
 /** GET /status (JSON), /metrics (Prometheus, prom-client), /healthz. Read-only. */
-export async function startHttpStatus(listen: string, snapshot: () => Promise<StatusSnapshot>, metrics: Metrics): Promise<{ server: Server; address: string }> {
+export async function startHttpStatus(listen: string, snapshot: () => Promise<StatusSnapshot>, metrics: Metrics, tls?: HttpTls): Promise<{ server: Server; address: string }> {
   const status = async (_req: unknown, res: import('node:http').ServerResponse): Promise<void> => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(await snapshot(), null, 2)}\n`);
   };
-  const endpoint = await startHttp(listen, metrics, { '/': status, '/status': status });
+  const endpoint = await startHttp(listen, metrics, { '/': status, '/status': status }, tls ? { tls } : {});
   return { server: endpoint.server, address: endpoint.address };
 }

@@ -6,7 +6,6 @@ import {
   MasterServiceClient,
   findLeader,
   whoLeadsVia,
-  channelCredentials,
   channelOptions,
   toDfsError,
   type HeartbeatRequest,
@@ -16,6 +15,7 @@ import {
   type ReplicaReport,
   type ReplicateCommand,
 } from '@dfs/proto';
+import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
 import { ClientPool } from './client-pool.js';
 import type { CapacityReport } from './capacity.js';
@@ -41,6 +41,7 @@ import { pause } from './throttle.js';
 
 export interface MasterLinkOptions {
   selfId: string;
+  security: Security;
   address: string;
   rack: string;
   masters: string[];
@@ -69,8 +70,8 @@ export class MasterLink {
   private nudgeTimer?: NodeJS.Timeout;
   /** The master drains this node: told in heartbeats, repeated at registration (a new leader re-learns it). */
   private decommissioning = false;
-  private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(), channelOptions()));
-  private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(), channelOptions()));
+  private readonly control = new ClientPool((a) => new ChunkserverControlServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
+  private readonly master = new ClientPool((a) => new MasterServiceClient(a, channelCredentials(this.opts.security), channelOptions()));
   private readonly whoLeads = whoLeadsVia((a) => this.master.get(a));
   private loop?: Promise<void>;
   private healthy = true;
@@ -258,8 +259,9 @@ export class MasterLink {
         this.leader = candidate;
         return { address: candidate, response };
       } catch (err) {
-        lastErr = err;
-        const d = toDfsError(err);
+        // A TLS/plaintext mismatch or a refused certificate becomes one line naming the master.
+        const d = explainConnectError(toDfsError(err), candidate, this.opts.security);
+        lastErr = d;
         this.opts.log.debug({ master: candidate, rpc: what, code: d.codeName, err: d.message }, 'master call failed');
         if (this.leader === candidate) this.leader = undefined;
         if (d.code === ErrorCode.NOT_LEADER || d.code === ErrorCode.UNAVAILABLE || d.code === ErrorCode.DEADLINE_EXCEEDED) {

@@ -9,10 +9,8 @@ import {
   DfsError,
   ErrorCode,
   MasterServiceService,
-  channelCredentials,
   channelOptions,
   crc32cOf,
-  serverCredentials,
   serverOptions,
   toDfsError,
   type ChunkInfoResponse,
@@ -27,6 +25,7 @@ import {
   type WriteChunkResponse,
   type WriteHeader,
 } from '@dfs/proto';
+import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
 import { startChunkserver, type ChunkserverOptions, type RunningChunkserver } from '../src/index.js';
 
 /** A temp directory removed by `cleanup`. */
@@ -106,7 +105,7 @@ export class FakeMaster {
       }),
     });
     const port = await new Promise<number>((res, rej) =>
-      this.server.bindAsync('127.0.0.1:0', serverCredentials(), (err, p) => (err ? rej(err) : res(p))),
+      this.server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, p) => (err ? rej(err) : res(p))),
     );
     this.address = `127.0.0.1:${port}`;
     return this;
@@ -141,7 +140,7 @@ export class Fleet {
   async start(opts: Partial<ChunkserverOptions> & { id: string; masters: string[] }): Promise<RunningChunkserver> {
     const dir = opts.dir ?? (await tempDir());
     if (!opts.dir) this.dirs.push(dir);
-    const cs = await startChunkserver({ listen: '127.0.0.1:0', heartbeatMs: 50, logLevel: 'silent', ...opts, dir });
+    const cs = await startChunkserver({ listen: '127.0.0.1:0', security: INSECURE, heartbeatMs: 50, logLevel: 'silent', ...opts, dir });
     this.servers.push(cs);
     return cs;
   }
@@ -149,7 +148,7 @@ export class Fleet {
   client(address: string): ChunkServiceClient {
     let c = this.clients.get(address);
     if (!c) {
-      c = new ChunkServiceClient(address, channelCredentials(), channelOptions());
+      c = new ChunkServiceClient(address, channelCredentials(INSECURE), channelOptions());
       this.clients.set(address, c);
     }
     return c;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { ErrorCode } from '@dfs/proto';
 import { FakeMaster, Fleet, header, randomBytes, waitFor, writeChunk, expectDfsError } from './helpers.js';
 import { startChunkserver } from '../src/index.js';
+import { INSECURE } from '@dfs/security';
 
 describe('master control loop', function () {
   this.timeout(30_000);
@@ -104,8 +105,8 @@ describe('master control loop', function () {
   });
 
   it('rejects invalid options with INVALID_ARGUMENT', async () => {
-    await expectDfsError(startChunkserver({ id: '../x', dir: '/tmp/none', listen: '127.0.0.1:0', masters: [] }), ErrorCode.INVALID_ARGUMENT);
-    await expectDfsError(startChunkserver({ id: 'c1', dir: '/tmp/none', listen: 'nope', masters: [] }), ErrorCode.INVALID_ARGUMENT);
-    await expectDfsError(startChunkserver({ id: 'c1', dir: '/tmp/none', listen: '127.0.0.1:0', masters: ['x'] }), ErrorCode.INVALID_ARGUMENT);
+    await expectDfsError(startChunkserver({ id: '../x', dir: '/tmp/none', listen: '127.0.0.1:0', security: INSECURE, masters: [] }), ErrorCode.INVALID_ARGUMENT);
+    await expectDfsError(startChunkserver({ id: 'c1', dir: '/tmp/none', listen: 'nope', security: INSECURE, masters: [] }), ErrorCode.INVALID_ARGUMENT);
+    await expectDfsError(startChunkserver({ id: 'c1', dir: '/tmp/none', listen: '127.0.0.1:0', security: INSECURE, masters: ['x'] }), ErrorCode.INVALID_ARGUMENT);
   });
 });

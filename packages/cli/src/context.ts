@@ -1,4 +1,5 @@
-import { DfsClient, resolveMasters, type ReadPolicyName } from '@dfs/client';
+import { DfsClient, resolveMasters, resolveSecurity, type ReadPolicyName } from '@dfs/client';
+import { describeSecurity } from '@dfs/security';
 
 /** Options every client command accepts. */
 export interface ClientFlags {
@@ -6,16 +7,27 @@ export interface ClientFlags {
   readPolicy?: string;
   timeout?: string;
   requestId?: string;
+  tlsDir?: string;
+  insecure?: boolean;
 }
+
+/** Which of the local cluster's certificates a command uses: admin RPCs need the admin's. */
+export type CallerRole = 'client' | 'admin';
 
 let openClient: DfsClient | undefined;
 
-/** One DfsClient per CLI run, from --masters, DFS_MASTERS, the config file or .dfs-data/cluster.json. */
-export function clientFrom(flags: ClientFlags): DfsClient {
+/**
+ * One DfsClient per CLI run, from --masters, DFS_MASTERS, the config file or .dfs-data/cluster.json;
+ * its credentials found the same way (--tls-dir, DFS_TLS_DIR, …), or plaintext with --insecure.
+ */
+export function clientFrom(flags: ClientFlags, role: CallerRole = 'client'): DfsClient {
   if (openClient) return openClient;
   const { masters } = resolveMasters(flags.masters);
+  const { security } = resolveSecurity({ tlsDir: flags.tlsDir, insecure: flags.insecure, role });
+  if (security.insecure) process.stderr.write(`dfs: warning: ${describeSecurity(security)}: nothing is authenticated or encrypted\n`);
   openClient = new DfsClient({
     masters,
+    security,
     readPolicy: (flags.readPolicy as ReadPolicyName | undefined) ?? 'round-robin',
     // A CLI command gives up within a few seconds when no master answers.
     retryWindowMs: 8_000,

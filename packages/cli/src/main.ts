@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { toDfsError } from '@dfs/proto';
 import { registerAdminCommands } from './commands/admin.js';
+import { registerCertificateCommands } from './commands/certificates.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerDaemonCommands } from './commands/daemons.js';
 import { registerDataCommands } from './commands/data.js';
@@ -22,6 +23,7 @@ function buildProgram(): Command {
   registerUsageCommands(program);
   registerMountCommands(program);
   registerAdminCommands(program);
+  registerCertificateCommands(program);
   registerHealingCommands(program);
   registerClusterCommands(program);
   registerDaemonCommands(program);

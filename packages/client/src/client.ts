@@ -15,7 +15,9 @@ import {
   type ClusterStatusResponse,
   type FileStatus,
 } from '@dfs/proto';
+import type { Security } from '@dfs/security';
 import { ChunkserverPool } from './chunkserver-pool.js';
+import { resolveSecurity } from './config.js';
 import { FileWriter, type FileWriterOptions } from './file-writer.js';
 import { readFileRange } from './file-reader.js';
 import { MasterPool } from './master-pool.js';
@@ -24,6 +26,12 @@ import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
 export interface DfsClientOptions {
   /** Master gRPC addresses (host:port). */
   masters: string[];
+  /**
+   * Mutual TLS from a credentials directory (ca.crt, tls.crt, tls.key), or plaintext for an
+   * --insecure cluster. Default: found like the masters (DFS_TLS_DIR, the config file, the
+   * local cluster's cluster.json); see resolveSecurity.
+   */
+  security?: Security;
   /** Deadline of one RPC attempt against one master. Default 5 s. */
   callTimeoutMs?: number;
   /** How long master calls keep retrying through elections. Default 30 s. */
@@ -120,10 +128,11 @@ function isReadable(value: unknown): value is NodeJS.ReadableStream {
 /** The client every tool uses: the CLI, the FUSE adapter, tests and benchmarks. */
 export class DfsClient {
   readonly masters: MasterPool;
-  private readonly chunkservers = new ChunkserverPool();
+  private readonly chunkservers: ChunkserverPool;
+  readonly security: Security;
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
-  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'minReplicas' | 'parallelChunks' | 'parallelReads'>> & {
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads'>> & {
     parallelChunks?: number;
     parallelReads?: number;
   };
@@ -136,7 +145,9 @@ export class DfsClient {
       ...(options.parallelChunks ? { parallelChunks: options.parallelChunks } : {}),
       ...(options.parallelReads ? { parallelReads: options.parallelReads } : {}),
     };
-    this.masters = new MasterPool({ masters: options.masters, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
+    this.security = options.security ?? resolveSecurity().security;
+    this.masters = new MasterPool({ masters: options.masters, security: this.security, callTimeoutMs: this.opts.callTimeoutMs, retryWindowMs: this.opts.retryWindowMs });
+    this.chunkservers = new ChunkserverPool(this.security);
     this.readPolicy = new ReadPolicy(options.readPolicy ?? 'round-robin');
     this.minReplicas = options.minReplicas;
     this.clientId = options.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;

@@ -8,6 +8,6 @@ export {
   type ReadRangeOptions,
   type ListOptions,
 } from './client.js';
-export { resolveMasters, type ResolvedMasters } from './config.js';
+export { resolveMasters, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags, type ClusterTls } from './config.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';

@@ -1,8 +1,10 @@
-import { MasterServiceClient, channelCredentials, channelOptions, DfsError, ErrorCode, findLeader, toDfsError, whoLeadsVia } from '@dfs/proto';
+import { MasterServiceClient, channelOptions, DfsError, ErrorCode, findLeader, toDfsError, whoLeadsVia } from '@dfs/proto';
+import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import { callUnary, delay, throwIfAborted, type UnaryMethod } from './rpc.js';
 
 export interface MasterPoolOptions {
   masters: string[];
+  security: Security;
   /** Deadline of one attempt against one master. */
   callTimeoutMs: number;
   /** How long to keep trying masters (elections, restarts) before giving up. */
@@ -56,7 +58,7 @@ export class MasterPool {
   clientFor(address: string): MasterServiceClient {
     let client = this.clients.get(address);
     if (!client) {
-      client = new MasterServiceClient(address, channelCredentials(), channelOptions());
+      client = new MasterServiceClient(address, channelCredentials(this.options.security), channelOptions());
       this.clients.set(address, client);
     }
     return client;
@@ -95,7 +97,7 @@ export class MasterPool {
         this.leaderHint = target;
         return res;
       } catch (e) {
-        const err = toDfsError(e);
+        const err = explainConnectError(toDfsError(e), target, this.options.security);
         if (err.code === ErrorCode.CANCELLED && !opts.signal?.aborted) {
           // callWatched gave up on a master that no longer leads: go straight to the new one.
           lastError = new DfsError(ErrorCode.UNAVAILABLE, `${target} stopped leading during the call`);

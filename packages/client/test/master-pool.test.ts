@@ -4,11 +4,11 @@ import {
   DfsError,
   ErrorCode,
   MasterServiceService,
-  serverCredentials,
   serverOptions,
   ClusterStatusResponse,
   WhoLeadsResponse,
 } from '@dfs/proto';
+import { INSECURE, serverCredentials } from '@dfs/security';
 import { MasterPool } from '../src/index.js';
 
 type Behaviour = 'leader' | 'follower' | 'hang';
@@ -43,7 +43,7 @@ async function fakeMaster(initial: Behaviour, redirect: () => string, initialTer
   };
   server.addService(MasterServiceService, impl);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', serverCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     server,
@@ -68,7 +68,7 @@ describe('MasterPool', () => {
     const leader = await fakeMaster('leader', () => leaderAddr);
     leaderAddr = leader.address;
     servers.push(follower.server, leader.server);
-    const pool = new MasterPool({ masters: [follower.address, leader.address], callTimeoutMs: 1000, retryWindowMs: 5000 });
+    const pool = new MasterPool({ security: INSECURE, masters: [follower.address, leader.address], callTimeoutMs: 1000, retryWindowMs: 5000 });
     try {
       const res = await pool.call((c) => c.clusterStatus, {});
       assert.equal(res.leaderId, 'leader@1');
@@ -86,7 +86,7 @@ describe('MasterPool', () => {
     const leader = await fakeMaster('leader', () => '');
     servers.push(hung.server, leader.server);
     // A long per-call deadline: walking the list in order would wait it out on the hung master.
-    const pool = new MasterPool({ masters: [hung.address, leader.address], callTimeoutMs: 10_000, retryWindowMs: 20_000 });
+    const pool = new MasterPool({ security: INSECURE, masters: [hung.address, leader.address], callTimeoutMs: 10_000, retryWindowMs: 20_000 });
     try {
       const started = Date.now();
       const res = await pool.call((c) => c.clusterStatus, {});
@@ -106,7 +106,7 @@ describe('MasterPool', () => {
     const current = await fakeMaster('leader', () => '', 4);
     deposedAddr = deposed.address;
     servers.push(deposed.server, staleFollower.server, current.server);
-    const pool = new MasterPool({ masters: [deposed.address, staleFollower.address, current.address], callTimeoutMs: 1000, retryWindowMs: 5000 });
+    const pool = new MasterPool({ security: INSECURE, masters: [deposed.address, staleFollower.address, current.address], callTimeoutMs: 1000, retryWindowMs: 5000 });
     try {
       const res = await pool.call((c) => c.clusterStatus, {});
       assert.equal(res.leaderId, 'leader@4');
@@ -124,7 +124,7 @@ describe('MasterPool', () => {
     const third = await fakeMaster('follower', () => newAddr, 1);
     newAddr = next.address;
     servers.push(old.server, next.server, third.server);
-    const pool = new MasterPool({ masters: [old.address, next.address, third.address], callTimeoutMs: 10_000, retryWindowMs: 20_000 });
+    const pool = new MasterPool({ security: INSECURE, masters: [old.address, next.address, third.address], callTimeoutMs: 10_000, retryWindowMs: 20_000 });
     try {
       assert.equal((await pool.call((c) => c.clusterStatus, {})).leaderId, 'leader@1');
       // The old leader's host is cut off (it answers nothing), and the other master is elected.
@@ -142,7 +142,7 @@ describe('MasterPool', () => {
   });
 
   it('gives up with UNAVAILABLE naming every address tried', async () => {
-    const pool = new MasterPool({ masters: ['127.0.0.1:1', '127.0.0.1:2'], callTimeoutMs: 300, retryWindowMs: 500 });
+    const pool = new MasterPool({ security: INSECURE, masters: ['127.0.0.1:1', '127.0.0.1:2'], callTimeoutMs: 300, retryWindowMs: 500 });
     try {
       await assert.rejects(pool.call((c) => c.clusterStatus, {}), (err: unknown) => {
         assert.ok(err instanceof DfsError);
@@ -161,9 +161,9 @@ describe('MasterPool', () => {
     server.addService(MasterServiceService, {
       stat: (_c: unknown, cb: sendUnaryData<never>) => cb(new DfsError(ErrorCode.NOT_FOUND, '/x: no such file').toServiceError()),
     });
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (e, p) => (e ? reject(e) : resolve(p))));
     servers.push(server);
-    const pool = new MasterPool({ masters: [`127.0.0.1:${port}`], callTimeoutMs: 1000, retryWindowMs: 5000 });
+    const pool = new MasterPool({ security: INSECURE, masters: [`127.0.0.1:${port}`], callTimeoutMs: 1000, retryWindowMs: 5000 });
     try {
       await assert.rejects(pool.call((c) => c.stat, { path: '/x', staleOk: false }), (err: unknown) => DfsError.is(err, ErrorCode.NOT_FOUND));
     } finally {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ChunkLocation } from '@dfs/proto';
 import { planPieces } from '../src/file-reader.js';
 import { ReadPolicy } from '../src/read-policy.js';
-import { resolveMasters } from '../src/index.js';
+import { resolveMasters, resolveSecurity } from '../src/index.js';
 
 function chunk(handle: number, offset: number, length: number): ChunkLocation {
   return { handle, version: 1, offset, length, crc32c: 0, replicas: [] };
@@ -71,5 +71,40 @@ describe('resolveMasters', () => {
 
   it('explains how to configure masters when none are found', () => {
     assert.throws(() => resolveMasters(undefined, { XDG_CONFIG_HOME: join(dir, 'none') }, dir), /--masters|DFS_MASTERS/);
+  });
+});
+
+describe('resolveSecurity', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'dfs-config-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("finds credentials like the masters: flags, env (admin first for admin commands), config file, the local cluster's cluster.json", () => {
+    const env: NodeJS.ProcessEnv = { XDG_CONFIG_HOME: join(dir, 'config') };
+    mkdirSync(join(dir, 'work', '.dfs-data'), { recursive: true });
+    writeFileSync(join(dir, 'work', '.dfs-data', 'cluster.json'), JSON.stringify({ masters: [], tls: { ca: '/c/ca', client: '/c/client', admin: '/c/admin' } }));
+    const sub = join(dir, 'work', 'deep');
+    mkdirSync(sub, { recursive: true });
+    const dirOf = (r: ReturnType<typeof resolveSecurity>): string => (r.security.insecure ? 'insecure' : r.security.dir);
+    assert.equal(dirOf(resolveSecurity({}, env, sub)), '/c/client');
+    assert.equal(dirOf(resolveSecurity({ role: 'admin' }, env, sub)), '/c/admin');
+    mkdirSync(join(dir, 'config', 'dfs'), { recursive: true });
+    writeFileSync(join(dir, 'config', 'dfs', 'config.json'), JSON.stringify({ tlsDir: '/conf/user', adminTlsDir: '/conf/admin' }));
+    assert.equal(dirOf(resolveSecurity({}, env, sub)), '/conf/user');
+    assert.equal(dirOf(resolveSecurity({ role: 'admin' }, env, sub)), '/conf/admin');
+    const withEnv = { ...env, DFS_TLS_DIR: '/env/user', DFS_ADMIN_TLS_DIR: '/env/admin' };
+    assert.equal(dirOf(resolveSecurity({}, withEnv, sub)), '/env/user');
+    assert.equal(dirOf(resolveSecurity({ role: 'admin' }, withEnv, sub)), '/env/admin');
+    assert.equal(dirOf(resolveSecurity({ role: 'admin' }, { ...withEnv, DFS_INSECURE: '1' }, sub)), 'insecure');
+    assert.equal(dirOf(resolveSecurity({ tlsDir: '/flag' }, withEnv, sub)), '/flag');
+    assert.equal(dirOf(resolveSecurity({ insecure: true }, withEnv, sub)), 'insecure');
+  });
+
+  it('an insecure local cluster means plaintext; nothing found is an error, never a silent plaintext', () => {
+    mkdirSync(join(dir, '.dfs-data'), { recursive: true });
+    const env = { XDG_CONFIG_HOME: join(dir, 'none') };
+    assert.throws(() => resolveSecurity({}, env, dir), /no TLS credentials: pass --tls-dir/);
+    writeFileSync(join(dir, '.dfs-data', 'cluster.json'), JSON.stringify({ masters: [], insecure: true }));
+    assert.equal(resolveSecurity({}, env, dir).security.insecure, true);
   });
 });

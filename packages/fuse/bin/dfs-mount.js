@@ -3,9 +3,9 @@
 // Launcher for the dfs-mount command (scripts/dfs-mount runs this).
 let main;
 try {
-  ({ main } = require('../dist/src/main.js'));
+  ({ main } = require('../dist/src/process/main.js'));
 } catch (err) {
-  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/src/main.js')) {
+  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/src/process/main.js')) {
     process.stderr.write('dfs-mount: not built yet; run `make build` first\n');
     process.exit(1);
   }

@@ -1,9 +1,9 @@
 // @dfs/fuse: the FUSE adapter over DfsClient, mounted by scripts/dfs-mount.
-export { type FsBackend, type NodeCapacity, type AttributeChange } from './backend.js';
-export { DfsFileSystem, FS_DEFAULTS, type FileSystemOptions } from './filesystem.js';
-export { Errno, FsError, errnoName, toFuseErrno, type ErrnoName } from './errno.js';
-export { type Attr } from './attrs.js';
-export { parseArgs, USAGE, type MountArgs, type ParsedArgs } from './options.js';
-export { main } from './main.js';
-export { umount } from './umount.js';
-export { isFuseMounted } from './mount-table.js';
+export { type FsBackend, type NodeCapacity, type AttributeChange } from './fs/backend.js';
+export { DfsFileSystem, FS_DEFAULTS, type FileSystemOptions } from './fs/filesystem.js';
+export { Errno, FsError, errnoName, toFuseErrno, type ErrnoName } from './fs/errno.js';
+export { type Attr } from './fs/attrs.js';
+export { parseArgs, USAGE, type MountArgs, type ParsedArgs } from './process/options.js';
+export { main } from './process/main.js';
+export { umount } from './process/umount.js';
+export { isFuseMounted } from './native/mount-table.js';

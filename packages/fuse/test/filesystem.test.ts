@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { S_IFDIR, S_IFREG } from '../src/attrs.js';
+import { S_IFDIR, S_IFREG } from '../src/fs/attrs.js';
 import { FakeClock, makeFs, readAll, rejectsWith, writeAll, type Harness } from './helpers.js';
 import { MemoryBackend, MemoryBackendWithAttributes } from './memory-backend.js';
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import type { DfsFileSystem } from '../src/filesystem.js';
+import type { DfsFileSystem } from '../src/fs/filesystem.js';
 import { runFsx, type FsxTarget } from './fsx.js';
 import { makeFs } from './helpers.js';
 import { MemoryBackend } from './memory-backend.js';

@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errnoName, type ErrnoName } from '../src/errno.js';
-import { DfsFileSystem, type FileSystemOptions } from '../src/filesystem.js';
+import { errnoName, type ErrnoName } from '../src/fs/errno.js';
+import { DfsFileSystem, type FileSystemOptions } from '../src/fs/filesystem.js';
 import type { MemoryBackend } from './memory-backend.js';
 
 /** A fake clock the caches read. */

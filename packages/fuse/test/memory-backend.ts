@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { DfsError, ErrorCode, FileType, normalizePath, type FileStatus } from '@dfs/proto';
-import type { AttributeChange, FsBackend, NodeCapacity } from '../src/backend.js';
+import type { AttributeChange, FsBackend, NodeCapacity } from '../src/fs/backend.js';
 
 interface Node {
   type: FileType;

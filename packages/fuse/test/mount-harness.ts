@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isFuseMounted } from '../src/mount-table.js';
+import { isFuseMounted } from '../src/native/mount-table.js';
 import type { FsxTarget } from './fsx.js';
 
 /** Polls until `check` is truthy; never a blind sleep. */

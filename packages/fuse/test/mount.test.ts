@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { mkdir, open, readdir, rename, rmdir, stat, unlink, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { isFuseMounted } from '../src/mount-table.js';
+import { isFuseMounted } from '../src/native/mount-table.js';
 import { runFsx } from './fsx.js';
 import { MountProcess, mountTarget, requireFuse, sh, waitFor } from './mount-harness.js';
 

@@ -3,14 +3,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DfsError, ErrorCode } from '@dfs/proto';
-import { BlockCache } from '../src/block-cache.js';
-import { errnoName, FsError, toFuseErrno } from '../src/errno.js';
-import { readMountTable } from '../src/mount-table.js';
-import { removeStaleSpoolDirs } from '../src/spool-dir.js';
-import { parseArgs, UsageError } from '../src/options.js';
-import { PathMap, rebase } from '../src/paths.js';
-import { statfsFromNodes } from '../src/statfs.js';
-import { TtlCache } from '../src/ttl-cache.js';
+import { BlockCache } from '../src/fs/block-cache.js';
+import { errnoName, FsError, toFuseErrno } from '../src/fs/errno.js';
+import { readMountTable } from '../src/native/mount-table.js';
+import { removeStaleSpoolDirs } from '../src/process/spool-dir.js';
+import { parseArgs, UsageError } from '../src/process/options.js';
+import { PathMap, rebase } from '../src/fs/paths.js';
+import { statfsFromNodes } from '../src/fs/statfs.js';
+import { TtlCache } from '../src/fs/ttl-cache.js';
 import { FakeClock } from './helpers.js';
 
 describe('errno mapping', () => {

@@ -1,15 +1,22 @@
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { toServiceError, type ChunkserverControlServiceServer, type MasterServiceServer } from '@dfs/proto';
+import { authorize } from './access.js';
 import type { Logger } from './logger.js';
 import type { Master } from './master.js';
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
-/** A thin shell: run `fn`, answer with its value or with its error as a dfs status. */
-function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise<Res> | Res): Handler<Req, Res> {
+/**
+ * A thin shell: check the caller may call `name` (access.ts), run `fn`, answer with its
+ * value or with its error as a dfs status. `nodeOf` names the node a request speaks for.
+ */
+function unary<Req, Res>(logger: Logger, name: string, fn: (req: Req) => Promise<Res> | Res, nodeOf?: (req: Req) => string): Handler<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => {
+        authorize(call, name, nodeOf?.(call.request));
+        return fn(call.request);
+      })
       .then(
         (res) => callback(null, res),
         (err: unknown) => {
@@ -51,7 +58,7 @@ export function chunkserverControlHandlers(
   logger: Logger,
 ): ChunkserverControlServiceServer & UntypedServiceImplementation {
   return {
-    register: unary(logger, 'Register', (r) => master.register(r)),
-    heartbeat: unary(logger, 'Heartbeat', (r) => master.heartbeat(r)),
+    register: unary(logger, 'Register', (r) => master.register(r), (r) => r.id),
+    heartbeat: unary(logger, 'Heartbeat', (r) => master.heartbeat(r), (r) => r.id),
   };
 }

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { startHttp, type Metrics } from '@dfs/telemetry';
+import { startHttp, type HttpTls, type Metrics } from '@dfs/telemetry';
 import type { Master } from './master.js';
 import type { EventLog } from './observability/events.js';
 import { renderStatusPage } from './observability/status-page.js';
@@ -13,7 +13,7 @@ export interface HttpStatusContext {
 }
 
 /** GET / (status page), /status (JSON), /metrics (Prometheus), /healthz. */
-export async function startHttpStatus(listen: string, ctx: HttpStatusContext): Promise<{ server: Server; address: string }> {
+export async function startHttpStatus(listen: string, ctx: HttpStatusContext, tls?: HttpTls): Promise<{ server: Server; address: string }> {
   const { master } = ctx;
   const endpoint = await startHttp(listen, ctx.metrics, {
     '/': (_req, res) => {
@@ -32,6 +32,6 @@ export async function startHttpStatus(listen: string, ctx: HttpStatusContext): P
       const body = JSON.stringify({ ...master.localClusterStatus(), isLeader: master.isLeader(), safeModeDetail: master.safeMode.status(), events: ctx.events.recent() });
       res.writeHead(200, { 'content-type': 'application/json' }).end(body + '\n');
     },
-  });
+  }, tls ? { tls } : {});
   return { server: endpoint.server, address: endpoint.address };
 }

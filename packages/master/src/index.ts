@@ -18,6 +18,7 @@ export {
   type CommandResult,
   type ChunkCommit,
 } from './state/commands.js';
+export { callerOf, authorize, RPC_ROLES, INSECURE_CALLER } from './access.js';
 export { RaftCommandLog, type RaftCommandLogOptions } from './raft-command-log.js';
 export { LocalCommandLog, type CommandLog, type CommandLogStatus, type CommandLogPeer, type Role } from './command-log.js';
 export { choosePlacement, chooseExcess, type PlacementNode, type PlacementRequest } from './placement.js';

@@ -49,6 +49,7 @@ export class RaftCommandLog implements CommandLog {
       dir: `${ctx.dir}/raft`,
       stateMachine: ctx.stateMachine,
       server: ctx.grpcServer,
+      security: ctx.security,
       logger: {
         info: (...a: unknown[]) => ctx.logger.info({ raft: a }, 'raft'),
         warn: (...a: unknown[]) => ctx.logger.warn({ raft: a }, 'raft'),

@@ -8,17 +8,17 @@ import {
   DfsError,
   ErrorCode,
   MasterServiceService,
-  serverCredentials,
   serverOptions,
   splitHostPort,
   isWildcardHost,
   joinHostPort,
 } from '@dfs/proto';
+import { logRefusedHandshakes, serverCredentials, type Security } from '@dfs/security';
 import { systemClock, type Clock } from './clock.js';
 import { LocalCommandLog, type CommandLog } from './command-log.js';
 import { chunkserverControlHandlers, masterServiceHandlers } from './grpc-service.js';
 import { startHttpStatus } from './http-status.js';
-import { instrumentService } from '@dfs/telemetry';
+import { instrumentService, type HttpTls } from '@dfs/telemetry';
 import { EventLog, StatusWatcher } from './observability/events.js';
 import { createMasterMetrics } from './observability/metrics.js';
 import { createLogger, type Logger } from './logger.js';
@@ -41,7 +41,11 @@ export interface MasterOptions {
    * `peers`, else the bound address. Required when `listen` binds every interface.
    */
   advertise?: string;
+  /** Mutual TLS from a credentials directory, or plaintext (--insecure): every gRPC service and the Raft streams. */
+  security: Security;
   http?: string;
+  /** Serve the HTTP status page and /metrics over TLS with this certificate. */
+  httpTls?: HttpTls;
   /** Every master of the group, this one included. */
   peers?: MasterPeer[];
   chunkSize?: number;
@@ -73,6 +77,7 @@ export interface CommandLogContext {
   peers: MasterPeer[];
   stateMachine: StateMachine;
   grpcServer: Server;
+  security: Security;
   logger: Logger;
 }
 
@@ -106,9 +111,10 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   const server = new Server(serverOptions());
   const { host } = splitHostPort(opts.listen);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(opts.listen, serverCredentials(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(opts.listen, serverCredentials(opts.security), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const address = advertisedAddress(opts, host, port, peers);
+  logRefusedHandshakes(server, (peer, why, suppressed) => logger.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
 
   let store: MetadataStore | undefined;
   let commandLog: CommandLog | undefined;
@@ -117,7 +123,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     store = new MetadataStore(join(opts.dir, 'meta.db'), { synchronous: opts.createCommandLog ? 'NORMAL' : 'FULL' });
     const sm = store;
     commandLog = opts.createCommandLog
-      ? await opts.createCommandLog({ id: opts.id, dir: opts.dir, address, peers, stateMachine: sm, grpcServer: server, logger })
+      ? await opts.createCommandLog({ id: opts.id, dir: opts.dir, address, peers, stateMachine: sm, grpcServer: server, security: opts.security, logger })
       : new LocalCommandLog(sm, { id: opts.id, address: () => address });
 
     const base = defaultMasterConfig(opts.id);
@@ -146,7 +152,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
 
     let httpAddress: string | undefined;
     if (opts.http) {
-      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} });
+      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} }, opts.httpTls);
       http = h.server;
       httpAddress = h.address;
     }

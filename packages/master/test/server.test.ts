@@ -3,10 +3,10 @@ import {
   ChunkserverControlServiceClient,
   ErrorCode,
   MasterServiceClient,
-  channelCredentials,
   channelOptions,
   toDfsError,
 } from '@dfs/proto';
+import { INSECURE, channelCredentials } from '@dfs/security';
 import { startMaster, type RunningMaster } from '../src/server.js';
 import { tempDir } from './helpers.js';
 
@@ -35,10 +35,10 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
 
   async function start(): Promise<{ m: MasterServiceClient; cs: ChunkserverControlServiceClient }> {
     running = await startMaster({
-      id: 'm1', dir: t.dir, listen: '127.0.0.1:0', http: '127.0.0.1:0', chunkSize: 4096, logLevel: 'silent', tickMs: 60_000,
+      id: 'm1', dir: t.dir, listen: '127.0.0.1:0', security: INSECURE, http: '127.0.0.1:0', chunkSize: 4096, logLevel: 'silent', tickMs: 60_000,
     });
-    const m = new MasterServiceClient(running.address, channelCredentials(), channelOptions());
-    const cs = new ChunkserverControlServiceClient(running.address, channelCredentials(), channelOptions());
+    const m = new MasterServiceClient(running.address, channelCredentials(INSECURE), channelOptions());
+    const cs = new ChunkserverControlServiceClient(running.address, channelCredentials(INSECURE), channelOptions());
     clients.push(m, cs);
     return { m, cs };
   }
@@ -90,7 +90,7 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
   it('refuses peers without a replicated command log rather than split the namespace', async () => {
     await assert.rejects(
       startMaster({
-        id: 'm1', dir: t.dir, listen: '127.0.0.1:0', logLevel: 'silent',
+        id: 'm1', dir: t.dir, listen: '127.0.0.1:0', security: INSECURE, logLevel: 'silent',
         peers: [{ id: 'm1', address: '127.0.0.1:0' }, { id: 'm2', address: '127.0.0.1:1' }],
       }),
       /no replicated command log/,

@@ -1,18 +1,10 @@
-import { ChannelCredentials, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { ChannelOptions } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 
 /*
- * The one place every gRPC server and channel gets its credentials and options from,
- * so TLS/mTLS and a cluster token can be switched on here later without touching callers.
+ * The options every gRPC server and channel is built with. Their credentials (mutual TLS,
+ * or plaintext with --insecure) come from @dfs/security's serverCredentials/channelCredentials.
  */
-
-export function serverCredentials(): ServerCredentials {
-  return ServerCredentials.createInsecure();
-}
-
-export function channelCredentials(): ChannelCredentials {
-  return ChannelCredentials.createInsecure();
-}
 
 /** Options for every server: size limits on every message. */
 export function serverOptions(): ChannelOptions {

@@ -91,7 +91,7 @@ export {
   FAILED_CHUNKSERVER_KEY,
   REQUEST_ID_KEY,
 } from './errors.js';
-export { serverCredentials, channelCredentials, serverOptions, channelOptions } from './credentials.js';
+export { serverOptions, channelOptions } from './credentials.js';
 export { crc32cOf, blockChecksums, blockCount, BlockFramer } from './checksum.js';
 export {
   normalizePath,

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { splitHostPort } from '@dfs/proto';
 import type { Metrics } from './metrics.js';
 
@@ -10,13 +11,37 @@ export interface HttpEndpoint {
   close(): Promise<void>;
 }
 
+/** A certificate and key to serve HTTPS with; `subscribe` hears re-issued ones (no restart). */
+export interface HttpTls {
+  cert: Buffer;
+  key: Buffer;
+  subscribe?(update: (c: { cert: Buffer; key: Buffer }) => void): void;
+}
+
+export interface HttpOptions {
+  /** Serve HTTPS (TLS 1.3) instead of plain HTTP. */
+  tls?: HttpTls;
+}
+
+/** `--http 9000` or `--http :9000` bind loopback: the status page is local unless a host is named. */
+export function httpListenAddress(listen: string): string {
+  if (/^\d{1,5}$/.test(listen)) return `127.0.0.1:${listen}`;
+  if (/^:\d{1,5}$/.test(listen)) return `127.0.0.1${listen}`;
+  return listen;
+}
+
 /**
  * The HTTP side of every process: /metrics (Prometheus text), /healthz, and the
- * routes the process adds (status page, JSON status).
+ * routes the process adds (status page, JSON status). Read-only by construction: any
+ * method but GET and HEAD is refused, so no page can offer an action.
  */
-export function startHttp(listen: string, metrics: Metrics, routes: Record<string, Route> = {}): Promise<HttpEndpoint> {
-  const { host, port: wanted } = splitHostPort(listen);
-  const server = createServer((req, res) => {
+export function startHttp(listen: string, metrics: Metrics, routes: Record<string, Route> = {}, options: HttpOptions = {}): Promise<HttpEndpoint> {
+  const { host, port: wanted } = splitHostPort(httpListenAddress(listen));
+  const handler: RequestListener = (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('read-only: GET only\n');
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0]!;
     const route = routes[path];
     const run = async (): Promise<void> => {
@@ -37,7 +62,15 @@ export function startHttp(listen: string, metrics: Metrics, routes: Record<strin
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end(`error: ${(err as Error).message}\n`);
     });
-  });
+  };
+  let server: Server;
+  if (options.tls) {
+    const https = createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.3' }, handler);
+    options.tls.subscribe?.((c) => https.setSecureContext({ cert: c.cert, key: c.key, minVersion: 'TLSv1.3' }));
+    server = https as unknown as Server;
+  } else {
+    server = createServer(handler);
+  }
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(wanted, host, () => {

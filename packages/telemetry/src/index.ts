@@ -3,4 +3,4 @@ export { createLogger, type Logger } from './logger.js';
 export { Metrics } from './metrics.js';
 export { instrumentService, requestIdOf } from './instrument.js';
 export { REQUEST_ID_KEY } from '@dfs/proto';
-export { startHttp, type HttpEndpoint, type Route } from './http.js';
+export { startHttp, httpListenAddress, type HttpEndpoint, type HttpOptions, type HttpTls, type Route } from './http.js';

@@ -11,11 +11,10 @@ import {
   ErrorCode,
   ReadChunkRequest,
   ReadChunkResponse,
-  channelCredentials,
   channelOptions,
-  serverCredentials,
   serverOptions,
 } from '@dfs/proto';
+import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
 import { Metrics, instrumentService, REQUEST_ID_KEY, startHttp } from '../src/index.js';
 
 describe('instrumentService', () => {
@@ -37,8 +36,8 @@ describe('instrumentService', () => {
         },
       }, metrics, log),
     );
-    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', serverCredentials(), (e, p) => (e ? rej(e) : res(p))));
-    const client = new ChunkServiceClient(`127.0.0.1:${port}`, channelCredentials(), channelOptions());
+    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (e, p) => (e ? rej(e) : res(p))));
+    const client = new ChunkServiceClient(`127.0.0.1:${port}`, channelCredentials(INSECURE), channelOptions());
     const http = await startHttp('127.0.0.1:0', metrics);
     try {
       const md = new Metadata();

@@ -6,9 +6,7 @@ import { Server, type ServerWritableStream, type ServerReadableStream, type send
 import {
   ChunkServiceService,
   ChunkServiceClient,
-  channelCredentials,
   channelOptions,
-  serverCredentials,
   serverOptions,
   BLOCK_SIZE,
   type WriteChunkRequest,
@@ -16,6 +14,7 @@ import {
   type ReadChunkRequest,
   type ReadChunkResponse,
 } from '@dfs/proto';
+import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
 
 /*
  * The machine's own ceilings, measured in the same run as the dfs figures:
@@ -73,7 +72,7 @@ export async function loopbackTcpMBps(bytes = 2 * 1024 ** 3): Promise<number> {
 
 export async function grpcStreamMBps(bytes = 1024 ** 3): Promise<number> {
   const sink = await startSinkChild('grpc');
-  const client = new ChunkServiceClient(`127.0.0.1:${sink.port}`, channelCredentials(), channelOptions());
+  const client = new ChunkServiceClient(`127.0.0.1:${sink.port}`, channelCredentials(INSECURE), channelOptions());
   try {
     const frame = Buffer.alloc(BLOCK_SIZE, 1);
     const started = process.hrtime.bigint();
@@ -119,7 +118,7 @@ function runGrpcSink(): void {
     deleteChunk: (_c: unknown, cb: sendUnaryData<never>) => cb({ code: 12 }),
     chunkInfo: (_c: unknown, cb: sendUnaryData<never>) => cb({ code: 12 }),
   });
-  server.bindAsync('127.0.0.1:0', serverCredentials(), (err, port) => {
+  server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, port) => {
     if (err) throw err;
     process.stdout.write(`${port}\n`);
   });

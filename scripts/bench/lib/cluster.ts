@@ -1,12 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { INSECURE, tlsFrom, type Security } from '@dfs/security';
 
 // Compiled to scripts/bench/dist/lib/: four levels up is the repository root.
 export const DFS_BIN = resolve(__dirname, '..', '..', '..', '..', 'packages', 'cli', 'bin', 'dfs.js');
 
 export interface BenchCluster {
   masters: string[];
+  /** The local user's credentials (mutual TLS, the default), or plaintext with `--insecure`. */
+  security: Security;
   chunkserverPids: Map<string, number>;
   /** Every node process (masters and chunkservers) by id. */
   pids: Map<string, number>;
@@ -27,9 +30,11 @@ export function startBenchCluster(dir: string, args: string[]): Promise<BenchClu
       const info = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as {
         masters: Array<{ id: string; address: string; pid: number }>;
         chunkservers: Array<{ id: string; pid: number }>;
+        tls?: { client: string };
       };
       resolvePromise({
         masters: info.masters.map((m) => m.address),
+        security: info.tls ? tlsFrom(info.tls.client) : INSECURE,
         chunkserverPids: new Map(info.chunkservers.map((c) => [c.id, c.pid])),
         pids: new Map([...info.masters, ...info.chunkservers].map((n) => [n.id, n.pid])),
         stop: () =>

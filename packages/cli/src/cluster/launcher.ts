@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DfsClient } from '@dfs/client';
+import { DfsClient, type ClusterTls } from '@dfs/client';
 import { DfsError, ErrorCode } from '@dfs/proto';
+import { ensureCa, INSECURE, isValidIdentityName, issueCertificate, tlsFrom, type Identity, type Security } from '@dfs/security';
 import { freePorts } from './ports.js';
 import { HostNetwork } from './hosts.js';
 
@@ -24,6 +26,8 @@ export interface ClusterOptions {
   chunkserverArgs?: string[];
   readyTimeoutMs?: number;
   log?: (line: string) => void;
+  /** Plaintext everywhere (every node gets --insecure). Default: mutual TLS from a CA made under `dir`. */
+  insecure?: boolean;
   /**
    * Each node on a "host" of its own: a network namespace with a 127.77.x.y address on a
    * veth to a bridge in a namespace of its own (see hosts.ts). Root only. Nodes dial each
@@ -56,8 +60,23 @@ export interface ClusterInfo {
   masters: NodeEntry[];
   chunkservers: NodeEntry[];
   chunkSize?: number;
+  /** The CA and the credentials directories of the local user and admin (absent with --insecure). */
+  tls?: ClusterTls;
+  /** Set when the cluster runs plaintext (--insecure). */
+  insecure?: boolean;
   /** On hosts only: the bridge namespace and the host that clients run in. */
   network?: { bridgeNs: string; client: HostEntry; hosts: Array<HostEntry & { veth: string }> };
+}
+
+/** The local user's client identity: their login name when it is a valid id. */
+function localUser(): string {
+  try {
+    const name = userInfo().username;
+    if (isValidIdentityName(name)) return name;
+  } catch {
+    /* no passwd entry */
+  }
+  return 'dfs';
 }
 
 /** The compiled CLI entry point, run with this same node binary. */
@@ -118,17 +137,18 @@ export class LocalCluster {
       // The hosts outlive their nodes (a test restarts killed nodes in them): stay up until stop().
       this.keepAlive = setInterval(() => undefined, 1 << 30);
     }
-    // What a node binds, what the others dial, and its HTTP address.
-    let addr: (id: string, kind: 'm' | 'c', i: number) => { listen: string; advertise: string; http: string };
+    // What a node binds, what the others dial, its HTTP address, and the names its certificate carries.
+    let addr: (id: string, kind: 'm' | 'c', i: number) => { listen: string; advertise: string; http: string; names: string[] };
+    const host = opts.host ?? '127.0.0.1';
     if (this.network) {
       // One machine per node: fixed ports, bound on the host's address, dialled by host name.
       const n = this.network;
       addr = (id, kind) => {
         const port = kind === 'm' ? 7001 : 7101;
-        return { listen: `${n.host(id).address}:${port}`, advertise: `${id}:${port}`, http: `${n.host(id).address}:${port + 79}` };
+        const ip = n.host(id).address;
+        return { listen: `${ip}:${port}`, advertise: `${id}:${port}`, http: `${ip}:${port + 79}`, names: [id, ip] };
       };
     } else {
-      const host = opts.host ?? '127.0.0.1';
       const needed = 2 * (opts.masters + opts.chunkservers);
       const ports = opts.basePort === 0 ? await freePorts(needed, host) : [];
       const port = (kind: 'm' | 'mh' | 'c' | 'ch', i: number): number => {
@@ -140,9 +160,26 @@ export class LocalCluster {
       };
       addr = (_id, kind, i) => {
         const grpc = `${host}:${port(kind, i)}`;
-        return { listen: grpc, advertise: grpc, http: `${host}:${port(kind === 'm' ? 'mh' : 'ch', i)}` };
+        return { listen: grpc, advertise: grpc, http: `${host}:${port(kind === 'm' ? 'mh' : 'ch', i)}`, names: [host] };
       };
     }
+
+    // Secure by default: a CA under DIR/ca (kept across runs), a certificate per node under
+    // its data directory naming the hosts it is dialled by, and one for the local user and one for the admin.
+    const issue = async (identity: Identity, out: string, names: string[] = [host]): Promise<void> => {
+      await issueCertificate({ ca: join(dir, 'ca'), identity, hosts: [...new Set([...names, '127.0.0.1', 'localhost'])], out });
+    };
+    let security: Security = INSECURE;
+    if (opts.insecure) {
+      this.info.insecure = true;
+    } else {
+      await ensureCa(join(dir, 'ca'));
+      this.info.tls = { ca: join(dir, 'ca'), client: join(dir, 'client'), admin: join(dir, 'admin') };
+      await issue({ role: 'client', name: localUser() }, this.info.tls.client);
+      await issue({ role: 'admin', name: 'admin' }, this.info.tls.admin);
+      security = tlsFrom(this.info.tls.admin);
+    }
+    const securityArgs = opts.insecure ? ['--insecure'] : [];
 
     const masters = masterIds.map((id, i) => ({ id, ...addr(id, 'm', i) }));
     const peers = masters.map((m) => `${m.id}=${m.advertise}`).join(',');
@@ -151,28 +188,30 @@ export class LocalCluster {
 
     for (const m of masters) {
       const nodeDir = join(dir, m.id);
+      if (!opts.insecure) await issue({ role: 'master', name: m.id }, join(nodeDir, 'tls'), m.names);
       const args = ['master', '--id', m.id, '--dir', nodeDir, '--listen', m.listen, '--advertise', m.advertise, '--http', m.http, '--peers', peers, '--peers-http', peersHttp];
       if (opts.chunkSize) args.push('--chunk-size', String(opts.chunkSize));
       if (opts.replication) args.push('--replication', String(opts.replication));
       if (opts.deadAfter) args.push('--dead-after', opts.deadAfter);
       if (opts.logLevel) args.push('--log-level', opts.logLevel);
-      args.push(...(opts.masterArgs ?? []));
+      args.push(...securityArgs, ...(opts.masterArgs ?? []));
       this.info.masters.push(this.launch(m.id, nodeDir, m.advertise, m.http, args));
     }
-    chunkserverIds.forEach((id, i) => {
+    for (const [i, id] of chunkserverIds.entries()) {
       const a = addr(id, 'c', i);
       const nodeDir = join(dir, id);
+      if (!opts.insecure) await issue({ role: 'chunkserver', name: id }, join(nodeDir, 'tls'), a.names);
       const args = ['chunkserver', '--id', id, '--dir', nodeDir, '--listen', a.listen, '--advertise', a.advertise, '--http', a.http, '--masters', masterAddresses.join(',')];
       if (opts.racks) args.push('--rack', `r${(i % opts.racks) + 1}`);
       if (opts.logLevel) args.push('--log-level', opts.logLevel);
-      args.push(...(opts.chunkserverArgs ?? []));
+      args.push(...securityArgs, ...(opts.chunkserverArgs ?? []));
       this.info.chunkservers.push(this.launch(id, nodeDir, a.advertise, a.http, args));
-    });
+    }
     if (opts.chunkSize) this.info.chunkSize = opts.chunkSize;
 
     const timeoutMs = opts.readyTimeoutMs ?? 60_000;
     if (this.network) await this.waitReadyOnHosts(masterAddresses, timeoutMs);
-    else await this.waitReady(masterAddresses, timeoutMs);
+    else await waitUntilReady(masterAddresses, this.opts.chunkservers, security, timeoutMs, () => this.checkChildren());
     const clusterJson = join(dir, 'cluster.json');
     writeFileSync(`${clusterJson}.tmp`, JSON.stringify(this.info, null, 2) + '\n');
     renameSync(`${clusterJson}.tmp`, clusterJson);
@@ -202,7 +241,8 @@ export class LocalCluster {
 
   /** The same readiness check, run by `dfs cluster wait-ready` inside the client host (the root namespace reaches no host). */
   private async waitReadyOnHosts(masterAddresses: string[], timeoutMs: number): Promise<void> {
-    const args = ['cluster', 'wait-ready', '--masters', masterAddresses.join(','), '--chunkservers', String(this.opts.chunkservers), '--timeout', `${timeoutMs}ms`];
+    const creds = this.info.tls ? ['--tls-dir', this.info.tls.admin] : ['--insecure'];
+    const args = ['cluster', 'wait-ready', '--masters', masterAddresses.join(','), '--chunkservers', String(this.opts.chunkservers), '--timeout', `${timeoutMs}ms`, ...creds];
     const log = join(resolve(this.opts.dir), 'wait-ready.log');
     const child = spawnNode(args, log, this.network!.execPrefix('client'));
     const watch = setInterval(() => {
@@ -219,11 +259,6 @@ export class LocalCluster {
     } finally {
       clearInterval(watch);
     }
-  }
-
-  /** Ready = every master answers, one is leader, and every chunkserver is registered and live. */
-  private async waitReady(masterAddresses: string[], timeoutMs: number): Promise<void> {
-    await waitUntilReady(masterAddresses, this.opts.chunkservers, timeoutMs, () => this.checkChildren());
   }
 
   /** SIGTERM every child, SIGKILL what is still alive after the grace period. */
@@ -251,10 +286,10 @@ export class LocalCluster {
  * Resolves once every master answers, one is leader, and `chunkservers` chunkservers are
  * registered and live; `check` may throw to give up early (a node died).
  */
-export async function waitUntilReady(masterAddresses: string[], chunkservers: number, timeoutMs: number, check: () => void = () => undefined): Promise<void> {
+export async function waitUntilReady(masterAddresses: string[], chunkservers: number, security: Security, timeoutMs: number, check: () => void = () => undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const client = new DfsClient({ masters: masterAddresses, callTimeoutMs: 1000, retryWindowMs: 0 });
-  const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], callTimeoutMs: 1000, retryWindowMs: 0 }));
+  const client = new DfsClient({ masters: masterAddresses, security, callTimeoutMs: 1000, retryWindowMs: 0 });
+  const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], security, callTimeoutMs: 1000, retryWindowMs: 0 }));
   let lastProblem = 'starting';
   try {
     while (Date.now() < deadline) {

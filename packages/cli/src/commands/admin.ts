@@ -41,7 +41,7 @@ export function registerAdminCommands(program: Command): void {
   withClientFlags(
     admin.command('report').description('masters, chunkservers, capacity and chunk health').option('--json', 'JSON output'),
   ).action(async (flags: ClientFlags & { json?: boolean }) => {
-    const status = await clientFrom(flags).clusterStatus();
+    const status = await clientFrom(flags, 'admin').clusterStatus();
     if (flags.json) process.stdout.write(JSON.stringify(reportJson(status), null, 2) + '\n');
     else printReport(status);
   });
@@ -49,7 +49,7 @@ export function registerAdminCommands(program: Command): void {
   const masters = admin.command('masters').description('the Raft group of masters: list, add or remove one at a time');
   withClientFlags(masters.command('list').description('members, roles, term and indexes').option('--json', 'JSON output')).action(
     async (flags: ClientFlags & { json?: boolean }) => {
-      const status = await clientFrom(flags).clusterStatus();
+      const status = await clientFrom(flags, 'admin').clusterStatus();
       if (flags.json) {
         process.stdout.write(JSON.stringify(status.masters, null, 2) + '\n');
         return;
@@ -64,14 +64,14 @@ export function registerAdminCommands(program: Command): void {
       .argument('<member>', 'ID=HOST:PORT'),
   ).action(async (member: string, flags: ClientFlags) => {
     const { id, address } = parseMember(member);
-    await clientFrom(flags).addMaster(id, address, { requestId: flags.requestId });
+    await clientFrom(flags, 'admin').addMaster(id, address, { requestId: flags.requestId });
     process.stdout.write(`added ${id}=${address}\n`);
   });
   withClientFlags(
     masters.command('remove').description('remove a master from the group (then stop its process)').argument('<member>', 'ID or ID=HOST:PORT'),
   ).action(async (member: string, flags: ClientFlags) => {
     const id = member.includes('=') ? parseMember(member).id : member;
-    await clientFrom(flags).removeMaster(id, { requestId: flags.requestId });
+    await clientFrom(flags, 'admin').removeMaster(id, { requestId: flags.requestId });
     process.stdout.write(`removed ${id}\n`);
   });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { parseDuration, parseSize } from '@dfs/proto';
+import { resolveSecurity } from '@dfs/client';
 import { LocalCluster, waitUntilReady } from '../cluster/launcher.js';
 
 export function registerClusterCommands(program: Command): void {
@@ -19,6 +20,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--chunkserver-args <args>', 'extra flags for every chunkserver, space-separated (e.g. "--scrub-interval 1s")')
     .option('--master-args <args>', 'extra flags for every master, space-separated (e.g. "--snapshot-every 500 --trash-interval 0")')
     .option('--hosts', 'root only: each node on a host of its own (a network namespace, 127.77.0.0/16 on a veth to a bridge); clients run with `ip netns exec <client ns>` (see cluster.json)')
+    .option('--insecure', 'plaintext gRPC, no certificates (default: a CA in DIR/ca and mutual TLS everywhere)')
     .addHelpText('after', '\nExample:\n  dfs cluster up --dir ./.dfs-data --masters 3 --chunkservers 4')
     .action(async (o: Record<string, string | undefined>) => {
       const local = new LocalCluster({
@@ -35,6 +37,7 @@ export function registerClusterCommands(program: Command): void {
         ...(o.masterArgs ? { masterArgs: o.masterArgs.split(' ').filter(Boolean) } : {}),
         log: (line) => process.stderr.write(`dfs cluster: ${line}\n`),
         hosts: (o.hosts as unknown as boolean | undefined) === true,
+        insecure: (o.insecure as unknown as boolean | undefined) === true,
       });
       let stopping = false;
       const stop = (): void => {
@@ -50,6 +53,7 @@ export function registerClusterCommands(program: Command): void {
           `masters: ${info.masters.map((m) => `${m.id}=${m.address} (http://${m.http}/)`).join(', ')}\n` +
             `chunkservers: ${info.chunkservers.map((c) => `${c.id}=${c.address}`).join(', ')}\n` +
             `export DFS_MASTERS=${info.masters.map((m) => m.address).join(',')}\n` +
+            (info.tls ? `export DFS_TLS_DIR=${info.tls.client}   # mutual TLS; the admin's credentials: ${info.tls.admin}\n` : 'warning: --insecure: plaintext gRPC, nothing is authenticated\n') +
             (info.network
               ? `hosts: run clients with: ip netns exec ${info.network.client.ns} npx --no-install dfs ... (namespaces are removed when this stops)\n`
               : `status page: http://${info.masters[0]!.http}/ (any master's page; a follower's links to the leader)\n`),
@@ -67,7 +71,10 @@ export function registerClusterCommands(program: Command): void {
     .requiredOption('--masters <list>', 'master addresses host:port,...')
     .requiredOption('--chunkservers <n>', 'chunkservers that must be live')
     .option('--timeout <duration>', 'give up after', '60s')
+    .option('--tls-dir <dir>', 'credentials directory (the cluster\'s admin)')
+    .option('--insecure', 'plaintext gRPC')
     .action(async (o: Record<string, string>) => {
-      await waitUntilReady(o.masters!.split(',').filter(Boolean), Number(o.chunkservers), parseDuration(o.timeout!));
+      const { security } = resolveSecurity({ tlsDir: o.tlsDir, insecure: (o.insecure as unknown as boolean | undefined) === true, role: 'admin' });
+      await waitUntilReady(o.masters!.split(',').filter(Boolean), Number(o.chunkservers), security, parseDuration(o.timeout!));
     });
 }

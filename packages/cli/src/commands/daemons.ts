@@ -4,6 +4,8 @@ import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseSize } from '@dfs/proto';
 import { startMaster, RaftCommandLog } from '@dfs/master';
 import { startChunkserver } from '@dfs/chunkserver';
+import { enableCredentialReload, httpTls, INSECURE, tlsFrom, type Security } from '@dfs/security';
+import { createLogger } from '@dfs/telemetry';
 
 interface Stoppable {
   stop(): Promise<void>;
@@ -19,6 +21,31 @@ export function parsePeers(text: string): Array<{ id: string; address: string }>
       if (!id || !address) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--peers: expected ID=HOST:PORT, got ${JSON.stringify(pair)}`);
       return { id, address };
     });
+}
+
+/**
+ * A node's credentials: `--tls-dir` (default DIR/tls, where `dfs cluster up` puts them), or
+ * plaintext with `--insecure`, which is logged as a warning. Certificates are re-read on
+ * SIGHUP and when their files change.
+ */
+function nodeSecurity(o: Record<string, string | undefined>): Security {
+  const log = createLogger(o.id!, o.logLevel);
+  if ((o.insecure as unknown as boolean | undefined) === true) {
+    log.warn('running with --insecure: gRPC is plaintext, callers are not authenticated and every role check is off');
+    return INSECURE;
+  }
+  const security = tlsFrom(o.tlsDir ?? join(o.dir!, 'tls'));
+  enableCredentialReload((err, dir) => {
+    if (err) log.error({ dir, err: err.message }, 'new TLS credentials rejected; keeping the old ones');
+    else log.info({ dir }, 'TLS credentials reloaded');
+  });
+  return security;
+}
+
+/** The node's gRPC credentials and, with --http-tls, its HTTPS certificate. */
+function secured(o: Record<string, string | undefined>): { security: Security; httpTls?: ReturnType<typeof httpTls> } {
+  const security = nodeSecurity(o);
+  return (o.httpTls as unknown as boolean | undefined) === true ? { security, httpTls: httpTls(security) } : { security };
 }
 
 /** Writes D/pid, stops cleanly on SIGINT/SIGTERM, and exits if the launcher that started us dies. */
@@ -57,7 +84,8 @@ export function registerDaemonCommands(program: Command): void {
     .requiredOption('--dir <dir>', 'data directory')
     .option('--listen <host:port>', 'gRPC address to bind (host name or IP)', '127.0.0.1:7001')
     .option('--advertise <host:port>', 'address the other processes dial (default: this master\'s --peers entry, else --listen)')
-    .option('--http <host:port>', 'HTTP status and /metrics address')
+    .option('--http <host:port>', 'HTTP status and /metrics address (a bare port binds 127.0.0.1; read-only)')
+    .option('--http-tls', "serve the status page and /metrics over HTTPS with the node's certificate")
     .option('--peers <list>', 'every master: m1=host:port,m2=host:port,...')
     .option('--peers-http <list>', 'the masters\' HTTP addresses: m1=host:port,... (status pages link to the leader)')
     .option('--chunk-size <bytes>', 'default chunk size', '64MiB')
@@ -69,6 +97,8 @@ export function registerDaemonCommands(program: Command): void {
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
     .option('--join', 'join a running group: --peers lists its members (not this one); then `dfs admin masters add`')
     .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000')
+    .option('--tls-dir <dir>', 'credentials: ca.crt, tls.crt, tls.key (default DIR/tls)')
+    .option('--insecure', 'plaintext gRPC with no authentication (logs a warning)')
     .action(async (o: Record<string, string | undefined>) => {
       const join = (o.join as unknown as boolean | undefined) === true;
       const snapshotEvery = Number(o.snapshotEvery);
@@ -79,6 +109,7 @@ export function registerDaemonCommands(program: Command): void {
         dir: o.dir!,
         listen: o.listen!,
         advertise: o.advertise,
+        ...secured(o),
         http: o.http,
         peers: o.peers ? parsePeers(o.peers) : undefined,
         peerHttp: o.peersHttp ? Object.fromEntries(parsePeers(o.peersHttp).map((p) => [p.id, p.address])) : undefined,
@@ -102,7 +133,8 @@ export function registerDaemonCommands(program: Command): void {
     .requiredOption('--dir <dir>', 'data directory')
     .option('--listen <host:port>', 'gRPC address to bind (host name or IP)', '127.0.0.1:7101')
     .option('--advertise <host:port>', 'address clients, masters and chunkservers dial (default: --listen)')
-    .option('--http <host:port>', 'HTTP status and /metrics address')
+    .option('--http <host:port>', 'HTTP status and /metrics address (a bare port binds 127.0.0.1; read-only)')
+    .option('--http-tls', "serve the status page and /metrics over HTTPS with the node's certificate")
     .option('--masters <list>', 'master addresses host:port,...', process.env.DFS_MASTERS)
     .option('--rack <rack>', 'rack name for placement')
     .option('--heartbeat <duration>', 'heartbeat interval', '1s')
@@ -111,6 +143,8 @@ export function registerDaemonCommands(program: Command): void {
     .option('--scrub-rate <bytes>', 'scrubber read rate per second', '16MiB')
     .option('--copy-rate <bytes>', 're-replication read rate per second (0 = unlimited)', '64MiB')
     .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
+    .option('--tls-dir <dir>', 'credentials: ca.crt, tls.crt, tls.key (default DIR/tls)')
+    .option('--insecure', 'plaintext gRPC with no authentication (logs a warning)')
     .action(async (o: Record<string, string | undefined>) => {
       if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
       const cs = await startChunkserver({
@@ -118,6 +152,7 @@ export function registerDaemonCommands(program: Command): void {
         dir: o.dir!,
         listen: o.listen!,
         advertise: o.advertise,
+        ...secured(o),
         http: o.http,
         masters: o.masters.split(',').filter(Boolean),
         rack: o.rack,

@@ -108,7 +108,7 @@ export function registerHealingCommands(program: Command): void {
       .option('--timeout <duration>', 'how long --wait waits', '1h')
       .option('--json', 'JSON output'),
   ).action(async (id: string, flags: ClientFlags & { cancel?: boolean; wait?: boolean; timeout?: string; json?: boolean }) => {
-    const client = clientFrom(flags);
+    const client = clientFrom(flags, 'admin');
     const call = (cancel: boolean): Promise<{ state: string; chunksToDrain: number; chunksHeld: number }> =>
       client.masters.call((c) => c.decommission, { chunkserverId: id, cancel }, { requestId: flags.requestId });
     let r = await call(flags.cancel === true);
@@ -138,7 +138,7 @@ export function registerHealingCommands(program: Command): void {
   ).action(async (flags: ClientFlags & { threshold?: string; stop?: boolean; status?: boolean; wait?: boolean; timeout?: string; json?: boolean }) => {
     const threshold = Number(flags.threshold);
     if (!Number.isFinite(threshold) || threshold < 0 || threshold > 100) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--threshold: 0..100, got ${flags.threshold}`);
-    const client = clientFrom(flags);
+    const client = clientFrom(flags, 'admin');
     const call = (req: { threshold: number; stop: boolean; statusOnly: boolean }) => client.masters.call((c) => c.balance, req, { requestId: flags.requestId });
     let r = await call({ threshold, stop: flags.stop === true, statusOnly: flags.status === true });
     if (flags.wait && !flags.stop && !flags.status) {

@@ -6,7 +6,9 @@ export function withClientFlags(cmd: Command): Command {
   return cmd
     .option('--masters <list>', 'master addresses host:port,... (default: DFS_MASTERS, config file, .dfs-data/cluster.json)')
     .option('--read-policy <policy>', 'replica choice for reads: round-robin | random | least-loaded')
-    .option('--request-id <id>', 'request id carried to every node the command touches (shows in their logs)');
+    .option('--request-id <id>', 'request id carried to every node the command touches (shows in their logs)')
+    .option('--tls-dir <dir>', 'credentials directory: ca.crt, tls.crt, tls.key (default: DFS_TLS_DIR, config file, .dfs-data/cluster.json)')
+    .option('--insecure', 'plaintext gRPC, for a cluster started with --insecure (logs a warning)');
 }
 
 export function parseIntFlag(value: string | undefined, name: string, fallback: number): number {

@@ -2,6 +2,7 @@ import { mkdirSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { DfsError, ErrorCode } from '@dfs/proto';
+import type { Security } from '@dfs/security';
 import { RaftError } from '../core/raft.js';
 import { isEarlySendable, RawNode, type Ready } from '../core/rawnode.js';
 import { EntryType, MessageType, type ConfChange, type Entry, type Member, type Message, type SnapshotMeta } from '../core/types.js';
@@ -41,6 +42,8 @@ export interface RaftNodeOptions {
   stateMachine: StateMachine;
   /** Created by the master; RaftService is added to it before it binds. */
   server: grpc.Server;
+  /** Credentials of the streams to peers (mutual TLS, or plaintext with --insecure); the server's are the master's. */
+  security: Security;
   logger?: Logger;
   /** Default 100 ms. */
   tickMs?: number;
@@ -136,6 +139,8 @@ export class RaftNode {
       server: opts.server,
       snapshotDir: this.snapDir,
       logger: this.log,
+      security: opts.security,
+      isMember: (id) => this.isMember(id),
       handler: {
         onMessage: (m) => this.enqueue(m),
         onSnapshot: (m, path) => {
@@ -152,6 +157,12 @@ export class RaftNode {
         },
       },
     });
+  }
+
+  /** A member of the current configuration (before start: of the configured peers). */
+  private isMember(id: string): boolean {
+    const conf = this.raw?.raft.conf ?? this.opts.peers;
+    return conf.some((m) => m.id === id);
   }
 
   /** Builds the node and registers RaftService on `opts.server`; call start() once the server is bound. */

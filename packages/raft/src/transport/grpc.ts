@@ -2,9 +2,11 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
-  channelCredentials,
+  DfsError,
+  ErrorCode,
   channelOptions,
   crc32cOf,
+  toDfsError,
   RaftServiceClient,
   RaftServiceService,
   type InstallSnapshotResponse,
@@ -13,6 +15,7 @@ import {
   type RaftStreamAck,
   type SnapshotPiece,
 } from '@dfs/proto';
+import { callerOf, channelCredentials, describeIdentity, explainConnectError, type AuthenticatedCall, type Security } from '@dfs/security';
 import type { Message } from '../core/types.js';
 import { fromWire, toWire } from './codec.js';
 import type { Transport, TransportHandler } from './transport.js';
@@ -39,6 +42,10 @@ export interface GrpcTransportOptions {
   readonly snapshotDir: string;
   readonly handler: TransportHandler;
   readonly logger?: { warn(...a: unknown[]): void; debug(...a: unknown[]): void };
+  /** Mutual TLS (the default) or plaintext (--insecure) for the streams to peers. */
+  readonly security: Security;
+  /** Whether `id` is a current member: over TLS only members may send, each under its own id. */
+  readonly isMember: (id: string) => boolean;
 }
 
 export class GrpcTransport implements Transport {
@@ -59,7 +66,7 @@ export class GrpcTransport implements Transport {
     const p = this.peers.get(id);
     if (p && p.address === address) return;
     if (p) this.closePeer(p);
-    this.peers.set(id, { address, client: new RaftServiceClient(address, channelCredentials(), channelOptions()), stream: undefined });
+    this.peers.set(id, { address, client: new RaftServiceClient(address, channelCredentials(this.opts.security), channelOptions()), stream: undefined });
   }
 
   removePeer(id: string): void {
@@ -89,7 +96,8 @@ export class GrpcTransport implements Transport {
     const stream = p.client.stream((err: grpc.ServiceError | null) => {
       if (p.stream === stream) p.stream = undefined;
       if (err && !this.closed) {
-        this.opts.logger?.debug({ peer: to, err: err.message }, 'raft stream closed');
+        const why = explainConnectError(toDfsError(err), p.address, this.opts.security).message;
+        this.opts.logger?.debug({ peer: to, err: why }, 'raft stream closed');
         this.opts.handler.onUnreachable(to);
       }
     });
@@ -144,10 +152,44 @@ export class GrpcTransport implements Transport {
     })();
   }
 
+  /**
+   * Who may send on this call: over TLS, a master certificate, and only messages whose
+   * sender is that certificate's id and a current member. Undefined = plaintext (--insecure).
+   */
+  private senderPolicy(call: AuthenticatedCall & { getPeer(): string }): { caller: string | undefined } | DfsError {
+    const caller = callerOf(call);
+    if (caller === undefined) return { caller: undefined };
+    if (caller === null || caller.role !== 'master') {
+      return new DfsError(ErrorCode.PERMISSION_DENIED, `raft: ${describeIdentity(caller)} is not a master`);
+    }
+    return { caller: caller.name };
+  }
+
+  private senderRejected(caller: string | undefined, from: string): string | undefined {
+    if (caller === undefined) return undefined;
+    if (from !== caller) return `message from ${JSON.stringify(from)} on the stream of master ${caller}`;
+    if (!this.opts.isMember(from)) return `message from ${from}, not a member`;
+    return undefined;
+  }
+
   private serveStream(call: grpc.ServerReadableStream<RaftBatch, RaftStreamAck>, callback: grpc.sendUnaryData<RaftStreamAck>): void {
+    const policy = this.senderPolicy(call);
+    if (policy instanceof DfsError) {
+      this.opts.logger?.warn({ peer: call.getPeer(), err: policy.message }, 'raft stream refused');
+      callback(policy.toServiceError() as grpc.ServiceError, null);
+      return;
+    }
+    let warned = false;
     call.on('data', (batch: RaftBatch) => {
       if (this.closed) return;
       for (const w of batch.messages) {
+        const rejected = this.senderRejected(policy.caller, w.from);
+        if (rejected) {
+          // Once per stream: a stranger must not be able to flood the log.
+          if (!warned) this.opts.logger?.warn({ peer: call.getPeer(), err: rejected }, 'raft message refused');
+          warned = true;
+          continue;
+        }
         try {
           this.opts.handler.onMessage(fromWire(w));
         } catch (err) {
@@ -160,6 +202,12 @@ export class GrpcTransport implements Transport {
   }
 
   private async serveSnapshot(call: grpc.ServerReadableStream<SnapshotPiece, InstallSnapshotResponse>, callback: grpc.sendUnaryData<InstallSnapshotResponse>): Promise<void> {
+    const policy = this.senderPolicy(call);
+    if (policy instanceof DfsError) {
+      this.opts.logger?.warn({ peer: call.getPeer(), err: policy.message }, 'raft snapshot refused');
+      callback(policy.toServiceError() as grpc.ServiceError, null);
+      return;
+    }
     const tmp = join(this.opts.snapshotDir, `incoming-${process.pid}-${++this.recvSeq}.tmp`);
     let fh: fsp.FileHandle | undefined;
     let header: Message | undefined;
@@ -169,7 +217,11 @@ export class GrpcTransport implements Transport {
     try {
       fh = await fsp.open(tmp, 'w');
       for await (const piece of call as AsyncIterable<SnapshotPiece>) {
-        if (piece.header && !header) header = fromWire(piece.header);
+        if (piece.header && !header) {
+          const rejected = this.senderRejected(policy.caller, piece.header.from);
+          if (rejected) throw new DfsError(ErrorCode.PERMISSION_DENIED, `raft snapshot: ${rejected}`);
+          header = fromWire(piece.header);
+        }
         if (piece.data.length > 0) {
           crc = crc32cOf(piece.data, crc);
           size += piece.data.length;

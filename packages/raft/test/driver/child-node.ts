@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { serverCredentials, serverOptions } from '@dfs/proto';
+import { serverOptions } from '@dfs/proto';
+import { INSECURE, serverCredentials } from '@dfs/security';
 import { RaftNode } from '../../src/index.js';
 import { SqliteKv } from './sqlite-kv.js';
 
@@ -23,8 +24,8 @@ async function main(): Promise<void> {
   if (!self) throw new Error('not a peer');
   const server = new grpc.Server(serverOptions());
   const sm = new SqliteKv(join(args.dir, 'sm.db'));
-  const node = RaftNode.create({ id: args.id, address: self.address, peers: args.peers, dir: join(args.dir, 'raft'), stateMachine: sm, server, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery: args.snapshotEvery });
-  await new Promise<void>((res, rej) => server.bindAsync(self.address, serverCredentials(), (e) => (e ? rej(e) : res())));
+  const node = RaftNode.create({ id: args.id, address: self.address, peers: args.peers, dir: join(args.dir, 'raft'), stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery: args.snapshotEvery });
+  await new Promise<void>((res, rej) => server.bindAsync(self.address, serverCredentials(INSECURE), (e) => (e ? rej(e) : res())));
   await node.start();
   const send = (m: unknown): void => {
     process.send?.(m);

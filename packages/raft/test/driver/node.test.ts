@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { DfsError, ErrorCode, serverCredentials, serverOptions } from '@dfs/proto';
+import { DfsError, ErrorCode, serverOptions } from '@dfs/proto';
+import { INSECURE, serverCredentials } from '@dfs/security';
 import { RaftNode } from '../../src/index.js';
 import { SqliteKv } from './sqlite-kv.js';
 
@@ -25,7 +26,7 @@ const enc = (o: unknown): Uint8Array => Buffer.from(JSON.stringify(o));
 async function bindServer(): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server(serverOptions());
   return await new Promise((resolve, reject) => {
-    server.bindAsync('127.0.0.1:0', serverCredentials(), (err, port) => (err ? reject(err) : resolve({ server, port })));
+    server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, port) => (err ? reject(err) : resolve({ server, port })));
   });
 }
 
@@ -36,8 +37,8 @@ async function boot(root: string, id: string, peers: Array<{ id: string; address
   const self = peers.find((p) => p.id === id);
   const address = self?.address ?? `127.0.0.1:${port}`;
   // A node not among `peers` joins a running group.
-  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery });
-  await new Promise<void>((resolve, reject) => server.bindAsync(address, serverCredentials(), (err) => (err ? reject(err) : resolve())));
+  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery });
+  await new Promise<void>((resolve, reject) => server.bindAsync(address, serverCredentials(INSECURE), (err) => (err ? reject(err) : resolve())));
   await node.start();
   return { id, address, dir, server, sm, node };
 }

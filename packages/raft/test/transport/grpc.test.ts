@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { channelCredentials, channelOptions, RaftServiceClient, serverCredentials, serverOptions, type InstallSnapshotResponse, type SnapshotPiece } from '@dfs/proto';
+import { channelOptions, RaftServiceClient, serverOptions, type InstallSnapshotResponse, type SnapshotPiece } from '@dfs/proto';
+import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
 import { GrpcTransport, MessageType, SNAPSHOT_PIECE, type Message } from '../../src/index.js';
 import { message } from '../../src/core/types.js';
 import { toWire } from '../../src/transport/codec.js';
@@ -27,6 +28,8 @@ describe('GrpcTransport', function () {
     const t = new GrpcTransport({
       id,
       server,
+      security: INSECURE,
+      isMember: () => true,
       snapshotDir: dir,
       handler: {
         onMessage: (m) => got.msgs.push(m),
@@ -35,7 +38,7 @@ describe('GrpcTransport', function () {
         onUnreachable: () => undefined,
       },
     });
-    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', serverCredentials(), (e, p) => (e ? rej(e) : res(p))));
+    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (e, p) => (e ? rej(e) : res(p))));
     servers.push(server);
     transports.push(t);
     return { t, address: `127.0.0.1:${port}` };
@@ -80,7 +83,7 @@ describe('GrpcTransport', function () {
   it('rejects a snapshot whose checksum does not match, and never steps it', async () => {
     const gotB = { msgs: [] as Message[], snaps: [] as Array<{ m: Message; path: string }>, sent: [] };
     const b = await endpoint('b', gotB);
-    const client = new RaftServiceClient(b.address, channelCredentials(), channelOptions());
+    const client = new RaftServiceClient(b.address, channelCredentials(INSECURE), channelOptions());
     const snapshot = { index: 4, term: 1, conf: [] };
     const res = await new Promise<InstallSnapshotResponse | undefined>((resolve) => {
       const call = client.installSnapshot((err: grpc.ServiceError | null, r?: InstallSnapshotResponse) => resolve(err ? undefined : r));

@@ -8,6 +8,8 @@ until SIGINT/SIGTERM or \`dfs-mount --umount MOUNTPOINT\`, or in the background 
 
 options:
   --masters H:P,...   master addresses (default: DFS_MASTERS, ~/.config/dfs/config.json, .dfs-data/cluster.json)
+  --tls-dir DIR       credentials: ca.crt, tls.crt, tls.key (default: DFS_TLS_DIR, config file, .dfs-data/cluster.json)
+  --insecure          plaintext gRPC, for a cluster started with --insecure (logs a warning)
   --daemon            mount, then return once the mount is ready (the server runs in the background)
   --log FILE          where a daemon writes its log (default: <spool dir>.log)
   --spool-dir DIR     local directory for files being written (default: $TMPDIR/dfs-mount-<pid>)
@@ -28,6 +30,8 @@ export interface MountArgs {
   mountpoint: string;
   remoteDir: string;
   masters?: string;
+  tlsDir?: string;
+  insecure: boolean;
   daemon: boolean;
   logFile?: string;
   spoolDir?: string;
@@ -48,7 +52,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const VALUE_FLAGS = new Set(['--masters', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
+const VALUE_FLAGS = new Set(['--masters', '--tls-dir', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
 
 /** Parses dfs-mount's arguments; flags may come before or after the positionals. */
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -68,7 +72,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
         const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
         if (value === undefined) throw new UsageError(`${flag} needs a value`);
         values.set(flag, value);
-      } else if (['--daemon', '--foreground', '-f', '--allow-other', '--debug', '--write-behind', '-u', '--umount', '-h', '--help'].includes(flag)) {
+      } else if (['--insecure', '--daemon', '--foreground', '-f', '--allow-other', '--debug', '--write-behind', '-u', '--umount', '-h', '--help'].includes(flag)) {
         switches.add(flag);
       } else {
         throw new UsageError(`unknown option ${arg}`);
@@ -93,6 +97,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
     mountpoint,
     remoteDir,
     masters: values.get('--masters'),
+    tlsDir: values.get('--tls-dir'),
+    insecure: switches.has('--insecure'),
     daemon: switches.has('--daemon'),
     logFile: values.get('--log'),
     spoolDir: values.get('--spool-dir'),

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isFuseMounted } from './mount-table.js';
+import { isFuseMounted } from '../native/mount-table.js';
 import { lookup } from './registry.js';
 
 function isAlive(pid: number): boolean {

@@ -1,6 +1,6 @@
 import type { FileVersion } from './file-version.js';
 import { Spool } from './spool.js';
-import type { StreamingUpload } from './write-behind.js';
+import type { StreamingUpload } from './streaming-upload.js';
 
 /** Copies the first `bytes` of a committed version into a spool. */
 export type SpoolFiller = (spool: Spool, version: FileVersion, bytes: number) => Promise<void>;

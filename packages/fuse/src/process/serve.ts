@@ -1,11 +1,12 @@
 import { mkdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
-import { resolveMasters } from '@dfs/client';
+import { resolveMasters, resolveSecurity } from '@dfs/client';
+import { describeSecurity } from '@dfs/security';
 import { FileType } from '@dfs/proto';
-import type { FsBackend } from './backend.js';
-import { connectBackend } from './dfs-backend.js';
-import { DfsFileSystem } from './filesystem.js';
-import { FuseMount } from './fuse-mount.js';
-import { fuseOperations } from './fuse-ops.js';
+import type { FsBackend } from '../fs/backend.js';
+import { connectBackend } from '../fs/dfs-backend.js';
+import { DfsFileSystem } from '../fs/filesystem.js';
+import { FuseMount } from '../native/fuse-mount.js';
+import { fuseOperations } from '../native/fuse-ops.js';
 import type { Logger } from './log.js';
 import type { MountArgs } from './options.js';
 import { register, unregister } from './registry.js';
@@ -16,7 +17,9 @@ export type Connect = (args: MountArgs) => { backend: FsBackend; close: () => vo
 
 const connectCluster: Connect = (args) => {
   const { masters } = resolveMasters(args.masters);
-  return { ...connectBackend({ masters, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 }), description: masters.join(',') };
+  const { security } = resolveSecurity({ tlsDir: args.tlsDir, insecure: args.insecure });
+  if (security.insecure) process.stderr.write(`dfs-mount: warning: ${describeSecurity(security)}: nothing is authenticated or encrypted\n`);
+  return { ...connectBackend({ masters, security, callTimeoutMs: args.callTimeoutMs, retryWindowMs: args.retryWindowMs ?? 15_000 }), description: masters.join(',') };
 };
 
 /** How long an unmount waits for descriptors still open on the mount to be closed. */

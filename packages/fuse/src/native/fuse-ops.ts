@@ -1,8 +1,8 @@
 import type { FuseOperations, FuseStat } from 'fuse-native';
-import { IO_BLOCK_SIZE, type Attr } from './attrs.js';
-import { errnoName, toFuseErrno } from './errno.js';
-import type { DfsFileSystem } from './filesystem.js';
-import type { Logger } from './log.js';
+import { IO_BLOCK_SIZE, type Attr } from '../fs/attrs.js';
+import { errnoName, toFuseErrno } from '../fs/errno.js';
+import type { DfsFileSystem } from '../fs/filesystem.js';
+import type { Logger } from '../process/log.js';
 
 function toFuseStat(attr: Attr): FuseStat {
   const time = new Date(attr.mtimeMs);

@@ -1,0 +1,49 @@
+import type { FileStatus } from '@dfs/proto';
+import type { FsBackend } from './backend.js';
+import type { OpenFile } from './open-file.js';
+import type { Spool } from './spool.js';
+import { StreamingUpload } from './streaming-upload.js';
+
+/** When to start, keep and finish write-behind uploads for the open files of a mount. */
+export class WriteBehind {
+  constructor(
+    private readonly backend: FsBackend,
+    private readonly enabled: boolean,
+  ) {}
+
+  /** Before a write of [pos, ...) lands in the spool: start, keep or stop streaming. */
+  beforeWrite(file: OpenFile, spool: Spool, pos: number, remote: string): void {
+    if (file.upload && pos !== file.upload.end) {
+      file.stopUpload();
+    } else if (!file.upload && !file.uploadTried && this.enabled && pos === 0 && spool.size === 0 && !file.orphan) {
+      file.uploadTried = true;
+      const mode = file.mode;
+      file.upload = new StreamingUpload(remote, spool, (source) => this.backend.put(source, remote, { overwrite: true, mode }));
+    }
+  }
+
+  /** After the write landed: [0, end) is final. */
+  afterWrite(file: OpenFile, end: number): void {
+    file.upload?.advance(end);
+  }
+
+  /**
+   * At commit: completes the upload if it still matches the spool and the file's path,
+   * and returns the new version; null when the whole spool must be uploaded instead.
+   */
+  async finish(file: OpenFile, spool: Spool, remote: string): Promise<FileStatus | null> {
+    const upload = file.upload;
+    if (!upload) return null;
+    file.upload = undefined;
+    if (upload.aborted || upload.end !== spool.size || upload.remote !== remote) {
+      upload.abort();
+      return null;
+    }
+    upload.finish();
+    try {
+      return await upload.result;
+    } catch {
+      return null;
+    }
+  }
+}
