@@ -98,7 +98,8 @@ export async function startHostsCluster(): Promise<{ cluster: TestCluster; hosts
     chunkSize: 64 * 1024,
     deadAfter: '4s',
     extraArgs: ['--hosts', '--chunkserver-args', '--heartbeat 500ms'],
-    readyTimeoutMs: 120_000,
+    // Certificates for every node, seven processes and an election: slow on a loaded machine.
+    readyTimeoutMs: 240_000,
   });
   return { cluster, hosts: cluster.info as unknown as ClusterOnHosts };
 }

@@ -209,7 +209,8 @@ export class LocalCluster {
     }
     if (opts.chunkSize) this.info.chunkSize = opts.chunkSize;
 
-    const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+    // Hosts: a certificate per node and every process started through ip netns exec take longer.
+    const timeoutMs = opts.readyTimeoutMs ?? (opts.hosts ? 180_000 : 60_000);
     if (this.network) await this.waitReadyOnHosts(masterAddresses, timeoutMs);
     else await waitUntilReady(masterAddresses, this.opts.chunkservers, security, timeoutMs, () => this.checkChildren());
     const clusterJson = join(dir, 'cluster.json');

@@ -76,5 +76,7 @@ export function registerClusterCommands(program: Command): void {
     .action(async (o: Record<string, string>) => {
       const { security } = resolveSecurity({ tlsDir: o.tlsDir, insecure: (o.insecure as unknown as boolean | undefined) === true, role: 'admin' });
       await waitUntilReady(o.masters!.split(',').filter(Boolean), Number(o.chunkservers), security, parseDuration(o.timeout!));
+      // Done: exit now rather than when a connect still pending to some master times out.
+      process.exit(0);
     });
 }
