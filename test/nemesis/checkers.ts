@@ -86,7 +86,7 @@ export function checkMetadata(history: CompletedOp[], final?: FinalState): Check
 const RECORD = /^R([a-z0-9]+)\.(\d+)\.([0-9a-f]{16})$/;
 
 /**
- * dfs append semantics (client `append`, docs/deploy.md "Append semantics"): an append is
+ * dfs append semantics (packages/client/README.md, "Append semantics"): an append is
  * atomic and at most once. Its bytes appear whole and contiguous, once, or not at all; the
  * file only grows; a reader sees a prefix of the one final order. An acknowledged append is
  * present; one whose outcome was unknown may or may not be; no record ever appears twice.
