@@ -287,7 +287,14 @@ export class LocalCluster {
  * Resolves once every master answers, one is leader, and `chunkservers` chunkservers are
  * registered and live; `check` may throw to give up early (a node died).
  */
-export async function waitUntilReady(masterAddresses: string[], chunkservers: number, security: Security, timeoutMs: number, check: () => void = () => undefined): Promise<void> {
+export async function waitUntilReady(
+  masterAddresses: string[],
+  chunkservers: number,
+  security: Security,
+  timeoutMs: number,
+  check: () => void = () => undefined,
+  onProblem: (problem: string) => void = () => undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const client = new DfsClient({ masters: masterAddresses, security, callTimeoutMs: 1000, retryWindowMs: 0 });
   const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], security, callTimeoutMs: 1000, retryWindowMs: 0 }));
@@ -305,6 +312,7 @@ export async function waitUntilReady(masterAddresses: string[], chunkservers: nu
       } catch (err) {
         lastProblem = (err as Error).message;
       }
+      onProblem(lastProblem);
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new DfsError(ErrorCode.UNAVAILABLE, `cluster not ready after ${timeoutMs} ms: ${lastProblem}`);

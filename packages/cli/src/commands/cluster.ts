@@ -75,7 +75,14 @@ export function registerClusterCommands(program: Command): void {
     .option('--insecure', 'plaintext gRPC')
     .action(async (o: Record<string, string>) => {
       const { security } = resolveSecurity({ tlsDir: o.tlsDir, insecure: (o.insecure as unknown as boolean | undefined) === true, role: 'admin' });
-      await waitUntilReady(o.masters!.split(',').filter(Boolean), Number(o.chunkservers), security, parseDuration(o.timeout!));
+      // Its log (DIR/wait-ready.log) says what it is waiting for, every few seconds.
+      let said = 0;
+      const say = (problem: string): void => {
+        if (Date.now() - said < 5000) return;
+        said = Date.now();
+        process.stderr.write(`${new Date().toISOString()} waiting: ${problem}\n`);
+      };
+      await waitUntilReady(o.masters!.split(',').filter(Boolean), Number(o.chunkservers), security, parseDuration(o.timeout!), undefined, say);
       // Done: exit now rather than when a connect still pending to some master times out.
       process.exit(0);
     });
