@@ -47,6 +47,17 @@ export function registerClusterCommands(program: Command): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      // Started by a test harness (DFS_PARENT_PID) that died: stop everything, hosts included.
+      const parent = Number(process.env.DFS_PARENT_PID);
+      if (parent > 0) {
+        setInterval(() => {
+          try {
+            process.kill(parent, 0);
+          } catch {
+            stop();
+          }
+        }, 1000).unref();
+      }
       try {
         const info = await local.start();
         process.stderr.write(
