@@ -52,7 +52,7 @@ async function main(): Promise<number> {
 export function summary(r: RunResult): string {
   const lines = [
     `seed ${r.seed}: ${r.ok ? 'OK' : 'ANOMALIES'}; ${r.ops} operations; ${r.faults.length} faults (${Object.entries(r.faultCounts).map(([k, v]) => `${k} ${v}`).join(', ')})`,
-    ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.ops} ops${c.anomalies.length ? `\n    ${c.anomalies.slice(0, 20).join('\n    ')}` : ''}`),
+    ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.ops} ops${c.anomalies.length ? `\n    ${c.anomalies.slice(0, 20).join('\n    ')}` : ''}${c.inconclusive?.length ? `\n    inconclusive (search gave up): ${c.inconclusive.join('; ')}` : ''}`),
   ];
   if (!r.ok) lines.push(`  history: ${r.savedTo}`, `  replay:  ${r.replay}`);
   return lines.join('\n');

@@ -81,7 +81,10 @@ export function checkSingle(ops: readonly Operation[]): boolean {
  * True when `ops` is linearizable against a model starting at `init`: the same search for any
  * model (the nemesis checks file-system histories with it).
  */
-export function checkModel<O extends Timed>(ops: readonly O[], init: string, stepFn: ModelStep<O>): boolean {
+export function checkModel<O extends Timed>(ops: readonly O[], init: string, stepFn: ModelStep<O>): boolean;
+export function checkModel<O extends Timed>(ops: readonly O[], init: string, stepFn: ModelStep<O>, maxSteps: number): boolean | undefined;
+/** With `maxSteps`: undefined when the search gives up (many unknown outcomes make it exponential). */
+export function checkModel<O extends Timed>(ops: readonly O[], init: string, stepFn: ModelStep<O>, maxSteps = Infinity): boolean | undefined {
   if (ops.length === 0) return true;
   type N = Node<O>;
   const events: N[] = [];
@@ -120,7 +123,9 @@ export function checkModel<O extends Timed>(ops: readonly O[], init: string, ste
   const stack: Array<{ node: N; state: string }> = [];
   let state = init;
   let entry = head.next;
+  let steps = 0;
   while (head.next) {
+    if (++steps > maxSteps) return undefined;
     if (!entry) return false;
     if (entry.isCall) {
       const r = stepFn(state, entry.op);
