@@ -7,7 +7,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-recovery clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-recovery bench-failover trace-small nemesis clean
 
 all: build
 
@@ -17,7 +17,7 @@ node_modules/.install-stamp: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# Debian packages the tests need (FUSE, Chromium); installs them when run as root.
+# Debian packages the tests need (FUSE, Chromium, iproute2 + nftables for the nemesis); installs them when run as root.
 system-deps:
 	@scripts/install-system-deps
 
@@ -71,7 +71,6 @@ bench-meta: build
 
 # Where one small put and one stat spend their time, hop by hop (packages/master/DESIGN.md).
 # BENCH_TRACE_N (50) operations of each, one at a time.
-.PHONY: trace-small
 trace-small: build
 	node scripts/bench/dist/trace.js
 
@@ -83,6 +82,13 @@ bench-recovery: build
 # The master leader SIGKILLed under a steady mix of gets and puts: kill → first successful get and
 # put, longest client stall (goal: under 2 s), beside the same clients' latency before the kill.
 # BENCH_FAILOVER_GETTERS, BENCH_FAILOVER_PUTTERS, BENCH_FAILOVER_SECONDS, BENCH_FAILOVER_FOLLOWER_READS=0.
-.PHONY: bench-failover
 bench-failover: build
 	node scripts/bench/dist/failover.js
+
+# The partition nemesis, long: SEEDS runs of MINUTES each on a cluster of hosts (network
+# namespaces; root only). SEED=S RUN_SECONDS=T replays one run (a failing run prints that command);
+# KINDS=isolate-leader,loss,... limits the faults. A failing run's history is kept in nemesis-failures/.
+SEEDS ?= 1
+MINUTES ?= 5
+nemesis: build system-deps
+	SEEDS=$(SEEDS) MINUTES=$(MINUTES) SEED=$(SEED) RUN_SECONDS=$(RUN_SECONDS) KINDS=$(KINDS) node test/dist/nemesis/main.js

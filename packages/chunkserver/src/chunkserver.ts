@@ -22,6 +22,7 @@ import { ChunkStore } from './chunk-store.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
 import { ChunkserverMetrics, startHttpStatus, type StatusSnapshot } from './http-status.js';
 import { createLogger, instrumentService, type HttpTls } from '@dfs/telemetry';
+import { isWildcardHost, joinHostPort } from '@dfs/proto';
 import { MasterLink } from './master-link.js';
 import { chunkServiceHandlers } from './grpc-service.js';
 import { Replicator } from './replicator.js';
@@ -41,6 +42,8 @@ export interface ChunkserverOptions {
   dir: string;
   /** gRPC listen address host:port (port 0 = ephemeral). */
   listen: string;
+  /** host:port clients, masters and other chunkservers dial (host names welcome); default the bound address. */
+  advertise?: string;
   /** Mutual TLS from a credentials directory, or plaintext (--insecure): its server, and its calls to masters and peers. */
   security: Security;
   /** Serve the HTTP status page and /metrics over TLS with this certificate. */
@@ -87,6 +90,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   if (opts.rack !== undefined && opts.rack !== '') checkNodeId(opts.rack, 'rack');
   if (typeof opts.dir !== 'string' || opts.dir === '') throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver needs a data directory');
   const listen = parseListen(opts.listen, 'listen');
+  const advertise = opts.advertise !== undefined ? parseListen(opts.advertise, 'advertise').text : undefined;
   if (opts.http !== undefined) parseListen(opts.http, 'http');
   const masters = (opts.masters ?? []).map((m) => m.trim()).filter((m) => m !== '');
   for (const m of masters) parseListen(m, 'master');
@@ -162,8 +166,13 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
   if (!widenServerWindows(server)) log.warn('cannot widen HTTP/2 flow-control windows (grpc-js internals changed); write throughput will be lower');
+  if (advertise === undefined && isWildcardHost(listen.host)) {
+    server.forceShutdown();
+    peers.close();
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `chunkserver ${id}: --listen ${opts.listen} binds every interface; give --advertise HOST:PORT`);
+  }
+  const address = advertise ?? joinHostPort(listen.host, port);
   logRefusedHandshakes(server, (peer, why, suppressed) => log.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
-  const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`;
 
   const reserveBytes = opts.reserveBytes ?? 128 * 1024 * 1024;
   const capacity = () => measureCapacity(dir, store.usedBytes + store.inflightBytes, capacityBytes, reserveBytes);

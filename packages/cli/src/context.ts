@@ -41,7 +41,10 @@ export function clientFrom(flags: ClientFlags, role: CallerRole = 'client'): Dfs
   return openClient;
 }
 
-export function closeClient(): void {
+/** Closes the CLI's client; true when there was one (the command talked to the cluster). */
+export function closeClient(): boolean {
+  const had = openClient !== undefined;
   openClient?.close();
   openClient = undefined;
+  return had;
 }

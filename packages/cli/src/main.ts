@@ -11,6 +11,7 @@ import { registerUsageCommands } from './commands/usage.js';
 import { registerMountCommands } from './commands/mount.js';
 import { registerUserAdminCommands, registerUserCommands } from './commands/users.js';
 import { closeClient } from './context.js';
+import { applyConfig, configPathFrom, loadConfig } from './config-file.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
 import { dfsVersion } from './version.js';
 
@@ -31,6 +32,18 @@ function buildProgram(): Command {
   registerHealingCommands(program);
   registerClusterCommands(program);
   registerDaemonCommands(program);
+  program.option('--config <file>', 'YAML config file with any command\'s flags (default: DFS_CONFIG); flags and DFS_* variables override it');
+  program
+    .command('config')
+    .description('the config file')
+    .command('check')
+    .description('check a config file: every problem is reported at once; exit 0 when it is good')
+    .argument('<file>', 'YAML config file')
+    .action((file: string) => {
+      const c = loadConfig(file, program);
+      const counts = [...c.sections].filter(([, v]) => v.size > 0).map(([k, v]) => `${k} ${v.size}`);
+      process.stdout.write(`${file}: ok (${counts.join(', ') || 'empty'})\n`);
+    });
   program.addHelpCommand(false);
   program
     .command('help')
@@ -51,6 +64,10 @@ function buildProgram(): Command {
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
+    // Before parsing, so values come out as flag > DFS_* variable > file > default.
+    // `dfs config check` reads its file itself: a broken DFS_CONFIG must not stop it.
+    const configPath = argv[2] === 'config' ? undefined : configPathFrom(argv.slice(2));
+    applyConfig(program, configPath ? loadConfig(configPath, program) : undefined);
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
@@ -63,8 +80,10 @@ async function main(argv: string[]): Promise<void> {
     if (process.env.DFS_DEBUG) process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = exitCodeFor(dfsErr);
   } finally {
-    // Daemon commands keep running on their own servers; client commands are done.
-    closeClient();
+    // Daemon commands keep running on their own servers; client commands are done. A
+    // connection attempt to an unreachable master (a partitioned host drops the SYNs) would
+    // keep the process alive until its connect timeout: a finished command exits now.
+    if (closeClient()) process.exit();
   }
 }
 

@@ -10,6 +10,15 @@ export interface ClusterJson {
   tls?: ClusterTls;
   /** Set when the cluster runs plaintext (--insecure). */
   insecure?: boolean;
+  /** On hosts only (`dfs cluster up --hosts`): the bridge namespace and the host clients run in. */
+  network?: { bridgeNs: string; client: HostEntry; hosts: Array<HostEntry & { veth: string }> };
+}
+
+/** Where a node runs when the cluster is on hosts (network namespaces). */
+export interface HostEntry {
+  name: string;
+  ns: string;
+  address: string;
 }
 
 /** What `dfs cluster up` records in cluster.json about its certificates. */
@@ -33,4 +42,6 @@ export interface ClusterNode {
   args: string[];
   /** Its log file (stdout and stderr). */
   log: string;
+  /** On hosts only: the namespace it runs in (restart it with `ip netns exec <ns> …`). */
+  host?: HostEntry;
 }

@@ -11,7 +11,7 @@ export {
   DEFAULT_UMASK,
 } from './client.js';
 export { resolveMasters, resolveToken, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags } from './config.js';
-export { type ClusterJson, type ClusterNode, type ClusterTls } from './cluster-json.js';
+export { type ClusterJson, type ClusterNode, type ClusterTls, type HostEntry } from './cluster-json.js';
 export { trashList, trashRestore, trashExpunge, trashRoot, type TrashEntry } from './trash.js';
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';

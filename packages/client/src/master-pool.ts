@@ -1,5 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
-import { APPLIED_INDEX_KEY, MasterServiceClient, channelOptions, DfsError, ErrorCode } from '@dfs/proto';
+import { APPLIED_INDEX_KEY, MasterServiceClient, channelOptions, DfsError, ErrorCode, findLeader, toDfsError, whoLeadsVia } from '@dfs/proto';
 import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
 import { callUnary, delay, throwIfAborted, type UnaryMethod } from './rpc.js';
 
@@ -14,8 +14,10 @@ export interface MasterPoolOptions {
   token?: string;
 }
 
-/** Redirects followed per round before backing off (guards against a redirect loop mid-election). */
-const MAX_REDIRECTS = 3;
+/** How long a call to the believed leader runs before the pool checks, in parallel, that it still leads. */
+const RECHECK_AFTER_MS = 400;
+/** Longest pause between rounds while no leader answers (an election takes about a second). */
+const MAX_BACKOFF_MS = 250;
 
 /** Errors after which another master (or the same, later) may succeed. */
 function isRetryable(err: DfsError): boolean {
@@ -27,9 +29,12 @@ function isRetryable(err: DfsError): boolean {
 }
 
 /**
- * Talks to the master group: remembers the leader, follows NOT_LEADER hints, and
- * rotates through every configured master with a per-call deadline, so a dead or
- * SIGSTOPped master never hangs a call.
+ * Talks to the master group. It remembers the leader; when it knows none, or the one it knows
+ * fails or stops answering, it asks every master at once who leads (findLeader: the highest
+ * term among masters that say they lead) instead of trying masters one after another with a
+ * timeout each, and it never follows a follower's possibly stale redirect. So a fresh process,
+ * or one whose leader's host was cut off, reaches a new leader about one round trip after
+ * its election. Every call has a deadline: a SIGSTOPped master never hangs a call.
  */
 export class MasterPool {
   private readonly clients = new Map<string, MasterServiceClient>();
@@ -42,6 +47,7 @@ export class MasterPool {
     const v = Number(headers.get(APPLIED_INDEX_KEY)[0] ?? 0);
     if (Number.isSafeInteger(v) && v > this.appliedIndex) this.appliedIndex = v;
   };
+  private readonly whoLeads = whoLeadsVia((a) => this.clientFor(a));
 
   constructor(private readonly options: MasterPoolOptions) {
     if (options.masters.length === 0) {
@@ -54,6 +60,11 @@ export class MasterPool {
     return this.addresses;
   }
 
+  /** The master believed to lead, if any (set by the last successful call). */
+  get leader(): string | undefined {
+    return this.leaderHint;
+  }
+
   clientFor(address: string): MasterServiceClient {
     let client = this.clients.get(address);
     if (!client) {
@@ -63,16 +74,15 @@ export class MasterPool {
     return client;
   }
 
-  /** The order to try masters in: the known leader first. */
-  private candidates(): string[] {
-    const hint = this.leaderHint;
-    if (!hint) return this.addresses;
-    return [hint, ...this.addresses.filter((a) => a !== hint)];
+  /** Asks every master at once; resolves with the leader's address, or undefined. */
+  async findLeader(signal?: AbortSignal): Promise<string | undefined> {
+    const probe = await findLeader(this.addresses, this.whoLeads, Math.min(this.options.callTimeoutMs, 2000), signal);
+    return probe?.address;
   }
 
   /**
-   * Runs one unary call on the leader, following NOT_LEADER redirects and retrying
-   * with backoff across all masters within the retry window.
+   * Runs one unary call on the leader, finding it (all masters at once) when unknown, and
+   * retrying with a short backoff within the retry window.
    */
   async call<Req, Res>(
     pick: (client: MasterServiceClient) => UnaryMethod<Req, Res>,
@@ -82,44 +92,46 @@ export class MasterPool {
     const giveUpAt = Date.now() + this.options.retryWindowMs;
     const tried = new Set<string>();
     let lastError: DfsError | undefined;
-    let backoff = 50;
-    let redirects = 0;
+    let backoff = 25;
+    let probeNow = false;
+    let guess = 0;
     for (;;) {
       throwIfAborted(opts.signal);
-      let redirected = false;
-      for (const address of this.candidates()) {
-        try {
-          const client = this.clientFor(address);
-          const res = await callUnary(pick(client).bind(client), request, {
-            timeoutMs: opts.timeoutMs ?? this.options.callTimeoutMs,
-            signal: opts.signal,
-            requestId: opts.requestId,
-            onHeaders: this.noteHeaders,
-            ...(this.options.token ? { token: this.options.token } : {}),
-          });
-          this.leaderHint = address;
-          return res;
-        } catch (e) {
-          const err = explainConnectError(e as DfsError, address, this.options.security);
-          tried.add(address);
-          if (!isRetryable(err)) throw err;
-          lastError = err;
-          if (err.code === ErrorCode.NOT_LEADER && err.leader && err.leader !== address && redirects < MAX_REDIRECTS) {
-            if (!this.addresses.includes(err.leader)) this.addresses.push(err.leader);
-            this.leaderHint = err.leader;
-            redirects++;
-            redirected = true;
-            break; // restart the round with the hinted leader first
-          }
-          if (this.leaderHint === address) this.leaderHint = undefined;
+      // No leader found: guess round-robin (a lone master, or one too old to answer WhoLeads);
+      // the guessed call re-checks who leads while it waits, so a wrong guess costs little.
+      const target = (!probeNow && this.leaderHint) || (await this.findLeader(opts.signal)) || this.addresses[guess++ % this.addresses.length]!;
+      probeNow = false;
+      tried.add(target);
+      try {
+        const res = await this.callWatched(target, pick, request, opts);
+        this.leaderHint = target;
+        return res;
+      } catch (e) {
+        const err = explainConnectError(toDfsError(e), target, this.options.security);
+        if (err.code === ErrorCode.CANCELLED && !opts.signal?.aborted) {
+          // callWatched gave up on a master that no longer leads: go straight to the new one.
+          lastError = new DfsError(ErrorCode.UNAVAILABLE, `${target} stopped leading during the call`);
+          continue;
+        }
+        if (!isRetryable(err)) throw err;
+        lastError = err;
+        if (err.code === ErrorCode.NOT_LEADER && err.leader && !this.addresses.includes(err.leader)) {
+          // A master we were not told about (a lone --masters entry, a member added since):
+          // ask it too. Only its own claim to lead is believed, never the redirect itself.
+          this.addresses.push(err.leader);
+          probeNow = true;
+          continue;
+        }
+        if (this.leaderHint === target) {
+          // The leader we knew failed: ask everyone at once before any backoff.
+          this.leaderHint = undefined;
+          probeNow = true;
+          continue;
         }
       }
-      // Following a redirect costs no backoff: the hinted leader is tried at once.
-      if (redirected) continue;
       if (Date.now() >= giveUpAt) break;
-      redirects = 0;
       await delay(Math.min(backoff, Math.max(0, giveUpAt - Date.now())), opts.signal);
-      backoff = Math.min(backoff * 2, 1000);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
     const detail = lastError ? `: ${lastError.message}` : '';
     throw new DfsError(
@@ -127,6 +139,52 @@ export class MasterPool {
       `no master leader reachable (tried ${[...tried].join(', ')})${detail}`,
       { cause: lastError },
     );
+  }
+
+  /**
+   * One attempt at `address`. If it has not answered after RECHECK_AFTER_MS, asks every master
+   * who leads, and cancels the attempt (CANCELLED) when another master leads at a higher
+   * term: a leader cut off from the majority would otherwise hold the call for its whole deadline.
+   */
+  private async callWatched<Req, Res>(
+    address: string,
+    pick: (client: MasterServiceClient) => UnaryMethod<Req, Res>,
+    request: Req,
+    opts: { signal?: AbortSignal; requestId?: string; timeoutMs?: number },
+  ): Promise<Res> {
+    const attempt = new AbortController();
+    const onOuterAbort = (): void => attempt.abort();
+    opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const recheck = (): void => {
+      timer = undefined;
+      void this.findLeader(attempt.signal).then((leader) => {
+        if (settled) return;
+        if (leader && leader !== address) {
+          this.leaderHint = leader;
+          attempt.abort();
+        } else {
+          timer = setTimeout(recheck, RECHECK_AFTER_MS);
+        }
+      });
+    };
+    timer = setTimeout(recheck, RECHECK_AFTER_MS);
+    try {
+      const client = this.clientFor(address);
+      return await callUnary(pick(client).bind(client), request, {
+        timeoutMs: opts.timeoutMs ?? this.options.callTimeoutMs,
+        signal: attempt.signal,
+        requestId: opts.requestId,
+        onHeaders: this.noteHeaders,
+        ...(this.options.token ? { token: this.options.token } : {}),
+      });
+    } finally {
+      settled = true;
+      clearTimeout(timer);
+      attempt.abort(); // ends a recheck still in flight
+      opts.signal?.removeEventListener('abort', onOuterAbort);
+    }
   }
 
   close(): void {

@@ -6,29 +6,54 @@ import {
   MasterServiceService,
   serverOptions,
   ClusterStatusResponse,
+  WhoLeadsResponse,
 } from '@dfs/proto';
 import { INSECURE, serverCredentials } from '@dfs/security';
 import { MasterPool } from '../src/index.js';
 
 type Behaviour = 'leader' | 'follower' | 'hang';
 
-/** A fake master whose ClusterStatus leads, redirects, or never answers (like a SIGSTOPped process). */
-async function fakeMaster(behaviour: Behaviour, leaderAddress: () => string): Promise<{ server: Server; address: string; calls: () => number }> {
+interface FakeMaster {
+  server: Server;
+  address: string;
+  calls: () => number;
+  set(b: Behaviour, term?: number): void;
+}
+
+/**
+ * A fake master whose ClusterStatus leads, redirects (to `redirect()`, possibly stale), or never
+ * answers (like a SIGSTOPped process); WhoLeads answers to match, at `term`.
+ */
+async function fakeMaster(initial: Behaviour, redirect: () => string, initialTerm = 1): Promise<FakeMaster> {
   let calls = 0;
+  let behaviour = initial;
+  let term = initialTerm;
   const server = new Server(serverOptions());
   const impl: UntypedServiceImplementation = {
     clusterStatus: (_call: ServerUnaryCall<unknown, ClusterStatusResponse>, cb: sendUnaryData<Partial<ClusterStatusResponse>>) => {
       calls++;
       if (behaviour === 'hang') return;
-      if (behaviour === 'follower') return cb(new DfsError(ErrorCode.NOT_LEADER, 'not the leader', { leader: leaderAddress() }).toServiceError());
-      cb(null, ClusterStatusResponse.fromPartial({ leaderId: "leader" }));
+      if (behaviour === 'follower') return cb(new DfsError(ErrorCode.NOT_LEADER, 'not the leader', { leader: redirect() }).toServiceError());
+      cb(null, ClusterStatusResponse.fromPartial({ leaderId: `leader@${term}` }));
+    },
+    whoLeads: (_call: unknown, cb: sendUnaryData<WhoLeadsResponse>) => {
+      if (behaviour === 'hang') return;
+      cb(null, WhoLeadsResponse.fromPartial({ isLeader: behaviour === 'leader', term, leaderAddress: behaviour === 'follower' ? redirect() : '' }));
     },
   };
   server.addService(MasterServiceService, impl);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', serverCredentials(INSECURE), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  return { server, address: `127.0.0.1:${port}`, calls: () => calls };
+  return {
+    server,
+    address: `127.0.0.1:${port}`,
+    calls: () => calls,
+    set: (b, t) => {
+      behaviour = b;
+      if (t !== undefined) term = t;
+    },
+  };
 }
 
 describe('MasterPool', () => {
@@ -37,7 +62,7 @@ describe('MasterPool', () => {
     servers.splice(0).forEach((s) => s.forceShutdown());
   });
 
-  it('follows a NOT_LEADER hint to the leader and remembers it', async () => {
+  it('finds the leader by asking every master at once, and remembers it', async () => {
     let leaderAddr = '';
     const follower = await fakeMaster('follower', () => leaderAddr);
     const leader = await fakeMaster('leader', () => leaderAddr);
@@ -46,10 +71,11 @@ describe('MasterPool', () => {
     const pool = new MasterPool({ security: INSECURE, masters: [follower.address, leader.address], callTimeoutMs: 1000, retryWindowMs: 5000 });
     try {
       const res = await pool.call((c) => c.clusterStatus, {});
-      assert.equal(res.leaderId, 'leader');
+      assert.equal(res.leaderId, 'leader@1');
       await pool.call((c) => c.clusterStatus, {});
-      assert.equal(follower.calls(), 1, 'the second call went straight to the remembered leader');
+      assert.equal(follower.calls(), 0, 'no call was sent to the follower');
       assert.equal(leader.calls(), 2);
+      assert.equal(pool.leader, leader.address);
     } finally {
       pool.close();
     }
@@ -59,12 +85,57 @@ describe('MasterPool', () => {
     const hung = await fakeMaster('hang', () => '');
     const leader = await fakeMaster('leader', () => '');
     servers.push(hung.server, leader.server);
-    const pool = new MasterPool({ security: INSECURE, masters: [hung.address, leader.address], callTimeoutMs: 300, retryWindowMs: 5000 });
+    // A long per-call deadline: walking the list in order would wait it out on the hung master.
+    const pool = new MasterPool({ security: INSECURE, masters: [hung.address, leader.address], callTimeoutMs: 10_000, retryWindowMs: 20_000 });
     try {
       const started = Date.now();
       const res = await pool.call((c) => c.clusterStatus, {});
-      assert.equal(res.leaderId, 'leader');
-      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+      assert.equal(res.leaderId, 'leader@1');
+      assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+      assert.equal(hung.calls(), 0);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('believes the highest term, never a deposed leader or a stale redirect to it', async () => {
+    let deposedAddr = '';
+    const deposed = await fakeMaster('leader', () => '', 3);
+    // It voted in term 4 but has not heard from the new leader yet: its redirect is stale.
+    const staleFollower = await fakeMaster('follower', () => deposedAddr, 4);
+    const current = await fakeMaster('leader', () => '', 4);
+    deposedAddr = deposed.address;
+    servers.push(deposed.server, staleFollower.server, current.server);
+    const pool = new MasterPool({ security: INSECURE, masters: [deposed.address, staleFollower.address, current.address], callTimeoutMs: 1000, retryWindowMs: 5000 });
+    try {
+      const res = await pool.call((c) => c.clusterStatus, {});
+      assert.equal(res.leaderId, 'leader@4');
+      assert.equal(deposed.calls(), 0);
+      assert.equal(staleFollower.calls(), 0);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('leaves a remembered leader that stops answering mid-call for the new one well before the deadline', async () => {
+    let newAddr = '';
+    const old = await fakeMaster('leader', () => newAddr, 1);
+    const next = await fakeMaster('follower', () => old.address, 1);
+    const third = await fakeMaster('follower', () => newAddr, 1);
+    newAddr = next.address;
+    servers.push(old.server, next.server, third.server);
+    const pool = new MasterPool({ security: INSECURE, masters: [old.address, next.address, third.address], callTimeoutMs: 10_000, retryWindowMs: 20_000 });
+    try {
+      assert.equal((await pool.call((c) => c.clusterStatus, {})).leaderId, 'leader@1');
+      // The old leader's host is cut off (it answers nothing), and the other master is elected.
+      old.set('hang');
+      next.set('leader', 2);
+      third.set('follower', 2);
+      const started = Date.now();
+      const res = await pool.call((c) => c.clusterStatus, {});
+      assert.equal(res.leaderId, 'leader@2');
+      assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+      assert.equal(pool.leader, next.address);
     } finally {
       pool.close();
     }

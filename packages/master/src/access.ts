@@ -26,6 +26,8 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   Delete: PEOPLE,
   Rename: PEOPLE,
   ClusterStatus: PEOPLE,
+  // Everyone who calls the leader asks every master who leads: people and chunkservers.
+  WhoLeads: ['client', 'admin', 'chunkserver'],
   Fsck: PEOPLE,
   // A reader that finds a bad replica reports it, and so does a chunkserver's scrubber.
   ReportBadReplica: ['client', 'admin', 'chunkserver'],

@@ -170,6 +170,7 @@ export function masterServiceHandlers(master: Master, logger: Logger, audit?: Au
     whoAmI: h('WhoAmI', (_r, c) => master.whoAmI(c.caller, c.via)),
     createToken: h('CreateToken', (r, c) => master.createToken(r, c.caller), (r) => ({ path: '', dst: `user:${r.user}` })),
     revokeToken: h('RevokeToken', (r, c) => master.revokeToken(r, c.caller), () => ({ path: '' })),
+    whoLeads: unary(logger, 'WhoLeads', () => master.whoLeads()),
   };
 }
 

@@ -17,6 +17,7 @@ import {
   type ChunkLocation,
   type ChunkserverRef,
   type ClusterStatusResponse,
+  type WhoLeadsResponse,
   type BalanceRequest,
   type BalanceResponse,
   type DecommissionRequest,
@@ -663,6 +664,12 @@ export class Master {
       corrupt: repl.corrupt,
       safeMode: this.leader ? this.safeMode.isActive() : false,
     };
+  }
+
+  /** Answered by every master, so a client can ask them all at once who leads (highest term wins). */
+  whoLeads(): WhoLeadsResponse {
+    const st = this.log.status();
+    return { isLeader: this.isLeader(), term: st.term, leaderId: st.leaderId ?? '', leaderAddress: st.leaderAddress ?? '' };
   }
 
   /** What this master knows, leader or not (the status page shows it with a note). */

@@ -5,11 +5,15 @@ import { Server } from '@grpc/grpc-js';
 import {
   ChunkserverControlServiceService,
   DEFAULT_CHUNK_SIZE,
+  DfsError,
+  ErrorCode,
   MasterServiceService,
   serverOptions,
   checkNodeId,
   shutdownServer,
   splitHostPort,
+  isWildcardHost,
+  joinHostPort,
 } from '@dfs/proto';
 import { logRefusedHandshakes, serverCredentials, type Security } from '@dfs/security';
 import { systemClock, type Clock } from './clock.js';
@@ -29,6 +33,11 @@ export interface MasterOptions {
   dir: string;
   /** host:port; port may be 0 (the bound address is in RunningMaster.address). */
   listen: string;
+  /**
+   * host:port other processes dial (host names welcome). Default: this master's entry in
+   * `peers`, else the bound address. Required when `listen` binds every interface.
+   */
+  advertise?: string;
   /** Mutual TLS from a credentials directory, or plaintext (--insecure): every gRPC service and the Raft streams. */
   security: Security;
   http?: string;
@@ -88,7 +97,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.listen, serverCredentials(opts.security), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const address = `${host}:${port}`;
+  const address = advertisedAddress(opts, host, port, peers);
   logRefusedHandshakes(server, (peer, why, suppressed) => logger.warn({ peer, suppressed }, `TLS handshake refused: ${why}`));
 
   let store: MetadataStore | undefined;
@@ -169,4 +178,17 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     audit?.close();
     throw err;
   }
+}
+/** What other processes dial: --advertise, else our entry in --peers, else the bound host:port. */
+function advertisedAddress(opts: MasterOptions, boundHost: string, port: number, peers: MasterPeer[]): string {
+  if (opts.advertise !== undefined) {
+    splitHostPort(opts.advertise);
+    return opts.advertise;
+  }
+  const self = peers.find((p) => p.id === opts.id);
+  if (self) return self.address;
+  if (isWildcardHost(boundHost)) {
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `master ${opts.id}: --listen ${opts.listen} binds every interface; give --advertise HOST:PORT`);
+  }
+  return joinHostPort(boundHost, port);
 }

@@ -11,3 +11,13 @@ export function splitHostPort(text: string): { host: string; port: number } {
   if (!m || port > 65535) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid address ${JSON.stringify(text)} (want host:port)`);
   return { host: (m[1] ?? m[2])!, port };
 }
+
+/** True for a host that binds every interface (0.0.0.0, ::): never an address to dial. */
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]' || host === '';
+}
+
+/** "host:port", bracketing an IPv6 literal. */
+export function joinHostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

@@ -75,6 +75,8 @@ export {
   CreateTokenResponse,
   RevokeTokenRequest,
   RevokeTokenResponse,
+  WhoLeadsRequest,
+  WhoLeadsResponse,
 } from './gen/dfs/v1/master.js';
 export {
   ChunkServiceService,
@@ -185,5 +187,6 @@ export {
   type SnapshotPiece,
   InstallSnapshotResponse,
 } from './gen/dfs/v1/raft.js';
-export { splitHostPort } from './addresses.js';
+export { splitHostPort, isWildcardHost, joinHostPort } from './addresses.js';
 export { freePort, freePorts } from './ports.js';
+export { findLeader, whoLeadsVia, type LeaderProbe, type WhoLeadsCall } from './leader-finder.js';

@@ -84,7 +84,8 @@ export class TestCluster {
     if (opts.racks) args.push('--racks', String(opts.racks));
     args.push(...(opts.extraArgs ?? []));
     const logFd = openSync(join(dir, 'launcher.log'), 'a');
-    const launcher = spawn(process.execPath, [DFS_BIN, ...args], { stdio: ['ignore', 'pipe', logFd] });
+    // DFS_PARENT_PID: if this process dies without stopping it, the cluster stops itself.
+    const launcher = spawn(process.execPath, [DFS_BIN, ...args], { stdio: ['ignore', 'pipe', logFd], env: { ...process.env, DFS_PARENT_PID: String(process.pid) } });
     closeSync(logFd);
     let stdout = '';
     launcher.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DfsClient, type ClusterJson, type ClusterNode } from '@dfs/client';
+import { DfsClient, type ClusterJson, type ClusterNode, type HostEntry } from '@dfs/client';
 import { DfsError, ErrorCode, freePorts } from '@dfs/proto';
 import { ensureCa, INSECURE, isValidIdentityName, issueCertificate, tlsFrom, type Identity, type Security } from '@dfs/security';
+import { HostNetwork } from './hosts.js';
 
 export interface ClusterOptions {
   dir: string;
@@ -26,7 +27,14 @@ export interface ClusterOptions {
   log?: (line: string) => void;
   /** Plaintext everywhere (every node gets --insecure). Default: mutual TLS from a CA made under `dir`. */
   insecure?: boolean;
+  /**
+   * Each node on a "host" of its own: a network namespace with a 127.77.x.y address on a
+   * veth to a bridge in a namespace of its own (see hosts.ts). Root only. Nodes dial each
+   * other by host name (m1:7001, c2:7101); clients run in the extra host "client".
+   */
+  hosts?: boolean;
 }
+
 
 /** The local user's client identity: their login name when it is a valid id. */
 function localUser(): string {
@@ -45,12 +53,14 @@ export function dfsMainPath(): string {
 }
 
 /** Starts one node (`dfs master …` / `dfs chunkserver …`) as a direct child: its pid is the node itself. */
-export function spawnNode(args: string[], logPath: string): ChildProcess {
+export function spawnNode(args: string[], logPath: string, prefix: string[] = []): ChildProcess {
   const fd = openSync(logPath, 'a');
   try {
     // DFS_NODE_ARGS: extra node flags for every node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (profiling).
     const nodeArgs = (process.env.DFS_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    return spawn(process.execPath, [...nodeArgs, dfsMainPath(), ...args], {
+    // `prefix` (ip netns exec NS) exec's node in place: the child's pid is still the node's.
+    const argv = [...prefix, process.execPath, ...nodeArgs, dfsMainPath(), ...args];
+    return spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, DFS_PARENT_PID: String(process.pid) },
     });
@@ -76,28 +86,56 @@ export class LocalCluster {
   readonly info: ClusterJson = { masters: [], chunkservers: [] };
   private readonly children = new Map<string, ChildProcess>();
   private stopping = false;
+  private network: HostNetwork | undefined;
+  private keepAlive: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ClusterOptions) {}
 
   async start(): Promise<ClusterJson> {
     const { opts } = this;
-    const host = opts.host ?? '127.0.0.1';
     const dir = resolve(opts.dir);
     mkdirSync(dir, { recursive: true });
-    const needed = 2 * (opts.masters + opts.chunkservers);
-    const ports = opts.basePort === 0 ? await freePorts(needed, host) : [];
-    const port = (kind: 'm' | 'mh' | 'c' | 'ch', i: number): number => {
-      if (opts.basePort === 0) {
-        const base = { m: 0, mh: opts.masters, c: 2 * opts.masters, ch: 2 * opts.masters + opts.chunkservers }[kind];
-        return ports[base + i]!;
-      }
-      return opts.basePort + { m: 1, mh: 81, c: 101, ch: 201 }[kind] + i;
-    };
+    const masterIds = Array.from({ length: opts.masters }, (_, i) => `m${i + 1}`);
+    const chunkserverIds = Array.from({ length: opts.chunkservers }, (_, i) => `c${i + 1}`);
+    if (opts.hosts) {
+      this.network = HostNetwork.create([...masterIds, ...chunkserverIds, 'client']);
+      const n = this.network;
+      const entry = (name: string): HostEntry => ({ name, ns: n.host(name).ns, address: n.host(name).address });
+      this.info.network = { bridgeNs: n.bridgeNs, client: entry('client'), hosts: n.hosts.map((h) => ({ ...entry(h.name), veth: h.veth })) };
+      // The hosts outlive their nodes (a test restarts killed nodes in them): stay up until stop().
+      this.keepAlive = setInterval(() => undefined, 1 << 30);
+    }
+    // What a node binds, what the others dial, its HTTP address, and the names its certificate carries.
+    let addr: (id: string, kind: 'm' | 'c', i: number) => { listen: string; advertise: string; http: string; names: string[] };
+    const host = opts.host ?? '127.0.0.1';
+    if (this.network) {
+      // One machine per node: fixed ports, bound on the host's address, dialled by host name.
+      const n = this.network;
+      addr = (id, kind) => {
+        const port = kind === 'm' ? 7001 : 7101;
+        const ip = n.host(id).address;
+        return { listen: `${ip}:${port}`, advertise: `${id}:${port}`, http: `${ip}:${port + 79}`, names: [id, ip] };
+      };
+    } else {
+      const needed = 2 * (opts.masters + opts.chunkservers);
+      const ports = opts.basePort === 0 ? await freePorts(needed, host) : [];
+      const port = (kind: 'm' | 'mh' | 'c' | 'ch', i: number): number => {
+        if (opts.basePort === 0) {
+          const base = { m: 0, mh: opts.masters, c: 2 * opts.masters, ch: 2 * opts.masters + opts.chunkservers }[kind];
+          return ports[base + i]!;
+        }
+        return opts.basePort + { m: 1, mh: 81, c: 101, ch: 201 }[kind] + i;
+      };
+      addr = (_id, kind, i) => {
+        const grpc = `${host}:${port(kind, i)}`;
+        return { listen: grpc, advertise: grpc, http: `${host}:${port(kind === 'm' ? 'mh' : 'ch', i)}`, names: [host] };
+      };
+    }
 
     // Secure by default: a CA under DIR/ca (kept across runs), a certificate per node under
-    // its data directory, and one for the local user and one for the admin.
-    const issue = async (identity: Identity, out: string): Promise<void> => {
-      await issueCertificate({ ca: join(dir, 'ca'), identity, hosts: [...new Set([host, '127.0.0.1', 'localhost'])], out });
+    // its data directory naming the hosts it is dialled by, and one for the local user and one for the admin.
+    const issue = async (identity: Identity, out: string, names: string[] = [host]): Promise<void> => {
+      await issueCertificate({ ca: join(dir, 'ca'), identity, hosts: [...new Set([...names, '127.0.0.1', 'localhost'])], out });
     };
     let security: Security = INSECURE;
     if (opts.insecure) {
@@ -111,35 +149,38 @@ export class LocalCluster {
     }
     const securityArgs = opts.insecure ? ['--insecure'] : [];
 
-    const masterIds = Array.from({ length: opts.masters }, (_, i) => `m${i + 1}`);
-    const peers = masterIds.map((id, i) => `${id}=${host}:${port('m', i)}`).join(',');
-    const masterAddresses = masterIds.map((_, i) => `${host}:${port('m', i)}`);
-    const peersHttp = masterIds.map((id, i) => `${id}=${host}:${port('mh', i)}`).join(',');
+    const masters = masterIds.map((id, i) => ({ id, ...addr(id, 'm', i) }));
+    const peers = masters.map((m) => `${m.id}=${m.advertise}`).join(',');
+    const masterAddresses = masters.map((m) => m.advertise);
+    const peersHttp = masters.map((m) => `${m.id}=${m.http}`).join(',');
 
-    for (const [i, id] of masterIds.entries()) {
-      const nodeDir = join(dir, id);
-      if (!opts.insecure) await issue({ role: 'master', name: id }, join(nodeDir, 'tls'));
-      const args = ['master', '--id', id, '--dir', nodeDir, '--listen', `${host}:${port('m', i)}`, '--http', `${host}:${port('mh', i)}`, '--peers', peers, '--peers-http', peersHttp];
+    for (const m of masters) {
+      const nodeDir = join(dir, m.id);
+      if (!opts.insecure) await issue({ role: 'master', name: m.id }, join(nodeDir, 'tls'), m.names);
+      const args = ['master', '--id', m.id, '--dir', nodeDir, '--listen', m.listen, '--advertise', m.advertise, '--http', m.http, '--peers', peers, '--peers-http', peersHttp];
       if (opts.chunkSize) args.push('--chunk-size', String(opts.chunkSize));
       if (opts.replication) args.push('--replication', String(opts.replication));
       if (opts.deadAfter) args.push('--dead-after', opts.deadAfter);
       if (opts.logLevel) args.push('--log-level', opts.logLevel);
       args.push(...securityArgs, ...(opts.masterArgs ?? []));
-      this.info.masters.push(this.launch(id, nodeDir, `${host}:${port('m', i)}`, `${host}:${port('mh', i)}`, args));
+      this.info.masters.push(this.launch(m.id, nodeDir, m.advertise, m.http, args));
     }
-    for (let i = 0; i < opts.chunkservers; i++) {
-      const id = `c${i + 1}`;
+    for (const [i, id] of chunkserverIds.entries()) {
+      const a = addr(id, 'c', i);
       const nodeDir = join(dir, id);
-      if (!opts.insecure) await issue({ role: 'chunkserver', name: id }, join(nodeDir, 'tls'));
-      const args = ['chunkserver', '--id', id, '--dir', nodeDir, '--listen', `${host}:${port('c', i)}`, '--http', `${host}:${port('ch', i)}`, '--masters', masterAddresses.join(',')];
+      if (!opts.insecure) await issue({ role: 'chunkserver', name: id }, join(nodeDir, 'tls'), a.names);
+      const args = ['chunkserver', '--id', id, '--dir', nodeDir, '--listen', a.listen, '--advertise', a.advertise, '--http', a.http, '--masters', masterAddresses.join(',')];
       if (opts.racks) args.push('--rack', `r${(i % opts.racks) + 1}`);
       if (opts.logLevel) args.push('--log-level', opts.logLevel);
       args.push(...securityArgs, ...(opts.chunkserverArgs ?? []));
-      this.info.chunkservers.push(this.launch(id, nodeDir, `${host}:${port('c', i)}`, `${host}:${port('ch', i)}`, args));
+      this.info.chunkservers.push(this.launch(id, nodeDir, a.advertise, a.http, args));
     }
     if (opts.chunkSize) this.info.chunkSize = opts.chunkSize;
 
-    await this.waitReady(masterAddresses, security, opts.readyTimeoutMs ?? 60_000);
+    // Hosts: a certificate per node and every process started through ip netns exec take longer.
+    const timeoutMs = opts.readyTimeoutMs ?? (opts.hosts ? 180_000 : 60_000);
+    if (this.network) await this.waitReadyOnHosts(masterAddresses, timeoutMs);
+    else await waitUntilReady(masterAddresses, this.opts.chunkservers, security, timeoutMs, () => this.checkChildren());
     const clusterJson = join(dir, 'cluster.json');
     writeFileSync(`${clusterJson}.tmp`, JSON.stringify(this.info, null, 2) + '\n');
     renameSync(`${clusterJson}.tmp`, clusterJson);
@@ -149,44 +190,43 @@ export class LocalCluster {
   private launch(id: string, nodeDir: string, address: string, http: string, args: string[]): ClusterNode {
     mkdirSync(nodeDir, { recursive: true });
     const log = join(nodeDir, 'node.log');
-    const child = spawnNode(args, log);
+    const host = this.network?.host(id);
+    const child = spawnNode(args, log, host ? this.network!.execPrefix(id) : []);
     this.children.set(id, child);
     child.on('exit', (code, signal) => {
       this.children.delete(id);
       if (!this.stopping) this.opts.log?.(`${id} exited (${signal ?? `code ${code}`}); see ${log}`);
     });
-    return { id, address, http, pid: child.pid ?? -1, dir: nodeDir, args, log };
+    return { id, address, http, pid: child.pid ?? -1, dir: nodeDir, args, log, ...(host ? { host: { name: host.name, ns: host.ns, address: host.address } } : {}) };
   }
 
-  /** Ready = every master answers, one is leader, and every chunkserver is registered and live. */
-  private async waitReady(masterAddresses: string[], security: Security, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const client = new DfsClient({ masters: masterAddresses, security, callTimeoutMs: 1000, retryWindowMs: 0 });
-    const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], security, callTimeoutMs: 1000, retryWindowMs: 0 }));
-    let lastProblem = 'starting';
-    try {
-      while (Date.now() < deadline) {
-        for (const entry of [...this.info.masters, ...this.info.chunkservers]) {
-          if (!this.children.has(entry.id)) {
-            throw new DfsError(ErrorCode.UNAVAILABLE, `${entry.id} exited during start-up:\n${tail(entry.log)}`);
-          }
-        }
-        try {
-          await Promise.all(perMaster.map((c) => c.clusterStatus()));
-          const status = await client.clusterStatus();
-          const live = status.chunkservers.filter((c) => c.state === 'live').length;
-          if (!status.leaderId) lastProblem = 'no leader elected yet';
-          else if (live < this.opts.chunkservers) lastProblem = `${live}/${this.opts.chunkservers} chunkservers registered`;
-          else return;
-        } catch (err) {
-          lastProblem = (err as Error).message;
-        }
-        await new Promise((r) => setTimeout(r, 100));
+  private checkChildren(): void {
+    for (const entry of [...this.info.masters, ...this.info.chunkservers]) {
+      if (!this.children.has(entry.id)) {
+        throw new DfsError(ErrorCode.UNAVAILABLE, `${entry.id} exited during start-up:\n${tail(entry.log)}`);
       }
-      throw new DfsError(ErrorCode.UNAVAILABLE, `cluster not ready after ${timeoutMs} ms: ${lastProblem}`);
+    }
+  }
+
+  /** The same readiness check, run by `dfs cluster wait-ready` inside the client host (the root namespace reaches no host). */
+  private async waitReadyOnHosts(masterAddresses: string[], timeoutMs: number): Promise<void> {
+    const creds = this.info.tls ? ['--tls-dir', this.info.tls.admin] : ['--insecure'];
+    const args = ['cluster', 'wait-ready', '--masters', masterAddresses.join(','), '--chunkservers', String(this.opts.chunkservers), '--timeout', `${timeoutMs}ms`, ...creds];
+    const log = join(resolve(this.opts.dir), 'wait-ready.log');
+    const child = spawnNode(args, log, this.network!.execPrefix('client'));
+    const watch = setInterval(() => {
+      try {
+        this.checkChildren();
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, 200);
+    try {
+      const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+      this.checkChildren();
+      if (code !== 0) throw new DfsError(ErrorCode.UNAVAILABLE, `cluster not ready: ${tail(log, 3)}`);
     } finally {
-      client.close();
-      perMaster.forEach((c) => c.close());
+      clearInterval(watch);
     }
   }
 
@@ -205,5 +245,47 @@ export class LocalCluster {
         }),
     );
     await Promise.all(waits);
+    // Every node has exited: nothing holds the namespaces any more.
+    this.network?.destroy();
+    clearInterval(this.keepAlive);
+  }
+}
+
+/**
+ * Resolves once every master answers, one is leader, and `chunkservers` chunkservers are
+ * registered and live; `check` may throw to give up early (a node died).
+ */
+export async function waitUntilReady(
+  masterAddresses: string[],
+  chunkservers: number,
+  security: Security,
+  timeoutMs: number,
+  check: () => void = () => undefined,
+  onProblem: (problem: string) => void = () => undefined,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const client = new DfsClient({ masters: masterAddresses, security, callTimeoutMs: 1000, retryWindowMs: 0 });
+  const perMaster = masterAddresses.map((a) => new DfsClient({ masters: [a], security, callTimeoutMs: 1000, retryWindowMs: 0 }));
+  let lastProblem = 'starting';
+  try {
+    while (Date.now() < deadline) {
+      check();
+      try {
+        await Promise.all(perMaster.map((c) => c.clusterStatus()));
+        const status = await client.clusterStatus();
+        const live = status.chunkservers.filter((c) => c.state === 'live').length;
+        if (!status.leaderId) lastProblem = 'no leader elected yet';
+        else if (live < chunkservers) lastProblem = `${live}/${chunkservers} chunkservers registered`;
+        else return;
+      } catch (err) {
+        lastProblem = (err as Error).message;
+      }
+      onProblem(lastProblem);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new DfsError(ErrorCode.UNAVAILABLE, `cluster not ready after ${timeoutMs} ms: ${lastProblem}`);
+  } finally {
+    client.close();
+    perMaster.forEach((c) => c.close());
   }
 }

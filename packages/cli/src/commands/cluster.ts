@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { parseSize } from '@dfs/proto';
-import { LocalCluster } from '../cluster/launcher.js';
+import { parseDuration, parseSize } from '@dfs/proto';
+import { resolveSecurity } from '@dfs/client';
+import { LocalCluster, waitUntilReady } from '../cluster/launcher.js';
 
 export function registerClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('run a local cluster');
@@ -18,6 +19,7 @@ export function registerClusterCommands(program: Command): void {
     .option('--log-level <level>', 'log level of every node')
     .option('--chunkserver-args <args>', 'extra flags for every chunkserver, space-separated (e.g. "--scrub-interval 1s")')
     .option('--master-args <args>', 'extra flags for every master, space-separated (e.g. "--snapshot-every 500 --trash-interval 0")')
+    .option('--hosts', 'root only: each node on a host of its own (a network namespace, 127.77.0.0/16 on a veth to a bridge); clients run with `ip netns exec <client ns>` (see cluster.json)')
     .option('--insecure', 'plaintext gRPC, no certificates (default: a CA in DIR/ca and mutual TLS everywhere)')
     .addHelpText('after', '\nExample:\n  dfs cluster up --dir ./.dfs-data --masters 3 --chunkservers 4')
     .action(async (o: Record<string, string | undefined>) => {
@@ -34,6 +36,7 @@ export function registerClusterCommands(program: Command): void {
         ...(o.chunkserverArgs ? { chunkserverArgs: o.chunkserverArgs.split(' ').filter(Boolean) } : {}),
         ...(o.masterArgs ? { masterArgs: o.masterArgs.split(' ').filter(Boolean) } : {}),
         log: (line) => process.stderr.write(`dfs cluster: ${line}\n`),
+        hosts: (o.hosts as unknown as boolean | undefined) === true,
         insecure: (o.insecure as unknown as boolean | undefined) === true,
       });
       let stopping = false;
@@ -44,6 +47,17 @@ export function registerClusterCommands(program: Command): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      // Started by a test harness (DFS_PARENT_PID) that died: stop everything, hosts included.
+      const parent = Number(process.env.DFS_PARENT_PID);
+      if (parent > 0) {
+        setInterval(() => {
+          try {
+            process.kill(parent, 0);
+          } catch {
+            stop();
+          }
+        }, 1000).unref();
+      }
       try {
         const info = await local.start();
         process.stderr.write(
@@ -51,12 +65,36 @@ export function registerClusterCommands(program: Command): void {
             `chunkservers: ${info.chunkservers.map((c) => `${c.id}=${c.address}`).join(', ')}\n` +
             `export DFS_MASTERS=${info.masters.map((m) => m.address).join(',')}\n` +
             (info.tls ? `export DFS_TLS_DIR=${info.tls.client}   # mutual TLS; the admin's credentials: ${info.tls.admin}\n` : 'warning: --insecure: plaintext gRPC, nothing is authenticated\n') +
-            `status page: http://${info.masters[0]!.http}/ (any master's page; a follower's links to the leader)\n`,
+            (info.network
+              ? `hosts: run clients with: ip netns exec ${info.network.client.ns} npx --no-install dfs ... (namespaces are removed when this stops)\n`
+              : `status page: http://${info.masters[0]!.http}/ (any master's page; a follower's links to the leader)\n`),
         );
         process.stdout.write('ready\n');
       } catch (err) {
         await local.stop();
         throw err;
       }
+    });
+
+  cluster
+    .command('wait-ready', { hidden: true })
+    .description('wait until every master answers, a leader is elected and N chunkservers are live (used inside a host by `cluster up --hosts`)')
+    .requiredOption('--masters <list>', 'master addresses host:port,...')
+    .requiredOption('--chunkservers <n>', 'chunkservers that must be live')
+    .option('--timeout <duration>', 'give up after', '60s')
+    .option('--tls-dir <dir>', 'credentials directory (the cluster\'s admin)')
+    .option('--insecure', 'plaintext gRPC')
+    .action(async (o: Record<string, string>) => {
+      const { security } = resolveSecurity({ tlsDir: o.tlsDir, insecure: (o.insecure as unknown as boolean | undefined) === true, role: 'admin' });
+      // Its log (DIR/wait-ready.log) says what it is waiting for, every few seconds.
+      let said = 0;
+      const say = (problem: string): void => {
+        if (Date.now() - said < 5000) return;
+        said = Date.now();
+        process.stderr.write(`${new Date().toISOString()} waiting: ${problem}\n`);
+      };
+      await waitUntilReady(o.masters!.split(',').filter(Boolean), Number(o.chunkservers), security, parseDuration(o.timeout!), undefined, say);
+      // Done: exit now rather than when a connect still pending to some master times out.
+      process.exit(0);
     });
 }

@@ -90,7 +90,8 @@ export function registerDaemonCommands(program: Command): void {
       .description('run a master (metadata service, one Raft member)')
       .requiredOption('--id <id>', 'this master\'s id (as in --peers)')
       .requiredOption('--dir <dir>', 'data directory')
-      .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7001')
+      .option('--listen <host:port>', 'gRPC address to bind (host name or IP)', '127.0.0.1:7001')
+      .option('--advertise <host:port>', 'address the other processes dial (default: this master\'s --peers entry, else --listen)')
       .option('--peers <list>', 'every master: m1=host:port,m2=host:port,...')
       .option('--peers-http <list>', 'the masters\' HTTP addresses: m1=host:port,... (status pages link to the leader)')
       .option('--chunk-size <bytes>', 'default chunk size', '64MiB')
@@ -114,6 +115,7 @@ export function registerDaemonCommands(program: Command): void {
       id: o.id!,
       dir: o.dir!,
       listen: o.listen!,
+      advertise: o.advertise,
       ...secured(o),
       http: o.http,
       peers: o.peers ? parsePeers(o.peers) : undefined,
@@ -140,7 +142,8 @@ export function registerDaemonCommands(program: Command): void {
       .description('run a chunkserver (stores chunks, serves reads and writes)')
       .requiredOption('--id <id>', 'this chunkserver\'s id')
       .requiredOption('--dir <dir>', 'data directory')
-      .option('--listen <host:port>', 'gRPC address', '127.0.0.1:7101')
+      .option('--listen <host:port>', 'gRPC address to bind (host name or IP)', '127.0.0.1:7101')
+      .option('--advertise <host:port>', 'address clients, masters and chunkservers dial (default: --listen)')
       .option('--masters <list>', 'master addresses host:port,...', process.env.DFS_MASTERS)
       .option('--rack <rack>', 'rack name for placement')
       .option('--heartbeat <duration>', 'heartbeat interval', '1s')
@@ -155,6 +158,7 @@ export function registerDaemonCommands(program: Command): void {
       id: o.id!,
       dir: o.dir!,
       listen: o.listen!,
+      advertise: o.advertise,
       ...secured(o),
       http: o.http,
       masters: o.masters.split(',').filter(Boolean),

@@ -22,14 +22,23 @@ export interface Operation {
   readonly ret: number;
 }
 
-interface Node {
+/** What the search needs of an operation: its call and return times (+Infinity = unknown). */
+export interface Timed {
+  readonly call: number;
+  readonly ret: number;
+}
+
+/** A sequential model: applies `op` to `state` (a string, so states can be memoised); ok = the op's recorded output is possible. */
+export type ModelStep<O> = (state: string, op: O) => { ok: boolean; state: string };
+
+interface Node<O> {
   readonly isCall: boolean;
   readonly id: number;
-  readonly op: Operation;
+  readonly op: O;
   readonly time: number;
-  match: Node | undefined;
-  prev: Node | undefined;
-  next: Node | undefined;
+  match: Node<O> | undefined;
+  prev: Node<O> | undefined;
+  next: Node<O> | undefined;
 }
 
 function step(state: string, op: Operation): { ok: boolean; state: string } {
@@ -65,46 +74,61 @@ export function checkHistory(history: readonly Operation[]): CheckResult {
 
 /** True when `ops` (one key, initial value '') is linearizable. */
 export function checkSingle(ops: readonly Operation[]): boolean {
-  const events: Node[] = [];
+  return checkModel(ops, '', step);
+}
+
+/**
+ * True when `ops` is linearizable against a model starting at `init`: the same search for any
+ * model (the nemesis checks file-system histories with it).
+ */
+export function checkModel<O extends Timed>(ops: readonly O[], init: string, stepFn: ModelStep<O>): boolean;
+export function checkModel<O extends Timed>(ops: readonly O[], init: string, stepFn: ModelStep<O>, maxSteps: number): boolean | undefined;
+/** With `maxSteps`: undefined when the search gives up (many unknown outcomes make it exponential). */
+export function checkModel<O extends Timed>(ops: readonly O[], init: string, stepFn: ModelStep<O>, maxSteps = Infinity): boolean | undefined {
+  if (ops.length === 0) return true;
+  type N = Node<O>;
+  const events: N[] = [];
   ops.forEach((op, id) => {
-    const call: Node = { isCall: true, id, op, time: op.call, match: undefined, prev: undefined, next: undefined };
-    const ret: Node = { isCall: false, id, op, time: op.ret, match: undefined, prev: undefined, next: undefined };
+    const call: N = { isCall: true, id, op, time: op.call, match: undefined, prev: undefined, next: undefined };
+    const ret: N = { isCall: false, id, op, time: op.ret, match: undefined, prev: undefined, next: undefined };
     call.match = ret;
     events.push(call, ret);
   });
   // By time; at equal times calls first (they are concurrent with returns at that instant).
   events.sort((a, b) => a.time - b.time || (a.isCall === b.isCall ? a.id - b.id : a.isCall ? -1 : 1));
-  const head: Node = { isCall: false, id: -1, op: ops[0], time: -Infinity, match: undefined, prev: undefined, next: undefined };
+  const head: N = { isCall: false, id: -1, op: ops[0], time: -Infinity, match: undefined, prev: undefined, next: undefined };
   let prev = head;
   for (const e of events) {
     prev.next = e;
     e.prev = prev;
     prev = e;
   }
-  const lift = (n: Node): void => {
-    (n.prev as Node).next = n.next;
+  const lift = (n: N): void => {
+    (n.prev as N).next = n.next;
     if (n.next) n.next.prev = n.prev;
-    const m = n.match as Node;
-    (m.prev as Node).next = m.next;
+    const m = n.match as N;
+    (m.prev as N).next = m.next;
     if (m.next) m.next.prev = m.prev;
   };
-  const unlift = (n: Node): void => {
-    const m = n.match as Node;
-    (m.prev as Node).next = m;
+  const unlift = (n: N): void => {
+    const m = n.match as N;
+    (m.prev as N).next = m;
     if (m.next) m.next.prev = m;
-    (n.prev as Node).next = n;
+    (n.prev as N).next = n;
     if (n.next) n.next.prev = n;
   };
   const words = Math.ceil(ops.length / 32);
   const linearized = new Uint32Array(words);
   const cache = new Set<string>();
-  const stack: Array<{ node: Node; state: string }> = [];
-  let state = '';
+  const stack: Array<{ node: N; state: string }> = [];
+  let state = init;
   let entry = head.next;
+  let steps = 0;
   while (head.next) {
+    if (++steps > maxSteps) return undefined;
     if (!entry) return false;
     if (entry.isCall) {
-      const r = step(state, entry.op);
+      const r = stepFn(state, entry.op);
       if (r.ok) {
         linearized[entry.id >> 5] |= 1 << (entry.id & 31);
         const key = `${linearized.join(',')}|${r.state}`;

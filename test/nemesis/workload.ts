@@ -1,0 +1,252 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DfsClient, resolveSecurity } from '@dfs/client';
+import { DfsError, ErrorCode } from '@dfs/proto';
+import { HistoryWriter, type HistoryEvent } from './history.js';
+import { Prng } from '@dfs/testkit';
+
+/*
+ * The nemesis workloads, run inside the client host (`ip netns exec <client ns> node workload.js`):
+ *
+ *   setup  --masters L --dir D                         directories and append files, before any fault
+ *   run    --masters L --seed S --seconds N --dir D   clients work for N seconds, writing D/history.jsonl
+ *   verify --masters L --dir D --timeout N             after the faults heal: reads back the append
+ *                                                      files and every put, waits for fsck healthy,
+ *                                                      writes D/final.json
+ *
+ * Workloads (each logical client has a DfsClient, so a master pool, of its own):
+ *   metadata: five clients create, overwrite, rename (within a pair), delete and stat ten paths
+ *             /meta/g{0..4}/{a,b}; a file's size names the write that made it.
+ *   appends:  three clients append unique, self-checking records to /ap/f{0,1,2}; two read whole files.
+ *   data:     one client puts blobs of random bytes under /data; their SHA-256 is recorded at invoke.
+ */
+
+export const META_GROUPS = 5;
+export const APPEND_FILES = 3;
+export const CHUNK_SIZE = 64 * 1024;
+
+export function metaPath(group: number, which: 'a' | 'b'): string {
+  return `/meta/g${group}/${which}`;
+}
+
+export function appendRecord(proc: string, seq: number): string {
+  const body = `${proc}.${seq}`;
+  return `R${body}.${createHash('sha256').update(body).digest('hex').slice(0, 16)}\n`;
+}
+
+export function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+function code(err: unknown): ErrorCode | undefined {
+  return err instanceof DfsError ? err.code : undefined;
+}
+
+/** Errors after which the operation certainly did not happen, or whose answer is a result. */
+function definite(err: unknown, ...codes: ErrorCode[]): boolean {
+  const c = code(err);
+  return c !== undefined && codes.includes(c);
+}
+
+const unknown = (err: unknown): { outcome: 'unknown'; out: HistoryEvent['out'] } => ({ outcome: 'unknown', out: { err: describe(err) } });
+
+function describe(err: unknown): string {
+  return err instanceof DfsError ? `${err.codeName}: ${err.message}`.slice(0, 200) : String(err).slice(0, 200);
+}
+
+function newClient(masters: string[]): DfsClient {
+  return new DfsClient({ masters, security: resolveSecurity().security, callTimeoutMs: 2000, retryWindowMs: 4000 });
+}
+
+function opSignal(): AbortSignal {
+  return AbortSignal.timeout(15_000);
+}
+
+async function metadataClient(proc: string, masters: string[], prng: Prng, h: HistoryWriter, until: number, values: { next: number }): Promise<void> {
+  const c = newClient(masters);
+  try {
+    while (Date.now() < until) {
+      const g = prng.int(META_GROUPS);
+      const which = prng.chance(0.5) ? 'a' : 'b';
+      const path = metaPath(g, which);
+      const key = `g${g}`;
+      const roll = prng.next();
+      if (roll < 0.2) {
+        const v = values.next++;
+        await h.run(proc, 'create', { key, p: which, v }, () => c.put(new Uint8Array(v), path, { overwrite: false, signal: opSignal() }),
+          // ALREADY_EXISTS may answer a retried CreateFile whose first attempt succeeded: unknown.
+          unknown);
+      } else if (roll < 0.4) {
+        const v = values.next++;
+        await h.run(proc, 'overwrite', { key, p: which, v }, () => c.put(new Uint8Array(v), path, { overwrite: true, signal: opSignal() }), unknown);
+      } else if (roll < 0.55) {
+        const dst = which === 'a' ? 'b' : 'a';
+        const overwrite = prng.chance(0.5);
+        await h.run(proc, 'rename', { key, p: which, dst, overwrite }, () => c.mv(path, metaPath(g, dst), { overwrite, signal: opSignal() }), (err) =>
+          definite(err, ErrorCode.NOT_FOUND, ErrorCode.ALREADY_EXISTS) ? { outcome: 'ok', out: { err: ErrorCode[code(err)!]! } } : unknown(err));
+      } else if (roll < 0.7) {
+        await h.run(proc, 'delete', { key, p: which }, () => c.rm(path, { skipTrash: true, signal: opSignal() }), (err) =>
+          definite(err, ErrorCode.NOT_FOUND) ? { outcome: 'ok', out: { err: 'NOT_FOUND' } } : unknown(err));
+      } else {
+        await h.run(proc, 'stat', { key, p: which }, () => c.stat(path, { signal: opSignal() }), (err) =>
+          definite(err, ErrorCode.NOT_FOUND) ? { outcome: 'ok', out: { size: null } } : unknown(err),
+          (st) => ({ size: Number(st.size) }));
+      }
+    }
+  } finally {
+    c.close();
+  }
+}
+
+async function appender(proc: string, masters: string[], prng: Prng, h: HistoryWriter, until: number): Promise<void> {
+  const c = newClient(masters);
+  let seq = 0;
+  try {
+    while (Date.now() < until) {
+      const file = `/ap/f${prng.int(APPEND_FILES)}`;
+      const record = appendRecord(proc, seq++);
+      await h.run(proc, 'append', { file, record: record.trimEnd() }, () => c.append(Buffer.from(record), file, { signal: opSignal() }), (err) =>
+        // One writer per file: LEASE_HELD is expected while another appends. Still counted unknown:
+        // it may answer a retry of an append whose first attempt went through.
+        unknown(err));
+      await new Promise((r) => setTimeout(r, prng.int(50)));
+    }
+  } finally {
+    c.close();
+  }
+}
+
+async function reader(proc: string, masters: string[], prng: Prng, h: HistoryWriter, until: number): Promise<void> {
+  const c = newClient(masters);
+  try {
+    while (Date.now() < until) {
+      const file = `/ap/f${prng.int(APPEND_FILES)}`;
+      await h.run(proc, 'read', { file }, () => c.readFile(file, { signal: opSignal() }), unknown, (buf) => ({ len: buf.length, sha: sha256(buf) }));
+      await new Promise((r) => setTimeout(r, 50 + prng.int(100)));
+    }
+  } finally {
+    c.close();
+  }
+}
+
+async function putter(proc: string, masters: string[], prng: Prng, h: HistoryWriter, until: number): Promise<void> {
+  const c = newClient(masters);
+  let n = 0;
+  try {
+    while (Date.now() < until) {
+      const size = 1 + prng.int(4 * CHUNK_SIZE);
+      const data = randomBytes(size);
+      const path = `/data/${proc}-${n++}`;
+      // A put abandoned mid-way is recovered, after its lease expires, as a prefix of whole
+      // chunks (RecoverLease, as HDFS lease recovery): those prefixes are acceptable for an unknown outcome.
+      const prefixes = Array.from({ length: Math.ceil(size / CHUNK_SIZE) }, (_, k) => sha256(data.subarray(0, k * CHUNK_SIZE)).slice(0, 16)).join(',');
+      await h.run(proc, 'put', { path, size, sha: sha256(data), prefixes }, () => c.put(data, path, { signal: opSignal() }), unknown);
+    }
+  } finally {
+    c.close();
+  }
+}
+
+/** Creates the directories and the append files before the history starts (retried through start-up hiccups). */
+async function setup(masters: string[]): Promise<void> {
+  const c = newClient(masters);
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        for (let g = 0; g < META_GROUPS; g++) await c.mkdir(`/meta/g${g}`, { parents: true });
+        await c.mkdir('/data', { parents: true });
+        for (let f = 0; f < APPEND_FILES; f++) {
+          if (!(await c.tryStat(`/ap/f${f}`))) await c.put(new Uint8Array(0), `/ap/f${f}`, { overwrite: true });
+        }
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  } finally {
+    c.close();
+  }
+}
+
+export async function runWorkload(masters: string[], seed: number, seconds: number, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const h = new HistoryWriter(join(dir, 'history.jsonl'));
+  const prng = new Prng(seed);
+  const until = Date.now() + seconds * 1000;
+  const values = { next: 1 };
+  const tasks: Array<Promise<void>> = [];
+  for (let i = 0; i < 5; i++) tasks.push(metadataClient(`meta${i}`, masters, prng.fork(), h, until, values));
+  for (let i = 0; i < 3; i++) tasks.push(appender(`app${i}`, masters, prng.fork(), h, until));
+  for (let i = 0; i < 2; i++) tasks.push(reader(`read${i}`, masters, prng.fork(), h, until));
+  tasks.push(putter('put0', masters, prng.fork(), h, until));
+  await Promise.all(tasks);
+}
+
+export interface FinalState {
+  appendFiles: Record<string, string>;
+  /** Every path under /data with its SHA-256. */
+  data: Record<string, string>;
+  /** Every metadata path's size (null = absent). */
+  meta: Record<string, number | null>;
+  fsck: { healthy: boolean; missing: number; underReplicated: number; corrupt: number; waitedMs: number };
+}
+
+/** Reads everything back once the faults have healed; fsck must become healthy within the timeout. */
+export async function verify(masters: string[], dir: string, timeoutSec: number): Promise<FinalState> {
+  // fsck is an admin RPC: the admin's credentials (DFS_ADMIN_TLS_DIR).
+  const c = new DfsClient({ masters, security: resolveSecurity({ role: 'admin' }).security, callTimeoutMs: 5000, retryWindowMs: 30_000 });
+  const started = Date.now();
+  try {
+    const final: FinalState = { appendFiles: {}, data: {}, meta: {}, fsck: { healthy: false, missing: 0, underReplicated: 0, corrupt: 0, waitedMs: 0 } };
+    for (;;) {
+      const r = await c.masters.call((m) => m.fsck, { path: '/', maxProblems: 10 });
+      final.fsck = { healthy: r.healthy, missing: Number(r.missing), underReplicated: Number(r.underReplicated), corrupt: Number(r.corrupt), waitedMs: Date.now() - started };
+      if (r.healthy || Date.now() - started > timeoutSec * 1000) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    for (let f = 0; f < APPEND_FILES; f++) final.appendFiles[`/ap/f${f}`] = (await c.readFile(`/ap/f${f}`)).toString('latin1');
+    for await (const st of c.list('/data')) {
+      const path = `/data/${st.name}`;
+      final.data[path] = sha256(await c.readFile(path));
+    }
+    for (let g = 0; g < META_GROUPS; g++) {
+      for (const w of ['a', 'b'] as const) {
+        const st = await c.tryStat(metaPath(g, w));
+        final.meta[metaPath(g, w)] = st ? Number(st.size) : null;
+      }
+    }
+    writeFileSync(join(dir, 'final.json'), JSON.stringify(final));
+    return final;
+  } finally {
+    c.close();
+  }
+}
+
+function arg(argv: string[], name: string): string {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0 || !argv[i + 1]) throw new Error(`workload: --${name} is required`);
+  return argv[i + 1]!;
+}
+
+if (require.main === module) {
+  const [mode, ...rest] = process.argv.slice(2);
+  const masters = arg(rest, 'masters').split(',');
+  const dir = arg(rest, 'dir');
+  const job = mode === 'setup'
+    ? setup(masters)
+    : mode === 'run'
+    ? runWorkload(masters, Number(arg(rest, 'seed')), Number(arg(rest, 'seconds')), dir)
+    : mode === 'verify'
+      ? verify(masters, dir, Number(arg(rest, 'timeout'))).then(() => undefined)
+      : Promise.reject(new Error(`workload: unknown mode ${mode}`));
+  job.then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`workload ${mode}: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
