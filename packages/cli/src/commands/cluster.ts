@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseDuration, parseSize } from '@dfs/proto';
 import { resolveSecurity } from '@dfs/client';
 import { LocalCluster, waitUntilReady } from '../cluster/launcher.js';
+import { stopWhenParentDies } from '../cluster/parent-watch.js';
 
 export function registerClusterCommands(program: Command): void {
   const cluster = program.command('cluster').description('run a local cluster');
@@ -47,17 +48,8 @@ export function registerClusterCommands(program: Command): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
-      // Started by a test harness (DFS_PARENT_PID) that died: stop everything, hosts included.
-      const parent = Number(process.env.DFS_PARENT_PID);
-      if (parent > 0) {
-        setInterval(() => {
-          try {
-            process.kill(parent, 0);
-          } catch {
-            stop();
-          }
-        }, 1000).unref();
-      }
+      // Started by a test harness that died: stop everything, hosts included.
+      stopWhenParentDies(stop);
       try {
         const info = await local.start();
         process.stderr.write(

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DfsError, ErrorCode, parseDuration, parseMembers, parseSize } from '@dfs/proto';
 import { enableCredentialReload, httpTls, INSECURE, tlsFrom, type Security } from '@dfs/security';
+import { stopWhenParentDies } from '../cluster/parent-watch.js';
 
 // The daemons' packages load only when a daemon starts: every other command (`dfs stat`, …)
 // would pay their start-up (@dfs/master with SQLite; @dfs/telemetry with pino, prom-client and
@@ -45,6 +46,11 @@ function secured(o: Record<string, string | undefined>): { security: Security; h
   return (o.httpTls as unknown as boolean | undefined) === true ? { security, httpTls: httpTls(security) } : { security };
 }
 
+/** What every node process takes from its flags: who, where, how it is reached, its credentials. */
+function nodeBase(o: Record<string, string | undefined>): { id: string; dir: string; listen: string; advertise?: string; http?: string; security: Security; httpTls?: ReturnType<typeof httpTls> } {
+  return { id: o.id!, dir: o.dir!, listen: o.listen!, advertise: o.advertise, ...secured(o), http: o.http };
+}
+
 /** Writes D/pid, stops cleanly on SIGINT/SIGTERM, and exits if the launcher that started us dies. */
 function runAsDaemon(dir: string, node: Stoppable): void {
   mkdirSync(dir, { recursive: true });
@@ -60,17 +66,7 @@ function runAsDaemon(dir: string, node: Stoppable): void {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  const parent = Number(process.env.DFS_PARENT_PID);
-  if (parent > 0) {
-    // Orphaned by a SIGKILLed launcher: do not linger holding ports.
-    setInterval(() => {
-      try {
-        process.kill(parent, 0);
-      } catch {
-        stop();
-      }
-    }, 1000).unref();
-  }
+  stopWhenParentDies(stop); // orphaned by a SIGKILLed launcher: do not linger holding ports
 }
 
 /** The flags every node process takes: status page, logging, credentials. */
@@ -112,12 +108,7 @@ export function registerDaemonCommands(program: Command): void {
     if (join && !o.peers) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--join needs --peers (the members of the group to join)');
     const { startMaster } = loadMaster();
     const master = await startMaster({
-      id: o.id!,
-      dir: o.dir!,
-      listen: o.listen!,
-      advertise: o.advertise,
-      ...secured(o),
-      http: o.http,
+      ...nodeBase(o),
       peers: o.peers ? parsePeers(o.peers) : undefined,
       peerHttp: o.peersHttp ? Object.fromEntries(parsePeers(o.peersHttp).map((p) => [p.id, p.address])) : undefined,
       chunkSize: parseSize(o.chunkSize!),
@@ -155,12 +146,7 @@ export function registerDaemonCommands(program: Command): void {
     if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
     const { startChunkserver } = loadChunkserver();
     const cs = await startChunkserver({
-      id: o.id!,
-      dir: o.dir!,
-      listen: o.listen!,
-      advertise: o.advertise,
-      ...secured(o),
-      http: o.http,
+      ...nodeBase(o),
       masters: o.masters.split(',').filter(Boolean),
       rack: o.rack,
       heartbeatMs: parseDuration(o.heartbeat!),
