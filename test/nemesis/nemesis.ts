@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { DFS_BIN } from '@dfs/testkit';
+import { DFS_BIN, isAlive } from '@dfs/testkit';
 import type { Prng } from '@dfs/testkit';
 
 /*
@@ -46,15 +46,6 @@ export interface Fault {
 }
 
 const TABLE = 'dfs_nemesis';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export class Nemesis {
   private readonly rules = new Map<string, HostRules>();

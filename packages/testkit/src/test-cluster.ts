@@ -51,7 +51,8 @@ export function runDfs(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: 
   });
 }
 
-function isAlive(pid: number): boolean {
+/** True while a process with this pid exists (signal 0 probes without touching it). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
