@@ -18,7 +18,8 @@ import { noopClient, startNoopServer } from './lib/noop-grpc.js';
  * answers at once, divided by the RPCs one operation makes. A figure near its ceiling is
  * limited by the clients, not by the masters.
  *
- * Files of at most MAX_INLINE_BYTES are kept inline (packages/master/DESIGN.md): an empty or
+ * The bench's clients opt in to inline small files (DfsClientOptions.inlineSmallFiles; its files
+ * are never appended), so files of at most MAX_INLINE_BYTES are kept inline: an empty or
  * 1 KiB file is one CreateFile (one log entry), and reading one is one GetFile.
  *
  * Phases are rows of PHASES (name, RPCs per op, the op); adding one (say follower reads)
@@ -68,7 +69,7 @@ interface Result { ops: number; seconds: number; errors: number; firstError?: st
 
 async function runWorker(init: WorkerInit): Promise<void> {
   const security = init.tls ? tlsFrom(init.tls) : INSECURE;
-  const clients = Array.from({ length: init.clients }, () => new DfsClient({ masters: init.masters, security, callTimeoutMs: 10_000 }));
+  const clients = Array.from({ length: init.clients }, () => new DfsClient({ masters: init.masters, security, callTimeoutMs: 10_000, inlineSmallFiles: true }));
   const followers = Array.from({ length: init.clients }, () => new DfsClient({ masters: init.masters, security, callTimeoutMs: 10_000, followerReads: true }));
   const reply = (r: Result): void => void process.send!(r);
   process.on('message', (job: Job) => {

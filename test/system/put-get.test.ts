@@ -46,8 +46,8 @@ describe('walking skeleton: put and get through a real cluster', function () {
       const client = cluster.client();
       const { file, chunks } = await client.locate(`/skeleton/f-${size}`);
       assert.equal(file.size, size);
-      // Files of at most MAX_INLINE_BYTES live in the metadata: no chunk.
-      assert.equal(chunks.length, size <= MAX_INLINE_BYTES ? 0 : Math.ceil(size / CHUNK));
+      // Inline small files are opt-in (DfsClientOptions.inlineSmallFiles): the CLI writes chunks.
+      assert.equal(chunks.length, Math.ceil(size / CHUNK));
       for (const chunk of chunks) {
         const ids = new Set(chunk.replicas.map((r) => r.id));
         assert.equal(ids.size, 3, `chunk ${chunk.handle} has replicas on ${[...ids].join(',')}`);
@@ -94,8 +94,8 @@ describe('walking skeleton: put and get through a real cluster', function () {
     assert.ok(back.equals(payload));
   });
 
-  it('a file of at most MAX_INLINE_BYTES is kept inline (no chunk); appends rewrite it, inline while it fits, then in chunks', async function () {
-    const client = cluster.client();
+  it('with inlineSmallFiles, a file of at most MAX_INLINE_BYTES is kept inline (no chunk); appends rewrite it, inline while it fits, then in chunks', async function () {
+    const client = cluster.client({ inlineSmallFiles: true });
     try {
       const small = Buffer.alloc(1024, 'inline;');
       await client.put(small, '/skeleton/inline');

@@ -52,6 +52,14 @@ export interface DfsClientOptions {
   parallelChunks?: number;
   /** Read pieces (up to 4 MiB, one chunk at most) in flight at once. Default: 24 MiB worth, 6 to 24. */
   parallelReads?: number;
+  /**
+   * Keep files of at most MAX_INLINE_BYTES inline in the metadata (one CreateFile, no
+   * chunkserver). Default false: an append to an inline file is a read-modify-write, so two
+   * clients appending to one small file at once can lose an acknowledged append (the
+   * partition nemesis found it); until that rewrite is conditional, only a writer that knows
+   * its small files are never appended concurrently should turn this on.
+   */
+  inlineSmallFiles?: boolean;
   /** Identifies this client's writer leases. */
   clientId?: string;
   /**
@@ -184,10 +192,12 @@ export class DfsClient {
   /** Set when the client spreads reads over followers (options.followerReads). */
   readonly followerReads: FollowerReads | undefined;
   private readonly chunkservers: ChunkserverPool;
+  /** Largest file put inline (-1: none; see `inlineSmallFiles`). */
+  private readonly inlineLimit: number;
   readonly security: Security;
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
-  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads' | 'token' | 'umask'>> & {
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads' | 'token' | 'umask' | 'inlineSmallFiles'>> & {
     parallelChunks?: number;
     parallelReads?: number;
   };
@@ -195,6 +205,7 @@ export class DfsClient {
   readonly umask: number;
 
   constructor(options: DfsClientOptions) {
+    this.inlineLimit = options.inlineSmallFiles ? MAX_INLINE_BYTES : -1;
     this.opts = {
       callTimeoutMs: options.callTimeoutMs ?? DEFAULTS.callTimeoutMs,
       retryWindowMs: options.retryWindowMs ?? DEFAULTS.retryWindowMs,
@@ -411,7 +422,7 @@ export class DfsClient {
     const path = normalizePath(remote);
     if (source instanceof Uint8Array) {
       const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-      if (bytes.length <= MAX_INLINE_BYTES) return this.putInline(path, bytes, opts);
+      if (bytes.length <= this.inlineLimit) return this.putInline(path, bytes, opts);
       source = Readable.from([bytes]);
     }
     if (typeof source === 'string') {
@@ -419,19 +430,21 @@ export class DfsClient {
         throw toDfsError(err);
       });
       if (info.isDirectory()) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${source}: is a directory`);
-      if (info.size <= MAX_INLINE_BYTES) {
+      if (info.size <= this.inlineLimit) {
         const bytes = await readFile(source).catch((err: unknown) => {
           throw toDfsError(err);
         });
-        if (bytes.length <= MAX_INLINE_BYTES) return this.putInline(path, bytes, opts);
+        if (bytes.length <= this.inlineLimit) return this.putInline(path, bytes, opts);
       }
       return this.putFile(source, info.size, path, opts);
     }
     if (!isReadable(source)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'put: source must be a path or a readable stream');
-    // A stream that ends within MAX_INLINE_BYTES becomes an inline file.
-    const head = await peekStream(source as AsyncIterable<Buffer | string>, MAX_INLINE_BYTES);
-    if (head.ended) return this.putInline(path, head.bytes, opts);
-    source = Readable.from(head.rest);
+    if (this.inlineLimit >= 0) {
+      // A stream that ends within the inline limit becomes an inline file.
+      const head = await peekStream(source as AsyncIterable<Buffer | string>, this.inlineLimit);
+      if (head.ended) return this.putInline(path, head.bytes, opts);
+      source = Readable.from(head.rest);
+    }
     const writer = await this.openWriter(path, opts, MAX_PARALLEL_CHUNKS);
     writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     writer.limitHeldBytes(STREAM_HELD_BYTES);
