@@ -62,7 +62,12 @@ export function checkAddress(value: unknown, what = 'address', opts: { allowPort
 export function parseMember(text: string, what = 'member'): { id: string; address: string } {
   const eq = text.indexOf('=');
   if (eq < 0) throw invalid(what, text, 'want ID=HOST:PORT');
-  return { id: checkNodeId(text.slice(0, eq), `${what} id`), address: checkAddress(text.slice(eq + 1), `${what} address`) };
+  const id = checkNodeId(text.slice(0, eq), `${what} id`);
+  try {
+    return { id, address: checkAddress(text.slice(eq + 1), `${what} address`) };
+  } catch {
+    throw invalid(what, text, 'want ID=HOST:PORT (the address is not host:port)');
+  }
 }
 
 /** A comma-separated list of `ID=HOST:PORT`, ids unique. */

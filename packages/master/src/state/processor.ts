@@ -325,6 +325,7 @@ export class CommandProcessor {
       const parentId = this.attachTarget(this.ns.byId(id)!);
       this.sInsertInline.run(id, data);
       this.sFinalize.run(parentId, data.length, 0, cmd.now, id);
+      this.quota.enforce(parentId); // inline bytes count against space quotas too
       this.sTouch.run(cmd.now, parentId);
       const done = this.ns.byId(id)!;
       return { file: statusOf(done, this.ns.pathOf(done)) };

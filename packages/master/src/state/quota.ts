@@ -58,11 +58,14 @@ export class QuotaManager {
       COALESCE(SUM(i.type = 1 AND NOT ${replacing}), 0) AS files, COALESCE(SUM(i.type = 2), 0) AS dirs,
       COALESCE(SUM(CASE WHEN i.type = 1 AND i.parent IS NOT NULL THEN i.size ELSE 0 END), 0) AS length
       FROM sub JOIN inodes i ON i.id = sub.id`);
-    this.sSpace = db.prepare(`${sub} SELECT COALESCE(SUM(i.replication * CASE
+    // Chunks, plus the bytes of files kept inline in the metadata (both x replication).
+    this.sSpace = db.prepare(`${sub} SELECT (SELECT COALESCE(SUM(i.replication * CASE
         WHEN i.under_construction = 1 AND (c.committed = 0
           OR c.idx = (SELECT MAX(c2.idx) FROM chunks c2 WHERE c2.inode = i.id AND c2.committed = 1))
-        THEN MAX(c.length, i.chunk_size) ELSE c.length END), 0) AS space
-      FROM sub JOIN inodes i ON i.id = sub.id JOIN chunks c ON c.inode = i.id`);
+        THEN MAX(c.length, i.chunk_size) ELSE c.length END), 0)
+      FROM sub JOIN inodes i ON i.id = sub.id JOIN chunks c ON c.inode = i.id)
+      + (SELECT COALESCE(SUM(i.replication * LENGTH(d.data)), 0)
+      FROM sub JOIN inodes i ON i.id = sub.id JOIN inline_data d ON d.inode = i.id) AS space`);
   }
 
   get(dir: number): Quota | undefined {

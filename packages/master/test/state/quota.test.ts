@@ -44,6 +44,17 @@ describe('quotas (HDFS semantics, enforced in apply)', () => {
     writeFile(h, '/q/c', [2], 'c1', true);
   });
 
+  it('inline small files count against the space quota: bytes x replication, the next one refused', () => {
+    quota('/q', { space: 100 * REPL });
+    const inline = (path: string, n: number) => ({ ...createCmd(path), inline: Buffer.alloc(n, 7).toString('base64') });
+    h.ok(inline('/q/a', 60));
+    assert.equal(store.contentSummary('/q').usage.space, 60 * REPL);
+    const msg = h.fails(inline('/q/b', 41), ErrorCode.QUOTA_EXCEEDED);
+    assert.match(msg, /space quota of \/q exceeded/);
+    h.ok(inline('/q/b', 40));
+    assert.equal(store.contentSummary('/q').usage.space, 100 * REPL);
+  });
+
   it('space quota counts bytes x replication, chunks in flight at full chunk size, exactly to the byte', () => {
     quota('/q', { space: 2 * CHUNK * REPL });
     const { file } = h.ok(createCmd('/q/f'));
