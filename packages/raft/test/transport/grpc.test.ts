@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { channelOptions, crc32cOf, RaftServiceClient, serverOptions, type InstallSnapshotResponse, type SnapshotPiece } from '@dfs/proto';
 import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
+import { waitFor } from '@dfs/testkit';
 import { GrpcTransport, MessageType, SNAPSHOT_PIECE, type Message } from '../../src/index.js';
 import { message } from '../../src/core/types.js';
 import { toWire } from '../../src/transport/codec.js';
@@ -52,10 +53,7 @@ describe('GrpcTransport', function () {
     return { t, address: `127.0.0.1:${port}` };
   }
 
-  const until = async (cond: () => boolean): Promise<void> => {
-    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(cond(), 'timed out');
-  };
+  const until = (cond: () => boolean): Promise<unknown> => waitFor('the transport to deliver', () => cond(), 5_000, 10);
 
   it('delivers batches of messages with their entries intact', async () => {
     const gotB = { msgs: [] as Message[], snaps: [], sent: [] };
