@@ -53,6 +53,73 @@ describe('nemesis checkers', () => {
       assert.equal(checkMetadata(undone).ok, false);
     });
 
+    it('takes a create answered ALREADY_EXISTS as definite: the path existed then, and nothing was created', () => {
+      const existed = [
+        op('create', { key: 'g5', p: 'a', v: 1 }, 0, 10),
+        op('create', { key: 'g5', p: 'a', v: 2 }, 20, 30, { err: 'ALREADY_EXISTS' }),
+        op('stat', { key: 'g5', p: 'a' }, 40, 50, { size: 1 }),
+      ];
+      assert.deepEqual(checkMetadata(existed).anomalies, []);
+      // Unknown, that create could have taken effect; definite, it cannot: the stat seeing 2 is an anomaly.
+      const sawIt = [...existed.slice(0, 2), op('stat', { key: 'g5', p: 'a' }, 40, 50, { size: 2 })];
+      assert.equal(checkMetadata(sawIt).ok, false);
+      // ALREADY_EXISTS for a path that an acknowledged delete had removed, with no create since.
+      const absent = [
+        op('create', { key: 'g6', p: 'b', v: 3 }, 0, 10),
+        op('delete', { key: 'g6', p: 'b' }, 20, 30),
+        op('create', { key: 'g6', p: 'b', v: 4 }, 40, 50, { err: 'ALREADY_EXISTS' }),
+      ];
+      const r = checkMetadata(absent);
+      assert.equal(r.ok, false);
+      assert.match(r.anomalies.join('\n'), /\/meta\/g6\/\{a,b\} \(3 ops\) is not linearizable/);
+    });
+
+    it('ignores definite failures (LEASE_HELD) and counts the unknown outcomes', () => {
+      const h = [
+        op('create', { key: 'g7', p: 'a', v: 1 }, 0, 10),
+        op('overwrite', { key: 'g7', p: 'a', v: 2 }, 5, 15, { err: 'LEASE_HELD' }, 'fail'),
+        op('overwrite', { key: 'g7', p: 'a', v: 3 }, 20, 0, { err: 'UNAVAILABLE' }, 'unknown'),
+        op('stat', { key: 'g7', p: 'a' }, 30, 40, { size: 1 }),
+      ];
+      const r = checkMetadata(h);
+      assert.equal(r.ok, true);
+      assert.equal(r.unknown, 1);
+      assert.equal(r.ops, 3);
+      // Had the failed overwrite been applied, a stat would have seen 2: that is an anomaly.
+      assert.equal(checkMetadata([...h, op('stat', { key: 'g7', p: 'a' }, 50, 60, { size: 2 })]).ok, false);
+    });
+
+    it('uses an unknown write no read saw when the history needs it (a later ALREADY_EXISTS)', () => {
+      const h = [
+        op('create', { key: 'g8', p: 'a', v: 1 }, 0, 0, { err: 'UNAVAILABLE' }, 'unknown'),
+        op('create', { key: 'g8', p: 'a', v: 2 }, 20, 30, { err: 'ALREADY_EXISTS' }),
+      ];
+      assert.equal(checkMetadata(h).ok, true);
+    });
+
+    it('stays conclusive on a long history with many unknown writes', () => {
+      // 5 clients, 2,000 operations on one pair of paths, one write in ten unknown: the search
+      // without the unseen unknown writes settles it at once.
+      const h: CompletedOp[] = [];
+      let state: { a: number | null; b: number | null } = { a: null, b: null };
+      let v = 1;
+      for (let t = 0; t < 2000; t++) {
+        const p = t % 2 === 0 ? 'a' : 'b';
+        const at = t * 10;
+        if (t % 10 === 3) h.push(op('overwrite', { key: 'g9', p, v: v++ }, at, 0, { err: 'UNAVAILABLE' }, 'unknown'));
+        else if (t % 4 === 0) {
+          h.push(op('overwrite', { key: 'g9', p, v }, at, at + 15));
+          state = { ...state, [p]: v++ };
+        } else h.push(op('stat', { key: 'g9', p }, at + 16, at + 18, { size: state[p] }));
+      }
+      const started = performance.now();
+      const r = checkMetadata(h);
+      assert.deepEqual(r.inconclusive, []);
+      assert.equal(r.ok, true);
+      assert.equal(r.unknown, 200);
+      assert.ok(performance.now() - started < 20_000);
+    });
+
     it('checks the final state as the last read', () => {
       const h = [op('create', { key: 'g4', p: 'a', v: 9 }, 0, 10)];
       assert.equal(checkMetadata(h, final({ meta: { '/meta/g4/a': 9, '/meta/g4/b': null } })).ok, true);
@@ -86,6 +153,14 @@ describe('nemesis checkers', () => {
       assert.match(torn.anomalies.join('\n'), /torn or corrupt/);
       const badRead = checkAppends([...appends, op('read', { file: '/ap/f0' }, 40, 41, { len: r1.length, sha: sha(r1) })], final({ appendFiles: { '/ap/f0': r0 + r2 } }));
       assert.match(badRead.anomalies.join('\n'), /not a prefix/);
+    });
+
+    it('reports a record whose append failed definitely (LEASE_HELD) yet is present', () => {
+      const r0 = appendRecord('app0', 7);
+      const h = [op('append', { file: '/ap/f1', record: r0.trimEnd() }, 0, 10, { err: 'LEASE_HELD' }, 'fail')];
+      assert.equal(checkAppends(h, final({ appendFiles: { '/ap/f1': '' } })).ok, true);
+      const r = checkAppends(h, final({ appendFiles: { '/ap/f1': r0 } }));
+      assert.match(r.anomalies.join('\n'), /present though its append failed/);
     });
   });
 

@@ -45,14 +45,16 @@ async function main(): Promise<number> {
   const ops = results.reduce((a, r) => a + r.ops, 0);
   const faults = results.reduce((a, r) => a + r.faults.length, 0);
   const anomalies = results.reduce((a, r) => a + r.checks.reduce((b, c) => b + c.anomalies.length, 0), 0);
-  process.stdout.write(`nemesis: ${results.length} run(s), ${ops} operations, ${faults} faults, ${anomalies} anomalies\n`);
+  const inconclusive = results.reduce((a, r) => a + r.checks.reduce((b, c) => b + (c.inconclusive?.length ?? 0), 0), 0);
+  const unknown = results.reduce((a, r) => a + r.checks.reduce((b, c) => b + (c.unknown ?? 0), 0), 0);
+  process.stdout.write(`nemesis: ${results.length} run(s), ${ops} operations (${unknown} with unknown outcome), ${faults} faults, ${anomalies} anomalies, ${inconclusive} inconclusive checks\n`);
   return anomalies === 0 && left.length === 0 ? 0 : 1;
 }
 
 export function summary(r: RunResult): string {
   const lines = [
     `seed ${r.seed}: ${r.ok ? 'OK' : 'ANOMALIES'}; ${r.ops} operations; ${r.faults.length} faults (${Object.entries(r.faultCounts).map(([k, v]) => `${k} ${v}`).join(', ')})`,
-    ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.ops} ops${c.anomalies.length ? `\n    ${c.anomalies.slice(0, 20).join('\n    ')}` : ''}${c.inconclusive?.length ? `\n    inconclusive (search gave up): ${c.inconclusive.join('; ')}` : ''}`),
+    ...r.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.ops} ops${c.unknown !== undefined ? `, ${c.unknown} unknown` : ''}${c.anomalies.length ? `\n    ${c.anomalies.slice(0, 20).join('\n    ')}` : ''}${c.inconclusive?.length ? `\n    inconclusive (search gave up): ${c.inconclusive.join('; ')}` : ''}`),
   ];
   if (!r.ok) lines.push(`  history: ${r.savedTo}`, `  replay:  ${r.replay}`);
   return lines.join('\n');

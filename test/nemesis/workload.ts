@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DfsClient, resolveSecurity } from '@dfs/client';
@@ -51,6 +51,39 @@ function definite(err: unknown, ...codes: ErrorCode[]): boolean {
 
 const unknown = (err: unknown): { outcome: 'unknown'; out: HistoryEvent['out'] } => ({ outcome: 'unknown', out: { err: describe(err) } });
 
+/** LEASE_HELD: another client holds the file's writer lease; the operation did nothing (a definite failure). */
+function leaseHeld(err: unknown): { outcome: 'fail'; out: HistoryEvent['out'] } | undefined {
+  return definite(err, ErrorCode.LEASE_HELD) ? { outcome: 'fail', out: { err: 'LEASE_HELD' } } : undefined;
+}
+
+/** How long a one-call mutation is retried, with its op id, before its outcome is left unknown. */
+const RESOLVE_MS = 60_000;
+
+/** Answers that say nothing about whether a call happened: a lost answer, no leader reachable. */
+function inDoubt(err: unknown): boolean {
+  const c = code(err);
+  return c === undefined || c === ErrorCode.UNAVAILABLE || c === ErrorCode.DEADLINE_EXCEEDED || c === ErrorCode.CANCELLED || c === ErrorCode.NOT_LEADER;
+}
+
+/**
+ * A one-call mutation (rename, delete) retried with the same op id until the answer is definite,
+ * as a client retries a call whose answer it lost: the master's retry cache answers a retry
+ * with the first outcome, so the operation took effect at most once, between the first call and
+ * the definite answer. Far fewer unknown outcomes keep the linearizability search small.
+ */
+async function untilDefinite<T>(call: (opId: string) => Promise<T>): Promise<T> {
+  const opId = randomUUID();
+  const giveUpAt = Date.now() + RESOLVE_MS;
+  for (;;) {
+    try {
+      return await call(opId);
+    } catch (err) {
+      if (!inDoubt(err) || Date.now() > giveUpAt) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 function describe(err: unknown): string {
   return err instanceof DfsError ? `${err.codeName}: ${err.message}`.slice(0, 200) : String(err).slice(0, 200);
 }
@@ -74,19 +107,22 @@ async function metadataClient(proc: string, masters: string[], prng: Prng, h: Hi
       const roll = prng.next();
       if (roll < 0.2) {
         const v = values.next++;
-        await h.run(proc, 'create', { key, p: which, v }, () => c.put(new Uint8Array(v), path, { overwrite: false, signal: opSignal() }),
-          // ALREADY_EXISTS may answer a retried CreateFile whose first attempt succeeded: unknown.
-          unknown);
+        await h.run(proc, 'create', { key, p: which, v }, () => c.put(new Uint8Array(v), path, { overwrite: false, signal: opSignal() }), (err) =>
+          // Both definite: CreateFile and CompleteFile carry op ids, so a retry is answered with
+          // the first result, never with ALREADY_EXISTS for the caller's own file; LEASE_HELD is
+          // another client's create in progress, and nothing was done.
+          definite(err, ErrorCode.ALREADY_EXISTS) ? { outcome: 'ok', out: { err: 'ALREADY_EXISTS' } } : leaseHeld(err) ?? unknown(err));
       } else if (roll < 0.4) {
         const v = values.next++;
-        await h.run(proc, 'overwrite', { key, p: which, v }, () => c.put(new Uint8Array(v), path, { overwrite: true, signal: opSignal() }), unknown);
+        await h.run(proc, 'overwrite', { key, p: which, v }, () => c.put(new Uint8Array(v), path, { overwrite: true, signal: opSignal() }), (err) =>
+          leaseHeld(err) ?? unknown(err));
       } else if (roll < 0.55) {
         const dst = which === 'a' ? 'b' : 'a';
         const overwrite = prng.chance(0.5);
-        await h.run(proc, 'rename', { key, p: which, dst, overwrite }, () => c.mv(path, metaPath(g, dst), { overwrite, signal: opSignal() }), (err) =>
+        await h.run(proc, 'rename', { key, p: which, dst, overwrite }, () => untilDefinite((opId) => c.mv(path, metaPath(g, dst), { overwrite, opId, signal: opSignal() })), (err) =>
           definite(err, ErrorCode.NOT_FOUND, ErrorCode.ALREADY_EXISTS) ? { outcome: 'ok', out: { err: ErrorCode[code(err)!]! } } : unknown(err));
       } else if (roll < 0.7) {
-        await h.run(proc, 'delete', { key, p: which }, () => c.rm(path, { skipTrash: true, signal: opSignal() }), (err) =>
+        await h.run(proc, 'delete', { key, p: which }, () => untilDefinite((opId) => c.rm(path, { skipTrash: true, opId, signal: opSignal() })), (err) =>
           definite(err, ErrorCode.NOT_FOUND) ? { outcome: 'ok', out: { err: 'NOT_FOUND' } } : unknown(err));
       } else {
         await h.run(proc, 'stat', { key, p: which }, () => c.stat(path, { signal: opSignal() }), (err) =>
@@ -107,9 +143,9 @@ async function appender(proc: string, masters: string[], prng: Prng, h: HistoryW
       const file = `/ap/f${prng.int(APPEND_FILES)}`;
       const record = appendRecord(proc, seq++);
       await h.run(proc, 'append', { file, record: record.trimEnd() }, () => c.append(Buffer.from(record), file, { signal: opSignal() }), (err) =>
-        // One writer per file: LEASE_HELD is expected while another appends. Still counted unknown:
-        // it may answer a retry of an append whose first attempt went through.
-        unknown(err));
+        // One writer per file: LEASE_HELD while another appends, and this append did nothing
+        // (a retry of this client's own OpenAppend or CompleteFile never answers LEASE_HELD).
+        leaseHeld(err) ?? unknown(err));
       await new Promise((r) => setTimeout(r, prng.int(50)));
     }
   } finally {

@@ -94,6 +94,11 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Carried in gRPC metadata to every master and chunkserver the call touches. */
   requestId?: string;
+  /**
+   * rm and mv: the operation's id (default: a fresh one). A caller that never learned an
+   * operation's outcome retries it with the same id, and the master answers with the first outcome.
+   */
+  opId?: string;
 }
 
 export interface PutOptions extends CallOptions {
@@ -333,7 +338,7 @@ export class DfsClient {
   async rm(path: string, opts: CallOptions & { recursive?: boolean; skipTrash?: boolean } = {}): Promise<void> {
     await this.masters.call(
       (c) => c.delete,
-      { path: normalizePath(path), recursive: opts.recursive ?? false, skipTrash: opts.skipTrash ?? false, opId: randomUUID() },
+      { path: normalizePath(path), recursive: opts.recursive ?? false, skipTrash: opts.skipTrash ?? false, opId: opts.opId ?? randomUUID() },
       opts,
     );
   }
@@ -341,7 +346,7 @@ export class DfsClient {
   async mv(src: string, dst: string, opts: CallOptions & { overwrite?: boolean } = {}): Promise<void> {
     await this.masters.call(
       (c) => c.rename,
-      { src: normalizePath(src), dst: normalizePath(dst), overwrite: opts.overwrite ?? false, opId: randomUUID() },
+      { src: normalizePath(src), dst: normalizePath(dst), overwrite: opts.overwrite ?? false, opId: opts.opId ?? randomUUID() },
       opts,
     );
   }
