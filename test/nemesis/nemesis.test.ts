@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { randomInt } from 'node:crypto';
 import { namespacesLeft, rootNftTables } from './cleanup.js';
 import { summary } from './main.js';
 import { join } from 'node:path';
-import { clientProcess, dfsInClient, leaderOf, runNemesis, startHostsCluster, type FaultKind } from './run.js';
-import { Nemesis } from './nemesis.js';
+import { clientProcess, dfsInClient, inClientHost, leaderOf, runNemesis, startHostsCluster, type FaultKind } from './run.js';
+import { Nemesis, type ClusterOnHosts } from './nemesis.js';
 import { waitFor } from '@dfs/testkit';
 
 /*
@@ -18,6 +20,69 @@ const SECONDS = Number(process.env.DFS_NEMESIS_SECONDS ?? 25);
 
 function ns(nsName: string, args: string[]): string {
   return execFileSync('ip', ['netns', 'exec', nsName, ...args], { encoding: 'utf8' });
+}
+
+/** The time of the first JSON log line at or after `since` that `match` accepts. */
+function logAfter(path: string, since: number, match: (line: Record<string, unknown>) => boolean): number | undefined {
+  for (const text of readFileSync(path, 'utf8').split('\n')) {
+    if (!text.startsWith('{')) continue;
+    const line = JSON.parse(text) as Record<string, unknown>;
+    const time = Date.parse(String(line.time)); // ISO timestamps (the telemetry logger)
+    if (time >= since && match(line)) return time;
+  }
+  return undefined;
+}
+
+/** A FUSE mount in the client host (time-mount.js), its calls timed inside that host. */
+class MountProbe {
+  private readonly lines: string[] = [];
+  private waiting: (() => void) | undefined;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      this.lines.push(l);
+      this.waiting?.();
+    });
+  }
+
+  static async start(hosts: ClusterOnHosts): Promise<MountProbe> {
+    const masters = hosts.masters.map((m) => `${m.host.name}:7001`).join(',');
+    const argv = [...inClientHost(hosts), process.execPath, join(__dirname, 'time-mount.js'), masters];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const probe = new MountProbe(child);
+    const ready = await probe.next(150_000);
+    assert.equal(ready, 'ready', `time-mount: ${ready} ${err}`);
+    return probe;
+  }
+
+  private async next(timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.lines.length === 0) {
+      if (this.child.exitCode !== null) return `exited ${this.child.exitCode}`;
+      if (Date.now() > deadline) return 'timed out';
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+        setTimeout(resolve, 200);
+      });
+    }
+    return this.lines.shift()!;
+  }
+
+  /** Milliseconds one mkdir through the mount took. */
+  async mkdir(name: string): Promise<number> {
+    this.child.stdin.write(`mkdir ${name}\n`);
+    const answer = await this.next(60_000);
+    const m = /^took (\d+)$/.exec(answer);
+    assert.ok(m, `mkdir ${name} through the mount: ${answer}`);
+    return Number(m[1]);
+  }
+
+  async stop(): Promise<void> {
+    this.child.stdin.end();
+    await waitFor('the mount probe to exit', () => this.child.exitCode !== null || this.child.signalCode !== null, 40_000, 100).catch(() => this.child.kill('SIGKILL'));
+  }
 }
 
 describe('hosts and the partition nemesis', function () {
@@ -35,9 +100,10 @@ describe('hosts and the partition nemesis', function () {
     assert.equal(rootNftTables(), rootTablesBefore, 'nothing added to the root namespace\'s nftables');
   });
 
-  it('runs each node on a host of its own, dialled by host name, and a fresh dfs process finds a new leader fast when the leader\'s host is cut off', async () => {
+  it('runs each node on a host of its own, dialled by host name, and a fresh dfs process, a running mount and every chunkserver find a new leader fast when the leader\'s host is cut off', async () => {
     const { cluster, hosts } = await startHostsCluster();
     const nemesis = new Nemesis(hosts);
+    let mount: MountProbe | undefined;
     try {
       for (const h of hosts.network.hosts) {
         assert.match(ns(h.ns, ['ip', '-4', '-br', 'addr', 'show', 'dev', 'eth0']), new RegExp(`${h.address.replace(/\./g, '\\.')}/16`));
@@ -55,8 +121,13 @@ describe('hosts and the partition nemesis', function () {
       };
       const baseline = Math.max(await firstCall('/before-1'), await firstCall('/before-2'));
 
+      // A mount in the client host, working before the cut (it knows the old leader).
+      mount = await MountProbe.start(hosts);
+      const mountBaseline = await mount.mkdir('mount-before');
+
       const old = await leaderOf(hosts);
       assert.ok(old, 'a leader');
+      const cutAt = Date.now();
       const fault = nemesis.partition('isolate-leader', [old], nemesis.hostNames.filter((h) => h !== old));
       // Wait (outside the timing) until the majority has elected someone else.
       const next = await waitFor('a new leader', async () => {
@@ -66,11 +137,30 @@ describe('hosts and the partition nemesis', function () {
       const took = await firstCall('/after-election');
       process.stderr.write(`      a fresh client's first call with the leader ${old} cut off: ${took} ms (new leader ${next}); with every master up: ${baseline} ms\n`);
       assert.ok(took < baseline + 2000, `took ${took} ms; ${baseline} ms with every master up`);
+
+      // The running mount's first call since the cut: its pool still points at the old leader.
+      const mountTook = await mount.mkdir('mount-after-election');
+      process.stderr.write(`      the running mount's first call with the leader ${old} cut off: ${mountTook} ms; before the cut: ${mountBaseline} ms\n`);
+      assert.ok(mountTook < mountBaseline + 3000, `the mount took ${mountTook} ms; ${mountBaseline} ms before the cut`);
+
+      // Every chunkserver obeys the new leader soon after its election: from the leader's own
+      // log line to each chunkserver's "master leader found" (one machine, one clock).
+      const leaderLog = hosts.masters.find((m) => m.id === next)!.log;
+      const elected = logAfter(leaderLog, cutAt, (l) => String(l.msg).startsWith('became leader'));
+      assert.ok(elected, `${next} logged its election: ${readFileSync(leaderLog, 'utf8').slice(-3000)}`);
+      const found = await waitFor('every chunkserver to follow the new leader', () => {
+        const times = hosts.chunkservers.map((c) => logAfter(c.log, cutAt, (l) => l.msg === 'master leader found' && String(l.leader).startsWith(`${next}:`)));
+        return times.every((t) => t !== undefined) ? (times as number[]) : undefined;
+      }, 30_000, 100);
+      const lags = found.map((t) => t - elected);
+      process.stderr.write(`      chunkservers following ${next}, ms after its election: ${lags.join(', ')} (heartbeat every 500 ms)\n`);
+      assert.ok(Math.max(...lags) < 5000, `chunkservers followed the new leader ${lags.join(', ')} ms after its election`);
       // The command-line tool, a fresh process too, works (and exits) while the old leader is unreachable.
       const cli = await dfsInClient(hosts, ['mkdir', '-p', '/from-the-cli'], 60_000);
       assert.equal(cli.code, 0, cli.stderr);
       await fault.heal();
     } finally {
+      await mount?.stop();
       await nemesis.stop();
       await cluster.stop();
     }
