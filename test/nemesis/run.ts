@@ -161,7 +161,9 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
   const work = mkdtempSync(join(tmpdir(), 'dfs-nemesis-'));
   const prng = new Prng(opts.seed);
   const faults: string[] = [];
+  const phase = phaseTimer(log);
   const { cluster, hosts } = await startHostsCluster();
+  phase('cluster up');
   const nemesis = new Nemesis(hosts);
   const masters = hosts.masters.map((m) => `${m.host.name}:7001`).join(',');
   const stop = new AbortController();
@@ -172,6 +174,7 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
       120_000,
     );
     if (setup.code !== 0) throw new Error(`workload setup failed (exit ${setup.code}): ${setup.stderr.slice(-2000)}`);
+    phase('setup');
     const workload = run(
       [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'run', '--masters', masters, '--seed', String(opts.seed), '--seconds', String(opts.seconds), '--dir', work],
       opts.seconds * 1000 + 120_000,
@@ -199,6 +202,7 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
     const [w] = await Promise.all([workload, schedule()]);
     if (w.code !== 0) throw new Error(`workload failed (exit ${w.code}): ${w.stderr.slice(-2000)}`);
     await nemesis.healAll();
+    phase('workload and faults');
     log('nemesis: every fault healed; reading back');
 
     const v = await run(
@@ -207,8 +211,10 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
     );
     if (v.code !== 0) throw new Error(`verify failed (exit ${v.code}): ${v.stderr.slice(-2000)}`);
     const final = JSON.parse(readFileSync(join(work, 'final.json'), 'utf8')) as FinalState;
+    phase(`verify (fsck healthy after ${final.fsck.waitedMs} ms)`);
     const history = readHistory(join(work, 'history.jsonl'));
     const checks = [checkMetadata(history, final), checkAppends(history, final), checkData(history, final)];
+    phase('checks');
     result = {
       seed: opts.seed,
       ok: checks.every((c) => c.ok),
@@ -232,8 +238,19 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
       log(`nemesis: FAILED; history saved in ${saveTo}; replay with: ${replay}`);
     }
     await cluster.stop();
+    phase('stop');
   }
   return result!; // set, or the try block threw
+}
+
+/** Logs how long each phase of a run took (where a CI run's minutes go). */
+function phaseTimer(log: (line: string) => void): (name: string) => void {
+  let last = performance.now();
+  return (name) => {
+    const now = performance.now();
+    log(`nemesis: ${name}: ${((now - last) / 1000).toFixed(1)} s`);
+    last = now;
+  };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -88,8 +88,11 @@ function describe(err: unknown): string {
   return err instanceof DfsError ? `${err.codeName}: ${err.message}`.slice(0, 200) : String(err).slice(0, 200);
 }
 
+/** DFS_NEMESIS_INLINE=1: the clients put small files inline (the opt-in of packages/client/README.md). */
+const INLINE = process.env.DFS_NEMESIS_INLINE === '1';
+
 function newClient(masters: string[]): DfsClient {
-  return new DfsClient({ masters, security: resolveSecurity().security, callTimeoutMs: 2000, retryWindowMs: 4000 });
+  return new DfsClient({ masters, security: resolveSecurity().security, callTimeoutMs: 2000, retryWindowMs: 4000, inlineSmallFiles: INLINE });
 }
 
 function opSignal(): AbortSignal {
