@@ -1,5 +1,4 @@
 import { randomInt } from 'node:crypto';
-import { namespacesLeft } from './cleanup.js';
 import { FAULT_KINDS, runNemesis, type FaultKind, type RunResult } from './run.js';
 
 /*
@@ -40,8 +39,7 @@ async function main(): Promise<number> {
     results.push(res);
     process.stdout.write(summary(res) + '\n');
   }
-  const left = namespacesLeft();
-  if (left.length > 0) process.stderr.write(`nemesis: namespaces left behind: ${left.join(' ')}\n`);
+  const left = results.flatMap((r) => r.namespacesLeft ?? []);
   const ops = results.reduce((a, r) => a + r.ops, 0);
   const faults = results.reduce((a, r) => a + r.faults.length, 0);
   const anomalies = results.reduce((a, r) => a + r.checks.reduce((b, c) => b + c.anomalies.length, 0), 0);

@@ -3,16 +3,20 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { randomInt } from 'node:crypto';
-import { namespacesLeft, rootNftTables } from './cleanup.js';
+import { hostsPrefix, namespacesLeft, rootNftTables } from './cleanup.js';
 import { summary } from './main.js';
 import { join } from 'node:path';
-import { clientProcess, dfsInClient, inClientHost, leaderOf, runNemesis, startHostsCluster, type FaultKind } from './run.js';
-import { Nemesis, type ClusterOnHosts } from './nemesis.js';
+import { clientProcess, dfsInClient, inClientHost, leaderOf, runNemesis, startShared, stopShared, type FaultKind, type SharedHosts } from './run.js';
+import type { ClusterOnHosts } from './nemesis.js';
 import { waitFor } from '@dfs/testkit';
 
 /*
  * The whole system across "hosts" (network namespaces), under a nemesis. Root only (network
  * namespaces, nftables): skipped otherwise. `make nemesis` runs the long version.
+ *
+ * One cluster serves every test here (starting seven processes with certificates is most of a
+ * run's cost on a loaded machine); each schedule's files live under a directory of its own, and
+ * every fault is healed before the next test.
  */
 
 const isRoot = process.getuid?.() === 0;
@@ -88,22 +92,27 @@ class MountProbe {
 describe('hosts and the partition nemesis', function () {
   this.timeout(300_000);
   let rootTablesBefore = '';
+  let shared: SharedHosts | undefined;
 
-  before(function () {
+  before(async function () {
     if (!isRoot) this.skip();
     rootTablesBefore = rootNftTables();
+    shared = await startShared();
   });
 
-  afterEach(() => {
+  after(async () => {
     if (!isRoot) return;
-    assert.deepEqual(namespacesLeft(), [], 'every namespace is deleted after a test');
+    if (!shared) return;
+    await stopShared(shared);
+    // Only this cluster's: a `make nemesis` may be running beside the tests.
+    assert.deepEqual(namespacesLeft(hostsPrefix(shared.hosts.network.bridgeNs)), [], 'every namespace is deleted once the cluster stops');
     assert.equal(rootNftTables(), rootTablesBefore, 'nothing added to the root namespace\'s nftables');
   });
 
   it('runs each node on a host of its own, dialled by host name, and a fresh dfs process, a running mount and every chunkserver find a new leader fast when the leader\'s host is cut off', async () => {
-    const { cluster, hosts } = await startHostsCluster();
-    const nemesis = new Nemesis(hosts);
+    const { hosts, nemesis } = shared!;
     let mount: MountProbe | undefined;
+    let fault: { heal(): Promise<void> | void } | undefined;
     try {
       for (const h of hosts.network.hosts) {
         assert.match(ns(h.ns, ['ip', '-4', '-br', 'addr', 'show', 'dev', 'eth0']), new RegExp(`${h.address.replace(/\./g, '\\.')}/16`));
@@ -128,7 +137,7 @@ describe('hosts and the partition nemesis', function () {
       const old = await leaderOf(hosts);
       assert.ok(old, 'a leader');
       const cutAt = Date.now();
-      const fault = nemesis.partition('isolate-leader', [old], nemesis.hostNames.filter((h) => h !== old));
+      fault = nemesis.partition('isolate-leader', [old], nemesis.hostNames.filter((h) => h !== old));
       // Wait (outside the timing) until the majority has elected someone else.
       const next = await waitFor('a new leader', async () => {
         const l = await leaderOf(hosts);
@@ -158,11 +167,9 @@ describe('hosts and the partition nemesis', function () {
       // The command-line tool, a fresh process too, works (and exits) while the old leader is unreachable.
       const cli = await dfsInClient(hosts, ['mkdir', '-p', '/from-the-cli'], 60_000);
       assert.equal(cli.code, 0, cli.stderr);
-      await fault.heal();
     } finally {
+      await fault?.heal();
       await mount?.stop();
-      await nemesis.stop();
-      await cluster.stop();
     }
   });
 
@@ -174,7 +181,7 @@ describe('hosts and the partition nemesis', function () {
   for (const s of schedules) {
     it(`keeps metadata linearizable, appends whole, data intact and fsck healthy under ${s.name}`, async () => {
       const seed = Number(process.env.DFS_NEMESIS_SEED ?? randomInt(1, 2 ** 31));
-      const result = await runNemesis({ seed, seconds: SECONDS, kinds: s.kinds, log: (l) => process.stderr.write(`      ${l}\n`) });
+      const result = await runNemesis({ seed, seconds: SECONDS, kinds: s.kinds, shared, log: (l) => process.stderr.write(`      ${l}\n`) });
       process.stderr.write(summary(result).replace(/^/gm, '      ') + '\n');
       assert.ok(result.faults.length > 0, 'the schedule injected faults');
       assert.ok(result.ops > 0, 'the workloads ran');

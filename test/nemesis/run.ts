@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DFS_BIN, TestCluster } from '@dfs/testkit';
 import { checkAppends, checkData, checkMetadata, type CheckReport } from './checkers.js';
+import { hostsPrefix, namespacesLeft } from './cleanup.js';
 import { readHistory } from './history.js';
 import { Nemesis, shuffle, type ClusterOnHosts, type Fault } from './nemesis.js';
 import { Prng } from '@dfs/testkit';
@@ -33,6 +34,17 @@ export interface RunOptions {
   /** Where a failing run's history goes. */
   saveDir?: string;
   log?: (line: string) => void;
+  /**
+   * A cluster on hosts to run on, shared with other runs (each run's files live under a
+   * directory of its own); its owner stops it. Default: a fresh cluster, stopped after the run.
+   */
+  shared?: SharedHosts;
+}
+
+export interface SharedHosts {
+  cluster: TestCluster;
+  hosts: ClusterOnHosts;
+  nemesis: Nemesis;
 }
 
 export interface RunResult {
@@ -44,15 +56,20 @@ export interface RunResult {
   checks: CheckReport[];
   /** Set when the run failed: where its history and logs are. */
   savedTo?: string;
+  /** This run's host namespaces still there after its cluster stopped (none expected). */
+  namespacesLeft?: string[];
   replay: string;
 }
 
-function run(argv: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(argv: string[], timeoutMs: number, onStdout?: (all: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      onStdout?.(stdout);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
@@ -89,6 +106,17 @@ export async function leaderOf(cluster: ClusterOnHosts): Promise<string | undefi
   if (r.code !== 0) return undefined;
   const masters = JSON.parse(r.stdout) as Array<{ id: string; role: string }>;
   return masters.find((m) => m.role === 'leader')?.id;
+}
+
+/** A cluster on hosts and its nemesis; `stopShared` ends both. */
+export async function startShared(): Promise<SharedHosts> {
+  const { cluster, hosts } = await startHostsCluster();
+  return { cluster, hosts, nemesis: new Nemesis(hosts) };
+}
+
+export async function stopShared(shared: SharedHosts): Promise<void> {
+  await shared.nemesis.stop();
+  await shared.cluster.stop();
 }
 
 export async function startHostsCluster(): Promise<{ cluster: TestCluster; hosts: ClusterOnHosts }> {
@@ -162,29 +190,35 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
   const prng = new Prng(opts.seed);
   const faults: string[] = [];
   const phase = phaseTimer(log);
-  const { cluster, hosts } = await startHostsCluster();
+  const { cluster, hosts, nemesis } = opts.shared ?? (await startShared());
   phase('cluster up');
-  const nemesis = new Nemesis(hosts);
+  const countsBefore = new Map(nemesis.counts);
   const masters = hosts.masters.map((m) => `${m.host.name}:7001`).join(',');
+  const root = ['--root', `/nemesis-${opts.seed}-${Date.now()}`];
   const stop = new AbortController();
   let result: RunResult | undefined;
   try {
-    const setup = await run(
-      [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'setup', '--masters', masters, '--dir', work],
-      120_000,
-    );
-    if (setup.code !== 0) throw new Error(`workload setup failed (exit ${setup.code}): ${setup.stderr.slice(-2000)}`);
-    phase('setup');
+    // The workload sets up its files, says "started", and runs; the faults begin then, and
+    // stop at the run's nominal end, so that calls still in flight finish on a healed network.
+    let started!: () => void;
+    const isStarted = new Promise<void>((resolve) => (started = resolve));
     const workload = run(
-      [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'run', '--masters', masters, '--seed', String(opts.seed), '--seconds', String(opts.seconds), '--dir', work],
-      opts.seconds * 1000 + 120_000,
-    ).finally(() => stop.abort());
+      [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'run', '--masters', masters, '--seed', String(opts.seed), '--seconds', String(opts.seconds), '--dir', work, ...root],
+      opts.seconds * 1000 + 180_000,
+      (out) => out.includes('started\n') && started(),
+    ).finally(() => {
+      started();
+      stop.abort();
+    });
+    await isStarted;
+    phase('setup');
+    const endAt = Date.now() + opts.seconds * 1000;
 
     // The schedule: a fault, held 3–8 s, healed, 2–4 s of calm; kinds in a seeded order, each
     // used before any repeats.
     const schedule = async (): Promise<void> => {
       let bag: FaultKind[] = [];
-      while (!stop.signal.aborted) {
+      while (!stop.signal.aborted && Date.now() < endAt) {
         if (bag.length === 0) bag = shuffle(prng, kinds);
         const kind = bag.pop()!;
         const hold = 3000 + prng.int(5000);
@@ -206,7 +240,7 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
     log('nemesis: every fault healed; reading back');
 
     const v = await run(
-      [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'verify', '--masters', masters, '--dir', work, '--timeout', '90'],
+      [...inClientHost(hosts), process.execPath, join(__dirname, 'workload.js'), 'verify', '--masters', masters, '--dir', work, '--timeout', '90', ...root],
       240_000,
     );
     if (v.code !== 0) throw new Error(`verify failed (exit ${v.code}): ${v.stderr.slice(-2000)}`);
@@ -220,13 +254,13 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
       ok: checks.every((c) => c.ok),
       ops: history.length,
       faults,
-      faultCounts: Object.fromEntries(nemesis.counts),
+      faultCounts: Object.fromEntries([...nemesis.counts].map(([k, n]) => [k, n - (countsBefore.get(k) ?? 0)]).filter(([, n]) => (n as number) > 0)),
       checks,
       replay,
     };
   } finally {
     stop.abort();
-    await nemesis.stop();
+    if (!opts.shared) await nemesis.stop();
     if (!result?.ok) {
       // Keep what explains the failure: the history, the final state, every node's log.
       const saveTo = join(opts.saveDir ?? join(process.cwd(), 'nemesis-failures'), `seed-${opts.seed}-${Date.now()}`);
@@ -237,8 +271,13 @@ export async function runNemesis(opts: RunOptions): Promise<RunResult> {
       if (result) result.savedTo = saveTo;
       log(`nemesis: FAILED; history saved in ${saveTo}; replay with: ${replay}`);
     }
-    await cluster.stop();
-    phase('stop');
+    if (!opts.shared) {
+      await cluster.stop();
+      phase('stop');
+      const left = namespacesLeft(hostsPrefix(hosts.network.bridgeNs));
+      if (result) result.namespacesLeft = left;
+      if (left.length > 0) log(`nemesis: namespaces left behind: ${left.join(' ')}`);
+    }
   }
   return result!; // set, or the try block threw
 }

@@ -9,11 +9,17 @@ import { Prng } from '@dfs/testkit';
 /*
  * The nemesis workloads, run inside the client host (`ip netns exec <client ns> node workload.js`):
  *
- *   setup  --masters L --dir D                         directories and append files, before any fault
- *   run    --masters L --seed S --seconds N --dir D   clients work for N seconds, writing D/history.jsonl
+ *   run    --masters L --seed S --seconds N --dir D   creates the directories and append files,
+ *                                                      prints "started", then clients work for N
+ *                                                      seconds, writing D/history.jsonl
  *   verify --masters L --dir D --timeout N             after the faults heal: reads back the append
  *                                                      files and every put, waits for fsck healthy,
  *                                                      writes D/final.json
+ *   both take --root R: every path under R (runs sharing a cluster), recorded without it
+ *
+ * Outcomes: ok, fail (certainly did nothing: LEASE_HELD) or unknown; a create answered
+ * ALREADY_EXISTS is ok with that answer (nothing created, the path existed). Renames and
+ * deletes are retried with their op id until the answer is definite (untilDefinite).
  *
  * Workloads (each logical client has a DfsClient, so a master pool, of its own):
  *   metadata: five clients create, overwrite, rename (within a pair), delete and stat ten paths
@@ -25,6 +31,16 @@ import { Prng } from '@dfs/testkit';
 export const META_GROUPS = 5;
 export const APPEND_FILES = 3;
 export const CHUNK_SIZE = 64 * 1024;
+
+/**
+ * The directory every path of this run lives under (`--root`, default /): runs that share a
+ * cluster do not see each other's files. Histories and the final state record paths without it.
+ */
+let root = '';
+
+function at(path: string): string {
+  return root + path;
+}
 
 export function metaPath(group: number, which: 'a' | 'b'): string {
   return `/meta/g${group}/${which}`;
@@ -110,25 +126,25 @@ async function metadataClient(proc: string, masters: string[], prng: Prng, h: Hi
       const roll = prng.next();
       if (roll < 0.2) {
         const v = values.next++;
-        await h.run(proc, 'create', { key, p: which, v }, () => c.put(new Uint8Array(v), path, { overwrite: false, signal: opSignal() }), (err) =>
+        await h.run(proc, 'create', { key, p: which, v }, () => c.put(new Uint8Array(v), at(path), { overwrite: false, signal: opSignal() }), (err) =>
           // Both definite: CreateFile and CompleteFile carry op ids, so a retry is answered with
           // the first result, never with ALREADY_EXISTS for the caller's own file; LEASE_HELD is
           // another client's create in progress, and nothing was done.
           definite(err, ErrorCode.ALREADY_EXISTS) ? { outcome: 'ok', out: { err: 'ALREADY_EXISTS' } } : leaseHeld(err) ?? unknown(err));
       } else if (roll < 0.4) {
         const v = values.next++;
-        await h.run(proc, 'overwrite', { key, p: which, v }, () => c.put(new Uint8Array(v), path, { overwrite: true, signal: opSignal() }), (err) =>
+        await h.run(proc, 'overwrite', { key, p: which, v }, () => c.put(new Uint8Array(v), at(path), { overwrite: true, signal: opSignal() }), (err) =>
           leaseHeld(err) ?? unknown(err));
       } else if (roll < 0.55) {
         const dst = which === 'a' ? 'b' : 'a';
         const overwrite = prng.chance(0.5);
-        await h.run(proc, 'rename', { key, p: which, dst, overwrite }, () => untilDefinite((opId) => c.mv(path, metaPath(g, dst), { overwrite, opId, signal: opSignal() })), (err) =>
+        await h.run(proc, 'rename', { key, p: which, dst, overwrite }, () => untilDefinite((opId) => c.mv(at(path), at(metaPath(g, dst)), { overwrite, opId, signal: opSignal() })), (err) =>
           definite(err, ErrorCode.NOT_FOUND, ErrorCode.ALREADY_EXISTS) ? { outcome: 'ok', out: { err: ErrorCode[code(err)!]! } } : unknown(err));
       } else if (roll < 0.7) {
-        await h.run(proc, 'delete', { key, p: which }, () => untilDefinite((opId) => c.rm(path, { skipTrash: true, opId, signal: opSignal() })), (err) =>
+        await h.run(proc, 'delete', { key, p: which }, () => untilDefinite((opId) => c.rm(at(path), { skipTrash: true, opId, signal: opSignal() })), (err) =>
           definite(err, ErrorCode.NOT_FOUND) ? { outcome: 'ok', out: { err: 'NOT_FOUND' } } : unknown(err));
       } else {
-        await h.run(proc, 'stat', { key, p: which }, () => c.stat(path, { signal: opSignal() }), (err) =>
+        await h.run(proc, 'stat', { key, p: which }, () => c.stat(at(path), { signal: opSignal() }), (err) =>
           definite(err, ErrorCode.NOT_FOUND) ? { outcome: 'ok', out: { size: null } } : unknown(err),
           (st) => ({ size: Number(st.size) }));
       }
@@ -145,7 +161,7 @@ async function appender(proc: string, masters: string[], prng: Prng, h: HistoryW
     while (Date.now() < until) {
       const file = `/ap/f${prng.int(APPEND_FILES)}`;
       const record = appendRecord(proc, seq++);
-      await h.run(proc, 'append', { file, record: record.trimEnd() }, () => c.append(Buffer.from(record), file, { signal: opSignal() }), (err) =>
+      await h.run(proc, 'append', { file, record: record.trimEnd() }, () => c.append(Buffer.from(record), at(file), { signal: opSignal() }), (err) =>
         // One writer per file: LEASE_HELD while another appends, and this append did nothing
         // (a retry of this client's own OpenAppend or CompleteFile never answers LEASE_HELD).
         leaseHeld(err) ?? unknown(err));
@@ -161,7 +177,7 @@ async function reader(proc: string, masters: string[], prng: Prng, h: HistoryWri
   try {
     while (Date.now() < until) {
       const file = `/ap/f${prng.int(APPEND_FILES)}`;
-      await h.run(proc, 'read', { file }, () => c.readFile(file, { signal: opSignal() }), unknown, (buf) => ({ len: buf.length, sha: sha256(buf) }));
+      await h.run(proc, 'read', { file }, () => c.readFile(at(file), { signal: opSignal() }), unknown, (buf) => ({ len: buf.length, sha: sha256(buf) }));
       await new Promise((r) => setTimeout(r, 50 + prng.int(100)));
     }
   } finally {
@@ -180,7 +196,7 @@ async function putter(proc: string, masters: string[], prng: Prng, h: HistoryWri
       // A put abandoned mid-way is recovered, after its lease expires, as a prefix of whole
       // chunks (RecoverLease, as HDFS lease recovery): those prefixes are acceptable for an unknown outcome.
       const prefixes = Array.from({ length: Math.ceil(size / CHUNK_SIZE) }, (_, k) => sha256(data.subarray(0, k * CHUNK_SIZE)).slice(0, 16)).join(',');
-      await h.run(proc, 'put', { path, size, sha: sha256(data), prefixes }, () => c.put(data, path, { signal: opSignal() }), unknown);
+      await h.run(proc, 'put', { path, size, sha: sha256(data), prefixes }, () => c.put(data, at(path), { signal: opSignal() }), unknown);
     }
   } finally {
     c.close();
@@ -194,10 +210,11 @@ async function setup(masters: string[]): Promise<void> {
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {
-        for (let g = 0; g < META_GROUPS; g++) await c.mkdir(`/meta/g${g}`, { parents: true });
-        await c.mkdir('/data', { parents: true });
+        for (let g = 0; g < META_GROUPS; g++) await c.mkdir(at(`/meta/g${g}`), { parents: true });
+        await c.mkdir(at('/data'), { parents: true });
+        await c.mkdir(at('/ap'), { parents: true });
         for (let f = 0; f < APPEND_FILES; f++) {
-          if (!(await c.tryStat(`/ap/f${f}`))) await c.put(new Uint8Array(0), `/ap/f${f}`, { overwrite: true });
+          if (!(await c.tryStat(at(`/ap/f${f}`)))) await c.put(new Uint8Array(0), at(`/ap/f${f}`), { overwrite: true });
         }
         return;
       } catch (err) {
@@ -210,7 +227,10 @@ async function setup(masters: string[]): Promise<void> {
   }
 }
 
+/** Sets up, prints "started" (the faults may begin), then runs the clients for `seconds`. */
 export async function runWorkload(masters: string[], seed: number, seconds: number, dir: string): Promise<void> {
+  await setup(masters);
+  process.stdout.write('started\n');
   mkdirSync(dir, { recursive: true });
   const h = new HistoryWriter(join(dir, 'history.jsonl'));
   const prng = new Prng(seed);
@@ -246,14 +266,14 @@ export async function verify(masters: string[], dir: string, timeoutSec: number)
       if (r.healthy || Date.now() - started > timeoutSec * 1000) break;
       await new Promise((res) => setTimeout(res, 500));
     }
-    for (let f = 0; f < APPEND_FILES; f++) final.appendFiles[`/ap/f${f}`] = (await c.readFile(`/ap/f${f}`)).toString('latin1');
-    for await (const st of c.list('/data')) {
+    for (let f = 0; f < APPEND_FILES; f++) final.appendFiles[`/ap/f${f}`] = (await c.readFile(at(`/ap/f${f}`))).toString('latin1');
+    for await (const st of c.list(at('/data'))) {
       const path = `/data/${st.name}`;
-      final.data[path] = sha256(await c.readFile(path));
+      final.data[path] = sha256(await c.readFile(at(path)));
     }
     for (let g = 0; g < META_GROUPS; g++) {
       for (const w of ['a', 'b'] as const) {
-        const st = await c.tryStat(metaPath(g, w));
+        const st = await c.tryStat(at(metaPath(g, w)));
         final.meta[metaPath(g, w)] = st ? Number(st.size) : null;
       }
     }
@@ -274,9 +294,8 @@ if (require.main === module) {
   const [mode, ...rest] = process.argv.slice(2);
   const masters = arg(rest, 'masters').split(',');
   const dir = arg(rest, 'dir');
-  const job = mode === 'setup'
-    ? setup(masters)
-    : mode === 'run'
+  if (rest.includes('--root')) root = arg(rest, 'root').replace(/\/+$/, '');
+  const job = mode === 'run'
     ? runWorkload(masters, Number(arg(rest, 'seed')), Number(arg(rest, 'seconds')), dir)
     : mode === 'verify'
       ? verify(masters, dir, Number(arg(rest, 'timeout'))).then(() => undefined)
