@@ -120,6 +120,14 @@ describe('nemesis checkers', () => {
       assert.ok(performance.now() - started < 20_000);
     });
 
+    it('lets an unknown put be closed empty by lease recovery, never an acknowledged one', () => {
+      const unknownCreate = [op('create', { key: 'g10', p: 'b', v: 6 }, 0, 0, { err: 'UNAVAILABLE' }, 'unknown')];
+      assert.equal(checkMetadata(unknownCreate, final({ meta: { '/meta/g10/a': null, '/meta/g10/b': 0 } })).ok, true);
+      assert.equal(checkMetadata(unknownCreate, final({ meta: { '/meta/g10/a': null, '/meta/g10/b': 3 } })).ok, false, 'a size no put wrote');
+      const acked = [op('create', { key: 'g11', p: 'b', v: 6 }, 0, 10)];
+      assert.equal(checkMetadata(acked, final({ meta: { '/meta/g11/a': null, '/meta/g11/b': 0 } })).ok, false);
+    });
+
     it('checks the final state as the last read', () => {
       const h = [op('create', { key: 'g4', p: 'a', v: 9 }, 0, 10)];
       assert.equal(checkMetadata(h, final({ meta: { '/meta/g4/a': 9, '/meta/g4/b': null } })).ok, true);

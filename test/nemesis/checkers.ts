@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { REPO_ROOT } from '@dfs/testkit';
 import type { CompletedOp } from './history.js';
-import { appendRecord, sha256, type FinalState } from './workload.js';
+import { appendRecord, CHUNK_SIZE, sha256, type FinalState } from './workload.js';
 
 // The Wing–Gong linearizability search of the Raft tests, here with a file-system model.
 type CheckerModule = typeof import('../../packages/raft/test/lin/checker.js');
@@ -25,53 +25,85 @@ const SEARCH_STEPS = 5_000_000;
 
 type Pair = { a: number | null; b: number | null };
 
-/** The sequential specification of one pair of paths (what one master would do, one op at a time). */
-export function metaStep(state: string, op: CompletedOp): { ok: boolean; state: string } {
-  const s = JSON.parse(state) as Pair;
+/**
+ * Sizes a put of `v` bytes may leave when its outcome is unknown: all of it, or, when the
+ * writer died and lease recovery closed the file without it (RecoverLease, as HDFS), a prefix
+ * of whole chunks (0 for these small files). The data checker allows the same.
+ */
+function putSizes(v: number): number[] {
+  const sizes = [v];
+  for (let k = 0; k * CHUNK_SIZE < v; k++) sizes.push(k * CHUNK_SIZE);
+  return sizes;
+}
+
+/** The sequential specification of one pair of paths: the states one op can lead to (none: impossible). */
+function pairStep(s: Pair, op: CompletedOp): Pair[] {
   const p = op.args.p as 'a' | 'b';
   const known = op.outcome === 'ok';
   const err = op.out?.err;
-  const same = { ok: true, state };
-  const set = (next: Pair): { ok: boolean; state: string } => ({ ok: true, state: JSON.stringify(next) });
+  const v = op.args.v as number;
+  const only = (ok: boolean): Pair[] => (ok ? [s] : []);
   switch (op.f) {
     case 'create':
       // ALREADY_EXISTS is a definite answer (the master's retry cache answers a retried
       // CreateFile with its first result): nothing was created, and the path existed.
-      if (known && err === 'ALREADY_EXISTS') return { ok: s[p] !== null, state };
-      if (s[p] !== null) return known ? { ok: false, state } : same;
-      return set({ ...s, [p]: op.args.v as number });
+      if (known && err === 'ALREADY_EXISTS') return only(s[p] !== null);
+      if (s[p] !== null) return only(!known);
+      return known ? [{ ...s, [p]: v }] : putSizes(v).map((size) => ({ ...s, [p]: size }));
     case 'overwrite':
-      return set({ ...s, [p]: op.args.v as number });
+      return known ? [{ ...s, [p]: v }] : putSizes(v).map((size) => ({ ...s, [p]: size }));
     case 'delete':
-      if (!known) return set({ ...s, [p]: null });
-      if (err === 'NOT_FOUND') return { ok: s[p] === null, state };
-      return s[p] === null ? { ok: false, state } : set({ ...s, [p]: null });
+      if (!known) return [{ ...s, [p]: null }];
+      if (err === 'NOT_FOUND') return only(s[p] === null);
+      return s[p] === null ? [] : [{ ...s, [p]: null }];
     case 'rename': {
       const d = op.args.dst as 'a' | 'b';
       const allowed = s[p] !== null && (s[d] === null || op.args.overwrite === true);
-      const after = (): Pair => ({ ...s, [d]: s[p], [p]: null });
-      if (!known) return allowed ? set(after()) : same;
-      if (err === 'NOT_FOUND') return { ok: s[p] === null, state };
-      if (err === 'ALREADY_EXISTS') return { ok: s[p] !== null && s[d] !== null && op.args.overwrite !== true, state };
-      return allowed ? set(after()) : { ok: false, state };
+      const after: Pair = { ...s, [d]: s[p], [p]: null };
+      if (!known) return allowed ? [after] : [s];
+      if (err === 'NOT_FOUND') return only(s[p] === null);
+      if (err === 'ALREADY_EXISTS') return only(s[p] !== null && s[d] !== null && op.args.overwrite !== true);
+      return allowed ? [after] : [];
     }
     case 'stat':
-      if (!known) return same;
-      return { ok: (op.out?.size ?? null) === s[p], state };
+      return only(!known || (op.out?.size ?? null) === s[p]);
     default:
-      return { ok: false, state };
+      return [];
   }
 }
 
+/** One state as a short string ("5/-": a holds 5 bytes, b is absent): the search hashes many. */
+function encode(s: Pair): string {
+  return `${s.a ?? '-'}/${s.b ?? '-'}`;
+}
+
+function decode(text: string): Pair {
+  const [a, b] = text.split('/').map((x) => (x === '-' ? null : Number(x)));
+  return { a: a ?? null, b: b ?? null };
+}
+
+/** The model's initial state: both paths absent. */
+export const META_INIT = encode({ a: null, b: null });
+
 /**
- * Unknown writes whose value no read ever saw, left out of a first, quicker search. Sound one
+ * `pairStep` over a set of states (the state is the sorted set, " "-separated, so the search
+ * can memoise it): an unknown put has more than one possible result, and the set keeps them all.
+ */
+export function metaStep(state: string, op: CompletedOp): { ok: boolean; state: string } {
+  const next = new Set<string>();
+  for (const s of state.split(' ')) for (const n of pairStep(decode(s), op)) next.add(encode(n));
+  return { ok: next.size > 0, state: [...next].sort().join(' ') };
+}
+
+/**
+ * Unknown writes whose possible sizes no read of the pair ever saw, left out of a first, quicker search. Sound one
  * way only: an unknown operation may always take effect after everything else (or never), so
  * if the history without them is linearizable, so is the whole one; if not, the whole history
  * decides (such a write may be what made a path exist for a later ALREADY_EXISTS or rename).
  */
 function withoutUnseenWrites(ops: CompletedOp[]): CompletedOp[] {
   const seen = new Set(ops.filter((o) => o.f === 'stat' && o.outcome === 'ok').map((o) => o.out?.size));
-  return ops.filter((o) => o.outcome !== 'unknown' || !(o.f === 'create' || o.f === 'overwrite') || seen.has(o.args.v as number));
+  return ops.filter((o) => o.outcome !== 'unknown' || !(o.f === 'create' || o.f === 'overwrite') || putSizes(o.args.v as number).some((size) => seen.has(size)));
 }
 
 export function checkMetadata(history: CompletedOp[], final?: FinalState): CheckReport {
@@ -100,9 +132,8 @@ export function checkMetadata(history: CompletedOp[], final?: FinalState): Check
       }
     }
     const all = [...ops, ...tail];
-    const init = JSON.stringify({ a: null, b: null });
-    const quick = checkModel(withoutUnseenWrites(all), init, metaStep, SEARCH_STEPS);
-    const verdict = quick === true ? true : checkModel(all, init, metaStep, SEARCH_STEPS);
+    const quick = checkModel(withoutUnseenWrites(all), META_INIT, metaStep, SEARCH_STEPS);
+    const verdict = quick === true ? true : checkModel(all, META_INIT, metaStep, SEARCH_STEPS);
     if (verdict === false) anomalies.push(`metadata: the history of /meta/${key}/{a,b} (${ops.length} ops) is not linearizable`);
     if (verdict === undefined) inconclusive.push(`/meta/${key}/{a,b}: ${ops.length} ops, ${ops.filter((o) => o.outcome === 'unknown').length} unknown`);
   }

@@ -134,8 +134,7 @@ describe('hosts and the partition nemesis', function () {
       mount = await MountProbe.start(hosts);
       const mountBaseline = await mount.mkdir('mount-before');
 
-      const old = await leaderOf(hosts);
-      assert.ok(old, 'a leader');
+      const old = await waitFor('a leader', () => leaderOf(hosts), 90_000, 500);
       const cutAt = Date.now();
       fault = nemesis.partition('isolate-leader', [old], nemesis.hostNames.filter((h) => h !== old));
       // Wait (outside the timing) until the majority has elected someone else.

@@ -207,7 +207,7 @@ async function putter(proc: string, masters: string[], prng: Prng, h: HistoryWri
 async function setup(masters: string[]): Promise<void> {
   const c = newClient(masters);
   try {
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 120_000; // a loaded machine, a cluster that just healed
     for (;;) {
       try {
         for (let g = 0; g < META_GROUPS; g++) await c.mkdir(at(`/meta/g${g}`), { parents: true });
