@@ -35,6 +35,8 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   Balance: ADMIN,
   AddMaster: ADMIN,
   RemoveMaster: ADMIN,
+  // The whole namespace, every file's owner and the token-signing key: admins only.
+  BackupMetadata: ADMIN,
   // Users (docs/permissions.md): who may do what to which file is the permission check's.
   SetAttr: PEOPLE,
   SetQuota: PEOPLE,

@@ -73,6 +73,7 @@ import type { CommandLog } from './command-log.js';
 import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/registry.js';
 import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits } from './cluster/replication.js';
 import { SafeMode } from './cluster/safe-mode.js';
+import { SetAsideReplicas, afterBackup } from './cluster/set-aside.js';
 import { ClusterOperations } from './cluster/operations.js';
 import type { Logger } from '@dfs/telemetry';
 import { choosePlacement } from './placement.js';
@@ -166,7 +167,11 @@ export class Master {
   /** fsck, decommission, balance (cluster/operations.ts). */
   readonly operations: ClusterOperations;
   readonly chunkLeases: ChunkLeases;
+  /** After a restore from a metadata backup: replicas written after the backup (cluster/set-aside.ts). */
+  readonly setAside = new SetAsideReplicas();
   private leader = false;
+  /** A SetClusterId proposal in flight (the first leader names the cluster once). */
+  private namingCluster = false;
   private scanCursor = 0;
   private gcIter: Iterator<number> | undefined;
   private lastTrashCheck = 0;
@@ -741,7 +746,8 @@ export class Master {
 
   fsck(req: FsckRequest): FsckResponse {
     this.requireLeader();
-    return this.operations.fsck(req);
+    const max = req.maxProblems || 1000;
+    return { ...this.operations.fsck(req), setAside: this.setAside.list(max), setAsideOmitted: Math.max(0, this.setAside.count() - max) };
   }
 
   decommission(req: DecommissionRequest): DecommissionResponse {
@@ -769,6 +775,7 @@ export class Master {
   async register(req: RegisterRequest): Promise<RegisterResponse> {
     if (!req.id || !req.address) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'register: id and address are required');
     this.replication.forgetNode(req.id);
+    this.setAside.forgetNode(req.id); // a full report replaces what the node held
     const node = this.registry.register(req, this.clock.now());
     for (const r of req.replicas) this.noteReplica(node.id, r);
     const leader = this.isLeader();
@@ -782,7 +789,10 @@ export class Master {
     if (!node) return { reregister: true, deleteHandles: [], replicate: [], leader };
     if (leader && req.activeWrites > 0) this.chunkLeases.renewPrimary(node.id, this.clock.now());
     // Deletions first: a replica deleted and then copied back is reported in both lists.
-    for (const h of req.deletedHandles ?? []) this.replication.onDeleted(node.id, h);
+    for (const h of req.deletedHandles ?? []) {
+      this.replication.onDeleted(node.id, h);
+      this.setAside.forget(node.id, h);
+    }
     for (const r of req.newReplicas) this.noteReplica(node.id, r);
     for (const h of req.corruptHandles) this.replication.onCorrupt(node.id, h);
     for (const h of req.failedCopies ?? []) this.replication.onCopyFailed(node.id, h);
@@ -806,6 +816,16 @@ export class Master {
     if (this.replication.isCorrupt(nodeId, r.handle)) {
       this.registry.removeReplica(nodeId, r.handle); // known bad: never served, deleted once replaced
       return;
+    }
+    const range = this.store.restoredRange();
+    if (range) {
+      const after = afterBackup(r.handle, info.version, this.store.chunkFacts(r.handle), range);
+      if (after) this.setAside.note(nodeId, r.handle, info, after);
+      if (after === 'newer-chunk') {
+        // Written after the backup this group was restored from: neither served nor deleted.
+        this.registry.removeReplica(nodeId, r.handle);
+        return;
+      }
     }
     this.registry.addReplica(nodeId, r.handle, info);
     const verdict = this.replication.verdict(r.handle, info);
@@ -847,6 +867,7 @@ export class Master {
         this.operations.tick(now);
         return;
       }
+      await this.nameCluster();
       if (this.safeMode.update(now)) {
         this.logger.info({ safeMode: this.safeMode.status() }, 'left safe mode');
         this.scanCursor = 0;
@@ -861,6 +882,19 @@ export class Master {
       await this.checkpointTrash(now);
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /** The first leader gives the cluster its identity (named in metadata backups). */
+  private async nameCluster(): Promise<void> {
+    if (this.namingCluster || this.store.clusterId() !== undefined) return;
+    this.namingCluster = true;
+    try {
+      await this.propose({ type: 'SetClusterId', id: Math.floor(this.random() * 2 ** 48) });
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'naming the cluster failed; retried next tick');
+    } finally {
+      this.namingCluster = false;
     }
   }
 

@@ -187,6 +187,11 @@ export interface SetBalancerCmd {
   type: 'SetBalancer';
   thresholdMilli: number;
 }
+/** Leader-proposed once: the cluster's random identity (48 bits), named in metadata backups. */
+export interface SetClusterIdCmd {
+  type: 'SetClusterId';
+  id: number;
+}
 export interface NoopCmd {
   type: 'Noop';
 }
@@ -209,6 +214,7 @@ export type Command =
   | SetReplicationCmd
   | SetAuthKeyCmd
   | RevokeTokenCmd
+  | SetClusterIdCmd
   | NoopCmd;
 
 export type CommandType = Command['type'];
@@ -244,6 +250,7 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   SetReplication: { path: 'string', replication: 'uint', now: 'uint', caller: 'caller?' },
   SetAuthKey: { id: 'string', secret: 'string', now: 'uint' },
   RevokeToken: { jti: 'string', expiry: 'uint', now: 'uint' },
+  SetClusterId: { id: 'uint' },
   Noop: {},
 };
 

@@ -7,7 +7,7 @@ import { CommandProcessor, TRASH_CURRENT } from './processor.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
 import { EXECUTE, READ, mustWalk, requireAccess } from './permissions.js';
 import type { Quota, Usage } from './quota.js';
-import { BALANCER_KEY, openDatabase, type OpenOptions } from './schema.js';
+import { BALANCER_KEY, CLUSTER_ID_KEY, RESTORE_KEYS, openDatabase, type OpenOptions } from './schema.js';
 import type { StateMachine } from '@dfs/raft';
 
 export const DEFAULT_LIST_LIMIT = 1000;
@@ -18,6 +18,13 @@ export const OP_RESULT_RETENTION_MS = 10 * 60_000;
 export interface ListResult {
   entries: FileStatus[];
   hasMore: boolean;
+}
+
+export interface RestoredRange {
+  handleFloor: number;
+  handleCeiling: number;
+  versionFloor: number;
+  versionCeiling: number;
 }
 
 export interface FileWithChunks {
@@ -297,6 +304,26 @@ export class MetadataStore implements StateMachine {
   balancerThreshold(): number {
     const row = this.sMeta.get(BALANCER_KEY) as { value: number } | undefined;
     return (row?.value ?? 0) / 1000;
+  }
+
+  /** The cluster's identity as 12 hex digits, once the first leader proposed it. */
+  clusterId(): string | undefined {
+    const row = this.sMeta.get(CLUSTER_ID_KEY) as { value: number } | undefined;
+    return row ? row.value.toString(16).padStart(12, '0') : undefined;
+  }
+
+  /**
+   * After `dfs master --restore`: the handles and versions allocated after the backup was
+   * taken (floor inclusive, ceiling exclusive), which the restored group never allocates.
+   */
+  restoredRange(): RestoredRange | undefined {
+    const get = (key: string): number | undefined => (this.sMeta.get(key) as { value: number } | undefined)?.value;
+    const handleFloor = get(RESTORE_KEYS.handleFloor);
+    const handleCeiling = get(RESTORE_KEYS.handleCeiling);
+    const versionFloor = get(RESTORE_KEYS.versionFloor);
+    const versionCeiling = get(RESTORE_KEYS.versionCeiling);
+    if (handleFloor === undefined || handleCeiling === undefined || versionFloor === undefined || versionCeiling === undefined) return undefined;
+    return { handleFloor, handleCeiling, versionFloor, versionCeiling };
   }
 
   counter(key: 'next_inode' | 'next_handle' | 'applied_index'): number {

@@ -24,7 +24,7 @@ import { SUPERGROUP, checkName, type Caller } from '../auth/caller.js';
 import { EXECUTE, READ, WRITE, denied, hasAccess, isOwner, mustWalk, requireAccess, requireStickyOk, walk } from './permissions.js';
 import { QuotaManager } from './quota.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
-import { BALANCER_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { BALANCER_KEY, CLUSTER_ID_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
 import { AppendProcessor, type OpenAppendResult } from './append.js';
 
 export const TRASH_DIR = '.Trash';
@@ -87,6 +87,7 @@ export class CommandProcessor {
   private readonly sGetMeta: Database.Statement;
   private readonly sSetMeta: Database.Statement;
   private readonly sPutMeta: Database.Statement;
+  private readonly sAddMeta: Database.Statement;
   private readonly sInsertInode: Database.Statement;
   private readonly sTouch: Database.Statement;
   private readonly sMove: Database.Statement;
@@ -128,6 +129,7 @@ export class CommandProcessor {
     this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.sSetMeta = db.prepare('UPDATE meta SET value = ? WHERE key = ?');
     this.sPutMeta = db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)');
+    this.sAddMeta = db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)');
     this.sInsertInode = db.prepare(`INSERT INTO inodes
       (id, parent, name, type, mode, mtime, size, replication, chunk_size, chunk_count,
        under_construction, lease_holder, lease_expiry, pending_parent, pending_overwrite, owner, grp, atime)
@@ -191,6 +193,9 @@ export class CommandProcessor {
         return this.setAuthKey(cmd);
       case 'RevokeToken':
         return this.revokeToken(cmd);
+      case 'SetClusterId':
+        // The first proposal wins: a second leader racing the first changes nothing.
+        return { added: this.sAddMeta.run(CLUSTER_ID_KEY, cmd.id).changes > 0 };
       case 'Noop':
         return {};
     }

@@ -10,6 +10,19 @@ export const ROOT_OWNER = 'root';
 export const ROOT_GROUP = 'supergroup';
 /** meta key: the balancer's threshold × 1000 while a run is active (absent or 0 = stopped). */
 export const BALANCER_KEY = 'balancer_threshold_milli';
+/** meta key: the cluster's identity, a random 48-bit number the first leader proposes (SetClusterId). */
+export const CLUSTER_ID_KEY = 'cluster_id';
+/**
+ * meta keys written by `dfs master --restore` (backup/restore.ts): the id counters the backup
+ * held (floors) and where the restored group starts allocating (ceilings). A reported chunk
+ * between them was written after the backup.
+ */
+export const RESTORE_KEYS = {
+  handleFloor: 'restore_handle_floor',
+  handleCeiling: 'restore_handle_ceiling',
+  versionFloor: 'restore_version_floor',
+  versionCeiling: 'restore_version_ceiling',
+} as const;
 
 /*
  * inodes: one row per file or directory.
@@ -20,7 +33,8 @@ export const BALANCER_KEY = 'balancer_threshold_milli';
  * chunks: the ordered chunks of a file; `committed` once the writer (or lease recovery)
  *   fixed its length and CRC.
  * meta: applied_index (stored in the same transaction as every change), id counters, the
- *   balancer's run state (so a run survives a leader change).
+ *   balancer's run state (so a run survives a leader change), the cluster id, and after a
+ *   restore from a metadata backup the counters' floors and ceilings (RESTORE_KEYS).
  * quotas: HDFS directory quotas (names, space = bytes x replication); usage is computed
  *   over the subtree when checked, inside apply (see quota.ts).
  * auth_keys / revoked_tokens: the cluster key that signs bearer tokens (a leader-proposed
