@@ -885,6 +885,11 @@ export class Master {
     }
   }
 
+  /** The cluster's identity (12 hex digits), once its first leader named it. */
+  clusterId(): string | undefined {
+    return this.store.clusterId();
+  }
+
   /** The first leader gives the cluster its identity (named in metadata backups). */
   private async nameCluster(): Promise<void> {
     if (this.namingCluster || this.store.clusterId() !== undefined) return;

@@ -145,7 +145,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
 
     let httpAddress: string | undefined;
     if (opts.http) {
-      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} }, opts.httpTls);
+      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {}, backups }, opts.httpTls);
       http = h.server;
       httpAddress = h.address;
     }

@@ -18,7 +18,8 @@ export interface LastBackup {
   ms: number;
 }
 
-const SCHEDULED_NAME = /^dfs-meta-\d{8}T\d{6}Z-\d+\.dfsbak$/;
+/** dfs-meta-<UTC time>-<applied index, 12 digits>.dfsbak: names sort oldest first. */
+const SCHEDULED_NAME = /^dfs-meta-\d{8}T\d{6}Z-\d{12,}\.dfsbak$/;
 
 /**
  * The metadata backups this master takes: on demand (BackupMetadata, streamed to
@@ -75,7 +76,7 @@ export class MetadataBackups {
       mkdirSync(s.dir, { recursive: true });
       const started = Date.now();
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-      const path = join(s.dir, `dfs-meta-${stamp}-${this.store.appliedIndex()}.dfsbak`);
+      const path = join(s.dir, `dfs-meta-${stamp}-${String(this.store.appliedIndex()).padStart(12, '0')}.dfsbak`);
       const header = await writeBackup(this.store, this.masterId, path);
       this.lastBackup = { header, to: path, ms: Date.now() - started };
       const ours = (await fsp.readdir(s.dir)).filter((f) => SCHEDULED_NAME.test(f)).sort();

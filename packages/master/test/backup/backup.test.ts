@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkserverControlServiceClient, ErrorCode, MasterServiceClient, channelOptions, toDfsError } from '@dfs/proto';
 import { INSECURE, channelCredentials } from '@dfs/security';
@@ -10,7 +10,9 @@ import { verifyBackup, readBackupHeader } from '../../src/backup/backup-file.js'
 import { RESTORE_GAP, restoreFromBackup } from '../../src/backup/restore.js';
 import { afterBackup } from '../../src/cluster/set-aside.js';
 import { startMaster, type RunningMaster } from '../../src/server.js';
-import { tempDir } from '../helpers.js';
+import { MetadataBackups } from '../../src/backup/backups.js';
+import { createLogger } from '@dfs/telemetry';
+import { StoreHarness, T0, openStore, tempDir } from '../helpers.js';
 
 type Callable = (req: any, cb: (err: any, res: any) => void) => unknown;
 function call<T = any>(client: object, method: string, req: object): Promise<T> {
@@ -139,6 +141,31 @@ describe('metadata backup and restore', function () {
     const next = await put(again.m, '/new', 10);
     assert.ok(next >= before + 1 + RESTORE_GAP - 1 && next > after, `handle ${next} is past the gap`);
     assert.ok(existsSync(join(dir, 'raft', 'raft.db')));
+  });
+
+  it('scheduled backups: each one verifies, only the newest `keep` stay, other files in the directory are left alone', async () => {
+    const store = openStore(t.dir);
+    const h = new StoreHarness(store);
+    const backups = new MetadataBackups(store, 'm1', t.dir, createLogger('test', 'silent'));
+    const dir = join(t.dir, 'backups');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'notes.txt'), 'mine');
+    try {
+      const headers = [];
+      for (let i = 0; i < 4; i++) {
+        h.ok({ type: 'Mkdir', path: `/d${i}`, parents: false, mode: 0o755, now: T0 });
+        headers.push(await backups.takeScheduled({ everyMs: 3_600_000, dir, keep: 2 }));
+      }
+      const files = readdirSync(dir).sort();
+      assert.equal(files.length, 3, files.join(' '));
+      assert.ok(files.includes('notes.txt'));
+      const kept = files.filter((f) => f.endsWith('.dfsbak'));
+      assert.deepEqual(await Promise.all(kept.map(async (f) => (await verifyBackup(join(dir, f))).appliedIndex)), headers.slice(2).map((x) => x.appliedIndex));
+      assert.equal(backups.last()?.header.appliedIndex, store.appliedIndex());
+    } finally {
+      await backups.stop();
+      store.close();
+    }
   });
 
   it('afterBackup: unknown handles inside the gap are newer chunks; known chunks at a version inside the gap were appended after', () => {
