@@ -42,6 +42,8 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   SetQuota: PEOPLE,
   ContentSummary: PEOPLE,
   SetReplication: PEOPLE,
+  // Snapshots: who may allow, take or read which is the snapshot rules' business (state/snapshots.ts).
+  Snapshot: PEOPLE,
   WhoAmI: PEOPLE,
   CreateToken: PEOPLE,
   RevokeToken: PEOPLE,

@@ -201,6 +201,7 @@ export function masterServiceHandlers(master: Master, logger: Logger, audit?: Au
     revokeToken: h('RevokeToken', (r, c) => master.revokeToken(r, c.caller), () => ({ path: '' })),
     whoLeads: unary(logger, 'WhoLeads', () => master.whoLeads()),
     backupMetadata: backupHandler(logger, backups),
+    snapshot: h('Snapshot', (r, c) => master.snapshot(r, c.caller), (r) => ({ path: r.path, dst: `${r.op}:${r.name}` })),
   };
 }
 

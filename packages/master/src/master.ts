@@ -65,6 +65,8 @@ import {
   type CreateTokenResponse,
   type RevokeTokenRequest,
   type RevokeTokenResponse,
+  type SnapshotRequest,
+  type SnapshotResponse,
 } from '@dfs/proto';
 import { SUPERUSER, type Caller, type CallerSource } from './auth/caller.js';
 import { MAX_TOKEN_TTL_MS, TokenService, newSigningKey } from './auth/tokens.js';
@@ -143,6 +145,10 @@ function opIdOf(req: { opId?: string }): { opId?: string } {
 
 /** Chunkservers heartbeat every second by default; a few beats let them all reach a restarted master. */
 const REREGISTER_GRACE_HEARTBEATS_MS = 3_000;
+
+function snapshotInfo(s: { path: string; name: string; created: number; files: number; bytes: number }): { path: string; name: string; createdMs: number; files: number; bytes: number } {
+  return { path: s.path, name: s.name, createdMs: s.created, files: s.files, bytes: s.bytes };
+}
 
 function ref(n: ChunkserverNode): ChunkserverRef {
   return { id: n.id, address: n.address, rack: n.rack };
@@ -603,6 +609,45 @@ export class Master {
     });
     for (const c of this.store.chunksOf(file.inode)) if (c.committed) this.replication.check(c.handle);
     return { file };
+  }
+
+  /** `dfs snapshot allow|disallow|create|delete|list|diff` (state/snapshots.ts). */
+  async snapshot(req: SnapshotRequest, caller: Caller = SUPERUSER): Promise<SnapshotResponse> {
+    const now = this.clock.now();
+    const path = req.path ? normalizePath(req.path) : '';
+    const needPath = (): string => {
+      if (!path) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `snapshot ${req.op}: a directory is required`);
+      return path;
+    };
+    switch (req.op) {
+      case 'allow':
+      case 'disallow':
+        await this.propose({ type: 'AllowSnapshot', path: needPath(), allow: req.op === 'allow', now, caller });
+        return { snapshots: [], diff: [], snapshottable: [] };
+      case 'create': {
+        // HDFS's default name: s<yyyyMMdd-HHmmss.SSS> (UTC).
+        const name = req.name || `s${new Date(now).toISOString().replace(/[-:]/g, '').replace('T', '-').replace('Z', '')}`;
+        await this.propose({ type: 'CreateSnapshot', path: needPath(), name, now, ...opIdOf(req), caller });
+        return { snapshots: this.store.snapshots(path, caller).filter((s) => s.name === name).map(snapshotInfo), diff: [], snapshottable: [] };
+      }
+      case 'delete':
+        if (!req.name) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'snapshot delete: a snapshot name is required');
+        await this.propose({ type: 'DeleteSnapshot', path: needPath(), name: req.name, now, ...opIdOf(req), caller });
+        return { snapshots: [], diff: [], snapshottable: [] };
+      case 'list':
+        await this.beforeRead(req.staleOk);
+        return {
+          snapshots: this.store.snapshots(path || undefined, caller).map(snapshotInfo),
+          diff: [],
+          snapshottable: path ? [] : this.store.snapshottableDirs(),
+        };
+      case 'diff':
+        if (!req.name) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'snapshot diff: FROM is required');
+        await this.beforeRead(req.staleOk);
+        return { snapshots: [], diff: this.store.snapshotDiff(needPath(), req.name, req.toName || undefined, caller).map((d) => ({ kind: d.kind, path: d.path, target: d.target ?? '' })), snapshottable: [] };
+      default:
+        throw new DfsError(ErrorCode.INVALID_ARGUMENT, `snapshot: unknown op ${JSON.stringify(req.op)} (allow, disallow, create, delete, list, diff)`);
+    }
   }
 
   whoAmI(caller: Caller, via: CallerSource): WhoAmIResponse {

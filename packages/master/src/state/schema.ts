@@ -120,6 +120,55 @@ CREATE TABLE IF NOT EXISTS inline_data (
 CREATE TRIGGER IF NOT EXISTS inline_data_gone AFTER DELETE ON inodes BEGIN
   DELETE FROM inline_data WHERE inode = OLD.id;
 END;
+
+-- Directory snapshots (snapshots.ts): snapshottable directories; each snapshot's copy of its
+-- subtree's inode rows (same ids), committed chunk rows (handles shared with live files and
+-- other snapshots) and inline bytes. Added in schema 2 without a version bump: new tables only.
+CREATE TABLE IF NOT EXISTS snapshottable (
+  inode INTEGER PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+  id      INTEGER PRIMARY KEY,
+  dir     INTEGER NOT NULL,
+  name    TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS snapshots_dir_name ON snapshots(dir, name);
+CREATE TABLE IF NOT EXISTS snapshot_inodes (
+  snap        INTEGER NOT NULL,
+  id          INTEGER NOT NULL,
+  parent      INTEGER,
+  name        TEXT NOT NULL,
+  type        INTEGER NOT NULL,
+  mode        INTEGER NOT NULL,
+  mtime       INTEGER NOT NULL,
+  size        INTEGER NOT NULL,
+  replication INTEGER NOT NULL,
+  chunk_size  INTEGER NOT NULL,
+  chunk_count INTEGER NOT NULL,
+  owner       TEXT NOT NULL,
+  grp         TEXT NOT NULL,
+  atime       INTEGER NOT NULL,
+  PRIMARY KEY (snap, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS snapshot_inodes_parent ON snapshot_inodes(snap, parent, name);
+CREATE TABLE IF NOT EXISTS snapshot_chunks (
+  snap    INTEGER NOT NULL,
+  handle  INTEGER NOT NULL,
+  inode   INTEGER NOT NULL,
+  idx     INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  length  INTEGER NOT NULL,
+  crc32c  INTEGER NOT NULL,
+  PRIMARY KEY (snap, inode, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS snapshot_chunks_handle ON snapshot_chunks(handle);
+CREATE TABLE IF NOT EXISTS snapshot_inline (
+  snap  INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  data  BLOB NOT NULL,
+  PRIMARY KEY (snap, inode)
+);
 `;
 
 export interface OpenOptions {
