@@ -18,6 +18,7 @@ import {
   type CreateTokenResponse,
   type FileStatus,
   type FsckResponse,
+  type SnapshotResponse,
   type MasterServiceClient,
   type WhoAmIResponse,
 } from '@dfs/proto';
@@ -362,6 +363,16 @@ export class DfsClient {
 
   async clusterStatus(opts: CallOptions = {}): Promise<ClusterStatusResponse> {
     return this.masters.call((c) => c.clusterStatus, {}, opts);
+  }
+
+  /** `dfs snapshot …`: allow, disallow, create, delete, list, diff (packages/master state/snapshots.ts). */
+  async snapshot(op: 'allow' | 'disallow' | 'create' | 'delete' | 'list' | 'diff', path: string, opts: CallOptions & { name?: string; toName?: string } = {}): Promise<SnapshotResponse> {
+    const write = op === 'create' || op === 'delete';
+    return this.masters.call(
+      (c) => c.snapshot,
+      { op, path: path ? normalizePath(path) : '', name: opts.name ?? '', toName: opts.toName ?? '', opId: write ? randomUUID() : '', staleOk: false },
+      opts,
+    );
   }
 
   /**

@@ -17,3 +17,4 @@ export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';
 export { FollowerReads } from './follower-reads.js';
 export { streamBackup, backupSources, BACKUP_MAX_LAG } from './metadata-backup.js';
+export { restoreSnapshot, snapshotPath } from './snapshots.js';
