@@ -68,6 +68,22 @@ describe('directory snapshots (the state machine)', () => {
     assert.equal(codeOf(() => store.stat('/d/.snapshot/s1/a')), 'NOT_FOUND');
   });
 
+  it('space usage (du, quotas) counts chunks only a snapshot holds, until the snapshot is deleted', () => {
+    const a = writeFile(h, '/d/a', [1000, 24]);
+    h.ok(allow('/d'));
+    const before = store.contentSummary('/d').usage.space;
+    assert.equal(before, 1024 * 3);
+    h.ok(create('/d', 's1'));
+    assert.equal(store.contentSummary('/d').usage.space, before, 'a snapshot costs nothing while the tree is unchanged');
+    h.ok(del('/d/a'));
+    assert.equal(store.contentSummary('/d').usage.space, before, 'the deleted file\'s chunks are still held');
+    assert.equal(store.contentSummary('/').usage.space, before);
+    assert.equal(store.contentSummary('/d').usage.files, 0);
+    h.ok({ type: 'DeleteSnapshot', path: '/d', name: 's1', now: T0 });
+    assert.equal(store.contentSummary('/d').usage.space, 0);
+    assert.ok(a.chunks.length === 2);
+  });
+
   it('snapshot paths are read-only, nested snapshottable directories and deleting held snapshots are refused', () => {
     h.ok(allow('/d'));
     h.ok(create('/d', 's1'));
