@@ -38,11 +38,12 @@ export async function startHttpStatus(listen: string, ctx: HttpStatusContext, tl
         leaderHttp: status.leaderId ? ctx.peerHttp[status.leaderId] : undefined,
         nowMs: Date.now(),
         backup: backupSummary(ctx),
+        snapshots: master.snapshotList(),
       });
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
     },
     '/status': (_req, res) => {
-      const body = JSON.stringify({ ...master.localClusterStatus(), isLeader: master.isLeader(), safeModeDetail: master.safeMode.status(), events: ctx.events.recent(), backup: backupSummary(ctx) });
+      const body = JSON.stringify({ ...master.localClusterStatus(), isLeader: master.isLeader(), safeModeDetail: master.safeMode.status(), events: ctx.events.recent(), backup: backupSummary(ctx), snapshots: master.snapshotList() });
       res.writeHead(200, { 'content-type': 'application/json' }).end(body + '\n');
     },
   }, tls ? { tls } : {});

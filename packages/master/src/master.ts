@@ -611,6 +611,11 @@ export class Master {
     return { file };
   }
 
+  /** Every snapshot as this master has applied it (the status page). */
+  snapshotList(): Array<{ path: string; name: string; createdMs: number; files: number; bytes: number }> {
+    return this.store.snapshots(undefined).map(snapshotInfo);
+  }
+
   /** `dfs snapshot allow|disallow|create|delete|list|diff` (state/snapshots.ts). */
   async snapshot(req: SnapshotRequest, caller: Caller = SUPERUSER): Promise<SnapshotResponse> {
     const now = this.clock.now();

@@ -39,7 +39,13 @@ describe('status page health badge', () => {
     assert.match(html, /id="last-backup" data-time="2026-01-01T00:00:00.000Z"/);
     assert.match(html, /60 min ago, index 42/);
     assert.match(html, /id="set-aside">3</);
-    const none = renderStatusPage({ selfId: 'm1', isLeader: true, status: status({ chunkservers: [] }), events: [], nowMs: 0, backup: { setAside: 0 } });
+    const snaps = renderStatusPage({
+      selfId: 'm1', isLeader: true, status: status({ chunkservers: [] }), events: [], nowMs: 0,
+      snapshots: [{ path: '/proj', name: 's1', createdMs: Date.parse('2026-01-01T00:00:00Z'), files: 4, bytes: 2048 }],
+    });
+    assert.match(snaps, /data-snapshot="\/proj\/.snapshot\/s1"><td>\/proj<\/td><td>s1<\/td><td>2026-01-01T00:00:00.000Z<\/td><td>4<\/td><td>2.0 KiB/);
+    const none = renderStatusPage({ selfId: 'm1', isLeader: true, status: status({ chunkservers: [] }), events: [], nowMs: 0, backup: { setAside: 0 }, snapshots: [] });
+    assert.match(none, /<table id="snapshots">.*none \(dfs snapshot allow DIR/);
     assert.match(none, /none taken by this master/);
     assert.doesNotMatch(none, /set-aside/);
   });
