@@ -45,6 +45,7 @@ describe('directory snapshots', function () {
       ['sub/b', prng.bytes(CHUNK + 7)],
       ['c', prng.bytes(1000)],
       ['d', prng.bytes(500)],
+      ['e', prng.bytes(CHUNK + 1)],
     ]);
     for (const [name, data] of files) await client.put(data, `/proj/${name}`);
 
@@ -101,6 +102,10 @@ describe('directory snapshots', function () {
     // Restore into another directory: the snapshot's tree, byte for byte.
     await dfs('snapshot', 'restore', '/proj', 's1', '--to', '/restored');
     for (const [name, data] of files) assert.ok((await client.readFile(`/restored/${name}`)).equals(data), `/restored/${name}`);
+    // In place: the four changed files come back, the untouched one is left as it is, newer entries stay.
+    assert.match(await dfs('snapshot', 'restore', '/proj', 's1'), /: 4 files \(.*\) copied, 1 unchanged/);
+    for (const [name, data] of files) assert.ok((await client.readFile(`/proj/${name}`)).equals(data), `/proj/${name} restored`);
+    assert.ok(await client.tryStat('/proj/sub/d2'), 'entries made after the snapshot are kept');
 
     // Deleted, the snapshot frees the chunks only it held.
     await dfs('snapshot', 'delete', '/proj', 's1');

@@ -6,6 +6,15 @@ export function snapshotPath(dir: string, name: string): string {
   return joinPath(joinPath(normalizePath(dir), '.snapshot'), name);
 }
 
+/** True when the live file at `dst` still has the snapshot file's chunks (same handles and lengths) or inline bytes. */
+async function sameContent(client: DfsClient, src: string, dst: string): Promise<boolean> {
+  const live = await client.tryStat(dst);
+  if (!live || live.type !== FileType.FILE) return false;
+  const [a, b] = await Promise.all([client.locate(src), client.locate(dst)]);
+  if (a.inline || b.inline) return a.inline !== undefined && b.inline !== undefined && a.inline.equals(b.inline);
+  return a.chunks.length === b.chunks.length && a.chunks.every((c, i) => c.handle === b.chunks[i]!.handle && c.length === b.chunks[i]!.length);
+}
+
 /**
  * `dfs snapshot restore DIR NAME [--to DEST]`: copies the snapshot's tree into DEST (default
  * DIR itself), replacing files whose bytes differ and creating what is missing; files created
@@ -28,8 +37,7 @@ export async function restoreSnapshot(client: DfsClient, dir: string, name: stri
         await walk(s, d);
         continue;
       }
-      const live = await client.tryStat(d);
-      if (live && live.type === FileType.FILE && live.size === e.size && (await client.readFile(d)).equals(await client.readFile(s))) {
+      if (await sameContent(client, s, d)) {
         out.unchanged++;
         continue;
       }
