@@ -70,6 +70,12 @@ describe('metadata backup and disaster restore', function () {
     assert.equal(verified.code, 0, verified.stderr);
     assert.match(verified.stdout, /^ok: cluster [0-9a-f]{12}, applied index \d+/);
 
+    // The metadata holds every owner and the token key: a client certificate may not take it.
+    const denied = await cluster.dfs(['admin', 'backup', `${file}.client`], { env: { DFS_ADMIN_TLS_DIR: cluster.info.tls!.client } });
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /BackupMetadata: refused to .* \(allowed: admin\)/);
+    assert.ok(!existsSync(`${file}.client`) && !existsSync(`${file}.client.partial`), 'nothing is left behind');
+
     // A damaged copy is refused with one line, not a stack trace.
     const damaged = Buffer.from(readFileSync(file));
     damaged[damaged.length - 5000] ^= 0x01;
