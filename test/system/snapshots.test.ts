@@ -82,6 +82,8 @@ describe('directory snapshots', function () {
     const put = await cluster.dfs(['put', '-', '/proj/.snapshot/s1/x'], { input: 'no' });
     assert.notEqual(put.code, 0, 'a snapshot is read-only');
     assert.match(put.stderr, /read-only/);
+    await assert.rejects(client.append(Buffer.from('x'), '/proj/.snapshot/s1/c'), /read-only/, 'an append to a snapshot file must not reach the live file');
+    assert.match(await dfs('snapshot', 'list'), /\/proj\/\.snapshot\/s1/);
 
     // The GC runs every tick: the deleted file's chunks stay, on every replica, while s1 holds them.
     await new Promise((r) => setTimeout(r, 4_000));

@@ -4,6 +4,7 @@ import {
   FileType,
   MAX_INLINE_BYTES,
   normalizePath,
+  pathComponents,
   type AbandonChunkRequest,
   type AbandonChunkResponse,
   type AppendFileRequest,
@@ -76,6 +77,7 @@ import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/reg
 import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits } from './cluster/replication.js';
 import { SafeMode } from './cluster/safe-mode.js';
 import { SetAsideReplicas, afterBackup } from './cluster/set-aside.js';
+import { refuseSnapshotPath } from './state/snapshots.js';
 import { ClusterOperations } from './cluster/operations.js';
 import type { Logger } from '@dfs/telemetry';
 import { choosePlacement } from './placement.js';
@@ -461,7 +463,9 @@ export class Master {
   async appendFile(req: AppendFileRequest, caller: Caller = SUPERUSER): Promise<AppendFileResponse> {
     this.requireLeader();
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
-    const before = this.store.stat(normalizePath(req.path), caller);
+    const path = normalizePath(req.path);
+    refuseSnapshotPath(pathComponents(path), path); // a snapshot's file shares its inode id with the live one
+    const before = this.store.stat(path, caller);
     if (before.type !== FileType.FILE) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `is a directory: ${before.path}`);
     const now = this.clock.now();
     const { file, version } = await this.propose<OpenAppendResult>({
