@@ -12,11 +12,12 @@ export const BACKUP_MAX_LAG = 1000;
  */
 export function backupSources(status: ClusterStatusResponse): MasterInfo[] {
   const leader = status.masters.find((m) => m.id === status.leaderId);
-  const commit = leader?.commitIndex ?? 0;
+  if (!leader) return []; // without a leader nobody knows how far a follower got
+  const commit = leader.commitIndex;
   const followers = status.masters
     .filter((m) => m.role === 'follower' && m.appliedIndex + BACKUP_MAX_LAG >= commit)
     .sort((a, b) => b.appliedIndex - a.appliedIndex);
-  return leader ? [...followers, leader] : followers;
+  return [...followers, leader];
 }
 
 /** Streams one master's backup into `out` (ending it); rejects on any error. */
