@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import { DfsError, ErrorCode } from '@dfs/proto';
@@ -106,7 +107,13 @@ async function sha256Of(path: string, start = 0): Promise<{ hex: string; bytes: 
 
 /** applied_index, schema_version and cluster id of a SQLite image, after SQLite's integrity check. */
 function inspectImage(image: string): { appliedIndex: number; schemaVersion: number; clusterId: string } {
-  const db = new Database(image, { readonly: true, fileMustExist: true });
+  let db: Database.Database;
+  try {
+    db = new Database(image, { readonly: true, fileMustExist: true });
+    db.pragma('schema_version'); // reads the header: "file is not a database" surfaces here
+  } catch (err) {
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `metadata image is not a SQLite database: ${(err as Error).message}`);
+  }
   try {
     const verdict = db.pragma('integrity_check', { simple: true }) as string;
     if (verdict !== 'ok') throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `metadata image fails SQLite's integrity check: ${verdict}`);
@@ -116,6 +123,9 @@ function inspectImage(image: string): { appliedIndex: number; schemaVersion: num
     if (appliedIndex === undefined || schemaVersion === undefined) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'metadata image has no applied index or schema version');
     const id = meta(CLUSTER_ID_KEY);
     return { appliedIndex, schemaVersion, clusterId: id === undefined ? '' : id.toString(16).padStart(12, '0') };
+  } catch (err) {
+    if (err instanceof DfsError) throw err;
+    throw new DfsError(ErrorCode.INVALID_ARGUMENT, `metadata image is not a dfs metadata database: ${(err as Error).message}`);
   } finally {
     db.close();
   }
@@ -160,7 +170,7 @@ export async function verifyBackup(path: string, extractTo?: string): Promise<Ba
   if (header.schemaVersion > SCHEMA_VERSION) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `${path}: schema version ${header.schemaVersion}, this build understands up to ${SCHEMA_VERSION}`);
   const sum = await sha256Of(path, offset);
   if (sum.hex !== header.sha256) throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `${path}: image checksum mismatch (sha256 ${sum.hex}, header says ${header.sha256})`);
-  const image = extractTo ?? join(dirname(path), `.verify-${process.pid}-${Date.now()}.db`);
+  const image = extractTo ?? join(tmpdir(), `dfs-verify-${process.pid}-${Date.now()}.db`);
   try {
     await pipeline(createReadStream(path, { start: offset }), createWriteStream(image));
     const facts = inspectImage(image);

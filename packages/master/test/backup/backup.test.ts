@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkserverControlServiceClient, ErrorCode, MasterServiceClient, channelOptions, toDfsError } from '@dfs/proto';
 import { INSECURE, channelCredentials } from '@dfs/security';
 import { waitFor } from '@dfs/testkit';
 import { streamBackup } from '@dfs/client';
-import { verifyBackup, readBackupHeader } from '../../src/backup/backup-file.js';
+import { encodeHeader, verifyBackup, readBackupHeader } from '../../src/backup/backup-file.js';
 import { RESTORE_GAP, restoreFromBackup } from '../../src/backup/restore.js';
 import { afterBackup } from '../../src/cluster/set-aside.js';
 import { startMaster, type RunningMaster } from '../../src/server.js';
@@ -98,6 +98,10 @@ describe('metadata backup and restore', function () {
     writeFileSync(file, Buffer.concat([Buffer.from('NOT-A-BACKUP\n'), good.subarray(20)]));
     assert.equal(await codeOf(verifyBackup(file)), 'INVALID_ARGUMENT');
     assert.equal(await codeOf(verifyBackup(join(t.dir, 'nope'))), 'NOT_FOUND');
+    // A well-formed header over bytes that are not a SQLite database: refused, typed.
+    const junk = Buffer.from('not a database at all, but the checksum matches');
+    writeFileSync(file, Buffer.concat([encodeHeader({ ...header, bytes: junk.length, sha256: createHash('sha256').update(junk).digest('hex') }), junk]));
+    assert.equal(await codeOf(verifyBackup(file)), 'INVALID_ARGUMENT');
   });
 
   it('restore starts a new group at the backup: later changes are gone, new handles skip the gap, later chunks are set aside and never deleted', async () => {
