@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { ErrorCode, type FsckResponse } from '@dfs/proto';
 import type { DfsClient } from '@dfs/client';
-import { Prng, TestCluster, waitFor } from '@dfs/testkit';
+import { Prng, TestCluster, runDfs, waitFor } from '@dfs/testkit';
 
 /*
  * Disaster recovery with real processes: files written, a backup taken with `dfs admin
@@ -145,5 +145,21 @@ describe('metadata backup and disaster restore', function () {
     assert.equal(printed.code, 0, printed.stderr);
     assert.match(printed.stdout, /Written after the restored backup/);
     assert.match(printed.stdout, /newer-chunk/);
+  });
+
+  it('bad backup flags are one-line typed errors before anything starts', async function () {
+    const dir = join(cluster.dir, 'flags');
+    const cases: Array<[string[], RegExp]> = [
+      [['--backup-every', '1h'], /--backup-every and --backup-dir go together/],
+      [['--backup-every', '10ms', '--backup-dir', dir], /--backup-every: at least 1s/],
+      [['--backup-every', '1h', '--backup-dir', dir, '--keep', '0'], /--keep: not a positive integer/],
+      [['--restore', join(dir, 'missing.dfsbak')], /missing\.dfsbak: no such file/],
+    ];
+    for (const [flags, want] of cases) {
+      const r = await runDfs(['master', '--id', 'x1', '--dir', join(dir, 'm'), '--listen', '127.0.0.1:0', '--insecure', ...flags]);
+      assert.notEqual(r.code, 0, flags.join(' '));
+      assert.match(r.stderr, want);
+      assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('dfs:')).length, 1, r.stderr);
+    }
   });
 });
