@@ -26,7 +26,7 @@ import { QuotaManager } from './quota.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
 import { BALANCER_KEY, CLUSTER_ID_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
 import { AppendProcessor, type OpenAppendResult } from './append.js';
-import { Snapshots, refuseSnapshotPath } from './snapshots.js';
+import { SNAPSHOT_DIR, Snapshots, refuseSnapshotPath } from './snapshots.js';
 
 export const TRASH_DIR = '.Trash';
 export const TRASH_CURRENT = 'Current';
@@ -160,9 +160,10 @@ export class CommandProcessor {
   }
 
   execute(cmd: Command): unknown {
-    // Snapshot paths are read-only: no namespace command may name `.snapshot`.
+    // Snapshot paths are read-only: no namespace command may name `.snapshot`. (A malformed
+    // path is left to the command, whose own error it has always been.)
     for (const p of [('path' in cmd && !cmd.type.endsWith('Snapshot') ? cmd.path : undefined), 'src' in cmd ? cmd.src : undefined, 'dst' in cmd ? cmd.dst : undefined]) {
-      if (typeof p === 'string') refuseSnapshotPath(splitPath(p).comps, p);
+      if (typeof p === 'string' && p.includes(SNAPSHOT_DIR)) refuseSnapshotPath(p.split('/'), p);
     }
     switch (cmd.type) {
       case 'CreateFile':
