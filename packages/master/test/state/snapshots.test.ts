@@ -68,7 +68,7 @@ describe('directory snapshots (the state machine)', () => {
     assert.equal(codeOf(() => store.stat('/d/.snapshot/s1/a')), 'NOT_FOUND');
   });
 
-  it('space usage (du, quotas) counts chunks only a snapshot holds, until the snapshot is deleted', () => {
+  it('space consumed (quotas, dfs count -q) counts chunks only a snapshot holds, until the snapshot is deleted', () => {
     const a = writeFile(h, '/d/a', [1000, 24]);
     h.ok(allow('/d'));
     const before = store.contentSummary('/d').usage.space;
