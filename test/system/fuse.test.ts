@@ -230,6 +230,10 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     await client.snapshot('allow', '/snapfs');
     await client.snapshot('create', '/snapfs', { name: 's1' });
     await writeFile(m.path('snapfs/f'), 'after, and longer');
+    // The same inode id in the live tree and the snapshot: neither read is served the other's bytes.
+    assert.equal(await readFile(m.path('snapfs/f'), 'utf8'), 'after, and longer');
+    assert.equal(await readFile(m.path('snapfs/.snapshot/s1/f'), 'utf8'), 'before');
+    assert.equal((await stat(m.path('snapfs/.snapshot/s1/f'))).size, 6);
     await unlink(m.path('snapfs/f'));
     assert.deepEqual(await readdir(m.path('snapfs/.snapshot')), ['s1']);
     assert.deepEqual(await readdir(m.path('snapfs/.snapshot/s1')), ['f']);
