@@ -54,6 +54,10 @@ export class MemoryBackend implements FsBackend {
       inode: node.inode,
       underConstruction: false,
       chunkCount: 0,
+      symlinkTarget: '',
+      nlink: node.type === FileType.DIRECTORY ? 2 : 1,
+      ctimeMs: node.mtimeMs,
+      rdev: 0,
     };
   }
 

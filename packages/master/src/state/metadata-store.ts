@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DfsError, ErrorCode, FileType, type FileStatus } from '@dfs/proto';
 import { CommandDecodeError, decodeCommand, type Command, type CommandResult } from './commands.js';
-import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
+import { Namespace, fail, isDir, isRegular, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
 import { CommandProcessor, TRASH_CURRENT } from './processor.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
 import { EXECUTE, READ, mustWalk, requireAccess } from './permissions.js';
@@ -201,21 +201,22 @@ export class MetadataStore implements StateMachine {
   /** Traverse (x) on every ancestor is all a stat needs (HDFS getFileInfo). */
   stat(path: string, caller: Caller = SUPERUSER): FileStatus {
     const p = splitPath(path);
-    return statusOf(mustWalk(this.ns, p.path, p.comps, caller).row, p.path);
+    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    return statusOf(row, p.path, this.ns.nlinkOf(row));
   }
 
   /** Children of a directory after `startAfter`, in name order; a file lists as itself. Needs r+x on a directory. */
   list(path: string, startAfter: string, limit: number, caller: Caller = SUPERUSER): ListResult {
     const p = splitPath(path);
     const { row } = mustWalk(this.ns, p.path, p.comps, caller);
-    if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path)], hasMore: false };
+    if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path, this.ns.nlinkOf(row))], hasMore: false };
     requireAccess(row, caller, READ | EXECUTE, p.path);
     const n = Math.min(limit > 0 ? limit : DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     const rows = this.ns.children(row.id, startAfter, n + 1);
     const hasMore = rows.length > n;
     if (hasMore) rows.pop();
     const base = p.path === '/' ? '' : p.path;
-    return { entries: rows.map((r) => statusOf(r, `${base}/${r.name}`)), hasMore };
+    return { entries: rows.map((r) => statusOf(r, `${base}/${r.name}`, this.ns.nlinkOf(r))), hasMore };
   }
 
   /** A file and its chunks: what opening it for reading returns, so it needs r. */
@@ -223,9 +224,11 @@ export class MetadataStore implements StateMachine {
     const p = splitPath(path);
     const { row } = mustWalk(this.ns, p.path, p.comps, caller);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
+    // The master never follows a symlink (docs/posix.md): a reader is told what it found.
+    if (!isRegular(row)) fail(ErrorCode.INVALID_ARGUMENT, `not a regular file: ${p.path}${row.target !== null ? ` (symbolic link to ${row.target})` : ''}`);
     requireAccess(row, caller, READ, p.path);
     const inline = this.ns.inlineOf(row.id);
-    return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id), ...(inline ? { inline } : {}) };
+    return { file: statusOf(row, p.path, this.ns.nlinkOf(row)), chunks: this.ns.chunksOf(row.id), ...(inline ? { inline } : {}) };
   }
 
   /** `dfs count -q`: names, bytes and space under a path, with its quotas (traverse needed). */
@@ -304,8 +307,9 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; revoked: unknown[]; inlineData: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; revoked: unknown[]; inlineData: unknown[]; links: unknown[] } {
     return {
+      links: this.db.prepare('SELECT * FROM links ORDER BY parent, name').all(),
       quotas: this.db.prepare('SELECT * FROM quotas ORDER BY inode').all(),
       authKeys: this.db.prepare('SELECT * FROM auth_keys ORDER BY id').all(),
       revoked: this.db.prepare('SELECT * FROM revoked_tokens ORDER BY jti').all(),
