@@ -70,6 +70,11 @@ export class MetaCache {
     this.dirs.delete(parentPath(path));
   }
 
+  /** Inode `inode` changed (a link came or went): forget it under every name, since hard links share it. */
+  changedInode(inode: number): void {
+    this.attrs.deleteWhere((_p, status) => status?.inode === inode);
+  }
+
   /** `path` and everything beneath it changed (rename, rmdir). */
   changedTree(path: string): void {
     this.attrs.deleteWhere((p) => isSameOrDescendant(p, path));
