@@ -498,6 +498,7 @@ export class DfsFileSystem {
       const status = (await this.writeBehind.finish(file, spool, remote)) ?? (await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode }));
       file.committedGen = gen;
       file.base = versionOf(remote, status);
+      this.meta.changedInode(status.inode); // hard links of the file see the new version too
       this.meta.changed(path);
       this.meta.setStat(path, status);
       const pending = this.overlay.get(path);
