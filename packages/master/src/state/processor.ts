@@ -398,7 +398,7 @@ export class CommandProcessor {
       if (cmd.firstChunk || data.length > MAX_INLINE_BYTES) fail(ErrorCode.INVALID_ARGUMENT, `inline data of ${data.length} bytes (at most ${MAX_INLINE_BYTES}, no chunks)`);
       const { parent: parentId, into } = this.attachTarget(this.ns.byId(id)!);
       this.sInsertInline.run(id, data);
-      this.sFinalize.run(parentId, data.length, 0, cmd.now, cmd.now, id);
+      this.sFinalize.run(into ? null : parentId, data.length, 0, cmd.now, cmd.now, id); // adopted: never takes the name
       this.quota.enforce(parentId); // inline bytes count against space quotas too
       this.sTouch.run(cmd.now, parentId);
       const done = into ? this.adopt(this.ns.byId(id)!, into) : this.ns.byId(id)!;
@@ -504,7 +504,7 @@ export class CommandProcessor {
       this.sCommitChunk.run(c.length, c.crc32c, c.handle);
       if (c.version) this.append.setVersion(c.handle, c.version);
     }
-    this.sFinalize.run(parentId, size, cmd.chunks.length, cmd.now, cmd.now, row.id);
+    this.sFinalize.run(into ? null : parentId, size, cmd.chunks.length, cmd.now, cmd.now, row.id);
     this.sTouch.run(cmd.now, parentId);
     const done = into ? this.adopt(this.ns.byId(row.id)!, into) : this.ns.byId(row.id)!;
     return { file: statusOf(done, this.ns.pathOf(done), this.ns.nlinkOf(done)) };
@@ -689,7 +689,7 @@ export class CommandProcessor {
       this.deleteTree(row); // nowhere to put it: discard (its chunks become garbage)
       return { outcome: 'discarded' };
     }
-    this.sFinalize.run(parentId, size, kept, cmd.now, cmd.now, row.id);
+    this.sFinalize.run(into ? null : parentId, size, kept, cmd.now, cmd.now, row.id);
     this.sTouch.run(cmd.now, parentId);
     const done = into ? this.adopt(this.ns.byId(row.id)!, into) : this.ns.byId(row.id)!;
     return { outcome: 'closed', path: this.ns.pathOf(done), size };

@@ -102,6 +102,14 @@ describe('POSIX namespace: symlinks, hard links, special files, ctime, set-id bi
     }
     assert.equal(store.getFile('/d/a').chunks.length, 2);
     assert.ok(handles(inode).every((c) => !old.includes(c)), 'the old chunks are garbage');
+    // Through the inode row's own name too, and as an inline small file.
+    writeFile(h, '/d/a', [3], 'c3', true);
+    assert.deepEqual([store.stat('/e/b').inode, store.stat('/e/b').size], [inode, 3]);
+    h.ok(createCmd('/d/a', 'c4', { overwrite: true, inline: Buffer.from('inline').toString('base64') }));
+    h.ok(createCmd('/e/b', 'c5', { overwrite: true, inline: Buffer.from('inline2').toString('base64') }));
+    assert.deepEqual([store.stat('/d/a').inode, store.stat('/d/a').size, store.stat('/d/a').nlink], [inode, 7, 2]);
+    assert.equal(store.getFile('/d/a').inline?.toString(), 'inline2');
+    assert.deepEqual(handles(inode), []);
   });
 
   it('rename moves one name; renaming a name over another name of the same file does nothing', () => {
