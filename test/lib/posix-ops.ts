@@ -119,7 +119,8 @@ async function run1(op: PosixOp): Promise<unknown> {
     case 'truncate':
       return fs.truncateSync(p, Number(a[1]));
     case 'mkfifo':
-      return tool('mkfifo', ['-m', Number(a[1] ?? 0o644).toString(8), p]);
+      // without a mode: mkfifo(1) sets one with chmod(2) after creating
+      return tool('mkfifo', a[1] === undefined ? [p] : ['-m', Number(a[1]).toString(8), p]);
     case 'mknod': // (path, 'c'|'b', major, minor)
       return tool('mknod', [p, String(a[1]), String(a[2]), String(a[3])]);
     case 'touch': // (path, ...touch flags)
@@ -128,7 +129,11 @@ async function run1(op: PosixOp): Promise<unknown> {
       await new Promise<void>((resolve, reject) => {
         const server = createServer();
         server.once('error', reject);
-        server.listen(p, () => server.close(() => resolve()));
+        // Not closed: close() would unlink the socket file; the exit leaves it in place.
+        server.listen(p, () => {
+          server.unref();
+          resolve();
+        });
       });
       return undefined;
     case 'fifo-roundtrip': {

@@ -221,6 +221,7 @@ export class DfsFileSystem {
     if (srcFile?.dirty) await this.commit(srcFile);
     const srcStatus = await this.mustStat(src, true);
     const dstStatus = await this.statFresh(dst);
+    if (dstStatus && dstStatus.inode === srcStatus.inode && !isDirectory(srcStatus)) return; // POSIX: two names of one file
     if (dstStatus) {
       if (isDirectory(dstStatus)) {
         if (!isDirectory(srcStatus)) throw new FsError('EISDIR', `${dst}: is a directory`);
