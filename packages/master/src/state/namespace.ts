@@ -24,6 +24,8 @@ export interface InodeRow {
   ctime: number;
   target: string | null;
   rdev: number;
+  /** Present on rows from children(): the entry's link count, as nlinkOf gives it. */
+  nlink?: number;
   /**
    * Set when the row was reached through a hard link (a row of `links`): then `parent`
    * and `name` are that link's, not the inode row's own (see schema.ts).
@@ -66,21 +68,18 @@ export class Namespace {
   private readonly sPending: Database.Statement;
   private readonly sInline: Database.Statement;
   private readonly sLinkChild: Database.Statement;
+  private readonly sListLinks: Database.Statement;
   private readonly sLinkCount: Database.Statement;
   private readonly sSubdirCount: Database.Statement;
 
   constructor(readonly db: Database.Database) {
     this.sChild = db.prepare('SELECT * FROM inodes WHERE parent = ? AND name = ?');
     this.sById = db.prepare('SELECT * FROM inodes WHERE id = ?');
-    // A directory's entries are its inode rows and its hard links (schema.ts), in name order.
-    this.sList = db.prepare(`SELECT * FROM (
-        SELECT i.*, NULL AS via_link FROM inodes i WHERE i.parent = @dir AND i.name > @after
-        UNION ALL
-        SELECT i.id, l.parent, l.name, i.type, i.mode, i.mtime, i.size, i.replication, i.chunk_size, i.chunk_count,
-          i.under_construction, i.lease_holder, i.lease_expiry, i.pending_parent, i.pending_overwrite, i.owner, i.grp,
-          i.atime, i.ctime, i.target, i.rdev, 1 AS via_link
-        FROM links l JOIN inodes i ON i.id = l.inode WHERE l.parent = @dir AND l.name > @after
-      ) ORDER BY name LIMIT @limit`);
+    // With each entry's link count (nlinkOf), so a page is one statement, not one per entry.
+    this.sList = db.prepare(`SELECT i.*, CASE WHEN i.type = 2 THEN 2 + (SELECT COUNT(*) FROM inodes c WHERE c.parent = i.id AND c.type = 2)
+      ELSE 1 + (SELECT COUNT(*) FROM links l WHERE l.inode = i.id) END AS nlink
+      FROM inodes i WHERE i.parent = ? AND i.name > ? ORDER BY i.name LIMIT ?`);
+    this.sListLinks = db.prepare('SELECT name, inode FROM links WHERE parent = ? AND name > ? ORDER BY name LIMIT ?');
     this.sHasChild = db.prepare('SELECT 1 FROM inodes WHERE parent = ? UNION ALL SELECT 1 FROM links WHERE parent = ? LIMIT 1');
     this.sLinkChild = db.prepare('SELECT inode FROM links WHERE parent = ? AND name = ?').pluck();
     this.sLinkCount = db.prepare('SELECT COUNT(*) FROM links WHERE inode = ?').pluck();
@@ -104,6 +103,7 @@ export class Namespace {
 
   /** POSIX link count: a file's names; a directory's 2 + its subdirectories ("." and each "..")). */
   nlinkOf(row: InodeRow): number {
+    if (row.nlink !== undefined) return row.nlink;
     if (row.type === TYPE_DIR) return 2 + (this.sSubdirCount.get(row.id) as number);
     if (row.parent === null) return 0; // detached: being written, not yet named
     return 1 + (this.sLinkCount.get(row.id) as number);
@@ -118,10 +118,18 @@ export class Namespace {
   }
 
   /** Children of `dir` with name > startAfter, in name (byte) order. */
+  /** A directory's entries: its inode rows and its hard links (schema.ts), merged in name order. */
   children(dir: number, startAfter: string, limit: number): InodeRow[] {
-    const rows = this.sList.all({ dir, after: startAfter, limit }) as Array<Omit<InodeRow, 'via_link'> & { via_link?: 1 | null }>;
-    for (const r of rows) if (r.via_link === null) delete r.via_link;
-    return rows as InodeRow[];
+    const rows = this.sList.all(dir, startAfter, limit) as InodeRow[];
+    const links = this.sListLinks.all(dir, startAfter, limit) as Array<{ name: string; inode: number }>;
+    if (links.length === 0) return rows; // the common case: one indexed range scan, as before links
+    for (const l of links) {
+      const target = this.byId(l.inode);
+      if (target) rows.push({ ...target, parent: dir, name: l.name, via_link: 1, nlink: this.nlinkOf(target) });
+    }
+    // Byte order, as SQLite's BINARY collation sorts the names.
+    rows.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    return rows.slice(0, limit);
   }
 
   hasChildren(dir: number): boolean {

@@ -76,6 +76,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS inodes_parent_name ON inodes(parent, name);
 CREATE INDEX IF NOT EXISTS inodes_pending ON inodes(pending_parent, name) WHERE pending_parent IS NOT NULL;
 CREATE INDEX IF NOT EXISTS inodes_lease_holder ON inodes(lease_holder) WHERE lease_holder IS NOT NULL;
 CREATE INDEX IF NOT EXISTS inodes_lease_expiry ON inodes(lease_expiry) WHERE under_construction = 1;
+-- A directory's link count (2 + its subdirectories) without scanning its files.
+CREATE INDEX IF NOT EXISTS inodes_subdirs ON inodes(parent) WHERE type = 2;
 
 CREATE TABLE IF NOT EXISTS chunks (
   handle    INTEGER PRIMARY KEY,

@@ -77,6 +77,23 @@ describe('POSIX namespace: symlinks, hard links, special files, ctime, set-id bi
     assert.deepEqual(store.dump().links, []);
   });
 
+  it('a directory lists its hard links among its entries, in name order, page by page', () => {
+    const { inode } = writeFile(h, '/d/src', [1]);
+    writeFile(h, '/e/a', [1]);
+    writeFile(h, '/e/c', [1]);
+    h.ok(link('/d/src', '/e/b'));
+    h.ok(link('/d/src', '/e/d'));
+    h.ok({ type: 'Mkdir', path: '/e/e', parents: false, mode: 0o755, now: T0 });
+    const page1 = store.list('/e', '', 2);
+    assert.deepEqual([page1.entries.map((e) => e.name), page1.hasMore], [['a', 'b'], true]);
+    const page2 = store.list('/e', 'b', 2);
+    assert.deepEqual(page2.entries.map((e) => [e.name, e.nlink]), [['c', 1], ['d', 3]]);
+    const page3 = store.list('/e', 'd', 2);
+    assert.deepEqual([page3.entries.map((e) => [e.name, e.nlink]), page3.hasMore], [[['e', 2]], false]);
+    assert.equal(page2.entries[1]!.inode, inode);
+    assert.equal(store.stat('/e').nlink, 3);
+  });
+
   it('link refuses directories, taken names and missing sources', () => {
     writeFile(h, '/d/a', [1]);
     h.fails(link('/d', '/e/x'), ErrorCode.IS_A_DIRECTORY);
