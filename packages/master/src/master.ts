@@ -564,6 +564,9 @@ export class Master {
   }
 
   async mknod(req: MknodRequest, caller: Caller = SUPERUSER): Promise<MknodResponse> {
+    // Bounded before it becomes a command (the apply checks the rest: type, mode, who may).
+    if (!Number.isSafeInteger(req.rdev) || req.rdev < 0 || req.rdev > 0xffff_ffff) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `bad device number ${req.rdev}`);
+    if (!Number.isSafeInteger(req.type) || req.type < 0 || !Number.isSafeInteger(req.mode) || req.mode < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'bad mknod type or mode');
     return this.propose<{ file: FileStatus }>({
       type: 'Mknod', path: normalizePath(req.path), kind: req.type, mode: req.mode, rdev: req.rdev, now: this.clock.now(), caller, ...opIdOf(req),
     });
