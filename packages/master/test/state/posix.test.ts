@@ -229,6 +229,8 @@ describe('POSIX namespace: symlinks, hard links, special files, ctime, set-id bi
     const path = join(t.dir, 'meta.db');
     const db = new Database(path);
     db.exec('DROP TRIGGER links_gone; DROP TABLE links; ALTER TABLE inodes DROP COLUMN ctime; ALTER TABLE inodes DROP COLUMN target; ALTER TABLE inodes DROP COLUMN rdev');
+    // Snapshot tables came in schema 2 without a bump: a schema-2 database may hold them.
+    db.exec('ALTER TABLE snapshot_inodes DROP COLUMN ctime; ALTER TABLE snapshot_inodes DROP COLUMN target; ALTER TABLE snapshot_inodes DROP COLUMN rdev');
     db.prepare(`UPDATE meta SET value = 2 WHERE key = 'schema_version'`).run();
     db.close();
     store = new MetadataStore(path);
@@ -238,5 +240,12 @@ describe('POSIX namespace: symlinks, hard links, special files, ctime, set-id bi
     assert.equal(store.stat('/d/a').ctimeMs, T0 + 1);
     h.ok(link('/d/a', '/e/b'));
     assert.equal(store.stat('/e/b').nlink, 2);
+    // Snapshots copy the new columns: a symlink reads back from one with its target.
+    h.ok({ type: 'Symlink', path: '/d/l', target: 'a', now: T0 + 7, caller: ROOT });
+    h.ok({ type: 'AllowSnapshot', path: '/d', allow: true, now: T0, caller: ROOT });
+    h.ok({ type: 'CreateSnapshot', path: '/d', name: 's1', now: T0 + 8, caller: ROOT });
+    const l = store.stat('/d/.snapshot/s1/l');
+    assert.deepEqual([l.type, l.symlinkTarget, l.ctimeMs], [FileType.SYMLINK, 'a', T0 + 7]);
+    assert.throws(() => store.getFile('/d/.snapshot/s1/l'), (e: { code: ErrorCode }) => e.code === ErrorCode.INVALID_ARGUMENT);
   });
 });
