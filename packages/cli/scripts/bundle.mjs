@@ -16,6 +16,6 @@ await build({
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['better-sqlite3', 'fuse-native', '@node-rs/crc32'],
+  external: ['better-sqlite3', 'fuse-native', '@node-rs/crc32', '@dfs/master', '@dfs/chunkserver'],
   logLevel: 'error',
 });
