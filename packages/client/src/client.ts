@@ -29,7 +29,7 @@ import { readFileRange } from './file-reader.js';
 import { MasterPool } from './master-pool.js';
 import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
 import type { UnaryMethod } from './rpc.js';
-import { chunkserverPool, type ChunkserverPool } from './rpc.js';
+import { chunkserverPool, delay, type ChunkserverPool } from './rpc.js';
 
 export interface DfsClientOptions {
   /** Master gRPC addresses (host:port). */
@@ -132,6 +132,10 @@ const DEFAULTS = {
 const STREAM_HELD_BYTES = 128 * 1024 * 1024;
 
 const MAX_PARALLEL_CHUNKS = 16;
+/** Conditional rewrites of an inline file that lost to another writer before the append gives up. */
+const REWRITE_ATTEMPTS = 64;
+/** Longest random pause (ms) before reading a contended inline file again. */
+const REWRITE_MAX_BACKOFF_MS = 100;
 /** Size of one local file read (put) or gathered write (get): one thread-pool round trip per MiB, not per block. */
 const LOCAL_IO_BYTES = 1024 * 1024;
 
@@ -390,7 +394,7 @@ export class DfsClient {
    * A file of at most MAX_INLINE_BYTES: one CreateFile carrying the bytes, one log entry,
    * no chunkserver (inline data; the trade-off is in packages/master/DESIGN.md).
    */
-  private async putInline(path: string, data: Buffer, opts: PutOptions): Promise<FileStatus> {
+  private async putInline(path: string, data: Buffer, opts: PutOptions, replaces?: number): Promise<FileStatus> {
     const res = await this.masters.call(
       (c) => c.createFile,
       {
@@ -404,6 +408,7 @@ export class DfsClient {
         allocateFirstChunk: false,
         inline: true,
         inlineData: data,
+        ...(replaces ? { replacesInode: replaces } : {}),
       },
       { signal: opts.signal, requestId: opts.requestId },
     );
@@ -464,12 +469,13 @@ export class DfsClient {
   }
 
   /** `allocateFirstChunk`: CreateFile also allocates chunk 0 (saves a round trip when there is data). */
-  private openWriter(path: string, opts: PutOptions, parallelChunks: number, allocateFirstChunk = true): Promise<FileWriter> {
+  /** `replaces`: a conditional rewrite of that inode (see rewriteInline). */
+  private openWriter(path: string, opts: PutOptions, parallelChunks: number, allocateFirstChunk = true, replaces?: number): Promise<FileWriter> {
     return FileWriter.create(
       this.masters,
       this.chunkservers,
       path,
-      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: (opts.mode ?? 0o666) & ~this.umask, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk },
+      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: (opts.mode ?? 0o666) & ~this.umask, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk, replaces },
       this.writerOptions(opts, parallelChunks),
     );
   }
@@ -614,19 +620,42 @@ export class DfsClient {
 
   /**
    * Appending to a file kept inline: its bytes are in the metadata, so the file is written
-   * again (old bytes, then the new ones) with overwrite, inline again if it still fits. The
-   * overwrite is atomic, but two clients appending to one small file at once may lose one
-   * append (read-modify-write): unlike a chunked file, there is no writer lease to refuse the second.
+   * again (old bytes, then the new ones) — inline again if it still fits — as a *conditional*
+   * rewrite that replaces only the inode it read (compare-and-swap in the master's apply).
+   * When another writer replaced the file first, the answer is STALE_VERSION and nothing
+   * changed: read it again and retry, so concurrent appenders never lose an acknowledged append.
+   * A tail longer than MAX_INLINE_BYTES is not held in memory: the file first becomes a chunked
+   * file of the same bytes (the same compare-and-swap), then the tail goes through the writer
+   * lease like any append.
    */
   private async rewriteInline(located: Located, source: string | NodeJS.ReadableStream, path: string, opts: AppendOptions): Promise<FileStatus> {
-    const old = located.inline ?? Buffer.alloc(0);
-    const tail: AsyncIterable<Buffer | string> = typeof source === 'string' ? (fsCreateReadStream(source) as AsyncIterable<Buffer>) : (source as AsyncIterable<Buffer | string>);
-    const both = async function* (): AsyncGenerator<Buffer | string> {
-      yield old;
-      yield* tail;
-    };
-    const { mode, replication } = located.file;
-    return this.put(Readable.from(both()), path, { ...opts, overwrite: true, mode: mode & 0o7777, replication });
+    const stream: AsyncIterable<Buffer | string> = typeof source === 'string' ? (fsCreateReadStream(source) as AsyncIterable<Buffer>) : (source as AsyncIterable<Buffer | string>);
+    const head = await peekStream(stream, MAX_INLINE_BYTES);
+    const tail = head.ended ? head.bytes : Buffer.alloc(0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const file = await this.replaceInline(located, Buffer.concat([located.inline ?? Buffer.alloc(0), tail]), path, opts, !head.ended);
+        if (head.ended) return file;
+        return await this.append(Readable.from(head.rest), path, opts);
+      } catch (err) {
+        // Nothing was written: another writer replaced the file, or is rewriting it right now.
+        const lost = DfsError.is(err, ErrorCode.STALE_VERSION) || DfsError.is(err, ErrorCode.LEASE_HELD);
+        if (!lost || attempt >= REWRITE_ATTEMPTS) throw err;
+      }
+      await delay(Math.random() * Math.min(REWRITE_MAX_BACKOFF_MS, 2 ** attempt), opts.signal);
+      located = await this.locate(path, opts);
+      // Someone else made it a chunked file meanwhile: an ordinary append from here.
+      if (!located.inline) return this.append(head.ended ? tail : Readable.from(head.rest), path, opts);
+    }
+  }
+
+  /** Writes `bytes` over the inline file `located`, only if the path still holds that inode. */
+  private async replaceInline(located: Located, bytes: Buffer, path: string, opts: AppendOptions, chunked: boolean): Promise<FileStatus> {
+    const put: PutOptions = { ...opts, overwrite: true, mode: located.file.mode & 0o7777, replication: located.file.replication };
+    const replaces = located.file.inode;
+    if (!chunked && bytes.length <= this.inlineLimit) return this.putInline(path, bytes, put, replaces);
+    const writer = await this.openWriter(path, put, 1, true, replaces);
+    return this.pumpStream(writer, Readable.from([bytes]), put);
   }
 
   /** A Writable that uploads to `remote`; the file appears when the stream finishes. */

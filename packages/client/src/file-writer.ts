@@ -98,7 +98,7 @@ export class FileWriter {
     masters: MasterPool,
     chunkservers: ChunkserverPool,
     path: string,
-    create: { overwrite: boolean; replication: number; mode: number; chunkSize: number; allocateFirstChunk?: boolean },
+    create: { overwrite: boolean; replication: number; mode: number; chunkSize: number; allocateFirstChunk?: boolean; replaces?: number | undefined },
     opts: FileWriterOptions,
   ): Promise<FileWriter> {
     const res = await masters.call(
@@ -112,6 +112,8 @@ export class FileWriter {
         chunkSize: create.chunkSize,
         opId: randomUUID(),
         allocateFirstChunk: create.allocateFirstChunk ?? false,
+        // A conditional rewrite: attaches only over this inode (else STALE_VERSION).
+        ...(create.replaces ? { replacesInode: create.replaces } : {}),
       },
       { signal: opts.signal, requestId: opts.requestId },
     );

@@ -356,6 +356,7 @@ export class Master {
       ...opIdOf(req),
       caller,
       ...(inlineData ? { inline: Buffer.from(inlineData).toString('base64') } : {}),
+      ...(req.replacesInode ? { replaces: req.replacesInode } : {}),
     });
     if (!firstChunk) return { file, firstChunk: undefined };
     if (targets[0]) this.chunkLeases.grant(firstChunk.handle, targets[0].id, firstChunk.version, req.clientId, now);

@@ -40,6 +40,8 @@ export interface CreateFileCmd {
   caller?: Caller;
   /** The whole file, base64 (at most MAX_INLINE_BYTES): created complete, kept inline. */
   inline?: string;
+  /** Compare-and-swap: the path must hold this inode (it is replaced), else STALE_VERSION. */
+  replaces?: number;
 }
 export interface AddChunkCmd {
   type: 'AddChunk';
@@ -227,7 +229,7 @@ export class CommandDecodeError extends Error {
 type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?' | 'caller?' | 'inline?';
 
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
-  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', caller: 'caller?', inline: 'inline?' },
+  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', caller: 'caller?', inline: 'inline?', replaces: 'uint?' },
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint', count: 'uint?' },
   AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint', wholeFile: 'bool?' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },

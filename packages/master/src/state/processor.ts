@@ -24,7 +24,7 @@ import { SUPERGROUP, checkName, type Caller } from '../auth/caller.js';
 import { EXECUTE, READ, WRITE, denied, hasAccess, isOwner, mustWalk, requireAccess, requireStickyOk, walk } from './permissions.js';
 import { QuotaManager } from './quota.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
-import { BALANCER_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { BALANCER_KEY, OVERWRITE_ANY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
 import { AppendProcessor, type OpenAppendResult } from './append.js';
 
 export const TRASH_DIR = '.Trash';
@@ -47,6 +47,16 @@ const LOG_SUPERUSER: Caller = Object.freeze({ user: ROOT_OWNER, groups: [SUPERGR
 
 function callerOf(cmd: { caller?: Caller }): Caller {
   return cmd.caller ?? LOG_SUPERUSER;
+}
+
+/**
+ * Compare-and-swap of a conditional rewrite: the path must still hold the file the client read.
+ * Each rewrite makes a new inode, so the inode id is the file's version (an append to a chunked
+ * file keeps its inode, but holds the writer lease, and inline files cannot be opened for append).
+ */
+function requireOccupant(occupant: InodeRow | undefined, replaces: number, path: string): void {
+  if (occupant?.id === replaces && !isDir(occupant)) return;
+  fail(ErrorCode.STALE_VERSION, `${path} changed since it was read (expected inode ${replaces}, found ${occupant ? `inode ${occupant.id}` : 'nothing'}): read it again`);
 }
 
 export interface AddChunkResult {
@@ -298,9 +308,13 @@ export class CommandProcessor {
     const parentPath = '/' + comps.slice(0, -1).join('/');
     requireAccess(parent, caller, WRITE | EXECUTE, parentPath);
     const existing = this.ns.child(parent.id, name);
+    if (cmd.replaces !== undefined) {
+      if (cmd.replaces <= ROOT_ID) fail(ErrorCode.INVALID_ARGUMENT, `replaces_inode ${cmd.replaces} is not a file`);
+      requireOccupant(existing, cmd.replaces, path);
+    }
     if (existing) {
       if (isDir(existing)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
-      if (!cmd.overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
+      if (!cmd.overwrite && cmd.replaces === undefined) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
       requireAccess(existing, caller, WRITE, path); // overwriting truncates: w on the file (HDFS)
       requireStickyOk(parent, existing, caller, path);
     }
@@ -315,7 +329,7 @@ export class CommandProcessor {
     this.sInsertInode.run({
       id, parent: null, name, type: TYPE_FILE, mode: cmd.mode, mtime: cmd.now, replication: cmd.replication,
       chunk_size: cmd.chunkSize, under_construction: 1, lease_holder: cmd.clientId, lease_expiry: cmd.leaseExpiry,
-      pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0, owner: caller.user, grp: parent.grp,
+      pending_parent: parent.id, pending_overwrite: cmd.replaces ?? (cmd.overwrite ? OVERWRITE_ANY : 0), owner: caller.user, grp: parent.grp,
     });
     this.quota.enforce(parent.id);
     if (cmd.inline !== undefined) {
@@ -446,6 +460,8 @@ export class CommandProcessor {
     if (!parent || !isDir(parent)) fail(ErrorCode.NOT_FOUND, `the directory of ${row.name} no longer exists`);
     const path = this.ns.pathOf(row);
     const occupant = this.ns.child(parent.id, row.name);
+    // A conditional rewrite (pending_overwrite = the inode it read) replaces only that inode.
+    if (row.pending_overwrite > OVERWRITE_ANY) requireOccupant(occupant, row.pending_overwrite, path);
     if (occupant) {
       if (isDir(occupant)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
       if (!row.pending_overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);

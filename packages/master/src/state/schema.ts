@@ -10,13 +10,20 @@ export const ROOT_OWNER = 'root';
 export const ROOT_GROUP = 'supergroup';
 /** meta key: the balancer's threshold × 1000 while a run is active (absent or 0 = stopped). */
 export const BALANCER_KEY = 'balancer_threshold_milli';
+/**
+ * inodes.pending_overwrite of a file under construction: what it may replace when it attaches.
+ * 0 = nothing (ALREADY_EXISTS), OVERWRITE_ANY = whatever file is there, any larger value = only
+ * that inode (a conditional rewrite; inode 1 is `/`, so no file id is ambiguous).
+ */
+export const OVERWRITE_ANY = 1;
 
 /*
  * inodes: one row per file or directory.
  *   A visible inode has parent = its directory and a unique (parent, name).
  *   A file under construction is *detached*: parent IS NULL, pending_parent = the directory
  *   it will appear in and name = its future name. CompleteFile attaches it atomically
- *   (replacing an old file when pending_overwrite), so readers never see a half-written file.
+ *   (replacing an old file when pending_overwrite: OVERWRITE_ANY, or only the inode it names),
+ *   so readers never see a half-written file.
  * chunks: the ordered chunks of a file; `committed` once the writer (or lease recovery)
  *   fixed its length and CRC.
  * meta: applied_index (stored in the same transaction as every change), id counters, the
