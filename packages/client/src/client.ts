@@ -54,10 +54,9 @@ export interface DfsClientOptions {
   parallelReads?: number;
   /**
    * Keep files of at most MAX_INLINE_BYTES inline in the metadata (one CreateFile, no
-   * chunkserver). Default false: an append to an inline file is a read-modify-write, so two
-   * clients appending to one small file at once can lose an acknowledged append (the
-   * partition nemesis found it); until that rewrite is conditional, only a writer that knows
-   * its small files are never appended concurrently should turn this on.
+   * chunkserver). Default true. An append to an inline file rewrites it conditionally (it
+   * replaces only the inode it read, else reads again), so concurrent appenders lose nothing.
+   * False writes every file in chunks (a test that needs chunks and replicas of a small file).
    */
   inlineSmallFiles?: boolean;
   /** Identifies this client's writer leases. */
@@ -209,7 +208,7 @@ export class DfsClient {
   readonly umask: number;
 
   constructor(options: DfsClientOptions) {
-    this.inlineLimit = options.inlineSmallFiles ? MAX_INLINE_BYTES : -1;
+    this.inlineLimit = (options.inlineSmallFiles ?? true) ? MAX_INLINE_BYTES : -1;
     this.opts = {
       callTimeoutMs: options.callTimeoutMs ?? DEFAULTS.callTimeoutMs,
       retryWindowMs: options.retryWindowMs ?? DEFAULTS.retryWindowMs,
