@@ -5,7 +5,8 @@ import { CommandDecodeError, decodeCommand, type Command, type CommandResult } f
 import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
 import { CommandProcessor, TRASH_CURRENT } from './processor.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
-import { EXECUTE, READ, mustWalk, requireAccess } from './permissions.js';
+import { EXECUTE, READ, requireAccess } from './permissions.js';
+import { PathCache } from './path-cache.js';
 import type { Quota, Usage } from './quota.js';
 import { BALANCER_KEY, openDatabase, type OpenOptions } from './schema.js';
 import type { StateMachine } from '@dfs/raft';
@@ -40,6 +41,8 @@ export class MetadataStore implements StateMachine {
   private db!: Database.Database;
   private ns!: Namespace;
   private processor!: CommandProcessor;
+  /** Directory rows of the read queries' path resolution (path-cache.ts). */
+  private paths!: PathCache;
   private applied = 0;
   private applyTxn!: (index: number, cmd: Command) => CommandResult;
   private batchTxn!: (entries: Array<{ index: number; cmd: Command } | undefined>) => Array<CommandResult | undefined>;
@@ -60,6 +63,7 @@ export class MetadataStore implements StateMachine {
     const db = openDatabase(this.path, this.openOpts);
     this.db = db;
     this.ns = new Namespace(db);
+    this.paths = new PathCache(this.ns);
     this.processor = new CommandProcessor(db, this.ns);
     const execute = db.transaction((cmd: Command) => this.processor.execute(cmd)); // nested: a SAVEPOINT
     const sGetOp = db.prepare('SELECT result FROM op_results WHERE op_id = ? AND type = ?').pluck();
@@ -125,6 +129,7 @@ export class MetadataStore implements StateMachine {
     }
     const result = this.applyTxn(index, cmd);
     this.applied = index;
+    this.paths.applied(cmd.type);
     return result;
   }
 
@@ -145,7 +150,11 @@ export class MetadataStore implements StateMachine {
       }
     });
     const results = this.batchTxn(decoded);
-    for (const d of decoded) if (d) this.applied = Math.max(this.applied, d.index);
+    for (const d of decoded) {
+      if (!d) continue;
+      this.applied = Math.max(this.applied, d.index);
+      this.paths.applied(d.cmd.type);
+    }
     return results;
   }
 
@@ -198,16 +207,28 @@ export class MetadataStore implements StateMachine {
 
   // ---- reads (not through the log) ----
 
+  /** The entry a read names (NOT_FOUND if missing), through the path-resolution cache. */
+  private resolve(path: string, comps: string[], caller: Caller): { row: InodeRow } {
+    const { row } = this.paths.walk(comps, caller);
+    if (!row) fail(ErrorCode.NOT_FOUND, `no such file or directory: ${path}`);
+    return { row };
+  }
+
+  /** Path-resolution cache counters (for bench and tests). */
+  pathCacheStats(): { hits: number; misses: number; size: number } {
+    return { hits: this.paths.hits, misses: this.paths.misses, size: this.paths.size };
+  }
+
   /** Traverse (x) on every ancestor is all a stat needs (HDFS getFileInfo). */
   stat(path: string, caller: Caller = SUPERUSER): FileStatus {
     const p = splitPath(path);
-    return statusOf(mustWalk(this.ns, p.path, p.comps, caller).row, p.path);
+    return statusOf(this.resolve(p.path, p.comps, caller).row, p.path);
   }
 
   /** Children of a directory after `startAfter`, in name order; a file lists as itself. Needs r+x on a directory. */
   list(path: string, startAfter: string, limit: number, caller: Caller = SUPERUSER): ListResult {
     const p = splitPath(path);
-    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    const { row } = this.resolve(p.path, p.comps, caller);
     if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path)], hasMore: false };
     requireAccess(row, caller, READ | EXECUTE, p.path);
     const n = Math.min(limit > 0 ? limit : DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
@@ -221,7 +242,7 @@ export class MetadataStore implements StateMachine {
   /** A file and its chunks: what opening it for reading returns, so it needs r. */
   getFile(path: string, caller: Caller = SUPERUSER): FileWithChunks {
     const p = splitPath(path);
-    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    const { row } = this.resolve(p.path, p.comps, caller);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
     requireAccess(row, caller, READ, p.path);
     const inline = this.ns.inlineOf(row.id);
@@ -231,7 +252,7 @@ export class MetadataStore implements StateMachine {
   /** `dfs count -q`: names, bytes and space under a path, with its quotas (traverse needed). */
   contentSummary(path: string, caller: Caller = SUPERUSER): { usage: Usage; quota?: Quota; file: FileStatus } {
     const p = splitPath(path);
-    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    const { row } = this.resolve(p.path, p.comps, caller);
     const quota = this.processor.quota.get(row.id);
     return { usage: this.processor.quota.usage(row.id), ...(quota ? { quota } : {}), file: statusOf(row, p.path) };
   }
