@@ -453,6 +453,8 @@ export class Master {
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
     const before = this.store.stat(normalizePath(req.path), caller);
     if (before.type !== FileType.FILE) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `is a directory: ${before.path}`);
+    // Refused before proposing, as the apply would refuse it: an inline append costs no Raft round for nothing.
+    if (this.store.isInline(before.inode)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `${before.path} is kept inline: rewrite it to append`);
     const now = this.clock.now();
     const { file, version } = await this.propose<OpenAppendResult>({
       type: 'OpenAppend', inode: before.inode, clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now), caller,

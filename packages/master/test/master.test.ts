@@ -106,6 +106,15 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.equal((await add()).chunk!.replicas.length, 2);
   });
 
+  it('AppendFile of an inline file is refused before proposing (the client rewrites it instead; no Raft round for nothing)', async () => {
+    start();
+    await master.createFile({ path: '/small', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false, inline: true, inlineData: Buffer.from('abc') });
+    const index = store.appliedIndex();
+    const err = await rejectsWith(master.appendFile({ path: '/small', clientId: 'w2' }), ErrorCode.INVALID_ARGUMENT);
+    assert.match(err.message, /kept inline/);
+    assert.equal(store.appliedIndex(), index, 'nothing was proposed');
+  });
+
   it('a heartbeat from an unknown chunkserver is told to re-register', async () => {
     start();
     assert.equal((await master.heartbeat(hb('cs9'))).reregister, true);

@@ -249,6 +249,11 @@ export class MetadataStore implements StateMachine {
     return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id), ...(inline ? { inline } : {}) };
   }
 
+  /** True for a file kept inline (its bytes in the metadata, no chunks). */
+  isInline(inode: number): boolean {
+    return this.ns.inlineOf(inode) !== undefined;
+  }
+
   /** `dfs count -q`: names, bytes and space under a path, with its quotas (traverse needed). */
   contentSummary(path: string, caller: Caller = SUPERUSER): { usage: Usage; quota?: Quota; file: FileStatus } {
     const p = splitPath(path);
