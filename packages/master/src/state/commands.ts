@@ -189,6 +189,36 @@ export interface SetBalancerCmd {
   type: 'SetBalancer';
   thresholdMilli: number;
 }
+/** Leader-proposed once: the cluster's random identity (48 bits), named in metadata backups. */
+export interface SetClusterIdCmd {
+  type: 'SetClusterId';
+  id: number;
+}
+/** `dfs snapshot allow|disallow DIR` (superuser). */
+export interface AllowSnapshotCmd {
+  type: 'AllowSnapshot';
+  path: string;
+  allow: boolean;
+  now: number;
+  caller?: Caller;
+}
+/** `dfs snapshot create DIR [NAME]` (the leader stamps a default name from `now`). */
+export interface CreateSnapshotCmd {
+  type: 'CreateSnapshot';
+  path: string;
+  name: string;
+  now: number;
+  opId?: string;
+  caller?: Caller;
+}
+export interface DeleteSnapshotCmd {
+  type: 'DeleteSnapshot';
+  path: string;
+  name: string;
+  now: number;
+  opId?: string;
+  caller?: Caller;
+}
 export interface NoopCmd {
   type: 'Noop';
 }
@@ -211,6 +241,10 @@ export type Command =
   | SetReplicationCmd
   | SetAuthKeyCmd
   | RevokeTokenCmd
+  | SetClusterIdCmd
+  | AllowSnapshotCmd
+  | CreateSnapshotCmd
+  | DeleteSnapshotCmd
   | NoopCmd;
 
 export type CommandType = Command['type'];
@@ -246,6 +280,10 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   SetReplication: { path: 'string', replication: 'uint', now: 'uint', caller: 'caller?' },
   SetAuthKey: { id: 'string', secret: 'string', now: 'uint' },
   RevokeToken: { jti: 'string', expiry: 'uint', now: 'uint' },
+  SetClusterId: { id: 'uint' },
+  AllowSnapshot: { path: 'string', allow: 'bool', now: 'uint', caller: 'caller?' },
+  CreateSnapshot: { path: 'string', name: 'string', now: 'uint', opId: 'string?', caller: 'caller?' },
+  DeleteSnapshot: { path: 'string', name: 'string', now: 'uint', opId: 'string?', caller: 'caller?' },
   Noop: {},
 };
 
