@@ -293,6 +293,37 @@ export class DfsClient {
     return res.dir;
   }
 
+  // ---- POSIX entries (docs/posix.md): the library reports symlinks, it never follows them ----
+
+  /** A symbolic link at `path` whose content is `target` (stored as given). */
+  async symlink(target: string, path: string, opts: CallOptions = {}): Promise<FileStatus> {
+    const res = await this.masters.call((c) => c.symlink, { path: normalizePath(path), target, opId: randomUUID() }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'Symlink returned no file');
+    return res.file;
+  }
+
+  /** What the symbolic link at `path` points at (INVALID_ARGUMENT when it is not one). */
+  async readlink(path: string, opts: CallOptions = {}): Promise<string> {
+    const status = await this.stat(path, opts);
+    if (status.type !== FileType.SYMLINK) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `not a symbolic link: ${status.path}`);
+    return status.symlinkTarget;
+  }
+
+  /** A hard link: `dst` becomes another name of the file at `src` (one inode, shared content). */
+  async link(src: string, dst: string, opts: CallOptions = {}): Promise<FileStatus> {
+    const res = await this.masters.call((c) => c.link, { src: normalizePath(src), dst: normalizePath(dst), opId: randomUUID() }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'Link returned no file');
+    return res.file;
+  }
+
+  /** A FIFO, socket or device node (metadata only); the umask applies to `mode`. */
+  async mknod(path: string, type: FileType, opts: CallOptions & { mode?: number; rdev?: number } = {}): Promise<FileStatus> {
+    const mode = (opts.mode ?? 0o666) & ~this.umask;
+    const res = await this.masters.call((c) => c.mknod, { path: normalizePath(path), type, mode, rdev: opts.rdev ?? 0, opId: randomUUID() }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'Mknod returned no file');
+    return res.file;
+  }
+
   // ---- users: attributes, quotas, replication, identity ----
 
   /** chmod / chown / chgrp / utimes in one call: sets what is given. */
@@ -656,12 +687,15 @@ export class DfsClient {
   private async rewriteInline(located: Located, source: string | NodeJS.ReadableStream, path: string, opts: AppendOptions): Promise<FileStatus> {
     const stream: AsyncIterable<Buffer | string> = typeof source === 'string' ? (fsCreateReadStream(source) as AsyncIterable<Buffer>) : (source as AsyncIterable<Buffer | string>);
     const head = await peekStream(stream, MAX_INLINE_BYTES);
-    const tail = head.ended ? head.bytes : Buffer.alloc(0);
     for (let attempt = 1; ; attempt++) {
+      // A file with hard links keeps its inode across rewrites, so the inode cannot tell them
+      // apart: it is converted to chunks once (old bytes only), then appended under the lease.
+      const convert = !head.ended || located.file.nlink > 1;
+      const tail = head.ended && !convert ? head.bytes : Buffer.alloc(0);
       try {
-        const file = await this.replaceInline(located, Buffer.concat([located.inline ?? Buffer.alloc(0), tail]), path, opts, !head.ended);
-        if (head.ended) return file;
-        return await this.append(Readable.from(head.rest), path, opts);
+        const file = await this.replaceInline(located, Buffer.concat([located.inline ?? Buffer.alloc(0), tail]), path, opts, convert);
+        if (!convert) return file;
+        return await this.append(head.ended ? head.bytes : Readable.from(head.rest), path, opts);
       } catch (err) {
         // Nothing was written: another writer replaced the file, or is rewriting it right now.
         const lost = DfsError.is(err, ErrorCode.STALE_VERSION) || DfsError.is(err, ErrorCode.LEASE_HELD);
@@ -670,7 +704,7 @@ export class DfsClient {
       await delay(Math.random() * Math.min(REWRITE_MAX_BACKOFF_MS, 2 ** attempt), opts.signal);
       located = await this.locate(path, opts);
       // Someone else made it a chunked file meanwhile: an ordinary append from here.
-      if (!located.inline) return this.append(head.ended ? tail : Readable.from(head.rest), path, opts);
+      if (!located.inline) return this.append(head.ended ? head.bytes : Readable.from(head.rest), path, opts);
     }
   }
 

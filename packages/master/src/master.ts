@@ -55,6 +55,12 @@ import {
   checkRequestId,
   type SetAttrRequest,
   type SetAttrResponse,
+  type SymlinkRequest,
+  type SymlinkResponse,
+  type LinkRequest,
+  type LinkResponse,
+  type MknodRequest,
+  type MknodResponse,
   type SetQuotaRequest,
   type SetQuotaResponse,
   type ContentSummaryRequest,
@@ -467,7 +473,7 @@ export class Master {
     const path = normalizePath(req.path);
     refuseSnapshotPath(pathComponents(path), path); // a snapshot's file shares its inode id with the live one
     const before = this.store.stat(path, caller);
-    if (before.type !== FileType.FILE) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `is a directory: ${before.path}`);
+    if (before.type !== FileType.FILE) throw new DfsError(before.type === FileType.DIRECTORY ? ErrorCode.IS_A_DIRECTORY : ErrorCode.INVALID_ARGUMENT, `not a regular file: ${before.path}`);
     // Refused before proposing, as the apply would refuse it: an inline append costs no Raft round for nothing.
     if (this.store.isInline(before.inode)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `${before.path} is kept inline: rewrite it to append`);
     const now = this.clock.now();
@@ -563,6 +569,25 @@ export class Master {
       type: 'Rename', src: normalizePath(req.src), dst: normalizePath(req.dst), overwrite: req.overwrite, now: this.clock.now(), ...opIdOf(req), caller,
     });
     return {};
+  }
+
+  // ---- POSIX entries: symlinks, hard links, special files (docs/posix.md; state/posix.ts) ----
+
+  async symlink(req: SymlinkRequest, caller: Caller = SUPERUSER): Promise<SymlinkResponse> {
+    return this.propose<{ file: FileStatus }>({ type: 'Symlink', path: normalizePath(req.path), target: req.target, now: this.clock.now(), caller, ...opIdOf(req) });
+  }
+
+  async link(req: LinkRequest, caller: Caller = SUPERUSER): Promise<LinkResponse> {
+    return this.propose<{ file: FileStatus }>({ type: 'Link', src: normalizePath(req.src), dst: normalizePath(req.dst), now: this.clock.now(), caller, ...opIdOf(req) });
+  }
+
+  async mknod(req: MknodRequest, caller: Caller = SUPERUSER): Promise<MknodResponse> {
+    // Bounded before it becomes a command (the apply checks the rest: type, mode, who may).
+    if (!Number.isSafeInteger(req.rdev) || req.rdev < 0 || req.rdev > 0xffff_ffff) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `bad device number ${req.rdev}`);
+    if (!Number.isSafeInteger(req.type) || req.type < 0 || !Number.isSafeInteger(req.mode) || req.mode < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'bad mknod type or mode');
+    return this.propose<{ file: FileStatus }>({
+      type: 'Mknod', path: normalizePath(req.path), kind: req.type, mode: req.mode, rdev: req.rdev, now: this.clock.now(), caller, ...opIdOf(req),
+    });
   }
 
   // ---- users: attributes, quotas, replication, identity (docs/permissions.md) ----

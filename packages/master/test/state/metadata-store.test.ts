@@ -557,6 +557,18 @@ describe('CreateFile with inline data (small files kept in the metadata)', () =>
     assert.equal(store.getFile('/grow').inline, undefined);
   });
 
+  it('a file with hard links keeps its inode when rewritten: only its first conversion to chunks passes the compare-and-swap', () => {
+    const x = h.ok(inline('/h', Buffer.from('abc'))).file.inode;
+    h.ok({ type: 'Link', src: '/h', dst: '/h2', now: T0 });
+    // Two appenders read inode x; both convert it to a chunked file of the old bytes.
+    const first = h.ok(createCmd('/h', 'c2', { replaces: x })).file.inode;
+    h.ok({ type: 'CompleteFile', inode: first, clientId: 'c2', now: T0, chunks: [] });
+    assert.equal(store.stat('/h').inode, x, 'adopted: the same inode, both names');
+    assert.equal(store.getFile('/h2').inline, undefined, 'not inline any more');
+    h.fails(createCmd('/h', 'c3', { replaces: x }), ErrorCode.STALE_VERSION);
+    h.fails(inline('/h', Buffer.from('abcd'), { replaces: x }), ErrorCode.STALE_VERSION);
+  });
+
   it('replaying the log into a fresh database gives the same rows, inline bytes included', () => {
     h.ok(inline('/r/one', Buffer.from('1')));
     h.ok(inline('/r/two', Buffer.from('22'), { overwrite: true }));
