@@ -95,6 +95,8 @@ export function registerDaemonCommands(program: Command): void {
       .option('--min-replicas <n>', 'fewest replicas a write may succeed with')
       .option('--dead-after <duration>', 'declare a silent chunkserver dead after', '60s')
       .option('--lease <duration>', 'writer lease soft limit', '60s')
+      .option('--chunk-token-ttl <duration>', 'lifetime of a chunk access token (clients refresh expired ones)', '10m')
+      .option('--chunk-key-rotation <duration>', 'how long one chunk-token key signs before the next takes over', '1h')
       .option('--trash-interval <duration>', 'how long deleted files stay in the trash', '6h')
       .option('--join', 'join a running group: --peers lists its members (not this one); then `dfs admin masters add`')
       .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000')
@@ -116,6 +118,8 @@ export function registerDaemonCommands(program: Command): void {
       minReplicas: o.minReplicas ? Number(o.minReplicas) : undefined,
       deadAfterMs: parseDuration(o.deadAfter!),
       leaseMs: parseDuration(o.lease!),
+      chunkTokenTtlMs: parseDuration(o.chunkTokenTtl!),
+      chunkKeyRotationMs: parseDuration(o.chunkKeyRotation!),
       trashIntervalMs: parseDuration(o.trashInterval!),
       ...(o.auditLog ? { auditLog: o.auditLog } : {}),
       auditMaxBytes: parseSize(o.auditMaxSize!),

@@ -172,6 +172,18 @@ export interface SetAuthKeyCmd {
   secret: string;
   now: number;
 }
+/**
+ * Leader-proposed on a schedule: a new key for the chunk-token ring (auth/chunk-keys.ts), and
+ * the retirement of keys whose every token has expired (expires <= now). secret is base64.
+ */
+export interface AddChunkKeyCmd {
+  type: 'AddChunkKey';
+  id: string;
+  secret: string;
+  activeFrom: number;
+  expires: number;
+  now: number;
+}
 /** `dfs admin token revoke`: remembered until the token would have expired anyway. */
 export interface RevokeTokenCmd {
   type: 'RevokeToken';
@@ -208,6 +220,7 @@ export type Command =
   | SetQuotaCmd
   | SetReplicationCmd
   | SetAuthKeyCmd
+  | AddChunkKeyCmd
   | RevokeTokenCmd
   | NoopCmd;
 
@@ -243,6 +256,7 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   SetQuota: { path: 'string', files: 'uint?', space: 'uint?', clear: 'bool', now: 'uint', caller: 'caller?' },
   SetReplication: { path: 'string', replication: 'uint', now: 'uint', caller: 'caller?' },
   SetAuthKey: { id: 'string', secret: 'string', now: 'uint' },
+  AddChunkKey: { id: 'string', secret: 'string', activeFrom: 'uint', expires: 'uint', now: 'uint' },
   RevokeToken: { jti: 'string', expiry: 'uint', now: 'uint' },
   Noop: {},
 };

@@ -5,6 +5,7 @@ import { CommandDecodeError, decodeCommand, type Command, type CommandResult } f
 import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
 import { CommandProcessor, TRASH_CURRENT } from './processor.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
+import type { ChunkTokenKey } from '@dfs/security';
 import { EXECUTE, READ, mustWalk, requireAccess } from './permissions.js';
 import type { Quota, Usage } from './quota.js';
 import { BALANCER_KEY, openDatabase, type OpenOptions } from './schema.js';
@@ -241,6 +242,18 @@ export class MetadataStore implements StateMachine {
     return this.db.prepare('SELECT id, secret FROM auth_keys ORDER BY created, id LIMIT 1').get() as { id: string; secret: string } | undefined;
   }
 
+  private chunkKeyCache: { index: number; keys: ChunkTokenKey[] } | undefined;
+
+  /** The ring of keys that sign chunk access tokens (chunk_keys), read again only after an apply. */
+  chunkKeys(): ChunkTokenKey[] {
+    const index = this.appliedIndex();
+    if (this.chunkKeyCache?.index !== index) {
+      const rows = this.db.prepare('SELECT id, secret, active_from, expires FROM chunk_keys ORDER BY active_from, id').all() as Array<{ id: string; secret: Buffer; active_from: number; expires: number }>;
+      this.chunkKeyCache = { index, keys: rows.map((r) => ({ id: r.id, secret: r.secret, activeFromMs: r.active_from, expiresMs: r.expires })) };
+    }
+    return this.chunkKeyCache.keys;
+  }
+
   isTokenRevoked(jti: string): boolean {
     return this.db.prepare('SELECT 1 FROM revoked_tokens WHERE jti = ?').get(jti) !== undefined;
   }
@@ -304,10 +317,11 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; revoked: unknown[]; inlineData: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; revoked: unknown[]; inlineData: unknown[] } {
     return {
       quotas: this.db.prepare('SELECT * FROM quotas ORDER BY inode').all(),
       authKeys: this.db.prepare('SELECT * FROM auth_keys ORDER BY id').all(),
+      chunkKeys: this.db.prepare('SELECT * FROM chunk_keys ORDER BY id').all(),
       revoked: this.db.prepare('SELECT * FROM revoked_tokens ORDER BY jti').all(),
       meta: this.db.prepare('SELECT * FROM meta ORDER BY key').all(),
       inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),

@@ -16,6 +16,7 @@ import type {
   RevokeTokenCmd,
   SetAttrCmd,
   SetAuthKeyCmd,
+  AddChunkKeyCmd,
   SetQuotaCmd,
   SetReplicationCmd,
   TrashCheckpointCmd,
@@ -108,6 +109,8 @@ export class CommandProcessor {
   private readonly sSetReplication: Database.Statement;
   private readonly sSubtreeDirs: Database.Statement;
   private readonly sAddKey: Database.Statement;
+  private readonly sAddChunkKey: Database.Statement;
+  private readonly sRetireChunkKeys: Database.Statement;
   private readonly sRevoke: Database.Statement;
   private readonly sPruneRevoked: Database.Statement;
 
@@ -123,6 +126,8 @@ export class CommandProcessor {
       'WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id WHERE i.type = 2) SELECT i.* FROM sub JOIN inodes i ON i.id = sub.id',
     );
     this.sAddKey = db.prepare('INSERT OR IGNORE INTO auth_keys (id, secret, created) VALUES (?, ?, ?)');
+    this.sAddChunkKey = db.prepare('INSERT OR IGNORE INTO chunk_keys (id, secret, active_from, expires) VALUES (?, ?, ?, ?)');
+    this.sRetireChunkKeys = db.prepare('DELETE FROM chunk_keys WHERE expires <= ?');
     this.sRevoke = db.prepare('INSERT OR REPLACE INTO revoked_tokens (jti, expiry) VALUES (?, ?)');
     this.sPruneRevoked = db.prepare('DELETE FROM revoked_tokens WHERE expiry < ?');
     this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
@@ -189,6 +194,8 @@ export class CommandProcessor {
         return this.setReplication(cmd);
       case 'SetAuthKey':
         return this.setAuthKey(cmd);
+      case 'AddChunkKey':
+        return this.addChunkKey(cmd);
       case 'RevokeToken':
         return this.revokeToken(cmd);
       case 'Noop':
@@ -738,6 +745,15 @@ export class CommandProcessor {
       fail(ErrorCode.INVALID_ARGUMENT, 'bad token key');
     }
     return { added: this.sAddKey.run(cmd.id, cmd.secret, cmd.now).changes > 0 };
+  }
+
+  private addChunkKey(cmd: AddChunkKeyCmd): { added: boolean; retired: number } {
+    const secret = Buffer.from(cmd.secret, 'base64');
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(cmd.id) || secret.length < 16 || secret.length > 64 || cmd.expires <= cmd.activeFrom) {
+      fail(ErrorCode.INVALID_ARGUMENT, 'bad chunk token key');
+    }
+    const retired = this.sRetireChunkKeys.run(cmd.now).changes;
+    return { added: this.sAddChunkKey.run(cmd.id, secret, cmd.activeFrom, cmd.expires).changes > 0, retired };
   }
 
   private revokeToken(cmd: RevokeTokenCmd): Record<string, never> {

@@ -25,6 +25,9 @@ export const BALANCER_KEY = 'balancer_threshold_milli';
  *   over the subtree when checked, inside apply (see quota.ts).
  * auth_keys / revoked_tokens: the cluster key that signs bearer tokens (a leader-proposed
  *   random secret, so every master holds the same one) and the ids of revoked tokens.
+ * chunk_keys: the ring of keys that sign chunk access tokens (leader-proposed random secrets,
+ *   rotated on a schedule; a key signs from active_from and is dropped once every token it
+ *   signed has expired). Added after schema 2: CREATE IF NOT EXISTS brings it to older files.
  * op_results: the retry cache (HDFS RetryCache, Raft thesis 6.3): the result of every
  *   command that carried a client operation id, kept OP_RESULT_RETENTION_MS of command
  *   time, so a command retried after an ambiguous failure (the leader died after
@@ -82,6 +85,13 @@ CREATE TABLE IF NOT EXISTS auth_keys (
   id      TEXT PRIMARY KEY,
   secret  TEXT NOT NULL,
   created INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS chunk_keys (
+  id          TEXT PRIMARY KEY,
+  secret      BLOB NOT NULL,
+  active_from INTEGER NOT NULL,
+  expires     INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS revoked_tokens (
