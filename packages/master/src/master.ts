@@ -68,6 +68,7 @@ import {
 } from '@dfs/proto';
 import { SUPERUSER, type Caller, type CallerSource } from './auth/caller.js';
 import { MAX_TOKEN_TTL_MS, TokenService, newSigningKey } from './auth/tokens.js';
+import { signingKeyOf } from '@dfs/security';
 import { ChunkTokenIssuer, DEFAULT_CHUNK_TOKEN_CONFIG, keysForChunkservers, planChunkKey, type ChunkTokenConfig } from './auth/chunk-tokens.js';
 import type { Clock } from './clock.js';
 import type { CommandLog } from './command-log.js';
@@ -365,6 +366,7 @@ export class Master {
       ...(inlineData ? { inline: Buffer.from(inlineData).toString('base64') } : {}),
     });
     if (!firstChunk) return { file, firstChunk: undefined };
+    await this.ensureChunkKey();
     if (targets[0]) this.chunkLeases.grant(firstChunk.handle, targets[0].id, firstChunk.version, req.clientId, now);
     return {
       file,
@@ -392,6 +394,7 @@ export class Master {
 
   async addChunk(req: AddChunkRequest, caller: Caller = SUPERUSER): Promise<AddChunkResponse> {
     this.requireLeader();
+    await this.ensureChunkKey();
     const ino = this.store.inode(req.inode);
     if (!ino) throw new DfsError(ErrorCode.NOT_FOUND, `no such file: ${req.path || `inode ${req.inode}`}`);
     // Placement first: no log entry for a chunk that could not be placed.
@@ -500,6 +503,7 @@ export class Master {
     await this.beforeRead(req.staleOk, req.minIndex);
     const { file, chunks, inline } = this.store.getFile(req.path, caller);
     if (inline) return { file, chunks: [], inline: true, inlineData: inline };
+    if (chunks.length > 0) await this.ensureChunkKey();
     let offset = 0;
     const now = this.clock.now();
     const out: ChunkLocation[] = chunks.map((c) => {
@@ -820,6 +824,7 @@ export class Master {
     // A finished copy frees a throttle slot: hand out the next one now rather than a tick later.
     if (!this.safeMode.isActive() && this.replication.queueLength() > 0) this.replication.plan(this.clock.now());
     const { deleteHandles, replicate } = this.replication.takeCommands(node.id);
+    if (replicate.length > 0) await this.ensureChunkKey();
     // Each copy carries a token for the source's ReadChunk and ChunkInfo, naming source and target.
     const now = this.clock.now();
     for (const r of replicate) {
@@ -892,6 +897,20 @@ export class Master {
     } finally {
       this.ticking = false;
     }
+  }
+
+  private keyProposal: Promise<void> | undefined;
+
+  /**
+   * Before handing out tokens: a leader whose ring has no usable key (a new cluster, before
+   * the first tick) proposes one at once; a follower without one answers UNAVAILABLE from
+   * the issuer, which clients retry.
+   */
+  private async ensureChunkKey(): Promise<void> {
+    const now = this.clock.now();
+    if (signingKeyOf(this.store.chunkKeys(), now, this.chunkTokens.cfg.ttlMs) || !this.isLeader()) return;
+    this.keyProposal ??= this.rotateChunkKeys(now).finally(() => (this.keyProposal = undefined));
+    await this.keyProposal;
   }
 
   /** The leader keeps the chunk-token key ring fresh (auth/chunk-tokens.ts). */
