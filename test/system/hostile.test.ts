@@ -372,6 +372,38 @@ describe('hostile requests: every port refuses with a typed error and nothing is
     console.log(`      chunk-token requests: ${cases.length}`);
   });
 
+  it('a long read and a stalled write outlive their tokens: the client renews them from the master', async () => {
+    // One piece at a time, so the read really is still going when its tokens have expired.
+    const client = cluster.client({ parallelReads: 1 });
+    const big = Buffer.alloc(2 * MiB + 12_345);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff;
+    await client.put(big, '/before/long');
+    files.set('/before/long', sha256(big));
+    const exp = Math.max(...(await client.locate('/before/long')).chunks.map((c) => decodeChunkToken(c.token!).claims.expiresMs));
+    const expired = async (): Promise<void> => {
+      await waitFor('the tokens handed out now to expire', () => Date.now() > exp + 1000, (TOKEN_TTL_S + 30) * 1000);
+    };
+    // The reader gets its tokens with its first GetFile, reads a piece, then stalls past their expiry.
+    const reading = (async (): Promise<string> => {
+      const parts: Buffer[] = [];
+      for await (const b of client.readChunks('/before/long')) {
+        if (parts.length === 0) await expired();
+        parts.push(b);
+      }
+      return sha256(Buffer.concat(parts));
+    })();
+    // The writer's CreateFile hands it chunk 0 with a write token; its data comes only after expiry.
+    const source = new PassThrough();
+    const writing = client.put(source, '/before/late');
+    await expired();
+    const late = Buffer.alloc(300_000, 3);
+    source.end(late);
+    files.set('/before/late', sha256(late));
+    assert.equal(await reading, sha256(big), 'the long read is byte-identical');
+    assert.equal((await writing).size, late.length);
+    assert.equal(sha256(await client.readFile('/before/late')), sha256(late));
+  });
+
   it('sends at least 100 hostile requests; each gets its typed error', async () => {
     const leaderId = (await cluster.client().clusterStatus()).leaderId;
     const cases: HostileCase[] = [
