@@ -73,6 +73,8 @@ export interface ChunkserverOptions {
   maxConcurrentCopies?: number;
   /** A downstream replica that stalls this long fails the write (default 20 s). */
   pipelineTimeoutMs?: number;
+  /** A write stream that sends nothing this long is cancelled, its partial replica discarded (default 60 s). */
+  writeIdleTimeoutMs?: number;
   /** Deadline of each call to a master (default max(2 s, 2 × heartbeat), at most 10 s). */
   masterCallTimeoutMs?: number;
 }
@@ -146,7 +148,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
   const keyRing = new ChunkKeyRing();
   const tokens = new TokenGate(id, keyRing, () => link?.heartbeatNow());
   const handlers = chunkServiceHandlers({
-    write: { selfId: id, store, peers, log, pipelineTimeoutMs, tokens },
+    write: { selfId: id, store, peers, log, pipelineTimeoutMs, tokens, idleTimeoutMs: positive(opts.writeIdleTimeoutMs, 60_000, 'writeIdleTimeoutMs') },
     read: { store, log, stallTimeoutMs: pipelineTimeoutMs * 3, tokens },
     replicator,
     tokens,

@@ -50,6 +50,8 @@ export interface WriteContext {
   pipelineTimeoutMs: number;
   /** Chunk access tokens: a write needs a write token for this chunk, version and node. */
   tokens: TokenGate;
+  /** A writer that sends nothing for this long is cut off and its partial replica discarded. */
+  idleTimeoutMs: number;
 }
 
 export interface ValidHeader {
@@ -237,8 +239,11 @@ export async function handleWriteChunk(
   let header: ValidHeader | undefined;
   let localCommit: Promise<ChunkRecord> | undefined;
   const started = Date.now();
+  // Only time spent waiting for the writer counts: a slow disk or downstream is not its idleness.
+  const idle = (): DfsError =>
+    new DfsError(ErrorCode.DEADLINE_EXCEEDED, `chunk ${header?.handle ?? '?'}: the writer sent nothing for ${ctx.idleTimeoutMs} ms; write cancelled, partial replica discarded`);
   try {
-    const first = await queue.next();
+    const first = await queue.nextWithin(ctx.idleTimeoutMs, idle);
     if (!first) throw invalid('WriteChunk stream ended before its header');
     if (first.msg.msg?.$case !== 'header') throw invalid('WriteChunk stream must start with a header');
     header = validateHeader(first.msg.msg.value, ctx.selfId);
@@ -268,7 +273,7 @@ export async function handleWriteChunk(
       forwarder.onFailure((err) => queue.fail(err));
     }
     for (;;) {
-      const m = await queue.next();
+      const m = await queue.nextWithin(ctx.idleTimeoutMs, idle);
       if (!m) break;
       const body = m.msg.msg;
       if (body?.$case !== 'frame') throw invalid(body?.$case === 'header' ? 'WriteChunk stream has a second header' : 'WriteChunk message without a frame');

@@ -103,6 +103,8 @@ export interface MasterConfig {
   minReplicas: number;
   deadAfterMs: number;
   leaseMs: number;
+  /** HDFS hard limit: renewals keep a file's lease at most this long past its last progress. */
+  leaseHardLimitMs: number;
   /** 0 disables the trash (deletes are immediate). */
   trashIntervalMs: number;
   safeModeMs: number;
@@ -124,6 +126,7 @@ export function defaultMasterConfig(id: string): MasterConfig {
     minReplicas: 1,
     deadAfterMs: 60_000,
     leaseMs: 60_000,
+    leaseHardLimitMs: 3_600_000,
     trashIntervalMs: 6 * 3_600_000,
     safeModeMs: 30_000,
     safeModeThreshold: 0.999,
@@ -494,7 +497,8 @@ export class Master {
   async renewLease(req: RenewLeaseRequest): Promise<RenewLeaseResponse> {
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
     const now = this.clock.now();
-    await this.propose({ type: 'RenewLease', clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now) });
+    const hardLimit = Math.max(this.config.leaseHardLimitMs ?? 3_600_000, this.config.leaseMs);
+    await this.propose({ type: 'RenewLease', clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now), hardLimit });
     this.chunkLeases.renewClient(req.clientId, now);
     return {};
   }

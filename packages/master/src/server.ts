@@ -50,6 +50,8 @@ export interface MasterOptions {
   minReplicas?: number;
   deadAfterMs?: number;
   leaseMs?: number;
+  /** Renewals keep a file's lease at most this long past its last progress (default 1 h). */
+  leaseHardLimitMs?: number;
   /** 0 disables the trash. */
   trashIntervalMs?: number;
   safeModeMs?: number;
@@ -121,6 +123,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       minReplicas: opts.minReplicas ?? base.minReplicas,
       deadAfterMs: opts.deadAfterMs ?? base.deadAfterMs,
       leaseMs: opts.leaseMs ?? base.leaseMs,
+      leaseHardLimitMs: positiveMs(opts.leaseHardLimitMs, base.leaseHardLimitMs, 'lease hard limit'),
       trashIntervalMs: opts.trashIntervalMs ?? base.trashIntervalMs,
       safeModeMs: opts.safeModeMs ?? base.safeModeMs,
       chunkTokens: {

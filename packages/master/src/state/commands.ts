@@ -76,6 +76,8 @@ export interface RenewLeaseCmd {
   clientId: string;
   now: number;
   leaseExpiry: number;
+  /** HDFS hard limit: no lease extends past the file's last progress + this (absent = unbounded, older entries). */
+  hardLimit?: number;
 }
 export interface MkdirCmd {
   type: 'Mkdir';
@@ -244,7 +246,7 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint', count: 'uint?' },
   AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint', wholeFile: 'bool?' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
-  RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
+  RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint', hardLimit: 'uint?' },
   Mkdir: { path: 'string', parents: 'bool', mode: 'uint', now: 'uint', opId: 'string?', caller: 'caller?' },
   Delete: { path: 'string', recursive: 'bool', skipTrash: 'bool', now: 'uint', opId: 'string?', caller: 'caller?' },
   Rename: { src: 'string', dst: 'string', overwrite: 'bool', now: 'uint', opId: 'string?', caller: 'caller?' },

@@ -317,11 +317,12 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; revoked: unknown[]; inlineData: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; leaseProgress: unknown[]; revoked: unknown[]; inlineData: unknown[] } {
     return {
       quotas: this.db.prepare('SELECT * FROM quotas ORDER BY inode').all(),
       authKeys: this.db.prepare('SELECT * FROM auth_keys ORDER BY id').all(),
       chunkKeys: this.db.prepare('SELECT * FROM chunk_keys ORDER BY id').all(),
+      leaseProgress: this.db.prepare('SELECT * FROM lease_progress ORDER BY inode').all(),
       revoked: this.db.prepare('SELECT * FROM revoked_tokens ORDER BY jti').all(),
       meta: this.db.prepare('SELECT * FROM meta ORDER BY key').all(),
       inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),

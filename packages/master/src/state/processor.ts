@@ -101,6 +101,9 @@ export class CommandProcessor {
   private readonly sCommitChunk: Database.Statement;
   private readonly sSetWriteState: Database.Statement;
   private readonly sRenew: Database.Statement;
+  private readonly sProgress: Database.Statement;
+  private readonly sProgressIfNone: Database.Statement;
+  private readonly sRenewBounded: Database.Statement;
   private readonly sFinalize: Database.Statement;
   private readonly sInsertInline: Database.Statement;
   private readonly append: AppendProcessor;
@@ -153,6 +156,12 @@ export class CommandProcessor {
     this.sCommitChunk = db.prepare('UPDATE chunks SET length = ?, crc32c = ?, committed = 1 WHERE handle = ?');
     this.sSetWriteState = db.prepare('UPDATE inodes SET chunk_count = ?, lease_expiry = ? WHERE id = ?');
     this.sRenew = db.prepare('UPDATE inodes SET lease_expiry = ? WHERE lease_holder = ? AND under_construction = 1');
+    this.sProgress = db.prepare('INSERT OR REPLACE INTO lease_progress (inode, at) VALUES (?, ?)');
+    this.sProgressIfNone = db.prepare('INSERT OR IGNORE INTO lease_progress (inode, at) SELECT id, @now FROM inodes WHERE lease_holder = @holder AND under_construction = 1');
+    // Never shortens a lease: a renewal past the bound leaves it where it is.
+    this.sRenewBounded = db.prepare(`UPDATE inodes SET lease_expiry = MAX(COALESCE(lease_expiry, 0),
+      MIN(@expiry, (SELECT at FROM lease_progress p WHERE p.inode = inodes.id) + @hard))
+      WHERE lease_holder = @holder AND under_construction = 1`);
     this.sInsertInline = db.prepare('INSERT OR REPLACE INTO inline_data (inode, data) VALUES (?, ?)');
     this.sFinalize = db.prepare(`UPDATE inodes SET parent = ?, pending_parent = NULL, pending_overwrite = 0,
       under_construction = 0, lease_holder = NULL, lease_expiry = NULL, size = ?, chunk_count = ?, mtime = ?
@@ -324,6 +333,7 @@ export class CommandProcessor {
       chunk_size: cmd.chunkSize, under_construction: 1, lease_holder: cmd.clientId, lease_expiry: cmd.leaseExpiry,
       pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0, owner: caller.user, grp: parent.grp,
     });
+    this.sProgress.run(id, cmd.now);
     this.quota.enforce(parent.id);
     if (cmd.inline !== undefined) {
       // Small-file fast path: create, data and complete in this one entry (inline data).
@@ -384,6 +394,7 @@ export class CommandProcessor {
       more.push({ handle: h, version: 1, offset: (cmd.index + k) * row.chunk_size });
     }
     this.sSetWriteState.run(Math.max(count, cmd.index + batch), cmd.leaseExpiry, row.id);
+    this.sProgress.run(row.id, cmd.now);
     this.quota.enforce(row.parent ?? row.pending_parent ?? ROOT_ID);
     const result: AddChunkResult = { handle, version: 1, offset: cmd.index * row.chunk_size };
     if (more.length > 0) result.more = more;
@@ -463,7 +474,10 @@ export class CommandProcessor {
 
   private renewLease(cmd: RenewLeaseCmd): { renewed: number } {
     if (!cmd.clientId) fail(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
-    return { renewed: this.sRenew.run(cmd.leaseExpiry, cmd.clientId).changes };
+    if (cmd.hardLimit === undefined) return { renewed: this.sRenew.run(cmd.leaseExpiry, cmd.clientId).changes };
+    // A file with no progress recorded (made before this bound existed) starts counting now.
+    this.sProgressIfNone.run({ now: cmd.now, holder: cmd.clientId });
+    return { renewed: this.sRenewBounded.run({ expiry: cmd.leaseExpiry, hard: cmd.hardLimit, holder: cmd.clientId }).changes };
   }
 
   private mkdir(cmd: MkdirCmd): { dir: FileStatus } {
@@ -675,6 +689,7 @@ export class CommandProcessor {
     }
     const r = this.append.openAppend(cmd);
     if (row?.parent) this.quota.enforce(row.parent); // the last chunk is now charged in full
+    this.sProgress.run(cmd.inode, cmd.now);
     return r;
   }
 
