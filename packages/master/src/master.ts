@@ -499,7 +499,7 @@ export class Master {
     const now = this.clock.now();
     const hardLimit = Math.max(this.config.leaseHardLimitMs ?? 3_600_000, this.config.leaseMs);
     await this.propose({ type: 'RenewLease', clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now), hardLimit });
-    this.chunkLeases.renewClient(req.clientId, now);
+    this.chunkLeases.renewClient(req.clientId, now, (h) => this.store.leaseExpiryOfChunk(h));
     return {};
   }
 

@@ -277,6 +277,12 @@ export class MetadataStore implements StateMachine {
     return r && { version: r.version, committed: r.committed === 1, replication: r.replication };
   }
 
+  /** The writer lease expiry of the file a chunk belongs to (undefined: no such chunk, or no writer). */
+  leaseExpiryOfChunk(handle: number): number | undefined {
+    const r = this.db.prepare('SELECT i.lease_expiry AS e FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle = ?').get(handle) as { e: number | null } | undefined;
+    return r?.e ?? undefined;
+  }
+
   chunksOf(inode: number): ChunkRow[] {
     return this.ns.chunksOf(inode);
   }
