@@ -113,7 +113,8 @@ export function decodeChunkToken(token: string): { keyId: string; claims: ChunkT
 
 export interface TokenRequirement {
   handle: number;
-  op: ChunkOp;
+  /** The operation being done: the token must allow one of these. */
+  op: ChunkOp | readonly ChunkOp[];
   /** The chunkserver checking it (it must be named), or the one the holder means to dial. */
   node: string;
   nowMs: number;
@@ -136,7 +137,8 @@ export function verifyChunkToken(token: string, keyById: (id: string) => Buffer 
     throw new DfsError(ErrorCode.TOKEN_EXPIRED, `chunk access token for chunk ${c.handle} expired at ${new Date(c.expiresMs).toISOString()}`);
   }
   if (c.handle !== want.handle) throw denied(`chunk access token is for chunk ${c.handle}, not ${want.handle}`);
-  if (!c.ops.includes(want.op)) throw denied(`chunk access token for chunk ${c.handle} does not allow ${want.op} (allows ${c.ops.join(', ')})`);
+  const wanted: readonly ChunkOp[] = typeof want.op === 'string' ? [want.op] : want.op;
+  if (!wanted.some((o) => c.ops.includes(o))) throw denied(`chunk access token for chunk ${c.handle} does not allow ${wanted.join(' or ')} (allows ${c.ops.join(', ')})`);
   if (!c.nodes.includes(want.node)) throw denied(`chunk access token for chunk ${c.handle} does not name chunkserver ${want.node}`);
   return c;
 }
