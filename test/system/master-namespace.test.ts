@@ -55,7 +55,7 @@ describe('replicated master: the namespace through the CLI, and bad input', func
   }
 
   it('mkdir -p, stat, mv (file and directory, atomic, POSIX overwrite rules), rmdir, rm -r, replication, put --overwrite', async function () {
-    this.timeout(60_000);
+    this.timeout(180_000); // ~40 CLI processes: minutes at load 30
     await ok(['mkdir', '-p', '/a/b/c', '/x']);
     await ok(['mkdir', '-p', '/a/b/c']); // exists: fine with -p
     const st = JSON.parse(await ok(['stat', '/a/b/c', '--json'])) as Record<string, unknown>;

@@ -32,7 +32,8 @@ function isRetryable(err: DfsError): boolean {
  * Talks to the master group. It remembers the leader; when it knows none, or the one it knows
  * fails or stops answering, it asks every master at once who leads (findLeader: the highest
  * term among masters that say they lead) instead of trying masters one after another with a
- * timeout each, and it never follows a follower's possibly stale redirect. So a fresh process,
+ * timeout each. A master named by another's NOT_LEADER is asked once, directly: only its own
+ * answer makes it the leader, and the call's recheck bounds a stale name. So a fresh process,
  * or one whose leader's host was cut off, reaches a new leader about one round trip after
  * its election. Every call has a deadline: a SIGSTOPped master never hangs a call.
  */
@@ -95,11 +96,15 @@ export class MasterPool {
     let backoff = 25;
     let probeNow = false;
     let guess = 0;
+    /** A master another one named as leader: asked next (its own answer decides), once per call. */
+    let named: string | undefined;
+    const followed = new Set<string>();
     for (;;) {
       throwIfAborted(opts.signal);
       // No leader found: guess round-robin (a lone master, or one too old to answer WhoLeads);
       // the guessed call re-checks who leads while it waits, so a wrong guess costs little.
-      const target = (!probeNow && this.leaderHint) || (await this.findLeader(opts.signal)) || this.addresses[guess++ % this.addresses.length]!;
+      const target = named ?? ((!probeNow && this.leaderHint) || (await this.findLeader(opts.signal)) || this.addresses[guess++ % this.addresses.length]!);
+      named = undefined;
       probeNow = false;
       tried.add(target);
       try {
@@ -120,6 +125,13 @@ export class MasterPool {
           // ask it too. Only its own claim to lead is believed, never the redirect itself.
           this.addresses.push(err.leader);
           probeNow = true;
+          continue;
+        }
+        if (err.code === ErrorCode.NOT_LEADER && err.leader && err.leader !== target && !followed.has(err.leader)) {
+          // Ask the named master itself, at once: under load a WhoLeads round of every master
+          // can miss its deadline again and again while the leader is known to the follower.
+          followed.add(err.leader);
+          named = err.leader;
           continue;
         }
         if (this.leaderHint === target) {

@@ -188,7 +188,9 @@ export class TestCluster {
     if (this.launcher.exitCode === null) {
       const exited = new Promise((r) => this.launcher.once('exit', r));
       this.launcher.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      // The launcher stops every node and then removes its hosts' namespaces: at load 30 that
+      // took over 10 s, and a test that moved on found the namespaces still there.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
     }
     for (const child of this.restarted.values()) child.kill('SIGTERM');
     for (const entry of [...this.info.masters, ...this.info.chunkservers]) {
