@@ -1,5 +1,5 @@
 # Entry points: install, system-deps, proto, build, test (test-unit, test-system), run,
-# bench (bench-raft, bench-meta, bench-recovery), clean.
+# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery), clean.
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 MOCHA := $(NODE_BIN)/mocha
@@ -7,7 +7,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-recovery bench-failover trace-small nemesis clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover trace-small nemesis clean
 
 all: build
 
@@ -68,6 +68,10 @@ bench-raft: build
 # BENCH_META_FILES, BENCH_META_CLIENTS, BENCH_META_PROCS, BENCH_META_SECONDS override the sizes.
 bench-meta: build
 	node scripts/bench/dist/meta.js
+
+# What a directory snapshot and a metadata backup cost on a master, beside bare SQLite / file-copy ceilings.
+bench-snapshot: build
+	node scripts/bench/dist/snapshot.js
 
 # Where one small put and one stat spend their time, hop by hop (packages/master/DESIGN.md).
 # BENCH_TRACE_N (50) operations of each, one at a time.

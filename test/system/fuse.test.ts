@@ -222,6 +222,30 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     await sh('rm', ['-r', m.path('e')]);
   });
 
+  it('a directory snapshot reads through the mount at DIR/.snapshot/NAME, unchanged by later writes, and refuses writes', async () => {
+    const m = a!;
+    const client = cluster!.client();
+    await mkdir(m.path('snapfs'));
+    await writeFile(m.path('snapfs/f'), 'before');
+    await client.snapshot('allow', '/snapfs');
+    await client.snapshot('create', '/snapfs', { name: 's1' });
+    await writeFile(m.path('snapfs/f'), 'after, and longer');
+    // The same inode id in the live tree and the snapshot: neither read is served the other's bytes.
+    assert.equal(await readFile(m.path('snapfs/f'), 'utf8'), 'after, and longer');
+    assert.equal(await readFile(m.path('snapfs/.snapshot/s1/f'), 'utf8'), 'before');
+    assert.equal((await stat(m.path('snapfs/.snapshot/s1/f'))).size, 6);
+    await unlink(m.path('snapfs/f'));
+    assert.deepEqual(await readdir(m.path('snapfs/.snapshot')), ['s1']);
+    assert.deepEqual(await readdir(m.path('snapfs/.snapshot/s1')), ['f']);
+    assert.equal(await readFile(m.path('snapfs/.snapshot/s1/f'), 'utf8'), 'before');
+    assert.notEqual(await errnoOf(writeFile(m.path('snapfs/.snapshot/s1/x'), 'x')), 'OK');
+    assert.notEqual(await errnoOf(unlink(m.path('snapfs/.snapshot/s1/f'))), 'OK');
+    assert.equal(await readFile(m.path('snapfs/.snapshot/s1/f'), 'utf8'), 'before');
+    await client.snapshot('delete', '/snapfs', { name: 's1' });
+    await client.snapshot('disallow', '/snapfs');
+    await sh('rm', ['-r', m.path('snapfs')]);
+  });
+
   it('rename over an existing file replaces it, for this mount and for the cluster', async () => {
     const m = a!;
     await writeFile(m.path('target'), 'old content, longer');

@@ -30,7 +30,7 @@ export function sectionOf(cmd: Command): Section {
 }
 
 /** Options a config file may not set: they name the file, or are per-invocation. */
-const NOT_CONFIGURABLE = new Set(['config', 'help', 'request-id', 'json']);
+const NOT_CONFIGURABLE = new Set(['config', 'help', 'request-id', 'json', 'restore']); // restore: once, by hand (a second start would refuse it)
 
 function flagName(opt: Option): string {
   return (opt.long ?? '').replace(/^--/, '');

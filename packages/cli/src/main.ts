@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { toDfsError } from '@dfs/proto';
+import { registerSnapshotCommands } from './commands/snapshot.js';
 import { registerAdminCommands } from './commands/admin.js';
 import { registerCertificateCommands } from './commands/certificates.js';
 import { registerClusterCommands } from './commands/cluster.js';
@@ -27,6 +28,7 @@ function buildProgram(): Command {
   registerMountCommands(program);
   registerUserCommands(program);
   registerAdminCommands(program);
+  registerSnapshotCommands(program);
   registerUserAdminCommands(program.commands.find((c) => c.name() === 'admin')!);
   registerCertificateCommands(program);
   registerHealingCommands(program);

@@ -18,6 +18,7 @@ import {
   type CreateTokenResponse,
   type FileStatus,
   type FsckResponse,
+  type SnapshotResponse,
   type MasterServiceClient,
   type WhoAmIResponse,
 } from '@dfs/proto';
@@ -27,6 +28,7 @@ import { FileWriter, type FileWriterOptions } from './file-writer.js';
 import { FollowerReads } from './follower-reads.js';
 import { readFileRange } from './file-reader.js';
 import { MasterPool } from './master-pool.js';
+import { backupSources, takeBackup } from './metadata-backup.js';
 import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
 import type { UnaryMethod } from './rpc.js';
 import { chunkserverPool, type ChunkserverPool } from './rpc.js';
@@ -179,6 +181,9 @@ function addFsckPage(t: FsckResponse, p: FsckResponse, maxProblems: number): Fsc
     replicationQueue: p.replicationQueue,
     replicationInflight: p.replicationInflight,
     nextStartAfter: p.nextStartAfter ?? '',
+    // Every page carries the whole list (soft state, not part of the walk).
+    setAside: p.setAside,
+    setAsideOmitted: p.setAsideOmitted,
   };
 }
 
@@ -358,6 +363,27 @@ export class DfsClient {
 
   async clusterStatus(opts: CallOptions = {}): Promise<ClusterStatusResponse> {
     return this.masters.call((c) => c.clusterStatus, {}, opts);
+  }
+
+  /** `dfs snapshot …`: allow, disallow, create, delete, list, diff (packages/master state/snapshots.ts). */
+  async snapshot(op: 'allow' | 'disallow' | 'create' | 'delete' | 'list' | 'diff', path: string, opts: CallOptions & { name?: string; toName?: string } = {}): Promise<SnapshotResponse> {
+    const write = op === 'create' || op === 'delete';
+    return this.masters.call(
+      (c) => c.snapshot,
+      { op, path: path ? normalizePath(path) : '', name: opts.name ?? '', toName: opts.toName ?? '', opId: write ? randomUUID() : '', staleOk: false },
+      opts,
+    );
+  }
+
+  /**
+   * A metadata backup (admin): the backup file's bytes from a caught-up follower when there is
+   * one, else the leader, written to the stream `open` returns (called again for each master
+   * tried). Verifying the file is the caller's (`@dfs/master` verifyBackup; the CLI does).
+   */
+  async backupMetadata(open: () => Writable, opts: CallOptions & { timeoutMs?: number } = {}): Promise<{ from: { id: string; address: string; role: string }; bytes: number }> {
+    const sources = backupSources(await this.clusterStatus(opts));
+    const { from, bytes } = await takeBackup(sources, (a) => this.masters.clientFor(a), open, opts.timeoutMs ?? 600_000);
+    return { from: { id: from.id, address: from.address, role: from.role }, bytes };
   }
 
   /**

@@ -16,3 +16,5 @@ export { trashList, trashRestore, trashExpunge, trashRoot, type TrashEntry } fro
 export { READ_POLICIES, type ReadPolicyName } from './read-policy.js';
 export { MasterPool, type MasterPoolOptions } from './master-pool.js';
 export { FollowerReads } from './follower-reads.js';
+export { streamBackup, backupSources, BACKUP_MAX_LAG } from './metadata-backup.js';
+export { restoreSnapshot, snapshotPath } from './snapshots.js';

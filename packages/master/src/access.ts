@@ -35,11 +35,15 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   Balance: ADMIN,
   AddMaster: ADMIN,
   RemoveMaster: ADMIN,
+  // The whole namespace, every file's owner and the token-signing key: admins only.
+  BackupMetadata: ADMIN,
   // Users (docs/permissions.md): who may do what to which file is the permission check's.
   SetAttr: PEOPLE,
   SetQuota: PEOPLE,
   ContentSummary: PEOPLE,
   SetReplication: PEOPLE,
+  // Snapshots: who may allow, take or read which is the snapshot rules' business (state/snapshots.ts).
+  Snapshot: PEOPLE,
   WhoAmI: PEOPLE,
   CreateToken: PEOPLE,
   RevokeToken: PEOPLE,

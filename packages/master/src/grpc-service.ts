@@ -1,4 +1,5 @@
-import { Metadata, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import {
   APPLIED_INDEX_KEY,
   DfsError,
@@ -7,6 +8,8 @@ import {
   errorCodeName,
   toDfsError,
   toServiceError,
+  type BackupMetadataPiece,
+  type BackupMetadataRequest,
   type ChunkserverControlServiceServer,
   type MasterServiceServer,
 } from '@dfs/proto';
@@ -14,6 +17,7 @@ import type { Logger } from '@dfs/telemetry';
 import { authorize } from './access.js';
 import { callerOf, type Caller, type CallerSource } from './auth/caller.js';
 import type { AuditLog } from './observability/audit-log.js';
+import type { MetadataBackups } from './backup/backups.js';
 import type { Master } from './master.js';
 
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
@@ -137,7 +141,32 @@ function writeAudit(audit: AuditLog, op: string, ctx: CallContext | undefined, f
   });
 }
 
-export function masterServiceHandlers(master: Master, logger: Logger, audit?: AuditLog): MasterServiceServer & UntypedServiceImplementation {
+/**
+ * BackupMetadata: an admin's consistent copy of this master's applied state, streamed with
+ * back-pressure (backup/backups.ts). A cancelled call stops the stream; the scratch file goes.
+ */
+function backupHandler(logger: Logger, backups: MetadataBackups | undefined): (call: ServerWritableStream<BackupMetadataRequest, BackupMetadataPiece>) => void {
+  return (call) => {
+    Promise.resolve()
+      .then(async () => {
+        authorize(call, 'BackupMetadata');
+        if (!backups) throw new DfsError(ErrorCode.UNAVAILABLE, 'this master takes no backups');
+        await backups.stream(async (data) => {
+          if (call.cancelled) throw new DfsError(ErrorCode.CANCELLED, 'backup cancelled by the caller');
+          if (!call.write({ data })) await once(call, 'drain');
+        });
+      })
+      .then(
+        () => call.end(),
+        (err: unknown) => {
+          if (!(err instanceof Error && err.name === 'DfsError')) logger.error({ err, rpc: 'BackupMetadata' }, 'unexpected error');
+          call.emit('error', toServiceError(err));
+        },
+      );
+  };
+}
+
+export function masterServiceHandlers(master: Master, logger: Logger, audit?: AuditLog, backups?: MetadataBackups): MasterServiceServer & UntypedServiceImplementation {
   const h = <Req, Res>(name: string, fn: (req: Req, ctx: CallContext) => Promise<Res> | Res, fields?: AuditFields<Req>): Handler<Req, Res> =>
     withCaller(logger, name, master, audit, fn, fields);
   const at = (): number => master.appliedIndex();
@@ -171,6 +200,8 @@ export function masterServiceHandlers(master: Master, logger: Logger, audit?: Au
     createToken: h('CreateToken', (r, c) => master.createToken(r, c.caller), (r) => ({ path: '', dst: `user:${r.user}` })),
     revokeToken: h('RevokeToken', (r, c) => master.revokeToken(r, c.caller), () => ({ path: '' })),
     whoLeads: unary(logger, 'WhoLeads', () => master.whoLeads()),
+    backupMetadata: backupHandler(logger, backups),
+    snapshot: h('Snapshot', (r, c) => master.snapshot(r, c.caller), (r) => ({ path: r.path, dst: `${r.op}:${r.name}` })),
   };
 }
 

@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import { startHttp, type HttpTls, type Metrics } from '@dfs/telemetry';
 import type { Master } from './master.js';
 import type { EventLog } from './observability/events.js';
-import { renderStatusPage } from './observability/status-page.js';
+import { renderStatusPage, type BackupSummary } from './observability/status-page.js';
+import type { MetadataBackups } from './backup/backups.js';
 
 export interface HttpStatusContext {
   master: Master;
@@ -10,6 +11,17 @@ export interface HttpStatusContext {
   events: EventLog;
   /** Peers' HTTP addresses by id, so a follower's page can link to the leader's. */
   peerHttp: Record<string, string>;
+  backups?: MetadataBackups;
+}
+
+function backupSummary(ctx: HttpStatusContext): BackupSummary {
+  const last = ctx.backups?.last();
+  const clusterId = ctx.master.clusterId();
+  return {
+    ...(clusterId ? { clusterId } : {}),
+    ...(last ? { last: { createdAt: last.header.createdAt, appliedIndex: last.header.appliedIndex, bytes: last.header.bytes, to: last.to } } : {}),
+    setAside: ctx.master.setAside.count(),
+  };
 }
 
 /** GET / (status page), /status (JSON), /metrics (Prometheus), /healthz. */
@@ -25,11 +37,13 @@ export async function startHttpStatus(listen: string, ctx: HttpStatusContext, tl
         events: ctx.events.recent(),
         leaderHttp: status.leaderId ? ctx.peerHttp[status.leaderId] : undefined,
         nowMs: Date.now(),
+        backup: backupSummary(ctx),
+        snapshots: master.snapshotList(),
       });
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
     },
     '/status': (_req, res) => {
-      const body = JSON.stringify({ ...master.localClusterStatus(), isLeader: master.isLeader(), safeModeDetail: master.safeMode.status(), events: ctx.events.recent() });
+      const body = JSON.stringify({ ...master.localClusterStatus(), isLeader: master.isLeader(), safeModeDetail: master.safeMode.status(), events: ctx.events.recent(), backup: backupSummary(ctx), snapshots: master.snapshotList() });
       res.writeHead(200, { 'content-type': 'application/json' }).end(body + '\n');
     },
   }, tls ? { tls } : {});

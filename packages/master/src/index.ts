@@ -28,3 +28,6 @@ export {
 } from './command-log.js';
 export { choosePlacement, chooseExcess, type PlacementNode, type PlacementRequest } from './placement.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';
+export { verifyBackup, readBackupHeader, writeBackup, BACKUP_MAGIC, type BackupHeader } from './backup/backup-file.js';
+export { restoreFromBackup, RESTORE_GAP, type RestoreOptions } from './backup/restore.js';
+export { MetadataBackups, type ScheduledBackups, type LastBackup } from './backup/backups.js';

@@ -4,6 +4,7 @@ import {
   FileType,
   MAX_INLINE_BYTES,
   normalizePath,
+  pathComponents,
   type AbandonChunkRequest,
   type AbandonChunkResponse,
   type AppendFileRequest,
@@ -65,6 +66,8 @@ import {
   type CreateTokenResponse,
   type RevokeTokenRequest,
   type RevokeTokenResponse,
+  type SnapshotRequest,
+  type SnapshotResponse,
 } from '@dfs/proto';
 import { SUPERUSER, type Caller, type CallerSource } from './auth/caller.js';
 import { MAX_TOKEN_TTL_MS, TokenService, newSigningKey } from './auth/tokens.js';
@@ -75,6 +78,8 @@ import type { CommandLog } from './command-log.js';
 import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/registry.js';
 import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits } from './cluster/replication.js';
 import { SafeMode } from './cluster/safe-mode.js';
+import { SetAsideReplicas, afterBackup } from './cluster/set-aside.js';
+import { refuseSnapshotPath } from './state/snapshots.js';
 import { ClusterOperations } from './cluster/operations.js';
 import type { Logger } from '@dfs/telemetry';
 import { choosePlacement } from './placement.js';
@@ -151,6 +156,10 @@ function opIdOf(req: { opId?: string }): { opId?: string } {
 /** Chunkservers heartbeat every second by default; a few beats let them all reach a restarted master. */
 const REREGISTER_GRACE_HEARTBEATS_MS = 3_000;
 
+function snapshotInfo(s: { path: string; name: string; created: number; files: number; bytes: number }): { path: string; name: string; createdMs: number; files: number; bytes: number } {
+  return { path: s.path, name: s.name, createdMs: s.created, files: s.files, bytes: s.bytes };
+}
+
 function ref(n: ChunkserverNode): ChunkserverRef {
   return { id: n.id, address: n.address, rack: n.rack };
 }
@@ -174,7 +183,11 @@ export class Master {
   /** fsck, decommission, balance (cluster/operations.ts). */
   readonly operations: ClusterOperations;
   readonly chunkLeases: ChunkLeases;
+  /** After a restore from a metadata backup: replicas written after the backup (cluster/set-aside.ts). */
+  readonly setAside = new SetAsideReplicas();
   private leader = false;
+  /** A SetClusterId proposal in flight (the first leader names the cluster once). */
+  private namingCluster = false;
   private scanCursor = 0;
   private gcIter: Iterator<number> | undefined;
   private lastTrashCheck = 0;
@@ -470,7 +483,9 @@ export class Master {
   async appendFile(req: AppendFileRequest, caller: Caller = SUPERUSER): Promise<AppendFileResponse> {
     this.requireLeader();
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
-    const before = this.store.stat(normalizePath(req.path), caller);
+    const path = normalizePath(req.path);
+    refuseSnapshotPath(pathComponents(path), path); // a snapshot's file shares its inode id with the live one
+    const before = this.store.stat(path, caller);
     if (before.type !== FileType.FILE) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `is a directory: ${before.path}`);
     const now = this.clock.now();
     const { file, version } = await this.propose<OpenAppendResult>({
@@ -629,6 +644,50 @@ export class Master {
     return { file };
   }
 
+  /** Every snapshot as this master has applied it (the status page). */
+  snapshotList(): Array<{ path: string; name: string; createdMs: number; files: number; bytes: number }> {
+    return this.store.snapshots(undefined).map(snapshotInfo);
+  }
+
+  /** `dfs snapshot allow|disallow|create|delete|list|diff` (state/snapshots.ts). */
+  async snapshot(req: SnapshotRequest, caller: Caller = SUPERUSER): Promise<SnapshotResponse> {
+    const now = this.clock.now();
+    const path = req.path ? normalizePath(req.path) : '';
+    const needPath = (): string => {
+      if (!path) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `snapshot ${req.op}: a directory is required`);
+      return path;
+    };
+    switch (req.op) {
+      case 'allow':
+      case 'disallow':
+        await this.propose({ type: 'AllowSnapshot', path: needPath(), allow: req.op === 'allow', now, caller });
+        return { snapshots: [], diff: [], snapshottable: [] };
+      case 'create': {
+        // HDFS's default name: s<yyyyMMdd-HHmmss.SSS> (UTC).
+        const name = req.name || `s${new Date(now).toISOString().replace(/[-:]/g, '').replace('T', '-').replace('Z', '')}`;
+        await this.propose({ type: 'CreateSnapshot', path: needPath(), name, now, ...opIdOf(req), caller });
+        return { snapshots: this.store.snapshots(path, caller).filter((s) => s.name === name).map(snapshotInfo), diff: [], snapshottable: [] };
+      }
+      case 'delete':
+        if (!req.name) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'snapshot delete: a snapshot name is required');
+        await this.propose({ type: 'DeleteSnapshot', path: needPath(), name: req.name, now, ...opIdOf(req), caller });
+        return { snapshots: [], diff: [], snapshottable: [] };
+      case 'list':
+        await this.beforeRead(req.staleOk);
+        return {
+          snapshots: this.store.snapshots(path || undefined, caller).map(snapshotInfo),
+          diff: [],
+          snapshottable: path ? [] : this.store.snapshottableDirs(),
+        };
+      case 'diff':
+        if (!req.name) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'snapshot diff: FROM is required');
+        await this.beforeRead(req.staleOk);
+        return { snapshots: [], diff: this.store.snapshotDiff(needPath(), req.name, req.toName || undefined, caller).map((d) => ({ kind: d.kind, path: d.path, target: d.target ?? '' })), snapshottable: [] };
+      default:
+        throw new DfsError(ErrorCode.INVALID_ARGUMENT, `snapshot: unknown op ${JSON.stringify(req.op)} (allow, disallow, create, delete, list, diff)`);
+    }
+  }
+
   whoAmI(caller: Caller, via: CallerSource): WhoAmIResponse {
     return { user: caller.user, groups: caller.groups, superuser: caller.superuser, via };
   }
@@ -770,7 +829,8 @@ export class Master {
 
   fsck(req: FsckRequest): FsckResponse {
     this.requireLeader();
-    return this.operations.fsck(req);
+    const max = req.maxProblems || 1000;
+    return { ...this.operations.fsck(req), setAside: this.setAside.list(max), setAsideOmitted: Math.max(0, this.setAside.count() - max) };
   }
 
   decommission(req: DecommissionRequest): DecommissionResponse {
@@ -798,6 +858,7 @@ export class Master {
   async register(req: RegisterRequest): Promise<RegisterResponse> {
     if (!req.id || !req.address) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'register: id and address are required');
     this.replication.forgetNode(req.id);
+    this.setAside.forgetNode(req.id); // a full report replaces what the node held
     const node = this.registry.register(req, this.clock.now());
     for (const r of req.replicas) this.noteReplica(node.id, r);
     const leader = this.isLeader();
@@ -813,7 +874,10 @@ export class Master {
     if (!node) return { reregister: true, deleteHandles: [], replicate: [], leader, chunkKeys };
     if (leader && req.activeWrites > 0) this.chunkLeases.renewPrimary(node.id, this.clock.now());
     // Deletions first: a replica deleted and then copied back is reported in both lists.
-    for (const h of req.deletedHandles ?? []) this.replication.onDeleted(node.id, h);
+    for (const h of req.deletedHandles ?? []) {
+      this.replication.onDeleted(node.id, h);
+      this.setAside.forget(node.id, h);
+    }
     for (const r of req.newReplicas) this.noteReplica(node.id, r);
     for (const h of req.corruptHandles) this.replication.onCorrupt(node.id, h);
     for (const h of req.failedCopies ?? []) this.replication.onCopyFailed(node.id, h);
@@ -843,6 +907,16 @@ export class Master {
     if (this.replication.isCorrupt(nodeId, r.handle)) {
       this.registry.removeReplica(nodeId, r.handle); // known bad: never served, deleted once replaced
       return;
+    }
+    const range = this.store.restoredRange();
+    if (range) {
+      const after = afterBackup(r.handle, info.version, this.store.chunkFacts(r.handle), range);
+      if (after) this.setAside.note(nodeId, r.handle, info, after);
+      if (after === 'newer-chunk') {
+        // Written after the backup this group was restored from: neither served nor deleted.
+        this.registry.removeReplica(nodeId, r.handle);
+        return;
+      }
     }
     this.registry.addReplica(nodeId, r.handle, info);
     const verdict = this.replication.verdict(r.handle, info);
@@ -884,6 +958,7 @@ export class Master {
         this.operations.tick(now);
         return;
       }
+      await this.nameCluster();
       // Tokens are needed in safe mode too (reads): the key ring comes first.
       await this.rotateChunkKeys(now);
       if (this.safeMode.update(now)) {
@@ -923,6 +998,24 @@ export class Master {
     if (!cmd) return;
     const r = await this.propose<{ added: boolean; retired: number }>(cmd);
     this.logger.info({ key: cmd.id, activeFrom: new Date(cmd.activeFrom).toISOString(), retired: r.retired }, 'chunk token key added');
+  }
+
+  /** The cluster's identity (12 hex digits), once its first leader named it. */
+  clusterId(): string | undefined {
+    return this.store.clusterId();
+  }
+
+  /** The first leader gives the cluster its identity (named in metadata backups). */
+  private async nameCluster(): Promise<void> {
+    if (this.namingCluster || this.store.clusterId() !== undefined) return;
+    this.namingCluster = true;
+    try {
+      await this.propose({ type: 'SetClusterId', id: Math.floor(this.random() * 2 ** 48) });
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'naming the cluster failed; retried next tick');
+    } finally {
+      this.namingCluster = false;
+    }
   }
 
   /** Background replication scan: walks every chunk of the namespace, a batch per tick. */

@@ -27,6 +27,7 @@ import { Master, defaultMasterConfig, type MasterConfig } from './master.js';
 import { RaftCommandLog, type RaftCommandLogOptions } from './raft-command-log.js';
 import { MetadataStore } from './state/metadata-store.js';
 import { AuditLog } from './observability/audit-log.js';
+import { MetadataBackups, type ScheduledBackups } from './backup/backups.js';
 
 export interface MasterOptions {
   id: string;
@@ -75,6 +76,8 @@ export interface MasterOptions {
    * (e.g. a LocalCommandLog, no consensus). Default: Raft over `peers` (or this master alone).
    */
   createCommandLog?: (ctx: CommandLogContext) => CommandLog | Promise<CommandLog>;
+  /** Scheduled metadata backups (`--backup-every 1h --backup-dir D --keep 24`) taken by this master. */
+  backups?: ScheduledBackups;
 }
 
 export interface RunningMaster {
@@ -87,6 +90,8 @@ export interface RunningMaster {
   master: Master;
   store: MetadataStore;
   commandLog: CommandLog;
+  /** The metadata backups this master takes (on demand and scheduled). */
+  backups: MetadataBackups;
   stop(): Promise<void>;
 }
 
@@ -109,6 +114,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   let commandLog: CommandLog | undefined;
   let http: HttpServer | undefined;
   let audit: AuditLog | undefined;
+  let backups: MetadataBackups | undefined;
   try {
     // Behind Raft the Raft log is the durable copy; a test's own log may be the only one.
     store = new MetadataStore(join(opts.dir, 'meta.db'), { synchronous: opts.createCommandLog ? 'FULL' : 'NORMAL' });
@@ -134,7 +140,9 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     const master = new Master(store, commandLog, clock, config, logger);
     const metrics = createMasterMetrics(opts.id, master, commandLog);
     audit = new AuditLog({ path: opts.auditLog ?? join(opts.dir, 'audit.log'), maxBytes: opts.auditMaxBytes, keep: opts.auditKeep });
-    server.addService(MasterServiceService, instrumentService('MasterService', MasterServiceService, masterServiceHandlers(master, logger, audit), metrics, logger));
+    backups = new MetadataBackups(store, opts.id, opts.dir, logger.child({ component: 'backup' }));
+    if (opts.backups) backups.schedule(opts.backups);
+    server.addService(MasterServiceService, instrumentService('MasterService', MasterServiceService, masterServiceHandlers(master, logger, audit, backups), metrics, logger));
     server.addService(
       ChunkserverControlServiceService,
       instrumentService('ChunkserverControlService', ChunkserverControlServiceService, chunkserverControlHandlers(master, logger), metrics, logger),
@@ -147,7 +155,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
 
     let httpAddress: string | undefined;
     if (opts.http) {
-      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {} }, opts.httpTls);
+      const h = await startHttpStatus(opts.http, { master, metrics, events, peerHttp: opts.peerHttp ?? {}, backups }, opts.httpTls);
       http = h.server;
       httpAddress = h.address;
     }
@@ -168,11 +176,13 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       master,
       store,
       commandLog,
+      backups,
       stop: () =>
         (stopped ??= (async () => {
           clearInterval(timer);
           await shutdownServer(server, 2000);
           if (http) await new Promise<void>((r) => http!.close(() => r()));
+          await backups!.stop();
           await commandLog!.close();
           store!.close();
           audit!.close();
@@ -183,6 +193,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
   } catch (err) {
     server.forceShutdown();
     http?.close();
+    await backups?.stop();
     await commandLog?.close();
     store?.close();
     audit?.close();

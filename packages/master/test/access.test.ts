@@ -31,7 +31,7 @@ describe('master access: roles from the caller certificate', () => {
     const ops = from('URI:dfs://admin/ops');
     const c1 = from('URI:dfs://chunkserver/c1');
     const m1 = from('URI:dfs://master/m1');
-    for (const rpc of ['Decommission', 'Balance', 'AddMaster', 'RemoveMaster']) {
+    for (const rpc of ['Decommission', 'Balance', 'AddMaster', 'RemoveMaster', 'BackupMetadata']) {
       assert.equal(deniedCode(() => authorize(alice, rpc)), ErrorCode.PERMISSION_DENIED, rpc);
       assert.equal(deniedCode(() => authorize(c1, rpc)), ErrorCode.PERMISSION_DENIED, rpc);
       assert.equal(deniedCode(() => authorize(ops, rpc)), undefined, rpc);
@@ -42,7 +42,7 @@ describe('master access: roles from the caller certificate', () => {
       assert.equal(deniedCode(() => authorize(ops, rpc, 'ops')), ErrorCode.PERMISSION_DENIED, `${rpc} from an admin`);
       assert.equal(deniedCode(() => authorize(alice, rpc, 'alice')), ErrorCode.PERMISSION_DENIED, `${rpc} from a user`);
     }
-    for (const rpc of ['CreateFile', 'Delete', 'Rename', 'Stat']) {
+    for (const rpc of ['CreateFile', 'Delete', 'Rename', 'Stat', 'Snapshot']) {
       assert.deepEqual(authorize(alice, rpc), { role: 'client', name: 'alice' });
       assert.equal(deniedCode(() => authorize(c1, rpc)), ErrorCode.PERMISSION_DENIED, rpc);
       assert.equal(deniedCode(() => authorize(m1, rpc)), ErrorCode.PERMISSION_DENIED, rpc);

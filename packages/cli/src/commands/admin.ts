@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseMember, type ClusterStatusResponse } from '@dfs/proto';
 import { clientFrom, type ClientFlags } from '../context.js';
 import { humanSize } from '../format.js';
+import { registerBackupCommands } from './backup.js';
 import { withClientFlags } from './shared.js';
 
 function reportJson(s: ClusterStatusResponse): Record<string, unknown> {
@@ -38,6 +39,7 @@ function printReport(s: ClusterStatusResponse): void {
 
 export function registerAdminCommands(program: Command): void {
   const admin = program.command('admin').description('cluster administration');
+  registerBackupCommands(admin);
   withClientFlags(
     admin.command('report').description('masters, chunkservers, capacity and chunk health').option('--json', 'JSON output'),
   ).action(async (flags: ClientFlags & { json?: boolean }) => {

@@ -79,6 +79,17 @@ function withNodeFlags(cmd: Command): Command {
     .option('--insecure', 'plaintext gRPC with no authentication (logs a warning)');
 }
 
+/** `--backup-every D --backup-dir DIR --keep N`, all or none. */
+function scheduledBackups(o: Record<string, string | undefined>): { everyMs: number; dir: string; keep: number } | undefined {
+  if (!o.backupEvery && !o.backupDir) return undefined;
+  if (!o.backupEvery || !o.backupDir) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--backup-every and --backup-dir go together');
+  const everyMs = parseDuration(o.backupEvery);
+  if (everyMs < 1000) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--backup-every: at least 1s, got ${o.backupEvery}`);
+  const keep = Number(o.keep);
+  if (!Number.isSafeInteger(keep) || keep < 1) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--keep: not a positive integer: ${o.keep}`);
+  return { everyMs, dir: o.backupDir, keep };
+}
+
 export function registerDaemonCommands(program: Command): void {
   withNodeFlags(
     program
@@ -103,9 +114,22 @@ export function registerDaemonCommands(program: Command): void {
       .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000')
       .option('--audit-log <file>', 'the audit log: one JSON line per namespace operation (default DIR/audit.log)')
       .option('--audit-max-size <bytes>', 'rotate the audit log at this size', '64MiB')
-      .option('--audit-keep <n>', 'rotated audit logs kept', '5'),
+      .option('--audit-keep <n>', 'rotated audit logs kept', '5')
+      .option('--restore <file>', 'start a NEW group from a metadata backup (`dfs admin backup`): every master of the group with the same file, each in an empty --dir')
+      .option('--backup-every <duration>', 'take a metadata backup into --backup-dir this often (e.g. 1h)')
+      .option('--backup-dir <dir>', 'where scheduled backups go')
+      .option('--keep <n>', 'scheduled backups kept in --backup-dir', '24'),
   ).action(async (o: Record<string, string | undefined>) => {
     const join = (o.join as unknown as boolean | undefined) === true;
+    const backups = scheduledBackups(o);
+    if (o.restore) {
+      if (join) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--restore starts a new group; it cannot --join one');
+      const peers = o.peers ? parsePeers(o.peers) : [{ id: o.id!, address: o.advertise ?? o.listen! }];
+      const header = await loadMaster().restoreFromBackup({ file: o.restore, dir: o.dir!, peers });
+      loadTelemetry()
+        .createLogger(o.id!, o.logLevel)
+        .info({ file: o.restore, clusterId: header.clusterId, appliedIndex: header.appliedIndex, takenAt: header.createdAt }, 'metadata restored from backup: starting a new group');
+    }
     const snapshotEvery = Number(o.snapshotEvery);
     if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 1) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `--snapshot-every: not a positive integer: ${o.snapshotEvery}`);
     if (join && !o.peers) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--join needs --peers (the members of the group to join)');
@@ -129,6 +153,7 @@ export function registerDaemonCommands(program: Command): void {
       logLevel: o.logLevel,
       // Every master, even a lone one, keeps its metadata in the Raft log, so members can be added later.
       raft: { snapshotEvery, join },
+      ...(backups ? { backups } : {}),
     });
     runAsDaemon(o.dir!, master);
   });

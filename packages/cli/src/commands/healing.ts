@@ -37,6 +37,8 @@ export function fsckJson(path: string, r: FsckResponse): Record<string, unknown>
       corruptReplicas: p.corruptReplicas,
     })),
     problemsOmitted: r.problemsOmitted,
+    setAside: r.setAside,
+    setAsideOmitted: r.setAsideOmitted,
   };
 }
 
@@ -65,6 +67,12 @@ function printFsck(path: string, r: FsckResponse): void {
   out.push(`  Corrupt:           ${r.corrupt}`);
   out.push(`  Over-replicated:   ${r.overReplicated}`);
   out.push(`  Re-replication:    ${r.replicationQueue} queued, ${r.replicationInflight} copying`);
+  if (r.setAside.length > 0) {
+    // After `dfs master --restore`: what the chunkservers hold that the backup does not know.
+    out.push('', `Written after the restored backup (${r.setAside.length + r.setAsideOmitted} replicas; newer-chunk: kept aside, not served or deleted; newer-version: serves the backed-up bytes):`);
+    for (const a of r.setAside) out.push(`  ${a.chunkserverId}: handle ${a.handle} version ${a.version} ${humanSize(a.length)} ${a.reason}`);
+    if (r.setAsideOmitted > 0) out.push(`  ... and ${r.setAsideOmitted} more`);
+  }
   process.stdout.write(out.join('\n') + '\n');
 }
 

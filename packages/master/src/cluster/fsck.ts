@@ -53,6 +53,8 @@ export const FSCK_MAX_PAGE_PROBLEMS = 5000;
 export function runFsck(ns: FsckNamespace, monitor: ReplicationMonitor, root: string, opts: FsckOptions): FsckResponse {
   const maxProblems = Math.min(opts.maxProblems, FSCK_MAX_PAGE_PROBLEMS);
   const out: FsckResponse = {
+    setAside: [],
+    setAsideOmitted: 0,
     healthy: true,
     files: 0,
     directories: 0,

@@ -31,6 +31,35 @@ export interface StatusPageInput {
   /** HTTP address of the leader's status page, when known. */
   leaderHttp?: string;
   nowMs: number;
+  /** Metadata backups: the cluster id, this master's last backup, replicas set aside after a restore. */
+  backup?: BackupSummary;
+  /** Every directory snapshot (this master's applied state), oldest first per directory. */
+  snapshots?: Array<{ path: string; name: string; createdMs: number; files: number; bytes: number }>;
+}
+
+function snapshotSection(list: StatusPageInput['snapshots']): string {
+  if (list === undefined) return '';
+  const rows = list.length
+    ? list.map((s) => `<tr data-snapshot="${h(s.path)}/.snapshot/${h(s.name)}"><td>${h(s.path)}</td><td>${h(s.name)}</td><td>${new Date(s.createdMs).toISOString()}</td><td>${s.files}</td><td>${bytes(s.bytes)}</td></tr>`).join('')
+    : '<tr><td colspan="5"><small>none (dfs snapshot allow DIR; dfs snapshot create DIR)</small></td></tr>';
+  return `<h2>Snapshots</h2><div class="wrap"><table id="snapshots"><tr><th>directory</th><th>name</th><th>taken (UTC)</th><th>files</th><th>bytes</th></tr>${rows}</table></div>`;
+}
+
+export interface BackupSummary {
+  clusterId?: string;
+  /** The last backup this master took (on demand or scheduled). */
+  last?: { createdAt: string; appliedIndex: number; bytes: number; to: string };
+  /** Replicas written after the backup this group was restored from. */
+  setAside: number;
+}
+
+function backupSection(b: BackupSummary | undefined, nowMs: number): string {
+  if (!b) return '';
+  const last = b.last
+    ? `last backup <b id="last-backup" data-time="${h(b.last.createdAt)}">${h(b.last.createdAt)}</b> (${ago(nowMs, Date.parse(b.last.createdAt))}, index ${b.last.appliedIndex}, ${bytes(b.last.bytes)}, ${h(b.last.to)})`
+    : 'last backup <b id="last-backup">none taken by this master</b>';
+  const aside = b.setAside > 0 ? `<span>written after the restored backup <b id="set-aside">${b.setAside}</b> replicas (see dfs fsck)</span>` : '';
+  return `<h2>Metadata backups</h2><div class="kv"><span>cluster <b>${h(b.clusterId ?? 'unnamed')}</b></span><span>${last}</span>${aside}</div>`;
 }
 
 const STYLE = `
@@ -95,6 +124,8 @@ ${leaderNote}
 <span>corrupt <b id="corrupt">${s.corrupt}</b></span><span>re-replication queue <b>${s.replicationQueue}</b></span>${s.safeMode ? '<span><b>SAFE MODE</b></span>' : ''}</div>
 <h2>Raft group</h2><div class="wrap"><table><tr><th>id</th><th>address</th><th>role</th><th>term</th><th>commit</th><th>applied</th><th>lag</th></tr>${masters}</table></div>
 <h2>Chunkservers</h2><div class="wrap"><table id="chunkservers"><tr><th>id</th><th>address</th><th>rack</th><th>state</th><th>capacity</th><th>used</th><th>chunks</th><th>last heartbeat</th><th>copies</th></tr>${chunkservers}</table></div>
+${snapshotSection(input.snapshots)}
+${backupSection(input.backup, nowMs)}
 <h2>Recent events</h2><div class="wrap"><table><tr><th>time (UTC)</th><th>event</th><th>detail</th></tr>${events}</table></div>
 <p><small>${h(input.selfId)} · ${new Date(nowMs).toISOString()} · <a href="/status">JSON</a> · <a href="/metrics">metrics</a> · refreshes every 2 s</small></p>
 </body></html>

@@ -16,7 +16,7 @@ import { TYPE_FILE } from './schema.js';
  */
 
 /** First version handed out by the counter (new chunks start at 1). */
-const FIRST_GRANTED_VERSION = 2;
+export const FIRST_GRANTED_VERSION = 2;
 
 export interface OpenAppendResult {
   file: FileStatus;

@@ -201,6 +201,36 @@ export interface SetBalancerCmd {
   type: 'SetBalancer';
   thresholdMilli: number;
 }
+/** Leader-proposed once: the cluster's random identity (48 bits), named in metadata backups. */
+export interface SetClusterIdCmd {
+  type: 'SetClusterId';
+  id: number;
+}
+/** `dfs snapshot allow|disallow DIR` (superuser). */
+export interface AllowSnapshotCmd {
+  type: 'AllowSnapshot';
+  path: string;
+  allow: boolean;
+  now: number;
+  caller?: Caller;
+}
+/** `dfs snapshot create DIR [NAME]` (the leader stamps a default name from `now`). */
+export interface CreateSnapshotCmd {
+  type: 'CreateSnapshot';
+  path: string;
+  name: string;
+  now: number;
+  opId?: string;
+  caller?: Caller;
+}
+export interface DeleteSnapshotCmd {
+  type: 'DeleteSnapshot';
+  path: string;
+  name: string;
+  now: number;
+  opId?: string;
+  caller?: Caller;
+}
 export interface NoopCmd {
   type: 'Noop';
 }
@@ -224,6 +254,10 @@ export type Command =
   | SetAuthKeyCmd
   | AddChunkKeyCmd
   | RevokeTokenCmd
+  | SetClusterIdCmd
+  | AllowSnapshotCmd
+  | CreateSnapshotCmd
+  | DeleteSnapshotCmd
   | NoopCmd;
 
 export type CommandType = Command['type'];
@@ -260,6 +294,10 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   SetAuthKey: { id: 'string', secret: 'string', now: 'uint' },
   AddChunkKey: { id: 'string', secret: 'string', activeFrom: 'uint', expires: 'uint', now: 'uint' },
   RevokeToken: { jti: 'string', expiry: 'uint', now: 'uint' },
+  SetClusterId: { id: 'uint' },
+  AllowSnapshot: { path: 'string', allow: 'bool', now: 'uint', caller: 'caller?' },
+  CreateSnapshot: { path: 'string', name: 'string', now: 'uint', opId: 'string?', caller: 'caller?' },
+  DeleteSnapshot: { path: 'string', name: 'string', now: 'uint', opId: 'string?', caller: 'caller?' },
   Noop: {},
 };
 

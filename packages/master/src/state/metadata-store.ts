@@ -4,11 +4,12 @@ import { DfsError, ErrorCode, FileType, type FileStatus } from '@dfs/proto';
 import { CommandDecodeError, decodeCommand, type Command, type CommandResult } from './commands.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
 import { CommandProcessor, TRASH_CURRENT } from './processor.js';
+import { SNAPSHOT_DIR, type DiffEntry, type SnapshotInfo, type SnapshotPath } from './snapshots.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
 import type { ChunkTokenKey } from '@dfs/security';
 import { EXECUTE, READ, mustWalk, requireAccess } from './permissions.js';
 import type { Quota, Usage } from './quota.js';
-import { BALANCER_KEY, openDatabase, type OpenOptions } from './schema.js';
+import { BALANCER_KEY, CLUSTER_ID_KEY, RESTORE_KEYS, openDatabase, type OpenOptions } from './schema.js';
 import type { StateMachine } from '@dfs/raft';
 
 export const DEFAULT_LIST_LIMIT = 1000;
@@ -19,6 +20,13 @@ export const OP_RESULT_RETENTION_MS = 10 * 60_000;
 export interface ListResult {
   entries: FileStatus[];
   hasMore: boolean;
+}
+
+export interface RestoredRange {
+  handleFloor: number;
+  handleCeiling: number;
+  versionFloor: number;
+  versionCeiling: number;
 }
 
 export interface FileWithChunks {
@@ -202,16 +210,39 @@ export class MetadataStore implements StateMachine {
   /** Traverse (x) on every ancestor is all a stat needs (HDFS getFileInfo). */
   stat(path: string, caller: Caller = SUPERUSER): FileStatus {
     const p = splitPath(path);
+    if (p.comps.includes(SNAPSHOT_DIR)) return statusOf(this.snapshotPath(p.comps, caller).row, p.path);
     return statusOf(mustWalk(this.ns, p.path, p.comps, caller).row, p.path);
+  }
+
+  private snapshotPath(comps: string[], caller: Caller): SnapshotPath {
+    return this.processor.snapshots.resolve(comps, caller);
+  }
+
+  /** List of `DIR/.snapshot` (the snapshots, as directories) or of a directory inside a snapshot. */
+  private listSnapshotPath(path: string, comps: string[], startAfter: string, n: number, caller: Caller): ListResult {
+    const sp = this.snapshotPath(comps, caller);
+    const base = path === '/' ? '' : path;
+    if (!isDir(sp.row)) return { entries: startAfter ? [] : [statusOf(sp.row, path)], hasMore: false };
+    requireAccess(sp.row, caller, READ | EXECUTE, path);
+    if (sp.kind === 'list') {
+      const all = this.processor.snapshots.list(sp.dir.id).filter((s) => s.name > startAfter).sort((a, b) => (a.name < b.name ? -1 : 1));
+      const page = all.slice(0, n);
+      return { entries: page.map((s) => statusOf({ ...sp.dir, name: s.name, mtime: s.created }, `${base}/${s.name}`)), hasMore: all.length > n };
+    }
+    const rows = this.processor.snapshots.children(sp.snap.id, sp.row.id, startAfter, n + 1);
+    const hasMore = rows.length > n;
+    if (hasMore) rows.pop();
+    return { entries: rows.map((r) => statusOf(r, `${base}/${r.name}`)), hasMore };
   }
 
   /** Children of a directory after `startAfter`, in name order; a file lists as itself. Needs r+x on a directory. */
   list(path: string, startAfter: string, limit: number, caller: Caller = SUPERUSER): ListResult {
     const p = splitPath(path);
+    const n = Math.min(limit > 0 ? limit : DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+    if (p.comps.includes(SNAPSHOT_DIR)) return this.listSnapshotPath(p.path, p.comps, startAfter, n, caller);
     const { row } = mustWalk(this.ns, p.path, p.comps, caller);
     if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path)], hasMore: false };
     requireAccess(row, caller, READ | EXECUTE, p.path);
-    const n = Math.min(limit > 0 ? limit : DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     const rows = this.ns.children(row.id, startAfter, n + 1);
     const hasMore = rows.length > n;
     if (hasMore) rows.pop();
@@ -222,6 +253,13 @@ export class MetadataStore implements StateMachine {
   /** A file and its chunks: what opening it for reading returns, so it needs r. */
   getFile(path: string, caller: Caller = SUPERUSER): FileWithChunks {
     const p = splitPath(path);
+    if (p.comps.includes(SNAPSHOT_DIR)) {
+      const sp = this.snapshotPath(p.comps, caller);
+      if (isDir(sp.row) || sp.kind === 'list') fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
+      requireAccess(sp.row, caller, READ, p.path);
+      const inline = this.processor.snapshots.inlineOf(sp.snap.id, sp.row.id);
+      return { file: statusOf(sp.row, p.path), chunks: this.processor.snapshots.chunksOf(sp.snap.id, sp.row.id), ...(inline ? { inline } : {}) };
+    }
     const { row } = mustWalk(this.ns, p.path, p.comps, caller);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
     requireAccess(row, caller, READ, p.path);
@@ -274,7 +312,37 @@ export class MetadataStore implements StateMachine {
   /** Version, committed flag and the file's replication target of one chunk (soft-state decisions). */
   chunkFacts(handle: number): { version: number; committed: boolean; replication: number } | undefined {
     const r = this.sFacts.get(handle) as { version: number; committed: number; replication: number } | undefined;
-    return r && { version: r.version, committed: r.committed === 1, replication: r.replication };
+    // A chunk no live file holds any more may still be held by a snapshot: kept and re-replicated.
+    return r ? { version: r.version, committed: r.committed === 1, replication: r.replication } : this.processor.snapshots.chunkFacts(handle);
+  }
+
+  /** Snapshots of the directory at `path` (r+x on it), or of every snapshottable directory (path undefined), with their directory's path. */
+  snapshots(path: string | undefined, caller: Caller = SUPERUSER): Array<SnapshotInfo & { path: string; files: number; bytes: number }> {
+    let dir: number | undefined;
+    if (path !== undefined) {
+      const p = splitPath(path);
+      const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+      requireAccess(row, caller, READ | EXECUTE, p.path);
+      if (!this.processor.snapshots.isSnapshottable(row.id)) fail(ErrorCode.INVALID_ARGUMENT, `${p.path} is not snapshottable (dfs snapshot allow)`);
+      dir = row.id;
+    }
+    return this.processor.snapshots.list(dir).map((s) => {
+      const row = this.ns.byId(s.dir);
+      return { ...s, path: row ? this.ns.pathOf(row) : `(inode ${s.dir})` };
+    });
+  }
+
+  /** Snapshottable directories' paths. */
+  snapshottableDirs(): string[] {
+    return this.processor.snapshots.snapshottable().map((id) => {
+      const row = this.ns.byId(id);
+      return row ? this.ns.pathOf(row) : `(inode ${id})`;
+    });
+  }
+
+  snapshotDiff(path: string, from: string, to: string | undefined, caller: Caller = SUPERUSER): DiffEntry[] {
+    const p = splitPath(path);
+    return this.processor.snapshots.diff(p.path, p.comps, from, to, caller);
   }
 
   /** The writer lease expiry of the file a chunk belongs to (undefined: no such chunk, or no writer). */
@@ -318,13 +386,40 @@ export class MetadataStore implements StateMachine {
     return (row?.value ?? 0) / 1000;
   }
 
+  /** The cluster's identity as 12 hex digits, once the first leader proposed it. */
+  clusterId(): string | undefined {
+    const row = this.sMeta.get(CLUSTER_ID_KEY) as { value: number } | undefined;
+    return row ? row.value.toString(16).padStart(12, '0') : undefined;
+  }
+
+  /**
+   * After `dfs master --restore`: the handles and versions allocated after the backup was
+   * taken (floor inclusive, ceiling exclusive), which the restored group never allocates.
+   */
+  restoredRange(): RestoredRange | undefined {
+    const get = (key: string): number | undefined => (this.sMeta.get(key) as { value: number } | undefined)?.value;
+    const handleFloor = get(RESTORE_KEYS.handleFloor);
+    const handleCeiling = get(RESTORE_KEYS.handleCeiling);
+    const versionFloor = get(RESTORE_KEYS.versionFloor);
+    const versionCeiling = get(RESTORE_KEYS.versionCeiling);
+    if (handleFloor === undefined || handleCeiling === undefined || versionFloor === undefined || versionCeiling === undefined) return undefined;
+    return { handleFloor, handleCeiling, versionFloor, versionCeiling };
+  }
+
   counter(key: 'next_inode' | 'next_handle' | 'applied_index'): number {
     return (this.sMeta.get(key) as { value: number }).value;
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; leaseProgress: unknown[]; revoked: unknown[]; inlineData: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; leaseProgress: unknown[]; revoked: unknown[]; inlineData: unknown[]; snapshots: unknown[] } {
     return {
+      snapshots: [
+        ...this.db.prepare('SELECT * FROM snapshottable ORDER BY inode').all(),
+        ...this.db.prepare('SELECT * FROM snapshots ORDER BY id').all(),
+        ...this.db.prepare('SELECT * FROM snapshot_inodes ORDER BY snap, id').all(),
+        ...this.db.prepare('SELECT * FROM snapshot_chunks ORDER BY snap, inode, idx').all(),
+        ...this.db.prepare('SELECT * FROM snapshot_inline ORDER BY snap, inode').all(),
+      ],
       quotas: this.db.prepare('SELECT * FROM quotas ORDER BY inode').all(),
       authKeys: this.db.prepare('SELECT * FROM auth_keys ORDER BY id').all(),
       chunkKeys: this.db.prepare('SELECT * FROM chunk_keys ORDER BY id').all(),

@@ -25,8 +25,9 @@ import { SUPERGROUP, checkName, type Caller } from '../auth/caller.js';
 import { EXECUTE, READ, WRITE, denied, hasAccess, isOwner, mustWalk, requireAccess, requireStickyOk, walk } from './permissions.js';
 import { QuotaManager } from './quota.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
-import { BALANCER_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { BALANCER_KEY, CLUSTER_ID_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
 import { AppendProcessor, type OpenAppendResult } from './append.js';
+import { SNAPSHOT_DIR, Snapshots, refuseSnapshotPath } from './snapshots.js';
 
 export const TRASH_DIR = '.Trash';
 export const TRASH_CURRENT = 'Current';
@@ -88,6 +89,7 @@ export class CommandProcessor {
   private readonly sGetMeta: Database.Statement;
   private readonly sSetMeta: Database.Statement;
   private readonly sPutMeta: Database.Statement;
+  private readonly sAddMeta: Database.Statement;
   private readonly sInsertInode: Database.Statement;
   private readonly sTouch: Database.Statement;
   private readonly sMove: Database.Statement;
@@ -108,6 +110,7 @@ export class CommandProcessor {
   private readonly sInsertInline: Database.Statement;
   private readonly append: AppendProcessor;
   readonly quota: QuotaManager;
+  readonly snapshots: Snapshots;
   private readonly sSetAttr: Database.Statement;
   private readonly sSetReplication: Database.Statement;
   private readonly sSubtreeDirs: Database.Statement;
@@ -123,6 +126,7 @@ export class CommandProcessor {
   ) {
     this.append = new AppendProcessor(db, ns);
     this.quota = new QuotaManager(db, ns);
+    this.snapshots = new Snapshots(db, ns);
     this.sSetAttr = db.prepare('UPDATE inodes SET mode = @mode, owner = @owner, grp = @grp, mtime = @mtime, atime = @atime WHERE id = @id');
     this.sSetReplication = db.prepare('UPDATE inodes SET replication = ? WHERE id = ?');
     this.sSubtreeDirs = db.prepare(
@@ -136,6 +140,7 @@ export class CommandProcessor {
     this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.sSetMeta = db.prepare('UPDATE meta SET value = ? WHERE key = ?');
     this.sPutMeta = db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)');
+    this.sAddMeta = db.prepare('INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)');
     this.sInsertInode = db.prepare(`INSERT INTO inodes
       (id, parent, name, type, mode, mtime, size, replication, chunk_size, chunk_count,
        under_construction, lease_holder, lease_expiry, pending_parent, pending_overwrite, owner, grp, atime)
@@ -169,6 +174,11 @@ export class CommandProcessor {
   }
 
   execute(cmd: Command): unknown {
+    // Snapshot paths are read-only: no namespace command may name `.snapshot`. (A malformed
+    // path is left to the command, whose own error it has always been.)
+    for (const p of [('path' in cmd && !cmd.type.endsWith('Snapshot') ? cmd.path : undefined), 'src' in cmd ? cmd.src : undefined, 'dst' in cmd ? cmd.dst : undefined]) {
+      if (typeof p === 'string' && p.includes(SNAPSHOT_DIR)) refuseSnapshotPath(p.split('/'), p);
+    }
     switch (cmd.type) {
       case 'CreateFile':
         return this.createFile(cmd);
@@ -207,6 +217,21 @@ export class CommandProcessor {
         return this.addChunkKey(cmd);
       case 'RevokeToken':
         return this.revokeToken(cmd);
+      case 'AllowSnapshot': {
+        const { path, comps } = splitPath(cmd.path);
+        return this.snapshots.setAllowed(path, comps, cmd.allow, callerOf(cmd));
+      }
+      case 'CreateSnapshot': {
+        const { path, comps } = splitPath(cmd.path);
+        return this.snapshots.create(path, comps, cmd.name, cmd.now, callerOf(cmd));
+      }
+      case 'DeleteSnapshot': {
+        const { path, comps } = splitPath(cmd.path);
+        return this.snapshots.delete(path, comps, cmd.name, callerOf(cmd));
+      }
+      case 'SetClusterId':
+        // The first proposal wins: a second leader racing the first changes nothing.
+        return { added: this.sAddMeta.run(CLUSTER_ID_KEY, cmd.id).changes > 0 };
       case 'Noop':
         return {};
     }
@@ -522,6 +547,7 @@ export class CommandProcessor {
     requireStickyOk(parentRow!, row, caller, path);
     if (isDir(row) && !cmd.recursive && this.ns.hasChildren(row.id)) fail(ErrorCode.NOT_EMPTY, `directory not empty: ${path}`);
     if (isDir(row) && this.ns.hasChildren(row.id)) this.requireSubtreeAccess(row, caller, path);
+    this.snapshots.refuseDeleteOfSnapshots(row, path);
     const parent = row.parent!;
     // Inside a trash, or holding the caller's own trash (/user, /user/NAME): gone for good.
     const holdsTrash = isSameOrDescendant('/' + trashComps(caller.user).join('/'), path);

@@ -15,6 +15,9 @@ import { ROOT_ID } from './schema.js';
  * rolls back. Operations that only free space are never refused, even over a quota set
  * below current usage (HDFS). Nothing is cached, so there is no counter to drift; the cost
  * is a subtree scan per growing operation under a quota, none without quotas.
+ * Snapshots (HDFS): chunks that only snapshots of a directory in the subtree still hold
+ * count toward its space (bytes x replication), so deleting a snapshotted file frees nothing
+ * until the snapshot goes; taking a snapshot costs nothing until the live tree diverges.
  */
 
 export interface Quota {
@@ -65,7 +68,13 @@ export class QuotaManager {
         THEN MAX(c.length, i.chunk_size) ELSE c.length END), 0)
       FROM sub JOIN inodes i ON i.id = sub.id JOIN chunks c ON c.inode = i.id)
       + (SELECT COALESCE(SUM(i.replication * LENGTH(d.data)), 0)
-      FROM sub JOIN inodes i ON i.id = sub.id JOIN inline_data d ON d.inode = i.id) AS space`);
+      FROM sub JOIN inodes i ON i.id = sub.id JOIN inline_data d ON d.inode = i.id)
+      + (SELECT COALESCE(SUM(h.len * h.repl), 0) FROM (
+          SELECT sc.handle, MAX(sc.length) AS len, MAX(si.replication) AS repl
+          FROM snapshots sn JOIN snapshot_chunks sc ON sc.snap = sn.id
+          JOIN snapshot_inodes si ON si.snap = sc.snap AND si.id = sc.inode
+          WHERE sn.dir IN (SELECT id FROM sub) AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.handle = sc.handle)
+          GROUP BY sc.handle) h) AS space`);
   }
 
   get(dir: number): Quota | undefined {

@@ -10,6 +10,19 @@ export const ROOT_OWNER = 'root';
 export const ROOT_GROUP = 'supergroup';
 /** meta key: the balancer's threshold × 1000 while a run is active (absent or 0 = stopped). */
 export const BALANCER_KEY = 'balancer_threshold_milli';
+/** meta key: the cluster's identity, a random 48-bit number the first leader proposes (SetClusterId). */
+export const CLUSTER_ID_KEY = 'cluster_id';
+/**
+ * meta keys written by `dfs master --restore` (backup/restore.ts): the id counters the backup
+ * held (floors) and where the restored group starts allocating (ceilings). A reported chunk
+ * between them was written after the backup.
+ */
+export const RESTORE_KEYS = {
+  handleFloor: 'restore_handle_floor',
+  handleCeiling: 'restore_handle_ceiling',
+  versionFloor: 'restore_version_floor',
+  versionCeiling: 'restore_version_ceiling',
+} as const;
 
 /*
  * inodes: one row per file or directory.
@@ -20,7 +33,8 @@ export const BALANCER_KEY = 'balancer_threshold_milli';
  * chunks: the ordered chunks of a file; `committed` once the writer (or lease recovery)
  *   fixed its length and CRC.
  * meta: applied_index (stored in the same transaction as every change), id counters, the
- *   balancer's run state (so a run survives a leader change).
+ *   balancer's run state (so a run survives a leader change), the cluster id, and after a
+ *   restore from a metadata backup the counters' floors and ceilings (RESTORE_KEYS).
  * quotas: HDFS directory quotas (names, space = bytes x replication); usage is computed
  *   over the subtree when checked, inside apply (see quota.ts).
  * auth_keys / revoked_tokens: the cluster key that signs bearer tokens (a leader-proposed
@@ -127,6 +141,55 @@ CREATE TABLE IF NOT EXISTS inline_data (
 CREATE TRIGGER IF NOT EXISTS inline_data_gone AFTER DELETE ON inodes BEGIN
   DELETE FROM inline_data WHERE inode = OLD.id;
 END;
+
+-- Directory snapshots (snapshots.ts): snapshottable directories; each snapshot's copy of its
+-- subtree's inode rows (same ids), committed chunk rows (handles shared with live files and
+-- other snapshots) and inline bytes. Added in schema 2 without a version bump: new tables only.
+CREATE TABLE IF NOT EXISTS snapshottable (
+  inode INTEGER PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+  id      INTEGER PRIMARY KEY,
+  dir     INTEGER NOT NULL,
+  name    TEXT NOT NULL,
+  created INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS snapshots_dir_name ON snapshots(dir, name);
+CREATE TABLE IF NOT EXISTS snapshot_inodes (
+  snap        INTEGER NOT NULL,
+  id          INTEGER NOT NULL,
+  parent      INTEGER,
+  name        TEXT NOT NULL,
+  type        INTEGER NOT NULL,
+  mode        INTEGER NOT NULL,
+  mtime       INTEGER NOT NULL,
+  size        INTEGER NOT NULL,
+  replication INTEGER NOT NULL,
+  chunk_size  INTEGER NOT NULL,
+  chunk_count INTEGER NOT NULL,
+  owner       TEXT NOT NULL,
+  grp         TEXT NOT NULL,
+  atime       INTEGER NOT NULL,
+  PRIMARY KEY (snap, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS snapshot_inodes_parent ON snapshot_inodes(snap, parent, name);
+CREATE TABLE IF NOT EXISTS snapshot_chunks (
+  snap    INTEGER NOT NULL,
+  handle  INTEGER NOT NULL,
+  inode   INTEGER NOT NULL,
+  idx     INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  length  INTEGER NOT NULL,
+  crc32c  INTEGER NOT NULL,
+  PRIMARY KEY (snap, inode, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS snapshot_chunks_handle ON snapshot_chunks(handle);
+CREATE TABLE IF NOT EXISTS snapshot_inline (
+  snap  INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  data  BLOB NOT NULL,
+  PRIMARY KEY (snap, inode)
+);
 `;
 
 export interface OpenOptions {

@@ -1,4 +1,4 @@
-import { mkdirSync, promises as fsp } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { DfsError, ErrorCode } from '@dfs/proto';
@@ -179,6 +179,31 @@ export class RaftNode {
         },
       },
     });
+  }
+
+  /**
+   * Bootstraps a new group's storage in `dir` from a state machine image (a metadata backup):
+   * the log starts as a snapshot at (`term`, `index`) whose configuration is `peers`, so every
+   * member seeded from the same image holds the same log base, new entries follow `index`,
+   * and a member added later gets the image by InstallSnapshot. Refuses a `dir` that holds
+   * Raft state. The state machine must already hold the image at `index`.
+   */
+  static async seedFromSnapshot(dir: string, peers: ReadonlyArray<{ id: string; address: string }>, index: number, term: number, image: string): Promise<void> {
+    const snapDir = join(dir, 'snapshots');
+    if (existsSync(join(dir, 'raft.db'))) throw new DfsError(ErrorCode.ALREADY_EXISTS, `${dir} already holds Raft state`);
+    mkdirSync(snapDir, { recursive: true });
+    const file = `snap-${term}-${index}.db`;
+    await fsp.copyFile(image, join(snapDir, file));
+    await fsyncFile(join(snapDir, file));
+    await fsyncDir(snapDir);
+    const conf: Member[] = peers.map((p) => ({ id: p.id, address: p.address, voter: true })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const storage = new SqliteStorage(join(dir, 'raft.db'));
+    try {
+      storage.load(conf);
+      storage.installSnapshot({ index, term, conf }, file);
+    } finally {
+      storage.close();
+    }
   }
 
   /** Builds the node and registers RaftService on `opts.server`; call start() once the server is bound. */
