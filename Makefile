@@ -27,6 +27,7 @@ proto: install
 
 build: install proto
 	$(NODE_BIN)/tsc --build
+	node packages/cli/scripts/bundle.mjs
 
 test: build system-deps
 	$(MOCHA) --timeout 60000 $(UNIT_TESTS)

@@ -1,16 +1,67 @@
 #!/usr/bin/env node
 'use strict';
 // Thin launcher so `npx --no-install dfs` works from the repo root after `make build`.
-// Node 20 has no module.enableCompileCache (22.1+): v8-compile-cache keeps V8's compiled
-// code of every module in the temp dir, which roughly halves a short command's start-up.
-// DISABLE_V8_COMPILE_CACHE=1 switches it off.
-try {
-  require('v8-compile-cache');
-} catch {
-  // Optional: without it commands only start slower.
+// It runs the start-up bundle (dist/dfs.cjs, made by `make build`) with a V8 code cache kept
+// beside it when the bundle is newer than every compiled package, else dist/src/main.js.
+// DFS_NO_BUNDLE=1 always runs dist/src/main.js.
+const fs = require('node:fs');
+const path = require('node:path');
+
+const dist = path.join(__dirname, '..', 'dist');
+const bundle = path.join(dist, 'dfs.cjs');
+
+/** The bundle exists and no package was compiled after it (a `tsc --build` alone leaves it stale). */
+function bundleIsFresh() {
+  if (process.env.DFS_NO_BUNDLE) return false;
+  let built;
+  try {
+    built = fs.statSync(bundle).mtimeMs;
+  } catch {
+    return false;
+  }
+  const packages = path.join(__dirname, '..', '..');
+  for (const name of fs.readdirSync(packages)) {
+    try {
+      if (fs.statSync(path.join(packages, name, 'dist', 'tsconfig.tsbuildinfo')).mtimeMs > built) return false;
+    } catch {
+      /* not a compiled package */
+    }
+  }
+  return true;
 }
+
+/** Compiles the bundle from the code cache when V8 accepts it; writes a new cache when it did not. */
+function runBundle() {
+  const vm = require('node:vm');
+  const Module = require('node:module');
+  const cacheFile = `${bundle}.v8cache`;
+  let cachedData;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    /* first run */
+  }
+  const script = new vm.Script(Module.wrap(fs.readFileSync(bundle, 'utf8')), { filename: bundle, cachedData });
+  const mod = new Module(bundle, module);
+  mod.filename = bundle;
+  mod.paths = Module._nodeModulePaths(dist);
+  if (cachedData === undefined || script.cachedDataRejected) {
+    process.once('exit', () => {
+      try {
+        const tmp = `${cacheFile}.${process.pid}`;
+        fs.writeFileSync(tmp, script.createCachedData());
+        fs.renameSync(tmp, cacheFile);
+      } catch {
+        /* a read-only install: run without a cache */
+      }
+    });
+  }
+  script.runInThisContext().call(mod.exports, mod.exports, (id) => mod.require(id), mod, bundle, dist);
+}
+
 try {
-  require('../dist/src/main.js');
+  if (bundleIsFresh()) runBundle();
+  else require('../dist/src/main.js');
 } catch (err) {
   if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/src/main.js')) {
     process.stderr.write('dfs: not built yet; run `make build` first\n');

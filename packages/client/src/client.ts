@@ -290,6 +290,37 @@ export class DfsClient {
     return res.dir;
   }
 
+  // ---- POSIX entries (docs/posix.md): the library reports symlinks, it never follows them ----
+
+  /** A symbolic link at `path` whose content is `target` (stored as given). */
+  async symlink(target: string, path: string, opts: CallOptions = {}): Promise<FileStatus> {
+    const res = await this.masters.call((c) => c.symlink, { path: normalizePath(path), target, opId: randomUUID() }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'Symlink returned no file');
+    return res.file;
+  }
+
+  /** What the symbolic link at `path` points at (INVALID_ARGUMENT when it is not one). */
+  async readlink(path: string, opts: CallOptions = {}): Promise<string> {
+    const status = await this.stat(path, opts);
+    if (status.type !== FileType.SYMLINK) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `not a symbolic link: ${status.path}`);
+    return status.symlinkTarget;
+  }
+
+  /** A hard link: `dst` becomes another name of the file at `src` (one inode, shared content). */
+  async link(src: string, dst: string, opts: CallOptions = {}): Promise<FileStatus> {
+    const res = await this.masters.call((c) => c.link, { src: normalizePath(src), dst: normalizePath(dst), opId: randomUUID() }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'Link returned no file');
+    return res.file;
+  }
+
+  /** A FIFO, socket or device node (metadata only); the umask applies to `mode`. */
+  async mknod(path: string, type: FileType, opts: CallOptions & { mode?: number; rdev?: number } = {}): Promise<FileStatus> {
+    const mode = (opts.mode ?? 0o666) & ~this.umask;
+    const res = await this.masters.call((c) => c.mknod, { path: normalizePath(path), type, mode, rdev: opts.rdev ?? 0, opId: randomUUID() }, opts);
+    if (!res.file) throw new DfsError(ErrorCode.INTERNAL, 'Mknod returned no file');
+    return res.file;
+  }
+
   // ---- users: attributes, quotas, replication, identity ----
 
   /** chmod / chown / chgrp / utimes in one call: sets what is given. */

@@ -54,6 +54,10 @@ export class MemoryBackend implements FsBackend {
       inode: node.inode,
       underConstruction: false,
       chunkCount: 0,
+      symlinkTarget: '',
+      nlink: node.type === FileType.DIRECTORY ? 2 : 1,
+      ctimeMs: node.mtimeMs,
+      rdev: 0,
     };
   }
 
@@ -115,7 +119,12 @@ export class MemoryBackend implements FsBackend {
     const existing = this.nodes.get(d);
     if (existing) {
       if (!opts.overwrite) throw new DfsError(ErrorCode.ALREADY_EXISTS, `${d}: exists`);
-      if (existing.type === FileType.DIRECTORY) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${d}: is a directory`);
+      // As the master: a directory replaces an empty directory, a file a file.
+      const srcDir = this.nodes.get(s)!.type === FileType.DIRECTORY;
+      if (existing.type === FileType.DIRECTORY && !srcDir) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${d}: is a directory`);
+      if (existing.type !== FileType.DIRECTORY && srcDir) throw new DfsError(ErrorCode.NOT_A_DIRECTORY, `${d}: not a directory`);
+      if ([...this.nodes.keys()].some((k) => k.startsWith(`${d}/`))) throw new DfsError(ErrorCode.NOT_EMPTY, `${d}: not empty`);
+      this.nodes.delete(d);
     }
     this.requireParentDir(d);
     const moved = [...this.nodes.entries()].filter(([k]) => k === s || k.startsWith(`${s}/`));

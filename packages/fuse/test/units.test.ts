@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DfsError, ErrorCode } from '@dfs/proto';
+import { DfsError, ErrorCode, FileType } from '@dfs/proto';
+import { attrFromStatus, typeOfMode } from '../src/fs/attrs.js';
 import { BlockCache } from '../src/fs/block-cache.js';
 import { IdentityMap, NOBODY } from '../src/fs/identity-map.js';
 import { errnoName, FsError, toFuseErrno } from '../src/fs/errno.js';
@@ -169,5 +170,26 @@ describe('IdentityMap (dfs names <-> local ids)', () => {
     assert.equal(ids.userOf(4242), undefined);
     assert.equal(ids.groupOf(50), 'staff');
     assert.equal(ids.groupOf(4242), undefined);
+  });
+});
+
+describe('attributes of POSIX entries (attrs.ts)', () => {
+  const base = {
+    path: '/x', name: 'x', size: 0, mode: 0o644, mtimeMs: 5000, replication: 0, chunkSize: 0, inode: 42, underConstruction: false,
+    chunkCount: 0, owner: 'root', group: 'root', atimeMs: 4000, symlinkTarget: '', nlink: 1, ctimeMs: 6000, rdev: 0,
+  };
+  it('reports each type\'s S_IFMT bits, the master\'s link count, times and rdev', () => {
+    const owner = { uid: 1, gid: 2 };
+    const cases: Array<[FileType, number]> = [
+      [FileType.FILE, 0o100000], [FileType.DIRECTORY, 0o040000], [FileType.SYMLINK, 0o120000], [FileType.FIFO, 0o010000],
+      [FileType.SOCKET, 0o140000], [FileType.CHAR_DEVICE, 0o020000], [FileType.BLOCK_DEVICE, 0o060000],
+    ];
+    for (const [type, bits] of cases) {
+      const a = attrFromStatus({ ...base, type, nlink: 3, rdev: 0x0103 }, owner);
+      assert.equal(a.mode & 0o170000, bits, FileType[type]);
+      assert.equal(typeOfMode(bits | 0o644), type);
+      assert.deepEqual([a.nlink, a.ino, a.mtimeMs, a.atimeMs, a.ctimeMs, a.rdev], [3, 42, 5000, 4000, 6000, 0x0103]);
+    }
+    assert.equal(typeOfMode(0o644), undefined, 'no type bits: mknod of a regular file is decided by the caller');
   });
 });

@@ -39,6 +39,9 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   BackupMetadata: ADMIN,
   // Users (docs/permissions.md): who may do what to which file is the permission check's.
   SetAttr: PEOPLE,
+  Symlink: PEOPLE,
+  Link: PEOPLE,
+  Mknod: PEOPLE,
   SetQuota: PEOPLE,
   ContentSummary: PEOPLE,
   SetReplication: PEOPLE,

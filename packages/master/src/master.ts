@@ -55,6 +55,12 @@ import {
   checkRequestId,
   type SetAttrRequest,
   type SetAttrResponse,
+  type SymlinkRequest,
+  type SymlinkResponse,
+  type LinkRequest,
+  type LinkResponse,
+  type MknodRequest,
+  type MknodResponse,
   type SetQuotaRequest,
   type SetQuotaResponse,
   type ContentSummaryRequest,
@@ -486,7 +492,7 @@ export class Master {
     const path = normalizePath(req.path);
     refuseSnapshotPath(pathComponents(path), path); // a snapshot's file shares its inode id with the live one
     const before = this.store.stat(path, caller);
-    if (before.type !== FileType.FILE) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `is a directory: ${before.path}`);
+    if (before.type !== FileType.FILE) throw new DfsError(before.type === FileType.DIRECTORY ? ErrorCode.IS_A_DIRECTORY : ErrorCode.INVALID_ARGUMENT, `not a regular file: ${before.path}`);
     const now = this.clock.now();
     const { file, version } = await this.propose<OpenAppendResult>({
       type: 'OpenAppend', inode: before.inode, clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now), caller,
@@ -589,6 +595,25 @@ export class Master {
       type: 'Rename', src: normalizePath(req.src), dst: normalizePath(req.dst), overwrite: req.overwrite, now: this.clock.now(), ...opIdOf(req), caller,
     });
     return {};
+  }
+
+  // ---- POSIX entries: symlinks, hard links, special files (docs/posix.md; state/posix.ts) ----
+
+  async symlink(req: SymlinkRequest, caller: Caller = SUPERUSER): Promise<SymlinkResponse> {
+    return this.propose<{ file: FileStatus }>({ type: 'Symlink', path: normalizePath(req.path), target: req.target, now: this.clock.now(), caller, ...opIdOf(req) });
+  }
+
+  async link(req: LinkRequest, caller: Caller = SUPERUSER): Promise<LinkResponse> {
+    return this.propose<{ file: FileStatus }>({ type: 'Link', src: normalizePath(req.src), dst: normalizePath(req.dst), now: this.clock.now(), caller, ...opIdOf(req) });
+  }
+
+  async mknod(req: MknodRequest, caller: Caller = SUPERUSER): Promise<MknodResponse> {
+    // Bounded before it becomes a command (the apply checks the rest: type, mode, who may).
+    if (!Number.isSafeInteger(req.rdev) || req.rdev < 0 || req.rdev > 0xffff_ffff) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `bad device number ${req.rdev}`);
+    if (!Number.isSafeInteger(req.type) || req.type < 0 || !Number.isSafeInteger(req.mode) || req.mode < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'bad mknod type or mode');
+    return this.propose<{ file: FileStatus }>({
+      type: 'Mknod', path: normalizePath(req.path), kind: req.type, mode: req.mode, rdev: req.rdev, now: this.clock.now(), caller, ...opIdOf(req),
+    });
   }
 
   // ---- users: attributes, quotas, replication, identity (docs/permissions.md) ----

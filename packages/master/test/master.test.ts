@@ -1,6 +1,6 @@
 import { SUPERUSER } from '../src/auth/caller.js';
 import assert from 'node:assert/strict';
-import { DfsError, ErrorCode, type HeartbeatRequest, type RegisterRequest, type ReplicaReport } from '@dfs/proto';
+import { DfsError, ErrorCode, type FileType, type HeartbeatRequest, type RegisterRequest, type ReplicaReport } from '@dfs/proto';
 import { createLogger } from '@dfs/telemetry';
 import { Prng } from '@dfs/testkit';
 import { ManualClock } from '../src/clock.js';
@@ -104,6 +104,23 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.equal(store.chunksOf(file!.inode).length, 0, 'nothing was proposed');
     await master.register(registerReq('cs2', 'r2'));
     assert.equal((await add()).chunk!.replicas.length, 2);
+  });
+
+  it('Symlink, Link and Mknod through the service: the leader stamps the time, bad device numbers are refused before the log', async () => {
+    start();
+    await registerFour();
+    clock.advance(config.safeModeMs + 1);
+    master.tick();
+    const { inode } = await put('/f');
+    const sym = await master.symlink({ path: '/l', target: 'f', opId: 'op-1' }, SUPERUSER);
+    assert.deepEqual([sym.file!.symlinkTarget, sym.file!.ctimeMs], ['f', clock.now()]);
+    const linked = await master.link({ src: '/f', dst: '/g', opId: '' }, SUPERUSER);
+    assert.deepEqual([linked.file!.inode, linked.file!.nlink], [inode, 2]);
+    const fifo = await master.mknod({ path: '/p', type: 4, mode: 0o600, rdev: 0, opId: '' }, SUPERUSER);
+    assert.equal(fifo.file!.type, 4);
+    await rejectsWith(master.mknod({ path: '/c', type: 6, mode: 0o600, rdev: 2 ** 40, opId: '' }, SUPERUSER), ErrorCode.INVALID_ARGUMENT);
+    await rejectsWith(master.mknod({ path: '/c', type: 99 as FileType, mode: 0o600, rdev: 0, opId: '' }, SUPERUSER), ErrorCode.INVALID_ARGUMENT);
+    assert.equal((await master.stat({ path: '/g', staleOk: false }, SUPERUSER)).file!.nlink, 2);
   });
 
   it('a heartbeat from an unknown chunkserver is told to re-register', async () => {

@@ -44,6 +44,8 @@ const STRING_RULES: Record<string, Rule> = {
   path: maxBytes(MAX_PATH_BYTES, ErrorCode.NAME_TOO_LONG),
   src: maxBytes(MAX_PATH_BYTES, ErrorCode.NAME_TOO_LONG),
   dst: maxBytes(MAX_PATH_BYTES, ErrorCode.NAME_TOO_LONG),
+  // A symlink's target: a path, bounded like one (ENAMETOOLONG past PATH_MAX).
+  target: maxBytes(MAX_PATH_BYTES, ErrorCode.NAME_TOO_LONG),
   name: maxBytes(MAX_NAME_BYTES, ErrorCode.NAME_TOO_LONG),
   startAfter: maxBytes(MAX_NAME_BYTES, ErrorCode.NAME_TOO_LONG),
 };

@@ -6,6 +6,7 @@ import { DfsClient, type ClusterJson, type ClusterNode, type HostEntry } from '@
 import { DfsError, ErrorCode, freePorts } from '@dfs/proto';
 import { ensureCa, INSECURE, isValidIdentityName, issueCertificate, tlsFrom, type Identity, type Security } from '@dfs/security';
 import { HostNetwork } from './hosts.js';
+import { cliPackageRoot } from '../package-root.js';
 
 export interface ClusterOptions {
   dir: string;
@@ -47,9 +48,9 @@ function localUser(): string {
   return 'dfs';
 }
 
-/** The compiled CLI entry point, run with this same node binary. */
+/** The compiled CLI entry point, run with this same node binary (daemons skip the start-up bundle). */
 export function dfsMainPath(): string {
-  return resolve(__dirname, '..', 'main.js');
+  return join(cliPackageRoot(), 'dist', 'src', 'main.js');
 }
 
 /** Starts one node (`dfs master …` / `dfs chunkserver …`) as a direct child: its pid is the node itself. */

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { readdir, stat as fsStat, mkdir as fsMkdir } from 'node:fs/promises';
+import { readdir, stat as fsStat, mkdir as fsMkdir, symlink as fsSymlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { FileType, joinPath, normalizePath, DfsError, ErrorCode, toDfsError } from '@dfs/proto';
@@ -100,7 +100,12 @@ async function getTree(client: DfsClient, remoteDir: string, localDir: string, f
   for await (const entry of client.list(remoteDir)) {
     const local = join(localDir, entry.name);
     if (entry.type === FileType.DIRECTORY) count += await getTree(client, entry.path, local, flags);
-    else {
+    else if (entry.type === FileType.SYMLINK) {
+      await fsSymlink(entry.symlinkTarget, local); // as cp -r: the link itself, never followed
+      count++;
+    } else if (entry.type !== FileType.FILE) {
+      process.stderr.write(`dfs: skipped ${entry.path}: a special file (metadata only, nothing to copy)\n`);
+    } else {
       await client.get(entry.path, local, { requestId: flags.requestId });
       count++;
     }

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
+import { cliPackageRoot } from '../package-root.js';
 
 /** The FUSE helper's entry point (scripts/dfs-mount runs the same file). */
 function dfsMountPath(): string {
-  return resolve(__dirname, '..', '..', '..', '..', 'fuse', 'bin', 'dfs-mount.js');
+  return join(cliPackageRoot(), '..', 'fuse', 'bin', 'dfs-mount.js');
 }
 
 /** Runs dfs-mount with `args` in this terminal, forwarding signals; resolves with its exit code. */

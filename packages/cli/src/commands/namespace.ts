@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DfsError, ErrorCode, FileType, normalizePath, type FileStatus } from '@dfs/proto';
 import type { DfsClient } from '@dfs/client';
 import { clientFrom, type ClientFlags } from '../context.js';
-import { humanSize, isoTime, modeString, statusJson } from '../format.js';
+import { humanSize, isoTime, linkSuffix, modeString, statusJson } from '../format.js';
 import { destinationPath, withClientFlags } from './shared.js';
 
 interface LsFlags extends ClientFlags {
@@ -16,7 +16,7 @@ interface LsFlags extends ClientFlags {
 function formatLong(entry: FileStatus, human: boolean): string {
   const size = human ? humanSize(entry.size) : String(entry.size);
   const repl = entry.type === FileType.DIRECTORY ? '-' : String(entry.replication);
-  return `${modeString(entry)} ${repl.padStart(2)} ${entry.owner.padEnd(8)} ${entry.group.padEnd(10)} ${size.padStart(human ? 6 : 12)} ${isoTime(entry.mtimeMs)} ${entry.path}`;
+  return `${modeString(entry)} ${repl.padStart(2)} ${entry.owner.padEnd(8)} ${entry.group.padEnd(10)} ${size.padStart(human ? 6 : 12)} ${isoTime(entry.mtimeMs)} ${entry.path}${linkSuffix(entry)}`;
 }
 
 async function* walk(client: DfsClient, path: string, recursive: boolean, staleOk: boolean): AsyncGenerator<FileStatus> {
@@ -105,6 +105,19 @@ export function registerNamespaceCommands(program: Command): void {
     const client = clientFrom(flags);
     const target = await destinationPath(client, src, dst);
     await client.mv(src, target, { overwrite: flags.overwrite ?? false, requestId: flags.requestId });
+  });
+
+  withClientFlags(
+    program
+      .command('ln')
+      .description('make a hard link (or with -s a symbolic link) to TARGET named LINK; never follows symlinks')
+      .argument('<target>', 'remote file (with -s: any text, stored as the link\'s target)')
+      .argument('<link>', 'remote path of the new name')
+      .option('-s, --symbolic', 'a symbolic link instead of a hard link'),
+  ).action(async (target: string, link: string, flags: ClientFlags & { symbolic?: boolean }) => {
+    const client = clientFrom(flags);
+    if (flags.symbolic) await client.symlink(target, link, { requestId: flags.requestId });
+    else await client.link(target, link, { requestId: flags.requestId });
   });
 
   withClientFlags(

@@ -1,8 +1,34 @@
 import { FileType, type FileStatus } from '@dfs/proto';
 import type { OpenFile } from './open-file.js';
 
+export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+export const S_IFIFO = 0o010000;
+export const S_IFSOCK = 0o140000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+
+/** The file-type bits of each dfs type, and back (mknod hands us a mode with them). */
+const TYPE_BITS: Array<[FileType, number]> = [
+  [FileType.FILE, S_IFREG],
+  [FileType.DIRECTORY, S_IFDIR],
+  [FileType.SYMLINK, S_IFLNK],
+  [FileType.FIFO, S_IFIFO],
+  [FileType.SOCKET, S_IFSOCK],
+  [FileType.CHAR_DEVICE, S_IFCHR],
+  [FileType.BLOCK_DEVICE, S_IFBLK],
+];
+
+export function typeBits(type: FileType): number {
+  return TYPE_BITS.find(([t]) => t === type)?.[1] ?? S_IFREG;
+}
+
+/** The dfs type a mode's S_IFMT bits name (undefined: none we know). */
+export function typeOfMode(mode: number): FileType | undefined {
+  return TYPE_BITS.find(([, bits]) => bits === (mode & S_IFMT))?.[0];
+}
 const DEFAULT_FILE_MODE = 0o644;
 const DEFAULT_DIR_MODE = 0o755;
 /** Preferred I/O size: tools like cp size their buffers from it. */
@@ -14,10 +40,14 @@ export interface Attr {
   mode: number;
   size: number;
   mtimeMs: number;
+  /** Absent: the mtime (a file whose new content is local only). */
+  atimeMs?: number;
+  ctimeMs?: number;
   ino: number;
   nlink: number;
   uid: number;
   gid: number;
+  rdev?: number;
 }
 
 /** mode/times set through chmod/utimens, kept locally until the file's content is committed. */
@@ -39,14 +69,18 @@ function permissions(mode: number, isDir: boolean): number {
 
 export function attrFromStatus(status: FileStatus, owner: Owner, override?: AttrOverride): Attr {
   const isDir = status.type === FileType.DIRECTORY;
+  const mtimeMs = override?.mtimeMs ?? status.mtimeMs;
   return {
-    mode: (isDir ? S_IFDIR : S_IFREG) | permissions(override?.mode ?? status.mode, isDir),
+    mode: typeBits(status.type) | permissions(override?.mode ?? status.mode, isDir),
     size: isDir ? 4096 : status.size,
-    mtimeMs: override?.mtimeMs ?? status.mtimeMs,
+    mtimeMs,
+    atimeMs: override?.atimeMs ?? (status.atimeMs || mtimeMs),
+    ctimeMs: Math.max(status.ctimeMs || 0, override ? mtimeMs : 0) || mtimeMs,
     ino: status.inode,
-    nlink: isDir ? 2 : 1,
+    nlink: status.nlink || (isDir ? 2 : 1),
     uid: owner.uid,
     gid: owner.gid,
+    rdev: status.rdev,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { FileStatus } from '@dfs/proto';
+import type { FileStatus, FileType } from '@dfs/proto';
 
 /** Capacity of one storage node, as ClusterStatus reports it. */
 export interface NodeCapacity {
@@ -33,6 +33,10 @@ export interface FsBackend {
   /** Bytes [start, end] of a file (end inclusive), in order. */
   readChunks(path: string, opts: { start?: number; end?: number }): AsyncIterable<Buffer>;
   clusterStatus(): Promise<{ chunkservers: NodeCapacity[] }>;
+  /** POSIX entries (DfsClient has them); without them the mount answers ENOSYS. */
+  symlink?(target: string, path: string): Promise<FileStatus>;
+  link?(src: string, dst: string): Promise<FileStatus>;
+  mknod?(path: string, type: FileType, opts: { mode?: number; rdev?: number }): Promise<FileStatus>;
   /** The master's SetAttr (DfsClient has it); without it the adapter keeps mode/mtime in a local overlay. */
   setAttributes?(path: string, change: AttributeChange): Promise<unknown>;
 }

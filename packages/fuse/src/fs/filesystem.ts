@@ -1,6 +1,7 @@
-import { DfsError, ErrorCode, type FileStatus, isSameOrDescendant, parentPath } from '@dfs/proto';
+import { Readable } from 'node:stream';
+import { DfsError, ErrorCode, FileType, type FileStatus, isSameOrDescendant, parentPath } from '@dfs/proto';
 import { AttrOverlay } from './attr-overlay.js';
-import { attrFromOpenFile, attrFromStatus, isDirectory, type Attr, type Owner } from './attrs.js';
+import { attrFromOpenFile, attrFromStatus, isDirectory, S_IFREG, typeOfMode, type Attr, type Owner } from './attrs.js';
 import type { FsBackend } from './backend.js';
 import { BlockCache } from './block-cache.js';
 import { FsError } from './errno.js';
@@ -198,6 +199,7 @@ export class DfsFileSystem {
       const status = await this.mustStat(path, true);
       if (isDirectory(status)) throw new FsError('EISDIR', `${path}: is a directory`);
       await this.backend.rm(this.remote(path), { recursive: false, skipTrash: true });
+      this.meta.changedInode(status.inode); // its other names (hard links) count one less
       if (file) {
         file.stopUpload();
         file.orphan = true;
@@ -219,29 +221,24 @@ export class DfsFileSystem {
     if (srcFile?.dirty) await this.commit(srcFile);
     const srcStatus = await this.mustStat(src, true);
     const dstStatus = await this.statFresh(dst);
+    if (dstStatus && dstStatus.inode === srcStatus.inode && !isDirectory(srcStatus)) return; // POSIX: two names of one file
     if (dstStatus) {
       if (isDirectory(dstStatus)) {
         if (!isDirectory(srcStatus)) throw new FsError('EISDIR', `${dst}: is a directory`);
-        if (await this.hasEntries(dst)) throw new FsError('ENOTEMPTY', `${dst}: directory not empty`);
-        await this.backend.rm(this.remote(dst), { recursive: false, skipTrash: true });
+        if (this.files.childrenOf(dst).length > 0) throw new FsError('ENOTEMPTY', `${dst}: directory not empty`);
       } else if (isDirectory(srcStatus)) {
         throw new FsError('ENOTDIR', `${dst}: not a directory`);
       }
     }
-    await this.backend.mv(this.remote(src), this.remote(dst), { overwrite: dstStatus !== null && !isDirectory(dstStatus) });
+    // The master replaces a file or an empty directory in the same step (ENOTEMPTY otherwise).
+    await this.backend.mv(this.remote(src), this.remote(dst), { overwrite: dstStatus !== null });
+    this.meta.changedInode(srcStatus.inode);
+    if (dstStatus) this.meta.changedInode(dstStatus.inode);
     this.files.rename(src, dst);
     this.overlay.rename(src, dst);
     this.meta.changedTree(src);
     this.meta.changedTree(dst);
     this.meta.setStat(src, null);
-  }
-
-  private async hasEntries(dir: string): Promise<boolean> {
-    if (this.files.childrenOf(dir).length > 0) return true;
-    for await (const entry of this.backend.list(this.remote(dir))) {
-      if (entry) return true;
-    }
-    return false;
   }
 
   /**
@@ -264,6 +261,57 @@ export class DfsFileSystem {
     this.meta.changed(src);
     this.meta.setStat(src, null);
     this.overlay.delete(src);
+  }
+
+  // ---- POSIX entries: the master keeps them (docs/posix.md); the kernel follows symlinks ----
+
+  async readlink(path: string): Promise<string> {
+    checkNames(path);
+    const status = await this.mustStat(path);
+    if (status.type !== FileType.SYMLINK) throw new FsError('EINVAL', `${path}: not a symbolic link`);
+    return status.symlinkTarget;
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    checkNames(path);
+    if (!this.backend.symlink) throw new FsError('ENOSYS', 'this backend has no symbolic links');
+    if (this.files.get(path)) throw new FsError('EEXIST', `${path}: file exists`);
+    const status = await this.backend.symlink(target, this.remote(path));
+    this.meta.changed(path);
+    this.meta.setStat(path, status);
+  }
+
+  async link(src: string, dst: string): Promise<void> {
+    checkNames(src);
+    checkNames(dst);
+    if (!this.backend.link) throw new FsError('ENOSYS', 'this backend has no hard links');
+    if (this.files.get(dst)) throw new FsError('EEXIST', `${dst}: file exists`);
+    const file = this.files.get(src);
+    if (file && (file.dirty || file.base === null)) await this.commit(file); // the link names committed content
+    const status = await this.backend.link(this.remote(src), this.remote(dst));
+    this.meta.changedInode(status.inode);
+    this.meta.changed(src);
+    this.meta.changed(dst);
+    this.meta.setStat(dst, status);
+  }
+
+  /** mknod(2): FIFOs, sockets and devices live on the master as metadata; a regular file is an empty file. */
+  async mknod(path: string, mode: number, rdev: number): Promise<void> {
+    checkNames(path);
+    if (this.files.get(path)) throw new FsError('EEXIST', `${path}: file exists`);
+    const type = (mode & 0o170000) === 0 ? FileType.FILE : typeOfMode(mode);
+    if (type === undefined || type === FileType.DIRECTORY || type === FileType.SYMLINK) throw new FsError('EINVAL', `${path}: mknod of mode ${mode.toString(8)}`);
+    if (type === FileType.FILE) {
+      if (await this.statFresh(path)) throw new FsError('EEXIST', `${path}: file exists`);
+      const status = await this.backend.put(Readable.from([]), this.remote(path), { overwrite: false, mode: (mode & ~S_IFREG) & 0o7777 });
+      this.meta.changed(path);
+      this.meta.setStat(path, status);
+      return;
+    }
+    if (!this.backend.mknod) throw new FsError('ENOSYS', 'this backend has no special files');
+    const status = await this.backend.mknod(this.remote(path), type, { mode: mode & 0o7777, rdev });
+    this.meta.changed(path);
+    this.meta.setStat(path, status);
   }
 
   async chmod(path: string, mode: number): Promise<void> {
@@ -451,6 +499,7 @@ export class DfsFileSystem {
       const status = (await this.writeBehind.finish(file, spool, remote)) ?? (await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode }));
       file.committedGen = gen;
       file.base = versionOf(remote, status);
+      this.meta.changedInode(status.inode); // hard links of the file see the new version too
       this.meta.changed(path);
       this.meta.setStat(path, status);
       const pending = this.overlay.get(path);

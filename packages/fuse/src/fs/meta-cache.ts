@@ -63,11 +63,17 @@ export class MetaCache {
     for (const entry of entries) this.attrs.set(childPath(entry.name), entry);
   }
 
-  /** `path` changed: forget its stat and its parent's listing. */
+  /** `path` changed: forget its stat, its parent's listing and stat (mtime, link count). */
   changed(path: string): void {
     this.attrs.delete(path);
     this.fetchedAt.delete(path);
     this.dirs.delete(parentPath(path));
+    this.attrs.delete(parentPath(path));
+  }
+
+  /** Inode `inode` changed (a link came or went): forget it under every name, since hard links share it. */
+  changedInode(inode: number): void {
+    this.attrs.deleteWhere((_p, status) => status?.inode === inode);
   }
 
   /** `path` and everything beneath it changed (rename, rmdir). */
@@ -76,5 +82,6 @@ export class MetaCache {
     for (const p of [...this.fetchedAt.keys()]) if (isSameOrDescendant(p, path)) this.fetchedAt.delete(p);
     this.dirs.deleteWhere((p) => isSameOrDescendant(p, path));
     this.dirs.delete(parentPath(path));
+    this.attrs.delete(parentPath(path));
   }
 }

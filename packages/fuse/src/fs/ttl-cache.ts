@@ -45,8 +45,8 @@ export class TtlCache<V> {
   }
 
   /** Drops every key for which `match` is true. */
-  deleteWhere(match: (key: string) => boolean): void {
-    for (const key of [...this.entries.keys()]) if (match(key)) this.entries.delete(key);
+  deleteWhere(match: (key: string, value: V) => boolean): void {
+    for (const [key, entry] of [...this.entries]) if (match(key, entry.value)) this.entries.delete(key);
   }
 
   clear(): void {

@@ -14,9 +14,11 @@ export interface FuseMountOptions {
  * - attr/entry/negative_timeout=0: the kernel asks us for attributes every time, so our
  *   own short-TTL cache and open()'s fresh stat decide what is current (close-to-open);
  * - default_permissions: the kernel checks mode bits against the owner and group we report
- *   for every local caller (the master checks the mount's own identity again).
+ *   for every local caller (the master checks the mount's own identity again);
+ * - use_ino: st_ino is the master's inode number (stable across remounts; the same for
+ *   every hard link of a file) instead of one libfuse makes up per path.
  */
-const EXTRA_OPTIONS = ['default_permissions', 'big_writes', 'max_write=131072', 'max_readahead=1048576', 'attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0'];
+const EXTRA_OPTIONS = ['default_permissions', 'use_ino', 'big_writes', 'max_write=131072', 'max_readahead=1048576', 'attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0'];
 
 class TunedFuse extends Fuse {
   protected override _fuseOptions(): string {

@@ -10,6 +10,7 @@ declare module 'fuse-native' {
     size: number;
     nlink: number;
     ino?: number;
+    rdev?: number;
     blksize?: number;
     blocks?: number;
     atime: Date | number;
@@ -52,6 +53,12 @@ declare module 'fuse-native' {
     rename?(src: string, dest: string, cb: Done): void;
     chmod?(path: string, mode: number, cb: Done): void;
     chown?(path: string, uid: number, gid: number, cb: Done): void;
+    readlink?(path: string, cb: (result: number, target?: string) => void): void;
+    /** (target, path): the new link at `path` holds `target`. */
+    symlink?(target: string, path: string, cb: Done): void;
+    /** (existing, new) */
+    link?(src: string, dst: string, cb: Done): void;
+    mknod?(path: string, mode: number, rdev: number, cb: Done): void;
     /** Both arguments carry the atime in 2.2.6 (its native code passes atime twice). */
     utimens?(path: string, atimeMs: number, mtimeMs: number, cb: Done): void;
   }

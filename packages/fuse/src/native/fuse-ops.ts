@@ -5,7 +5,6 @@ import type { DfsFileSystem } from '../fs/filesystem.js';
 import type { Logger } from '@dfs/telemetry';
 
 function toFuseStat(attr: Attr): FuseStat {
-  const time = new Date(attr.mtimeMs);
   return {
     mode: attr.mode,
     uid: attr.uid,
@@ -13,11 +12,12 @@ function toFuseStat(attr: Attr): FuseStat {
     size: attr.size,
     nlink: attr.nlink,
     ino: attr.ino >>> 0,
+    rdev: attr.rdev ?? 0,
     blksize: IO_BLOCK_SIZE,
     blocks: Math.ceil(attr.size / 512),
-    atime: time,
-    mtime: time,
-    ctime: time,
+    atime: attr.atimeMs ?? attr.mtimeMs,
+    mtime: attr.mtimeMs,
+    ctime: attr.ctimeMs ?? attr.mtimeMs,
   };
 }
 
@@ -107,6 +107,16 @@ function untracedOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
     chmod: (path, mode, cb) => done('chmod', path, fs.chmod(path, mode), cb),
     // Owners are names on the master; ids map through the local account database.
     chown: (path, uid, gid, cb) => done('chown', path, fs.chown(path, uid, gid), cb),
+    readlink: (path, cb) => {
+      fs.readlink(path).then(
+        (target) => cb(0, target),
+        (err: unknown) => cb(fail('readlink', path, err)),
+      );
+    },
+    // fuse-native names symlink's arguments (target, path) and link's (existing, new).
+    symlink: (target, path, cb) => done('symlink', path, fs.symlink(target, path), cb),
+    link: (src, dst, cb) => done('link', dst, fs.link(src, dst), cb),
+    mknod: (path, mode, rdev, cb) => done('mknod', path, fs.mknod(path, mode, rdev), cb),
     // fuse-native 2.2.6 passes the atime in both arguments; see README (utimens caveat).
     utimens: (path, _atime, mtime, cb) => done('utimens', path, fs.utimens(path, mtime), cb),
   };

@@ -130,7 +130,7 @@ export function runFsck(ns: FsckNamespace, monitor: ReplicationMonitor, root: st
           if (!visit(e.path, undefined)) return false;
           continue;
         }
-        if (e.underConstruction) continue;
+        if (e.underConstruction || e.type !== FileType.FILE) continue; // symlinks and special files have no chunks
         if (checked >= opts.maxFiles || (checked > 0 && now() >= endBy)) return false;
         checked++;
         checkFile(e.path);
@@ -161,7 +161,7 @@ export function runFsck(ns: FsckNamespace, monitor: ReplicationMonitor, root: st
     }
     const resume = cursor ? pathComponents(cursor).slice(pathComponents(top.path).length) : undefined;
     if (!visit(top.path, resume)) out.nextStartAfter = last;
-  } else if (!top.underConstruction && !opts.startAfter) {
+  } else if (!top.underConstruction && !opts.startAfter && top.type === FileType.FILE) {
     checkFile(top.path);
   }
   out.healthy = !opts.safeMode && out.missing === 0 && out.underReplicated === 0 && out.corrupt === 0;

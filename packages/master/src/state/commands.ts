@@ -193,6 +193,35 @@ export interface RevokeTokenCmd {
   expiry: number;
   now: number;
 }
+/** A symbolic link at `path` to `target` (docs/posix.md; posix.ts). */
+export interface SymlinkCmd {
+  type: 'Symlink';
+  path: string;
+  target: string;
+  now: number;
+  caller?: Caller;
+  opId?: string;
+}
+/** A FIFO, socket or device node: metadata only. `kind` is the inode type (schema.ts). */
+export interface MknodCmd {
+  type: 'Mknod';
+  path: string;
+  kind: number;
+  mode: number;
+  rdev: number;
+  now: number;
+  caller?: Caller;
+  opId?: string;
+}
+/** A hard link: `dst` becomes another name of the inode at `src`. */
+export interface LinkCmd {
+  type: 'Link';
+  src: string;
+  dst: string;
+  now: number;
+  caller?: Caller;
+  opId?: string;
+}
 /**
  * Leader-proposed: the balancer's run state, kept in the Raft state so a run survives a
  * leader change (the new leader resumes it). thresholdMilli = threshold × 1000; 0 = stopped.
@@ -254,6 +283,9 @@ export type Command =
   | SetAuthKeyCmd
   | AddChunkKeyCmd
   | RevokeTokenCmd
+  | SymlinkCmd
+  | MknodCmd
+  | LinkCmd
   | SetClusterIdCmd
   | AllowSnapshotCmd
   | CreateSnapshotCmd
@@ -294,6 +326,9 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   SetAuthKey: { id: 'string', secret: 'string', now: 'uint' },
   AddChunkKey: { id: 'string', secret: 'string', activeFrom: 'uint', expires: 'uint', now: 'uint' },
   RevokeToken: { jti: 'string', expiry: 'uint', now: 'uint' },
+  Symlink: { path: 'string', target: 'string', now: 'uint', caller: 'caller?', opId: 'string?' },
+  Mknod: { path: 'string', kind: 'uint', mode: 'uint', rdev: 'uint', now: 'uint', caller: 'caller?', opId: 'string?' },
+  Link: { src: 'string', dst: 'string', now: 'uint', caller: 'caller?', opId: 'string?' },
   SetClusterId: { id: 'uint' },
   AllowSnapshot: { path: 'string', allow: 'bool', now: 'uint', caller: 'caller?' },
   CreateSnapshot: { path: 'string', name: 'string', now: 'uint', opId: 'string?', caller: 'caller?' },

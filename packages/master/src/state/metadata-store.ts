@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DfsError, ErrorCode, FileType, type FileStatus } from '@dfs/proto';
 import { CommandDecodeError, decodeCommand, type Command, type CommandResult } from './commands.js';
-import { Namespace, fail, isDir, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
+import { Namespace, fail, isDir, isRegular, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
 import { CommandProcessor, TRASH_CURRENT } from './processor.js';
 import { SNAPSHOT_DIR, type DiffEntry, type SnapshotInfo, type SnapshotPath } from './snapshots.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
@@ -211,7 +211,8 @@ export class MetadataStore implements StateMachine {
   stat(path: string, caller: Caller = SUPERUSER): FileStatus {
     const p = splitPath(path);
     if (p.comps.includes(SNAPSHOT_DIR)) return statusOf(this.snapshotPath(p.comps, caller).row, p.path);
-    return statusOf(mustWalk(this.ns, p.path, p.comps, caller).row, p.path);
+    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    return statusOf(row, p.path, this.ns.nlinkOf(row));
   }
 
   private snapshotPath(comps: string[], caller: Caller): SnapshotPath {
@@ -241,13 +242,13 @@ export class MetadataStore implements StateMachine {
     const n = Math.min(limit > 0 ? limit : DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     if (p.comps.includes(SNAPSHOT_DIR)) return this.listSnapshotPath(p.path, p.comps, startAfter, n, caller);
     const { row } = mustWalk(this.ns, p.path, p.comps, caller);
-    if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path)], hasMore: false };
+    if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path, this.ns.nlinkOf(row))], hasMore: false };
     requireAccess(row, caller, READ | EXECUTE, p.path);
     const rows = this.ns.children(row.id, startAfter, n + 1);
     const hasMore = rows.length > n;
     if (hasMore) rows.pop();
     const base = p.path === '/' ? '' : p.path;
-    return { entries: rows.map((r) => statusOf(r, `${base}/${r.name}`)), hasMore };
+    return { entries: rows.map((r) => statusOf(r, `${base}/${r.name}`, this.ns.nlinkOf(r))), hasMore };
   }
 
   /** A file and its chunks: what opening it for reading returns, so it needs r. */
@@ -256,15 +257,18 @@ export class MetadataStore implements StateMachine {
     if (p.comps.includes(SNAPSHOT_DIR)) {
       const sp = this.snapshotPath(p.comps, caller);
       if (isDir(sp.row) || sp.kind === 'list') fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
+      if (!isRegular(sp.row)) fail(ErrorCode.INVALID_ARGUMENT, `not a regular file: ${p.path}`);
       requireAccess(sp.row, caller, READ, p.path);
       const inline = this.processor.snapshots.inlineOf(sp.snap.id, sp.row.id);
       return { file: statusOf(sp.row, p.path), chunks: this.processor.snapshots.chunksOf(sp.snap.id, sp.row.id), ...(inline ? { inline } : {}) };
     }
     const { row } = mustWalk(this.ns, p.path, p.comps, caller);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
+    // The master never follows a symlink (docs/posix.md): a reader is told what it found.
+    if (!isRegular(row)) fail(ErrorCode.INVALID_ARGUMENT, `not a regular file: ${p.path}${row.target !== null ? ` (symbolic link to ${row.target})` : ''}`);
     requireAccess(row, caller, READ, p.path);
     const inline = this.ns.inlineOf(row.id);
-    return { file: statusOf(row, p.path), chunks: this.ns.chunksOf(row.id), ...(inline ? { inline } : {}) };
+    return { file: statusOf(row, p.path, this.ns.nlinkOf(row)), chunks: this.ns.chunksOf(row.id), ...(inline ? { inline } : {}) };
   }
 
   /** `dfs count -q`: names, bytes and space under a path, with its quotas (traverse needed). */
@@ -411,8 +415,9 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; leaseProgress: unknown[]; revoked: unknown[]; inlineData: unknown[]; snapshots: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; leaseProgress: unknown[]; revoked: unknown[]; inlineData: unknown[]; snapshots: unknown[]; links: unknown[] } {
     return {
+      links: this.db.prepare('SELECT * FROM links ORDER BY parent, name').all(),
       snapshots: [
         ...this.db.prepare('SELECT * FROM snapshottable ORDER BY inode').all(),
         ...this.db.prepare('SELECT * FROM snapshots ORDER BY id').all(),

@@ -1,5 +1,5 @@
 import { ErrorCode } from '@dfs/proto';
-import type { Caller } from '../auth/caller.js';
+import { SUPERGROUP, type Caller } from '../auth/caller.js';
 import { fail, isDir, type InodeRow, type Namespace } from './namespace.js';
 
 /*
@@ -14,6 +14,14 @@ import { fail, isDir, type InodeRow, type Namespace } from './namespace.js';
  * The owner class applies when the caller is the owner, else the group class when the
  * caller is in the group, else other (never a union of classes, as POSIX).
  */
+
+/** The caller of entries from before permissions: a fixed superuser, so replay never depends on the host. */
+const LOG_SUPERUSER: Caller = Object.freeze({ user: 'root', groups: [SUPERGROUP], superuser: true }) as Caller;
+
+/** Who a command acts for: the caller the leader stamped, or LOG_SUPERUSER for old entries. */
+export function commandCaller(cmd: { caller?: Caller }): Caller {
+  return cmd.caller ?? LOG_SUPERUSER;
+}
 
 export const READ = 4;
 export const WRITE = 2;

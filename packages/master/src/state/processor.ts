@@ -21,11 +21,13 @@ import type {
   SetReplicationCmd,
   TrashCheckpointCmd,
 } from './commands.js';
-import { SUPERGROUP, checkName, type Caller } from '../auth/caller.js';
-import { EXECUTE, READ, WRITE, denied, hasAccess, isOwner, mustWalk, requireAccess, requireStickyOk, walk } from './permissions.js';
+import { PosixProcessor } from './posix.js';
+import { checkName, type Caller } from '../auth/caller.js';
+import { EXECUTE, READ, WRITE, commandCaller, denied, hasAccess, isOwner, mustWalk, requireAccess, requireStickyOk, walk } from './permissions.js';
 import { QuotaManager } from './quota.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
 import { BALANCER_KEY, CLUSTER_ID_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { killSetId, SET_ID_BITS } from './set-id.js';
 import { AppendProcessor, type OpenAppendResult } from './append.js';
 import { SNAPSHOT_DIR, Snapshots, refuseSnapshotPath } from './snapshots.js';
 
@@ -44,12 +46,6 @@ export function inTrash(comps: readonly string[]): boolean {
   return comps.length >= 3 && comps[0] === HOME_DIR && comps[2] === TRASH_DIR;
 }
 
-/** The caller of entries from before permissions: a fixed superuser, so replay never depends on the host. */
-const LOG_SUPERUSER: Caller = Object.freeze({ user: ROOT_OWNER, groups: [SUPERGROUP], superuser: true }) as Caller;
-
-function callerOf(cmd: { caller?: Caller }): Caller {
-  return cmd.caller ?? LOG_SUPERUSER;
-}
 
 export interface AddChunkResult {
   handle: number;
@@ -108,6 +104,7 @@ export class CommandProcessor {
   private readonly sRenewBounded: Database.Statement;
   private readonly sFinalize: Database.Statement;
   private readonly sInsertInline: Database.Statement;
+  private readonly sDeleteInline: Database.Statement;
   private readonly append: AppendProcessor;
   readonly quota: QuotaManager;
   readonly snapshots: Snapshots;
@@ -119,6 +116,16 @@ export class CommandProcessor {
   private readonly sRetireChunkKeys: Database.Statement;
   private readonly sRevoke: Database.Statement;
   private readonly sPruneRevoked: Database.Statement;
+  private readonly sDeleteLink: Database.Statement;
+  private readonly sFirstLink: Database.Statement;
+  private readonly sDeleteSubtreeLinks: Database.Statement;
+  private readonly sSubtreeLinked: Database.Statement;
+  private readonly sSetCtime: Database.Statement;
+  private readonly sMoveLink: Database.Statement;
+  private readonly sAdopt: Database.Statement;
+  private readonly sMoveChunks: Database.Statement;
+  private readonly sMoveInline: Database.Statement;
+  private readonly posix: PosixProcessor;
 
   constructor(
     db: Database.Database,
@@ -127,7 +134,7 @@ export class CommandProcessor {
     this.append = new AppendProcessor(db, ns);
     this.quota = new QuotaManager(db, ns);
     this.snapshots = new Snapshots(db, ns);
-    this.sSetAttr = db.prepare('UPDATE inodes SET mode = @mode, owner = @owner, grp = @grp, mtime = @mtime, atime = @atime WHERE id = @id');
+    this.sSetAttr = db.prepare('UPDATE inodes SET mode = @mode, owner = @owner, grp = @grp, mtime = @mtime, atime = @atime, ctime = @ctime WHERE id = @id');
     this.sSetReplication = db.prepare('UPDATE inodes SET replication = ? WHERE id = ?');
     this.sSubtreeDirs = db.prepare(
       'WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id WHERE i.type = 2) SELECT i.* FROM sub JOIN inodes i ON i.id = sub.id',
@@ -146,13 +153,25 @@ export class CommandProcessor {
        under_construction, lease_holder, lease_expiry, pending_parent, pending_overwrite, owner, grp, atime)
       VALUES (@id, @parent, @name, @type, @mode, @mtime, 0, @replication, @chunk_size, 0,
        @under_construction, @lease_holder, @lease_expiry, @pending_parent, @pending_overwrite, @owner, @grp, @mtime)`);
-    this.sTouch = db.prepare('UPDATE inodes SET mtime = ? WHERE id = ?');
+    // A directory whose entries change: its mtime and ctime (POSIX), one `now` for both.
+    this.sTouch = db.prepare('UPDATE inodes SET mtime = t.now, ctime = t.now FROM (SELECT ? AS now) AS t WHERE id = ?');
+    this.sSetCtime = db.prepare('UPDATE inodes SET ctime = ? WHERE id = ?');
+    this.sDeleteLink = db.prepare('DELETE FROM links WHERE parent = ? AND name = ?');
+    this.sMoveLink = db.prepare('UPDATE links SET parent = ?, name = ? WHERE parent = ? AND name = ?');
+    this.sFirstLink = db.prepare('SELECT parent, name FROM links WHERE inode = ? ORDER BY parent, name LIMIT 1');
+    // A hard link's new content goes into the inode every name shares (adopt()).
+    this.sAdopt = db.prepare(`UPDATE inodes SET size = @size, chunk_count = @chunk_count, chunk_size = @chunk_size,
+      replication = @replication, mtime = @mtime, ctime = @mtime, mode = @mode WHERE id = @id`);
+    this.sMoveChunks = db.prepare('UPDATE chunks SET inode = ? WHERE inode = ?');
+    this.sMoveInline = db.prepare('UPDATE inline_data SET inode = ? WHERE inode = ?');
     this.sMove = db.prepare('UPDATE inodes SET parent = ?, name = ? WHERE id = ?');
     this.sDeleteInode = db.prepare('DELETE FROM inodes WHERE id = ?');
     this.sDeleteChunksOf = db.prepare('DELETE FROM chunks WHERE inode = ?');
     const subtree = 'WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id)';
     this.sDeleteSubtreeChunks = db.prepare(`${subtree} DELETE FROM chunks WHERE inode IN (SELECT id FROM sub)`);
     this.sDeleteSubtreeInodes = db.prepare(`${subtree} DELETE FROM inodes WHERE id IN (SELECT id FROM sub)`);
+    this.sDeleteSubtreeLinks = db.prepare(`${subtree} DELETE FROM links WHERE parent IN (SELECT id FROM sub)`);
+    this.sSubtreeLinked = db.prepare(`${subtree} SELECT DISTINCT inode FROM links WHERE inode IN (SELECT id FROM sub)`).pluck();
     this.sInsertChunk = db.prepare(
       'INSERT INTO chunks (handle, inode, idx, version, length, crc32c, committed) VALUES (?, ?, ?, ?, 0, 0, 0)',
     );
@@ -168,9 +187,16 @@ export class CommandProcessor {
       MIN(@expiry, (SELECT at FROM lease_progress p WHERE p.inode = inodes.id) + @hard))
       WHERE lease_holder = @holder AND under_construction = 1`);
     this.sInsertInline = db.prepare('INSERT OR REPLACE INTO inline_data (inode, data) VALUES (?, ?)');
+    this.sDeleteInline = db.prepare('DELETE FROM inline_data WHERE inode = ?');
     this.sFinalize = db.prepare(`UPDATE inodes SET parent = ?, pending_parent = NULL, pending_overwrite = 0,
-      under_construction = 0, lease_holder = NULL, lease_expiry = NULL, size = ?, chunk_count = ?, mtime = ?
+      under_construction = 0, lease_holder = NULL, lease_expiry = NULL, size = ?, chunk_count = ?, mtime = ?, ctime = ?
       WHERE id = ?`);
+    this.posix = new PosixProcessor(db, ns, {
+      touch: (id, now) => this.sTouch.run(now, id),
+      setCtime: (id, now) => this.sSetCtime.run(now, id),
+      alloc: () => this.alloc('next_inode'),
+      enforceQuota: (dir) => this.quota.enforce(dir),
+    });
   }
 
   execute(cmd: Command): unknown {
@@ -217,17 +243,23 @@ export class CommandProcessor {
         return this.addChunkKey(cmd);
       case 'RevokeToken':
         return this.revokeToken(cmd);
+      case 'Symlink':
+        return this.posix.symlink(cmd);
+      case 'Mknod':
+        return this.posix.mknod(cmd);
+      case 'Link':
+        return this.posix.link(cmd);
       case 'AllowSnapshot': {
         const { path, comps } = splitPath(cmd.path);
-        return this.snapshots.setAllowed(path, comps, cmd.allow, callerOf(cmd));
+        return this.snapshots.setAllowed(path, comps, cmd.allow, commandCaller(cmd));
       }
       case 'CreateSnapshot': {
         const { path, comps } = splitPath(cmd.path);
-        return this.snapshots.create(path, comps, cmd.name, cmd.now, callerOf(cmd));
+        return this.snapshots.create(path, comps, cmd.name, cmd.now, commandCaller(cmd));
       }
       case 'DeleteSnapshot': {
         const { path, comps } = splitPath(cmd.path);
-        return this.snapshots.delete(path, comps, cmd.name, callerOf(cmd));
+        return this.snapshots.delete(path, comps, cmd.name, commandCaller(cmd));
       }
       case 'SetClusterId':
         // The first proposal wins: a second leader racing the first changes nothing.
@@ -293,14 +325,54 @@ export class CommandProcessor {
     }
   }
 
-  private deleteTree(row: InodeRow): void {
+  /**
+   * Removes one name. An inode goes with its last name (its chunks become garbage); while
+   * hard links remain it lives on under one of them, its ctime `now`. A directory goes
+   * with everything below it, except files that still have a name outside it.
+   */
+  private deleteTree(row: InodeRow, now?: number): void {
+    if (row.via_link) {
+      this.sDeleteLink.run(row.parent, row.name);
+      if (now !== undefined) this.sSetCtime.run(now, row.id);
+      return;
+    }
     if (isDir(row)) {
+      this.sDeleteSubtreeLinks.run(row.id);
+      for (const id of this.sSubtreeLinked.all(row.id) as number[]) this.promoteLink(id, now);
       this.sDeleteSubtreeChunks.run(row.id);
       this.sDeleteSubtreeInodes.run(row.id);
-    } else {
+    } else if (row.parent === null || !this.promoteLink(row.id, now)) {
       this.sDeleteChunksOf.run(row.id);
       this.sDeleteInode.run(row.id);
     }
+  }
+
+  /** The inode row's own name goes: one of its hard links (if any) becomes that name. */
+  private promoteLink(id: number, now?: number): boolean {
+    const link = this.sFirstLink.get(id) as { parent: number; name: string } | undefined;
+    if (!link) return false;
+    this.sDeleteLink.run(link.parent, link.name);
+    this.sMove.run(link.parent, link.name, id);
+    if (now !== undefined) this.sSetCtime.run(now, id);
+    return true;
+  }
+
+  /**
+   * A new version of a file that has hard links: its content moves into the inode all the
+   * names share (so every name sees it, as on a local disk) and the new inode goes. Keeps
+   * the owner and mode (O_TRUNC keeps them), less set-id bits the writer's create dropped.
+   */
+  private adopt(fresh: InodeRow, into: InodeRow): InodeRow {
+    this.sDeleteChunksOf.run(into.id);
+    this.sDeleteInline.run(into.id);
+    this.sMoveChunks.run(into.id, fresh.id);
+    this.sMoveInline.run(into.id, fresh.id);
+    this.sAdopt.run({
+      id: into.id, size: fresh.size, chunk_count: fresh.chunk_count, chunk_size: fresh.chunk_size,
+      replication: fresh.replication, mtime: fresh.mtime, mode: into.mode & ~(SET_ID_BITS & ~fresh.mode),
+    });
+    this.sDeleteInode.run(fresh.id);
+    return this.ns.byId(into.id)!;
   }
 
   /** A writer's call on a file under construction: the lease must be its own. */
@@ -333,7 +405,7 @@ export class CommandProcessor {
     if (cmd.chunkSize < 1 || cmd.chunkSize > MAX_CHUNK_SIZE) fail(ErrorCode.INVALID_ARGUMENT, `bad chunk size ${cmd.chunkSize}`);
     if (cmd.mode > 0o7777) fail(ErrorCode.INVALID_ARGUMENT, `bad mode ${cmd.mode.toString(8)}`);
     const name = comps[comps.length - 1]!;
-    const caller = callerOf(cmd);
+    const caller = commandCaller(cmd);
     const parent = this.ensureDirs(comps.slice(0, -1), 0o755, cmd.now, caller);
     if ('blockedBy' in parent) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${parent.blockedBy}`);
     const parentPath = '/' + comps.slice(0, -1).join('/');
@@ -345,6 +417,8 @@ export class CommandProcessor {
       requireAccess(existing, caller, WRITE, path); // overwriting truncates: w on the file (HDFS)
       requireStickyOk(parent, existing, caller, path);
     }
+    // POSIX: a write by anyone but the superuser clears the set-user-id and set-group-id bits.
+    const mode = existing && !caller.superuser ? killSetId(cmd.mode) : cmd.mode;
     for (const p of this.ns.pendingAt(parent.id, name)) {
       if (p.lease_holder !== cmd.clientId && (p.lease_expiry ?? 0) > cmd.now) {
         fail(ErrorCode.LEASE_HELD, `${path} is being created by another client`);
@@ -354,7 +428,7 @@ export class CommandProcessor {
     for (const p of this.ns.pendingAt(parent.id, name)) this.deleteTree(p);
     const id = this.alloc('next_inode');
     this.sInsertInode.run({
-      id, parent: null, name, type: TYPE_FILE, mode: cmd.mode, mtime: cmd.now, replication: cmd.replication,
+      id, parent: null, name, type: TYPE_FILE, mode, mtime: cmd.now, replication: cmd.replication,
       chunk_size: cmd.chunkSize, under_construction: 1, lease_holder: cmd.clientId, lease_expiry: cmd.leaseExpiry,
       pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0, owner: caller.user, grp: parent.grp,
     });
@@ -364,13 +438,13 @@ export class CommandProcessor {
       // Small-file fast path: create, data and complete in this one entry (inline data).
       const data = Buffer.from(cmd.inline, 'base64');
       if (cmd.firstChunk || data.length > MAX_INLINE_BYTES) fail(ErrorCode.INVALID_ARGUMENT, `inline data of ${data.length} bytes (at most ${MAX_INLINE_BYTES}, no chunks)`);
-      const parentId = this.attachTarget(this.ns.byId(id)!);
+      const { parent: parentId, into } = this.attachTarget(this.ns.byId(id)!);
       this.sInsertInline.run(id, data);
-      this.sFinalize.run(parentId, data.length, 0, cmd.now, id);
+      this.sFinalize.run(into ? null : parentId, data.length, 0, cmd.now, cmd.now, id); // adopted: never takes the name
       this.quota.enforce(parentId); // inline bytes count against space quotas too
       this.sTouch.run(cmd.now, parentId);
-      const done = this.ns.byId(id)!;
-      return { file: statusOf(done, this.ns.pathOf(done)) };
+      const done = into ? this.adopt(this.ns.byId(id)!, into) : this.ns.byId(id)!;
+      return { file: statusOf(done, this.ns.pathOf(done), this.ns.nlinkOf(done)) };
     }
     if (cmd.firstChunk) {
       // The single-chunk fast path: chunk 0 in the same entry, exactly as AddChunk would.
@@ -468,23 +542,23 @@ export class CommandProcessor {
       this.checkChunkLength(row, c);
       size += c.length;
     }
-    const parentId = this.attachTarget(row);
+    const { parent: parentId, into } = this.attachTarget(row);
     for (const c of cmd.chunks) {
       this.sCommitChunk.run(c.length, c.crc32c, c.handle);
       if (c.version) this.append.setVersion(c.handle, c.version);
     }
-    this.sFinalize.run(parentId, size, cmd.chunks.length, cmd.now, row.id);
+    this.sFinalize.run(into ? null : parentId, size, cmd.chunks.length, cmd.now, cmd.now, row.id);
     this.sTouch.run(cmd.now, parentId);
-    const done = this.ns.byId(row.id)!;
-    return { file: statusOf(done, this.ns.pathOf(done)) };
+    const done = into ? this.adopt(this.ns.byId(row.id)!, into) : this.ns.byId(row.id)!;
+    return { file: statusOf(done, this.ns.pathOf(done), this.ns.nlinkOf(done)) };
   }
 
   /**
    * Where a detached file goes on completion; removes the file it replaces. Throws when it
    * cannot appear (directory gone, a directory in the way, or a new file without overwrite).
    */
-  private attachTarget(row: InodeRow): number {
-    if (row.parent !== null) return row.parent;
+  private attachTarget(row: InodeRow): { parent: number; into?: InodeRow } {
+    if (row.parent !== null) return { parent: row.parent };
     const parent = row.pending_parent === null ? undefined : this.ns.byId(row.pending_parent);
     if (!parent || !isDir(parent)) fail(ErrorCode.NOT_FOUND, `the directory of ${row.name} no longer exists`);
     const path = this.ns.pathOf(row);
@@ -492,9 +566,11 @@ export class CommandProcessor {
     if (occupant) {
       if (isDir(occupant)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
       if (!row.pending_overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
+      // A file with hard links keeps its inode: the new content moves into it (adopt).
+      if (occupant.type === TYPE_FILE && this.ns.nlinkOf(occupant) > 1) return { parent: parent.id, into: occupant };
       this.deleteTree(occupant); // its chunks become garbage, collected lazily
     }
-    return parent.id;
+    return { parent: parent.id };
   }
 
   private renewLease(cmd: RenewLeaseCmd): { renewed: number } {
@@ -513,7 +589,7 @@ export class CommandProcessor {
       return { dir: statusOf(this.ns.root(), '/') };
     }
     const name = comps[comps.length - 1]!;
-    const caller = callerOf(cmd);
+    const caller = commandCaller(cmd);
     const parentComps = comps.slice(0, -1);
     const parentPath = '/' + parentComps.join('/');
     let parent: InodeRow;
@@ -540,7 +616,7 @@ export class CommandProcessor {
   private delete(cmd: DeleteCmd): DeleteResult {
     const { path, comps } = splitPath(cmd.path);
     if (comps.length === 0) fail(ErrorCode.INVALID_ARGUMENT, 'cannot delete /');
-    const caller = callerOf(cmd);
+    const caller = commandCaller(cmd);
     const { row, parent: parentRow } = mustWalk(this.ns, path, comps, caller);
     const parentPath = '/' + comps.slice(0, -1).join('/');
     requireAccess(parentRow!, caller, WRITE | EXECUTE, parentPath);
@@ -551,8 +627,10 @@ export class CommandProcessor {
     const parent = row.parent!;
     // Inside a trash, or holding the caller's own trash (/user, /user/NAME): gone for good.
     const holdsTrash = isSameOrDescendant('/' + trashComps(caller.user).join('/'), path);
-    if (cmd.skipTrash || inTrash(comps) || holdsTrash) {
-      this.deleteTree(row);
+    // One name of a file with hard links: the data stays reachable, only the name goes.
+    const shared = !isDir(row) && this.ns.nlinkOf(row) > 1;
+    if (cmd.skipTrash || inTrash(comps) || holdsTrash || shared) {
+      this.deleteTree(row, cmd.now);
       this.sTouch.run(cmd.now, parent);
       return { path };
     }
@@ -595,7 +673,7 @@ export class CommandProcessor {
     const src = splitPath(cmd.src);
     const dst = splitPath(cmd.dst);
     if (src.comps.length === 0 || dst.comps.length === 0) fail(ErrorCode.INVALID_ARGUMENT, 'cannot rename /');
-    const caller = callerOf(cmd);
+    const caller = commandCaller(cmd);
     const { row, parent: srcParent } = mustWalk(this.ns, src.path, src.comps, caller);
     if (src.path === dst.path) return {}; // POSIX: renaming a thing to itself does nothing
     if (isSameOrDescendant(dst.path, src.path)) {
@@ -610,16 +688,19 @@ export class CommandProcessor {
     requireAccess(dstParent, caller, WRITE | EXECUTE, dstParentPath);
     const name = dst.comps[dst.comps.length - 1]!;
     const occupant = this.ns.child(dstParent.id, name);
+    if (occupant?.id === row.id) return {}; // POSIX: two names of one file: nothing happens
     if (occupant) {
       if (!cmd.overwrite) fail(ErrorCode.ALREADY_EXISTS, `destination exists: ${dst.path}`);
       requireStickyOk(dstParent, occupant, caller, dst.path);
       if (isDir(occupant) && !isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `destination is a directory: ${dst.path}`);
       if (!isDir(occupant) && isDir(row)) fail(ErrorCode.NOT_A_DIRECTORY, `destination is not a directory: ${dst.path}`);
       if (isDir(occupant) && this.ns.hasChildren(occupant.id)) fail(ErrorCode.NOT_EMPTY, `destination not empty: ${dst.path}`);
-      this.deleteTree(occupant);
+      this.deleteTree(occupant, cmd.now);
     }
     const oldParent = row.parent!;
-    this.sMove.run(dstParent.id, name, row.id);
+    if (row.via_link) this.sMoveLink.run(dstParent.id, name, oldParent, row.name);
+    else this.sMove.run(dstParent.id, name, row.id);
+    this.sSetCtime.run(cmd.now, row.id); // as Linux: a renamed inode changed
     this.sTouch.run(cmd.now, oldParent);
     this.sTouch.run(cmd.now, dstParent.id);
     // Only directories the move adds to are checked: a rename inside a full quota is fine (HDFS).
@@ -647,16 +728,18 @@ export class CommandProcessor {
     }
     this.sDeleteChunksFrom.run(row.id, kept); // "closed at its last complete chunk"
     let parentId: number;
+    let into: InodeRow | undefined;
     try {
-      parentId = this.attachTarget(row);
+      ({ parent: parentId, into } = this.attachTarget(row));
     } catch (err) {
       if (!(err instanceof DfsError)) throw err;
       this.deleteTree(row); // nowhere to put it: discard (its chunks become garbage)
       return { outcome: 'discarded' };
     }
-    this.sFinalize.run(parentId, size, kept, cmd.now, row.id);
+    this.sFinalize.run(into ? null : parentId, size, kept, cmd.now, cmd.now, row.id);
     this.sTouch.run(cmd.now, parentId);
-    return { outcome: 'closed', path: this.ns.pathOf(this.ns.byId(row.id)!), size };
+    const done = into ? this.adopt(this.ns.byId(row.id)!, into) : this.ns.byId(row.id)!;
+    return { outcome: 'closed', path: this.ns.pathOf(done), size };
   }
 
   /** Every user's trash, /user/NAME/.Trash: its expired checkpoints go, Current becomes /.../<now>. */
@@ -706,7 +789,7 @@ export class CommandProcessor {
   // ---- users: permissions, attributes, quotas, replication, token keys ----
 
   private openAppend(cmd: OpenAppendCmd): OpenAppendResult {
-    const caller = callerOf(cmd);
+    const caller = commandCaller(cmd);
     const row = this.ns.byId(cmd.inode);
     if (row && row.parent !== null) {
       const { path, comps } = splitPath(this.ns.pathOf(row));
@@ -721,9 +804,9 @@ export class CommandProcessor {
 
   private setAttr(cmd: SetAttrCmd): { file: FileStatus } {
     const { path, comps } = splitPath(cmd.path);
-    const caller = callerOf(cmd);
+    const caller = commandCaller(cmd);
     const { row } = mustWalk(this.ns, path, comps, caller);
-    const next = { id: row.id, mode: row.mode, owner: row.owner, grp: row.grp, mtime: row.mtime, atime: row.atime };
+    const next = { id: row.id, mode: row.mode, owner: row.owner, grp: row.grp, mtime: row.mtime, atime: row.atime, ctime: cmd.now };
     if (cmd.mode !== undefined) {
       if (cmd.mode > 0o7777) fail(ErrorCode.INVALID_ARGUMENT, `bad mode ${cmd.mode.toString(8)}`);
       if (!isOwner(row, caller)) denied(caller, 'OWNER (chmod)', path, row);
@@ -747,13 +830,16 @@ export class CommandProcessor {
       if (cmd.mtime !== undefined) next.mtime = cmd.mtime;
       if (cmd.atime !== undefined) next.atime = cmd.atime;
     }
+    // chown/chgrp of a non-directory clears set-id bits, unless the same call sets the mode.
+    if (cmd.mode === undefined && (cmd.owner !== undefined || cmd.group !== undefined) && !isDir(row)) next.mode = killSetId(next.mode);
     this.sSetAttr.run(next);
-    return { file: statusOf(this.ns.byId(row.id)!, path) };
+    const done = this.ns.byId(row.id)!;
+    return { file: statusOf(done, path, this.ns.nlinkOf(done)) };
   }
 
   private setQuota(cmd: SetQuotaCmd): Record<string, never> {
     const { path, comps } = splitPath(cmd.path);
-    const caller = callerOf(cmd);
+    const caller = commandCaller(cmd);
     const { row } = mustWalk(this.ns, path, comps, caller);
     if (!caller.superuser) denied(caller, 'SUPERUSER (quota)', path, row);
     if (!isDir(row)) fail(ErrorCode.NOT_A_DIRECTORY, `quotas are set on directories: ${path}`);
@@ -769,7 +855,7 @@ export class CommandProcessor {
 
   private setReplication(cmd: SetReplicationCmd): { file: FileStatus; previous: number } {
     const { path, comps } = splitPath(cmd.path);
-    const caller = callerOf(cmd);
+    const caller = commandCaller(cmd);
     const { row } = mustWalk(this.ns, path, comps, caller);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path} (setrep -R walks directories)`);
     if (cmd.replication < 1 || cmd.replication > MAX_REPLICATION) {

@@ -58,7 +58,7 @@ export class QuotaManager {
     const replacing = `(i.parent IS NULL AND i.pending_overwrite = 1
       AND EXISTS (SELECT 1 FROM inodes v WHERE v.parent = i.pending_parent AND v.name = i.name))`;
     this.sNames = db.prepare(`${sub} SELECT COALESCE(SUM(NOT ${replacing}), 0) AS names,
-      COALESCE(SUM(i.type = 1 AND NOT ${replacing}), 0) AS files, COALESCE(SUM(i.type = 2), 0) AS dirs,
+      COALESCE(SUM(i.type <> 2 AND NOT ${replacing}), 0) AS files, COALESCE(SUM(i.type = 2), 0) AS dirs,
       COALESCE(SUM(CASE WHEN i.type = 1 AND i.parent IS NOT NULL THEN i.size ELSE 0 END), 0) AS length
       FROM sub JOIN inodes i ON i.id = sub.id`);
     // Chunks, plus the bytes of files kept inline in the metadata (both x replication).

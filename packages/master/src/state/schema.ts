@@ -4,7 +4,13 @@ import Database from 'better-sqlite3';
 export const ROOT_ID = 1;
 export const TYPE_FILE = 1;
 export const TYPE_DIR = 2;
-export const SCHEMA_VERSION = 2;
+/** POSIX entries without data (docs/posix.md); the numbers match FileType on the wire. */
+export const TYPE_SYMLINK = 3;
+export const TYPE_FIFO = 4;
+export const TYPE_SOCKET = 5;
+export const TYPE_CHAR_DEVICE = 6;
+export const TYPE_BLOCK_DEVICE = 7;
+export const SCHEMA_VERSION = 3;
 /** Owner and group of `/` and of every inode made before owners existed (schema 1). */
 export const ROOT_OWNER = 'root';
 export const ROOT_GROUP = 'supergroup';
@@ -39,12 +45,19 @@ export const RESTORE_KEYS = {
  *   over the subtree when checked, inside apply (see quota.ts).
  * auth_keys / revoked_tokens: the cluster key that signs bearer tokens (a leader-proposed
  *   random secret, so every master holds the same one) and the ids of revoked tokens.
+ * links: the extra names of an inode (hard links). An inode keeps its first name in its own
+ *   row (parent, name); every further name is a row here. A name is unique across both
+ *   (checked by Namespace.child); the link count is 1 + the inode's rows here. When the
+ *   name in the inode row goes while links remain, one link is promoted into it, so the
+ *   data lives until the last name goes (namespace.ts, processor.ts).
+ * inodes.ctime: the last change of the inode (content, attributes, names), as POSIX;
+ *   inodes.target: a symlink's target; inodes.rdev: a device node's number.
  * chunk_keys: the ring of keys that sign chunk access tokens (leader-proposed random secrets,
  *   rotated on a schedule; a key signs from active_from and is dropped once every token it
- *   signed has expired). Added after schema 2: CREATE IF NOT EXISTS brings it to older files.
+ *   signed has expired). Additive: CREATE IF NOT EXISTS brings it to older files.
  * lease_progress: when each file under construction last made progress (created, opened for
  *   append, a chunk added). RenewLease extends a lease at most to that time + the hard limit
- *   (HDFS), so a writer that only renews cannot hold a file forever. Added after schema 2.
+ *   (HDFS), so a writer that only renews cannot hold a file forever. Additive, as chunk_keys.
  * op_results: the retry cache (HDFS RetryCache, Raft thesis 6.3): the result of every
  *   command that carried a client operation id, kept OP_RESULT_RETENTION_MS of command
  *   time, so a command retried after an ambiguous failure (the leader died after
@@ -74,12 +87,17 @@ CREATE TABLE IF NOT EXISTS inodes (
   pending_overwrite  INTEGER NOT NULL DEFAULT 0,
   owner              TEXT NOT NULL DEFAULT 'root',
   grp                TEXT NOT NULL DEFAULT 'supergroup',
-  atime              INTEGER NOT NULL DEFAULT 0
+  atime              INTEGER NOT NULL DEFAULT 0,
+  ctime              INTEGER NOT NULL DEFAULT 0,
+  target             TEXT,
+  rdev               INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS inodes_parent_name ON inodes(parent, name);
 CREATE INDEX IF NOT EXISTS inodes_pending ON inodes(pending_parent, name) WHERE pending_parent IS NOT NULL;
 CREATE INDEX IF NOT EXISTS inodes_lease_holder ON inodes(lease_holder) WHERE lease_holder IS NOT NULL;
 CREATE INDEX IF NOT EXISTS inodes_lease_expiry ON inodes(lease_expiry) WHERE under_construction = 1;
+-- A directory's link count (2 + its subdirectories) without scanning its files.
+CREATE INDEX IF NOT EXISTS inodes_subdirs ON inodes(parent) WHERE type = 2;
 
 CREATE TABLE IF NOT EXISTS chunks (
   handle    INTEGER PRIMARY KEY,
@@ -133,6 +151,18 @@ CREATE TABLE IF NOT EXISTS op_results (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS op_results_at ON op_results(at);
 
+CREATE TABLE IF NOT EXISTS links (
+  parent INTEGER NOT NULL,
+  name   TEXT NOT NULL,
+  inode  INTEGER NOT NULL,
+  PRIMARY KEY (parent, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_inode ON links(inode);
+-- A name never outlives its inode, whatever removes the inode.
+CREATE TRIGGER IF NOT EXISTS links_gone AFTER DELETE ON inodes BEGIN
+  DELETE FROM links WHERE inode = OLD.id;
+END;
+
 -- Bytes of small files kept inline (no chunks); a row goes with its inode, whatever removes it.
 CREATE TABLE IF NOT EXISTS inline_data (
   inode INTEGER PRIMARY KEY,
@@ -170,6 +200,9 @@ CREATE TABLE IF NOT EXISTS snapshot_inodes (
   owner       TEXT NOT NULL,
   grp         TEXT NOT NULL,
   atime       INTEGER NOT NULL,
+  ctime       INTEGER NOT NULL DEFAULT 0,
+  target      TEXT,
+  rdev        INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (snap, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS snapshot_inodes_parent ON snapshot_inodes(snap, parent, name);
@@ -226,16 +259,38 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database.Dat
   return db;
 }
 
-/** Schema 1 → 2: owners, groups and access times on inodes (the new tables come from SCHEMA_SQL). */
+/**
+ * Brings an older database up to SCHEMA_VERSION one step at a time, each step additive
+ * (new columns; new tables come from SCHEMA_SQL):
+ *   1 → 2: owners, groups and access times on inodes;
+ *   2 → 3: ctime (set to mtime), symlink targets and device numbers on inodes (and on
+ *          snapshot_inodes, when snapshots exist).
+ */
 function migrate(db: Database.Database): void {
   const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
   if (!hasMeta) return;
   const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: number } | undefined;
-  if (row?.value !== 1) return;
+  if (row === undefined || row.value >= SCHEMA_VERSION) return;
+  const setVersion = db.prepare(`UPDATE meta SET value = ? WHERE key = 'schema_version'`);
   db.transaction(() => {
-    db.exec(`ALTER TABLE inodes ADD COLUMN owner TEXT NOT NULL DEFAULT '${ROOT_OWNER}'`);
-    db.exec(`ALTER TABLE inodes ADD COLUMN grp TEXT NOT NULL DEFAULT '${ROOT_GROUP}'`);
-    db.exec(`ALTER TABLE inodes ADD COLUMN atime INTEGER NOT NULL DEFAULT 0`);
-    db.prepare(`UPDATE meta SET value = ? WHERE key = 'schema_version'`).run(SCHEMA_VERSION);
+    if (row.value < 2) {
+      db.exec(`ALTER TABLE inodes ADD COLUMN owner TEXT NOT NULL DEFAULT '${ROOT_OWNER}'`);
+      db.exec(`ALTER TABLE inodes ADD COLUMN grp TEXT NOT NULL DEFAULT '${ROOT_GROUP}'`);
+      db.exec(`ALTER TABLE inodes ADD COLUMN atime INTEGER NOT NULL DEFAULT 0`);
+    }
+    if (row.value < 3) {
+      db.exec(`ALTER TABLE inodes ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0`);
+      db.exec(`ALTER TABLE inodes ADD COLUMN target TEXT`);
+      db.exec(`ALTER TABLE inodes ADD COLUMN rdev INTEGER NOT NULL DEFAULT 0`);
+      db.exec(`UPDATE inodes SET ctime = mtime`);
+      // Snapshots (made without a version bump in schema 2) copy the same columns.
+      if (db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'snapshot_inodes'`).get()) {
+        db.exec(`ALTER TABLE snapshot_inodes ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0`);
+        db.exec(`ALTER TABLE snapshot_inodes ADD COLUMN target TEXT`);
+        db.exec(`ALTER TABLE snapshot_inodes ADD COLUMN rdev INTEGER NOT NULL DEFAULT 0`);
+        db.exec(`UPDATE snapshot_inodes SET ctime = mtime`);
+      }
+    }
+    setVersion.run(SCHEMA_VERSION);
   })();
 }

@@ -67,7 +67,7 @@ export function refuseSnapshotPath(comps: readonly string[], path: string): void
 }
 
 const SUBTREE = 'WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id)';
-const INODE_COLS = 'id, parent, name, type, mode, mtime, size, replication, chunk_size, chunk_count, owner, grp, atime';
+const INODE_COLS = 'id, parent, name, type, mode, mtime, size, replication, chunk_size, chunk_count, owner, grp, atime, ctime, target, rdev';
 
 /** Snapshot tables: statements for the commands (inside apply) and for the read paths. */
 export class Snapshots {
