@@ -759,6 +759,7 @@ export class DfsClient {
         requestId: opts.requestId,
         signal: fanOutSignal(opts.signal),
         timeoutMs: 60_000,
+        refresh: this.tokenRefresher(file.path, opts),
         onCorruptReplica: (handle, replica, reason) => {
           this.masters
             .call((c) => c.reportBadReplica, { handle, chunkserverId: replica.id, reason }, { requestId: opts.requestId })
@@ -771,6 +772,25 @@ export class DfsClient {
       end,
       this.opts.parallelReads ?? autoParallelReads(chunks),
     );
+  }
+
+  /**
+   * Renews the chunk access tokens of a long read: one GetFile serves every chunk that asks
+   * within a second, and each chunk takes its fresh token and replicas from it.
+   */
+  private tokenRefresher(path: string, opts: CallOptions): (chunk: ChunkLocation) => Promise<void> {
+    let fetched: Promise<Map<number, ChunkLocation>> | undefined;
+    let at = 0;
+    return async (chunk) => {
+      if (!fetched || Date.now() - at > 1000) {
+        at = Date.now();
+        fetched = this.locate(path, opts).then((l) => new Map(l.chunks.map((c) => [c.handle, c])));
+      }
+      const fresh = (await fetched).get(chunk.handle);
+      if (!fresh) throw new DfsError(ErrorCode.NOT_FOUND, `${path}: chunk ${chunk.handle} is no longer part of the file`);
+      chunk.token = fresh.token;
+      chunk.replicas = fresh.replicas;
+    };
   }
 
   /** A Readable of the file, like fs.createReadStream (`end` inclusive). */

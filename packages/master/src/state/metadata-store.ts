@@ -6,6 +6,7 @@ import { Namespace, fail, isDir, isRegular, splitPath, statusOf, type ChunkRow, 
 import { CommandProcessor, TRASH_CURRENT } from './processor.js';
 import { SNAPSHOT_DIR, type DiffEntry, type SnapshotInfo, type SnapshotPath } from './snapshots.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
+import type { ChunkTokenKey } from '@dfs/security';
 import { EXECUTE, READ, requireAccess } from './permissions.js';
 import { PathCache } from './path-cache.js';
 import type { Quota, Usage } from './quota.js';
@@ -309,6 +310,18 @@ export class MetadataStore implements StateMachine {
     return this.db.prepare('SELECT id, secret FROM auth_keys ORDER BY created, id LIMIT 1').get() as { id: string; secret: string } | undefined;
   }
 
+  private chunkKeyCache: { index: number; keys: ChunkTokenKey[] } | undefined;
+
+  /** The ring of keys that sign chunk access tokens (chunk_keys), read again only after an apply. */
+  chunkKeys(): ChunkTokenKey[] {
+    const index = this.appliedIndex();
+    if (this.chunkKeyCache?.index !== index) {
+      const rows = this.db.prepare('SELECT id, secret, active_from, expires FROM chunk_keys ORDER BY active_from, id').all() as Array<{ id: string; secret: Buffer; active_from: number; expires: number }>;
+      this.chunkKeyCache = { index, keys: rows.map((r) => ({ id: r.id, secret: r.secret, activeFromMs: r.active_from, expiresMs: r.expires })) };
+    }
+    return this.chunkKeyCache.keys;
+  }
+
   isTokenRevoked(jti: string): boolean {
     return this.db.prepare('SELECT 1 FROM revoked_tokens WHERE jti = ?').get(jti) !== undefined;
   }
@@ -360,6 +373,12 @@ export class MetadataStore implements StateMachine {
   snapshotDiff(path: string, from: string, to: string | undefined, caller: Caller = SUPERUSER): DiffEntry[] {
     const p = splitPath(path);
     return this.processor.snapshots.diff(p.path, p.comps, from, to, caller);
+  }
+
+  /** The writer lease expiry of the file a chunk belongs to (undefined: no such chunk, or no writer). */
+  leaseExpiryOfChunk(handle: number): number | undefined {
+    const r = this.db.prepare('SELECT i.lease_expiry AS e FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle = ?').get(handle) as { e: number | null } | undefined;
+    return r?.e ?? undefined;
   }
 
   chunksOf(inode: number): ChunkRow[] {
@@ -422,7 +441,7 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; revoked: unknown[]; inlineData: unknown[]; snapshots: unknown[]; links: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; leaseProgress: unknown[]; revoked: unknown[]; inlineData: unknown[]; snapshots: unknown[]; links: unknown[] } {
     return {
       links: this.db.prepare('SELECT * FROM links ORDER BY parent, name').all(),
       snapshots: [
@@ -434,6 +453,8 @@ export class MetadataStore implements StateMachine {
       ],
       quotas: this.db.prepare('SELECT * FROM quotas ORDER BY inode').all(),
       authKeys: this.db.prepare('SELECT * FROM auth_keys ORDER BY id').all(),
+      chunkKeys: this.db.prepare('SELECT * FROM chunk_keys ORDER BY id').all(),
+      leaseProgress: this.db.prepare('SELECT * FROM lease_progress ORDER BY inode').all(),
       revoked: this.db.prepare('SELECT * FROM revoked_tokens ORDER BY jti').all(),
       meta: this.db.prepare('SELECT * FROM meta ORDER BY key').all(),
       inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),

@@ -16,6 +16,7 @@ import type {
   RevokeTokenCmd,
   SetAttrCmd,
   SetAuthKeyCmd,
+  AddChunkKeyCmd,
   SetQuotaCmd,
   SetReplicationCmd,
   TrashCheckpointCmd,
@@ -110,6 +111,9 @@ export class CommandProcessor {
   private readonly sCommitChunk: Database.Statement;
   private readonly sSetWriteState: Database.Statement;
   private readonly sRenew: Database.Statement;
+  private readonly sProgress: Database.Statement;
+  private readonly sProgressIfNone: Database.Statement;
+  private readonly sRenewBounded: Database.Statement;
   private readonly sFinalize: Database.Statement;
   private readonly sInsertInline: Database.Statement;
   private readonly sDeleteInline: Database.Statement;
@@ -120,6 +124,8 @@ export class CommandProcessor {
   private readonly sSetReplication: Database.Statement;
   private readonly sSubtreeDirs: Database.Statement;
   private readonly sAddKey: Database.Statement;
+  private readonly sAddChunkKey: Database.Statement;
+  private readonly sRetireChunkKeys: Database.Statement;
   private readonly sRevoke: Database.Statement;
   private readonly sPruneRevoked: Database.Statement;
   private readonly sDeleteLink: Database.Statement;
@@ -146,6 +152,8 @@ export class CommandProcessor {
       'WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id WHERE i.type = 2) SELECT i.* FROM sub JOIN inodes i ON i.id = sub.id',
     );
     this.sAddKey = db.prepare('INSERT OR IGNORE INTO auth_keys (id, secret, created) VALUES (?, ?, ?)');
+    this.sAddChunkKey = db.prepare('INSERT OR IGNORE INTO chunk_keys (id, secret, active_from, expires) VALUES (?, ?, ?, ?)');
+    this.sRetireChunkKeys = db.prepare('DELETE FROM chunk_keys WHERE expires <= ?');
     this.sRevoke = db.prepare('INSERT OR REPLACE INTO revoked_tokens (jti, expiry) VALUES (?, ?)');
     this.sPruneRevoked = db.prepare('DELETE FROM revoked_tokens WHERE expiry < ?');
     this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
@@ -184,6 +192,12 @@ export class CommandProcessor {
     this.sCommitChunk = db.prepare('UPDATE chunks SET length = ?, crc32c = ?, committed = 1 WHERE handle = ?');
     this.sSetWriteState = db.prepare('UPDATE inodes SET chunk_count = ?, lease_expiry = ? WHERE id = ?');
     this.sRenew = db.prepare('UPDATE inodes SET lease_expiry = ? WHERE lease_holder = ? AND under_construction = 1');
+    this.sProgress = db.prepare('INSERT OR REPLACE INTO lease_progress (inode, at) VALUES (?, ?)');
+    this.sProgressIfNone = db.prepare('INSERT OR IGNORE INTO lease_progress (inode, at) SELECT id, @now FROM inodes WHERE lease_holder = @holder AND under_construction = 1');
+    // Never shortens a lease: a renewal past the bound leaves it where it is.
+    this.sRenewBounded = db.prepare(`UPDATE inodes SET lease_expiry = MAX(COALESCE(lease_expiry, 0),
+      MIN(@expiry, (SELECT at FROM lease_progress p WHERE p.inode = inodes.id) + @hard))
+      WHERE lease_holder = @holder AND under_construction = 1`);
     this.sInsertInline = db.prepare('INSERT OR REPLACE INTO inline_data (inode, data) VALUES (?, ?)');
     this.sDeleteInline = db.prepare('DELETE FROM inline_data WHERE inode = ?');
     this.sFinalize = db.prepare(`UPDATE inodes SET parent = ?, pending_parent = NULL, pending_overwrite = 0,
@@ -237,6 +251,8 @@ export class CommandProcessor {
         return this.setReplication(cmd);
       case 'SetAuthKey':
         return this.setAuthKey(cmd);
+      case 'AddChunkKey':
+        return this.addChunkKey(cmd);
       case 'RevokeToken':
         return this.revokeToken(cmd);
       case 'Symlink':
@@ -432,6 +448,7 @@ export class CommandProcessor {
       chunk_size: cmd.chunkSize, under_construction: 1, lease_holder: cmd.clientId, lease_expiry: cmd.leaseExpiry,
       pending_parent: parent.id, pending_overwrite: cmd.replaces ?? (cmd.overwrite ? OVERWRITE_ANY : 0), owner: caller.user, grp: parent.grp,
     });
+    this.sProgress.run(id, cmd.now);
     this.quota.enforce(parent.id);
     if (cmd.inline !== undefined) {
       // Small-file fast path: create, data and complete in this one entry (inline data).
@@ -492,6 +509,7 @@ export class CommandProcessor {
       more.push({ handle: h, version: 1, offset: (cmd.index + k) * row.chunk_size });
     }
     this.sSetWriteState.run(Math.max(count, cmd.index + batch), cmd.leaseExpiry, row.id);
+    this.sProgress.run(row.id, cmd.now);
     this.quota.enforce(row.parent ?? row.pending_parent ?? ROOT_ID);
     const result: AddChunkResult = { handle, version: 1, offset: cmd.index * row.chunk_size };
     if (more.length > 0) result.more = more;
@@ -575,7 +593,10 @@ export class CommandProcessor {
 
   private renewLease(cmd: RenewLeaseCmd): { renewed: number } {
     if (!cmd.clientId) fail(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
-    return { renewed: this.sRenew.run(cmd.leaseExpiry, cmd.clientId).changes };
+    if (cmd.hardLimit === undefined) return { renewed: this.sRenew.run(cmd.leaseExpiry, cmd.clientId).changes };
+    // A file with no progress recorded (made before this bound existed) starts counting now.
+    this.sProgressIfNone.run({ now: cmd.now, holder: cmd.clientId });
+    return { renewed: this.sRenewBounded.run({ expiry: cmd.leaseExpiry, hard: cmd.hardLimit, holder: cmd.clientId }).changes };
   }
 
   private mkdir(cmd: MkdirCmd): { dir: FileStatus } {
@@ -795,6 +816,7 @@ export class CommandProcessor {
     }
     const r = this.append.openAppend(cmd);
     if (row?.parent) this.quota.enforce(row.parent); // the last chunk is now charged in full
+    this.sProgress.run(cmd.inode, cmd.now);
     return r;
   }
 
@@ -868,6 +890,15 @@ export class CommandProcessor {
       fail(ErrorCode.INVALID_ARGUMENT, 'bad token key');
     }
     return { added: this.sAddKey.run(cmd.id, cmd.secret, cmd.now).changes > 0 };
+  }
+
+  private addChunkKey(cmd: AddChunkKeyCmd): { added: boolean; retired: number } {
+    const secret = Buffer.from(cmd.secret, 'base64');
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(cmd.id) || secret.length < 16 || secret.length > 64 || cmd.expires <= cmd.activeFrom) {
+      fail(ErrorCode.INVALID_ARGUMENT, 'bad chunk token key');
+    }
+    const retired = this.sRetireChunkKeys.run(cmd.now).changes;
+    return { added: this.sAddChunkKey.run(cmd.id, secret, cmd.activeFrom, cmd.expires).changes > 0, retired };
   }
 
   private revokeToken(cmd: RevokeTokenCmd): Record<string, never> {
