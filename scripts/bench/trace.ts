@@ -13,9 +13,13 @@ import { noopClient, startNoopServer } from './lib/noop-grpc.js';
  *   floors     one fdatasync of 1 KiB on this disk; one no-op gRPC round trip
  *   stat       --stale-ok (round trip + SQLite lookup), linearizable (+ lease or ReadIndex)
  *   mkdir      one Raft command: propose, leader fsync || follower append + fsync, commit, apply
- *   put 1 KiB  CreateFile (+ first chunk: one Raft command), data through the 3-replica
- *              pipeline (the gap between the two master calls), CompleteFile (one Raft command)
- *   get 1 KiB  GetFile + one chunk read
+ *   put 1 KiB  inline (the default): one CreateFile carrying the bytes (one Raft command);
+ *              in chunks (inlineSmallFiles: false): CreateFile (+ first chunk: one Raft command),
+ *              data through the 3-replica pipeline (the gap between the two master calls),
+ *              CompleteFile (one Raft command)
+ *   append     64 bytes to a 1 KiB inline file: the conditional rewrite (OpenAppend refused,
+ *              GetFile, CreateFile{replaces_inode})
+ *   get 1 KiB  inline: one GetFile; in chunks: GetFile + one chunk read
  * The hops of a put come from the client's own master calls, timed as they happen.
  */
 const N = Number(process.env.BENCH_TRACE_N ?? 50);
@@ -63,6 +67,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-trace-'));
   const cluster = await TestCluster.start({ dir, masters: 3, chunkservers: 3, extraArgs: ['--log-level', 'warn'] });
   const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000 });
+  const chunked = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000, inlineSmallFiles: false });
   const noop = await startNoopServer();
   const nc = noopClient(noop.address);
   try {
@@ -85,13 +90,18 @@ async function main(): Promise<void> {
     row('stat (linearizable)', median(await timeEach(N, (i) => client.stat(`/trace/warm${i % 10}`))));
     row('mkdir (one Raft command)', median(await timeEach(N, (i) => client.mkdir(`/trace/d/m${i}`))));
 
-    const hops = recordHops(client);
+    row('put 1 KiB inline', median(await timeEach(N, (i) => client.put(kib, `/trace/i${i}`))), '(one CreateFile)');
+    const tail = Buffer.alloc(64, 2);
+    row('append 64 B to an inline file', median(await timeEach(N, (i) => client.append(tail, `/trace/i${i}`))), '(OpenAppend refused + GetFile + conditional CreateFile)');
+    row('get 1 KiB inline', median(await timeEach(N, (i) => client.readFile(`/trace/warm${i % 10}`))), '(one GetFile)');
+
+    const hops = recordHops(chunked);
     const create: number[] = [];
     const data: number[] = [];
     const complete: number[] = [];
     const puts = await timeEach(N, async (i) => {
       hops.length = 0;
-      await client.put(kib, `/trace/f${i}`);
+      await chunked.put(kib, `/trace/f${i}`);
       const c = hops.find((h) => h.method === 'createFile');
       const d = hops.find((h) => h.method === 'completeFile');
       if (c && d) {
@@ -100,15 +110,16 @@ async function main(): Promise<void> {
         complete.push(d.end - d.start);
       }
     });
-    row('put 1 KiB, whole', median(puts), `(${hops.map((h) => h.method).join(' + ')} + data)`);
+    row('put 1 KiB in chunks, whole', median(puts), `(${hops.map((h) => h.method).join(' + ')} + data)`);
     row('  CreateFile + first chunk (Raft)', median(create));
     row('  data: 3-replica pipeline', median(data));
     row('  CompleteFile (Raft)', median(complete));
-    row('get 1 KiB (GetFile + chunk read)', median(await timeEach(N, (i) => client.readFile(`/trace/f${i}`))));
+    row('get 1 KiB in chunks (GetFile + chunk read)', median(await timeEach(N, (i) => chunked.readFile(`/trace/f${i}`))));
   } finally {
     nc.close();
     noop.stop();
     client.close();
+    chunked.close();
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   AddChunkRequest,
   AddMasterRequest,
+  CHUNK_TOKEN_KEY,
   ChunkInfoRequest,
   ChunkServiceClient,
   ChunkserverControlServiceClient,
@@ -29,12 +30,15 @@ import {
   crc32cOf,
   errorCodeName,
   toDfsError,
+  type ChunkLocation,
   type RaftMessage,
   type SnapshotPiece,
+  type WriteHeader,
 } from '@dfs/proto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { channelCredentials, tlsFrom, type Security } from '@dfs/security';
+import { channelCredentials, decodeChunkToken, newChunkTokenKey, mintChunkToken, tlsFrom, type Security } from '@dfs/security';
+import { PassThrough } from 'node:stream';
 import { TestCluster, waitFor } from '@dfs/testkit';
 import { sha256 } from '../lib/files.js';
 import { parsePrometheus, sumOf } from '../lib/prometheus.js';
@@ -49,17 +53,21 @@ import { parsePrometheus, sumOf } from '../lib/prometheus.js';
  * each sent with a certificate of the role the RPC allows, so the bounds are what refuses
  * it), a stranger's or impostor's Raft messages and snapshots (under another master's
  * certificate), and certificates of the wrong role or none. (trust-boundary.test.ts covers
- * certificates in depth.) Chunk access tokens join this file when they land.
+ * certificates in depth.) Chunk access tokens: no, forged, expired, replayed (another chunk),
+ * wrong-operation, wrong-node, stale-version and overwriting tokens, each on a real chunk
+ * (the cluster's tokens live 20 s, so an honest one expires during the run).
  */
 
 interface HostileCase {
-  readonly cls: 'malformed-or-oversized' | 'raft-stranger' | 'wrong-role-or-no-certificate';
+  readonly cls: 'malformed-or-oversized' | 'raft-stranger' | 'wrong-role-or-no-certificate' | 'chunk-token';
   readonly what: string;
   readonly send: () => Promise<unknown>;
   readonly want: ErrorCode[];
 }
 
 const MiB = 1024 * 1024;
+/** The hostile cluster's chunk-token lifetime: short, so an honest token expires during the run. */
+const TOKEN_TTL_S = 20;
 const long = (n: number, c = 'x'): string => c.repeat(n);
 
 function unary<Req, Res>(fn: (req: Req, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown, req: Req): Promise<Res> {
@@ -73,7 +81,7 @@ describe('hostile requests: every port refuses with a typed error and nothing is
   const results: Array<{ c: HostileCase; code: ErrorCode; message: string }> = [];
 
   before(async function () {
-    cluster = await TestCluster.start({ masters: 3, chunkservers: 4, chunkSize: 256 * 1024 });
+    cluster = await TestCluster.start({ masters: 3, chunkservers: 4, chunkSize: 256 * 1024, extraArgs: ['--master-args', `--chunk-token-ttl ${TOKEN_TTL_S}s`] });
     const client = cluster.client();
     // Seeded data: sizes and bytes from a fixed seed so a failure reproduces.
     const seed = 13;
@@ -87,7 +95,10 @@ describe('hostile requests: every port refuses with a typed error and nothing is
       await client.put(data, path);
       files.set(path, sha256(data));
     }
+    early = (await client.locate('/before/f0')).chunks[0]!;
   });
+  /** An honest token taken at the start: expired by the time its case runs. */
+  let early: ChunkLocation;
 
   after(async function () {
     await cluster?.stop();
@@ -232,6 +243,166 @@ describe('hostile requests: every port refuses with a typed error and nothing is
       c('a user certificate decommissioning a node', () => unary(m.decommission.bind(m), DecommissionRequest.fromPartial({ chunkserverId: 'c1' }))),
     ];
   }
+
+  function tokenCases(): HostileCase[] {
+    const user = cluster.security;
+    const admin = cluster.adminSecurity;
+    const client = cluster.client();
+    const md = (token?: string): grpc.Metadata => {
+      const m = new grpc.Metadata();
+      if (token !== undefined) m.set(CHUNK_TOKEN_KEY, token);
+      return m;
+    };
+    const cs = (address: string, s: Security = user): ChunkServiceClient => new ChunkServiceClient(address, channelCredentials(s), channelOptions());
+    const addressOf = (id: string): string => cluster.node(id).address;
+    const read = (node: string, handle: number, token?: string): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const call = cs(addressOf(node)).readChunk(ReadChunkRequest.fromPartial({ handle }), md(token));
+        call.on('data', () => undefined);
+        call.on('error', reject);
+        call.on('end', resolve);
+      });
+    const write = (node: string, token: string | undefined, header: Partial<WriteHeader> & { handle: number }, data = Buffer.alloc(1000, 7)): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const call = cs(addressOf(node)).writeChunk(md(token), (err: grpc.ServiceError | null, res?: unknown) => (err ? reject(err) : resolve(res)));
+        call.on('error', () => undefined);
+        call.write({ msg: { $case: 'header', value: { version: 1, chain: [], requestId: '', chunkSize: 256 * 1024, offset: 0, leaseExpiryMs: 0, ...header } } });
+        call.write({ msg: { $case: 'frame', value: { data, crc32c: crc32cOf(data), pieceCrc32cs: [] } } });
+        call.end();
+      });
+    // Fresh honest tokens for each case (they live only TOKEN_TTL_S): chunk A of f0 and a chunk B
+    // of another file with a replica on A's first replica X; Z is the chunkserver A's token does not name.
+    const pick = async (): Promise<{ a: ChunkLocation; b: ChunkLocation; x: string; z: string }> => {
+      const a = (await client.locate('/before/f0')).chunks[0]!;
+      const x = a.replicas[0]!.id;
+      let b: ChunkLocation | undefined;
+      for (const path of ['/before/f1', '/before/f2', '/before/f3', '/before/f0']) {
+        b = (await client.locate(path)).chunks.find((c) => c.handle !== a.handle && c.replicas.some((r) => r.id === x));
+        if (b) break;
+      }
+      const named = new Set(decodeChunkToken(a.token!).claims.nodes);
+      const z = cluster.info.chunkservers.map((c) => c.id).find((id) => !named.has(id))!;
+      assert.ok(b && z, 'a second chunk on the same node, and a node the first token does not name');
+      return { a, b, x, z };
+    };
+    const forge = (token: string, payload: Record<string, unknown>): string => {
+      const [id, , mac] = token.split('.');
+      return `${id}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${mac}`;
+    };
+    // A file written by hand through the RPCs a client uses, keeping its write token T1 (version 1).
+    const tok = { path: '/before/tok', data: Buffer.alloc(1000, 9), extra: Buffer.alloc(3000, 5) };
+    let t1: { token: string; handle: number; primary: string; length: number } | undefined;
+    const writeByHand = async (): Promise<NonNullable<typeof t1>> => {
+      const leader = (await client.clusterStatus()).leaderAddress;
+      const m = new MasterServiceClient(leader, channelCredentials(user), channelOptions());
+      const clientId = 'hostile-writer';
+      const created = await unary(m.createFile.bind(m), CreateFileRequest.fromPartial({ path: tok.path, clientId, allocateFirstChunk: true }));
+      const loc = (created as { file: { inode: number }; firstChunk?: ChunkLocation }).firstChunk;
+      assert.ok(loc?.token, 'CreateFile allocated the first chunk with a write token');
+      const primary = loc.replicas[0]!.id;
+      const res = (await write(primary, loc.token, { handle: loc.handle, version: loc.version, chain: loc.replicas.slice(1) }, tok.data)) as { length: number; crc32c: number; replicas: string[] };
+      const inode = (created as { file: { inode: number } }).file.inode;
+      await unary(m.completeFile.bind(m), CompleteFileRequest.fromPartial({ path: tok.path, inode, clientId, chunks: [{ handle: loc.handle, length: res.length, crc32c: res.crc32c, replicas: res.replicas }] }));
+      files.set(tok.path, sha256(tok.data));
+      return (t1 = { token: loc.token, handle: loc.handle, primary, length: res.length });
+    };
+    const P = [ErrorCode.PERMISSION_DENIED];
+    const c = (what: string, send: () => Promise<unknown>, want = P): HostileCase => ({ cls: 'chunk-token', what, send, want });
+    return [
+      c('ReadChunk without a token', async () => { const { a, x } = await pick(); return read(x, a.handle); }),
+      c('ReadChunk with a token that is not one', async () => { const { a, x } = await pick(); return read(x, a.handle, 'not-a-token'); }),
+      c('ReadChunk with a forged token (all operations, the honest signature)', async () => {
+        const { a, x } = await pick();
+        const cl = decodeChunkToken(a.token!).claims;
+        return read(x, a.handle, forge(a.token!, { h: cl.handle, v: cl.version, o: 'rwcd', n: cl.nodes, u: 'root', e: cl.expiresMs + 3_600_000, l: 0 }));
+      }),
+      c('ReadChunk with a token signed by a key no master holds', async () => {
+        const { a, x } = await pick();
+        const cl = decodeChunkToken(a.token!).claims;
+        return read(x, a.handle, mintChunkToken(newChunkTokenKey(0, Date.now() + 60_000), cl));
+      }),
+      c('ReadChunk with an honest token that expired', async () => {
+        const exp = decodeChunkToken(early.token!).claims.expiresMs;
+        await waitFor('the early token to expire', () => Date.now() > exp + 500, (TOKEN_TTL_S + 30) * 1000);
+        return read(early.replicas[0]!.id, early.handle, early.token);
+      }, [ErrorCode.TOKEN_EXPIRED]),
+      c('ReadChunk of another chunk, replaying a token', async () => { const { a, b, x } = await pick(); return read(x, b.handle, a.token); }),
+      c('ChunkInfo of another chunk, replaying a token', async () => {
+        const { a, b, x } = await pick();
+        const s = cs(addressOf(x));
+        return new Promise((res, rej) => s.chunkInfo(ChunkInfoRequest.fromPartial({ handle: b.handle }), md(a.token), (e: grpc.ServiceError | null, r?: unknown) => (e ? rej(e) : res(r))));
+      }),
+      c('ReadChunk on a chunkserver the token does not name', async () => { const { a, z } = await pick(); return read(z, a.handle, a.token); }),
+      c('WriteChunk (an append) with a read token', async () => { const { a, x } = await pick(); return write(x, a.token, { handle: a.handle, version: a.version + 1, offset: a.length }); }),
+      c('DeleteChunk with a read token (admin certificate)', async () => {
+        const { a, x } = await pick();
+        const s = cs(addressOf(x), admin);
+        return new Promise((res, rej) => s.deleteChunk(DeleteChunkRequest.fromPartial({ handle: a.handle }), md(a.token), (e: grpc.ServiceError | null) => (e ? rej(e) : res(undefined))));
+      }),
+      c('CopyChunk with a read token (admin certificate)', async () => {
+        const { a, x, z } = await pick();
+        const s = cs(addressOf(z), admin);
+        const source = { id: x, address: addressOf(x), rack: '' };
+        return new Promise((res, rej) => s.copyChunk(CopyChunkRequest.fromPartial({ handle: a.handle, version: a.version, source }), md(a.token), (e: grpc.ServiceError | null, r?: unknown) => (e ? rej(e) : res(r))));
+      }),
+      c('WriteChunk overwriting a committed replica with its own write token', async () => {
+        const w = await writeByHand();
+        return write(w.primary, w.token, { handle: w.handle, version: 1, offset: 0 }, Buffer.alloc(1000, 0xee));
+      }),
+      c('WriteChunk with a stale write token (the chunk was appended to since)', async () => {
+        const w = t1 ?? (await writeByHand());
+        await client.append(new PassThrough().end(tok.extra), tok.path);
+        files.set(tok.path, sha256(Buffer.concat([tok.data, tok.extra])));
+        return write(w.primary, w.token, { handle: w.handle, version: 1, offset: w.length + tok.extra.length }, Buffer.alloc(10, 0xee));
+      }, [ErrorCode.STALE_VERSION]),
+    ];
+  }
+
+  it('refuses chunk access without a valid token: each refusal typed, nothing changed', async () => {
+    const cases = tokenCases();
+    for (const c of cases) {
+      const err = await c.send().then(
+        () => assert.fail(`${c.what}: accepted`),
+        (e: unknown) => toDfsError(e),
+      );
+      assert.ok(c.want.includes(err.code), `${c.what}: got ${err.codeName} (${err.message.slice(0, 200)}), want ${c.want.map(errorCodeName).join('|')}`);
+      assert.ok(!err.message.includes('\n'), `${c.what}: a one-line message`);
+      results.push({ c, code: err.code, message: err.message });
+    }
+    console.log(`      chunk-token requests: ${cases.length}`);
+  });
+
+  it('a long read and a stalled write outlive their tokens: the client renews them from the master', async () => {
+    // One piece at a time, so the read really is still going when its tokens have expired.
+    const client = cluster.client({ parallelReads: 1 });
+    const big = Buffer.alloc(2 * MiB + 12_345);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff;
+    await client.put(big, '/before/long');
+    files.set('/before/long', sha256(big));
+    const exp = Math.max(...(await client.locate('/before/long')).chunks.map((c) => decodeChunkToken(c.token!).claims.expiresMs));
+    const expired = async (): Promise<void> => {
+      await waitFor('the tokens handed out now to expire', () => Date.now() > exp + 1000, (TOKEN_TTL_S + 30) * 1000);
+    };
+    // The reader gets its tokens with its first GetFile, reads a piece, then stalls past their expiry.
+    const reading = (async (): Promise<string> => {
+      const parts: Buffer[] = [];
+      for await (const b of client.readChunks('/before/long')) {
+        if (parts.length === 0) await expired();
+        parts.push(b);
+      }
+      return sha256(Buffer.concat(parts));
+    })();
+    // The writer's CreateFile hands it chunk 0 with a write token; its data comes only after expiry.
+    const source = new PassThrough();
+    const writing = client.put(source, '/before/late');
+    await expired();
+    const late = Buffer.alloc(300_000, 3);
+    source.end(late);
+    files.set('/before/late', sha256(late));
+    assert.equal(await reading, sha256(big), 'the long read is byte-identical');
+    assert.equal((await writing).size, late.length);
+    assert.equal(sha256(await client.readFile('/before/late')), sha256(late));
+  });
 
   it('sends at least 100 hostile requests; each gets its typed error', async () => {
     const leaderId = (await cluster.client().clusterStatus()).leaderId;

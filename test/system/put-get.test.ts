@@ -46,8 +46,8 @@ describe('walking skeleton: put and get through a real cluster', function () {
       const client = cluster.client();
       const { file, chunks } = await client.locate(`/skeleton/f-${size}`);
       assert.equal(file.size, size);
-      // Inline small files are opt-in (DfsClientOptions.inlineSmallFiles): the CLI writes chunks.
-      assert.equal(chunks.length, Math.ceil(size / CHUNK));
+      // Files of at most MAX_INLINE_BYTES live in the metadata: no chunk.
+      assert.equal(chunks.length, size <= MAX_INLINE_BYTES ? 0 : Math.ceil(size / CHUNK));
       for (const chunk of chunks) {
         const ids = new Set(chunk.replicas.map((r) => r.id));
         assert.equal(ids.size, 3, `chunk ${chunk.handle} has replicas on ${[...ids].join(',')}`);
@@ -94,8 +94,8 @@ describe('walking skeleton: put and get through a real cluster', function () {
     assert.ok(back.equals(payload));
   });
 
-  it('with inlineSmallFiles, a file of at most MAX_INLINE_BYTES is kept inline (no chunk); appends rewrite it, inline while it fits, then in chunks', async function () {
-    const client = cluster.client({ inlineSmallFiles: true });
+  it('a file of at most MAX_INLINE_BYTES is kept inline (no chunk); appends rewrite it, inline while it fits, then in chunks; inlineSmallFiles: false writes chunks', async function () {
+    const client = cluster.client();
     try {
       const small = Buffer.alloc(1024, 'inline;');
       await client.put(small, '/skeleton/inline');
@@ -121,6 +121,11 @@ describe('walking skeleton: put and get through a real cluster', function () {
       const grown = await client.locate('/skeleton/inline');
       assert.equal(grown.inline, undefined, 'outgrew the limit: chunks now');
       assert.ok((await client.readFile('/skeleton/inline')).equals(Buffer.concat([small, tail, big])));
+      const chunky = cluster.client({ inlineSmallFiles: false });
+      await chunky.put(small, '/skeleton/not-inline');
+      const notInline = await chunky.locate('/skeleton/not-inline');
+      assert.equal(notInline.inline, undefined);
+      assert.equal(notInline.chunks.length, 1);
     } finally {
       client.close();
     }

@@ -16,7 +16,7 @@ import {
   shutdownServer,
   splitHostPort,
 } from '@dfs/proto';
-import { logRefusedHandshakes, serverCredentials, channelCredentials, type Security } from '@dfs/security';
+import { ChunkKeyRing, logRefusedHandshakes, serverCredentials, channelCredentials, type Security } from '@dfs/security';
 import { measureCapacity } from './capacity.js';
 import { ChunkStore } from './chunk-store.js';
 import { NOOP_FAULT_INJECTOR, faultInjectorFromEnv, type ChunkserverFaultInjector } from './fault-injector.js';
@@ -28,6 +28,7 @@ import { chunkServiceHandlers } from './grpc-service.js';
 import { Replicator } from './replicator.js';
 import { Scrubber } from './scrubber.js';
 import { Throttle } from './throttle.js';
+import { TokenGate } from './token-gate.js';
 
 /**
  * Receive window of a chunkserver's channels to its peers (copies read whole chunks): enough
@@ -72,6 +73,8 @@ export interface ChunkserverOptions {
   maxConcurrentCopies?: number;
   /** A downstream replica that stalls this long fails the write (default 20 s). */
   pipelineTimeoutMs?: number;
+  /** A write stream that sends nothing this long is cancelled, its partial replica discarded (default 60 s). */
+  writeIdleTimeoutMs?: number;
   /** Deadline of each call to a master (default max(2 s, 2 × heartbeat), at most 10 s). */
   masterCallTimeoutMs?: number;
 }
@@ -141,10 +144,14 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     signal,
   });
 
+  // Chunk access tokens: the key ring arrives with the masters' answers (master-link.ts).
+  const keyRing = new ChunkKeyRing();
+  const tokens = new TokenGate(id, keyRing, () => link?.heartbeatNow());
   const handlers = chunkServiceHandlers({
-    write: { selfId: id, store, peers, log, pipelineTimeoutMs },
-    read: { store, log, stallTimeoutMs: pipelineTimeoutMs * 3 },
+    write: { selfId: id, store, peers, log, pipelineTimeoutMs, tokens, idleTimeoutMs: positive(opts.writeIdleTimeoutMs, 60_000, 'writeIdleTimeoutMs') },
+    read: { store, log, stallTimeoutMs: pipelineTimeoutMs * 3, tokens },
     replicator,
+    tokens,
   });
 
   const server = new Server(serverOptions());
@@ -207,8 +214,9 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
       }
     },
     onReplicate: (cmds) => {
-      for (const c of cmds) replicator.enqueue({ handle: c.handle, version: c.version, source: c.source });
+      for (const c of cmds) replicator.enqueue({ handle: c.handle, version: c.version, source: c.source, token: c.token ?? '' });
     },
+    onChunkKeys: (keys) => keyRing.merge(keys.map((k) => ({ id: k.id, secret: Buffer.from(k.secret), activeFromMs: k.activeFromMs, expiresMs: k.expiresMs })), Date.now()),
   });
   for (const h of store.corruptAtLoad.splice(0)) link.replicaCorrupt(h, 'metadata or data file unreadable at startup');
 

@@ -8,7 +8,9 @@ import type {
 import {
   DfsError,
   ErrorCode,
+  checkAddress,
   checkBounds,
+  checkNodeId,
   toServiceError,
   type RawWriteRequest,
   type ChunkInfoRequest,
@@ -26,12 +28,14 @@ import { checkHandle } from './chunk-id.js';
 import { handleReadChunk, type ReadContext } from './read-path.js';
 import type { Replicator } from './replicator.js';
 import { handleWriteChunk, type WriteContext } from './write-pipeline.js';
+import { checkReadVersion, type TokenGate } from './token-gate.js';
 
 /** What the ChunkService handlers work on; `startChunkserver` builds it once. */
 export interface ChunkServiceContext {
   write: WriteContext;
   read: ReadContext;
   replicator: Replicator;
+  tokens: TokenGate;
 }
 
 export interface ChunkServiceHandlers extends UntypedServiceImplementation {
@@ -68,13 +72,25 @@ export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHand
       unary(callback, async () => {
         requireRole(call, 'CopyChunk', CHUNK_RPC_ROLES.CopyChunk!);
         checkBounds(call.request, 'CopyChunk');
-        return ctx.replicator.copy({ handle: call.request.handle, version: call.request.version, source: call.request.source });
+        const { handle: rawHandle, version, source } = call.request;
+        const handle = checkHandle(rawHandle);
+        checkNodeId(source?.id, `copy of chunk ${handle}: source id`);
+        checkAddress(source!.address, `copy of chunk ${handle}: source address`);
+        // A copy token names this node and the source; the source checks it again.
+        const claims = await ctx.tokens.check(call.metadata, handle, ['copy']);
+        if (!claims.nodes.includes(source!.id)) throw new DfsError(ErrorCode.PERMISSION_DENIED, `copy of chunk ${handle}: the token does not name source ${source!.id}`);
+        return ctx.replicator.copy({ handle, version, source, token: claims.token });
       }),
     deleteChunk: (call, callback) =>
       unary(callback, async () => {
         requireRole(call, 'DeleteChunk', CHUNK_RPC_ROLES.DeleteChunk!);
         checkBounds(call.request, 'DeleteChunk');
         const handle = checkHandle(call.request.handle);
+        const claims = await ctx.tokens.check(call.metadata, handle, ['delete']);
+        const have = store.get(handle);
+        if (have && have.version > claims.version) {
+          throw new DfsError(ErrorCode.STALE_VERSION, `chunk ${handle}: stale delete token for version ${claims.version}; this replica holds ${have.version}`);
+        }
         if (!(await store.delete(handle))) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
         log.info({ handle }, 'replica deleted');
         return {};
@@ -84,8 +100,10 @@ export function chunkServiceHandlers(ctx: ChunkServiceContext): ChunkServiceHand
         requireRole(call, 'ChunkInfo', CHUNK_RPC_ROLES.ChunkInfo!);
         checkBounds(call.request, 'ChunkInfo');
         const handle = checkHandle(call.request.handle);
+        const claims = await ctx.tokens.check(call.metadata, handle, ['read', 'copy']);
         const r = store.get(handle);
         if (!r) throw new DfsError(ErrorCode.UNKNOWN_CHUNK, `chunk ${handle} is not stored on this chunkserver`);
+        checkReadVersion(claims, r);
         return { handle, version: r.version, length: r.length, crc32c: r.crc32c };
       }),
   };

@@ -11,6 +11,7 @@ import {
   type RegisterResponse,
   type ReplicaReport,
   type ReplicateCommand,
+  type ChunkTokenKey,
   ChannelPool,
 } from '@dfs/proto';
 import { channelCredentials, explainConnectError, type Security } from '@dfs/security';
@@ -51,6 +52,8 @@ export interface MasterLinkOptions {
   inflightCopies(): number;
   onDelete(handles: number[]): void;
   onReplicate(commands: ReplicateCommand[]): void;
+  /** The chunk-token key ring, as any master's register or heartbeat answer carries it. */
+  onChunkKeys?(keys: ChunkTokenKey[]): void;
 }
 
 interface Pending<T> {
@@ -139,6 +142,11 @@ export class MasterLink {
     this.control.close();
     this.master.close();
     await Promise.all(this.loops);
+  }
+
+  /** Heartbeat every master now (a call carried a token signed with a key this node lacks). */
+  heartbeatNow(): void {
+    for (const s of this.sessions) s.wakeUp();
   }
 
   /** A replica was committed: report it in the next heartbeat to every master. */
@@ -312,6 +320,7 @@ class MasterSession {
     for (const [h, p] of sentCorrupt) if (this.pendingCorrupt.get(h) === p) this.pendingCorrupt.delete(h);
     for (const h of sentFailed) this.pendingFailedCopies.delete(h);
     this.noteLeader(response.leader ?? false);
+    if (response.chunkKeys?.length) opts.onChunkKeys?.(response.chunkKeys);
     if (response.reregister) {
       opts.log.info({ master: this.address }, 'master asked for a full chunk report');
       this.registeredWith = false;
@@ -351,6 +360,7 @@ class MasterSession {
     for (const h of sentDeleted) if (!this.pendingNew.has(h)) this.pendingDeleted.delete(h);
     this.registeredWith = true;
     this.link.stats.registrations++;
+    if (response.chunkKeys?.length) opts.onChunkKeys?.(response.chunkKeys);
     this.noteLeader(response.leader ?? false);
     opts.log.info({ master: this.address, leader: this.leads, replicas: req.replicas.length }, 'registered with a master');
   }

@@ -45,6 +45,16 @@ export class MessageQueue<T> {
     });
   }
 
+  /** Like `next`, but fails the queue with `onIdle()` when no message arrives within `ms`. */
+  async nextWithin(ms: number, onIdle: () => Error): Promise<T | undefined> {
+    const timer = setTimeout(() => this.fail(onIdle()), ms);
+    try {
+      return await this.next();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Fails the queue: a pending and every later `next` rejects with `err`. Drops buffered messages. */
   fail(err: Error): void {
     if (this.error) return;

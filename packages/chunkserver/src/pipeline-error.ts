@@ -32,6 +32,9 @@ const REQUEST_ERRORS = new Set<ErrorCode>([
   ErrorCode.STALE_VERSION,
   ErrorCode.UNKNOWN_CHUNK,
   ErrorCode.CANCELLED,
+  // A refused chunk access token is the caller's, not this node's: nothing to exclude.
+  ErrorCode.PERMISSION_DENIED,
+  ErrorCode.TOKEN_EXPIRED,
 ]);
 
 /** Attributes a local failure to this chunkserver unless it is the caller's fault. */

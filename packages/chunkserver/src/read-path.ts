@@ -4,6 +4,7 @@ import type { Logger } from '@dfs/telemetry';
 import { BLOCK_SIZE, DfsError, ErrorCode, MAX_FRAME_PIECES, READ_HEADROOM, checkBounds, crc32cOf, encodeReadBlocks, toDfsError, type ReadChunkRequest } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
+import { checkReadVersion, type TokenGate } from './token-gate.js';
 
 /**
  * Blocks per disk read and per ReadChunk message (1 MiB: per-message costs paid once per MiB),
@@ -95,6 +96,8 @@ export interface ReadContext {
   log: Logger;
   /** A reader that accepts nothing for this long is dropped. */
   stallTimeoutMs: number;
+  /** Chunk access tokens: a read (or a copy's) token for this chunk and node. */
+  tokens: TokenGate;
 }
 
 /** gRPC handler body of ReadChunk. Never throws: failures end the call with a typed status. */
@@ -110,8 +113,10 @@ export async function handleReadChunk(ctx: ReadContext, call: ServerWritableStre
     for (const [name, v] of [['version', req.version], ['offset', req.offset], ['length', req.length]] as const) {
       if (!Number.isSafeInteger(v) || v < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid ${name} ${String(v)}`);
     }
+    const claims = await ctx.tokens.check(call.metadata, handle, ['read', 'copy']);
     const { record, fh } = await ctx.store.openForRead(handle);
     try {
+      checkReadVersion(claims, record);
       if (req.version > record.version) {
         throw new DfsError(ErrorCode.STALE_VERSION, `chunk ${handle}: this replica has version ${record.version}, the reader wants ${req.version}`);
       }

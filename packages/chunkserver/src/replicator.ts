@@ -13,6 +13,7 @@ import {
   type CopyChunkResponse,
   type ReadChunkResponse,
   type ChannelPool,
+  CHUNK_TOKEN_KEY,
   framePieces,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
@@ -32,6 +33,8 @@ export interface CopyRequest {
   handle: number;
   version: number;
   source?: ChunkserverRef;
+  /** The copy token (from the master's command or the CopyChunk call), shown to the source. */
+  token: string;
 }
 
 export interface ReplicatorOptions {
@@ -121,16 +124,18 @@ export class Replicator {
       if (this.opts.signal.aborted) throw new DfsError(ErrorCode.UNAVAILABLE, 'chunkserver is stopping');
       const fi = this.opts.store.faultInjector;
       if (fi.beforeCopy) await fi.beforeCopy(handle, source.id);
-      return await this.pull(handle, req.version, source);
+      return await this.pull(handle, req.version, source, req.token);
     } finally {
       this.slots.release();
     }
   }
 
-  private async pull(handle: number, minVersion: number, source: ChunkserverRef): Promise<CopyChunkResponse> {
+  private async pull(handle: number, minVersion: number, source: ChunkserverRef, token: string): Promise<CopyChunkResponse> {
     const { store, timeoutMs, throttle, signal } = this.opts;
     const client = this.opts.peers.get(source.address);
-    const info = await chunkInfo(client, handle, timeoutMs).catch((err: unknown) => {
+    const md = new Metadata();
+    md.set(CHUNK_TOKEN_KEY, token);
+    const info = await chunkInfo(client, handle, timeoutMs, md).catch((err: unknown) => {
       const d = toDfsError(err);
       throw new DfsError(d.code, `copy of chunk ${handle} from ${source.id} (${source.address}): ${d.message}`, { cause: err });
     });
@@ -141,7 +146,7 @@ export class Replicator {
       throw new DfsError(ErrorCode.INVALID_ARGUMENT, `copy of chunk ${handle}: source reports invalid length ${info.length}`);
     }
     const writer: ChunkWriter = await store.beginWrite({ handle, version: info.version, offset: 0, chunkSize: info.length });
-    const stream: ClientReadableStream<ReadChunkResponse> = client.readChunk({ handle, version: info.version, offset: 0, length: 0, requestId: `copy-${handle}` });
+    const stream: ClientReadableStream<ReadChunkResponse> = client.readChunk({ handle, version: info.version, offset: 0, length: 0, requestId: `copy-${handle}` }, md);
     const queue = new MessageQueue<ReadChunkResponse>(stream, 4);
     const onAbort = (): void => queue.fail(new DfsError(ErrorCode.CANCELLED, 'chunkserver is stopping'));
     signal.addEventListener('abort', onAbort);
@@ -183,9 +188,9 @@ export class Replicator {
   }
 }
 
-function chunkInfo(client: ChunkServiceClient, handle: number, timeoutMs: number): Promise<ChunkInfoResponse> {
+function chunkInfo(client: ChunkServiceClient, handle: number, timeoutMs: number, md: Metadata): Promise<ChunkInfoResponse> {
   return new Promise((resolve, reject) => {
-    client.chunkInfo({ handle }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, resp: ChunkInfoResponse) =>
+    client.chunkInfo({ handle }, md, { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, resp: ChunkInfoResponse) =>
       err ? reject(err) : resolve(resp),
     );
   });

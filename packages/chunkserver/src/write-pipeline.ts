@@ -14,6 +14,7 @@ import {
   type WriteChunkResponse,
   type WriteHeader,
   REQUEST_ID_KEY,
+  CHUNK_TOKEN_KEY,
   type ChannelPool,
   WRITE_CHUNK_PATH,
   decodeWriteResponse,
@@ -25,6 +26,7 @@ import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore, ChunkWriter } from './chunk-store.js';
 import { MessageQueue } from './message-queue.js';
 import { PipelineError, blameDownstream, blameSelf } from './pipeline-error.js';
+import { checkWriteVersion, type TokenGate } from './token-gate.js';
 
 /*
  * The write pipeline (GFS §3.2 data flow, HDFS DataXceiver): each replica verifies a frame,
@@ -46,6 +48,10 @@ export interface WriteContext {
   log: Logger;
   /** A downstream that accepts nothing (or does not ack) for this long fails the write. */
   pipelineTimeoutMs: number;
+  /** Chunk access tokens: a write needs a write token for this chunk, version and node. */
+  tokens: TokenGate;
+  /** A writer that sends nothing for this long is cut off and its partial replica discarded. */
+  idleTimeoutMs: number;
 }
 
 export interface ValidHeader {
@@ -98,6 +104,7 @@ export class Forwarder {
     readonly target: ChunkserverRef,
     header: ValidHeader,
     private readonly timeoutMs: number,
+    token: string,
   ) {
     this.depth = Math.max(1, header.chain.length);
     let resolve!: (r: WriteChunkResponse) => void;
@@ -111,7 +118,7 @@ export class Forwarder {
       WRITE_CHUNK_PATH,
       (b: Buffer) => b,
       decodeWriteResponse,
-      requestMetadata(header.requestId),
+      requestMetadata(header.requestId, token),
       {},
       (err: ServiceError | null, resp?: WriteChunkResponse) => {
         this.settled = true;
@@ -232,15 +239,27 @@ export async function handleWriteChunk(
   let header: ValidHeader | undefined;
   let localCommit: Promise<ChunkRecord> | undefined;
   const started = Date.now();
+  // Only time spent waiting for the writer counts: a slow disk or downstream is not its idleness.
+  const idle = (): DfsError =>
+    new DfsError(ErrorCode.DEADLINE_EXCEEDED, `chunk ${header?.handle ?? '?'}: the writer sent nothing for ${ctx.idleTimeoutMs} ms; write cancelled, partial replica discarded`);
   try {
-    const first = await queue.next();
+    const first = await queue.nextWithin(ctx.idleTimeoutMs, idle);
     if (!first) throw invalid('WriteChunk stream ended before its header');
     if (first.msg.msg?.$case !== 'header') throw invalid('WriteChunk stream must start with a header');
     header = validateHeader(first.msg.msg.value, ctx.selfId);
     const { handle } = header;
-    // The primary orders mutations only while its chunk lease lasts (GFS §3.1).
-    const leaseExpiry = Number(first.msg.msg.value.leaseExpiryMs ?? 0);
-    if (leaseExpiry > 0 && Date.now() > leaseExpiry) {
+    // No token, no bytes: a write token for this chunk, this version and this node.
+    const claims = await ctx.tokens.check(call.metadata, handle, ['write']);
+    checkWriteVersion(claims, header.version, ctx.store.get(handle));
+    // A chunkserver dials only chunkservers the token names (the pipeline the master chose).
+    for (const ref of header.chain) {
+      if (!claims.nodes.includes(ref.id)) throw new DfsError(ErrorCode.PERMISSION_DENIED, `chunk ${handle}: the write chain names ${ref.id}, which the token does not`);
+    }
+    // The primary orders mutations only while its chunk lease lasts (GFS §3.1): the lease the
+    // master bound into the token, or the one the writer names, whichever ends first.
+    const named = Number(first.msg.msg.value.leaseExpiryMs ?? 0);
+    const leaseExpiry = [claims.leaseExpiryMs, named].filter((t) => t > 0).reduce((a, b) => Math.min(a, b), Infinity);
+    if (leaseExpiry !== Infinity && Date.now() > leaseExpiry) {
       throw new DfsError(ErrorCode.LEASE_EXPIRED, `chunk ${handle}: the primary's lease expired at ${new Date(leaseExpiry).toISOString()}`);
     }
     // A brand-new replica (nothing stored under this handle) may commit before the downstream
@@ -250,11 +269,11 @@ export async function handleWriteChunk(
     const fi = ctx.store.faultInjector;
     const next = header.chain[0];
     if (next) {
-      forwarder = new Forwarder(ctx.peers.get(next.address), next, header, ctx.pipelineTimeoutMs);
+      forwarder = new Forwarder(ctx.peers.get(next.address), next, header, ctx.pipelineTimeoutMs, claims.token);
       forwarder.onFailure((err) => queue.fail(err));
     }
     for (;;) {
-      const m = await queue.next();
+      const m = await queue.nextWithin(ctx.idleTimeoutMs, idle);
       if (!m) break;
       const body = m.msg.msg;
       if (body?.$case !== 'frame') throw invalid(body?.$case === 'header' ? 'WriteChunk stream has a second header' : 'WriteChunk message without a frame');
@@ -313,9 +332,10 @@ export async function handleWriteChunk(
   }
 }
 
-/** Metadata carrying the request id to the next hop. */
-function requestMetadata(requestId: string): Metadata {
+/** Metadata carrying the request id and the write token to the next hop. */
+function requestMetadata(requestId: string, token: string): Metadata {
   const md = new Metadata();
   if (requestId) md.set(REQUEST_ID_KEY, requestId);
+  md.set(CHUNK_TOKEN_KEY, token);
   return md;
 }

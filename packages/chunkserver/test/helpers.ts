@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Metadata, Server, type ServiceError, type handleUnaryCall } from '@grpc/grpc-js';
 import {
   BLOCK_SIZE,
+  CHUNK_TOKEN_KEY,
   ChunkServiceClient,
   ChunkserverControlServiceService,
   DfsError,
@@ -26,7 +27,7 @@ import {
   type WriteHeader,
   framePieces,
 } from '@dfs/proto';
-import { INSECURE, serverCredentials, channelCredentials } from '@dfs/security';
+import { INSECURE, serverCredentials, channelCredentials, mintChunkToken, type ChunkOp, type ChunkTokenKey } from '@dfs/security';
 import { startChunkserver, type ChunkserverOptions, type RunningChunkserver } from '../src/index.js';
 
 /** A temp directory removed by `cleanup`. */
@@ -37,6 +38,32 @@ export async function tempDir(prefix = 'dfs-cs-'): Promise<string> {
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
+
+/** The chunk-token key every FakeMaster hands out (a real master's ring is in its Raft state). */
+export const TEST_KEY: ChunkTokenKey = { id: 'testkey', secret: Buffer.alloc(32, 7), activeFromMs: 0, expiresMs: 8_000_000_000_000 };
+/** Every chunkserver id a Fleet started: the test tokens name them all. */
+const FLEET_IDS = new Set<string>();
+
+/** A token a master would sign: all operations on `handle` at `version`, on every fleet node. */
+export function testToken(handle: number, version = 0, opts: { ops?: ChunkOp[]; nodes?: string[]; expiresMs?: number; leaseExpiryMs?: number; key?: ChunkTokenKey } = {}): string {
+  return mintChunkToken(opts.key ?? TEST_KEY, {
+    handle,
+    version,
+    ops: opts.ops ?? ['read', 'write', 'copy', 'delete'],
+    nodes: opts.nodes ?? [...FLEET_IDS],
+    user: 'tester',
+    expiresMs: opts.expiresMs ?? Date.now() + 600_000,
+    leaseExpiryMs: opts.leaseExpiryMs ?? 0,
+  });
+}
+
+export function tokenMetadata(token: string): Metadata {
+  const md = new Metadata();
+  md.set(CHUNK_TOKEN_KEY, token);
+  return md;
+}
+
+const TEST_WIRE_KEY = { id: TEST_KEY.id, secret: TEST_KEY.secret, activeFromMs: TEST_KEY.activeFromMs, expiresMs: TEST_KEY.expiresMs };
 
 /**
  * A fake master leader: ChunkserverControlService + ReportBadReplica, recording what arrives.
@@ -72,11 +99,11 @@ export class FakeMaster {
     this.server.addService(ChunkserverControlServiceService, {
       register: guard<RegisterRequest, RegisterResponse>((req) => {
         this.registers.push(req);
-        return { leaderAddress: this.address, leader: this.leader };
+        return { leaderAddress: this.address, leader: this.leader, chunkKeys: [TEST_WIRE_KEY] };
       }),
       heartbeat: guard<HeartbeatRequest, HeartbeatResponse>((req) => {
         this.heartbeats.push(req);
-        return { reregister: false, deleteHandles: [], replicate: [], leader: this.leader, ...this.heartbeatReply(req) };
+        return { reregister: false, deleteHandles: [], replicate: [], leader: this.leader, chunkKeys: [TEST_WIRE_KEY], ...this.heartbeatReply(req) };
       }),
     });
     this.server.addService(MasterServiceService, {
@@ -121,6 +148,7 @@ export class Fleet {
   async start(opts: Partial<ChunkserverOptions> & { id: string; masters: string[] }): Promise<RunningChunkserver> {
     const dir = opts.dir ?? (await tempDir());
     if (!opts.dir) this.dirs.push(dir);
+    FLEET_IDS.add(opts.id);
     const cs = await startChunkserver({ listen: '127.0.0.1:0', security: INSECURE, heartbeatMs: 50, logLevel: 'silent', ...opts, dir });
     this.servers.push(cs);
     return cs;
@@ -145,10 +173,16 @@ export class Fleet {
 
 export type WriteMessage = { header: WriteHeader } | { frame: { data: Buffer; crc32c: number; pieceCrc32cs?: number[] } };
 
-/** Streams a WriteChunk call: `messages` as given (for malformed-input tests). */
-export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[]): Promise<WriteChunkResponse> {
+/**
+ * Streams a WriteChunk call: `messages` as given (for malformed-input tests), with a token for
+ * the header's chunk and version unless `token` is given ('' = none).
+ */
+export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[], token?: string): Promise<WriteChunkResponse> {
+  const first = messages[0];
+  const h = first && 'header' in first ? first.header : undefined;
+  const t = token ?? (h ? testToken(h.handle, h.version) : '');
   return new Promise((resolve, reject) => {
-    const call = client.writeChunk(new Metadata(), { deadline: Date.now() + 20_000 }, (err, resp) => (err ? reject(err) : resolve(resp)));
+    const call = client.writeChunk(t ? tokenMetadata(t) : new Metadata(), { deadline: Date.now() + 20_000 }, (err, resp) => (err ? reject(err) : resolve(resp)));
     for (const m of messages) {
       if ('header' in m) call.write({ msg: { $case: 'header', value: m.header } });
       else call.write({ msg: { $case: 'frame', value: { pieceCrc32cs: [], ...m.frame } } });
@@ -171,8 +205,8 @@ export function frames(data: Buffer, frameSize = BLOCK_SIZE): WriteMessage[] {
   return out;
 }
 
-export function writeChunk(client: ChunkServiceClient, h: WriteHeader, data: Buffer, frameSize = BLOCK_SIZE): Promise<WriteChunkResponse> {
-  return writeRaw(client, [{ header: h }, ...frames(data, frameSize)]);
+export function writeChunk(client: ChunkServiceClient, h: WriteHeader, data: Buffer, frameSize = BLOCK_SIZE, token?: string): Promise<WriteChunkResponse> {
+  return writeRaw(client, [{ header: h }, ...frames(data, frameSize)], token);
 }
 
 /**
@@ -182,8 +216,10 @@ export function writeChunk(client: ChunkServiceClient, h: WriteHeader, data: Buf
 export async function readChunk(
   client: ChunkServiceClient,
   req: Partial<ReadChunkRequest> & { handle: number },
+  token?: string,
 ): Promise<{ data: Buffer; frames: ReadChunkResponse[]; messages: ReadChunkResponse[] }> {
-  const stream = client.readChunk({ version: 0, offset: 0, length: 0, requestId: '', ...req }, { deadline: Date.now() + 20_000 });
+  const t = token ?? testToken(req.handle, req.version ?? 0);
+  const stream = client.readChunk({ version: 0, offset: 0, length: 0, requestId: '', ...req }, t ? tokenMetadata(t) : new Metadata(), { deadline: Date.now() + 20_000 });
   const got: ReadChunkResponse[] = [];
   await new Promise<void>((resolve, reject) => {
     stream.on('data', (r: ReadChunkResponse) => got.push(r));
@@ -196,8 +232,8 @@ export async function readChunk(
   return { data: Buffer.concat(got.map((f) => f.data)), frames, messages: got };
 }
 
-export function chunkInfo(client: ChunkServiceClient, handle: number): Promise<ChunkInfoResponse> {
-  return new Promise((resolve, reject) => client.chunkInfo({ handle }, (err, r) => (err ? reject(err) : resolve(r))));
+export function chunkInfo(client: ChunkServiceClient, handle: number, token = testToken(handle)): Promise<ChunkInfoResponse> {
+  return new Promise((resolve, reject) => client.chunkInfo({ handle }, tokenMetadata(token), (err, r) => (err ? reject(err) : resolve(r))));
 }
 
 /** Runs `p`, expecting a DfsError with `code`; returns it. */

@@ -15,6 +15,8 @@ import {
   writeChunk,
   writeRaw,
   type WriteMessage,
+  testToken,
+  tokenMetadata,
 } from './helpers.js';
 
 const ref = (cs: RunningChunkserver): ChunkserverRef => ({ id: cs.id, address: cs.address, rack: '' });
@@ -64,7 +66,8 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     const b = seededBytes(3 * BLOCK_SIZE, 5);
     const chain = [ref(c2), ref(c3)];
     await writeChunk(fleet.client(c1.address), header({ handle: 101, chain }), a);
-    const resp = await writeChunk(fleet.client(c1.address), header({ handle: 101, chain, offset: a.length }), b, 40_000);
+    // An append mutates a committed replica: under a newer (granted) version, as a master hands out.
+    const resp = await writeChunk(fleet.client(c1.address), header({ handle: 101, version: 2, chain, offset: a.length }), b, 40_000);
     const all = Buffer.concat([a, b]);
     assert.equal(resp.length, all.length);
     assert.equal(resp.crc32c, crc32cOf(all));
@@ -82,7 +85,7 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
   it('fails the whole write naming a dead downstream chunkserver, leaving no replica', async () => {
     const dead = { id: 'c9', address: '127.0.0.1:1', rack: '' };
     const err = await expectDfsError(
-      writeChunk(fleet.client(c1.address), header({ handle: 102, chain: [ref(c2), dead] }), seededBytes(3 * BLOCK_SIZE)),
+      writeChunk(fleet.client(c1.address), header({ handle: 102, chain: [ref(c2), dead] }), seededBytes(3 * BLOCK_SIZE), BLOCK_SIZE, testToken(102, 1, { nodes: ['c1', 'c2', 'c9'] })),
       ErrorCode.UNAVAILABLE,
     );
     assert.match(err.message, /chunkserver c9 \(127\.0\.0\.1:1\) failed/);
@@ -184,9 +187,10 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     const client = fleet.client(c1.address);
     await writeChunk(client, header({ handle: 106 }), seededBytes(10));
     await writeChunk(client, header({ handle: 107 }), seededBytes(10));
-    await new Promise<void>((res, rej) => client.deleteChunk({ handle: 106 }, (e) => (e ? rej(e) : res())));
+    const del = tokenMetadata(testToken(106, 1, { ops: ['delete'] }));
+    await new Promise<void>((res, rej) => client.deleteChunk({ handle: 106 }, del, (e) => (e ? rej(e) : res())));
     await expectDfsError(chunkInfo(client, 106), ErrorCode.UNKNOWN_CHUNK);
-    await expectDfsError(new Promise((res, rej) => client.deleteChunk({ handle: 106 }, (e) => (e ? rej(e) : res(undefined)))), ErrorCode.UNKNOWN_CHUNK);
+    await expectDfsError(new Promise((res, rej) => client.deleteChunk({ handle: 106 }, del, (e) => (e ? rej(e) : res(undefined)))), ErrorCode.UNKNOWN_CHUNK);
     master.heartbeatReply = (req) => (req.id === 'c1' ? { deleteHandles: [107] } : {});
     await waitFor('chunk 107 deleted by a heartbeat command', async () => {
       try {
@@ -202,13 +206,13 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     const data = seededBytes(4 * BLOCK_SIZE + 9, 8);
     await writeChunk(fleet.client(c1.address), header({ handle: 108, version: 4 }), data);
     const resp = await new Promise<{ length: number; crc32c: number }>((res, rej) =>
-      fleet.client(c2.address).copyChunk({ handle: 108, version: 4, source: ref(c1) }, (e, r) => (e ? rej(e) : res(r))),
+      fleet.client(c2.address).copyChunk({ handle: 108, version: 4, source: ref(c1) }, tokenMetadata(testToken(108, 4, { ops: ['copy'], nodes: ['c1', 'c2'] })), (e, r) => (e ? rej(e) : res(r))),
     );
     assert.deepEqual(resp, { length: data.length, crc32c: crc32cOf(data) });
     assert.ok((await readChunk(fleet.client(c2.address), { handle: 108 })).data.equals(data));
     assert.equal((await chunkInfo(fleet.client(c2.address), 108)).version, 4);
 
-    master.heartbeatReply = (req) => (req.id === 'c3' && !master.reported('c3').has(108) ? { replicate: [{ handle: 108, version: 4, source: ref(c2) }] } : {});
+    master.heartbeatReply = (req) => (req.id === 'c3' && !master.reported('c3').has(108) ? { replicate: [{ handle: 108, version: 4, source: ref(c2), token: testToken(108, 4, { ops: ['copy'], nodes: ['c2', 'c3'] }) }] } : {});
     await waitFor('c3 reports the copied replica', () => master.reported('c3').has(108));
     assert.ok((await readChunk(fleet.client(c3.address), { handle: 108 })).data.equals(data));
   });
@@ -222,7 +226,7 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     try {
       const resp = await new Promise<{ length: number; replicas: string[] }>((resolve, reject) => {
-        const call = fleet.client(c1.address).writeChunk((err, r) => (err ? reject(err) : resolve(r)));
+        const call = fleet.client(c1.address).writeChunk(tokenMetadata(testToken(109, 1)), (err, r) => (err ? reject(err) : resolve(r)));
         call.write({ msg: { $case: 'header', value: header({ handle: 109, chain: [ref(c2), ref(c3)], chunkSize: size }) } });
         let sent = 0;
         const pump = (): void => {

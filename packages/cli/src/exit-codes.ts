@@ -40,6 +40,7 @@ export function exitCodeFor(err: DfsError): number {
     case ErrorCode.SAFE_MODE:
       return EXIT.UNAVAILABLE;
     case ErrorCode.PERMISSION_DENIED:
+    case ErrorCode.TOKEN_EXPIRED:
       return EXIT.PERMISSION_DENIED;
     case ErrorCode.QUOTA_EXCEEDED:
       return EXIT.QUOTA_EXCEEDED;

@@ -9,9 +9,10 @@ import {
   type ChunkserverRef,
   type ReadChunkResponse,
 } from '@dfs/proto';
+import { decodeChunkToken } from '@dfs/security';
 import type { ChunkserverPool } from './rpc.js';
 import type { ReadPolicy } from './read-policy.js';
-import { requestMetadata } from './rpc.js';
+import { chunkMetadata } from './rpc.js';
 
 export interface RangeReadContext {
   pool: ChunkserverPool;
@@ -21,6 +22,38 @@ export interface RangeReadContext {
   /** Called for a replica that served bytes failing their checksum. */
   onCorruptReplica?: (handle: number, replica: ChunkserverRef, reason: string) => void;
   timeoutMs: number;
+  /**
+   * Asks the master again for the chunk's token (and replicas) once it has expired: updates
+   * `chunk` in place, so every later piece of a long read uses the fresh one.
+   */
+  refresh?: (chunk: ChunkLocation) => Promise<void>;
+}
+
+/** A token this close to its expiry is refreshed before use rather than refused mid-read. */
+const TOKEN_MARGIN_MS = 2_000;
+
+/** When the chunk's token expires (ms), or undefined without a readable token. */
+export function tokenExpiry(chunk: ChunkLocation): number | undefined {
+  if (!chunk.token) return undefined;
+  try {
+    return decodeChunkToken(chunk.token).claims.expiresMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The replicas the chunk's token names: a client dials only those (a location whose token
+ * names other nodes is not to be trusted with bytes). No token: the list as given.
+ */
+export function tokenReplicas(chunk: ChunkLocation): ChunkserverRef[] {
+  if (!chunk.token) return chunk.replicas;
+  try {
+    const nodes = new Set(decodeChunkToken(chunk.token).claims.nodes);
+    return chunk.replicas.filter((r) => nodes.has(r.id));
+  } catch {
+    return chunk.replicas;
+  }
 }
 
 /** Whether the master recorded the chunk's whole CRC32C (0 = not recorded; an empty chunk has nothing to check). */
@@ -42,7 +75,7 @@ async function readFromReplica(
   const alignedStart = start - (start % BLOCK_SIZE);
   const call = ctx.pool.get(replica.address).readChunk(
     { handle: chunk.handle, version: chunk.version, offset: alignedStart, length: end - alignedStart, requestId: ctx.requestId ?? '' },
-    requestMetadata(ctx.requestId),
+    chunkMetadata(ctx.requestId, chunk.token),
     { deadline: Date.now() + ctx.timeoutMs },
   );
   const onAbort = (): void => call.cancel();
@@ -105,23 +138,35 @@ async function readFromReplica(
 /** Reads [start, end) of a chunk, trying replicas in policy order and falling back on any failure. */
 export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation, start: number, end: number): Promise<Buffer[]> {
   if (end <= start) return [];
-  const replicas = ctx.policy.order(chunk.replicas);
-  if (replicas.length === 0) {
-    throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} has no live replica`);
-  }
+  const expiry = tokenExpiry(chunk);
+  if (ctx.refresh && expiry !== undefined && expiry - TOKEN_MARGIN_MS <= Date.now()) await ctx.refresh(chunk);
   const errors: string[] = [];
-  for (const replica of replicas) {
-    if (ctx.signal?.aborted) throw new DfsError(ErrorCode.CANCELLED, 'read cancelled');
-    ctx.policy.begin(replica.address);
-    try {
-      return await readFromReplica(ctx, chunk, replica, start, end);
-    } catch (e) {
-      const err = toDfsError(e);
-      if (err.code === ErrorCode.CANCELLED && ctx.signal?.aborted) throw err;
-      errors.push(`${replica.id}: ${err.message}`);
-    } finally {
-      ctx.policy.end(replica.address);
+  // One refresh per call: a token that expired in flight (or clocks that disagree) is renewed once.
+  for (let round = 0; round < 2; round++) {
+    const replicas = ctx.policy.order(tokenReplicas(chunk));
+    if (replicas.length === 0) {
+      throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} has no live replica`);
     }
+    let expired = false;
+    for (const replica of replicas) {
+      if (ctx.signal?.aborted) throw new DfsError(ErrorCode.CANCELLED, 'read cancelled');
+      ctx.policy.begin(replica.address);
+      try {
+        return await readFromReplica(ctx, chunk, replica, start, end);
+      } catch (e) {
+        const err = toDfsError(e);
+        if (err.code === ErrorCode.CANCELLED && ctx.signal?.aborted) throw err;
+        errors.push(`${replica.id}: ${err.message}`);
+        if (err.code === ErrorCode.TOKEN_EXPIRED) {
+          expired = true;
+          break;
+        }
+      } finally {
+        ctx.policy.end(replica.address);
+      }
+    }
+    if (!expired || !ctx.refresh || round > 0) break;
+    await ctx.refresh(chunk);
   }
   throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle}: every replica failed (${errors.join('; ')})`);
 }

@@ -12,7 +12,7 @@ import {
   type WriteChunkRequest,
   type WriteChunkResponse,
 } from '@dfs/proto';
-import { requestMetadata, type ChunkserverPool } from './rpc.js';
+import { chunkMetadata, type ChunkserverPool } from './rpc.js';
 
 export interface ChunkWriteResult {
   length: number;
@@ -58,7 +58,7 @@ export async function writeChunk(
     ChunkServiceService.writeChunk.path,
     (b: Buffer) => b,
     ChunkServiceService.writeChunk.responseDeserialize,
-    requestMetadata(opts.requestId),
+    chunkMetadata(opts.requestId, location.token),
     { deadline },
     (err, res) => (err || !res ? settle.reject(err ?? new Error('empty WriteChunk response')) : settle.resolve(res)),
   );

@@ -31,7 +31,7 @@ import { MasterPool } from './master-pool.js';
 import { backupSources, takeBackup } from './metadata-backup.js';
 import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
 import type { UnaryMethod } from './rpc.js';
-import { chunkserverPool, type ChunkserverPool } from './rpc.js';
+import { chunkserverPool, delay, type ChunkserverPool } from './rpc.js';
 
 export interface DfsClientOptions {
   /** Master gRPC addresses (host:port). */
@@ -56,10 +56,9 @@ export interface DfsClientOptions {
   parallelReads?: number;
   /**
    * Keep files of at most MAX_INLINE_BYTES inline in the metadata (one CreateFile, no
-   * chunkserver). Default false: an append to an inline file is a read-modify-write, so two
-   * clients appending to one small file at once can lose an acknowledged append (the
-   * partition nemesis found it); until that rewrite is conditional, only a writer that knows
-   * its small files are never appended concurrently should turn this on.
+   * chunkserver). Default true. An append to an inline file rewrites it conditionally (it
+   * replaces only the inode it read, else reads again), so concurrent appenders lose nothing.
+   * False writes every file in chunks (a test that needs chunks and replicas of a small file).
    */
   inlineSmallFiles?: boolean;
   /** Identifies this client's writer leases. */
@@ -139,6 +138,10 @@ const DEFAULTS = {
 const STREAM_HELD_BYTES = 128 * 1024 * 1024;
 
 const MAX_PARALLEL_CHUNKS = 16;
+/** Conditional rewrites of an inline file that lost to another writer before the append gives up. */
+const REWRITE_ATTEMPTS = 64;
+/** Longest random pause (ms) before reading a contended inline file again. */
+const REWRITE_MAX_BACKOFF_MS = 100;
 /** Size of one local file read (put) or gathered write (get): one thread-pool round trip per MiB, not per block. */
 const LOCAL_IO_BYTES = 1024 * 1024;
 
@@ -215,7 +218,7 @@ export class DfsClient {
   readonly umask: number;
 
   constructor(options: DfsClientOptions) {
-    this.inlineLimit = options.inlineSmallFiles ? MAX_INLINE_BYTES : -1;
+    this.inlineLimit = (options.inlineSmallFiles ?? true) ? MAX_INLINE_BYTES : -1;
     this.opts = {
       callTimeoutMs: options.callTimeoutMs ?? DEFAULTS.callTimeoutMs,
       retryWindowMs: options.retryWindowMs ?? DEFAULTS.retryWindowMs,
@@ -452,7 +455,7 @@ export class DfsClient {
    * A file of at most MAX_INLINE_BYTES: one CreateFile carrying the bytes, one log entry,
    * no chunkserver (inline data; the trade-off is in packages/master/DESIGN.md).
    */
-  private async putInline(path: string, data: Buffer, opts: PutOptions): Promise<FileStatus> {
+  private async putInline(path: string, data: Buffer, opts: PutOptions, replaces?: number): Promise<FileStatus> {
     const res = await this.masters.call(
       (c) => c.createFile,
       {
@@ -466,6 +469,7 @@ export class DfsClient {
         allocateFirstChunk: false,
         inline: true,
         inlineData: data,
+        ...(replaces ? { replacesInode: replaces } : {}),
       },
       { signal: opts.signal, requestId: opts.requestId },
     );
@@ -526,12 +530,13 @@ export class DfsClient {
   }
 
   /** `allocateFirstChunk`: CreateFile also allocates chunk 0 (saves a round trip when there is data). */
-  private openWriter(path: string, opts: PutOptions, parallelChunks: number, allocateFirstChunk = true): Promise<FileWriter> {
+  /** `replaces`: a conditional rewrite of that inode (see rewriteInline). */
+  private openWriter(path: string, opts: PutOptions, parallelChunks: number, allocateFirstChunk = true, replaces?: number): Promise<FileWriter> {
     return FileWriter.create(
       this.masters,
       this.chunkservers,
       path,
-      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: (opts.mode ?? 0o666) & ~this.umask, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk },
+      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: (opts.mode ?? 0o666) & ~this.umask, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk, replaces },
       this.writerOptions(opts, parallelChunks),
     );
   }
@@ -676,19 +681,45 @@ export class DfsClient {
 
   /**
    * Appending to a file kept inline: its bytes are in the metadata, so the file is written
-   * again (old bytes, then the new ones) with overwrite, inline again if it still fits. The
-   * overwrite is atomic, but two clients appending to one small file at once may lose one
-   * append (read-modify-write): unlike a chunked file, there is no writer lease to refuse the second.
+   * again (old bytes, then the new ones) — inline again if it still fits — as a *conditional*
+   * rewrite that replaces only the inode it read (compare-and-swap in the master's apply).
+   * When another writer replaced the file first, the answer is STALE_VERSION and nothing
+   * changed: read it again and retry, so concurrent appenders never lose an acknowledged append.
+   * A tail longer than MAX_INLINE_BYTES is not held in memory: the file first becomes a chunked
+   * file of the same bytes (the same compare-and-swap), then the tail goes through the writer
+   * lease like any append.
    */
   private async rewriteInline(located: Located, source: string | NodeJS.ReadableStream, path: string, opts: AppendOptions): Promise<FileStatus> {
-    const old = located.inline ?? Buffer.alloc(0);
-    const tail: AsyncIterable<Buffer | string> = typeof source === 'string' ? (fsCreateReadStream(source) as AsyncIterable<Buffer>) : (source as AsyncIterable<Buffer | string>);
-    const both = async function* (): AsyncGenerator<Buffer | string> {
-      yield old;
-      yield* tail;
-    };
-    const { mode, replication } = located.file;
-    return this.put(Readable.from(both()), path, { ...opts, overwrite: true, mode: mode & 0o7777, replication });
+    const stream: AsyncIterable<Buffer | string> = typeof source === 'string' ? (fsCreateReadStream(source) as AsyncIterable<Buffer>) : (source as AsyncIterable<Buffer | string>);
+    const head = await peekStream(stream, MAX_INLINE_BYTES);
+    for (let attempt = 1; ; attempt++) {
+      // A file with hard links keeps its inode across rewrites, so the inode cannot tell them
+      // apart: it is converted to chunks once (old bytes only), then appended under the lease.
+      const convert = !head.ended || located.file.nlink > 1;
+      const tail = head.ended && !convert ? head.bytes : Buffer.alloc(0);
+      try {
+        const file = await this.replaceInline(located, Buffer.concat([located.inline ?? Buffer.alloc(0), tail]), path, opts, convert);
+        if (!convert) return file;
+        return await this.append(head.ended ? head.bytes : Readable.from(head.rest), path, opts);
+      } catch (err) {
+        // Nothing was written: another writer replaced the file, or is rewriting it right now.
+        const lost = DfsError.is(err, ErrorCode.STALE_VERSION) || DfsError.is(err, ErrorCode.LEASE_HELD);
+        if (!lost || attempt >= REWRITE_ATTEMPTS) throw err;
+      }
+      await delay(Math.random() * Math.min(REWRITE_MAX_BACKOFF_MS, 2 ** attempt), opts.signal);
+      located = await this.locate(path, opts);
+      // Someone else made it a chunked file meanwhile: an ordinary append from here.
+      if (!located.inline) return this.append(head.ended ? head.bytes : Readable.from(head.rest), path, opts);
+    }
+  }
+
+  /** Writes `bytes` over the inline file `located`, only if the path still holds that inode. */
+  private async replaceInline(located: Located, bytes: Buffer, path: string, opts: AppendOptions, chunked: boolean): Promise<FileStatus> {
+    const put: PutOptions = { ...opts, overwrite: true, mode: located.file.mode & 0o7777, replication: located.file.replication };
+    const replaces = located.file.inode;
+    if (!chunked && bytes.length <= this.inlineLimit) return this.putInline(path, bytes, put, replaces);
+    const writer = await this.openWriter(path, put, 1, true, replaces);
+    return this.pumpStream(writer, Readable.from([bytes]), put);
   }
 
   /** A Writable that uploads to `remote`; the file appears when the stream finishes. */
@@ -733,6 +764,7 @@ export class DfsClient {
         requestId: opts.requestId,
         signal: fanOutSignal(opts.signal),
         timeoutMs: 60_000,
+        refresh: this.tokenRefresher(file.path, opts),
         onCorruptReplica: (handle, replica, reason) => {
           this.masters
             .call((c) => c.reportBadReplica, { handle, chunkserverId: replica.id, reason }, { requestId: opts.requestId })
@@ -745,6 +777,25 @@ export class DfsClient {
       end,
       this.opts.parallelReads ?? autoParallelReads(chunks),
     );
+  }
+
+  /**
+   * Renews the chunk access tokens of a long read: one GetFile serves every chunk that asks
+   * within a second, and each chunk takes its fresh token and replicas from it.
+   */
+  private tokenRefresher(path: string, opts: CallOptions): (chunk: ChunkLocation) => Promise<void> {
+    let fetched: Promise<Map<number, ChunkLocation>> | undefined;
+    let at = 0;
+    return async (chunk) => {
+      if (!fetched || Date.now() - at > 1000) {
+        at = Date.now();
+        fetched = this.locate(path, opts).then((l) => new Map(l.chunks.map((c) => [c.handle, c])));
+      }
+      const fresh = (await fetched).get(chunk.handle);
+      if (!fresh) throw new DfsError(ErrorCode.NOT_FOUND, `${path}: chunk ${chunk.handle} is no longer part of the file`);
+      chunk.token = fresh.token;
+      chunk.replicas = fresh.replicas;
+    };
   }
 
   /** A Readable of the file, like fs.createReadStream (`end` inclusive). */

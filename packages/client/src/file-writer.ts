@@ -11,6 +11,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import type { MasterPool } from './master-pool.js';
 import type { ChunkserverPool } from './rpc.js';
 import { writeChunk } from './chunk-write.js';
+import { tokenExpiry } from './chunk-read.js';
 import { delay } from './rpc.js';
 
 /** Where a chunk's bytes come from: replayable, so a failed pipeline can be retried. */
@@ -41,6 +42,14 @@ interface AppendTarget {
 }
 
 /** The chunkserver a pipeline failure names in its trailer, if any. */
+/** A write token with less than this left is renewed before the chunk is written. */
+const WRITE_TOKEN_MARGIN_MS = 5_000;
+
+function tokenExpiresSoon(loc: ChunkLocation): boolean {
+  const expiry = tokenExpiry(loc);
+  return expiry !== undefined && expiry - WRITE_TOKEN_MARGIN_MS <= Date.now();
+}
+
 function namedFailure(err: DfsError): string | undefined {
   const cause = err.cause as Partial<ServiceError> | undefined;
   const named = cause?.metadata?.get?.(FAILED_CHUNKSERVER_KEY)?.[0];
@@ -98,7 +107,7 @@ export class FileWriter {
     masters: MasterPool,
     chunkservers: ChunkserverPool,
     path: string,
-    create: { overwrite: boolean; replication: number; mode: number; chunkSize: number; allocateFirstChunk?: boolean },
+    create: { overwrite: boolean; replication: number; mode: number; chunkSize: number; allocateFirstChunk?: boolean; replaces?: number | undefined },
     opts: FileWriterOptions,
   ): Promise<FileWriter> {
     const res = await masters.call(
@@ -112,6 +121,8 @@ export class FileWriter {
         chunkSize: create.chunkSize,
         opId: randomUUID(),
         allocateFirstChunk: create.allocateFirstChunk ?? false,
+        // A conditional rewrite: attaches only over this inode (else STALE_VERSION).
+        ...(create.replaces ? { replacesInode: create.replaces } : {}),
       },
       { signal: opts.signal, requestId: opts.requestId },
     );
@@ -331,15 +342,18 @@ export class FileWriter {
    * entry (each with its own replica set), so small chunks do not pay a Raft commit each.
    */
   private allocate(index: number, exclude: string[], retry: boolean): Promise<ChunkLocation> {
+    // A location allocated ahead whose write token is about to expire is replaced by a fresh
+    // AddChunk (as a retry replaces a failed attempt): that is how a slow writer renews it.
+    const usable = (loc: ChunkLocation): boolean => !loc.replicas.some((r) => exclude.includes(r.id)) && !tokenExpiresSoon(loc);
     const first = this.firstChunk;
     if (index === 0 && first) {
       this.firstChunk = undefined;
-      if (!first.replicas.some((r) => exclude.includes(r.id))) return Promise.resolve(first);
+      if (usable(first)) return Promise.resolve(first);
     }
     const next = this.addChunkQueue.then(async () => {
       const ready = this.prefetched.get(index);
       this.prefetched.delete(index);
-      if (ready && !retry && !ready.replicas.some((r) => exclude.includes(r.id))) return ready;
+      if (ready && !retry && usable(ready)) return ready;
       const count = !retry && this.expectedChunks !== undefined ? Math.max(1, Math.min(this.opts.parallelChunks, this.expectedChunks - index, 64)) : 1;
       const res = await this.masters.call(
         (c) => c.addChunk,

@@ -62,9 +62,12 @@ export class ChunkLeases {
   }
 
   /** The writer renewed its file leases: extend its chunk leases too. */
-  renewClient(clientId: string, now: number): void {
+  renewClient(clientId: string, now: number, capOf?: (handle: number) => number | undefined): void {
     for (const lease of this.leases.values()) {
-      if (lease.clientId === clientId && lease.expiry > now) lease.expiry = now + this.leaseMs;
+      if (lease.clientId !== clientId || lease.expiry <= now) continue;
+      // A chunk lease never outlives its file's writer lease (which has a hard limit).
+      const cap = capOf?.(lease.handle) ?? Infinity;
+      lease.expiry = Math.max(lease.expiry, Math.min(now + this.leaseMs, cap));
     }
   }
 

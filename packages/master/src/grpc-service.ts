@@ -173,7 +173,7 @@ export function masterServiceHandlers(master: Master, logger: Logger, audit?: Au
   const path = <R extends { path: string }>(r: R): { path: string } => ({ path: r.path });
   return {
     createFile: h('CreateFile', (r, c) => master.createFile(r, c.caller), path),
-    addChunk: unary(logger, 'AddChunk', (r) => master.addChunk(r), undefined, at),
+    addChunk: h('AddChunk', (r, c) => master.addChunk(r, c.caller)),
     abandonChunk: unary(logger, 'AbandonChunk', (r) => master.abandonChunk(r), undefined, at),
     completeFile: unary(logger, 'CompleteFile', (r) => master.completeFile(r), undefined, at),
     renewLease: unary(logger, 'RenewLease', (r) => master.renewLease(r), undefined, at),

@@ -77,6 +77,8 @@ import {
 } from '@dfs/proto';
 import { SUPERUSER, type Caller, type CallerSource } from './auth/caller.js';
 import { MAX_TOKEN_TTL_MS, TokenService, newSigningKey } from './auth/tokens.js';
+import { signingKeyOf } from '@dfs/security';
+import { ChunkTokenIssuer, DEFAULT_CHUNK_TOKEN_CONFIG, keysForChunkservers, planChunkKey, type ChunkTokenConfig } from './auth/chunk-tokens.js';
 import type { Clock } from './clock.js';
 import type { CommandLog } from './command-log.js';
 import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/registry.js';
@@ -112,6 +114,8 @@ export interface MasterConfig {
   minReplicas: number;
   deadAfterMs: number;
   leaseMs: number;
+  /** HDFS hard limit: renewals keep a file's lease at most this long past its last progress. */
+  leaseHardLimitMs: number;
   /** 0 disables the trash (deletes are immediate). */
   trashIntervalMs: number;
   safeModeMs: number;
@@ -121,6 +125,8 @@ export interface MasterConfig {
   leaseRecoveriesPerTick: number;
   /** Chunks checked per tick by the background replication scan, and replicas by the GC scan. */
   scanBatch: number;
+  /** Chunk access tokens: their lifetime and the key ring's rotation (auth/chunk-tokens.ts). */
+  chunkTokens: ChunkTokenConfig;
 }
 
 export function defaultMasterConfig(id: string): MasterConfig {
@@ -131,12 +137,14 @@ export function defaultMasterConfig(id: string): MasterConfig {
     minReplicas: 1,
     deadAfterMs: 60_000,
     leaseMs: 60_000,
+    leaseHardLimitMs: 3_600_000,
     trashIntervalMs: 6 * 3_600_000,
     safeModeMs: 30_000,
     safeModeThreshold: 0.999,
     replication: DEFAULT_REPLICATION_LIMITS,
     leaseRecoveriesPerTick: 100,
     scanBatch: 5000,
+    chunkTokens: DEFAULT_CHUNK_TOKEN_CONFIG,
   };
 }
 
@@ -194,6 +202,8 @@ export class Master {
   private leaderSince = -Infinity;
   /** Signs and verifies people's bearer tokens with the cluster key (auth/tokens.ts). */
   readonly tokens: TokenService;
+  /** Signs chunk access tokens with the key ring in the Raft state (auth/chunk-tokens.ts). */
+  readonly chunkTokens: ChunkTokenIssuer;
 
   constructor(
     private readonly store: MetadataStore,
@@ -207,6 +217,7 @@ export class Master {
       signingKey: () => this.store.authKey(),
       isRevoked: (jti) => this.store.isTokenRevoked(jti),
     });
+    this.chunkTokens = new ChunkTokenIssuer(() => this.store.chunkKeys(), config.chunkTokens ?? DEFAULT_CHUNK_TOKEN_CONFIG);
     this.safeMode = new SafeMode({ threshold: config.safeModeThreshold, timeoutMs: config.safeModeMs });
     this.chunkLeases = new ChunkLeases(config.leaseMs);
     this.replication = new ReplicationMonitor(
@@ -375,12 +386,14 @@ export class Master {
       ...opIdOf(req),
       caller,
       ...(inlineData ? { inline: Buffer.from(inlineData).toString('base64') } : {}),
+      ...(req.replacesInode ? { replaces: req.replacesInode } : {}),
     });
     if (!firstChunk) return { file, firstChunk: undefined };
+    await this.ensureChunkKey();
     if (targets[0]) this.chunkLeases.grant(firstChunk.handle, targets[0].id, firstChunk.version, req.clientId, now);
     return {
       file,
-      firstChunk: { handle: firstChunk.handle, version: firstChunk.version, offset: 0, length: 0, crc32c: 0, replicas: targets.map(ref) },
+      firstChunk: this.writeLocation(firstChunk.handle, firstChunk.version, 0, targets, caller),
     };
   }
 
@@ -395,8 +408,16 @@ export class Master {
     });
   }
 
-  async addChunk(req: AddChunkRequest): Promise<AddChunkResponse> {
+  /** A new chunk's location for its writer, with a write token naming the pipeline. */
+  private writeLocation(handle: number, version: number, offset: number, targets: ChunkserverNode[], caller: Caller): ChunkLocation {
+    const replicas = targets.map(ref);
+    const token = this.chunkTokens.issue({ handle, version, ops: ['write'], nodes: replicas.map((r) => r.id), user: caller.user }, this.clock.now());
+    return { handle, version, offset, length: 0, crc32c: 0, replicas, token };
+  }
+
+  async addChunk(req: AddChunkRequest, caller: Caller = SUPERUSER): Promise<AddChunkResponse> {
     this.requireLeader();
+    await this.ensureChunkKey();
     const ino = this.store.inode(req.inode);
     if (!ino) throw new DfsError(ErrorCode.NOT_FOUND, `no such file: ${req.path || `inode ${req.inode}`}`);
     // Placement first: no log entry for a chunk that could not be placed.
@@ -433,9 +454,9 @@ export class Master {
     const more = (r.more ?? []).map((c, k) => {
       const t = moreTargets[k]!;
       if (t[0]) this.chunkLeases.grant(c.handle, t[0].id, c.version, req.clientId, this.clock.now());
-      return { handle: c.handle, version: c.version, offset: c.offset, length: 0, crc32c: 0, replicas: t.map(ref) };
+      return this.writeLocation(c.handle, c.version, c.offset, t, caller);
     });
-    return { chunk: { handle: r.handle, version: r.version, offset: r.offset, length: 0, crc32c: 0, replicas: targets.map(ref) }, more };
+    return { chunk: this.writeLocation(r.handle, r.version, r.offset, targets, caller), more };
   }
 
   async abandonChunk(req: AbandonChunkRequest): Promise<AbandonChunkResponse> {
@@ -473,6 +494,8 @@ export class Master {
     refuseSnapshotPath(pathComponents(path), path); // a snapshot's file shares its inode id with the live one
     const before = this.store.stat(path, caller);
     if (before.type !== FileType.FILE) throw new DfsError(before.type === FileType.DIRECTORY ? ErrorCode.IS_A_DIRECTORY : ErrorCode.INVALID_ARGUMENT, `not a regular file: ${before.path}`);
+    // Refused before proposing, as the apply would refuse it: an inline append costs no Raft round for nothing.
+    if (this.store.isInline(before.inode)) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `${before.path} is kept inline: rewrite it to append`);
     const now = this.clock.now();
     const { file, version } = await this.propose<OpenAppendResult>({
       type: 'OpenAppend', inode: before.inode, clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now), caller,
@@ -486,6 +509,11 @@ export class Master {
       const primary = last.replicas.reduce((a, b) => (load(b.id) < load(a.id) ? b : a));
       last.replicas = [primary, ...last.replicas.filter((r) => r !== primary)];
       leaseExpiryMs = this.chunkLeases.grant(last.handle, primary.id, version, req.clientId, now).expiry;
+      // The mutation's token: the granted version, bound to the primary's chunk lease.
+      last.token = this.chunkTokens.issue(
+        { handle: last.handle, version, ops: ['write'], nodes: last.replicas.map((r) => r.id), user: caller.user, leaseExpiryMs },
+        now,
+      );
     }
     return { file, chunks, version, leaseExpiryMs };
   }
@@ -493,8 +521,9 @@ export class Master {
   async renewLease(req: RenewLeaseRequest): Promise<RenewLeaseResponse> {
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
     const now = this.clock.now();
-    await this.propose({ type: 'RenewLease', clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now) });
-    this.chunkLeases.renewClient(req.clientId, now);
+    const hardLimit = Math.max(this.config.leaseHardLimitMs ?? 3_600_000, this.config.leaseMs);
+    await this.propose({ type: 'RenewLease', clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now), hardLimit });
+    this.chunkLeases.renewClient(req.clientId, now, (h) => this.store.leaseExpiryOfChunk(h));
     return {};
   }
 
@@ -502,7 +531,9 @@ export class Master {
     await this.beforeRead(req.staleOk, req.minIndex);
     const { file, chunks, inline } = this.store.getFile(req.path, caller);
     if (inline) return { file, chunks: [], inline: true, inlineData: inline };
+    if (chunks.length > 0) await this.ensureChunkKey();
     let offset = 0;
+    const now = this.clock.now();
     const out: ChunkLocation[] = chunks.map((c) => {
       const loc: ChunkLocation = {
         handle: c.handle,
@@ -520,6 +551,7 @@ export class Master {
       const primary = this.chunkLeases.get(c.handle, this.clock.now())?.primary;
       const at = primary ? loc.replicas.findIndex((r) => r.id === primary) : -1;
       if (at > 0) loc.replicas.unshift(...loc.replicas.splice(at, 1));
+      loc.token = this.chunkTokens.issue({ handle: c.handle, version: c.version, ops: ['read'], nodes: loc.replicas.map((r) => r.id), user: caller.user }, now);
       return loc;
     });
     // A follower learns a new chunk's replicas from the chunkservers' next heartbeat: until
@@ -859,13 +891,15 @@ export class Master {
     for (const r of req.replicas) this.noteReplica(node.id, r);
     const leader = this.isLeader();
     this.logger.info({ chunkserver: node.id, address: node.address, rack: node.rack, replicas: req.replicas.length, leader }, 'chunkserver registered');
-    return { leaderAddress: this.log.leaderAddress() ?? '', leader };
+    return { leaderAddress: this.log.leaderAddress() ?? '', leader, chunkKeys: keysForChunkservers(this.store.chunkKeys(), this.clock.now()) };
   }
 
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResponse> {
     const leader = this.isLeader();
     const node = this.registry.heartbeat(req, this.clock.now());
-    if (!node) return { reregister: true, deleteHandles: [], replicate: [], leader };
+    // Only an authenticated chunkserver gets here, under its own id (access.ts): it gets the key ring.
+    const chunkKeys = keysForChunkservers(this.store.chunkKeys(), this.clock.now());
+    if (!node) return { reregister: true, deleteHandles: [], replicate: [], leader, chunkKeys };
     if (leader && req.activeWrites > 0) this.chunkLeases.renewPrimary(node.id, this.clock.now());
     // Deletions first: a replica deleted and then copied back is reported in both lists.
     for (const h of req.deletedHandles ?? []) {
@@ -880,13 +914,19 @@ export class Master {
       if (req.decommissioning !== undefined && req.decommissioning !== this.registry.isDraining(node.id)) {
         this.registry.setDecommission(node.id, req.decommissioning);
       }
-      return { reregister: false, deleteHandles: [], replicate: [], leader };
+      return { reregister: false, deleteHandles: [], replicate: [], leader, chunkKeys };
     }
     this.operations.noteCapacity(node);
     // A finished copy frees a throttle slot: hand out the next one now rather than a tick later.
     if (!this.safeMode.isActive() && this.replication.queueLength() > 0) this.replication.plan(this.clock.now());
     const { deleteHandles, replicate } = this.replication.takeCommands(node.id);
-    return { reregister: false, deleteHandles, replicate, decommission: node.state === 'decommissioning' || node.state === 'decommissioned', leader };
+    if (replicate.length > 0) await this.ensureChunkKey();
+    // Each copy carries a token for the source's ReadChunk and ChunkInfo, naming source and target.
+    const now = this.clock.now();
+    for (const r of replicate) {
+      if (r.source) r.token = this.chunkTokens.issue({ handle: r.handle, version: r.version, ops: ['copy'], nodes: [r.source.id, node.id], user: node.id }, now);
+    }
+    return { reregister: false, deleteHandles, replicate, decommission: node.state === 'decommissioning' || node.state === 'decommissioned', leader, chunkKeys };
   }
 
   /** One reported replica: record it, count it for safe mode, delete it if garbage or stale. */
@@ -947,6 +987,8 @@ export class Master {
         return;
       }
       await this.nameCluster();
+      // Tokens are needed in safe mode too (reads): the key ring comes first.
+      await this.rotateChunkKeys(now);
       if (this.safeMode.update(now)) {
         this.logger.info({ safeMode: this.safeMode.status() }, 'left safe mode');
         this.scanCursor = 0;
@@ -962,6 +1004,28 @@ export class Master {
     } finally {
       this.ticking = false;
     }
+  }
+
+  private keyProposal: Promise<void> | undefined;
+
+  /**
+   * Before handing out tokens: a leader whose ring has no usable key (a new cluster, before
+   * the first tick) proposes one at once; a follower without one answers UNAVAILABLE from
+   * the issuer, which clients retry.
+   */
+  private async ensureChunkKey(): Promise<void> {
+    const now = this.clock.now();
+    if (signingKeyOf(this.store.chunkKeys(), now, this.chunkTokens.cfg.ttlMs) || !this.isLeader()) return;
+    this.keyProposal ??= this.rotateChunkKeys(now).finally(() => (this.keyProposal = undefined));
+    await this.keyProposal;
+  }
+
+  /** The leader keeps the chunk-token key ring fresh (auth/chunk-tokens.ts). */
+  private async rotateChunkKeys(now: number): Promise<void> {
+    const cmd = planChunkKey(this.store.chunkKeys(), now, this.chunkTokens.cfg);
+    if (!cmd) return;
+    const r = await this.propose<{ added: boolean; retired: number }>(cmd);
+    this.logger.info({ key: cmd.id, activeFrom: new Date(cmd.activeFrom).toISOString(), retired: r.retired }, 'chunk token key added');
   }
 
   /** The cluster's identity (12 hex digits), once its first leader named it. */

@@ -51,9 +51,14 @@ export interface MasterOptions {
   minReplicas?: number;
   deadAfterMs?: number;
   leaseMs?: number;
+  /** Renewals keep a file's lease at most this long past its last progress (default 1 h). */
+  leaseHardLimitMs?: number;
   /** 0 disables the trash. */
   trashIntervalMs?: number;
   safeModeMs?: number;
+  /** Chunk access tokens: lifetime (default 10 min) and key rotation period (default 1 h). */
+  chunkTokenTtlMs?: number;
+  chunkKeyRotationMs?: number;
   logLevel?: string;
   /** Other masters' HTTP addresses by id, so a follower's status page links to the leader's. */
   peerHttp?: Record<string, string>;
@@ -124,8 +129,13 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
       minReplicas: opts.minReplicas ?? base.minReplicas,
       deadAfterMs: opts.deadAfterMs ?? base.deadAfterMs,
       leaseMs: opts.leaseMs ?? base.leaseMs,
+      leaseHardLimitMs: positiveMs(opts.leaseHardLimitMs, base.leaseHardLimitMs, 'lease hard limit'),
       trashIntervalMs: opts.trashIntervalMs ?? base.trashIntervalMs,
       safeModeMs: opts.safeModeMs ?? base.safeModeMs,
+      chunkTokens: {
+        ttlMs: positiveMs(opts.chunkTokenTtlMs, base.chunkTokens.ttlMs, 'chunk token ttl'),
+        rotationMs: positiveMs(opts.chunkKeyRotationMs, base.chunkTokens.rotationMs, 'chunk key rotation'),
+      },
     };
     const master = new Master(store, commandLog, clock, config, logger);
     const metrics = createMasterMetrics(opts.id, master, commandLog);
@@ -202,4 +212,11 @@ function advertisedAddress(opts: MasterOptions, boundHost: string, port: number,
     throw new DfsError(ErrorCode.INVALID_ARGUMENT, `master ${opts.id}: --listen ${opts.listen} binds every interface; give --advertise HOST:PORT`);
   }
   return joinHostPort(boundHost, port);
+}
+
+/** A duration option: at least a second (a token or key that lives less is useless), at most a week. */
+function positiveMs(v: number | undefined, dflt: number, what: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isSafeInteger(v) || v < 1000 || v > 7 * 24 * 3_600_000) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `${what} must be between 1s and 7d, got ${v}ms`);
+  return v;
 }

@@ -106,6 +106,15 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.equal((await add()).chunk!.replicas.length, 2);
   });
 
+  it('AppendFile of an inline file is refused before proposing (the client rewrites it instead; no Raft round for nothing)', async () => {
+    start();
+    await master.createFile({ path: '/small', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false, inline: true, inlineData: Buffer.from('abc') });
+    const index = store.appliedIndex();
+    const err = await rejectsWith(master.appendFile({ path: '/small', clientId: 'w2' }), ErrorCode.INVALID_ARGUMENT);
+    assert.match(err.message, /kept inline/);
+    assert.equal(store.appliedIndex(), index, 'nothing was proposed');
+  });
+
   it('Symlink, Link and Mknod through the service: the leader stamps the time, bad device numbers are refused before the log', async () => {
     start();
     await registerFour();
@@ -163,6 +172,32 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.deepEqual(got.chunks.map((c) => [c.handle, c.crc32c]), [[chunk!.handle, 77]]);
     await rejectsWith(
       master.addChunk({ path: '/l', inode: file!.inode, clientId: 'w1', index: 2, excludeChunkservers: [], previous: undefined, count: 0 }),
+      ErrorCode.LEASE_EXPIRED,
+    );
+  });
+
+  it('a writer that keeps renewing without progress loses its file at the hard limit (HDFS), then lease recovery closes it', async () => {
+    start({ leaseHardLimitMs: 180_000 });
+    await registerFour();
+    const { file } = await master.createFile({ path: '/stuck', overwrite: false, replication: 0, mode: 0, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false });
+    const { chunk } = await master.addChunk({ path: '/stuck', inode: file!.inode, clientId: 'w1', index: 0, excludeChunkservers: [], previous: undefined, count: 0 });
+    for (const r of chunk!.replicas) await master.heartbeat(hb(r.id, { newReplicas: [{ handle: chunk!.handle, version: 1, length: CHUNK, crc32c: 5 }] }));
+    // Renewing every 20 s: the soft limit (60 s) never runs out, only the hard limit (180 s after the last chunk) does.
+    for (let i = 0; i < 8; i++) {
+      clock.advance(20_000);
+      for (const id of ['cs1', 'cs2', 'cs3', 'cs4']) await master.heartbeat(hb(id));
+      await master.renewLease({ clientId: 'w1' });
+      await master.tick();
+      await rejectsWith(master.stat({ path: '/stuck', staleOk: false }), ErrorCode.NOT_FOUND); // still under construction
+    }
+    clock.advance(40_000); // 200 s after the last progress
+    for (const id of ['cs1', 'cs2', 'cs3', 'cs4']) await master.heartbeat(hb(id));
+    await master.renewLease({ clientId: 'w1' });
+    await master.tick();
+    const st = (await master.stat({ path: '/stuck', staleOk: false })).file!;
+    assert.deepEqual([st.underConstruction, st.size], [false, CHUNK], 'recovered (closed at its written chunk) despite the renewals');
+    await rejectsWith(
+      master.addChunk({ path: '/stuck', inode: file!.inode, clientId: 'w1', index: 1, excludeChunkservers: [], previous: undefined, count: 0 }),
       ErrorCode.LEASE_EXPIRED,
     );
   });

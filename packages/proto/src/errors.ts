@@ -13,6 +13,8 @@ export const REQUEST_ID_KEY = 'dfs-request-id';
 export const APPLIED_INDEX_KEY = 'dfs-applied-index';
 /** A person's bearer token (`Bearer <jwt>`), for callers without a client certificate. */
 export const AUTHORIZATION_KEY = 'authorization';
+/** A chunk access token (issued by a master with a chunk location), sent on every ChunkService call. */
+export const CHUNK_TOKEN_KEY = 'dfs-chunk-token';
 
 /** The gRPC status each dfs error code travels as. */
 const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {
@@ -40,6 +42,7 @@ const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {
   [ErrorCode.CANCELLED]: GrpcStatus.CANCELLED,
   [ErrorCode.PERMISSION_DENIED]: GrpcStatus.PERMISSION_DENIED,
   [ErrorCode.QUOTA_EXCEEDED]: GrpcStatus.RESOURCE_EXHAUSTED,
+  [ErrorCode.TOKEN_EXPIRED]: GrpcStatus.PERMISSION_DENIED,
   [ErrorCode.UNRECOGNIZED]: GrpcStatus.UNKNOWN,
 };
 

@@ -51,6 +51,7 @@ export {
   RegisterResponse,
   HeartbeatRequest,
   HeartbeatResponse,
+  ChunkTokenKey,
   ReplicateCommand,
   AppendFileRequest,
   AppendFileResponse,
@@ -119,6 +120,7 @@ export {
   REQUEST_ID_KEY,
   APPLIED_INDEX_KEY,
   AUTHORIZATION_KEY,
+  CHUNK_TOKEN_KEY,
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
 export { shutdownServer } from './server-shutdown.js';

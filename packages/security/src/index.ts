@@ -42,3 +42,18 @@ export {
   type IssueOptions,
   type IssuedCertificate,
 } from './certificate-authority.js';
+export {
+  type ChunkOp,
+  type ChunkTokenClaims,
+  type ChunkTokenKey,
+  type TokenRequirement,
+  CHUNK_OPS,
+  MAX_CHUNK_TOKEN_BYTES,
+  MAX_TOKEN_NODES,
+  ChunkKeyRing,
+  newChunkTokenKey,
+  mintChunkToken,
+  decodeChunkToken,
+  verifyChunkToken,
+  signingKeyOf,
+} from './chunk-token.js';

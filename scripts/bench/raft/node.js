@@ -5,7 +5,8 @@
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const Database = require('better-sqlite3');
-const { serverCredentials, serverOptions } = require('@dfs/proto');
+const { serverOptions } = require('@dfs/proto');
+const { INSECURE, serverCredentials } = require('@dfs/security');
 const { RaftNode } = require('../../../packages/raft/dist/src/index.js');
 
 const args = JSON.parse(process.argv[2]);
@@ -75,7 +76,7 @@ async function main() {
   const server = new grpc.Server(serverOptions());
   const sm = args.sm === 'memory' ? new MemorySm() : new SqliteSm(path.join(args.dir, 'sm.db'));
   const self = args.peers.find((p) => p.id === args.id);
-  const node = RaftNode.create({ id: args.id, address: self.address, peers: args.peers, dir: path.join(args.dir, 'raft'), stateMachine: sm, server, snapshotEvery: 1_000_000 });
+  const node = RaftNode.create({ id: args.id, address: self.address, peers: args.peers, dir: path.join(args.dir, 'raft'), stateMachine: sm, server, security: INSECURE, snapshotEvery: 1_000_000 });
   // A bench-only unary service: raw command bytes in, empty reply once committed and
   // applied on this node, so an external client pays what an etcd client pays.
   const id = (b) => b;
@@ -83,7 +84,7 @@ async function main() {
     { propose: { path: '/bench.Bench/Propose', requestStream: false, responseStream: false, requestSerialize: id, requestDeserialize: id, responseSerialize: id, responseDeserialize: id } },
     { propose: (call, cb) => node.propose(call.request).then(() => cb(null, Buffer.alloc(0)), (e) => cb({ code: grpc.status.FAILED_PRECONDITION, details: String(e) })) },
   );
-  await new Promise((res, rej) => server.bindAsync(self.address, serverCredentials(), (e) => (e ? rej(e) : res())));
+  await new Promise((res, rej) => server.bindAsync(self.address, serverCredentials(INSECURE), (e) => (e ? rej(e) : res())));
   await node.start();
   process.on('message', async (msg) => {
     if (msg.cmd === 'status') process.send({ cmd: 'status', leader: node.isLeader(), address: self.address, status: node.status() });

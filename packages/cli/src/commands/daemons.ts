@@ -106,6 +106,9 @@ export function registerDaemonCommands(program: Command): void {
       .option('--min-replicas <n>', 'fewest replicas a write may succeed with')
       .option('--dead-after <duration>', 'declare a silent chunkserver dead after', '60s')
       .option('--lease <duration>', 'writer lease soft limit', '60s')
+      .option('--lease-hard-limit <duration>', 'renewals keep a lease at most this long past the last progress (a chunk added)', '1h')
+      .option('--chunk-token-ttl <duration>', 'lifetime of a chunk access token (clients refresh expired ones)', '10m')
+      .option('--chunk-key-rotation <duration>', 'how long one chunk-token key signs before the next takes over', '1h')
       .option('--trash-interval <duration>', 'how long deleted files stay in the trash', '6h')
       .option('--join', 'join a running group: --peers lists its members (not this one); then `dfs admin masters add`')
       .option('--snapshot-every <n>', 'snapshot the metadata and compact the Raft log every N entries', '10000')
@@ -140,6 +143,9 @@ export function registerDaemonCommands(program: Command): void {
       minReplicas: o.minReplicas ? Number(o.minReplicas) : undefined,
       deadAfterMs: parseDuration(o.deadAfter!),
       leaseMs: parseDuration(o.lease!),
+      leaseHardLimitMs: parseDuration(o.leaseHardLimit!),
+      chunkTokenTtlMs: parseDuration(o.chunkTokenTtl!),
+      chunkKeyRotationMs: parseDuration(o.chunkKeyRotation!),
       trashIntervalMs: parseDuration(o.trashInterval!),
       ...(o.auditLog ? { auditLog: o.auditLog } : {}),
       auditMaxBytes: parseSize(o.auditMaxSize!),
@@ -166,7 +172,8 @@ export function registerDaemonCommands(program: Command): void {
       .option('--capacity <bytes>', 'storage quota (default: the disk\'s size)')
       .option('--scrub-interval <duration>', 'pause between scrubber passes over every replica (0 = off)', '1h')
       .option('--scrub-rate <bytes>', 'scrubber read rate per second', '16MiB')
-      .option('--copy-rate <bytes>', 're-replication read rate per second (0 = unlimited)', '64MiB'),
+      .option('--copy-rate <bytes>', 're-replication read rate per second (0 = unlimited)', '64MiB')
+      .option('--write-idle-timeout <duration>', 'cancel a write stream that sends nothing this long (its partial replica is discarded)', '60s'),
   ).action(async (o: Record<string, string | undefined>) => {
     if (!o.masters) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'chunkserver: --masters (or DFS_MASTERS) is required');
     const { startChunkserver } = loadChunkserver();
@@ -179,6 +186,7 @@ export function registerDaemonCommands(program: Command): void {
       scrubIntervalMs: parseDuration(o.scrubInterval!),
       scrubBytesPerSec: parseSize(o.scrubRate!),
       copyBytesPerSec: parseSize(o.copyRate!),
+      writeIdleTimeoutMs: parseDuration(o.writeIdleTimeout!),
       logLevel: o.logLevel,
     });
     runAsDaemon(o.dir!, cs);

@@ -51,6 +51,7 @@ const ERRNO_BY_CODE: Partial<Record<ErrorCode, ErrnoName>> = {
   [ErrorCode.NO_SPACE]: 'ENOSPC',
   [ErrorCode.NOT_ENOUGH_CHUNKSERVERS]: 'ENOSPC',
   [ErrorCode.PERMISSION_DENIED]: 'EACCES',
+  [ErrorCode.TOKEN_EXPIRED]: 'EACCES',
   [ErrorCode.QUOTA_EXCEEDED]: 'EDQUOT',
   [ErrorCode.LEASE_HELD]: 'EBUSY',
   [ErrorCode.UNAVAILABLE]: 'EIO',

@@ -40,6 +40,8 @@ export interface CreateFileCmd {
   caller?: Caller;
   /** The whole file, base64 (at most MAX_INLINE_BYTES): created complete, kept inline. */
   inline?: string;
+  /** Compare-and-swap: the path must hold this inode (it is replaced), else STALE_VERSION. */
+  replaces?: number;
 }
 export interface AddChunkCmd {
   type: 'AddChunk';
@@ -76,6 +78,8 @@ export interface RenewLeaseCmd {
   clientId: string;
   now: number;
   leaseExpiry: number;
+  /** HDFS hard limit: no lease extends past the file's last progress + this (absent = unbounded, older entries). */
+  hardLimit?: number;
 }
 export interface MkdirCmd {
   type: 'Mkdir';
@@ -170,6 +174,18 @@ export interface SetAuthKeyCmd {
   type: 'SetAuthKey';
   id: string;
   secret: string;
+  now: number;
+}
+/**
+ * Leader-proposed on a schedule: a new key for the chunk-token ring (auth/chunk-keys.ts), and
+ * the retirement of keys whose every token has expired (expires <= now). secret is base64.
+ */
+export interface AddChunkKeyCmd {
+  type: 'AddChunkKey';
+  id: string;
+  secret: string;
+  activeFrom: number;
+  expires: number;
   now: number;
 }
 /** `dfs admin token revoke`: remembered until the token would have expired anyway. */
@@ -267,6 +283,7 @@ export type Command =
   | SetQuotaCmd
   | SetReplicationCmd
   | SetAuthKeyCmd
+  | AddChunkKeyCmd
   | RevokeTokenCmd
   | SymlinkCmd
   | MknodCmd
@@ -293,11 +310,11 @@ export class CommandDecodeError extends Error {
 type FieldKind = 'string' | 'string?' | 'uint' | 'uint?' | 'bool' | 'bool?' | 'commit' | 'commits' | 'commit?' | 'caller?' | 'inline?';
 
 const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
-  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', caller: 'caller?', inline: 'inline?' },
+  CreateFile: { path: 'string', overwrite: 'bool', replication: 'uint', mode: 'uint', chunkSize: 'uint', clientId: 'string', now: 'uint', leaseExpiry: 'uint', opId: 'string?', firstChunk: 'bool?', caller: 'caller?', inline: 'inline?', replaces: 'uint?' },
   AddChunk: { inode: 'uint', clientId: 'string', index: 'uint', previous: 'commit?', now: 'uint', leaseExpiry: 'uint', count: 'uint?' },
   AbandonChunk: { inode: 'uint', clientId: 'string', handle: 'uint', now: 'uint', leaseExpiry: 'uint', wholeFile: 'bool?' },
   CompleteFile: { inode: 'uint', clientId: 'string', chunks: 'commits', now: 'uint', opId: 'string?' },
-  RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint' },
+  RenewLease: { clientId: 'string', now: 'uint', leaseExpiry: 'uint', hardLimit: 'uint?' },
   Mkdir: { path: 'string', parents: 'bool', mode: 'uint', now: 'uint', opId: 'string?', caller: 'caller?' },
   Delete: { path: 'string', recursive: 'bool', skipTrash: 'bool', now: 'uint', opId: 'string?', caller: 'caller?' },
   Rename: { src: 'string', dst: 'string', overwrite: 'bool', now: 'uint', opId: 'string?', caller: 'caller?' },
@@ -309,6 +326,7 @@ const FIELDS: Record<CommandType, Record<string, FieldKind>> = {
   SetQuota: { path: 'string', files: 'uint?', space: 'uint?', clear: 'bool', now: 'uint', caller: 'caller?' },
   SetReplication: { path: 'string', replication: 'uint', now: 'uint', caller: 'caller?' },
   SetAuthKey: { id: 'string', secret: 'string', now: 'uint' },
+  AddChunkKey: { id: 'string', secret: 'string', activeFrom: 'uint', expires: 'uint', now: 'uint' },
   RevokeToken: { jti: 'string', expiry: 'uint', now: 'uint' },
   Symlink: { path: 'string', target: 'string', now: 'uint', caller: 'caller?', opId: 'string?' },
   Mknod: { path: 'string', kind: 'uint', mode: 'uint', rdev: 'uint', now: 'uint', caller: 'caller?', opId: 'string?' },

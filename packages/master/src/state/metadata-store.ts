@@ -6,7 +6,9 @@ import { Namespace, fail, isDir, isRegular, splitPath, statusOf, type ChunkRow, 
 import { CommandProcessor, TRASH_CURRENT } from './processor.js';
 import { SNAPSHOT_DIR, type DiffEntry, type SnapshotInfo, type SnapshotPath } from './snapshots.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
-import { EXECUTE, READ, mustWalk, requireAccess } from './permissions.js';
+import type { ChunkTokenKey } from '@dfs/security';
+import { EXECUTE, READ, requireAccess } from './permissions.js';
+import { PathCache } from './path-cache.js';
 import type { Quota, Usage } from './quota.js';
 import { BALANCER_KEY, CLUSTER_ID_KEY, RESTORE_KEYS, openDatabase, type OpenOptions } from './schema.js';
 import type { StateMachine } from '@dfs/raft';
@@ -48,6 +50,8 @@ export class MetadataStore implements StateMachine {
   private db!: Database.Database;
   private ns!: Namespace;
   private processor!: CommandProcessor;
+  /** Directory rows of the read queries' path resolution (path-cache.ts). */
+  private paths!: PathCache;
   private applied = 0;
   private applyTxn!: (index: number, cmd: Command) => CommandResult;
   private batchTxn!: (entries: Array<{ index: number; cmd: Command } | undefined>) => Array<CommandResult | undefined>;
@@ -68,6 +72,7 @@ export class MetadataStore implements StateMachine {
     const db = openDatabase(this.path, this.openOpts);
     this.db = db;
     this.ns = new Namespace(db);
+    this.paths = new PathCache(this.ns);
     this.processor = new CommandProcessor(db, this.ns);
     const execute = db.transaction((cmd: Command) => this.processor.execute(cmd)); // nested: a SAVEPOINT
     const sGetOp = db.prepare('SELECT result FROM op_results WHERE op_id = ? AND type = ?').pluck();
@@ -133,6 +138,7 @@ export class MetadataStore implements StateMachine {
     }
     const result = this.applyTxn(index, cmd);
     this.applied = index;
+    this.paths.applied(cmd.type);
     return result;
   }
 
@@ -153,7 +159,11 @@ export class MetadataStore implements StateMachine {
       }
     });
     const results = this.batchTxn(decoded);
-    for (const d of decoded) if (d) this.applied = Math.max(this.applied, d.index);
+    for (const d of decoded) {
+      if (!d) continue;
+      this.applied = Math.max(this.applied, d.index);
+      this.paths.applied(d.cmd.type);
+    }
     return results;
   }
 
@@ -206,11 +216,23 @@ export class MetadataStore implements StateMachine {
 
   // ---- reads (not through the log) ----
 
+  /** The entry a read names (NOT_FOUND if missing), through the path-resolution cache. */
+  private resolve(path: string, comps: string[], caller: Caller): { row: InodeRow } {
+    const { row } = this.paths.walk(comps, caller);
+    if (!row) fail(ErrorCode.NOT_FOUND, `no such file or directory: ${path}`);
+    return { row };
+  }
+
+  /** Path-resolution cache counters (for bench and tests). */
+  pathCacheStats(): { hits: number; misses: number; size: number } {
+    return { hits: this.paths.hits, misses: this.paths.misses, size: this.paths.size };
+  }
+
   /** Traverse (x) on every ancestor is all a stat needs (HDFS getFileInfo). */
   stat(path: string, caller: Caller = SUPERUSER): FileStatus {
     const p = splitPath(path);
     if (p.comps.includes(SNAPSHOT_DIR)) return statusOf(this.snapshotPath(p.comps, caller).row, p.path);
-    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    const { row } = this.resolve(p.path, p.comps, caller);
     return statusOf(row, p.path, this.ns.nlinkOf(row));
   }
 
@@ -240,7 +262,7 @@ export class MetadataStore implements StateMachine {
     const p = splitPath(path);
     const n = Math.min(limit > 0 ? limit : DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
     if (p.comps.includes(SNAPSHOT_DIR)) return this.listSnapshotPath(p.path, p.comps, startAfter, n, caller);
-    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    const { row } = this.resolve(p.path, p.comps, caller);
     if (!isDir(row)) return { entries: startAfter ? [] : [statusOf(row, p.path, this.ns.nlinkOf(row))], hasMore: false };
     requireAccess(row, caller, READ | EXECUTE, p.path);
     const rows = this.ns.children(row.id, startAfter, n + 1);
@@ -261,7 +283,7 @@ export class MetadataStore implements StateMachine {
       const inline = this.processor.snapshots.inlineOf(sp.snap.id, sp.row.id);
       return { file: statusOf(sp.row, p.path), chunks: this.processor.snapshots.chunksOf(sp.snap.id, sp.row.id), ...(inline ? { inline } : {}) };
     }
-    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    const { row } = this.resolve(p.path, p.comps, caller);
     if (isDir(row)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${p.path}`);
     // The master never follows a symlink (docs/posix.md): a reader is told what it found.
     if (!isRegular(row)) fail(ErrorCode.INVALID_ARGUMENT, `not a regular file: ${p.path}${row.target !== null ? ` (symbolic link to ${row.target})` : ''}`);
@@ -270,10 +292,15 @@ export class MetadataStore implements StateMachine {
     return { file: statusOf(row, p.path, this.ns.nlinkOf(row)), chunks: this.ns.chunksOf(row.id), ...(inline ? { inline } : {}) };
   }
 
+  /** True for a file kept inline (its bytes in the metadata, no chunks). */
+  isInline(inode: number): boolean {
+    return this.ns.inlineOf(inode) !== undefined;
+  }
+
   /** `dfs count -q`: names, bytes and space under a path, with its quotas (traverse needed). */
   contentSummary(path: string, caller: Caller = SUPERUSER): { usage: Usage; quota?: Quota; file: FileStatus } {
     const p = splitPath(path);
-    const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+    const { row } = this.resolve(p.path, p.comps, caller);
     const quota = this.processor.quota.get(row.id);
     return { usage: this.processor.quota.usage(row.id), ...(quota ? { quota } : {}), file: statusOf(row, p.path) };
   }
@@ -281,6 +308,18 @@ export class MetadataStore implements StateMachine {
   /** The cluster key that signs bearer tokens (undefined until the first leader proposed one). */
   authKey(): { id: string; secret: string } | undefined {
     return this.db.prepare('SELECT id, secret FROM auth_keys ORDER BY created, id LIMIT 1').get() as { id: string; secret: string } | undefined;
+  }
+
+  private chunkKeyCache: { index: number; keys: ChunkTokenKey[] } | undefined;
+
+  /** The ring of keys that sign chunk access tokens (chunk_keys), read again only after an apply. */
+  chunkKeys(): ChunkTokenKey[] {
+    const index = this.appliedIndex();
+    if (this.chunkKeyCache?.index !== index) {
+      const rows = this.db.prepare('SELECT id, secret, active_from, expires FROM chunk_keys ORDER BY active_from, id').all() as Array<{ id: string; secret: Buffer; active_from: number; expires: number }>;
+      this.chunkKeyCache = { index, keys: rows.map((r) => ({ id: r.id, secret: r.secret, activeFromMs: r.active_from, expiresMs: r.expires })) };
+    }
+    return this.chunkKeyCache.keys;
   }
 
   isTokenRevoked(jti: string): boolean {
@@ -312,7 +351,7 @@ export class MetadataStore implements StateMachine {
     let dir: number | undefined;
     if (path !== undefined) {
       const p = splitPath(path);
-      const { row } = mustWalk(this.ns, p.path, p.comps, caller);
+      const { row } = this.resolve(p.path, p.comps, caller);
       requireAccess(row, caller, READ | EXECUTE, p.path);
       if (!this.processor.snapshots.isSnapshottable(row.id)) fail(ErrorCode.INVALID_ARGUMENT, `${p.path} is not snapshottable (dfs snapshot allow)`);
       dir = row.id;
@@ -334,6 +373,12 @@ export class MetadataStore implements StateMachine {
   snapshotDiff(path: string, from: string, to: string | undefined, caller: Caller = SUPERUSER): DiffEntry[] {
     const p = splitPath(path);
     return this.processor.snapshots.diff(p.path, p.comps, from, to, caller);
+  }
+
+  /** The writer lease expiry of the file a chunk belongs to (undefined: no such chunk, or no writer). */
+  leaseExpiryOfChunk(handle: number): number | undefined {
+    const r = this.db.prepare('SELECT i.lease_expiry AS e FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle = ?').get(handle) as { e: number | null } | undefined;
+    return r?.e ?? undefined;
   }
 
   chunksOf(inode: number): ChunkRow[] {
@@ -396,7 +441,7 @@ export class MetadataStore implements StateMachine {
   }
 
   /** Every row of every table in a fixed order: two stores hold the same state iff equal. */
-  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; revoked: unknown[]; inlineData: unknown[]; snapshots: unknown[]; links: unknown[] } {
+  dump(): { meta: unknown[]; inodes: unknown[]; chunks: unknown[]; opResults: unknown[]; quotas: unknown[]; authKeys: unknown[]; chunkKeys: unknown[]; leaseProgress: unknown[]; revoked: unknown[]; inlineData: unknown[]; snapshots: unknown[]; links: unknown[] } {
     return {
       links: this.db.prepare('SELECT * FROM links ORDER BY parent, name').all(),
       snapshots: [
@@ -408,6 +453,8 @@ export class MetadataStore implements StateMachine {
       ],
       quotas: this.db.prepare('SELECT * FROM quotas ORDER BY inode').all(),
       authKeys: this.db.prepare('SELECT * FROM auth_keys ORDER BY id').all(),
+      chunkKeys: this.db.prepare('SELECT * FROM chunk_keys ORDER BY id').all(),
+      leaseProgress: this.db.prepare('SELECT * FROM lease_progress ORDER BY inode').all(),
       revoked: this.db.prepare('SELECT * FROM revoked_tokens ORDER BY jti').all(),
       meta: this.db.prepare('SELECT * FROM meta ORDER BY key').all(),
       inodes: this.db.prepare('SELECT * FROM inodes ORDER BY id').all(),

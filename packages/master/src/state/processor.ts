@@ -16,6 +16,7 @@ import type {
   RevokeTokenCmd,
   SetAttrCmd,
   SetAuthKeyCmd,
+  AddChunkKeyCmd,
   SetQuotaCmd,
   SetReplicationCmd,
   TrashCheckpointCmd,
@@ -25,7 +26,7 @@ import { checkName, type Caller } from '../auth/caller.js';
 import { EXECUTE, READ, WRITE, commandCaller, denied, hasAccess, isOwner, mustWalk, requireAccess, requireStickyOk, walk } from './permissions.js';
 import { QuotaManager } from './quota.js';
 import { Namespace, fail, isDir, splitPath, statusOf, type InodeRow } from './namespace.js';
-import { BALANCER_KEY, CLUSTER_ID_KEY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
+import { BALANCER_KEY, CLUSTER_ID_KEY, OVERWRITE_ANY, ROOT_GROUP, ROOT_ID, ROOT_OWNER, TYPE_DIR, TYPE_FILE } from './schema.js';
 import { killSetId, SET_ID_BITS } from './set-id.js';
 import { AppendProcessor, type OpenAppendResult } from './append.js';
 import { SNAPSHOT_DIR, Snapshots, refuseSnapshotPath } from './snapshots.js';
@@ -45,6 +46,18 @@ export function inTrash(comps: readonly string[]): boolean {
   return comps.length >= 3 && comps[0] === HOME_DIR && comps[2] === TRASH_DIR;
 }
 
+
+/**
+ * Compare-and-swap of a conditional rewrite: the path must still hold the inline file the client
+ * read. A rewrite of a file with one link makes a new inode, so the inode id is its version; a
+ * file with hard links keeps its inode (the content is adopted), so the client only ever
+ * converts such a file to chunks once (the first conversion leaves it not inline, which fails
+ * every later one) and appends under the writer lease. Inline files cannot be opened for append.
+ */
+function requireOccupant(ns: Namespace, occupant: InodeRow | undefined, replaces: number, path: string): void {
+  if (occupant?.id === replaces && !isDir(occupant) && ns.inlineOf(occupant.id) !== undefined) return;
+  fail(ErrorCode.STALE_VERSION, `${path} changed since it was read (expected inode ${replaces}, found ${occupant ? `inode ${occupant.id}` : 'nothing'}): read it again`);
+}
 
 export interface AddChunkResult {
   handle: number;
@@ -98,6 +111,9 @@ export class CommandProcessor {
   private readonly sCommitChunk: Database.Statement;
   private readonly sSetWriteState: Database.Statement;
   private readonly sRenew: Database.Statement;
+  private readonly sProgress: Database.Statement;
+  private readonly sProgressIfNone: Database.Statement;
+  private readonly sRenewBounded: Database.Statement;
   private readonly sFinalize: Database.Statement;
   private readonly sInsertInline: Database.Statement;
   private readonly sDeleteInline: Database.Statement;
@@ -108,6 +124,8 @@ export class CommandProcessor {
   private readonly sSetReplication: Database.Statement;
   private readonly sSubtreeDirs: Database.Statement;
   private readonly sAddKey: Database.Statement;
+  private readonly sAddChunkKey: Database.Statement;
+  private readonly sRetireChunkKeys: Database.Statement;
   private readonly sRevoke: Database.Statement;
   private readonly sPruneRevoked: Database.Statement;
   private readonly sDeleteLink: Database.Statement;
@@ -134,6 +152,8 @@ export class CommandProcessor {
       'WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id WHERE i.type = 2) SELECT i.* FROM sub JOIN inodes i ON i.id = sub.id',
     );
     this.sAddKey = db.prepare('INSERT OR IGNORE INTO auth_keys (id, secret, created) VALUES (?, ?, ?)');
+    this.sAddChunkKey = db.prepare('INSERT OR IGNORE INTO chunk_keys (id, secret, active_from, expires) VALUES (?, ?, ?, ?)');
+    this.sRetireChunkKeys = db.prepare('DELETE FROM chunk_keys WHERE expires <= ?');
     this.sRevoke = db.prepare('INSERT OR REPLACE INTO revoked_tokens (jti, expiry) VALUES (?, ?)');
     this.sPruneRevoked = db.prepare('DELETE FROM revoked_tokens WHERE expiry < ?');
     this.sGetMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
@@ -172,6 +192,12 @@ export class CommandProcessor {
     this.sCommitChunk = db.prepare('UPDATE chunks SET length = ?, crc32c = ?, committed = 1 WHERE handle = ?');
     this.sSetWriteState = db.prepare('UPDATE inodes SET chunk_count = ?, lease_expiry = ? WHERE id = ?');
     this.sRenew = db.prepare('UPDATE inodes SET lease_expiry = ? WHERE lease_holder = ? AND under_construction = 1');
+    this.sProgress = db.prepare('INSERT OR REPLACE INTO lease_progress (inode, at) VALUES (?, ?)');
+    this.sProgressIfNone = db.prepare('INSERT OR IGNORE INTO lease_progress (inode, at) SELECT id, @now FROM inodes WHERE lease_holder = @holder AND under_construction = 1');
+    // Never shortens a lease: a renewal past the bound leaves it where it is.
+    this.sRenewBounded = db.prepare(`UPDATE inodes SET lease_expiry = MAX(COALESCE(lease_expiry, 0),
+      MIN(@expiry, (SELECT at FROM lease_progress p WHERE p.inode = inodes.id) + @hard))
+      WHERE lease_holder = @holder AND under_construction = 1`);
     this.sInsertInline = db.prepare('INSERT OR REPLACE INTO inline_data (inode, data) VALUES (?, ?)');
     this.sDeleteInline = db.prepare('DELETE FROM inline_data WHERE inode = ?');
     this.sFinalize = db.prepare(`UPDATE inodes SET parent = ?, pending_parent = NULL, pending_overwrite = 0,
@@ -225,6 +251,8 @@ export class CommandProcessor {
         return this.setReplication(cmd);
       case 'SetAuthKey':
         return this.setAuthKey(cmd);
+      case 'AddChunkKey':
+        return this.addChunkKey(cmd);
       case 'RevokeToken':
         return this.revokeToken(cmd);
       case 'Symlink':
@@ -395,9 +423,13 @@ export class CommandProcessor {
     const parentPath = '/' + comps.slice(0, -1).join('/');
     requireAccess(parent, caller, WRITE | EXECUTE, parentPath);
     const existing = this.ns.child(parent.id, name);
+    if (cmd.replaces !== undefined) {
+      if (cmd.replaces <= ROOT_ID) fail(ErrorCode.INVALID_ARGUMENT, `replaces_inode ${cmd.replaces} is not a file`);
+      requireOccupant(this.ns, existing, cmd.replaces, path);
+    }
     if (existing) {
       if (isDir(existing)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
-      if (!cmd.overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
+      if (!cmd.overwrite && cmd.replaces === undefined) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
       requireAccess(existing, caller, WRITE, path); // overwriting truncates: w on the file (HDFS)
       requireStickyOk(parent, existing, caller, path);
     }
@@ -414,8 +446,9 @@ export class CommandProcessor {
     this.sInsertInode.run({
       id, parent: null, name, type: TYPE_FILE, mode, mtime: cmd.now, replication: cmd.replication,
       chunk_size: cmd.chunkSize, under_construction: 1, lease_holder: cmd.clientId, lease_expiry: cmd.leaseExpiry,
-      pending_parent: parent.id, pending_overwrite: cmd.overwrite ? 1 : 0, owner: caller.user, grp: parent.grp,
+      pending_parent: parent.id, pending_overwrite: cmd.replaces ?? (cmd.overwrite ? OVERWRITE_ANY : 0), owner: caller.user, grp: parent.grp,
     });
+    this.sProgress.run(id, cmd.now);
     this.quota.enforce(parent.id);
     if (cmd.inline !== undefined) {
       // Small-file fast path: create, data and complete in this one entry (inline data).
@@ -476,6 +509,7 @@ export class CommandProcessor {
       more.push({ handle: h, version: 1, offset: (cmd.index + k) * row.chunk_size });
     }
     this.sSetWriteState.run(Math.max(count, cmd.index + batch), cmd.leaseExpiry, row.id);
+    this.sProgress.run(row.id, cmd.now);
     this.quota.enforce(row.parent ?? row.pending_parent ?? ROOT_ID);
     const result: AddChunkResult = { handle, version: 1, offset: cmd.index * row.chunk_size };
     if (more.length > 0) result.more = more;
@@ -545,6 +579,8 @@ export class CommandProcessor {
     if (!parent || !isDir(parent)) fail(ErrorCode.NOT_FOUND, `the directory of ${row.name} no longer exists`);
     const path = this.ns.pathOf(row);
     const occupant = this.ns.child(parent.id, row.name);
+    // A conditional rewrite (pending_overwrite = the inode it read) replaces only that inode.
+    if (row.pending_overwrite > OVERWRITE_ANY) requireOccupant(this.ns, occupant, row.pending_overwrite, path);
     if (occupant) {
       if (isDir(occupant)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
       if (!row.pending_overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
@@ -557,7 +593,10 @@ export class CommandProcessor {
 
   private renewLease(cmd: RenewLeaseCmd): { renewed: number } {
     if (!cmd.clientId) fail(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
-    return { renewed: this.sRenew.run(cmd.leaseExpiry, cmd.clientId).changes };
+    if (cmd.hardLimit === undefined) return { renewed: this.sRenew.run(cmd.leaseExpiry, cmd.clientId).changes };
+    // A file with no progress recorded (made before this bound existed) starts counting now.
+    this.sProgressIfNone.run({ now: cmd.now, holder: cmd.clientId });
+    return { renewed: this.sRenewBounded.run({ expiry: cmd.leaseExpiry, hard: cmd.hardLimit, holder: cmd.clientId }).changes };
   }
 
   private mkdir(cmd: MkdirCmd): { dir: FileStatus } {
@@ -777,6 +816,7 @@ export class CommandProcessor {
     }
     const r = this.append.openAppend(cmd);
     if (row?.parent) this.quota.enforce(row.parent); // the last chunk is now charged in full
+    this.sProgress.run(cmd.inode, cmd.now);
     return r;
   }
 
@@ -850,6 +890,15 @@ export class CommandProcessor {
       fail(ErrorCode.INVALID_ARGUMENT, 'bad token key');
     }
     return { added: this.sAddKey.run(cmd.id, cmd.secret, cmd.now).changes > 0 };
+  }
+
+  private addChunkKey(cmd: AddChunkKeyCmd): { added: boolean; retired: number } {
+    const secret = Buffer.from(cmd.secret, 'base64');
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(cmd.id) || secret.length < 16 || secret.length > 64 || cmd.expires <= cmd.activeFrom) {
+      fail(ErrorCode.INVALID_ARGUMENT, 'bad chunk token key');
+    }
+    const retired = this.sRetireChunkKeys.run(cmd.now).changes;
+    return { added: this.sAddChunkKey.run(cmd.id, secret, cmd.activeFrom, cmd.expires).changes > 0, retired };
   }
 
   private revokeToken(cmd: RevokeTokenCmd): Record<string, never> {

@@ -55,7 +55,7 @@ export class QuotaManager {
       UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.parent = s.id
       UNION ALL SELECT i.id FROM inodes i JOIN sub s ON i.pending_parent = s.id)`;
     // An overwrite in flight will replace a visible file of the same name: one name, not two.
-    const replacing = `(i.parent IS NULL AND i.pending_overwrite = 1
+    const replacing = `(i.parent IS NULL AND i.pending_overwrite <> 0
       AND EXISTS (SELECT 1 FROM inodes v WHERE v.parent = i.pending_parent AND v.name = i.name))`;
     this.sNames = db.prepare(`${sub} SELECT COALESCE(SUM(NOT ${replacing}), 0) AS names,
       COALESCE(SUM(i.type <> 2 AND NOT ${replacing}), 0) AS files, COALESCE(SUM(i.type = 2), 0) AS dirs,

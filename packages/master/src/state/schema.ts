@@ -29,13 +29,20 @@ export const RESTORE_KEYS = {
   versionFloor: 'restore_version_floor',
   versionCeiling: 'restore_version_ceiling',
 } as const;
+/**
+ * inodes.pending_overwrite of a file under construction: what it may replace when it attaches.
+ * 0 = nothing (ALREADY_EXISTS), OVERWRITE_ANY = whatever file is there, any larger value = only
+ * that inode (a conditional rewrite; inode 1 is `/`, so no file id is ambiguous).
+ */
+export const OVERWRITE_ANY = 1;
 
 /*
  * inodes: one row per file or directory.
  *   A visible inode has parent = its directory and a unique (parent, name).
  *   A file under construction is *detached*: parent IS NULL, pending_parent = the directory
  *   it will appear in and name = its future name. CompleteFile attaches it atomically
- *   (replacing an old file when pending_overwrite), so readers never see a half-written file.
+ *   (replacing an old file when pending_overwrite: OVERWRITE_ANY, or only the inode it names),
+ *   so readers never see a half-written file.
  * chunks: the ordered chunks of a file; `committed` once the writer (or lease recovery)
  *   fixed its length and CRC.
  * meta: applied_index (stored in the same transaction as every change), id counters, the
@@ -52,6 +59,12 @@ export const RESTORE_KEYS = {
  *   data lives until the last name goes (namespace.ts, processor.ts).
  * inodes.ctime: the last change of the inode (content, attributes, names), as POSIX;
  *   inodes.target: a symlink's target; inodes.rdev: a device node's number.
+ * chunk_keys: the ring of keys that sign chunk access tokens (leader-proposed random secrets,
+ *   rotated on a schedule; a key signs from active_from and is dropped once every token it
+ *   signed has expired). Additive: CREATE IF NOT EXISTS brings it to older files.
+ * lease_progress: when each file under construction last made progress (created, opened for
+ *   append, a chunk added). RenewLease extends a lease at most to that time + the hard limit
+ *   (HDFS), so a writer that only renews cannot hold a file forever. Additive, as chunk_keys.
  * op_results: the retry cache (HDFS RetryCache, Raft thesis 6.3): the result of every
  *   command that carried a client operation id, kept OP_RESULT_RETENTION_MS of command
  *   time, so a command retried after an ambiguous failure (the leader died after
@@ -115,6 +128,21 @@ CREATE TABLE IF NOT EXISTS auth_keys (
   secret  TEXT NOT NULL,
   created INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS chunk_keys (
+  id          TEXT PRIMARY KEY,
+  secret      BLOB NOT NULL,
+  active_from INTEGER NOT NULL,
+  expires     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS lease_progress (
+  inode INTEGER PRIMARY KEY,
+  at    INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS lease_progress_gone AFTER DELETE ON inodes BEGIN
+  DELETE FROM lease_progress WHERE inode = OLD.id;
+END;
 
 CREATE TABLE IF NOT EXISTS revoked_tokens (
   jti     TEXT PRIMARY KEY,

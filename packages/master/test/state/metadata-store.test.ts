@@ -515,6 +515,60 @@ describe('CreateFile with inline data (small files kept in the metadata)', () =>
     assert.throws(() => store.apply(store.appliedIndex() + 1, bad('A'.repeat(8000))), CommandDecodeError);
   });
 
+  it('a conditional rewrite (replaces) replaces only the inode it read: the loser gets STALE_VERSION and changes nothing', () => {
+    const first = h.ok(inline('/cas', Buffer.from('a'))).file.inode;
+    // Two appenders read inode `first`; the first rewrite wins and makes a new inode.
+    const won = h.ok(inline('/cas', Buffer.from('ab'), { replaces: first })).file.inode;
+    assert.notEqual(won, first);
+    const msg = h.fails(inline('/cas', Buffer.from('ac'), { replaces: first }), ErrorCode.STALE_VERSION); // and changes nothing
+    assert.match(msg, /changed since it was read/);
+    assert.equal(store.getFile('/cas').inline?.toString(), 'ab');
+    // It reads again and retries against the new inode: both appends are there.
+    h.ok(inline('/cas', Buffer.from('abc'), { replaces: won }));
+    assert.equal(store.getFile('/cas').inline?.toString(), 'abc');
+    // Nothing at the path, a directory, or an inode that is not a file: refused.
+    h.fails(inline('/gone', Buffer.from('x'), { replaces: won }), ErrorCode.STALE_VERSION);
+    h.ok({ type: 'Mkdir', path: '/d', parents: false, mode: 0o755, now: T0 });
+    h.fails(inline('/d', Buffer.from('x'), { replaces: store.stat('/d').inode }), ErrorCode.STALE_VERSION);
+    h.fails(inline('/cas', Buffer.from('x'), { replaces: 1 }), ErrorCode.INVALID_ARGUMENT);
+  });
+
+  it('a chunked conditional rewrite checks again when it attaches: CompleteFile and lease recovery refuse a replaced file', () => {
+    const first = h.ok(inline('/grow', Buffer.from('small'))).file.inode;
+    // A rewrite that outgrew the inline limit: a pending chunked file that may replace only `first`.
+    const slow = h.ok(createCmd('/grow', 'c2', { replaces: first })).file.inode;
+    const recovering = h.ok(createCmd('/grow2', 'c3', {})).file.inode; // unrelated, for contrast below
+    // Its writer lease keeps other rewrites out meanwhile...
+    h.fails(inline('/grow', Buffer.from('small+fast'), { replaces: first }), ErrorCode.LEASE_HELD);
+    // ...but not a rename over the path: the file it read is gone.
+    const fast = h.ok(inline('/other', Buffer.from('small+fast'))).file.inode;
+    h.ok({ type: 'Rename', src: '/other', dst: '/grow', overwrite: true, now: T0 });
+    h.fails({ type: 'CompleteFile', inode: slow, clientId: 'c2', now: T0, chunks: [] }, ErrorCode.STALE_VERSION);
+    assert.equal(store.getFile('/grow').inline?.toString(), 'small+fast');
+    // The slow writer dies instead of abandoning: lease recovery discards its file, not the winner.
+    const result = h.ok({ type: 'RecoverLease', inode: slow, now: T0 + LEASE + 1, chunks: [] });
+    assert.equal(result.outcome, 'discarded');
+    assert.equal(store.stat('/grow').inode, fast);
+    assert.equal(h.ok({ type: 'RecoverLease', inode: recovering, now: T0 + LEASE + 1, chunks: [] }).outcome, 'closed');
+    // Unreplaced, the same kind of rewrite attaches over the inode it read.
+    const again = h.ok(createCmd('/grow', 'c2', { replaces: fast })).file.inode;
+    h.ok({ type: 'CompleteFile', inode: again, clientId: 'c2', now: T0, chunks: [] });
+    assert.equal(store.stat('/grow').inode, again);
+    assert.equal(store.getFile('/grow').inline, undefined);
+  });
+
+  it('a file with hard links keeps its inode when rewritten: only its first conversion to chunks passes the compare-and-swap', () => {
+    const x = h.ok(inline('/h', Buffer.from('abc'))).file.inode;
+    h.ok({ type: 'Link', src: '/h', dst: '/h2', now: T0 });
+    // Two appenders read inode x; both convert it to a chunked file of the old bytes.
+    const first = h.ok(createCmd('/h', 'c2', { replaces: x })).file.inode;
+    h.ok({ type: 'CompleteFile', inode: first, clientId: 'c2', now: T0, chunks: [] });
+    assert.equal(store.stat('/h').inode, x, 'adopted: the same inode, both names');
+    assert.equal(store.getFile('/h2').inline, undefined, 'not inline any more');
+    h.fails(createCmd('/h', 'c3', { replaces: x }), ErrorCode.STALE_VERSION);
+    h.fails(inline('/h', Buffer.from('abcd'), { replaces: x }), ErrorCode.STALE_VERSION);
+  });
+
   it('replaying the log into a fresh database gives the same rows, inline bytes included', () => {
     h.ok(inline('/r/one', Buffer.from('1')));
     h.ok(inline('/r/two', Buffer.from('22'), { overwrite: true }));

@@ -227,7 +227,14 @@ export class RaftNode {
       await this.sm.restore(join(this.snapDir, st.snapshotFile), st.snapshot.index);
       applied = st.snapshot.index;
     }
-    if (applied > st.hardState.commit) throw new Error(`state machine applied ${applied} beyond the stored commit index ${st.hardState.commit}`);
+    let hardState = st.hardState;
+    if (applied > hardState.commit) {
+      // The commit index is stored lazily (storage/sqlite.ts): what was applied was committed,
+      // as long as this log still holds it.
+      const last = st.entries.length > 0 ? st.entries[st.entries.length - 1]!.index : st.offset.index;
+      if (applied > last) throw new Error(`state machine applied ${applied} beyond the stored commit index ${st.hardState.commit} and the log's last entry ${last}`);
+      hardState = { ...hardState, commit: applied };
+    }
     this.raw = new RawNode(
       {
         id: this.opts.id,
@@ -238,7 +245,7 @@ export class RaftNode {
         maxMsgBytes: 1 << 20,
         leaseReads: this.opts.leaseReads,
       },
-      { hardState: st.hardState, snapshot: st.snapshot, offset: st.offset, entries: st.entries, applied },
+      { hardState, snapshot: st.snapshot, offset: st.offset, entries: st.entries, applied },
     );
     this.syncPeers(this.raw);
     this.timer = setInterval(() => {

@@ -6,6 +6,13 @@ import type { RaftStorage, StoredState } from './storage.js';
  * RaftStorage on SQLite (better-sqlite3) in WAL mode with synchronous=FULL: every
  * committed transaction is fsynced before `commit` returns. One Ready = one transaction
  * = one fsync, however many proposals it carries (group commit).
+ *
+ * A hard state whose only change is the commit index is not written on its own: the commit
+ * index is volatile in Raft (Figure 2; etcd's MustSync skips the fsync for it too), and
+ * writing it cost one more fsync per commit, on the leader between the quorum's answer and
+ * apply. It is written with the next transaction that must be durable anyway (entries, term,
+ * vote) and on close. After a crash the stored commit may lag what the state machine applied;
+ * the driver raises it to the applied index (those entries are in the log, and were committed).
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS hard_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, vote TEXT NOT NULL, commit_index INTEGER NOT NULL);
@@ -22,6 +29,10 @@ interface SnapshotRecord {
 
 export class SqliteStorage implements RaftStorage {
   private readonly db: Database.Database;
+  /** The hard state as stored (undefined before the first load or save). */
+  private storedHard: HardState | undefined;
+  /** A newer commit index not written yet (only the commit changed). */
+  private unsavedHard: HardState | undefined;
   private readonly stmts: {
     putHard: Database.Statement;
     putEntry: Database.Statement;
@@ -59,6 +70,7 @@ export class SqliteStorage implements RaftStorage {
 
   load(initialConf: ConfState): StoredState {
     return this.db.transaction((): StoredState => {
+      this.flush();
       let snap = this.meta<SnapshotRecord>('snapshot');
       if (!snap) {
         snap = { index: 0, term: 0, conf: initialConf, file: '' };
@@ -76,6 +88,7 @@ export class SqliteStorage implements RaftStorage {
         data: Buffer;
       }>;
       const entries: Entry[] = rows.map((r) => ({ index: r.idx, term: r.term, type: r.type, data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength) }));
+      if (hs) this.storedHard = { term: hs.term, vote: hs.vote, commit: hs.commit_index };
       return {
         hardState: hs ? { term: hs.term, vote: hs.vote, commit: hs.commit_index } : { term: 0, vote: '', commit: 0 },
         snapshot: { index: snap.index, term: snap.term, conf: snap.conf },
@@ -87,14 +100,34 @@ export class SqliteStorage implements RaftStorage {
   }
 
   save(hardState: HardState | undefined, entries: readonly Entry[]): void {
-    if (!hardState && entries.length === 0) return;
+    if (hardState) {
+      const stored = this.storedHard;
+      const commitOnly = stored !== undefined && hardState.term === stored.term && hardState.vote === stored.vote;
+      if (commitOnly && entries.length === 0) {
+        this.unsavedHard = hardState; // written with the next durable transaction (see above)
+        return;
+      }
+    }
+    const hard = hardState ?? this.unsavedHard;
+    if (!hard && entries.length === 0) return;
     this.db.transaction(() => {
       if (entries.length > 0) {
         this.stmts.truncate.run(entries[0].index);
         for (const e of entries) this.stmts.putEntry.run(e.index, e.term, e.type, Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength));
       }
-      if (hardState) this.stmts.putHard.run(hardState.term, hardState.vote, hardState.commit);
+      if (hard) this.stmts.putHard.run(hard.term, hard.vote, hard.commit);
     })();
+    if (hard) this.storedHard = hard;
+    this.unsavedHard = undefined;
+  }
+
+  /** Writes a commit index held back by `save` (close, tests). */
+  flush(): void {
+    const hard = this.unsavedHard;
+    if (!hard) return;
+    this.stmts.putHard.run(hard.term, hard.vote, hard.commit);
+    this.storedHard = hard;
+    this.unsavedHard = undefined;
   }
 
   compact(snapshot: SnapshotMeta, file: string, offset: { index: number; term: number }): void {
@@ -107,17 +140,22 @@ export class SqliteStorage implements RaftStorage {
 
   installSnapshot(snapshot: SnapshotMeta, file: string): void {
     this.db.transaction(() => {
+      this.flush();
       this.setMeta('snapshot', { index: snapshot.index, term: snapshot.term, conf: snapshot.conf, file } satisfies SnapshotRecord);
       this.stmts.dropAll.run();
       this.setMeta('offset', { index: snapshot.index, term: snapshot.term });
       const hs = this.db.prepare('SELECT term, vote, commit_index FROM hard_state WHERE id = 1').get() as
         | { term: number; vote: string; commit_index: number }
         | undefined;
-      if (!hs || hs.commit_index < snapshot.index) this.stmts.putHard.run(hs?.term ?? snapshot.term, hs?.vote ?? '', snapshot.index);
+      if (!hs || hs.commit_index < snapshot.index) {
+        this.stmts.putHard.run(hs?.term ?? snapshot.term, hs?.vote ?? '', snapshot.index);
+        this.storedHard = { term: hs?.term ?? snapshot.term, vote: hs?.vote ?? '', commit: snapshot.index };
+      }
     })();
   }
 
   close(): void {
+    if (this.db.open) this.flush();
     this.db.close();
   }
 }

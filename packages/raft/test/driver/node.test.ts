@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import Database from 'better-sqlite3';
 import { DfsError, ErrorCode, RaftServiceClient, channelOptions, serverOptions, type RaftMessage as RaftMessageWire } from '@dfs/proto';
 import { INSECURE, channelCredentials, serverCredentials } from '@dfs/security';
 import { waitFor } from '@dfs/testkit';
@@ -131,6 +132,26 @@ describe('RaftNode over gRPC and SQLite', function () {
     members.push(back);
     await waitFor('the restarted node catches up', () => back.sm.get('after') === 'x', 5_000, 10);
     assert.equal(back.sm.get('k19'), 'v19');
+  });
+
+  it('restarts when the state machine applied past the stored commit index (it is written lazily): what was applied and is in the log counts as committed', async () => {
+    const [port] = await reservePorts(1);
+    const peers = [{ id: 'm1', address: `127.0.0.1:${port}` }];
+    let one = await boot(root, 'm1', peers);
+    members = [one];
+    await waitFor('a leader', () => one.node.isLeader(), 5_000, 10);
+    for (let i = 0; i < 5; i++) await one.node.propose(enc({ op: 'put', k: `k${i}`, v: `v${i}` }));
+    await halt(one);
+    // What a power loss can leave: the commit index on disk behind the state machine.
+    const db = new Database(join(one.dir, 'raft.db'));
+    db.prepare('UPDATE hard_state SET commit_index = 1').run();
+    db.close();
+    one = await boot(root, 'm1', peers);
+    members = [one];
+    await waitFor('a leader again', () => one.node.isLeader(), 5_000, 10);
+    await one.node.propose(enc({ op: 'put', k: 'after', v: 'x' }));
+    assert.equal(one.sm.get('k4'), 'v4');
+    assert.equal(one.sm.get('after'), 'x');
   });
 
   it('snapshots, and a new member joins as a learner, receives the snapshot in pieces and is promoted', async () => {

@@ -34,6 +34,37 @@ describe('SqliteStorage (hard state, log, snapshot metadata in one database)', f
     assert.deepEqual(st.entries.map((x) => [x.index, x.term, x.data[0]]), [[1, 1, 1], [2, 2, 22]]);
   });
 
+  it('a change of the commit index alone is not written by itself (no fsync): it goes with the next entries or term, or on close', () => {
+    const s = new SqliteStorage(join(dir, 'r.db'));
+    s.load(conf);
+    const stored = (): unknown => {
+      const other = new SqliteStorage(join(dir, 'r.db')); // another connection: what is on disk
+      try {
+        return other.load(conf).hardState;
+      } finally {
+        other.close();
+      }
+    };
+    s.save({ term: 1, vote: 'a', commit: 0 }, [e(1, 1), e(2, 1)]);
+    s.save({ term: 1, vote: 'a', commit: 1 }, []);
+    assert.deepEqual(stored(), { term: 1, vote: 'a', commit: 0 }, 'commit-only: held back');
+    s.save(undefined, [e(3, 1)]);
+    assert.deepEqual(stored(), { term: 1, vote: 'a', commit: 1 }, 'written with the next entries');
+    s.save({ term: 1, vote: 'a', commit: 3 }, []);
+    s.save({ term: 2, vote: '', commit: 3 }, []);
+    assert.deepEqual(stored(), { term: 2, vote: '', commit: 3 }, 'a new term is written at once');
+    s.save({ term: 2, vote: '', commit: 3 }, []);
+    s.save({ term: 2, vote: 'b', commit: 3 }, []);
+    assert.deepEqual(stored(), { term: 2, vote: 'b', commit: 3 }, 'a vote is written at once');
+    s.save(undefined, [e(4, 2)]);
+    s.save({ term: 2, vote: 'b', commit: 4 }, []);
+    assert.deepEqual(stored(), { term: 2, vote: 'b', commit: 3 });
+    assert.deepEqual(s.load(conf).hardState, { term: 2, vote: 'b', commit: 4 }, 'this connection\'s load sees it');
+    s.save({ term: 2, vote: 'b', commit: 5 }, []);
+    s.close();
+    assert.deepEqual(stored(), { term: 2, vote: 'b', commit: 5 }, 'flushed on close');
+  });
+
   it('compaction records the snapshot and drops entries up to the offset; installing a snapshot drops the whole log', () => {
     const s = new SqliteStorage(join(dir, 'r.db'));
     s.load(conf);
