@@ -37,18 +37,7 @@ export interface DiffEntry {
 }
 
 /** What a directory tree looked like: rows by inode id (a snapshot's, or the live one's). */
-interface TreeRow {
-  id: number;
-  parent: number | null;
-  name: string;
-  type: number;
-  mode: number;
-  mtime: number;
-  size: number;
-  owner: string;
-  grp: string;
-  chunks: string;
-}
+type TreeRow = Pick<InodeRow, 'id' | 'parent' | 'name' | 'type' | 'mode' | 'mtime' | 'size' | 'owner' | 'grp'> & { chunks: string };
 
 /** A snapshot row as an InodeRow (what statusOf and the permission rules take). */
 function asInode(r: Omit<InodeRow, 'under_construction' | 'lease_holder' | 'lease_expiry' | 'pending_parent' | 'pending_overwrite'>): InodeRow {
