@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,7 +170,9 @@ export async function verifyBackup(path: string, extractTo?: string): Promise<Ba
   if (header.schemaVersion > SCHEMA_VERSION) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `${path}: schema version ${header.schemaVersion}, this build understands up to ${SCHEMA_VERSION}`);
   const sum = await sha256Of(path, offset);
   if (sum.hex !== header.sha256) throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `${path}: image checksum mismatch (sha256 ${sum.hex}, header says ${header.sha256})`);
-  const image = extractTo ?? join(tmpdir(), `dfs-verify-${process.pid}-${Date.now()}.db`);
+  // A name of its own per call: two verifies in one millisecond shared `pid-Date.now()` and one
+  // read the other's half-copied image.
+  const image = extractTo ?? join(tmpdir(), `dfs-verify-${randomUUID()}.db`);
   try {
     await pipeline(createReadStream(path, { start: offset }), createWriteStream(image));
     const facts = inspectImage(image);
