@@ -30,11 +30,11 @@ build: install proto
 	node packages/cli/scripts/bundle.mjs
 
 test: build system-deps
-	$(MOCHA) --timeout 60000 $(UNIT_TESTS)
+	$(MOCHA) --timeout 60000 --exit $(UNIT_TESTS)
 	$(MOCHA) --timeout 180000 --exit $(SYSTEM_TESTS)
 
 test-unit: build
-	$(MOCHA) --timeout 60000 $(UNIT_TESTS)
+	$(MOCHA) --timeout 60000 --exit $(UNIT_TESTS)
 
 test-system: build system-deps
 	$(MOCHA) --timeout 180000 --exit $(SYSTEM_TESTS)
