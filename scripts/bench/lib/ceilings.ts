@@ -122,15 +122,7 @@ export async function grpcStreamCeilings(bytes = 1024 ** 3, security: Security =
     let started = process.hrtime.bigint();
     await new Promise<void>((resolve, reject) => {
       const call = client.makeClientStreamRequest<Buffer, Buffer>(UPLOAD_PATH, raw, raw, new Metadata(), {}, (err) => (err ? reject(err) : resolve()));
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < bytes) {
-          sent += message.length;
-          if (!call.write(message)) return void call.once('drain', pump);
-        }
-        call.end();
-      };
-      pump();
+      writeRepeated(call, message, bytes);
     });
     const uploadMBps = bytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
     const request = Buffer.alloc(8);
@@ -147,6 +139,19 @@ export async function grpcStreamCeilings(bytes = 1024 ** 3, security: Security =
     client.close();
     sink.kill();
   }
+}
+
+/** Writes `message` until `bytes` are sent, waiting for 'drain' when the stream is full, then ends it. */
+function writeRepeated(stream: { write(chunk: Buffer): boolean; once(event: 'drain', listener: () => void): unknown; end(): void }, message: Buffer, bytes: number): void {
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < bytes) {
+      sent += message.length;
+      if (!stream.write(message)) return void stream.once('drain', pump);
+    }
+    stream.end();
+  };
+  pump();
 }
 
 function runTcpSink(): void {
@@ -166,16 +171,7 @@ function runGrpcSink(tlsDir: string | undefined): void {
       call.on('end', () => cb(null, Buffer.alloc(0)));
     },
     download: (call: ServerWritableStream<Buffer, Buffer>) => {
-      const bytes = call.request.readDoubleLE(0);
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < bytes) {
-          sent += message.length;
-          if (!call.write(message)) return void call.once('drain', pump);
-        }
-        call.end();
-      };
-      pump();
+      writeRepeated(call, message, call.request.readDoubleLE(0));
     },
   });
   server.bindAsync('127.0.0.1:0', serverCredentials(tlsDir ? tlsFrom(tlsDir) : INSECURE), (err, port) => {
