@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
-import { BLOCK_SIZE, ErrorCode, crc32cOf, type ChunkserverRef } from '@dfs/proto';
-import { FAILED_CHUNKSERVER_KEY, type ChunkserverFaultInjector, type RunningChunkserver } from '../src/index.js';
+import { BLOCK_SIZE, ErrorCode, crc32cOf } from '@dfs/proto';
+import { FAILED_CHUNKSERVER_KEY, type ChunkserverFaultInjector } from '../src/index.js';
 import { seededBytes, waitFor } from '@dfs/testkit';
-import { FakeMaster, Fleet, chunkInfo, expectDfsError, header, readChunk, removeDir, tempDir, writeChunk } from './helpers.js';
+import { FakeMaster, Fleet, chunkInfo, expectDfsError, header, readChunk, removeDir, tempDir, writeChunk, ref } from './helpers.js';
 
-const ref = (cs: RunningChunkserver): ChunkserverRef => ({ id: cs.id, address: cs.address, rack: '' });
 
 describe('fault injection, scrubber, full disk', function () {
   this.timeout(30_000);

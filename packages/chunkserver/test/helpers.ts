@@ -25,6 +25,7 @@ import {
   type ReportBadReplicaResponse,
   type WriteChunkResponse,
   type WriteHeader,
+  type ChunkserverRef,
   framePieces,
 } from '@dfs/proto';
 import { INSECURE, serverCredentials, channelCredentials, mintChunkToken, type ChunkOp, type ChunkTokenKey } from '@dfs/security';
@@ -63,7 +64,8 @@ export function tokenMetadata(token: string): Metadata {
   return md;
 }
 
-const TEST_WIRE_KEY = { id: TEST_KEY.id, secret: TEST_KEY.secret, activeFromMs: TEST_KEY.activeFromMs, expiresMs: TEST_KEY.expiresMs };
+/** Where a running test chunkserver is, as a write chain or a copy source names it. */
+export const ref = (cs: RunningChunkserver): ChunkserverRef => ({ id: cs.id, address: cs.address, rack: '' });
 
 /**
  * A fake master leader: ChunkserverControlService + ReportBadReplica, recording what arrives.
@@ -99,11 +101,11 @@ export class FakeMaster {
     this.server.addService(ChunkserverControlServiceService, {
       register: guard<RegisterRequest, RegisterResponse>((req) => {
         this.registers.push(req);
-        return { leaderAddress: this.address, leader: this.leader, chunkKeys: [TEST_WIRE_KEY] };
+        return { leaderAddress: this.address, leader: this.leader, chunkKeys: [TEST_KEY] };
       }),
       heartbeat: guard<HeartbeatRequest, HeartbeatResponse>((req) => {
         this.heartbeats.push(req);
-        return { reregister: false, deleteHandles: [], replicate: [], leader: this.leader, chunkKeys: [TEST_WIRE_KEY], ...this.heartbeatReply(req) };
+        return { reregister: false, deleteHandles: [], replicate: [], leader: this.leader, chunkKeys: [TEST_KEY], ...this.heartbeatReply(req) };
       }),
     });
     this.server.addService(MasterServiceService, {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { BLOCK_SIZE, ErrorCode, crc32cOf, toDfsError, type WriteChunkResponse } from '@dfs/proto';
 import { seededBytes, waitFor } from '@dfs/testkit';
 import type { RunningChunkserver } from '../src/index.js';
-import { FakeMaster, Fleet, chunkInfo, expectDfsError, header, testToken, tokenMetadata } from './helpers.js';
+import { FakeMaster, Fleet, chunkInfo, expectDfsError, header, testToken, tokenMetadata, ref } from './helpers.js';
 
 /** Issue 13, deliverable 8: a write stream that goes quiet is cut off and releases its chunk. */
 describe('idle write streams time out on chunkservers', function () {
@@ -12,7 +12,6 @@ describe('idle write streams time out on chunkservers', function () {
   const fleet = new Fleet();
   let c1: RunningChunkserver;
   let c2: RunningChunkserver;
-  const ref = (cs: RunningChunkserver): { id: string; address: string; rack: string } => ({ id: cs.id, address: cs.address, rack: '' });
 
   before(async () => {
     master = await new FakeMaster().start();

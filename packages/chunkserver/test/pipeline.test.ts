@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
-import { BLOCK_SIZE, ErrorCode, blockChecksums, crc32cOf, type ChunkserverRef } from '@dfs/proto';
+import { BLOCK_SIZE, ErrorCode, blockChecksums, crc32cOf } from '@dfs/proto';
 import { FAILED_CHUNKSERVER_KEY, type RunningChunkserver } from '../src/index.js';
 import { seededBytes, waitFor } from '@dfs/testkit';
 import {
@@ -17,9 +17,9 @@ import {
   type WriteMessage,
   testToken,
   tokenMetadata,
+  ref,
 } from './helpers.js';
 
-const ref = (cs: RunningChunkserver): ChunkserverRef => ({ id: cs.id, address: cs.address, rack: '' });
 
 function failedNode(err: unknown): string | undefined {
   const v = (err as ServiceError).metadata?.get(FAILED_CHUNKSERVER_KEY)?.[0];

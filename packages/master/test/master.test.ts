@@ -119,7 +119,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     start();
     await registerFour();
     clock.advance(config.safeModeMs + 1);
-    master.tick();
+    await master.tick();
     const { inode } = await put('/f');
     const sym = await master.symlink({ path: '/l', target: 'f', opId: 'op-1' }, SUPERUSER);
     assert.deepEqual([sym.file!.symlinkTarget, sym.file!.ctimeMs], ['f', clock.now()]);

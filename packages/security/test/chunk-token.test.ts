@@ -101,9 +101,11 @@ describe('chunk access tokens: mint and verify', () => {
     assert.ok(ring.secret(a.id)?.equals(a.secret));
     ring.merge([], NOW + 2000);
     assert.equal(ring.secret(a.id), undefined, 'expired keys are dropped');
+    const asked = Date.now();
     const waited = ring.whenKeyArrives(10_000);
     ring.merge([newChunkTokenKey(0, NOW + 9000)], NOW + 2000);
-    await waited; // resolves at once, not after 10 s (mocha's timeout would fail it)
+    await waited;
+    assert.ok(Date.now() - asked < 1_000, 'woken by the key, not by the 10 s timeout');
     const idle = Date.now();
     await ring.whenKeyArrives(50);
     assert.ok(Date.now() - idle >= 40, 'no key: gives up after the wait');
