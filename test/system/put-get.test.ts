@@ -130,4 +130,19 @@ describe('walking skeleton: put and get through a real cluster', function () {
       client.close();
     }
   });
+
+  it('the umask applies to inline and chunked files alike; an append keeps the file\'s own mode', async function () {
+    const client = cluster.client({ umask: 0o077 });
+    try {
+      await client.put(Buffer.alloc(100, 1), '/umask/small');
+      await client.put(Buffer.alloc(MAX_INLINE_BYTES + 1, 1), '/umask/large');
+      assert.equal((await client.stat('/umask/small')).mode & 0o777, 0o600, 'inline file');
+      assert.equal((await client.stat('/umask/large')).mode & 0o777, 0o600, 'chunked file');
+      await client.setAttributes('/umask/small', { mode: 0o664 });
+      await client.append(Buffer.alloc(10, 2), '/umask/small'); // an inline rewrite
+      assert.equal((await client.stat('/umask/small')).mode & 0o777, 0o664, 'not masked again by the rewrite');
+    } finally {
+      client.close();
+    }
+  });
 });

@@ -455,14 +455,14 @@ export class DfsClient {
    * A file of at most MAX_INLINE_BYTES: one CreateFile carrying the bytes, one log entry,
    * no chunkserver (inline data; the trade-off is in packages/master/DESIGN.md).
    */
-  private async putInline(path: string, data: Buffer, opts: PutOptions, replaces?: number): Promise<FileStatus> {
+  private async putInline(path: string, data: Buffer, opts: PutOptions, mode: number, replaces?: number): Promise<FileStatus> {
     const res = await this.masters.call(
       (c) => c.createFile,
       {
         path,
         overwrite: opts.overwrite ?? false,
         replication: opts.replication ?? 0,
-        mode: opts.mode ?? 0,
+        mode,
         clientId: this.clientId,
         chunkSize: opts.chunkSize ?? 0,
         opId: randomUUID(),
@@ -488,7 +488,7 @@ export class DfsClient {
     const path = normalizePath(remote);
     if (source instanceof Uint8Array) {
       const bytes = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-      if (bytes.length <= this.inlineLimit) return this.putInline(path, bytes, opts);
+      if (bytes.length <= this.inlineLimit) return this.putInline(path, bytes, opts, this.newFileMode(opts));
       source = Readable.from([bytes]);
     }
     if (typeof source === 'string') {
@@ -500,7 +500,7 @@ export class DfsClient {
         const bytes = await readFile(source).catch((err: unknown) => {
           throw toDfsError(err);
         });
-        if (bytes.length <= this.inlineLimit) return this.putInline(path, bytes, opts);
+        if (bytes.length <= this.inlineLimit) return this.putInline(path, bytes, opts, this.newFileMode(opts));
       }
       return this.putFile(source, info.size, path, opts);
     }
@@ -508,10 +508,10 @@ export class DfsClient {
     if (this.inlineLimit >= 0) {
       // A stream that ends within the inline limit becomes an inline file.
       const head = await peekStream(source as AsyncIterable<Buffer | string>, this.inlineLimit);
-      if (head.ended) return this.putInline(path, head.bytes, opts);
+      if (head.ended) return this.putInline(path, head.bytes, opts, this.newFileMode(opts));
       source = Readable.from(head.rest);
     }
-    const writer = await this.openWriter(path, opts, MAX_PARALLEL_CHUNKS);
+    const writer = await this.openWriter(path, opts, this.newFileMode(opts), MAX_PARALLEL_CHUNKS);
     writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     writer.limitHeldBytes(STREAM_HELD_BYTES);
     return this.pumpStream(writer, source, opts);
@@ -531,12 +531,18 @@ export class DfsClient {
 
   /** `allocateFirstChunk`: CreateFile also allocates chunk 0 (saves a round trip when there is data). */
   /** `replaces`: a conditional rewrite of that inode (see rewriteInline). */
-  private openWriter(path: string, opts: PutOptions, parallelChunks: number, allocateFirstChunk = true, replaces?: number): Promise<FileWriter> {
+  /** The mode of a file this call creates: what was asked (default rw for all) less the umask. */
+  private newFileMode(opts: PutOptions): number {
+    return (opts.mode ?? 0o666) & ~this.umask;
+  }
+
+  /** `mode`: the file's final mode (newFileMode, or the mode of the inline file being rewritten). */
+  private openWriter(path: string, opts: PutOptions, mode: number, parallelChunks: number, allocateFirstChunk = true, replaces?: number): Promise<FileWriter> {
     return FileWriter.create(
       this.masters,
       this.chunkservers,
       path,
-      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode: (opts.mode ?? 0o666) & ~this.umask, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk, replaces },
+      { overwrite: opts.overwrite ?? false, replication: opts.replication ?? 0, mode, chunkSize: opts.chunkSize ?? 0, allocateFirstChunk, replaces },
       this.writerOptions(opts, parallelChunks),
     );
   }
@@ -619,7 +625,7 @@ export class DfsClient {
 
   /** A local file is re-readable, so a retried chunk re-reads its range instead of holding it in memory. */
   private async putFile(localPath: string, size: number, path: string, opts: PutOptions): Promise<FileStatus> {
-    const writer = await this.openWriter(path, opts, MAX_PARALLEL_CHUNKS, size > 0);
+    const writer = await this.openWriter(path, opts, this.newFileMode(opts), MAX_PARALLEL_CHUNKS, size > 0);
     writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
     return this.feedFile(writer, localPath, 0, size, opts);
   }
@@ -715,10 +721,12 @@ export class DfsClient {
 
   /** Writes `bytes` over the inline file `located`, only if the path still holds that inode. */
   private async replaceInline(located: Located, bytes: Buffer, path: string, opts: AppendOptions, chunked: boolean): Promise<FileStatus> {
-    const put: PutOptions = { ...opts, overwrite: true, mode: located.file.mode & 0o7777, replication: located.file.replication };
+    // The rewrite keeps the file's own mode: the umask applied when it was created, not again.
+    const put: PutOptions = { ...opts, overwrite: true, replication: located.file.replication };
+    const mode = located.file.mode & 0o7777;
     const replaces = located.file.inode;
-    if (!chunked && bytes.length <= this.inlineLimit) return this.putInline(path, bytes, put, replaces);
-    const writer = await this.openWriter(path, put, 1, true, replaces);
+    if (!chunked && bytes.length <= this.inlineLimit) return this.putInline(path, bytes, put, mode, replaces);
+    const writer = await this.openWriter(path, put, mode, 1, true, replaces);
     return this.pumpStream(writer, Readable.from([bytes]), put);
   }
 
