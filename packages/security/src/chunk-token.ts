@@ -94,10 +94,12 @@ export function decodeChunkToken(token: string): { keyId: string; claims: ChunkT
   } catch {
     throw denied('malformed chunk access token');
   }
+  // JSON `null` or a number parses too: checked before any field is read.
+  if (typeof raw !== 'object' || raw === null) throw denied('malformed chunk access token');
   const p = raw as Record<string, unknown>;
   const ops = typeof p['o'] === 'string' ? [...p['o']].map((l) => CHUNK_OPS.find((o) => OP_LETTER[o] === l)) : [];
   if (
-    typeof raw !== 'object' || raw === null || !isUint(p['h']) || !isUint(p['v']) || !isUint(p['e']) || !isUint(p['l']) ||
+    !isUint(p['h']) || !isUint(p['v']) || !isUint(p['e']) || !isUint(p['l']) ||
     typeof p['u'] !== 'string' || p['u'].length > 64 || ops.length === 0 || ops.some((o) => o === undefined) ||
     !Array.isArray(p['n']) || p['n'].length > MAX_TOKEN_NODES || !p['n'].every((n) => typeof n === 'string' && isNodeId(n))
   ) {

@@ -70,6 +70,7 @@ describe('chunk access tokens: mint and verify', () => {
 
   it('malformed tokens are refused before any key is looked up', () => {
     const bad = ['', 'x', 'a.b', 'a.b.c.d', 'k!.e30.AA', `k.${'A'.repeat(5000)}.AA`, `k.${Buffer.from('not json').toString('base64url')}.AA`,
+      `k.${Buffer.from('null').toString('base64url')}.AA`, `k.${Buffer.from('7').toString('base64url')}.AA`,
       `k.${Buffer.from(JSON.stringify({ h: -1, v: 1, o: 'r', n: [], u: 'u', e: 1, l: 0 })).toString('base64url')}.AA`,
       `k.${Buffer.from(JSON.stringify({ h: 1, v: 1, o: 'rz', n: [], u: 'u', e: 1, l: 0 })).toString('base64url')}.AA`,
       `k.${Buffer.from(JSON.stringify({ h: 1, v: 1, o: 'r', n: ['../etc'], u: 'u', e: 1, l: 0 })).toString('base64url')}.AA`];
