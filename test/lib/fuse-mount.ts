@@ -4,7 +4,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, TestCluster, waitFor } from '@dfs/testkit';
+import { REPO_ROOT, StopWaiting, TestCluster, waitFor } from '@dfs/testkit';
 
 export const DFS_MOUNT = join(REPO_ROOT, 'scripts', 'dfs-mount');
 
@@ -56,7 +56,7 @@ export class Mount {
     const m = new Mount(dir, child);
     try {
       await waitFor(`dfs-mount at ${dir}`, () => {
-        if (m.exited) throw new Error(`dfs-mount exited (${child.exitCode}): ${m.out}`);
+        if (m.exited) throw new StopWaiting(`dfs-mount exited (${child.exitCode}): ${m.out}`);
         return m.out.includes('mounted ') && isMounted(dir);
       }, 30_000);
     } catch (err) {

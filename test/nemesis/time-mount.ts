@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { REPO_ROOT } from '@dfs/testkit';
+import { REPO_ROOT, StopWaiting, waitFor } from '@dfs/testkit';
 
 /*
  * A FUSE mount in the client host, and its calls timed from inside that host:
@@ -31,12 +31,10 @@ async function main(): Promise<void> {
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   process.on('exit', () => child.kill('SIGKILL')); // never leave a mount server behind
-  const deadline = Date.now() + 120_000;
-  while (!out.includes('mounted ')) {
-    if (child.exitCode !== null) throw new Error(`dfs-mount exited (${child.exitCode}): ${out.slice(-2000)}`);
-    if (Date.now() > deadline) throw new Error(`dfs-mount not mounted after 120 s: ${out.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor('dfs-mount to say it is mounted', () => {
+    if (child.exitCode !== null) throw new StopWaiting(`dfs-mount exited (${child.exitCode}): ${out.slice(-2000)}`);
+    return out.includes('mounted ');
+  }, 120_000, 50);
   await mkdir(join(mnt, 'mount-ready'), { recursive: true });
   process.stdout.write('ready\n');
   for await (const line of createInterface({ input: process.stdin })) {

@@ -1,5 +1,5 @@
 // @dfs/testkit: what every package's tests, test/ and scripts/bench share. Never imported by production code.
-export { waitFor } from './wait-for.js';
+export { StopWaiting, waitFor } from './wait-for.js';
 export { Prng, seededBytes } from './prng.js';
 export { TestCluster, runDfs, isAlive, DFS_BIN, REPO_ROOT, type TestClusterOptions, type RunResult } from './test-cluster.js';
 export { type ClusterJson, type ClusterNode } from '@dfs/client';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DfsClient, type ClusterJson, type ClusterNode, type DfsClientOptions } from '@dfs/client';
 import { INSECURE, tlsFrom, type Security } from '@dfs/security';
-import { waitFor } from './wait-for.js';
+import { StopWaiting, waitFor } from './wait-for.js';
 
 // Compiled to packages/testkit/dist/src/: four levels up is the repository root.
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..', '..');
@@ -94,7 +94,7 @@ export class TestCluster {
       await waitFor(
         'dfs cluster up to print "ready"',
         () => {
-          if (launcher.exitCode !== null) throw new Error(`dfs cluster up exited with ${launcher.exitCode}: ${readFileSync(join(dir, 'launcher.log'), 'utf8')}`);
+          if (launcher.exitCode !== null) throw new StopWaiting(`dfs cluster up exited with ${launcher.exitCode}: ${readFileSync(join(dir, 'launcher.log'), 'utf8')}`);
           return stdout.includes('ready');
         },
         opts.readyTimeoutMs ?? 90_000,
@@ -190,7 +190,9 @@ export class TestCluster {
       this.launcher.kill('SIGTERM');
       // The launcher stops every node and then removes its hosts' namespaces: at load 30 that
       // took over 10 s, and a test that moved on found the namespaces still there.
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 60_000)))]);
+      clearTimeout(timer); // else every caller stays alive for the rest of the 60 s
     }
     for (const child of this.restarted.values()) child.kill('SIGTERM');
     for (const entry of [...this.info.masters, ...this.info.chunkservers]) {

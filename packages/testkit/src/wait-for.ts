@@ -1,4 +1,10 @@
-/** Polls `check` until it returns a truthy value or the deadline passes; never a blind sleep. */
+/** Thrown from a waitFor check to stop waiting at once: what was awaited can no longer happen. */
+export class StopWaiting extends Error {}
+
+/**
+ * Polls `check` until it returns a truthy value or the deadline passes; never a blind sleep.
+ * A check that throws is retried (the thing may not be up yet), except with StopWaiting.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
@@ -12,6 +18,7 @@ export async function waitFor<T>(
       const value = await check();
       if (value) return value;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       lastError = err;
     }
     if (Date.now() > deadline) {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { waitFor } from '../src/index.js';
+import { StopWaiting, waitFor } from '../src/index.js';
 
 describe('waitFor(what, check, timeoutMs, intervalMs)', () => {
   it('returns the first truthy value of check, sync or async', async () => {
@@ -16,6 +16,18 @@ describe('waitFor(what, check, timeoutMs, intervalMs)', () => {
       return calls;
     }, 5_000, 1);
     assert.equal(value, 3);
+  });
+
+  it('stops at once on StopWaiting: what it waits for can no longer happen', async () => {
+    let calls = 0;
+    await assert.rejects(
+      waitFor('a process that died', () => {
+        calls++;
+        throw new StopWaiting('it exited with 1');
+      }, 5_000, 1),
+      /^Error: it exited with 1$/,
+    );
+    assert.equal(calls, 1);
   });
 
   it('times out naming what it waited for and the last error', async () => {

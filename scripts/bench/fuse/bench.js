@@ -15,7 +15,7 @@ const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { TestCluster, waitFor } = require('@dfs/testkit');
+const { StopWaiting, TestCluster, waitFor } = require('@dfs/testkit');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DFS = path.join(ROOT, 'packages', 'cli', 'bin', 'dfs.js');
@@ -104,7 +104,7 @@ async function main() {
     let mountOut = '';
     mount.stdout.on('data', (d) => (mountOut += d));
     await waitFor('the mount', () => {
-      if (mount.exitCode !== null) throw new Error(`dfs-mount exited: ${fs.readFileSync(path.join(work, 'mount.log'), 'utf8')}`);
+      if (mount.exitCode !== null) throw new StopWaiting(`dfs-mount exited: ${fs.readFileSync(path.join(work, 'mount.log'), 'utf8')}`);
       return mountOut.includes('mounted ') && isMounted(mnt);
     }, 60_000);
 
