@@ -217,7 +217,7 @@ export class Master {
       signingKey: () => this.store.authKey(),
       isRevoked: (jti) => this.store.isTokenRevoked(jti),
     });
-    this.chunkTokens = new ChunkTokenIssuer(() => this.store.chunkKeys(), config.chunkTokens ?? DEFAULT_CHUNK_TOKEN_CONFIG);
+    this.chunkTokens = new ChunkTokenIssuer(() => this.store.chunkKeys(), config.chunkTokens);
     this.safeMode = new SafeMode({ threshold: config.safeModeThreshold, timeoutMs: config.safeModeMs });
     this.chunkLeases = new ChunkLeases(config.leaseMs);
     this.replication = new ReplicationMonitor(
@@ -521,7 +521,7 @@ export class Master {
   async renewLease(req: RenewLeaseRequest): Promise<RenewLeaseResponse> {
     if (!req.clientId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'client_id is required');
     const now = this.clock.now();
-    const hardLimit = Math.max(this.config.leaseHardLimitMs ?? 3_600_000, this.config.leaseMs);
+    const hardLimit = Math.max(this.config.leaseHardLimitMs, this.config.leaseMs);
     await this.propose({ type: 'RenewLease', clientId: req.clientId, now, leaseExpiry: this.leaseExpiry(now), hardLimit });
     this.chunkLeases.renewClient(req.clientId, now, (h) => this.store.leaseExpiryOfChunk(h));
     return {};

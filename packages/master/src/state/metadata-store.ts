@@ -60,6 +60,14 @@ export class MetadataStore implements StateMachine {
   private sChunkScan!: Database.Statement;
   private sMeta!: Database.Statement;
   private sFacts!: Database.Statement;
+  private sAuthKey!: Database.Statement;
+  private sRevoked!: Database.Statement;
+  private sChunkKeys!: Database.Statement;
+  private sLeaseOfChunk!: Database.Statement;
+  /** The chunk token key ring; only AddChunkKey changes it, so only it (or a restore) empties this. */
+  private chunkKeyCache: ChunkTokenKey[] | undefined;
+  /** Written by `dfs master --restore` before the store opens; no command changes it. */
+  private restored: RestoredRange | undefined;
 
   constructor(
     readonly path: string,
@@ -122,7 +130,19 @@ export class MetadataStore implements StateMachine {
     this.sFacts = db.prepare(
       'SELECT c.version, c.committed, i.replication FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle = ?',
     );
+    this.sAuthKey = db.prepare('SELECT id, secret FROM auth_keys ORDER BY created, id LIMIT 1');
+    this.sRevoked = db.prepare('SELECT 1 FROM revoked_tokens WHERE jti = ?');
+    this.sChunkKeys = db.prepare('SELECT id, secret, active_from, expires FROM chunk_keys ORDER BY active_from, id');
+    this.sLeaseOfChunk = db.prepare('SELECT i.lease_expiry AS e FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle = ?');
     this.applied = (this.sMeta.get('applied_index') as { value: number }).value;
+    this.chunkKeyCache = undefined;
+    this.restored = this.readRestoredRange();
+  }
+
+  /** What every apply does after its transaction: caches that commands may make stale. */
+  private afterApply(cmd: Command): void {
+    this.paths.applied(cmd.type);
+    if (cmd.type === 'AddChunkKey') this.chunkKeyCache = undefined;
   }
 
   // ---- StateMachine ----
@@ -138,7 +158,7 @@ export class MetadataStore implements StateMachine {
     }
     const result = this.applyTxn(index, cmd);
     this.applied = index;
-    this.paths.applied(cmd.type);
+    this.afterApply(cmd);
     return result;
   }
 
@@ -162,7 +182,7 @@ export class MetadataStore implements StateMachine {
     for (const d of decoded) {
       if (!d) continue;
       this.applied = Math.max(this.applied, d.index);
-      this.paths.applied(d.cmd.type);
+      this.afterApply(d.cmd);
     }
     return results;
   }
@@ -307,23 +327,20 @@ export class MetadataStore implements StateMachine {
 
   /** The cluster key that signs bearer tokens (undefined until the first leader proposed one). */
   authKey(): { id: string; secret: string } | undefined {
-    return this.db.prepare('SELECT id, secret FROM auth_keys ORDER BY created, id LIMIT 1').get() as { id: string; secret: string } | undefined;
+    return this.sAuthKey.get() as { id: string; secret: string } | undefined;
   }
 
-  private chunkKeyCache: { index: number; keys: ChunkTokenKey[] } | undefined;
-
-  /** The ring of keys that sign chunk access tokens (chunk_keys), read again only after an apply. */
+  /** The ring of keys that sign chunk access tokens (chunk_keys), read again only after AddChunkKey. */
   chunkKeys(): ChunkTokenKey[] {
-    const index = this.appliedIndex();
-    if (this.chunkKeyCache?.index !== index) {
-      const rows = this.db.prepare('SELECT id, secret, active_from, expires FROM chunk_keys ORDER BY active_from, id').all() as Array<{ id: string; secret: Buffer; active_from: number; expires: number }>;
-      this.chunkKeyCache = { index, keys: rows.map((r) => ({ id: r.id, secret: r.secret, activeFromMs: r.active_from, expiresMs: r.expires })) };
+    if (!this.chunkKeyCache) {
+      const rows = this.sChunkKeys.all() as Array<{ id: string; secret: Buffer; active_from: number; expires: number }>;
+      this.chunkKeyCache = rows.map((r) => ({ id: r.id, secret: r.secret, activeFromMs: r.active_from, expiresMs: r.expires }));
     }
-    return this.chunkKeyCache.keys;
+    return this.chunkKeyCache;
   }
 
   isTokenRevoked(jti: string): boolean {
-    return this.db.prepare('SELECT 1 FROM revoked_tokens WHERE jti = ?').get(jti) !== undefined;
+    return this.sRevoked.get(jti) !== undefined;
   }
 
   inode(id: number): InodeRow | undefined {
@@ -377,7 +394,7 @@ export class MetadataStore implements StateMachine {
 
   /** The writer lease expiry of the file a chunk belongs to (undefined: no such chunk, or no writer). */
   leaseExpiryOfChunk(handle: number): number | undefined {
-    const r = this.db.prepare('SELECT i.lease_expiry AS e FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle = ?').get(handle) as { e: number | null } | undefined;
+    const r = this.sLeaseOfChunk.get(handle) as { e: number | null } | undefined;
     return r?.e ?? undefined;
   }
 
@@ -427,6 +444,10 @@ export class MetadataStore implements StateMachine {
    * taken (floor inclusive, ceiling exclusive), which the restored group never allocates.
    */
   restoredRange(): RestoredRange | undefined {
+    return this.restored;
+  }
+
+  private readRestoredRange(): RestoredRange | undefined {
     const get = (key: string): number | undefined => (this.sMeta.get(key) as { value: number } | undefined)?.value;
     const handleFloor = get(RESTORE_KEYS.handleFloor);
     const handleCeiling = get(RESTORE_KEYS.handleCeiling);

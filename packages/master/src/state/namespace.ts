@@ -158,36 +158,6 @@ export class Namespace {
     return this.sPending.all(dir, name) as InodeRow[];
   }
 
-  /**
-   * Walks `comps` from the root. Returns the inode, or undefined when the last component
-   * (or an intermediate directory) is missing. NOT_A_DIRECTORY when walking through a file.
-   */
-  resolve(comps: string[]): InodeRow | undefined {
-    let cur = this.root();
-    for (let i = 0; i < comps.length; i++) {
-      if (cur.type !== TYPE_DIR) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: /${comps.slice(0, i).join('/')}`);
-      const next = this.child(cur.id, comps[i]!);
-      if (!next) return undefined;
-      cur = next;
-    }
-    return cur;
-  }
-
-  /** Like resolve, but NOT_FOUND when missing. */
-  mustResolve(path: string, comps: string[]): InodeRow {
-    const row = this.resolve(comps);
-    if (!row) fail(ErrorCode.NOT_FOUND, `no such file or directory: ${path}`);
-    return row;
-  }
-
-  /** The directory `comps` names: NOT_FOUND if missing, NOT_A_DIRECTORY if a file. */
-  mustResolveDir(comps: string[]): InodeRow {
-    const path = '/' + comps.join('/');
-    const row = this.mustResolve(path, comps);
-    if (row.type !== TYPE_DIR) fail(ErrorCode.NOT_A_DIRECTORY, `not a directory: ${path}`);
-    return row;
-  }
-
   /** Absolute path of an inode (a detached file: the path it will appear at). */
   pathOf(row: InodeRow): string {
     const names: string[] = [];

@@ -295,11 +295,6 @@ export class RaftNode {
     return new Promise((resolve) => this.waitingReads.push({ index, resolve }));
   }
 
-  /** Whether linearizableRead() would be served from the lease now (status, tests). */
-  holdsLease(): boolean {
-    const raw = this.raw;
-    return raw !== undefined && raw.raft.leaseReadIndex() !== undefined && this.lease.valid(performance.now(), raw.raft.term);
-  }
 
   isLeader(): boolean {
     return this.raw?.raft.role === 'leader';
