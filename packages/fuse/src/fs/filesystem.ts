@@ -199,7 +199,7 @@ export class DfsFileSystem {
       const status = await this.mustStat(path, true);
       if (isDirectory(status)) throw new FsError('EISDIR', `${path}: is a directory`);
       await this.backend.rm(this.remote(path), { recursive: false, skipTrash: true });
-      this.meta.changedInode(status.inode); // its other names (hard links) count one less
+      this.meta.changedInode(status); // its other names (hard links) count one less
       if (file) {
         file.stopUpload();
         file.orphan = true;
@@ -232,8 +232,8 @@ export class DfsFileSystem {
     }
     // The master replaces a file or an empty directory in the same step (ENOTEMPTY otherwise).
     await this.backend.mv(this.remote(src), this.remote(dst), { overwrite: dstStatus !== null });
-    this.meta.changedInode(srcStatus.inode);
-    if (dstStatus) this.meta.changedInode(dstStatus.inode);
+    this.meta.changedInode(srcStatus);
+    if (dstStatus) this.meta.changedInode(dstStatus);
     this.files.rename(src, dst);
     this.overlay.rename(src, dst);
     this.meta.changedTree(src);
@@ -289,7 +289,7 @@ export class DfsFileSystem {
     const file = this.files.get(src);
     if (file && (file.dirty || file.base === null)) await this.commit(file); // the link names committed content
     const status = await this.backend.link(this.remote(src), this.remote(dst));
-    this.meta.changedInode(status.inode);
+    this.meta.changedInode(status);
     this.meta.changed(src);
     this.meta.changed(dst);
     this.meta.setStat(dst, status);
@@ -499,7 +499,7 @@ export class DfsFileSystem {
       const status = (await this.writeBehind.finish(file, spool, remote)) ?? (await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode }));
       file.committedGen = gen;
       file.base = versionOf(remote, status);
-      this.meta.changedInode(status.inode); // hard links of the file see the new version too
+      this.meta.changedInode(status); // hard links of the file see the new version too
       this.meta.changed(path);
       this.meta.setStat(path, status);
       const pending = this.overlay.get(path);

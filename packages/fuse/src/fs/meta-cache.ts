@@ -1,5 +1,5 @@
 import type { FileStatus } from '@dfs/proto';
-import { isSameOrDescendant, parentPath } from '@dfs/proto';
+import { FileType, isSameOrDescendant, parentPath } from '@dfs/proto';
 
 import { TtlCache, type Clock } from './ttl-cache.js';
 
@@ -71,9 +71,14 @@ export class MetaCache {
     this.attrs.delete(parentPath(path));
   }
 
-  /** Inode `inode` changed (a link came or went): forget it under every name, since hard links share it. */
-  changedInode(inode: number): void {
-    this.attrs.deleteWhere((_p, status) => status?.inode === inode);
+  /**
+   * The inode `status` describes changed: when it has other names (hard links share it),
+   * forget it under every name. A file with one name skips the scan of the whole cache,
+   * which would otherwise run on every close of a written file.
+   */
+  changedInode(status: FileStatus): void {
+    if (status.type === FileType.DIRECTORY || status.nlink <= 1) return;
+    this.attrs.deleteWhere((_p, cached) => cached?.inode === status.inode);
   }
 
   /** `path` and everything beneath it changed (rename, rmdir). */

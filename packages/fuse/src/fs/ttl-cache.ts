@@ -46,7 +46,7 @@ export class TtlCache<V> {
 
   /** Drops every key for which `match` is true. */
   deleteWhere(match: (key: string, value: V) => boolean): void {
-    for (const [key, entry] of [...this.entries]) if (match(key, entry.value)) this.entries.delete(key);
+    for (const [key, entry] of this.entries) if (match(key, entry.value)) this.entries.delete(key); // deleting while iterating a Map is safe
   }
 
   clear(): void {
