@@ -14,7 +14,7 @@ import { registerUserAdminCommands, registerUserCommands } from './commands/user
 import { closeClient } from './context.js';
 import { applyConfig, configPathFrom, loadConfig } from './config-file.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
-import { dfsVersion } from './version.js';
+import { dfsVersion } from './package-root.js';
 
 function buildProgram(): Command {
   const program = new Command('dfs')

@@ -1,17 +1,30 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-let root: string | undefined;
+let found: { root: string; version: string } | undefined;
 
 /**
- * The @dfs/cli package directory. Found by walking up from this module, because the module
- * runs from two places: dist/src/ (tsc) and dist/ (the start-up bundle, see scripts/bundle.mjs).
+ * @dfs/cli's directory and version, from its package.json. Found by walking up from this
+ * module, because the module runs from two places: dist/src/ (tsc) and dist/ (the start-up
+ * bundle, see scripts/bundle.mjs). Read once per process.
  */
-export function cliPackageRoot(): string {
-  if (root) return root;
+function cliPackage(): { root: string; version: string } {
+  if (found) return found;
   for (let dir = __dirname; ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === '@dfs/cli') return (root = dir);
+    const path = join(dir, 'package.json');
+    if (existsSync(path)) {
+      const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === '@dfs/cli') return (found = { root: dir, version: pkg.version ?? '0.0.0' });
+    }
     if (dirname(dir) === dir) throw new Error(`@dfs/cli's package.json not found above ${__dirname}`);
   }
+}
+
+export function cliPackageRoot(): string {
+  return cliPackage().root;
+}
+
+/** The dfs version: @dfs/cli's package.json. */
+export function dfsVersion(): string {
+  return cliPackage().version;
 }

@@ -49,12 +49,12 @@ function localUser(): string {
 }
 
 /** The compiled CLI entry point, run with this same node binary (daemons skip the start-up bundle). */
-export function dfsMainPath(): string {
+function dfsMainPath(): string {
   return join(cliPackageRoot(), 'dist', 'src', 'main.js');
 }
 
 /** Starts one node (`dfs master …` / `dfs chunkserver …`) as a direct child: its pid is the node itself. */
-export function spawnNode(args: string[], logPath: string, prefix: string[] = []): ChildProcess {
+function spawnNode(args: string[], logPath: string, prefix: string[] = []): ChildProcess {
   const fd = openSync(logPath, 'a');
   try {
     // DFS_NODE_ARGS: extra node flags for every node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (profiling).

@@ -16,11 +16,6 @@ interface Stoppable {
   stop(): Promise<void>;
 }
 
-/** Parses `m1=127.0.0.1:7001,m2=…` */
-export function parsePeers(text: string): Array<{ id: string; address: string }> {
-  return parseMembers(text, '--peers');
-}
-
 /**
  * A node's credentials: `--tls-dir` (default DIR/tls, where `dfs cluster up` puts them), or
  * plaintext with `--insecure`, which is logged as a warning. Certificates are re-read on
@@ -124,7 +119,7 @@ export function registerDaemonCommands(program: Command): void {
     const backups = scheduledBackups(o);
     if (o.restore) {
       if (join) throw new DfsError(ErrorCode.INVALID_ARGUMENT, '--restore starts a new group; it cannot --join one');
-      const peers = o.peers ? parsePeers(o.peers) : [{ id: o.id!, address: o.advertise ?? o.listen! }];
+      const peers = o.peers ? parseMembers(o.peers, '--peers') : [{ id: o.id!, address: o.advertise ?? o.listen! }];
       const header = await loadMaster().restoreFromBackup({ file: o.restore, dir: o.dir!, peers });
       loadTelemetry()
         .createLogger(o.id!, o.logLevel)
@@ -136,8 +131,8 @@ export function registerDaemonCommands(program: Command): void {
     const { startMaster } = loadMaster();
     const master = await startMaster({
       ...nodeBase(o),
-      peers: o.peers ? parsePeers(o.peers) : undefined,
-      peerHttp: o.peersHttp ? Object.fromEntries(parsePeers(o.peersHttp).map((p) => [p.id, p.address])) : undefined,
+      peers: o.peers ? parseMembers(o.peers, '--peers') : undefined,
+      peerHttp: o.peersHttp ? Object.fromEntries(parseMembers(o.peersHttp, '--peers-http').map((p) => [p.id, p.address])) : undefined,
       chunkSize: parseSize(o.chunkSize!),
       defaultReplication: Number(o.replication),
       minReplicas: o.minReplicas ? Number(o.minReplicas) : undefined,
