@@ -27,12 +27,12 @@ export class TokenGate {
     const raw = metadata.get(CHUNK_TOKEN_KEY)[0];
     if (raw === undefined) throw new DfsError(ErrorCode.PERMISSION_DENIED, `chunk ${handle}: no chunk access token (ask a master for the chunk's location)`);
     const token = String(raw);
-    const { keyId } = decodeChunkToken(token);
-    if (!this.ring.secret(keyId)) {
+    const decoded = decodeChunkToken(token); // a malformed token is refused before any wait for keys
+    if (!this.ring.secret(decoded.keyId)) {
       this.refreshKeys();
       await this.ring.whenKeyArrives(UNKNOWN_KEY_WAIT_MS);
     }
-    const claims = verifyChunkToken(token, (id) => this.ring.secret(id), { handle, op: ops, node: this.selfId, nowMs: this.now() });
+    const claims = verifyChunkToken(decoded, (id) => this.ring.secret(id), { handle, op: ops, node: this.selfId, nowMs: this.now() });
     return { ...claims, token };
   }
 }

@@ -83,7 +83,14 @@ export function mintChunkToken(key: ChunkTokenKey, claims: ChunkTokenClaims): st
 }
 
 /** The parts of a token, its claims read but NOT verified (a client peeks at the expiry). */
-export function decodeChunkToken(token: string): { keyId: string; claims: ChunkTokenClaims; signed: string; mac: string } {
+export interface DecodedChunkToken {
+  keyId: string;
+  claims: ChunkTokenClaims;
+  signed: string;
+  mac: string;
+}
+
+export function decodeChunkToken(token: string): DecodedChunkToken {
   if (typeof token !== 'string' || token.length === 0) throw denied('no chunk access token');
   if (token.length > MAX_CHUNK_TOKEN_BYTES) throw denied(`chunk access token of ${token.length} bytes (at most ${MAX_CHUNK_TOKEN_BYTES})`);
   const parts = token.split('.');
@@ -127,8 +134,8 @@ export interface TokenRequirement {
  * handle, this operation, this node. Anything else is PERMISSION_DENIED, one line. The
  * version is the caller's to compare: it knows the replica.
  */
-export function verifyChunkToken(token: string, keyById: (id: string) => Buffer | undefined, want: TokenRequirement): ChunkTokenClaims {
-  const t = decodeChunkToken(token);
+export function verifyChunkToken(token: string | DecodedChunkToken, keyById: (id: string) => Buffer | undefined, want: TokenRequirement): ChunkTokenClaims {
+  const t = typeof token === 'string' ? decodeChunkToken(token) : token; // a caller that decoded already passes the parts
   const secret = keyById(t.keyId);
   if (!secret) throw denied(`chunk access token signed with unknown key ${t.keyId}`);
   const got = Buffer.from(t.mac, 'base64url');

@@ -46,6 +46,7 @@ export {
   type ChunkOp,
   type ChunkTokenClaims,
   type ChunkTokenKey,
+  type DecodedChunkToken,
   type TokenRequirement,
   CHUNK_OPS,
   MAX_CHUNK_TOKEN_BYTES,
