@@ -47,6 +47,8 @@ export class MessageQueue<T> {
 
   /** Like `next`, but fails the queue with `onIdle()` when no message arrives within `ms`. */
   async nextWithin(ms: number, onIdle: () => Error): Promise<T | undefined> {
+    // A message already waiting (the common case on a busy stream) needs no timer.
+    if (this.error || this.queue.length > 0 || this.ended) return this.next();
     const timer = setTimeout(() => this.fail(onIdle()), ms);
     try {
       return await this.next();
