@@ -1,5 +1,6 @@
 import {
   BLOCK_SIZE,
+  chunkMetadata,
   crc32cOf,
   DfsError,
   ErrorCode,
@@ -12,7 +13,6 @@ import {
 import { decodeChunkToken } from '@dfs/security';
 import type { ChunkserverPool } from './rpc.js';
 import type { ReadPolicy } from './read-policy.js';
-import { chunkMetadata } from './rpc.js';
 
 export interface RangeReadContext {
   pool: ChunkserverPool;
