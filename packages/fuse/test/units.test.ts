@@ -7,6 +7,7 @@ import { attrFromStatus, typeOfMode } from '../src/fs/attrs.js';
 import { BlockCache } from '../src/fs/block-cache.js';
 import { IdentityMap, NOBODY } from '../src/fs/identity-map.js';
 import { errnoName, FsError, toFuseErrno } from '../src/fs/errno.js';
+import { timeoutOptions } from '../src/native/fuse-mount.js';
 import { readMountTable } from '../src/native/mount-table.js';
 import { removeStaleSpoolDirs } from '../src/process/spool-dir.js';
 import { parseArgs, UsageError } from '../src/process/options.js';
@@ -110,6 +111,17 @@ describe('dfs-mount arguments', () => {
     const b = parseArgs(['/mnt']);
     assert.equal(b.kind === 'mount' && b.remoteDir, '/');
     assert.deepEqual(parseArgs(['--umount', '/mnt']), { kind: 'umount', mountpoint: '/mnt' });
+  });
+
+  it('takes the kernel cache timeouts, and turns them into libfuse options in seconds', () => {
+    const a = parseArgs(['/mnt', '--attr-timeout', '2s', '--entry-timeout=250ms', '--negative-timeout', '0']);
+    assert.ok(a.kind === 'mount');
+    assert.deepEqual([a.attrTimeoutMs, a.entryTimeoutMs, a.negativeTimeoutMs], [2000, 250, 0]);
+    assert.deepEqual(timeoutOptions({ attrMs: 2000, entryMs: 250, negativeMs: 0 }), ['attr_timeout=2', 'entry_timeout=0.25', 'negative_timeout=0']);
+    const d = parseArgs(['/mnt']);
+    assert.ok(d.kind === 'mount' && d.attrTimeoutMs === undefined, 'absent: the defaults apply');
+    assert.throws(() => parseArgs(['/mnt', '--attr-timeout', '2h']), /at most 1h/);
+    assert.throws(() => parseArgs(['/mnt', '--entry-timeout', '-1s']), /invalid duration/);
   });
 
   it('rejects what it does not understand', () => {
