@@ -74,7 +74,7 @@ async function timedAsync(fn) {
 /** Runs one measurement and prints it as soon as it is known. */
 function measure(results, key, label, fn, show) {
   results[key] = timed(fn);
-  console.log(`  ${label.padEnd(36)} ${show(results[key])}`);
+  console.log(`  ${label.padEnd(50)} ${show(results[key])}`);
 }
 
 /** Drops the kernel's page cache (needs root); false when it cannot. */
@@ -169,7 +169,7 @@ async function largeFile(o, results, work, mnt, run_id, env) {
   measure(results, 'getSeconds', 'dfs get', () => run(process.execPath, [DFS, 'get', '-q', `/${run_id}/put.bin`, path.join(work, 'got.bin')], { env }), big);
   fs.rmSync(path.join(work, 'got.bin'), { force: true });
   // Target: the mount at least 80% of the CLI (and ahead of MooseFS ~70/370, GlusterFS ~85/450 MB/s).
-  console.log(`  ${'mount / CLI'.padEnd(36)} write ${(results.putSeconds / results.fuseWriteSeconds).toFixed(2)}×, read ${(results.getSeconds / results.fuseReadSeconds).toFixed(2)}× (target ≥ 0.80×)`);
+  console.log(`  ${'mount / CLI'.padEnd(50)} write ${(results.putSeconds / results.fuseWriteSeconds).toFixed(2)}×, read ${(results.getSeconds / results.fuseReadSeconds).toFixed(2)}× (target ≥ 0.80×)`);
   fs.rmSync(src, { force: true });
 }
 
@@ -203,11 +203,11 @@ async function main() {
     // mount of the same cluster with the kernel's caches off (what the mount did before).
     smallFiles(results, '', 'fuse', path.join(mnt, run_id, 'small'), o.files, files);
     mountNoCache = await startMount(masters, env, mntNoCache, NO_KERNEL_CACHE, path.join(work, 'mount-nocache.log'));
-    smallFiles(results, 'noKernelCache', 'fuse, kernel caches off,', path.join(mntNoCache, run_id, 'small-nocache'), o.files, files);
+    smallFiles(results, 'noKernelCache', 'fuse, kernel caches off:', path.join(mntNoCache, run_id, 'small-nocache'), o.files, files);
     // The peer cannot run here: MooseFS's chunkserver refuses a master on 127.0.0.0/8
     // (masterconn.c: "localhost can't be used"), and our servers bind loopback only. Its
     // figures, measured the same way on this machine, come from issue 18.
-    console.log(`  ${'MooseFS mount (issue 18, published)'.padEnd(36)} 446 creates/s, 1885 reads/s`);
+    console.log(`  ${'MooseFS mount (issue 18, published)'.padEnd(50)} 446 creates/s, 1885 reads/s`);
     const kib = randomBytes(1024);
     // The same small files through the client library directly (no process start per file).
     const { DfsClient, resolveSecurity } = require(path.join(ROOT, 'packages', 'client'));
@@ -218,11 +218,11 @@ async function main() {
       results.clientPutSeconds = await timedAsync(async () => {
         for (let i = 0; i < o.files; i++) await client.put(kibPath, `/${run_id}/client/f${i}`);
       });
-      console.log(`  ${'client put 1 KiB (DfsClient.put)'.padEnd(36)} ${files(results.clientPutSeconds)}`);
+      console.log(`  ${'client put 1 KiB (DfsClient.put)'.padEnd(50)} ${files(results.clientPutSeconds)}`);
       results.clientGetSeconds = await timedAsync(async () => {
         for (let i = 0; i < o.files; i++) await client.readFile(`/${run_id}/client/f${i}`);
       });
-      console.log(`  ${'client get 1 KiB (DfsClient.readFile)'.padEnd(36)} ${files(results.clientGetSeconds)}`);
+      console.log(`  ${'client get 1 KiB (DfsClient.readFile)'.padEnd(50)} ${files(results.clientGetSeconds)}`);
     } finally {
       client.close();
     }
