@@ -123,7 +123,7 @@ describe('FUSE mount metadata caching (kernel attribute/entry/negative timeouts)
       assert.equal(await errnoOf(stat(m.path('kc/bounded-new'))), 'ENOENT');
 
       // The bound is a deadline the caches guarantee; the slack covers a loaded machine's scheduling.
-      const slackMs = 3000;
+      const slackMs = 5000;
       const seenWithin = async (what: string, change: () => Promise<unknown>, check: () => Promise<boolean>): Promise<number> => {
         await change();
         const t0 = Date.now();
