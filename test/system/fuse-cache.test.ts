@@ -134,6 +134,13 @@ describe('FUSE mount metadata caching (kernel attribute/entry/negative timeouts)
       const created = await seenWithin('the new name', () => client.put(Buffer.from('x'), '/kc/bounded-new'), async () => (await errnoOf(stat(m.path('kc/bounded-new')))) === 'OK');
       const removed = await seenWithin('the removal', () => client.rm('/kc/bounded', { skipTrash: true }), async () => (await errnoOf(stat(m.path('kc/bounded')))) === 'ENOENT');
       console.log(`      seen after: size ${size} ms, new name ${created} ms, removal ${removed} ms (bound ${bound} ms)`);
+
+      // A commit keeps the parent's cached attributes with the commit's time as its mtime and
+      // ctime: exactly what the master set (one command touches both with the same time).
+      await stat(m.path('kc'));
+      await writeFile(m.path('kc/parent-probe'), 'p');
+      const [local, master] = [await stat(m.path('kc')), await client.stat('/kc')];
+      assert.deepEqual([local.mtimeMs, local.ctimeMs], [master.mtimeMs, master.ctimeMs], 'the directory times the mount shows after its own create');
     } finally {
       await m.stop();
     }

@@ -326,6 +326,30 @@ describe('DfsFileSystem', () => {
       assert.equal(backend.calls.tryStat, before);
     });
 
+    it('a commit keeps the parent directory\'s cached stat, with the commit\'s time as its mtime (as the master sets it)', async () => {
+      const clock = new FakeClock();
+      const timed = backend;
+      const h2 = makeFs(timed, { attrTtlMs: 1000, now: clock.now });
+      try {
+        await timed.mkdir('/d', {});
+        const before = await h2.fs.getattr('/d');
+        const stats = timed.calls.tryStat;
+        clock.advance(300);
+        const fd = await h2.fs.create('/d/new', 0o644);
+        await writeAll(h2.fs, fd, Buffer.from('x'));
+        await h2.fs.release(fd);
+        const after = await h2.fs.getattr('/d');
+        assert.equal(timed.calls.tryStat, stats, 'no stat of the parent after the commit');
+        assert.equal(after.mtimeMs, (await timed.tryStat('/d'))!.mtimeMs, 'the master\'s new mtime');
+        assert.ok(after.mtimeMs > before.mtimeMs);
+        clock.advance(1001);
+        await h2.fs.getattr('/d');
+        assert.equal(timed.calls.tryStat, stats + 2, 'the kept entry still expires on time (+1 for the tryStat above)');
+      } finally {
+        await h2.cleanup();
+      }
+    });
+
     it('caches negative answers and forgets them when this mount creates the file', async () => {
       await rejectsWith(h.fs.getattr('/later'), 'ENOENT');
       await rejectsWith(h.fs.getattr('/later'), 'ENOENT');

@@ -429,7 +429,7 @@ export class DfsFileSystem {
     const file = this.newOpenFile(path, null, mode & 0o7777);
     await file.ensureSpool(0);
     file.touch(this.now());
-    this.meta.changed(path);
+    this.meta.changed(path, { keepParent: true }); // the master's parent changes at the commit (committedIn)
     return this.files.open(file, null);
   }
 
@@ -522,8 +522,9 @@ export class DfsFileSystem {
       file.base = versionOf(remote, status);
       this.kernel.told(path, status.size); // the kernel saw the writes that made this size
       this.meta.changedInode(status); // hard links of the file see the new version too
-      this.meta.changed(path);
+      this.meta.changed(path, { keepParent: status.nlink <= 1 });
       this.meta.setStat(path, status);
+      if (status.nlink <= 1) this.meta.committedIn(path, status.mtimeMs);
       const pending = this.overlay.get(path);
       if (pending && this.backend.setAttributes) {
         await this.backend.setAttributes(remote, pending);
