@@ -72,6 +72,21 @@ describe('TtlCache', () => {
     assert.equal(cache.size, 2);
     assert.equal(cache.get('x'), undefined);
   });
+
+  it('update replaces a live value but keeps its expiry, and never brings back an expired one', () => {
+    const clock = new FakeClock();
+    const cache = new TtlCache<number>(1000, 10, clock.now);
+    cache.set('a', 1);
+    clock.advance(600);
+    cache.update('a', 2);
+    assert.equal(cache.get('a'), 2);
+    clock.advance(401);
+    assert.equal(cache.get('a'), undefined, 'expired 1000 ms after the set, not after the update');
+    cache.update('a', 3);
+    cache.update('never', 4);
+    assert.equal(cache.get('a'), undefined);
+    assert.equal(cache.get('never'), undefined);
+  });
 });
 
 describe('statfs', () => {
