@@ -223,7 +223,7 @@ export class Master {
     this.replication = new ReplicationMonitor(
       this.registry,
       (h) => this.store.chunkFacts(h),
-      () => this.leader && !this.safeMode.isActive(),
+      () => this.leader && this.caughtUp && !this.safeMode.isActive(),
       { ...config.replication, minFreeBytes: config.replication.minFreeBytes || config.chunkSize },
       random,
       () => this.leader,
@@ -250,12 +250,37 @@ export class Master {
   }
 
   /**
+   * Until a new leader has applied every entry committed before its term (its first read
+   * barrier waits for that), its state may not yet know a chunk the old leader allocated,
+   * whose replicas the chunkservers already hold: it deletes nothing until then, or it would
+   * take them for garbage (HDFS postpones "blocks from the future" on failover for the same reason).
+   */
+  private caughtUp = false;
+  private leaderEpoch = 0;
+  private catchingUp = false;
+
+  private catchUp(): void {
+    this.caughtUp = false;
+    const epoch = ++this.leaderEpoch;
+    this.catchingUp = true;
+    this.log.readBarrier().then(
+      () => {
+        if (epoch === this.leaderEpoch && this.leader) this.caughtUp = true;
+      },
+      () => undefined, // lost leadership, or shutting down; tick() tries again while leading
+    ).finally(() => {
+      if (epoch === this.leaderEpoch) this.catchingUp = false;
+    });
+  }
+
+  /**
    * The registry and the replication queue are kept: as a follower this node heard every
    * chunkserver. Safe mode counts what it already knows, so a warm view leaves it at once;
    * only a cold one (a restarted master no chunkserver has reached yet) waits for reports.
    * Copies and deletes the old leader handed out are not ours to track: they are dropped.
    */
   private becomeLeader(): void {
+    this.catchUp();
     this.chunkLeases.clear();
     this.replication.clearCommands();
     this.operations?.clear();
@@ -278,6 +303,7 @@ export class Master {
   private stepDown(): void {
     this.chunkLeases.clear();
     this.leader = false;
+    this.caughtUp = false;
     this.replication.clearCommands();
     this.operations?.clear();
     this.logger.info('no longer leader: commands and leases dropped; the registry is kept as a follower view');
@@ -976,6 +1002,7 @@ export class Master {
         this.operations.tick(now);
         return;
       }
+      if (!this.caughtUp && !this.catchingUp) this.catchUp();
       await this.nameCluster();
       // Tokens are needed in safe mode too (reads): the key ring comes first.
       await this.rotateChunkKeys(now);

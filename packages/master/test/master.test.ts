@@ -275,6 +275,24 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.equal(master.clusterStatus().corrupt, 1);
   });
 
+  it('a new leader deletes no replica before it has applied every entry of earlier terms (its state may not know a chunk the old leader allocated yet)', async () => {
+    const local = new LocalCommandLog(store, { id: 'm1', address: () => '127.0.0.1:7001' });
+    let release!: () => void;
+    const applied = new Promise<void>((resolve) => (release = resolve));
+    // A Raft leader's first read barrier resolves once its term's first entry is committed and everything before it applied.
+    const log: CommandLog = Object.assign(Object.create(local) as CommandLog, { readBarrier: () => applied });
+    start({}, log);
+    await registerFour();
+    await master.register(registerReq('cs1', 'r1', [{ handle: 999, version: 1, length: 5, crc32c: 0 }]));
+    await master.tick();
+    await master.tick();
+    assert.deepEqual((await master.heartbeat(hb('cs1'))).deleteHandles, [], 'unknown to a leader still catching up: kept');
+    release();
+    await applied;
+    await master.tick(); // GC scan, now caught up: still unknown, so garbage
+    assert.deepEqual((await master.heartbeat(hb('cs1'))).deleteHandles, [999]);
+  });
+
   it('safe mode also ends after its timeout without reports', async () => {
     start();
     await registerFour();
