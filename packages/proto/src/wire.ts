@@ -40,6 +40,11 @@ export class BlockFramer {
   private bytes = 0;
   constructor(private readonly blockSize = BLOCK_SIZE) {}
 
+  /** Bytes held for a block not yet complete. */
+  get pending(): number {
+    return this.bytes;
+  }
+
   /** The whole blocks `piece` completes, in order. */
   *push(piece: Buffer): Generator<Buffer> {
     const size = this.blockSize;
@@ -125,6 +130,50 @@ export function encodeWritePieces(pieces: readonly Buffer[], crcs: readonly numb
   out[p++] = 0x1a;
   p = writeVarint(out, p, packedLen);
   for (const c of crcs) p = writeVarint(out, p, c >>> 0);
+  return out;
+}
+
+/** Room kept in front of block data that becomes a WriteChunk frame in place (16 piece CRCs fit). */
+export const WRITE_HEADROOM = 128;
+
+/** Buffers from `allocFramable`: the WRITE_HEADROOM bytes in front of each belong to it. */
+const framable = new WeakSet<Buffer>();
+
+/** `size` bytes to fill (a local file read) with room in front for `encodeWritePiecesInPlace`. */
+export function allocFramable(size: number): Buffer {
+  const view = Buffer.allocUnsafeSlow(WRITE_HEADROOM + size).subarray(WRITE_HEADROOM);
+  framable.add(view);
+  return view;
+}
+
+/** True for a buffer from `allocFramable` (whose headroom `encodeWritePiecesInPlace` may use). */
+export function isFramable(buf: Buffer): boolean {
+  return framable.has(buf);
+}
+
+/**
+ * Serializes WriteChunkRequest{frame: DataFrame{piece_crc32cs, data: pieces}} in the headroom in
+ * front of `pieces` (a buffer from `allocFramable`: consecutive pieces, each BLOCK_SIZE but the
+ * last, one CRC32C each), so the message is that buffer and the data is not copied.
+ */
+export function encodeWritePiecesInPlace(pieces: Buffer, crcs: readonly number[]): Buffer {
+  if (!framable.has(pieces)) throw new Error('encodeWritePiecesInPlace needs a buffer from allocFramable');
+  if (crcs.length === 0 || crcs.length > MAX_FRAME_PIECES || Math.ceil(pieces.length / BLOCK_SIZE) !== crcs.length) {
+    throw new Error(`${pieces.length} bytes do not make ${crcs.length} pieces of one frame`);
+  }
+  let packedLen = 0;
+  for (const c of crcs) packedLen += varintLength(c >>> 0);
+  const inner = 1 + varintLength(packedLen) + packedLen + 1 + varintLength(pieces.length) + pieces.length;
+  const start = pieces.byteOffset - (1 + varintLength(inner) + inner - pieces.length);
+  const out = Buffer.from(pieces.buffer, start, pieces.byteOffset + pieces.length - start);
+  let p = 0;
+  out[p++] = 0x12;
+  p = writeVarint(out, p, inner);
+  out[p++] = 0x1a;
+  p = writeVarint(out, p, packedLen);
+  for (const c of crcs) p = writeVarint(out, p, c >>> 0);
+  out[p++] = 0x0a;
+  writeVarint(out, p, pieces.length);
   return out;
 }
 

@@ -8,6 +8,9 @@ import {
   blockChecksums,
   crc32cOf,
   decodeWriteRequest,
+  allocFramable,
+  encodeWritePiecesInPlace,
+  isFramable,
   encodeReadFrame,
   encodeReadBlocks,
   encodeWriteFrame,
@@ -64,6 +67,30 @@ describe('wire', () => {
     assert.ok(encodeWritePieces([one], [7]).equals(encodeWriteFrame(one, 7)), 'one piece is a classic frame');
     assert.throws(() => framePieces(randomBytes(2 * BLOCK_SIZE + 1), 0, [1, 2]), /does not match/);
     assert.throws(() => framePieces(randomBytes(17 * BLOCK_SIZE), 0, Array(17).fill(1)), /at most 16/);
+  });
+
+  it('encodeWritePiecesInPlace makes a frame of a framable buffer in its headroom, without copying the data', () => {
+    for (const size of [1, BLOCK_SIZE, BLOCK_SIZE + 1, 16 * BLOCK_SIZE]) {
+      const buf = allocFramable(size);
+      randomBytes(size).copy(buf);
+      const crcs = blockChecksums(buf);
+      const before = Buffer.from(buf);
+      const frame = encodeWritePiecesInPlace(buf, crcs);
+      assert.equal(frame.buffer, buf.buffer, `size ${size}: the message is the read buffer`);
+      assert.equal(frame.byteOffset + frame.length, buf.byteOffset + buf.length, 'the data ends the message');
+      assert.ok(buf.equals(before), 'the data is untouched');
+      const got = ChunkServiceService.writeChunk.requestDeserialize(frame);
+      const value = got.msg?.$case === 'frame' ? got.msg.value : assert.fail('no frame');
+      assert.ok(Buffer.from(value.data).equals(before));
+      assert.deepEqual(value.pieceCrc32cs, crcs);
+      assert.deepEqual(framePieces(Buffer.from(value.data), value.crc32c, value.pieceCrc32cs).map((p) => p.crc), crcs);
+    }
+    const plain = Buffer.alloc(BLOCK_SIZE);
+    assert.equal(isFramable(plain), false);
+    assert.equal(isFramable(allocFramable(2 * BLOCK_SIZE).subarray(0, BLOCK_SIZE)), false, 'a view of one is not: its headroom is unknown');
+    assert.throws(() => encodeWritePiecesInPlace(plain, [0]), /allocFramable/);
+    assert.throws(() => encodeWritePiecesInPlace(allocFramable(2 * BLOCK_SIZE), [0]), /do not make/);
+    assert.throws(() => encodeWritePiecesInPlace(allocFramable(17 * BLOCK_SIZE), Array(17).fill(0)), /do not make/);
   });
 
   it('decodeWriteRequest reads data frames as views of the message, exactly as the generated codec does', () => {
