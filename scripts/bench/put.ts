@@ -136,11 +136,14 @@ async function main(): Promise<void> {
       out(`  read+write calls per MiB: client ${perMiB(m.cpu.clientCalls)}, chunkservers (all) ${perMiB(m.cpu.chunkserverCalls)}`);
       out(`  CPU s per GiB: client ${perGiB(m.cpu.client)}, chunkservers ${perGiB(m.cpu.chunkservers)}, masters ${perGiB(m.cpu.masters)}; all ${perGiB(total)} → at most ${((2 * ROUNDS * BIG) / MB / total).toFixed(0)} MB/s on 2 cores`);
     }
+  } catch (err) {
+    log(`kept ${work} (the clusters' logs) for a look at the failure`);
+    throw err;
   } finally {
     for (const c of clients) c.close();
     for (const c of clusters) await c.stop().catch(() => undefined);
-    rmSync(work, { recursive: true, force: true });
   }
+  rmSync(work, { recursive: true, force: true });
 }
 
 main().then(
