@@ -1,5 +1,5 @@
 # Entry points: install, system-deps, proto, build, test (test-unit, test-system), run,
-# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery), clean.
+# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery, bench-put), clean.
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 MOCHA := $(NODE_BIN)/mocha
@@ -7,7 +7,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover trace-small nemesis clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover bench-put trace-small nemesis clean
 
 all: build
 
@@ -69,6 +69,13 @@ bench-raft: build
 # BENCH_META_FILES, BENCH_META_CLIENTS, BENCH_META_PROCS, BENCH_META_SECONDS override the sizes.
 bench-meta: build
 	node scripts/bench/dist/meta.js
+
+# The write path alone: a put of BENCH_BYTES (1 GiB) from a local file, TLS and --insecure clusters in
+# BENCH_PUT_ROUNDS (2) alternating rounds, beside the grpc-js upload ceilings, with CPU s per GiB and
+# read/write calls per MiB by role (packages/chunkserver/DESIGN.md). For profiles of every process:
+# DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D" node --cpu-prof scripts/bench/dist/put.js
+bench-put: build
+	node scripts/bench/dist/put.js
 
 # What a directory snapshot and a metadata backup cost on a master, beside bare SQLite / file-copy ceilings.
 bench-snapshot: build

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@dfs/telemetry';
-import { BLOCK_SIZE, DfsError, ErrorCode, crc32cOf, toDfsError } from '@dfs/proto';
+import { BLOCK_SIZE, DfsError, ErrorCode, crc32cCombine, crc32cOf, toDfsError } from '@dfs/proto';
 import { checkHandle, handleStem, parseChunkId } from './chunk-id.js';
 import { decodeMeta, encodeMeta, type ChunkMeta } from './meta-format.js';
 import { errnoOf, forEachLimit, fsyncDir, renameQuiet, unlinkQuiet } from './fs-util.js';
@@ -562,7 +562,8 @@ export class ChunkWriter {
       pos += take;
       off += take;
     }
-    this.chunkCrc = crc32cOf(data, this.chunkCrc);
+    // Folded from the frame's verified CRC32C: no second pass over the bytes.
+    this.chunkCrc = crc32cCombine(this.chunkCrc, frameCrc, data.length);
   }
 
   /** Waits for every queued write and makes the bytes durable (fdatasync). */

@@ -244,6 +244,7 @@ export async function handleWriteChunk(
   try {
     const first = await queue.nextWithin(ctx.idleTimeoutMs, idle);
     if (!first) throw invalid('WriteChunk stream ended before its header');
+    if (first.malformed) throw invalid(`malformed WriteChunk message: ${first.malformed}`);
     if (first.msg.msg?.$case !== 'header') throw invalid('WriteChunk stream must start with a header');
     header = validateHeader(first.msg.msg.value, ctx.selfId);
     const { handle } = header;
@@ -274,6 +275,7 @@ export async function handleWriteChunk(
     for (;;) {
       const m = await queue.nextWithin(ctx.idleTimeoutMs, idle);
       if (!m) break;
+      if (m.malformed) throw invalid(`chunk ${handle}: malformed WriteChunk message: ${m.malformed}`);
       const body = m.msg.msg;
       if (body?.$case !== 'frame') throw invalid(body?.$case === 'header' ? 'WriteChunk stream has a second header' : 'WriteChunk message without a frame');
       const frame = body.value;

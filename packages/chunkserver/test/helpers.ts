@@ -27,6 +27,9 @@ import {
   type WriteHeader,
   type ChunkserverRef,
   framePieces,
+  WRITE_CHUNK_PATH,
+  decodeWriteResponse,
+  encodeWriteRequest,
 } from '@dfs/proto';
 import { INSECURE, serverCredentials, channelCredentials, mintChunkToken, type ChunkOp, type ChunkTokenKey } from '@dfs/security';
 import { startChunkserver, type ChunkserverOptions, type RunningChunkserver } from '../src/index.js';
@@ -173,21 +176,30 @@ export class Fleet {
   }
 }
 
-export type WriteMessage = { header: WriteHeader } | { frame: { data: Buffer; crc32c: number; pieceCrc32cs?: number[] } };
+export type WriteMessage = { header: WriteHeader } | { frame: { data: Buffer; crc32c: number; pieceCrc32cs?: number[] } } | { bytes: Buffer };
 
 /**
- * Streams a WriteChunk call: `messages` as given (for malformed-input tests), with a token for
- * the header's chunk and version unless `token` is given ('' = none).
+ * Streams a WriteChunk call: `messages` as given (for malformed-input tests; `bytes` go on the
+ * wire as they are), with a token for the header's chunk and version unless `token` is given
+ * ('' = none).
  */
 export function writeRaw(client: ChunkServiceClient, messages: WriteMessage[], token?: string): Promise<WriteChunkResponse> {
   const first = messages[0];
   const h = first && 'header' in first ? first.header : undefined;
   const t = token ?? (h ? testToken(h.handle, h.version) : '');
   return new Promise((resolve, reject) => {
-    const call = client.writeChunk(t ? tokenMetadata(t) : new Metadata(), { deadline: Date.now() + 20_000 }, (err, resp) => (err ? reject(err) : resolve(resp)));
+    const call = client.makeClientStreamRequest<Buffer, WriteChunkResponse>(
+      WRITE_CHUNK_PATH,
+      (b: Buffer) => b,
+      decodeWriteResponse,
+      t ? tokenMetadata(t) : new Metadata(),
+      { deadline: Date.now() + 20_000 },
+      (err, resp) => (err || !resp ? reject(err) : resolve(resp)),
+    );
     for (const m of messages) {
-      if ('header' in m) call.write({ msg: { $case: 'header', value: m.header } });
-      else call.write({ msg: { $case: 'frame', value: { pieceCrc32cs: [], ...m.frame } } });
+      if ('bytes' in m) call.write(m.bytes);
+      else if ('header' in m) call.write(encodeWriteRequest({ msg: { $case: 'header', value: m.header } }));
+      else call.write(encodeWriteRequest({ msg: { $case: 'frame', value: { pieceCrc32cs: [], ...m.frame } } }));
     }
     call.end();
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
-import { BLOCK_SIZE, ErrorCode, blockChecksums, crc32cOf } from '@dfs/proto';
+import { BLOCK_SIZE, ErrorCode, blockChecksums, crc32cOf, encodeWritePieces } from '@dfs/proto';
 import { FAILED_CHUNKSERVER_KEY, type RunningChunkserver } from '../src/index.js';
 import { seededBytes, waitFor } from '@dfs/testkit';
 import {
@@ -152,6 +152,17 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     await expectDfsError(writeChunk(client, header({ handle: 5, chunkSize: 1000 }), seededBytes(1001)), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(writeChunk(client, header({ handle: 5, chain: [{ id: 'x', address: '../etc', rack: '' }] }), f), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(writeChunk(client, header({ handle: 5, offset: 10 }), f), ErrorCode.UNKNOWN_CHUNK);
+    // Bytes that are no WriteChunkRequest: a frame cut short, a frame whose data runs past it, garbage.
+    const whole = encodeWritePieces([seededBytes(BLOCK_SIZE, 8), seededBytes(BLOCK_SIZE, 9)], [1, 2]);
+    const overrun = Buffer.from(whole);
+    let p = 1;
+    while (whole[p]! & 0x80) p++; // the frame's length varint ends at p; the data field's tag follows
+    overrun[p + 2] = 0xff; // the first byte of the data field's length (131072): it now points past the message
+    for (const bytes of [whole.subarray(0, whole.length - 3), overrun, Buffer.from([0x12, 0x05, 0x0a, 0x80])]) {
+      const err = await expectDfsError(writeRaw(client, [{ header: header({ handle: 5 }) }, { bytes }]), ErrorCode.INVALID_ARGUMENT);
+      assert.match(err.message, /malformed WriteChunk message/);
+    }
+    await expectDfsError(writeRaw(client, [{ bytes: Buffer.from([0x0a, 0x7f]) }]), ErrorCode.INVALID_ARGUMENT);
     await expectDfsError(readChunk(client, { handle: 404 }), ErrorCode.UNKNOWN_CHUNK);
     await expectDfsError(chunkInfo(client, 404), ErrorCode.UNKNOWN_CHUNK);
     // nothing half-written is visible, and the server still works

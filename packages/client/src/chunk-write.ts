@@ -3,9 +3,13 @@ import {
   BlockFramer,
   ChunkServiceService,
   chunkMetadata,
+  BLOCK_SIZE,
+  crc32cCombine,
   crc32cOf,
   DfsError,
   encodeWritePieces,
+  encodeWritePiecesInPlace,
+  isFramable,
   MAX_FRAME_PIECES,
   ErrorCode,
   toDfsError,
@@ -104,15 +108,27 @@ export async function writeChunk(
       groupCrcs = [];
       await send(message);
     };
-    const addBlock = async (block: Buffer): Promise<void> => {
+    // One CRC32C pass per block: the chunk's CRC is folded from the block CRCs.
+    const blockCrc = (block: Buffer): number => {
+      const c = crc32cOf(block);
+      crc = crc32cCombine(crc, c, block.length);
       length += block.length;
-      crc = crc32cOf(block, crc);
+      return c;
+    };
+    const addBlock = async (block: Buffer): Promise<void> => {
       group.push(block);
-      groupCrcs.push(crc32cOf(block));
+      groupCrcs.push(blockCrc(block));
       if (group.length === MAX_FRAME_PIECES) await flushGroup();
     };
     for await (const piece of data) {
       if (callFailed) break;
+      // Whole blocks read with headroom (a local file) become the message in place: no copy.
+      if (framer.pending === 0 && isFramable(piece) && piece.length % BLOCK_SIZE === 0 && piece.length <= MAX_FRAME_PIECES * BLOCK_SIZE) {
+        const crcs: number[] = [];
+        for (let off = 0; off < piece.length; off += BLOCK_SIZE) crcs.push(blockCrc(piece.subarray(off, off + BLOCK_SIZE)));
+        await send(encodeWritePiecesInPlace(piece, crcs));
+        continue;
+      }
       for (const block of framer.push(piece)) await addBlock(block);
       await flushGroup();
     }
@@ -129,9 +145,11 @@ export async function writeChunk(
     }
     return { length: res.length, crc32c: res.crc32c, replicas: res.replicas };
   } catch (err) {
+    const streamFailed = callFailed;
     call.cancel();
-    // The stream's own failure says more than a write-after-end error does.
-    const real = await response.then(() => err, (e) => e);
+    // The stream's own failure says more than a write-after-end error does; a failure of the
+    // source (a local read) says more than the CANCELLED our own cancel gives the stream.
+    const real = streamFailed ? await response.then(() => err, (e) => e) : err;
     throw toDfsError(real);
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

@@ -27,6 +27,7 @@ import { resolveSecurity } from './config.js';
 import { FileWriter, type FileWriterOptions } from './file-writer.js';
 import { FollowerReads } from './follower-reads.js';
 import { readFileRange } from './file-reader.js';
+import { readLocalRange } from './local-file.js';
 import type { RangeReadContext } from './chunk-read.js';
 import { MasterPool } from './master-pool.js';
 import { backupSources, takeBackup } from './metadata-backup.js';
@@ -639,7 +640,7 @@ export class DfsClient {
       let done = start;
       for (let offset = start; offset < size; offset += chunkSize) {
         const end = Math.min(size, offset + chunkSize);
-        await writer.addChunk(() => fsCreateReadStream(localPath, { start: offset, end: end - 1, highWaterMark: LOCAL_IO_BYTES }) as AsyncIterable<Buffer>);
+        await writer.addChunk(() => readLocalRange(localPath, offset, end, LOCAL_IO_BYTES));
         // Progress counts chunks handed to the pipeline; close() waits for the acknowledgements.
         done = end;
         opts.onProgress?.(done);

@@ -125,13 +125,17 @@ export {
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
 export { shutdownServer } from './server-shutdown.js';
-export { crc32cOf, blockChecksums, blockCount } from './checksum.js';
+export { crc32cOf, crc32cCombine, blockChecksums, blockCount } from './checksum.js';
 export {
   BlockFramer,
   varintLength,
   writeVarint,
   encodeWriteFrame,
   encodeWritePieces,
+  encodeWritePiecesInPlace,
+  allocFramable,
+  isFramable,
+  WRITE_HEADROOM,
   framePieces,
   MAX_FRAME_PIECES,
   encodeReadFrame,
@@ -142,6 +146,7 @@ export {
   decodeWriteResponse,
   decodeReadResponse,
   rawChunkServiceDefinition,
+  decodeWriteRequest,
   type RawWriteRequest,
 } from './wire.js';
 export { ChannelPool } from './channel-pool.js';

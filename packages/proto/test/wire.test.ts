@@ -7,6 +7,10 @@ import {
   READ_HEADROOM,
   blockChecksums,
   crc32cOf,
+  decodeWriteRequest,
+  allocFramable,
+  encodeWritePiecesInPlace,
+  isFramable,
   encodeReadFrame,
   encodeReadBlocks,
   encodeWriteFrame,
@@ -14,6 +18,7 @@ import {
   framePieces,
   varintLength,
   writeVarint,
+  type WriteChunkRequest,
 } from '../src/index.js';
 
 describe('wire', () => {
@@ -62,6 +67,105 @@ describe('wire', () => {
     assert.ok(encodeWritePieces([one], [7]).equals(encodeWriteFrame(one, 7)), 'one piece is a classic frame');
     assert.throws(() => framePieces(randomBytes(2 * BLOCK_SIZE + 1), 0, [1, 2]), /does not match/);
     assert.throws(() => framePieces(randomBytes(17 * BLOCK_SIZE), 0, Array(17).fill(1)), /at most 16/);
+  });
+
+  it('encodeWritePiecesInPlace makes a frame of a framable buffer in its headroom, without copying the data', () => {
+    for (const size of [1, BLOCK_SIZE, BLOCK_SIZE + 1, 16 * BLOCK_SIZE]) {
+      const buf = allocFramable(size);
+      randomBytes(size).copy(buf);
+      const crcs = blockChecksums(buf);
+      const before = Buffer.from(buf);
+      const frame = encodeWritePiecesInPlace(buf, crcs);
+      assert.equal(frame.buffer, buf.buffer, `size ${size}: the message is the read buffer`);
+      assert.equal(frame.byteOffset + frame.length, buf.byteOffset + buf.length, 'the data ends the message');
+      assert.ok(buf.equals(before), 'the data is untouched');
+      const got = ChunkServiceService.writeChunk.requestDeserialize(frame);
+      const value = got.msg?.$case === 'frame' ? got.msg.value : assert.fail('no frame');
+      assert.ok(Buffer.from(value.data).equals(before));
+      assert.deepEqual(value.pieceCrc32cs, crcs);
+      assert.deepEqual(framePieces(Buffer.from(value.data), value.crc32c, value.pieceCrc32cs).map((p) => p.crc), crcs);
+    }
+    const plain = Buffer.alloc(BLOCK_SIZE);
+    assert.equal(isFramable(plain), false);
+    assert.equal(isFramable(allocFramable(2 * BLOCK_SIZE).subarray(0, BLOCK_SIZE)), false, 'a view of one is not: its headroom is unknown');
+    assert.throws(() => encodeWritePiecesInPlace(plain, [0]), /allocFramable/);
+    assert.throws(() => encodeWritePiecesInPlace(allocFramable(2 * BLOCK_SIZE), [0]), /do not make/);
+    assert.throws(() => encodeWritePiecesInPlace(allocFramable(17 * BLOCK_SIZE), Array(17).fill(0)), /do not make/);
+  });
+
+  it('decodeWriteRequest reads data frames as views of the message, exactly as the generated codec does', () => {
+    const codec = (raw: Buffer): WriteChunkRequest => ChunkServiceService.writeChunk.requestDeserialize(raw);
+    const plain = (m: WriteChunkRequest): unknown => JSON.parse(JSON.stringify(m, (_k, v: unknown) => (v instanceof Uint8Array ? [...v] : v)));
+    const pieces = [randomBytes(BLOCK_SIZE), randomBytes(BLOCK_SIZE), randomBytes(77)];
+    const crcs = pieces.map((p) => crc32cOf(p));
+    const data = Buffer.concat(pieces);
+    // Hand-built: the CRCs before the data, unpacked, a crc32c field too — any order the codec reads.
+    const frame = (fields: Buffer[]): Buffer => {
+      const inner = Buffer.concat(fields);
+      const head = Buffer.alloc(1 + varintLength(inner.length));
+      head[0] = 0x12;
+      writeVarint(head, 1, inner.length);
+      return Buffer.concat([head, inner]);
+    };
+    const field = (tag: number, value: number): Buffer => {
+      const b = Buffer.alloc(1 + varintLength(value));
+      b[0] = tag;
+      writeVarint(b, 1, value);
+      return b;
+    };
+    const bytesField = field(0x0a, data.length);
+    const variants = [
+      encodeWritePieces(pieces, crcs),
+      encodeWriteFrame(pieces[2]!, crcs[2]!),
+      frame([...crcs.map((c) => field(0x18, c)), field(0x10, 5), bytesField, data]),
+      frame([field(0x10, 0xffffffff), bytesField, data, field(0x1a, crcs.reduce((n, c) => n + varintLength(c), 0)), ...crcs.map((c) => Buffer.from(field(0, c).subarray(1)))]),
+      frame([]),
+    ];
+    for (const [i, raw] of variants.entries()) {
+      const got = decodeWriteRequest(raw);
+      assert.equal(got.malformed, undefined, `variant ${i}`);
+      assert.equal(got.raw, raw);
+      assert.deepEqual(plain(got.msg), plain(codec(raw)), `variant ${i}`);
+      const value = got.msg.msg?.$case === 'frame' ? got.msg.msg.value : assert.fail(`variant ${i} is no frame`);
+      if (value.data.length > 0) assert.equal(value.data.buffer, raw.buffer, `variant ${i}: the data is a view of the message, not a copy`);
+    }
+    // A header, and a frame with a field the hand path does not know, go through the codec.
+    const header = ChunkServiceService.writeChunk.requestSerialize({ msg: { $case: 'header', value: { handle: 9, version: 2, chain: [{ id: 'c2', address: '127.0.0.1:1', rack: 'r' }], requestId: 'x', chunkSize: 1024, offset: 0, leaseExpiryMs: 5 } } });
+    const unknown = frame([bytesField, data, field(0x20, 3)]);
+    for (const raw of [header, unknown]) assert.deepEqual(plain(decodeWriteRequest(raw).msg), plain(codec(raw)));
+  });
+
+  it('decodeWriteRequest never throws: bytes that are no WriteChunkRequest come back as malformed', () => {
+    const raw = encodeWritePieces([randomBytes(BLOCK_SIZE), randomBytes(BLOCK_SIZE)], [1, 2]);
+    for (const cut of [1, 2, 5, 100, raw.length - 9, raw.length - 1]) {
+      assert.match(decodeWriteRequest(raw.subarray(0, cut)).malformed ?? '', /./, `cut at ${cut}`);
+    }
+    // Random bytes, half of them starting like a frame: the same verdict and value as the codec.
+    const seed = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);
+    process.stdout.write(`      random frames: TEST_SEED=${seed}\n`);
+    let x = seed | 1;
+    const next = (n: number): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) % n;
+    };
+    const plain = (m: WriteChunkRequest): unknown => JSON.parse(JSON.stringify(m, (_k, v: unknown) => (v instanceof Uint8Array ? [...v] : v)));
+    for (let i = 0; i < 5000; i++) {
+      const garbage = Buffer.from(Array.from({ length: 1 + next(48) }, () => next(256)));
+      if (next(2) === 0) garbage[0] = 0x12;
+      if (next(2) === 0 && garbage.length > 1) garbage[1] = garbage.length - 2; // a frame spanning the message
+      const got = decodeWriteRequest(garbage); // must not throw
+      let want: WriteChunkRequest | undefined;
+      try {
+        want = ChunkServiceService.writeChunk.requestDeserialize(garbage);
+      } catch {
+        want = undefined;
+      }
+      const what = `TEST_SEED=${seed} case ${i}: ${garbage.toString('hex')}`;
+      assert.equal(got.malformed === undefined, want !== undefined, what);
+      if (want) assert.deepEqual(plain(got.msg), plain(want), what);
+    }
   });
 
   it('encodeReadFrame makes a ReadChunkResponse the generated codec decodes, in place before the data', () => {
