@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import { Server } from '@grpc/grpc-js';
 import {
-  ChunkServiceClient,
+  DataChunkServiceClient,
   DfsError,
   ErrorCode,
   ChannelPool,
@@ -122,7 +122,8 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
-  const peers = new ChannelPool((a) => new ChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...dataChannelOptions(PEER_CHANNEL_WINDOW) }));
+  // ReadChunk answers (copies) decoded with their data as views: DataChunkServiceClient.
+  const peers = new ChannelPool((a) => new DataChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...dataChannelOptions(PEER_CHANNEL_WINDOW) }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
   const replicator = new Replicator({
     selfId: id,

@@ -124,7 +124,7 @@ export {
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
 export { shutdownServer } from './server-shutdown.js';
-export { crc32cOf, blockChecksums, blockCount } from './checksum.js';
+export { crc32cOf, crc32cCombine, blockChecksums, blockCount } from './checksum.js';
 export {
   BlockFramer,
   varintLength,
@@ -141,6 +141,7 @@ export {
   decodeWriteResponse,
   decodeReadResponse,
   rawChunkServiceDefinition,
+  DataChunkServiceClient,
   type RawWriteRequest,
 } from './wire.js';
 export { ChannelPool } from './channel-pool.js';
