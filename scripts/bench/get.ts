@@ -18,7 +18,7 @@ import { dropCaches, grpcStreamCeilings } from './lib/ceilings.js';
  * `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run.
  *
  * Profiling: BENCH_PROFILE_DIR=D writes a CPU profile of the client for each library get
- * (D/client-<mode>-<round>.cpuprofile) and D/windows.json, the monotonic-clock window (µs) of
+ * (D/client-<mode>-<round>.cpuprofile), of each `dfs get` (D/cli-<mode>-<round>.cpuprofile) and D/windows.json, the monotonic-clock window (µs) of
  * each get, so profiles of the nodes (DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") can be cut
  * to the same windows: node scripts/bench/dist/lib/profile-summary.js D/x.cpuprofile FROM TO.
  * CPU seconds per GiB (user + system, of the client and of all chunkservers) are printed too:
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
         dropCaches();
         const cliFrom = nowUs();
         const cliStarted = process.hrtime.bigint();
-        execFileSync(process.execPath, [DFS_BIN, 'get', '-q', '/bench/big.bin', got], { env: { ...process.env, ...m.cluster.env }, stdio: 'inherit' });
+        execFileSync(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=cli-${mode}-${round}.cpuprofile`] : []), DFS_BIN, 'get', '-q', '/bench/big.bin', got], { env: { ...process.env, ...m.cluster.env }, stdio: 'inherit' });
         const cliSecs = Number(process.hrtime.bigint() - cliStarted) / 1e9;
         windows.push({ name: `cli-${mode}-${round}`, fromUs: cliFrom, toUs: nowUs() });
         rmSync(got, { force: true });

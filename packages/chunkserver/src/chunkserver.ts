@@ -13,6 +13,7 @@ import {
   checkNodeId,
   serverOptions,
   widenServerWindows,
+  installPreframedMessages,
   shutdownServer,
   splitHostPort,
 } from '@dfs/proto';
@@ -174,6 +175,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
   if (!widenServerWindows(server)) log.warn('cannot widen HTTP/2 flow-control windows (grpc-js internals changed); write throughput will be lower');
+  if (!installPreframedMessages()) log.warn('cannot send ReadChunk messages in place (grpc-js internals changed); each is copied once more');
   if (advertise === undefined && isWildcardHost(listen.host)) {
     server.forceShutdown();
     peers.close();

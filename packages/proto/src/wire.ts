@@ -141,7 +141,7 @@ export function framePieces(data: Buffer, crc32c: number, pieceCrcs: readonly nu
   return pieceCrcs.map((crc, i) => ({ data: data.subarray(i * BLOCK_SIZE, Math.min(data.length, (i + 1) * BLOCK_SIZE)), crc }));
 }
 
-/** Room kept in front of blocks read from disk for the ReadChunkResponse field headers (16 CRCs fit). */
+/** Room kept in front of blocks read from disk for the ReadChunkResponse field headers (16 CRCs fit) and the 5-byte gRPC prefix (`preframe`). */
 export const READ_HEADROOM = 128;
 
 /**
