@@ -91,7 +91,17 @@ async function main(): Promise<void> {
       clusters.push(cluster);
       const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security });
       clients.push(client);
-      await client.put(src, '/bench/big.bin');
+      // The put is not what this bench measures: under heavy load it has failed with too few
+      // replicas acknowledged; try again (said on stderr) rather than lose the run.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.put(src, '/bench/big.bin');
+          break;
+        } catch (err) {
+          if (attempt === 3) throw err;
+          log(`put failed (${(err as Error).message}); trying again`);
+        }
+      }
       modes[mode] = { client, cluster, lib: [], cli: [], clientCpu: 0, serverCpu: 0 };
     }
     rmSync(src, { force: true });
