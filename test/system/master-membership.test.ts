@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
-import { MasterServiceClient, channelOptions, type StatResponse } from '@dfs/proto';
+import { MasterServiceClient, channelOptions, freePort, type StatResponse } from '@dfs/proto';
 import { channelCredentials, type Security } from '@dfs/security';
 import type { DfsClient } from '@dfs/client';
 import { DFS_BIN, TestCluster, waitFor } from '@dfs/testkit';
@@ -16,17 +15,6 @@ import { DFS_BIN, TestCluster, waitFor } from '@dfs/testkit';
  */
 
 const SNAPSHOT_EVERY = 500;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A stale_ok Stat answered by one given master from its own database. */
 function statOn(security: Security, address: string, path: string): Promise<StatResponse | undefined> {

@@ -13,7 +13,7 @@ import {
   type CopyChunkResponse,
   type ReadChunkResponse,
   type ChannelPool,
-  CHUNK_TOKEN_KEY,
+  chunkMetadata,
   framePieces,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
@@ -133,8 +133,7 @@ export class Replicator {
   private async pull(handle: number, minVersion: number, source: ChunkserverRef, token: string): Promise<CopyChunkResponse> {
     const { store, timeoutMs, throttle, signal } = this.opts;
     const client = this.opts.peers.get(source.address);
-    const md = new Metadata();
-    md.set(CHUNK_TOKEN_KEY, token);
+    const md = chunkMetadata(undefined, token);
     const info = await chunkInfo(client, handle, timeoutMs, md).catch((err: unknown) => {
       const d = toDfsError(err);
       throw new DfsError(d.code, `copy of chunk ${handle} from ${source.id} (${source.address}): ${d.message}`, { cause: err });

@@ -1,4 +1,4 @@
-import { Metadata, type ClientWritableStream, type ServerReadableStream, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
+import { type ClientWritableStream, type ServerReadableStream, type sendUnaryData, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from '@dfs/telemetry';
 import {
   DEFAULT_CHUNK_SIZE,
@@ -13,8 +13,7 @@ import {
   type ChunkserverRef,
   type WriteChunkResponse,
   type WriteHeader,
-  REQUEST_ID_KEY,
-  CHUNK_TOKEN_KEY,
+  chunkMetadata,
   type ChannelPool,
   WRITE_CHUNK_PATH,
   decodeWriteResponse,
@@ -118,7 +117,7 @@ export class Forwarder {
       WRITE_CHUNK_PATH,
       (b: Buffer) => b,
       decodeWriteResponse,
-      requestMetadata(header.requestId, token),
+      chunkMetadata(header.requestId, token),
       {},
       (err: ServiceError | null, resp?: WriteChunkResponse) => {
         this.settled = true;
@@ -332,10 +331,3 @@ export async function handleWriteChunk(
   }
 }
 
-/** Metadata carrying the request id and the write token to the next hop. */
-function requestMetadata(requestId: string, token: string): Metadata {
-  const md = new Metadata();
-  if (requestId) md.set(REQUEST_ID_KEY, requestId);
-  md.set(CHUNK_TOKEN_KEY, token);
-  return md;
-}

@@ -1,5 +1,6 @@
 import {
   BLOCK_SIZE,
+  chunkMetadata,
   crc32cCombine,
   crc32cOf,
   DfsError,
@@ -13,7 +14,6 @@ import {
 import { decodeChunkToken } from '@dfs/security';
 import type { ChunkserverPool } from './rpc.js';
 import type { ReadPolicy } from './read-policy.js';
-import { chunkMetadata } from './rpc.js';
 
 export interface RangeReadContext {
   pool: ChunkserverPool;
@@ -24,10 +24,13 @@ export interface RangeReadContext {
   onCorruptReplica?: (handle: number, replica: ChunkserverRef, reason: string) => void;
   timeoutMs: number;
   /**
-   * Asks the master again for the chunk's token (and replicas) once it has expired: updates
-   * `chunk` in place, so every later piece of a long read uses the fresh one.
+   * Asks the master again for the chunk's token and replicas: updates `chunk` in place, so every
+   * later piece of a long read uses the fresh ones. An answer up to `maxAgeMs` old (default 1 s)
+   * may serve several pieces.
    */
-  refresh?: (chunk: ChunkLocation) => Promise<void>;
+  refresh?: (chunk: ChunkLocation, opts?: { maxAgeMs?: number }) => Promise<void>;
+  /** How long to keep asking the master where a chunk is while no replica serves it (0: no retry). */
+  relocateWindowMs?: number;
 }
 
 /** A token this close to its expiry is refreshed before use rather than refused mid-read. */
@@ -148,19 +151,31 @@ async function readFromReplica(
   return { bufs: pieces, crc: rangeCrc };
 }
 
-/** Reads [start, end) of a chunk, trying replicas in policy order and falling back on any failure. */
+/** The first pause before asking the master again where a chunk is, and the longest. */
+const RELOCATE_FIRST_PAUSE_MS = 200;
+const RELOCATE_MAX_PAUSE_MS = 2_000;
+
+/**
+ * Reads [start, end) of a chunk, trying replicas in policy order and falling back on any failure.
+ *
+ * When no replica is listed or every one fails, the master is asked again where the chunk is,
+ * with growing pauses, until `ctx.relocateWindowMs` has passed (HDFS's DFSInputStream refetches
+ * block locations the same way): a master that just became leader learns replicas from the
+ * chunkservers' next reports, and a lost replica is copied elsewhere.
+ */
 export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation, start: number, end: number): Promise<RangeBytes> {
   if (end <= start) return { bufs: [], crc: 0 };
   const expiry = tokenExpiry(chunk);
   if (ctx.refresh && expiry !== undefined && expiry - TOKEN_MARGIN_MS <= Date.now()) await ctx.refresh(chunk);
-  const errors: string[] = [];
-  // One refresh per call: a token that expired in flight (or clocks that disagree) is renewed once.
-  for (let round = 0; round < 2; round++) {
+  const giveUpAt = Date.now() + (ctx.relocateWindowMs ?? 0);
+  let pause = RELOCATE_FIRST_PAUSE_MS;
+  let renewedToken = false;
+  for (;;) {
+    const errors: string[] = [];
     const replicas = ctx.policy.order(tokenReplicas(chunk));
-    if (replicas.length === 0) {
-      throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} has no live replica`);
-    }
     let expired = false;
+    // Only corrupt copies: asking again cannot help (the master re-replicates from a good one).
+    let onlyCorrupt = replicas.length > 0;
     for (const replica of replicas) {
       if (ctx.signal?.aborted) throw new DfsError(ErrorCode.CANCELLED, 'read cancelled');
       ctx.policy.begin(replica.address);
@@ -170,6 +185,7 @@ export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation
         const err = toDfsError(e);
         if (err.code === ErrorCode.CANCELLED && ctx.signal?.aborted) throw err;
         errors.push(`${replica.id}: ${err.message}`);
+        if (err.code !== ErrorCode.CHECKSUM_MISMATCH) onlyCorrupt = false;
         if (err.code === ErrorCode.TOKEN_EXPIRED) {
           expired = true;
           break;
@@ -178,8 +194,34 @@ export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation
         ctx.policy.end(replica.address);
       }
     }
-    if (!expired || !ctx.refresh || round > 0) break;
-    await ctx.refresh(chunk);
+    // A token that expired in flight (or clocks that disagree) is renewed at once, once.
+    if (expired && ctx.refresh && !renewedToken) {
+      renewedToken = true;
+      await ctx.refresh(chunk);
+      continue;
+    }
+    if (!ctx.refresh || onlyCorrupt || Date.now() + pause > giveUpAt) {
+      throw new DfsError(
+        ErrorCode.UNAVAILABLE,
+        replicas.length === 0 ? `chunk ${chunk.handle} has no live replica` : `chunk ${chunk.handle}: every replica failed (${errors.join('; ')})`,
+      );
+    }
+    await pauseFor(pause, ctx.signal);
+    pause = Math.min(2 * pause, RELOCATE_MAX_PAUSE_MS);
+    await ctx.refresh(chunk, { maxAgeMs: 0 });
   }
-  throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle}: every replica failed (${errors.join('; ')})`);
+}
+
+function pauseFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new DfsError(ErrorCode.CANCELLED, 'read cancelled'));
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      if (signal?.aborted) reject(new DfsError(ErrorCode.CANCELLED, 'read cancelled'));
+      else resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

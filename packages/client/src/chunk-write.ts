@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import {
   BlockFramer,
   ChunkServiceService,
+  chunkMetadata,
   crc32cOf,
   DfsError,
   encodeWritePieces,
@@ -12,7 +13,7 @@ import {
   type WriteChunkRequest,
   type WriteChunkResponse,
 } from '@dfs/proto';
-import { chunkMetadata, type ChunkserverPool } from './rpc.js';
+import type { ChunkserverPool } from './rpc.js';
 
 export interface ChunkWriteResult {
   length: number;

@@ -27,6 +27,7 @@ import { resolveSecurity } from './config.js';
 import { FileWriter, type FileWriterOptions } from './file-writer.js';
 import { FollowerReads } from './follower-reads.js';
 import { readFileRange } from './file-reader.js';
+import type { RangeReadContext } from './chunk-read.js';
 import { MasterPool } from './master-pool.js';
 import { backupSources, takeBackup } from './metadata-backup.js';
 import { ReadPolicy, type ReadPolicyName } from './read-policy.js';
@@ -773,6 +774,7 @@ export class DfsClient {
         signal: fanOutSignal(opts.signal),
         timeoutMs: 60_000,
         refresh: this.tokenRefresher(file.path, opts),
+        relocateWindowMs: this.opts.retryWindowMs,
         onCorruptReplica: (handle, replica, reason) => {
           this.masters
             .call((c) => c.reportBadReplica, { handle, chunkserverId: replica.id, reason }, { requestId: opts.requestId })
@@ -788,14 +790,14 @@ export class DfsClient {
   }
 
   /**
-   * Renews the chunk access tokens of a long read: one GetFile serves every chunk that asks
-   * within a second, and each chunk takes its fresh token and replicas from it.
+   * Renews the chunk access tokens and replicas of a read: one GetFile serves every chunk that
+   * asks within `maxAgeMs`, and each chunk takes its fresh token and replicas from it.
    */
-  private tokenRefresher(path: string, opts: CallOptions): (chunk: ChunkLocation) => Promise<void> {
+  private tokenRefresher(path: string, opts: CallOptions): NonNullable<RangeReadContext['refresh']> {
     let fetched: Promise<Map<number, ChunkLocation>> | undefined;
     let at = 0;
-    return async (chunk) => {
-      if (!fetched || Date.now() - at > 1000) {
+    return async (chunk, { maxAgeMs = 1000 } = {}) => {
+      if (!fetched || Date.now() - at > maxAgeMs) {
         at = Date.now();
         fetched = this.locate(path, opts).then((l) => new Map(l.chunks.map((c) => [c.handle, c])));
       }

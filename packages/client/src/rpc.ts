@@ -7,7 +7,6 @@ import {
   DfsError,
   ErrorCode,
   REQUEST_ID_KEY,
-  CHUNK_TOKEN_KEY,
   channelOptions,
   dataChannelOptions,
   toDfsError,
@@ -43,14 +42,6 @@ export interface CallContext {
   token?: string;
 }
 
-
-/** Metadata of a ChunkService call: the request id and the chunk access token the master issued. */
-export function chunkMetadata(requestId: string | undefined, chunkToken: string | undefined): Metadata {
-  const md = new Metadata();
-  if (requestId) md.set(REQUEST_ID_KEY, requestId);
-  if (chunkToken) md.set(CHUNK_TOKEN_KEY, chunkToken);
-  return md;
-}
 
 export function requestMetadata(requestId?: string, token?: string): Metadata {
   const md = new Metadata();

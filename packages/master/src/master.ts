@@ -305,22 +305,12 @@ export class Master {
   private async beforeRead(staleOk: boolean, minIndex = 0): Promise<void> {
     if (staleOk) return;
     if (minIndex > 0 && !this.isLeader()) {
-      if (await this.awaitApplied(minIndex, FOLLOWER_READ_WAIT_MS)) return;
+      if (await this.store.whenApplied(minIndex, FOLLOWER_READ_WAIT_MS)) return;
       const leader = this.log.leaderAddress();
       throw new DfsError(ErrorCode.NOT_LEADER, `follower ${this.config.id} has applied ${this.store.appliedIndex()} < ${minIndex}${leader ? `; leader is ${leader}` : ''}`, { leader });
     }
     this.requireLeader();
     await this.log.readBarrier();
-  }
-
-  /** Polls the applied index (followers apply within a heartbeat or two). */
-  private async awaitApplied(index: number, waitMs: number): Promise<boolean> {
-    const giveUpAt = Date.now() + waitMs;
-    while (this.store.appliedIndex() < index) {
-      if (Date.now() >= giveUpAt) return false;
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    return true;
   }
 
   /** The index every answer carries (header dfs-applied-index): what a client's next follower read waits for. */

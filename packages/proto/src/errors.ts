@@ -16,6 +16,14 @@ export const AUTHORIZATION_KEY = 'authorization';
 /** A chunk access token (issued by a master with a chunk location), sent on every ChunkService call. */
 export const CHUNK_TOKEN_KEY = 'dfs-chunk-token';
 
+/** Metadata of a ChunkService call (a client's, or a chunkserver's to its next hop): the request id and the chunk access token. */
+export function chunkMetadata(requestId: string | undefined, chunkToken: string | undefined): Metadata {
+  const md = new Metadata();
+  if (requestId) md.set(REQUEST_ID_KEY, requestId);
+  if (chunkToken) md.set(CHUNK_TOKEN_KEY, chunkToken);
+  return md;
+}
+
 /** The gRPC status each dfs error code travels as. */
 const GRPC_STATUS_BY_CODE: Record<ErrorCode, GrpcStatus> = {
   [ErrorCode.ERROR_CODE_UNSPECIFIED]: GrpcStatus.UNKNOWN,

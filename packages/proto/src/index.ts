@@ -121,6 +121,7 @@ export {
   APPLIED_INDEX_KEY,
   AUTHORIZATION_KEY,
   CHUNK_TOKEN_KEY,
+  chunkMetadata,
 } from './errors.js';
 export { serverOptions, channelOptions } from './credentials.js';
 export { shutdownServer } from './server-shutdown.js';

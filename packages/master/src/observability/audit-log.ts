@@ -36,6 +36,8 @@ export class AuditLog {
   private size: number;
   private readonly maxBytes: number;
   private readonly keep: number;
+  private pending: Buffer[] = [];
+  private flushing: NodeJS.Immediate | undefined;
 
   constructor(private readonly opts: AuditLogOptions) {
     const ok = (v: number | undefined): v is number => v !== undefined && Number.isSafeInteger(v) && v > 0;
@@ -45,12 +47,37 @@ export class AuditLog {
     this.size = statSync(opts.path).size;
   }
 
+  /**
+   * Queues the line; the lines of one event-loop turn are written together (one write, not
+   * one per RPC), before any later turn's — so before a client can act on its answer.
+   */
   record(entry: AuditEntry): void {
     if (this.fd < 0) return;
-    const line = Buffer.from(JSON.stringify(entry) + '\n', 'utf8');
-    if (this.size > 0 && this.size + line.length > this.maxBytes) this.rotate();
-    writeSync(this.fd, line);
-    this.size += line.length;
+    this.pending.push(Buffer.from(JSON.stringify(entry) + '\n', 'utf8'));
+    this.flushing ??= setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushing = undefined;
+    const lines = this.pending;
+    this.pending = [];
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    const write = (): void => {
+      if (batchBytes > 0) writeSync(this.fd, batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes));
+      this.size += batchBytes;
+      batch = [];
+      batchBytes = 0;
+    };
+    for (const line of lines) {
+      if (this.size + batchBytes > 0 && this.size + batchBytes + line.length > this.maxBytes) {
+        write();
+        this.rotate();
+      }
+      batch.push(line);
+      batchBytes += line.length;
+    }
+    write();
   }
 
   private rotate(): void {
@@ -64,7 +91,11 @@ export class AuditLog {
   }
 
   close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
+    if (this.flushing) clearImmediate(this.flushing);
+    if (this.fd >= 0) {
+      this.flush();
+      closeSync(this.fd);
+    }
     this.fd = -1;
   }
 }

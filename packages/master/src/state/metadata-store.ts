@@ -9,6 +9,7 @@ import { SUPERUSER, type Caller } from '../auth/caller.js';
 import type { ChunkTokenKey } from '@dfs/security';
 import { EXECUTE, READ, requireAccess } from './permissions.js';
 import { PathCache } from './path-cache.js';
+import { AppliedWaiters } from './applied-waiters.js';
 import type { Quota, Usage } from './quota.js';
 import { BALANCER_KEY, CLUSTER_ID_KEY, RESTORE_KEYS, openDatabase, type OpenOptions } from './schema.js';
 import type { StateMachine } from '@dfs/raft';
@@ -53,6 +54,7 @@ export class MetadataStore implements StateMachine {
   /** Directory rows of the read queries' path resolution (path-cache.ts). */
   private paths!: PathCache;
   private applied = 0;
+  private readonly appliedWaiters = new AppliedWaiters();
   private applyTxn!: (index: number, cmd: Command) => CommandResult;
   private batchTxn!: (entries: Array<{ index: number; cmd: Command } | undefined>) => Array<CommandResult | undefined>;
   private sExpired!: Database.Statement;
@@ -135,6 +137,7 @@ export class MetadataStore implements StateMachine {
     this.sChunkKeys = db.prepare('SELECT id, secret, active_from, expires FROM chunk_keys ORDER BY active_from, id');
     this.sLeaseOfChunk = db.prepare('SELECT i.lease_expiry AS e FROM chunks c JOIN inodes i ON i.id = c.inode WHERE c.handle = ?');
     this.applied = (this.sMeta.get('applied_index') as { value: number }).value;
+    this.appliedWaiters.advanced(this.applied); // a restored snapshot may jump past a waiter
     this.chunkKeyCache = undefined;
     this.restored = this.readRestoredRange();
   }
@@ -159,6 +162,7 @@ export class MetadataStore implements StateMachine {
     const result = this.applyTxn(index, cmd);
     this.applied = index;
     this.afterApply(cmd);
+    this.appliedWaiters.advanced(index);
     return result;
   }
 
@@ -184,11 +188,17 @@ export class MetadataStore implements StateMachine {
       this.applied = Math.max(this.applied, d.index);
       this.afterApply(d.cmd);
     }
+    this.appliedWaiters.advanced(this.applied);
     return results;
   }
 
   appliedIndex(): number {
     return this.applied;
+  }
+
+  /** True once the applied index reaches `index` (woken by that apply), false after `waitMs`. */
+  whenApplied(index: number, waitMs: number): Promise<boolean> {
+    return this.appliedWaiters.wait(index, waitMs, () => this.applied);
   }
 
   async snapshot(path: string): Promise<{ index: number }> {

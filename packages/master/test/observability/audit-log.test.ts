@@ -30,4 +30,22 @@ describe('AuditLog (one JSON line per operation, rotated by size)', () => {
       t.cleanup();
     }
   });
+
+  it('writes the lines of one event-loop turn together, before the next turn', async () => {
+    const t = tempDir();
+    try {
+      const path = join(t.dir, 'audit.log');
+      const log = new AuditLog({ path });
+      log.record(entry(1));
+      log.record(entry(2));
+      assert.equal(readFileSync(path, 'utf8'), '', 'queued, not yet written');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as AuditEntry).path), ['/d1', '/d2']);
+      log.record(entry(3));
+      log.close(); // close writes what is queued
+      assert.equal(readFileSync(path, 'utf8').trim().split('\n').length, 3);
+    } finally {
+      t.cleanup();
+    }
+  });
 });

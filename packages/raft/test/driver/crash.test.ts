@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '@dfs/proto';
 
 /*
  * The durability contract across real processes: SIGKILL the leader in the middle of a
@@ -15,17 +15,6 @@ interface Child {
   proc: ChildProcess;
   seq: number;
   waiting: Map<number, (m: Record<string, unknown>) => void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(p));
-    });
-  });
 }
 
 describe('RaftNode crash recovery across processes (SIGKILL)', function () {
