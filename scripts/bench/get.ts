@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +9,7 @@ import { DfsClient } from '@dfs/client';
 import { initCa, issueCertificate, tlsFrom } from '@dfs/security';
 import { DFS_BIN, TestCluster } from '@dfs/testkit';
 import { dropCaches, grpcStreamCeilings } from './lib/ceilings.js';
+import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
 
 /*
  * make bench-get: the read path alone, TLS and --insecure side by side (issue 17's get, issue 13's
@@ -36,12 +37,6 @@ const log = (msg: string): void => void process.stderr.write(`bench-get: ${msg}\
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ');
 
-/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
-function cpuSecondsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 function writeRandomFile(path: string, size: number): void {
   const fd = openSync(path, 'w');
@@ -79,8 +74,8 @@ async function main(): Promise<void> {
     log(`load ${load()}: ceilings (tuned grpc-js download, plaintext and mutual TLS)`);
     await initCa(join(work, 'ceiling-ca'));
     await issueCertificate({ ca: join(work, 'ceiling-ca'), identity: { role: 'master', name: 'ceiling' }, hosts: ['127.0.0.1'], out: join(work, 'ceiling-tls') });
-    const plainCeiling = (await grpcStreamCeilings(BIG)).downloadMBps;
-    const tlsCeiling = (await grpcStreamCeilings(BIG, tlsFrom(join(work, 'ceiling-tls')))).downloadMBps;
+    const plainCeiling = await grpcStreamCeilings(BIG);
+    const tlsCeiling = await grpcStreamCeilings(BIG, tlsFrom(join(work, 'ceiling-tls')));
 
     const src = join(work, 'big.bin');
     writeRandomFile(src, BIG);
@@ -114,13 +109,12 @@ async function main(): Promise<void> {
         if (!dropCaches()) log('cannot drop the page cache (not root): figures are warm');
         const servers = m.cluster.info.chunkservers.map((c) => c.pid);
         const serverCpu = servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0);
-        const clientCpu = process.cpuUsage();
+        const clientCpu = ownCpuSeconds();
         const fromUs = nowUs();
         const started = process.hrtime.bigint();
         await profiled(`client-${mode}-${round}`, () => m.client.get('/bench/big.bin', new Writable({ write: (_c, _e, cb) => cb() })));
         const secs = Number(process.hrtime.bigint() - started) / 1e9;
-        const used = process.cpuUsage(clientCpu);
-        m.clientCpu += (used.user + used.system) / 1e6;
+        m.clientCpu += ownCpuSeconds() - clientCpu;
         m.serverCpu += servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0) - serverCpu;
         windows.push({ name: `lib-${mode}-${round}`, fromUs, toUs: nowUs() });
         m.lib.push(BIG / MB / secs);
@@ -142,10 +136,12 @@ async function main(): Promise<void> {
     const each = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join('/');
     const out = (s: string): void => void process.stdout.write(`${s}\n`);
     out(`\nget of ${(BIG / 1024 ** 3).toFixed(2)} GiB, 3 replicas, caches dropped, ${ROUNDS} alternating rounds, load now ${load()}`);
-    out(`ceiling: grpc-js download, 1 MiB raw msgs   plaintext ${plainCeiling.toFixed(0)} MB/s, mutual TLS ${tlsCeiling.toFixed(0)} MB/s`);
+    const cpu = (c: { client: number; server: number }): string => `CPU s per GiB: client ${c.client.toFixed(2)}, server ${c.server.toFixed(2)}`;
+    out(`ceiling: grpc-js download, 1 MiB raw msgs, plaintext ${plainCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(plainCeiling.downloadCpuPerGiB)}`);
+    out(`ceiling: the same over mutual TLS            ${tlsCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(tlsCeiling.downloadCpuPerGiB)}`);
     for (const mode of MODES) {
       const m = modes[mode]!;
-      const ceiling = mode === 'tls' ? tlsCeiling : plainCeiling;
+      const ceiling = (mode === 'tls' ? tlsCeiling : plainCeiling).downloadMBps;
       const perGiB = (secs: number): string => ((secs / (ROUNDS * BIG)) * 1024 ** 3).toFixed(2);
       out(`${mode.padEnd(8)} library get ${mean(m.lib).toFixed(1).padStart(6)} MB/s (${each(m.lib)}), ${(mean(m.lib) / ceiling).toFixed(2)}× its ceiling; ` +
         `CPU s per GiB: client ${perGiB(m.clientCpu)}, chunkservers ${perGiB(m.serverCpu)}`);

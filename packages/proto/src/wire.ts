@@ -197,19 +197,20 @@ export const WRITE_CHUNK_PATH = ChunkServiceService.writeChunk.path;
 export const encodeWriteRequest = (msg: WriteChunkRequest): Buffer => ChunkServiceService.writeChunk.requestSerialize(msg);
 export const decodeWriteResponse = (buf: Buffer): WriteChunkResponse => ChunkServiceService.writeChunk.responseDeserialize(buf);
 
-/** Reads a varint at `pos` of `buf` (up to 2^53); returns [value, next position]. */
-function readVarint(buf: Buffer, pos: number): [number, number] {
+/** The varint (below 2^53) at `pos` and the position after it; undefined if cut short or longer. */
+function readVarint(buf: Buffer, pos: number): [number, number] | undefined {
   let value = 0;
   let scale = 1;
-  for (let i = 0; i < 8; i++) {
-    if (pos >= buf.length) throw new Error('ReadChunkResponse ends inside a varint');
+  for (let i = 0; i < 8 && pos < buf.length; i++) {
     const b = buf[pos++]!;
     value += (b & 0x7f) * scale;
     if (b < 0x80) return [value, pos];
     scale *= 0x80;
   }
-  throw new Error('ReadChunkResponse has a varint longer than 53 bits');
+  return undefined;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Decodes a ReadChunkResponse with `data` as a view of the received message, not a copy (the
@@ -218,42 +219,44 @@ function readVarint(buf: Buffer, pos: number): [number, number] {
  * message throws a one-line Error (grpc-js ends the call with INTERNAL).
  */
 export function decodeReadResponse(buf: Buffer): ReadChunkResponse {
+  const bad = (why: string): Error => new Error(`ReadChunkResponse ${why}`);
   const msg: ReadChunkResponse = { offset: 0, data: EMPTY, crc32c: 0, blockCrc32cs: [] };
   let pos = 0;
   while (pos < buf.length) {
-    let tag: number;
-    [tag, pos] = readVarint(buf, pos);
-    const field = Math.floor(tag / 8);
-    const wire = tag & 7;
+    const tag = readVarint(buf, pos);
+    if (!tag) throw bad('has a field tag cut short or longer than 53 bits');
+    const field = Math.floor(tag[0] / 8);
+    const wire = tag[0] & 7;
+    pos = tag[1];
     if (wire === 0) {
-      let v: number;
-      [v, pos] = readVarint(buf, pos);
-      if (field === 1) msg.offset = v;
-      else if (field === 3) msg.crc32c = v >>> 0;
-      else if (field === 4) msg.blockCrc32cs.push(v >>> 0);
+      const v = readVarint(buf, pos);
+      if (!v) throw bad(`field ${field} has a varint cut short or longer than 53 bits`);
+      pos = v[1];
+      if (field === 1) msg.offset = v[0];
+      else if (field === 3) msg.crc32c = v[0] >>> 0;
+      else if (field === 4) msg.blockCrc32cs.push(v[0] >>> 0);
     } else if (wire === 2) {
-      let len: number;
-      [len, pos] = readVarint(buf, pos);
-      const end = pos + len;
-      if (end > buf.length) throw new Error(`ReadChunkResponse field ${field} runs past the message (${end} > ${buf.length})`);
-      if (field === 2) msg.data = buf.subarray(pos, end);
+      const len = readVarint(buf, pos);
+      if (!len) throw bad(`field ${field} has a length cut short`);
+      const end = len[1] + len[0];
+      if (end > buf.length) throw bad(`field ${field} runs past the message (${end} > ${buf.length})`);
+      if (field === 2) msg.data = buf.subarray(len[1], end);
       else if (field === 4) {
-        for (let p = pos; p < end; ) {
-          let v: number;
-          [v, p] = readVarint(buf, p);
-          if (p > end) throw new Error('ReadChunkResponse block_crc32cs runs past its length');
-          msg.blockCrc32cs.push(v >>> 0);
+        for (let p = len[1]; p < end; ) {
+          const crc = readVarint(buf, p);
+          if (!crc || crc[1] > end) throw bad('block_crc32cs runs past its length');
+          msg.blockCrc32cs.push(crc[0] >>> 0);
+          p = crc[1];
         }
       }
       pos = end;
     } else if (wire === 5) pos += 4;
     else if (wire === 1) pos += 8;
-    else throw new Error(`ReadChunkResponse has field ${field} of unsupported wire type ${wire}`);
+    else throw bad(`has field ${field} of unsupported wire type ${wire}`);
   }
-  if (pos > buf.length) throw new Error('ReadChunkResponse ends inside a field');
+  if (pos > buf.length) throw bad('ends inside a field');
   return msg;
 }
-const EMPTY = Buffer.alloc(0);
 
 /** A WriteChunk request as a chunkserver receives it: decoded, with its exact bytes to forward. */
 export interface RawWriteRequest {
