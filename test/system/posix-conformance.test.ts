@@ -71,8 +71,11 @@ describe('POSIX conformance through a real mount, as root and as an unprivileged
     if (process.getuid?.() !== 0) throw new Error('this test switches to uid 65534 with setpriv and makes device nodes: it runs as root');
     outside = mkdtempSync(join(tmpdir(), 'dfs-posix-outside-'));
     cluster = await TestCluster.start({ masters: 1, chunkservers: 3, chunkSize: 1024 * 1024 });
-    // allow_other: the unprivileged caller uses the mount root made.
-    m = await Mount.start(cluster, ['--allow-other']);
+    // allow_other: the unprivileged caller uses the mount root made. Kernel caches off: the
+    // kernel caches attributes per name, so another name of a hard link (or a change made
+    // as the other user through setpriv's own lookups) would show its old link count or
+    // owner until --attr-timeout; strict POSIX needs them at 0 (packages/fuse/README.md).
+    m = await Mount.start(cluster, ['--allow-other', '--attr-timeout', '0', '--entry-timeout', '0', '--negative-timeout', '0']);
     D = m.path('c');
     await expectRows('root', [['mkdir', [D, 0o755], 'OK']]);
   });

@@ -1,6 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { S_IFDIR, S_IFREG } from '../src/fs/attrs.js';
+import { errnoName } from '../src/fs/errno.js';
+import type { DfsFileSystem } from '../src/fs/filesystem.js';
 import { FakeClock, makeFs, readAll, rejectsWith, writeAll, type Harness } from './helpers.js';
 import { MemoryBackend, MemoryBackendWithAttributes } from './memory-backend.js';
 
@@ -324,6 +326,30 @@ describe('DfsFileSystem', () => {
       assert.equal(backend.calls.tryStat, before);
     });
 
+    it('a commit keeps the parent directory\'s cached stat, with the commit\'s time as its mtime (as the master sets it)', async () => {
+      const clock = new FakeClock();
+      const timed = backend;
+      const h2 = makeFs(timed, { attrTtlMs: 1000, now: clock.now });
+      try {
+        await timed.mkdir('/d', {});
+        const before = await h2.fs.getattr('/d');
+        const stats = timed.calls.tryStat;
+        clock.advance(300);
+        const fd = await h2.fs.create('/d/new', 0o644);
+        await writeAll(h2.fs, fd, Buffer.from('x'));
+        await h2.fs.release(fd);
+        const after = await h2.fs.getattr('/d');
+        assert.equal(timed.calls.tryStat, stats, 'no stat of the parent after the commit');
+        assert.equal(after.mtimeMs, (await timed.tryStat('/d'))!.mtimeMs, 'the master\'s new mtime');
+        assert.ok(after.mtimeMs > before.mtimeMs);
+        clock.advance(1001);
+        await h2.fs.getattr('/d');
+        assert.equal(timed.calls.tryStat, stats + 2, 'the kept entry still expires on time (+1 for the tryStat above)');
+      } finally {
+        await h2.cleanup();
+      }
+    });
+
     it('caches negative answers and forgets them when this mount creates the file', async () => {
       await rejectsWith(h.fs.getattr('/later'), 'ENOENT');
       await rejectsWith(h.fs.getattr('/later'), 'ENOENT');
@@ -331,6 +357,94 @@ describe('DfsFileSystem', () => {
       const fd = await h.fs.create('/later', 0o644);
       await h.fs.release(fd);
       assert.equal((await h.fs.getattr('/later')).size, 0);
+    });
+  });
+
+  describe('kernel attribute cache (close-to-open when the kernel caches sizes)', () => {
+    let k: Harness;
+    let clock: FakeClock;
+    beforeEach(() => {
+      clock = new FakeClock();
+      k = makeFs(backend, { kernelCaches: true, attrTtlMs: 1000, now: clock.now });
+    });
+    afterEach(() => k.cleanup());
+
+    /** What the kernel does for open(2): look the name up unless cached, open, and on ESTALE look up again and reopen. */
+    async function kernelOpen(fs: DfsFileSystem, path: string, cachedDentry: boolean): Promise<{ fd: number; lookups: number }> {
+      let lookups = 0;
+      if (!cachedDentry) {
+        await fs.getattr(path);
+        lookups++;
+      }
+      try {
+        return { fd: await fs.open(path), lookups };
+      } catch (err) {
+        if (errnoName(err) !== 'ESTALE') throw err;
+        await fs.getattr(path); // LOOKUP_REVAL
+        return { fd: await fs.open(path), lookups: lookups + 1 };
+      }
+    }
+
+    it('open passes at once when the size the kernel holds is the master\'s', async () => {
+      backend.putBytes('/same', Buffer.from('v1'));
+      const { fd, lookups } = await kernelOpen(k.fs, '/same', false);
+      assert.equal(lookups, 1);
+      await k.fs.release(fd);
+      const again = await kernelOpen(k.fs, '/same', true);
+      assert.equal(again.lookups, 0, 'a cached dentry with the right size needs no second lookup');
+      await k.fs.release(again.fd);
+    });
+
+    it('another client changed the size: open answers ESTALE once, the lookup refreshes the kernel, the reopen reads the new version whole', async () => {
+      backend.putBytes('/grown', Buffer.from('v1'));
+      const first = await kernelOpen(k.fs, '/grown', false);
+      await k.fs.release(first.fd);
+      backend.putBytes('/grown', Buffer.from('version two'));
+      clock.advance(100); // past the reuse of the lookup's own answer (25 ms)
+      await rejectsWith(k.fs.open('/grown'), 'ESTALE');
+      const attr = await k.fs.getattr('/grown');
+      assert.equal(attr.size, 11, 'the revalidating lookup reports the size open() just saw');
+      const fd = await k.fs.open('/grown');
+      assert.equal((await readAll(k.fs, fd, 11)).toString(), 'version two');
+      await k.fs.release(fd);
+    });
+
+    it('never answers ESTALE twice in a row for a path, even if it changed again in between', async () => {
+      backend.putBytes('/racy', Buffer.from('a'));
+      await k.fs.getattr('/racy');
+      backend.putBytes('/racy', Buffer.from('bb'));
+      clock.advance(100);
+      await rejectsWith(k.fs.open('/racy'), 'ESTALE');
+      backend.putBytes('/racy', Buffer.from('ccc'));
+      clock.advance(100);
+      const fd = await k.fs.open('/racy'); // the kernel retries once only: this one must pass
+      await k.fs.release(fd);
+    });
+
+    it('its own writes, renames and unlinks keep the view right: no extra lookups for them', async () => {
+      const fd = await k.fs.create('/mine', 0o644);
+      await k.fs.getattr('/mine'); // libfuse looks the new file up after create
+      await writeAll(k.fs, fd, Buffer.from('written here'));
+      await k.fs.release(fd);
+      const reopened = await kernelOpen(k.fs, '/mine', true);
+      assert.equal(reopened.lookups, 0, 'the kernel saw the writes that made the committed size');
+      await k.fs.release(reopened.fd);
+      await k.fs.rename('/mine', '/moved');
+      const moved = await kernelOpen(k.fs, '/moved', true);
+      assert.equal(moved.lookups, 0, 'a rename moves the kernel\'s entry with its size');
+      await k.fs.release(moved.fd);
+      await k.fs.unlink('/moved');
+      backend.putBytes('/moved', Buffer.from('someone else\'s'));
+      clock.advance(100);
+      await rejectsWith(k.fs.open('/moved'), 'ESTALE'); // nothing known about the new file: look it up
+    });
+
+    it('without kernel caching (all timeouts 0) open never answers ESTALE', async () => {
+      backend.putBytes('/plain', Buffer.from('v1'));
+      await h.fs.getattr('/plain');
+      backend.putBytes('/plain', Buffer.from('longer v2'));
+      const fd = await h.fs.open('/plain');
+      await h.fs.release(fd);
     });
   });
 

@@ -157,6 +157,7 @@ export class MemoryBackend implements FsBackend {
     if (!this.nodes.has(parentPath(p))) await this.mkdir(parentPath(p), { parents: true });
     const node: Node = { type: FileType.FILE, data, mode: opts.mode || 0o644, mtimeMs: this.clock(), inode: this.nextInode++ };
     this.nodes.set(p, node);
+    this.nodes.get(parentPath(p))!.mtimeMs = node.mtimeMs; // as the master: the parent's mtime is the command's time
     return this.status(p, node);
   }
 

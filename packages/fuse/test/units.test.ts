@@ -7,6 +7,7 @@ import { attrFromStatus, typeOfMode } from '../src/fs/attrs.js';
 import { BlockCache } from '../src/fs/block-cache.js';
 import { IdentityMap, NOBODY } from '../src/fs/identity-map.js';
 import { errnoName, FsError, toFuseErrno } from '../src/fs/errno.js';
+import { timeoutOptions } from '../src/native/fuse-mount.js';
 import { readMountTable } from '../src/native/mount-table.js';
 import { removeStaleSpoolDirs } from '../src/process/spool-dir.js';
 import { parseArgs, UsageError } from '../src/process/options.js';
@@ -71,6 +72,21 @@ describe('TtlCache', () => {
     assert.equal(cache.size, 2);
     assert.equal(cache.get('x'), undefined);
   });
+
+  it('update replaces a live value but keeps its expiry, and never brings back an expired one', () => {
+    const clock = new FakeClock();
+    const cache = new TtlCache<number>(1000, 10, clock.now);
+    cache.set('a', 1);
+    clock.advance(600);
+    cache.update('a', 2);
+    assert.equal(cache.get('a'), 2);
+    clock.advance(401);
+    assert.equal(cache.get('a'), undefined, 'expired 1000 ms after the set, not after the update');
+    cache.update('a', 3);
+    cache.update('never', 4);
+    assert.equal(cache.get('a'), undefined);
+    assert.equal(cache.get('never'), undefined);
+  });
 });
 
 describe('statfs', () => {
@@ -110,6 +126,17 @@ describe('dfs-mount arguments', () => {
     const b = parseArgs(['/mnt']);
     assert.equal(b.kind === 'mount' && b.remoteDir, '/');
     assert.deepEqual(parseArgs(['--umount', '/mnt']), { kind: 'umount', mountpoint: '/mnt' });
+  });
+
+  it('takes the kernel cache timeouts, and turns them into libfuse options in seconds', () => {
+    const a = parseArgs(['/mnt', '--attr-timeout', '2s', '--entry-timeout=250ms', '--negative-timeout', '0']);
+    assert.ok(a.kind === 'mount');
+    assert.deepEqual([a.attrTimeoutMs, a.entryTimeoutMs, a.negativeTimeoutMs], [2000, 250, 0]);
+    assert.deepEqual(timeoutOptions({ attrMs: 2000, entryMs: 250, negativeMs: 0 }), ['attr_timeout=2', 'entry_timeout=0.25', 'negative_timeout=0']);
+    const d = parseArgs(['/mnt']);
+    assert.ok(d.kind === 'mount' && d.attrTimeoutMs === undefined, 'absent: the defaults apply');
+    assert.throws(() => parseArgs(['/mnt', '--attr-timeout', '2h']), /at most 1h/);
+    assert.throws(() => parseArgs(['/mnt', '--entry-timeout', '-1s']), /invalid duration/);
   });
 
   it('rejects what it does not understand', () => {

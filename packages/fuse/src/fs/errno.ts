@@ -29,12 +29,17 @@ export type ErrnoName = keyof typeof Errno;
 
 /** An error the adapter raises itself, carrying the errno the caller should see. */
 export class FsError extends Error {
+  /** An answer that is part of normal operation (nothing to log). */
+  readonly expected: boolean;
+
   constructor(
     readonly errno: ErrnoName,
     message: string,
+    opts: { expected?: boolean } = {},
   ) {
     super(`${errno}: ${message}`);
     this.name = 'FsError';
+    this.expected = opts.expected ?? false;
   }
 }
 

@@ -7,6 +7,7 @@ import { BlockCache } from './block-cache.js';
 import { FsError } from './errno.js';
 import type { IdentityMap } from './identity-map.js';
 import { versionOf, type FileVersion } from './file-version.js';
+import { KernelView } from './kernel-view.js';
 import { MetaCache } from './meta-cache.js';
 import { OpenFile } from './open-file.js';
 import { OpenFiles } from './open-files.js';
@@ -34,6 +35,11 @@ export interface FileSystemOptions {
    * files than spooling and uploading the file at close (4 chunks in flight).
    */
   writeBehind?: boolean;
+  /**
+   * The kernel caches attributes or names (any kernel timeout above 0): open() then makes
+   * it look a path up again when its cached size is out of date (kernel-view.ts).
+   */
+  kernelCaches?: boolean;
   owner?: Owner;
   /** Maps dfs owner/group names to local ids and back (identity-map.ts); absent = all the mounter's. */
   identity?: IdentityMap;
@@ -70,6 +76,8 @@ const UTIME_SPECIAL_LIMIT_MS = 2000;
 export class DfsFileSystem {
   readonly files = new OpenFiles();
   private readonly meta: MetaCache;
+  /** The size the kernel caches for each path (close-to-open under kernel attribute caching). */
+  private readonly kernel = new KernelView();
   private readonly overlay = new AttrOverlay();
   private readonly reader: RemoteReader;
   private readonly statfsCache: TtlCache<Statfs>;
@@ -139,8 +147,12 @@ export class DfsFileSystem {
 
   async getattr(path: string): Promise<Attr> {
     checkNames(path);
-    const local = this.localAttr(path);
-    if (local) return local;
+    const attr = this.localAttr(path) ?? (await this.remoteAttr(path));
+    this.kernel.told(path, attr.size); // every getattr answer goes to the kernel's cache
+    return attr;
+  }
+
+  private async remoteAttr(path: string): Promise<Attr> {
     const status = await this.mustStat(path);
     return attrFromStatus(status, this.ownerOf(status), this.overlay.get(path));
   }
@@ -183,6 +195,7 @@ export class DfsFileSystem {
     await this.backend.rm(this.remote(path), { recursive: false, skipTrash: true });
     this.meta.changedTree(path);
     this.meta.setStat(path, null);
+    this.kernel.forget(path, true);
     this.overlay.deleteWithin(path);
   }
 
@@ -208,6 +221,7 @@ export class DfsFileSystem {
     }
     this.meta.changed(path);
     this.meta.setStat(path, null);
+    this.kernel.forget(path);
     this.overlay.delete(path);
   }
 
@@ -236,6 +250,7 @@ export class DfsFileSystem {
     if (dstStatus) this.meta.changedInode(dstStatus);
     this.files.rename(src, dst);
     this.overlay.rename(src, dst);
+    this.kernel.renamed(src, dst, isDirectory(srcStatus));
     this.meta.changedTree(src);
     this.meta.changedTree(dst);
     this.meta.setStat(src, null);
@@ -258,6 +273,7 @@ export class DfsFileSystem {
     file.orphan = true;
     this.files.rename(src, hiddenPath);
     this.hidden.add(hiddenPath);
+    this.kernel.renamed(src, hiddenPath, false);
     this.meta.changed(src);
     this.meta.setStat(src, null);
     this.overlay.delete(src);
@@ -392,6 +408,11 @@ export class DfsFileSystem {
     const status = await this.statForOpen(path);
     if (!status) throw new FsError('ENOENT', `${path}: no such file or directory`);
     if (isDirectory(status)) throw new FsError('EISDIR', `${path}: is a directory`);
+    if (this.opts.kernelCaches && this.kernel.mustRevalidate(path, status.size)) {
+      // The kernel would cut reads (and place O_APPEND writes) at a size it cached before
+      // another client changed the file: make it look the path up again (kernel-view.ts).
+      throw new FsError('ESTALE', `${path}: changed since the kernel cached its size; the kernel looks it up again`, { expected: true });
+    }
     const version = versionOf(this.remote(path), status);
     file = this.files.get(path);
     if (file && file.spoolSize === undefined && file.base !== null) file.base = version;
@@ -408,7 +429,7 @@ export class DfsFileSystem {
     const file = this.newOpenFile(path, null, mode & 0o7777);
     await file.ensureSpool(0);
     file.touch(this.now());
-    this.meta.changed(path);
+    this.meta.changed(path, { keepParent: true }); // the master's parent changes at the commit (committedIn)
     return this.files.open(file, null);
   }
 
@@ -499,9 +520,11 @@ export class DfsFileSystem {
       const status = (await this.writeBehind.finish(file, spool, remote)) ?? (await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode }));
       file.committedGen = gen;
       file.base = versionOf(remote, status);
+      this.kernel.told(path, status.size); // the kernel saw the writes that made this size
       this.meta.changedInode(status); // hard links of the file see the new version too
-      this.meta.changed(path);
+      this.meta.changed(path, { keepParent: status.nlink <= 1 });
       this.meta.setStat(path, status);
+      if (status.nlink <= 1) this.meta.committedIn(path, status.mtimeMs);
       const pending = this.overlay.get(path);
       if (pending && this.backend.setAttributes) {
         await this.backend.setAttributes(remote, pending);

@@ -63,12 +63,15 @@ export class MetaCache {
     for (const entry of entries) this.attrs.set(childPath(entry.name), entry);
   }
 
-  /** `path` changed: forget its stat, its parent's listing and stat (mtime, link count). */
-  changed(path: string): void {
+  /**
+   * `path` changed: forget its stat, its parent's listing and stat (mtime, link count).
+   * `keepParent`: the caller updates the parent's stat itself (committedIn).
+   */
+  changed(path: string, opts: { keepParent?: boolean } = {}): void {
     this.attrs.delete(path);
     this.fetchedAt.delete(path);
     this.dirs.delete(parentPath(path));
-    this.attrs.delete(parentPath(path));
+    if (!opts.keepParent) this.attrs.delete(parentPath(path));
   }
 
   /**
@@ -79,6 +82,18 @@ export class MetaCache {
   changedInode(status: FileStatus): void {
     if (status.type === FileType.DIRECTORY || status.nlink <= 1) return;
     this.attrs.deleteWhere((_p, cached) => cached?.inode === status.inode);
+  }
+
+  /**
+   * A file of `path` was just committed at `atMs` (its new mtime): the master touched the
+   * parent directory in the same command with the same time (mtime = ctime = the command's
+   * now), so the parent's cached stat stays valid with those two times. Saves the stat the
+   * kernel asks for right after every create. Its expiry is kept.
+   */
+  committedIn(path: string, atMs: number): void {
+    const parent = parentPath(path);
+    const cached = this.attrs.get(parent);
+    if (cached) this.attrs.update(parent, { ...cached, mtimeMs: atMs, ctimeMs: atMs });
   }
 
   /** `path` and everything beneath it changed (rename, rmdir). */

@@ -40,6 +40,12 @@ export class TtlCache<V> {
     }
   }
 
+  /** Replaces a live entry's value, keeping its expiry (a local edit must not extend what the master said). */
+  update(key: string, value: V): void {
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt > this.now()) entry.value = value;
+  }
+
   delete(key: string): void {
     this.entries.delete(key);
   }

@@ -1,6 +1,6 @@
 import type { FuseOperations, FuseStat } from 'fuse-native';
 import { IO_BLOCK_SIZE, type Attr } from '../fs/attrs.js';
-import { errnoName, toFuseErrno } from '../fs/errno.js';
+import { errnoName, FsError, toFuseErrno } from '../fs/errno.js';
 import type { DfsFileSystem } from '../fs/filesystem.js';
 import type { Logger } from '@dfs/telemetry';
 
@@ -45,7 +45,7 @@ function untracedOperations(fs: DfsFileSystem, log: Logger): FuseOperations {
   const fail = (op: string, path: string, err: unknown): number => {
     const name = errnoName(err);
     // Expected answers (a lookup that misses) are not worth a log line.
-    if (name !== 'ENOENT' && name !== 'EEXIST' && name !== 'ENOTEMPTY') {
+    if (name !== 'ENOENT' && name !== 'EEXIST' && name !== 'ENOTEMPTY' && !(err instanceof FsError && err.expected)) {
       log.warn({ op, path, errno: name, error: err instanceof Error ? err.message : String(err) }, 'fuse op failed');
     }
     return toFuseErrno(err);

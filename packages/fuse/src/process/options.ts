@@ -17,7 +17,13 @@ options:
   --spool-dir DIR     local directory for files being written (default: $TMPDIR/dfs-mount-<pid>)
   --cache-size SIZE   bound of the read block cache (default 64MiB)
   --readahead SIZE    largest readahead window (default 8MiB)
-  --attr-ttl DUR      how long file attributes are cached (default 1s)
+  --attr-ttl DUR      how long this process reuses the master's attributes and listings (default 1s)
+  --attr-timeout DUR  how long the kernel caches attributes without asking (default 1s)
+  --entry-timeout DUR how long the kernel caches names without asking (default 1s)
+  --negative-timeout DUR  how long the kernel caches "no such file" (default 1s)
+                      Another client's change shows within --attr-ttl plus the largest kernel
+                      timeout (2s by default); this mount's own changes show at once. All 0:
+                      the kernel asks every time (strict POSIX for hard links; slower).
   --timeout DUR       per-RPC deadline against one master (default 5s)
   --retry-window DUR  how long a call keeps retrying an unreachable cluster before EIO (default 15s)
   --write-behind      stream a new file written sequentially while it is written (default: upload at close)
@@ -41,6 +47,9 @@ export interface MountArgs {
   cacheBytes?: number;
   readaheadMax?: number;
   attrTtlMs?: number;
+  attrTimeoutMs?: number;
+  entryTimeoutMs?: number;
+  negativeTimeoutMs?: number;
   callTimeoutMs?: number;
   retryWindowMs?: number;
   graceMs?: number;
@@ -49,13 +58,15 @@ export interface MountArgs {
   writeBehind: boolean;
 }
 
+const MAX_KERNEL_TIMEOUT_MS = 3_600_000;
+
 export type ParsedArgs = MountArgs | { kind: 'umount'; mountpoint: string } | { kind: 'help' };
 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const VALUE_FLAGS = new Set(['--masters', '--tls-dir', '--token', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--timeout', '--retry-window', '--grace']);
+const VALUE_FLAGS = new Set(['--masters', '--tls-dir', '--token', '--log', '--spool-dir', '--cache-size', '--readahead', '--attr-ttl', '--attr-timeout', '--entry-timeout', '--negative-timeout', '--timeout', '--retry-window', '--grace']);
 
 /** Parses dfs-mount's arguments; flags may come before or after the positionals. */
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -95,6 +106,12 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (!remoteDir.startsWith('/')) throw new UsageError(`REMOTE_DIR must be absolute: ${remoteDir}`);
   const size = (flag: string): number | undefined => (values.has(flag) ? parseSize(values.get(flag)!) : undefined);
   const duration = (flag: string): number | undefined => (values.has(flag) ? parseDuration(values.get(flag)!) : undefined);
+  const kernelTimeout = (flag: string): number | undefined => {
+    const ms = duration(flag);
+    // The bound on other clients' changes; an hour is already far past any sane use.
+    if (ms !== undefined && ms > MAX_KERNEL_TIMEOUT_MS) throw new UsageError(`${flag} is at most 1h`);
+    return ms;
+  };
   return {
     kind: 'mount',
     mountpoint,
@@ -109,6 +126,9 @@ export function parseArgs(argv: string[]): ParsedArgs {
     cacheBytes: size('--cache-size'),
     readaheadMax: size('--readahead'),
     attrTtlMs: duration('--attr-ttl'),
+    attrTimeoutMs: kernelTimeout('--attr-timeout'),
+    entryTimeoutMs: kernelTimeout('--entry-timeout'),
+    negativeTimeoutMs: kernelTimeout('--negative-timeout'),
     callTimeoutMs: duration('--timeout'),
     retryWindowMs: duration('--retry-window'),
     graceMs: duration('--grace'),

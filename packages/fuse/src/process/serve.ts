@@ -4,8 +4,8 @@ import { describeSecurity } from '@dfs/security';
 import { FileType } from '@dfs/proto';
 import type { FsBackend } from '../fs/backend.js';
 import { connectBackend } from '../fs/dfs-backend.js';
-import { DfsFileSystem } from '../fs/filesystem.js';
-import { FuseMount } from '../native/fuse-mount.js';
+import { DfsFileSystem, FS_DEFAULTS } from '../fs/filesystem.js';
+import { FuseMount, KERNEL_TIMEOUT_DEFAULTS, type KernelTimeouts } from '../native/fuse-mount.js';
 import { IdentityMap } from '../fs/identity-map.js';
 import { fuseOperations } from '../native/fuse-ops.js';
 import type { Logger } from '@dfs/telemetry';
@@ -85,11 +85,18 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
   }
   const spoolDir = args.spoolDir ?? defaultSpoolDir();
   mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+  const kernelTimeouts: KernelTimeouts = {
+    attrMs: args.attrTimeoutMs ?? KERNEL_TIMEOUT_DEFAULTS.attrMs,
+    entryMs: args.entryTimeoutMs ?? KERNEL_TIMEOUT_DEFAULTS.entryMs,
+    negativeMs: args.negativeTimeoutMs ?? KERNEL_TIMEOUT_DEFAULTS.negativeMs,
+  };
+  const attrTtlMs = args.attrTtlMs ?? FS_DEFAULTS.attrTtlMs;
   const fs = new DfsFileSystem(backend, {
     remoteRoot: args.remoteDir,
     spoolDir,
-    attrTtlMs: args.attrTtlMs,
-    dirTtlMs: args.attrTtlMs,
+    attrTtlMs,
+    dirTtlMs: attrTtlMs,
+    kernelCaches: Object.values(kernelTimeouts).some((ms) => ms > 0),
     cacheBytes: args.cacheBytes,
     readaheadMax: args.readaheadMax,
     writeBehind: args.writeBehind,
@@ -99,6 +106,7 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
     fsname: `dfs:${args.remoteDir}`,
     allowOther: args.allowOther,
     debug: args.debug,
+    kernelTimeouts,
   });
   try {
     await fuse.mount();
@@ -108,7 +116,9 @@ export async function serve(args: MountArgs, log: Logger, connect: Connect = con
     throw err;
   }
   register({ pid: process.pid, mountpoint, remoteDir: args.remoteDir, startedAt: Date.now() });
-  log.info({ mountpoint, remoteDir: args.remoteDir, cluster: description }, 'mounted');
+  // A cached answer is at most attrTtlMs old when the kernel gets it, and the kernel keeps it for its timeout.
+  const stalenessBoundMs = attrTtlMs + Math.max(kernelTimeouts.attrMs, kernelTimeouts.entryMs, kernelTimeouts.negativeMs);
+  log.info({ mountpoint, remoteDir: args.remoteDir, cluster: description, kernelTimeouts, attrTtlMs, stalenessBoundMs }, 'mounted');
 
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
