@@ -1,5 +1,5 @@
 # Entry points: install, system-deps, proto, build, test (test-unit, test-system), run,
-# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery, bench-put), clean.
+# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery, bench-put, bench-get), clean.
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 MOCHA := $(NODE_BIN)/mocha
@@ -7,7 +7,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover bench-put trace-small nemesis clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover bench-put bench-get trace-small nemesis clean
 
 all: build
 
@@ -96,6 +96,13 @@ bench-recovery: build
 # BENCH_FAILOVER_GETTERS, BENCH_FAILOVER_PUTTERS, BENCH_FAILOVER_SECONDS, BENCH_FAILOVER_FOLLOWER_READS=0.
 bench-failover: build
 	node scripts/bench/dist/failover.js
+
+# The read path alone (issue 17's get, issue 13's TLS cost): BENCH_BYTES (1 GiB) put once on a TLS
+# and an --insecure cluster, then BENCH_GET_ROUNDS (3) alternating rounds of library get and
+# `dfs get` after drop_caches, beside the tuned grpc-js download ceilings and with CPU s per GiB.
+# BENCH_PROFILE_DIR=D (+ DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") profiles it (scripts/bench/get.ts).
+bench-get: build
+	node scripts/bench/dist/get.js
 
 # The partition nemesis, long: SEEDS runs of MINUTES each on a cluster of hosts (network
 # namespaces; root only). SEED=S RUN_SECONDS=T replays one run (a failing run prints that command);

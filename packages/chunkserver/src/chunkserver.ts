@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
 import { Server } from '@grpc/grpc-js';
 import {
-  ChunkServiceClient,
+  DataChunkServiceClient,
   DfsError,
   ErrorCode,
   ChannelPool,
@@ -13,6 +13,7 @@ import {
   checkNodeId,
   serverOptions,
   widenServerWindows,
+  installPreframedMessages,
   shutdownServer,
   splitHostPort,
 } from '@dfs/proto';
@@ -122,7 +123,8 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
-  const peers = new ChannelPool((a) => new ChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...dataChannelOptions(PEER_CHANNEL_WINDOW) }));
+  // ReadChunk answers (copies) decoded with their data as views: DataChunkServiceClient.
+  const peers = new ChannelPool((a) => new DataChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...dataChannelOptions(PEER_CHANNEL_WINDOW) }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');
   const replicator = new Replicator({
     selfId: id,
@@ -173,6 +175,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunkserver ${id} cannot listen on ${opts.listen}: ${(err as Error).message}`);
   }
   if (!widenServerWindows(server)) log.warn('cannot widen HTTP/2 flow-control windows (grpc-js internals changed); write throughput will be lower');
+  if (!installPreframedMessages()) log.warn('cannot send ReadChunk messages in place (grpc-js internals changed); each is copied once more');
   if (advertise === undefined && isWildcardHost(listen.host)) {
     server.forceShutdown();
     peers.close();

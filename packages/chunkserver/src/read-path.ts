@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '@dfs/telemetry';
-import { BLOCK_SIZE, DfsError, ErrorCode, MAX_FRAME_PIECES, READ_HEADROOM, checkBounds, crc32cOf, encodeReadBlocks, toDfsError, type ReadChunkRequest } from '@dfs/proto';
+import { BLOCK_SIZE, DfsError, ErrorCode, MAX_FRAME_PIECES, READ_HEADROOM, checkBounds, crc32cOf, encodeReadBlocks, preframe, toDfsError, type ReadChunkRequest } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
 import type { ChunkRecord, ChunkStore } from './chunk-store.js';
 import { checkReadVersion, type TokenGate } from './token-gate.js';
@@ -128,7 +128,8 @@ export async function handleReadChunk(ctx: ReadContext, call: ServerWritableStre
       const last = Math.ceil(end / BLOCK_SIZE);
       for await (const b of readVerifiedBlocks(ctx.store, record, fh, first, last, READ_HEADROOM)) {
         if (cancelled) break;
-        if (!call.write(encodeReadBlocks(b.buf, b.len, b.offset, b.crcs))) await drained(call, ctx.stallTimeoutMs, () => cancelled);
+        // The message is the disk buffer; its gRPC prefix goes in the headroom too (preframe).
+        if (!call.write(preframe(encodeReadBlocks(b.buf, b.len, b.offset, b.crcs)))) await drained(call, ctx.stallTimeoutMs, () => cancelled);
         if (cancelled) break;
       }
     } finally {

@@ -1,6 +1,7 @@
 import {
   BLOCK_SIZE,
   chunkMetadata,
+  crc32cCombine,
   crc32cOf,
   DfsError,
   ErrorCode,
@@ -64,6 +65,13 @@ export function hasRecordedCrc(chunk: ChunkLocation): boolean {
   return chunk.length > 0 && chunk.crc32c !== 0;
 }
 
+/** Bytes of a chunk range as they arrived (views, no concatenation) and the CRC32C of all of them. */
+export interface RangeBytes {
+  bufs: Buffer[];
+  /** CRC32C of concat(bufs), folded from the verified block CRC32Cs (no second pass over the bytes). */
+  crc: number;
+}
+
 /**
  * Reads [start, end) of one chunk from one replica, verifying every block's CRC32C
  * against the checksum the replica stored at write time (end-to-end: computed by the writer).
@@ -74,7 +82,7 @@ async function readFromReplica(
   replica: ChunkserverRef,
   start: number,
   end: number,
-): Promise<Buffer[]> {
+): Promise<RangeBytes> {
   const alignedStart = start - (start % BLOCK_SIZE);
   const call = ctx.pool.get(replica.address).readChunk(
     { handle: chunk.handle, version: chunk.version, offset: alignedStart, length: end - alignedStart, requestId: ctx.requestId ?? '' },
@@ -89,13 +97,15 @@ async function readFromReplica(
   // (0 = not recorded), not only each block against the replica's own: a replica that holds
   // other bytes with matching block checksums (a stale or rewritten copy) is caught too.
   const whole = start === 0 && end === chunk.length && hasRecordedCrc(chunk);
-  let wholeCrc = 0;
+  // CRC32C of the bytes handed on: a whole block's is its verified CRC32C, folded in by
+  // crc32cCombine; only a block cut by the range's edges is summed again over its used part.
+  let rangeCrc = 0;
   try {
     for await (const msg of call as AsyncIterable<ReadChunkResponse>) {
       if (msg.offset !== expected) {
         throw new DfsError(ErrorCode.INTERNAL, `chunk ${chunk.handle} from ${replica.id}: block at ${msg.offset}, expected ${expected}`);
       }
-      const data = Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength);
+      const data = msg.data;
       let blocks: ReturnType<typeof framePieces>;
       try {
         blocks = framePieces(data, msg.crc32c, msg.blockCrc32cs);
@@ -103,24 +113,27 @@ async function readFromReplica(
         throw new DfsError(ErrorCode.INTERNAL, `chunk ${chunk.handle} from ${replica.id}: ${(err as Error).message}`);
       }
       for (let i = 0; i < blocks.length; i++) {
-        if (crc32cOf(blocks[i]!.data) !== blocks[i]!.crc >>> 0) {
-          const reason = `checksum mismatch in block at ${msg.offset + i * BLOCK_SIZE}`;
+        const block = blocks[i]!;
+        const crc = block.crc >>> 0;
+        const blockAt = msg.offset + i * BLOCK_SIZE;
+        if (crc32cOf(block.data) !== crc) {
+          const reason = `checksum mismatch in block at ${blockAt}`;
           ctx.onCorruptReplica?.(chunk.handle, replica, reason);
           throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${chunk.handle} on ${replica.id}: ${reason}`);
         }
+        const from = Math.max(0, start - blockAt);
+        const to = Math.min(block.data.length, end - blockAt);
+        if (to <= from) continue;
+        rangeCrc = from === 0 && to === block.data.length ? crc32cCombine(rangeCrc, crc, to) : crc32cOf(block.data.subarray(from, to), rangeCrc);
       }
       expected += data.length;
       const from = Math.max(0, start - msg.offset);
       const to = Math.min(data.length, end - msg.offset);
-      if (to > from) {
-        const piece = from === 0 && to === data.length ? data : data.subarray(from, to);
-        pieces.push(piece);
-        if (whole) wholeCrc = crc32cOf(piece, wholeCrc);
-      }
+      if (to > from) pieces.push(from === 0 && to === data.length ? data : data.subarray(from, to));
       if (expected >= end) break;
     }
-    if (whole && expected >= end && wholeCrc >>> 0 !== chunk.crc32c >>> 0) {
-      const reason = `whole-chunk checksum ${wholeCrc >>> 0} differs from the ${chunk.crc32c >>> 0} the master recorded`;
+    if (whole && expected >= end && rangeCrc !== chunk.crc32c >>> 0) {
+      const reason = `whole-chunk checksum ${rangeCrc} differs from the ${chunk.crc32c >>> 0} the master recorded`;
       ctx.onCorruptReplica?.(chunk.handle, replica, reason);
       throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `chunk ${chunk.handle} on ${replica.id}: ${reason}`);
     }
@@ -135,7 +148,7 @@ async function readFromReplica(
   if (got !== end - start) {
     throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} on ${replica.id}: short read (${got} of ${end - start} bytes)`);
   }
-  return pieces;
+  return { bufs: pieces, crc: rangeCrc };
 }
 
 /** The first pause before asking the master again where a chunk is, and the longest. */
@@ -150,8 +163,8 @@ const RELOCATE_MAX_PAUSE_MS = 2_000;
  * block locations the same way): a master that just became leader learns replicas from the
  * chunkservers' next reports, and a lost replica is copied elsewhere.
  */
-export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation, start: number, end: number): Promise<Buffer[]> {
-  if (end <= start) return [];
+export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation, start: number, end: number): Promise<RangeBytes> {
+  if (end <= start) return { bufs: [], crc: 0 };
   const expiry = tokenExpiry(chunk);
   if (ctx.refresh && expiry !== undefined && expiry - TOKEN_MARGIN_MS <= Date.now()) await ctx.refresh(chunk);
   const giveUpAt = Date.now() + (ctx.relocateWindowMs ?? 0);

@@ -1,5 +1,5 @@
-import { DfsError, ErrorCode, crc32cOf, type ChunkLocation, type FileStatus } from '@dfs/proto';
-import { hasRecordedCrc, readChunkRange, type RangeReadContext } from './chunk-read.js';
+import { DfsError, ErrorCode, crc32cCombine, type ChunkLocation, type FileStatus } from '@dfs/proto';
+import { hasRecordedCrc, readChunkRange, type RangeBytes, type RangeReadContext } from './chunk-read.js';
 
 /** Bytes fetched by one read request; several are in flight at once, from different replicas. */
 const PIECE_BYTES = 4 * 1024 * 1024;
@@ -42,13 +42,13 @@ export async function* readFileRange(
   if (covered !== Math.max(0, Math.min(end, file.size) - start)) {
     throw new DfsError(ErrorCode.INTERNAL, `${file.path}: chunk list does not cover the file (size ${file.size})`);
   }
-  const window: Array<{ piece: Piece; bufs: Promise<Buffer[]> }> = [];
+  const window: Array<{ piece: Piece; bytes: Promise<RangeBytes> }> = [];
   let next = 0;
   const launch = (): void => {
     const piece = pieces[next++]!;
     const p = readChunkRange(ctx, piece.chunk, piece.start, piece.end);
     p.catch(() => undefined); // observed when its turn comes
-    window.push({ piece, bufs: p });
+    window.push({ piece, bytes: p });
   };
   // A chunk read whole in several pieces (perhaps from several replicas) is checked against
   // the CRC32C the master recorded before its last piece is handed on; one piece covering a
@@ -58,8 +58,8 @@ export async function* readFileRange(
   try {
     while (next < pieces.length && window.length < parallel) launch();
     while (window.length > 0) {
-      const { piece, bufs: pending } = window.shift()!;
-      const bufs = await pending;
+      const { piece, bytes: pending } = window.shift()!;
+      const { bufs, crc: pieceCrc } = await pending;
       if (next < pieces.length) launch();
       const { chunk } = piece;
       if (piece.start === 0) {
@@ -67,7 +67,7 @@ export async function* readFileRange(
         crc = 0;
       }
       if (tracking === chunk) {
-        for (const buf of bufs) crc = crc32cOf(buf, crc);
+        crc = crc32cCombine(crc, pieceCrc, piece.end - piece.start);
         if (piece.end === chunk.length && crc >>> 0 !== chunk.crc32c >>> 0) {
           throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `${file.path}: chunk ${chunk.handle} read back with CRC32C ${crc >>> 0}, the master recorded ${chunk.crc32c >>> 0}`);
         }

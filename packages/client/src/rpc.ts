@@ -1,7 +1,8 @@
 import { Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import {
   ChannelPool,
-  ChunkServiceClient,
+  DataChunkServiceClient,
+  type ChunkServiceClient,
   AUTHORIZATION_KEY,
   DfsError,
   ErrorCode,
@@ -12,11 +13,14 @@ import {
 } from '@dfs/proto';
 import { channelCredentials, type Security } from '@dfs/security';
 
-/** The client's channels to chunkservers: one per address, with the data path's wide receive window. */
+/**
+ * The client's channels to chunkservers: one per address, with the data path's wide receive window;
+ * ReadChunk data arrives as views of the received messages (DataChunkServiceClient), not copies.
+ */
 export type ChunkserverPool = ChannelPool<ChunkServiceClient>;
 
 export function chunkserverPool(security: Security): ChunkserverPool {
-  return new ChannelPool((a) => new ChunkServiceClient(a, channelCredentials(security), { ...channelOptions(), ...dataChannelOptions() }));
+  return new ChannelPool((a) => new DataChunkServiceClient(a, channelCredentials(security), { ...channelOptions(), ...dataChannelOptions() }));
 }
 
 /** A ts-proto grpc-js unary method in its fullest overload. */

@@ -54,7 +54,7 @@ describe('reading a chunk no replica serves yet', () => {
       },
     };
     const chunk = chunkWith([]);
-    const got = Buffer.concat(await readChunkRange(ctx, chunk, 0, data.length));
+    const got = Buffer.concat((await readChunkRange(ctx, chunk, 0, data.length)).bufs);
     assert.ok(got.equals(data));
     assert.equal(asked, 3);
     assert.deepEqual(calls.filter((a) => a === 'b:1'), ['b:1']);

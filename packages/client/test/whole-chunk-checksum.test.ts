@@ -12,21 +12,28 @@ import { ReadPolicy } from '../src/read-policy.js';
  * checksums (a stale or rewritten copy) is reported and skipped.
  */
 
-/** A fake chunkserver pool: each address serves its own bytes, in blocks with their own CRCs. */
-function fakePool(bytesByAddress: Map<string, Buffer>): ChunkserverPool {
+/**
+ * A fake chunkserver pool: each address serves its own bytes, in blocks with their own CRCs:
+ * one block per message, or `blocksPerMessage` per message (block_crc32cs) as chunkservers send.
+ * `stored` gives an address the CRCs it stored at write time (bytes that rotted since then).
+ */
+function fakePool(bytesByAddress: Map<string, Buffer>, blocksPerMessage = 1, stored = new Map<string, Buffer>()): ChunkserverPool {
   return {
     get(address: string) {
       return {
         readChunk(req: { offset: number; length: number }) {
           const data = bytesByAddress.get(address)!;
+          const crcOf = (off: number, len: number): number => crc32cOf((stored.get(address) ?? data).subarray(off, off + len));
           const end = req.length === 0 ? data.length : Math.min(data.length, req.offset + req.length);
-          async function* blocks(): AsyncGenerator<ReadChunkResponse> {
-            for (let off = req.offset; off < end; off += BLOCK_SIZE) {
-              const block = data.subarray(off, Math.min(data.length, off + BLOCK_SIZE));
-              yield { offset: off, data: block, crc32c: crc32cOf(block), blockCrc32cs: [] };
+          async function* messages(): AsyncGenerator<ReadChunkResponse> {
+            for (let off = req.offset; off < end; off += blocksPerMessage * BLOCK_SIZE) {
+              const bytes = data.subarray(off, Math.min(data.length, off + blocksPerMessage * BLOCK_SIZE));
+              const crcs: number[] = [];
+              for (let b = 0; b < bytes.length; b += BLOCK_SIZE) crcs.push(crcOf(off + b, Math.min(BLOCK_SIZE, bytes.length - b)));
+              yield blocksPerMessage === 1 ? { offset: off, data: bytes, crc32c: crcs[0]!, blockCrc32cs: [] } : { offset: off, data: bytes, crc32c: 0, blockCrc32cs: crcs };
             }
           }
-          return Object.assign(blocks(), { cancel: () => undefined });
+          return Object.assign(messages(), { cancel: () => undefined });
         },
       };
     },
@@ -48,7 +55,7 @@ describe('whole-chunk checksum on reads', () => {
     const corrupt: string[] = [];
     const ctx = context(fakePool(new Map([['bad:1', stale], ['good:1', good]])), corrupt);
     // Round-robin: over two reads each replica is tried first once; both reads return the good bytes.
-    for (let i = 0; i < 2; i++) assert.ok(Buffer.concat(await readChunkRange(ctx, chunk, 0, good.length)).equals(good));
+    for (let i = 0; i < 2; i++) assert.ok(Buffer.concat((await readChunkRange(ctx, chunk, 0, good.length)).bufs).equals(good));
     assert.deepEqual(corrupt, ['bad']);
   });
 
@@ -76,4 +83,50 @@ describe('whole-chunk checksum on reads', () => {
     // 0 = not recorded: nothing to compare.
     assert.ok((await read(other, mk(0))).equals(other));
   });
+
+  it('catches a rotten block inside a 16-block message, reports the replica and reads another', async () => {
+    const good = randomBytes(40 * BLOCK_SIZE + 321);
+    const rotten = Buffer.from(good);
+    rotten[25 * BLOCK_SIZE + 7] ^= 0x10; // block 25: the 10th block of the second 1 MiB message
+    const chunk: ChunkLocation = { handle: 11, version: 1, offset: 0, length: good.length, crc32c: crc32cOf(good), replicas: [ref('rot'), ref('good')] };
+    const corrupt: string[] = [];
+    const ctx = context(fakePool(new Map([['rot:1', rotten], ['good:1', good]]), 16, new Map([['rot:1', good]])), corrupt);
+    // Round-robin: each replica is tried first once; a range that does not start at 0 has no whole-chunk check.
+    for (const [start, end] of [[0, good.length], [BLOCK_SIZE + 5, 30 * BLOCK_SIZE]] as const) {
+      const got = await readChunkRange(ctx, chunk, start, end);
+      assert.ok(Buffer.concat(got.bufs).equals(good.subarray(start, end)));
+    }
+    assert.deepEqual(corrupt, ['rot']);
+  });
+
+  it('returns the CRC32C of exactly the bytes of any range, folded from the block CRC32Cs', async () => {
+    const data = randomBytes(37 * BLOCK_SIZE + 1000);
+    const chunk: ChunkLocation = { handle: 12, version: 1, offset: 0, length: data.length, crc32c: crc32cOf(data), replicas: [ref('a')] };
+    for (const perMessage of [1, 16]) {
+      const ctx = context(fakePool(new Map([['a:1', data]]), perMessage), []);
+      const ranges = [[0, data.length], [0, 1], [1, BLOCK_SIZE], [BLOCK_SIZE, 2 * BLOCK_SIZE], [BLOCK_SIZE - 1, 17 * BLOCK_SIZE + 3], [36 * BLOCK_SIZE + 999, data.length], [5, data.length - 5]] as const;
+      for (const [start, end] of ranges) {
+        const got = await readChunkRange(ctx, chunk, start, end);
+        const bytes = Buffer.concat(got.bufs);
+        assert.ok(bytes.equals(data.subarray(start, end)), `bytes of [${start}, ${end})`);
+        assert.equal(got.crc, crc32cOf(bytes), `CRC of [${start}, ${end}), ${perMessage} blocks per message`);
+      }
+    }
+  });
+
+  it('checks a chunk read in several pieces of 16-block messages against the recorded CRC32C', async () => {
+    const good = randomBytes(9 * 1024 * 1024 + 17);
+    const other = Buffer.from(good);
+    other[3] ^= 1; // self-consistent: its own block CRCs match
+    const file = { path: '/f', size: good.length } as FileStatus;
+    const chunk: ChunkLocation = { handle: 13, version: 1, offset: 0, length: good.length, crc32c: crc32cOf(good), replicas: [ref('a')] };
+    const read = async (bytes: Buffer): Promise<Buffer> => {
+      const out: Buffer[] = [];
+      for await (const b of readFileRange(context(fakePool(new Map([['a:1', bytes]]), 16), []), file, [chunk], 0, good.length, 3)) out.push(b);
+      return Buffer.concat(out);
+    };
+    assert.ok((await read(good)).equals(good));
+    await assert.rejects(read(other), (e: DfsError) => e.code === ErrorCode.CHECKSUM_MISMATCH && /master recorded/.test(e.message));
+  });
 });
+

@@ -147,9 +147,11 @@ export {
   decodeReadResponse,
   rawChunkServiceDefinition,
   decodeWriteRequest,
+  DataChunkServiceClient,
   type RawWriteRequest,
 } from './wire.js';
 export { ChannelPool } from './channel-pool.js';
+export { installPreframedMessages, preframe } from './preframed-messages.js';
 export {
   DATA_CHANNEL_WINDOW,
   DATA_STREAM_WINDOW,

@@ -11,6 +11,7 @@ import {
   allocFramable,
   encodeWritePiecesInPlace,
   isFramable,
+  decodeReadResponse,
   encodeReadFrame,
   encodeReadBlocks,
   encodeWriteFrame,
@@ -182,6 +183,33 @@ describe('wire', () => {
           assert.equal(frame.buffer, buf.buffer, 'the frame is a view of the disk buffer, not a copy');
         }
       }
+    }
+  });
+
+  it('decodeReadResponse decodes what the generated codec decodes, with the data as a view of the message', () => {
+    const generated = ChunkServiceService.readChunk.responseDeserialize;
+    const data = randomBytes(3 * BLOCK_SIZE - 9);
+    const crcs = blockChecksums(data);
+    const frames: Buffer[] = [
+      encodeReadBlocks(Buffer.concat([Buffer.alloc(READ_HEADROOM), data]), data.length, BLOCK_SIZE * 7, crcs),
+      encodeReadFrame(Buffer.concat([Buffer.alloc(READ_HEADROOM), data.subarray(0, 100)]), 100, 0, 0xffffffff),
+      ChunkServiceService.readChunk.responseSerialize({ offset: 2 ** 40, data, crc32c: 5, blockCrc32cs: crcs }),
+      ChunkServiceService.readChunk.responseSerialize({ offset: 0, data: Buffer.alloc(0), crc32c: 0, blockCrc32cs: [] }),
+      // Unpacked repeated CRCs and unknown fields of every wire type (a newer sender's), as protobuf allows.
+      Buffer.concat([
+        Buffer.from([0x20, 0x05, 0x20, 0x80, 0x01]),
+        Buffer.from([0x28, 0x01, 0x31, 1, 2, 3, 4, 5, 6, 7, 8, 0x3a, 0x02, 0xaa, 0xbb, 0x45, 1, 2, 3, 4]),
+        Buffer.from([0x12, 0x03, 9, 8, 7]),
+      ]),
+    ];
+    for (const frame of frames) {
+      const mine = decodeReadResponse(frame);
+      const theirs = generated(frame);
+      assert.deepEqual({ ...mine, data: Buffer.from(mine.data) }, { ...theirs, data: Buffer.from(theirs.data) });
+      if (mine.data.length > 0) assert.equal(mine.data.buffer, frame.buffer, 'data is a view of the received message');
+    }
+    for (const bad of [Buffer.from([0x12, 0x05, 1, 2]), Buffer.from([0x08]), Buffer.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), Buffer.from([0x0b]), Buffer.from([0x45, 1])]) {
+      assert.throws(() => decodeReadResponse(bad), /^Error: ReadChunkResponse /);
     }
   });
 

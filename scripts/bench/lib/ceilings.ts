@@ -18,6 +18,7 @@ import {
   widenServerWindows,
 } from '@dfs/proto';
 import { INSECURE, serverCredentials, channelCredentials, tlsFrom, type Security } from '@dfs/security';
+import { cpuSecondsOf, ownCpuSeconds } from './cpu.js';
 
 /*
  * The machine's own ceilings, measured in the same run as the dfs figures:
@@ -55,10 +56,10 @@ export function diskWriteMBps(dir: string, mib = 1024): number {
 }
 
 /** Runs this module in a child process as a sink server; resolves with its port. */
-function startSinkChild(kind: 'tcp' | 'grpc', tlsDir?: string): Promise<{ port: number; kill: () => void }> {
+function startSinkChild(kind: 'tcp' | 'grpc', tlsDir?: string): Promise<{ port: number; pid: number; kill: () => void }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [__filename, `${kind}-sink`, ...(tlsDir ? [tlsDir] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout!.once('data', (d: Buffer) => resolve({ port: Number(d.toString().trim()), kill: () => child.kill('SIGKILL') }));
+    child.stdout!.once('data', (d: Buffer) => resolve({ port: Number(d.toString().trim()), pid: child.pid!, kill: () => child.kill('SIGKILL') }));
     child.once('error', reject);
   });
 }
@@ -104,6 +105,8 @@ export interface GrpcCeilings {
   uploadMBps: number;
   /** Server → client (what a get does), with the client window at 64 MiB. */
   downloadMBps: number;
+  /** CPU seconds per GiB the download cost each end: what the transport alone costs. */
+  downloadCpuPerGiB: { client: number; server: number };
 }
 
 /**
@@ -127,6 +130,7 @@ export async function grpcStreamCeilings(bytes = 1024 ** 3, security: Security =
     const uploadMBps = bytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
     const request = Buffer.alloc(8);
     request.writeDoubleLE(bytes);
+    const cpuBefore = { client: ownCpuSeconds(), server: cpuSecondsOf(sink.pid) };
     started = process.hrtime.bigint();
     let got = 0;
     for await (const m of client.makeServerStreamRequest<Buffer, Buffer>(DOWNLOAD_PATH, raw, raw, request, new Metadata(), {})) {
@@ -134,7 +138,9 @@ export async function grpcStreamCeilings(bytes = 1024 ** 3, security: Security =
     }
     if (got < bytes) throw new Error(`ceiling download got ${got} of ${bytes} bytes`);
     const downloadMBps = bytes / MB / (Number(process.hrtime.bigint() - started) / 1e9);
-    return { uploadMBps, downloadMBps };
+    const perGiB = (secs: number): number => (secs * 1024 ** 3) / bytes;
+    const downloadCpuPerGiB = { client: perGiB(ownCpuSeconds() - cpuBefore.client), server: perGiB(cpuSecondsOf(sink.pid) - cpuBefore.server) };
+    return { uploadMBps, downloadMBps, downloadCpuPerGiB };
   } finally {
     client.close();
     sink.kill();

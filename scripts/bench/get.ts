@@ -1,0 +1,165 @@
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { Session } from 'node:inspector';
+import { Writable } from 'node:stream';
+import { DfsClient } from '@dfs/client';
+import { initCa, issueCertificate, tlsFrom } from '@dfs/security';
+import { DFS_BIN, TestCluster } from '@dfs/testkit';
+import { dropCaches, grpcStreamCeilings } from './lib/ceilings.js';
+import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
+
+/*
+ * make bench-get: the read path alone, TLS and --insecure side by side (issue 17's get, issue 13's
+ * TLS cost). One file of BENCH_BYTES (1 GiB) is put once on each cluster (3 masters,
+ * 4 chunkservers, 3 replicas); then BENCH_GET_ROUNDS (3) alternating rounds (TLS first in odd
+ * rounds) each drop the page cache and get it with the library into a null sink and with
+ * `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run.
+ *
+ * Profiling: BENCH_PROFILE_DIR=D writes a CPU profile of the client for each library get
+ * (D/client-<mode>-<round>.cpuprofile), of each `dfs get` (D/cli-<mode>-<round>.cpuprofile) and D/windows.json, the monotonic-clock window (µs) of
+ * each get, so profiles of the nodes (DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") can be cut
+ * to the same windows: node scripts/bench/dist/lib/profile-summary.js D/x.cpuprofile FROM TO.
+ * CPU seconds per GiB (user + system, of the client and of all chunkservers) are printed too:
+ * load on the machine bends them far less than wall-clock rates.
+ */
+
+const MB = 1e6;
+const BIG = Number(process.env.BENCH_BYTES ?? 1024 ** 3);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_GET_ROUNDS ?? 3));
+const MODES = (process.env.BENCH_GET_MODES ?? 'tls,insecure').split(',').filter((m): m is 'tls' | 'insecure' => m === 'tls' || m === 'insecure');
+const CLI = process.env.BENCH_GET_CLI !== '0';
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+
+const log = (msg: string): void => void process.stderr.write(`bench-get: ${msg}\n`);
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+
+
+function writeRandomFile(path: string, size: number): void {
+  const fd = openSync(path, 'w');
+  const block = randomBytes(4 * 1024 * 1024);
+  for (let off = 0; off < size; off += block.length) writeSync(fd, block, 0, Math.min(block.length, size - off));
+  closeSync(fd);
+}
+
+/** Profiles this process (the client) around `fn` when BENCH_PROFILE_DIR is set. */
+async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (!PROFILE_DIR) return fn();
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 500 });
+  await post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+    writeFileSync(join(PROFILE_DIR, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'dfs-bench-get-'));
+  const windows: Array<{ name: string; fromUs: number; toUs: number }> = [];
+  if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
+  const clusters: TestCluster[] = [];
+  const clients: DfsClient[] = [];
+  try {
+    log(`load ${load()}: ceilings (tuned grpc-js download, plaintext and mutual TLS)`);
+    await initCa(join(work, 'ceiling-ca'));
+    await issueCertificate({ ca: join(work, 'ceiling-ca'), identity: { role: 'master', name: 'ceiling' }, hosts: ['127.0.0.1'], out: join(work, 'ceiling-tls') });
+    const plainCeiling = await grpcStreamCeilings(BIG);
+    const tlsCeiling = await grpcStreamCeilings(BIG, tlsFrom(join(work, 'ceiling-tls')));
+
+    const src = join(work, 'big.bin');
+    writeRandomFile(src, BIG);
+    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; cli: number[]; clientCpu: number; serverCpu: number }> = {};
+    for (const mode of MODES) {
+      log(`starting a ${mode} cluster (3 masters, 4 chunkservers) and putting ${BIG} bytes`);
+      const cluster = await TestCluster.start({ dir: join(work, mode), masters: 3, chunkservers: 4, extraArgs: ['--log-level', 'warn', ...(mode === 'insecure' ? ['--insecure'] : [])] });
+      clusters.push(cluster);
+      const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security });
+      clients.push(client);
+      // The put is not what this bench measures: under heavy load it has failed with too few
+      // replicas acknowledged; try again (said on stderr) rather than lose the run.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.put(src, '/bench/big.bin');
+          break;
+        } catch (err) {
+          if (attempt === 3) throw err;
+          log(`put failed (${(err as Error).message}); trying again`);
+        }
+      }
+      modes[mode] = { client, cluster, lib: [], cli: [], clientCpu: 0, serverCpu: 0 };
+    }
+    rmSync(src, { force: true });
+
+    const got = join(work, 'got.bin');
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 === 1 ? MODES : [...MODES].reverse();
+      for (const mode of order) {
+        const m = modes[mode]!;
+        if (!dropCaches()) log('cannot drop the page cache (not root): figures are warm');
+        const servers = m.cluster.info.chunkservers.map((c) => c.pid);
+        const serverCpu = servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0);
+        const clientCpu = ownCpuSeconds();
+        const fromUs = nowUs();
+        const started = process.hrtime.bigint();
+        await profiled(`client-${mode}-${round}`, () => m.client.get('/bench/big.bin', new Writable({ write: (_c, _e, cb) => cb() })));
+        const secs = Number(process.hrtime.bigint() - started) / 1e9;
+        m.clientCpu += ownCpuSeconds() - clientCpu;
+        m.serverCpu += servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0) - serverCpu;
+        windows.push({ name: `lib-${mode}-${round}`, fromUs, toUs: nowUs() });
+        m.lib.push(BIG / MB / secs);
+        log(`round ${round} ${mode}: library get ${(BIG / MB / secs).toFixed(1)} MB/s (load ${load()})`);
+        if (!CLI) continue;
+        dropCaches();
+        const cliFrom = nowUs();
+        const cliStarted = process.hrtime.bigint();
+        execFileSync(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=cli-${mode}-${round}.cpuprofile`] : []), DFS_BIN, 'get', '-q', '/bench/big.bin', got], { env: { ...process.env, ...m.cluster.env }, stdio: 'inherit' });
+        const cliSecs = Number(process.hrtime.bigint() - cliStarted) / 1e9;
+        windows.push({ name: `cli-${mode}-${round}`, fromUs: cliFrom, toUs: nowUs() });
+        rmSync(got, { force: true });
+        m.cli.push(BIG / MB / cliSecs);
+        log(`round ${round} ${mode}: dfs get ${(BIG / MB / cliSecs).toFixed(1)} MB/s (load ${load()})`);
+      }
+    }
+
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    const each = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join('/');
+    const out = (s: string): void => void process.stdout.write(`${s}\n`);
+    out(`\nget of ${(BIG / 1024 ** 3).toFixed(2)} GiB, 3 replicas, caches dropped, ${ROUNDS} alternating rounds, load now ${load()}`);
+    const cpu = (c: { client: number; server: number }): string => `CPU s per GiB: client ${c.client.toFixed(2)}, server ${c.server.toFixed(2)}`;
+    out(`ceiling: grpc-js download, 1 MiB raw msgs, plaintext ${plainCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(plainCeiling.downloadCpuPerGiB)}`);
+    out(`ceiling: the same over mutual TLS            ${tlsCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(tlsCeiling.downloadCpuPerGiB)}`);
+    for (const mode of MODES) {
+      const m = modes[mode]!;
+      const ceiling = (mode === 'tls' ? tlsCeiling : plainCeiling).downloadMBps;
+      const perGiB = (secs: number): string => ((secs / (ROUNDS * BIG)) * 1024 ** 3).toFixed(2);
+      out(`${mode.padEnd(8)} library get ${mean(m.lib).toFixed(1).padStart(6)} MB/s (${each(m.lib)}), ${(mean(m.lib) / ceiling).toFixed(2)}× its ceiling; ` +
+        `CPU s per GiB: client ${perGiB(m.clientCpu)}, chunkservers ${perGiB(m.serverCpu)}`);
+      if (CLI) out(`${mode.padEnd(8)} dfs get     ${mean(m.cli).toFixed(1).padStart(6)} MB/s (${each(m.cli)}), ${(mean(m.cli) / mean(m.lib)).toFixed(2)}× the library`);
+    }
+    if (modes.tls && modes.insecure) {
+      out(`TLS costs: library get ${(100 * (1 - mean(modes.tls.lib) / mean(modes.insecure.lib))).toFixed(1)}%` +
+        (CLI ? `, dfs get ${(100 * (1 - mean(modes.tls.cli) / mean(modes.insecure.cli))).toFixed(1)}%` : '') + ' (issue 13: ≤ 15%)');
+    }
+    if (PROFILE_DIR) writeFileSync(join(PROFILE_DIR, 'windows.json'), JSON.stringify(windows, null, 1));
+  } finally {
+    clients.forEach((c) => c.close());
+    await Promise.all(clusters.map((c) => c.stop()));
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench-get failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
