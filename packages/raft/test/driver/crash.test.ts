@@ -55,13 +55,19 @@ describe('RaftNode crash recovery across processes (SIGKILL)', function () {
     const seq = ++c.seq;
     return new Promise((resolve) => {
       c.waiting.set(seq, resolve);
-      if (!c.proc.connected) resolve({ ok: false, error: 'gone' });
-      else c.proc.send({ seq, ...req });
+      // A child just SIGKILLed may still look connected: its send fails (EPIPE) in the callback, not as an uncaught error.
+      const gone = (): void => {
+        c.waiting.delete(seq);
+        resolve({ ok: false, error: 'gone' });
+      };
+      if (!c.proc.connected) gone();
+      else c.proc.send({ seq, ...req }, (err) => err && gone());
     });
   }
 
   async function leader(): Promise<Child> {
-    for (let i = 0; i < 300; i++) {
+    const giveUpAt = Date.now() + 30_000; // an election after a SIGKILL, on a loaded machine
+    while (Date.now() < giveUpAt) {
       for (const c of children.values()) {
         if (!c.proc.connected) continue;
         const st = await ask(c, { cmd: 'status' });
