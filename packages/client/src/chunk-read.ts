@@ -12,7 +12,7 @@ import {
   type ReadChunkResponse,
 } from '@dfs/proto';
 import { decodeChunkToken } from '@dfs/security';
-import type { ChunkserverPool } from './rpc.js';
+import { delay, type ChunkserverPool } from './rpc.js';
 import type { ReadPolicy } from './read-policy.js';
 
 export interface RangeReadContext {
@@ -206,22 +206,8 @@ export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation
         replicas.length === 0 ? `chunk ${chunk.handle} has no live replica` : `chunk ${chunk.handle}: every replica failed (${errors.join('; ')})`,
       );
     }
-    await pauseFor(pause, ctx.signal);
+    await delay(pause, ctx.signal);
     pause = Math.min(2 * pause, RELOCATE_MAX_PAUSE_MS);
     await ctx.refresh(chunk, { maxAgeMs: 0 });
   }
-}
-
-function pauseFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new DfsError(ErrorCode.CANCELLED, 'read cancelled'));
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      if (signal?.aborted) reject(new DfsError(ErrorCode.CANCELLED, 'read cancelled'));
-      else resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
