@@ -48,6 +48,25 @@ export function openStore(dir: string, name = 'meta.db'): MetadataStore {
   return new MetadataStore(join(dir, name), { synchronous: 'OFF' });
 }
 
+/**
+ * Inside a describe(): every test gets a fresh store in a fresh temp dir (closed and removed
+ * after it), as `fixture.h` (its harness) and `fixture.dir`.
+ */
+export function storePerTest(): { h: StoreHarness; dir: string } {
+  const fixture = {} as { h: StoreHarness; dir: string };
+  let t: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    t = tempDir();
+    fixture.dir = t.dir;
+    fixture.h = new StoreHarness(openStore(t.dir));
+  });
+  afterEach(() => {
+    fixture.h.store.close();
+    t.cleanup();
+  });
+  return fixture;
+}
+
 export const T0 = 1_700_000_000_000;
 
 // ---- command builders (times default to T0; leases to T0 + 60 s) ----

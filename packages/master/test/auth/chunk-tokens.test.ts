@@ -2,21 +2,14 @@ import assert from 'node:assert/strict';
 import { ErrorCode } from '@dfs/proto';
 import { verifyChunkToken } from '@dfs/security';
 import { ChunkTokenIssuer, leadTimeOf, planChunkKey, type ChunkTokenConfig } from '../../src/auth/chunk-tokens.js';
-import { StoreHarness, T0, openStore, tempDir } from '../helpers.js';
+import { StoreHarness, T0, storePerTest } from '../helpers.js';
 
 const CFG: ChunkTokenConfig = { ttlMs: 600_000, rotationMs: 3_600_000 };
 
 describe('chunk token key ring (Raft state) and issuing', function () {
-  let tmp: ReturnType<typeof tempDir>;
+  const fixture = storePerTest();
   let h: StoreHarness;
-  beforeEach(function () {
-    tmp = tempDir();
-    h = new StoreHarness(openStore(tmp.dir));
-  });
-  afterEach(function () {
-    h.store.close();
-    tmp.cleanup();
-  });
+  beforeEach(() => (h = fixture.h));
 
   /** What the leader's tick does: plan, and apply what it proposes. */
   function tick(now: number): boolean {

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import { LEASE, StoreHarness, T0, createCmd, openStore, tempDir } from '../helpers.js';
+import { LEASE, StoreHarness, T0, createCmd, storePerTest } from '../helpers.js';
 
 /** HDFS lease hard limit: renewing alone cannot keep a file under construction forever. */
 describe('lease renewals are bounded by progress (HDFS hard limit)', function () {
   const HARD = 10 * LEASE;
-  let tmp: ReturnType<typeof tempDir>;
+  const fixture = storePerTest();
   let h: StoreHarness;
-  beforeEach(function () {
-    tmp = tempDir();
-    h = new StoreHarness(openStore(tmp.dir));
-  });
-  afterEach(function () {
-    h.store.close();
-    tmp.cleanup();
-  });
+  beforeEach(() => (h = fixture.h));
 
   const expiryOf = (inode: number): number => h.store.inode(inode)!.lease_expiry!;
   const renew = (now: number, clientId = 'c1'): void => void h.ok({ type: 'RenewLease', clientId, now, leaseExpiry: now + LEASE, hardLimit: HARD });

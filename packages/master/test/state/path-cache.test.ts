@@ -4,7 +4,7 @@ import { Prng } from '@dfs/testkit';
 import { callerFor } from '../../src/auth/caller.js';
 import type { Command } from '../../src/state/commands.js';
 import type { MetadataStore } from '../../src/state/metadata-store.js';
-import { StoreHarness, T0, createCmd, openStore, tempDir } from '../helpers.js';
+import { StoreHarness, T0, createCmd, openStore, storePerTest } from '../helpers.js';
 
 /*
  * The read queries resolve a path's parent through the path-resolution cache (path-cache.ts).
@@ -25,18 +25,13 @@ function outcome(fn: () => { inode: number; type: number; mode: number }): Outco
 }
 
 describe('path-resolution cache (read queries)', () => {
-  let t: ReturnType<typeof tempDir>;
+  const fixture = storePerTest();
   let store: MetadataStore;
   let h: StoreHarness;
   const bob = callerFor('bob', ['users']);
   beforeEach(() => {
-    t = tempDir();
-    store = openStore(t.dir);
-    h = new StoreHarness(store);
-  });
-  afterEach(() => {
-    store.close();
-    t.cleanup();
+    h = fixture.h;
+    store = h.store;
   });
   const mkdir = (path: string, mode = 0o755): Command => ({ type: 'Mkdir', path, parents: true, mode, now: T0 });
 
@@ -94,7 +89,7 @@ describe('path-resolution cache (read queries)', () => {
         : mkdir(path);
       h.apply(cmd);
       // Read through the cache, then through a store that opened the same database just now.
-      const fresh = openStore(t.dir);
+      const fresh = openStore(fixture.dir);
       try {
         for (const p of probes) {
           for (const who of [undefined, bob]) {
