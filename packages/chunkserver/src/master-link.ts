@@ -180,9 +180,19 @@ export class MasterLink {
     for (const s of this.sessions) s.wakeUp();
   }
 
+  /** The highest Raft term a leader's commands were obeyed in. */
+  private highestTerm = 0;
+
   /** Commands from an answer that said `leader` (a follower's answer carries none). */
   obey(from: string, response: HeartbeatResponse): void {
     if (!response.leader) return;
+    // A leader deposed while paused answers as leader until its Raft loop hears the new term:
+    // its commands come from a stale view (a chunk allocated since looks like garbage to it).
+    if (response.term < this.highestTerm) {
+      this.opts.log.warn({ master: from, term: response.term, highestTerm: this.highestTerm }, 'commands from a deposed leader ignored');
+      return;
+    }
+    this.highestTerm = response.term;
     if (response.decommission !== undefined && response.decommission !== this.decommissioning) {
       this.decommissioning = response.decommission;
       this.opts.log.info({ decommissioning: this.decommissioning, leader: from }, this.decommissioning ? 'being decommissioned: chunks are drained to other nodes' : 'back in service');

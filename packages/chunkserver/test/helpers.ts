@@ -108,7 +108,7 @@ export class FakeMaster {
       }),
       heartbeat: guard<HeartbeatRequest, HeartbeatResponse>((req) => {
         this.heartbeats.push(req);
-        return { reregister: false, deleteHandles: [], replicate: [], leader: this.leader, chunkKeys: [TEST_KEY], ...this.heartbeatReply(req) };
+        return { reregister: false, deleteHandles: [], replicate: [], leader: this.leader, chunkKeys: [TEST_KEY], term: 0, ...this.heartbeatReply(req) };
       }),
     });
     this.server.addService(MasterServiceService, {

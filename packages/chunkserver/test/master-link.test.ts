@@ -85,6 +85,23 @@ describe('master control loop', function () {
     await waitFor('both masters hear of the deletion', () => [a, b].every((m) => m.heartbeats.some((h) => h.deletedHandles.includes(302))));
   });
 
+  it('ignores the commands of a leader of a lower term than one it obeyed (a deposed leader resumed from a pause still says it leads)', async () => {
+    const a = await master();
+    const b = await master();
+    const c1 = await fleet.start({ id: 'c1', masters: [a.address, b.address] });
+    await writeChunk(fleet.client(c1.address), header({ handle: 303 }), seededBytes(10));
+    await waitFor('replica reported', () => a.reported('c1').has(303) && b.reported('c1').has(303));
+    a.heartbeatReply = () => ({ term: 5 });
+    await waitFor('a term-5 answer obeyed', () => a.heartbeats.length > 2);
+    let told = 0;
+    b.heartbeatReply = () => (told++, { term: 4, deleteHandles: [303] });
+    const n = a.heartbeats.length;
+    await waitFor('the deposed leader told it 3 times, and the leader heard from it since', () => told >= 3 && a.heartbeats.length > n + 1);
+    assert.equal(a.heartbeats[a.heartbeats.length - 1]?.chunkCount, 1, 'a term-4 delete is not obeyed after term 5');
+    a.heartbeatReply = () => ({ term: 5, deleteHandles: [303] });
+    await waitFor('the term-5 leader\'s delete is obeyed', () => a.heartbeats[a.heartbeats.length - 1]?.chunkCount === 0);
+  });
+
   it('repeats the leader\'s decommission mark to every master, and in a registration', async () => {
     const a = await master();
     const b = await master();

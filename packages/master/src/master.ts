@@ -912,10 +912,11 @@ export class Master {
 
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResponse> {
     const leader = this.isLeader();
+    const term = leader ? this.log.status().term : 0;
     const node = this.registry.heartbeat(req, this.clock.now());
     // Only an authenticated chunkserver gets here, under its own id (access.ts): it gets the key ring.
     const chunkKeys = keysForChunkservers(this.store.chunkKeys(), this.clock.now());
-    if (!node) return { reregister: true, deleteHandles: [], replicate: [], leader, chunkKeys };
+    if (!node) return { reregister: true, deleteHandles: [], replicate: [], leader, chunkKeys, term };
     if (leader && req.activeWrites > 0) this.chunkLeases.renewPrimary(node.id, this.clock.now());
     // Deletions first: a replica deleted and then copied back is reported in both lists.
     for (const h of req.deletedHandles ?? []) {
@@ -930,7 +931,7 @@ export class Master {
       if (req.decommissioning !== undefined && req.decommissioning !== this.registry.isDraining(node.id)) {
         this.registry.setDecommission(node.id, req.decommissioning);
       }
-      return { reregister: false, deleteHandles: [], replicate: [], leader, chunkKeys };
+      return { reregister: false, deleteHandles: [], replicate: [], leader, chunkKeys, term };
     }
     this.operations.noteCapacity(node);
     // A finished copy frees a throttle slot: hand out the next one now rather than a tick later.
@@ -942,7 +943,7 @@ export class Master {
     for (const r of replicate) {
       if (r.source) r.token = this.chunkTokens.issue({ handle: r.handle, version: r.version, ops: ['copy'], nodes: [r.source.id, node.id], user: node.id }, now);
     }
-    return { reregister: false, deleteHandles, replicate, decommission: node.state === 'decommissioning' || node.state === 'decommissioned', leader, chunkKeys };
+    return { reregister: false, deleteHandles, replicate, decommission: node.state === 'decommissioning' || node.state === 'decommissioned', leader, chunkKeys, term };
   }
 
   /** One reported replica: record it, count it for safe mode, delete it if garbage or stale. */
