@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { Writable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
-import { initCa, issueCertificate, tlsFrom } from '@dfs/security';
+import { INSECURE, initCa, issueCertificate, tlsFrom } from '@dfs/security';
 import { DFS_BIN, TestCluster } from '@dfs/testkit';
-import { dropCaches, grpcStreamCeilings } from './lib/ceilings.js';
+import { dropCaches, grpcGetPatternCeiling, grpcStreamCeilings } from './lib/ceilings.js';
 import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
 
 /*
@@ -76,6 +76,13 @@ async function main(): Promise<void> {
     await issueCertificate({ ca: join(work, 'ceiling-ca'), identity: { role: 'master', name: 'ceiling' }, hosts: ['127.0.0.1'], out: join(work, 'ceiling-tls') });
     const plainCeiling = await grpcStreamCeilings(BIG);
     const tlsCeiling = await grpcStreamCeilings(BIG, tlsFrom(join(work, 'ceiling-tls')));
+    // The get's own transport pattern (4 MiB calls, 6 in flight, its channel and server options),
+    // plaintext and TLS in ABBA order: what TLS costs the transport itself, beside what it costs a get.
+    log(`load ${load()}: the get's transport pattern, plaintext and mutual TLS (ABBA)`);
+    const pattern = { plain: [] as Array<Awaited<ReturnType<typeof grpcGetPatternCeiling>>>, tls: [] as Array<Awaited<ReturnType<typeof grpcGetPatternCeiling>>> };
+    for (const mode of ['plain', 'tls', 'tls', 'plain'] as const) {
+      pattern[mode].push(await grpcGetPatternCeiling(BIG, mode === 'tls' ? tlsFrom(join(work, 'ceiling-tls')) : INSECURE));
+    }
 
     const src = join(work, 'big.bin');
     writeRandomFile(src, BIG);
@@ -139,6 +146,16 @@ async function main(): Promise<void> {
     const cpu = (c: { client: number; server: number }): string => `CPU s per GiB: client ${c.client.toFixed(2)}, server ${c.server.toFixed(2)}`;
     out(`ceiling: grpc-js download, 1 MiB raw msgs, plaintext ${plainCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(plainCeiling.downloadCpuPerGiB)}`);
     out(`ceiling: the same over mutual TLS            ${tlsCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(tlsCeiling.downloadCpuPerGiB)}`);
+    const avg = (rs: typeof pattern.plain): { MBps: number; client: number; server: number; deliveries: number } => ({
+      MBps: mean(rs.map((r) => r.MBps)),
+      deliveries: mean(rs.map((r) => r.deliveriesPerMiB ?? NaN)),
+      client: mean(rs.map((r) => r.cpuPerGiB.client)),
+      server: mean(rs.map((r) => r.cpuPerGiB.server)),
+    });
+    const [pp, pt] = [avg(pattern.plain), avg(pattern.tls)];
+    out(`get pattern (4 MiB calls, 6 in flight), plaintext ${pp.MBps.toFixed(0)} MB/s; ${cpu(pp)}`);
+    out(`get pattern over mutual TLS                   ${pt.MBps.toFixed(0)} MB/s; ${cpu(pt)}; TLS adds client ${(100 * (pt.client / pp.client - 1)).toFixed(0)}%, server ${(100 * (pt.server / pp.server - 1)).toFixed(0)}%`);
+    out(`  HTTP/2 data pieces the client's JavaScript handles per MiB: plaintext ${pp.deliveries.toFixed(0)}, TLS ${pt.deliveries.toFixed(0)}`);
     for (const mode of MODES) {
       const m = modes[mode]!;
       const ceiling = (mode === 'tls' ? tlsCeiling : plainCeiling).downloadMBps;
@@ -149,7 +166,8 @@ async function main(): Promise<void> {
     }
     if (modes.tls && modes.insecure) {
       out(`TLS costs: library get ${(100 * (1 - mean(modes.tls.lib) / mean(modes.insecure.lib))).toFixed(1)}%` +
-        (CLI ? `, dfs get ${(100 * (1 - mean(modes.tls.cli) / mean(modes.insecure.cli))).toFixed(1)}%` : '') + ' (issue 13: ≤ 15%)');
+        (CLI ? `, dfs get ${(100 * (1 - mean(modes.tls.cli) / mean(modes.insecure.cli))).toFixed(1)}%` : '') + ' (issue 13: ≤ 15%); ' +
+        `CPU per GiB: client +${(100 * (modes.tls.clientCpu / modes.insecure.clientCpu - 1)).toFixed(0)}%, chunkservers +${(100 * (modes.tls.serverCpu / modes.insecure.serverCpu - 1)).toFixed(0)}%`);
     }
     if (PROFILE_DIR) writeFileSync(join(PROFILE_DIR, 'windows.json'), JSON.stringify(windows, null, 1));
   } finally {
