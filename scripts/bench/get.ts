@@ -16,14 +16,17 @@ import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
  * TLS cost). One file of BENCH_BYTES (1 GiB) is put once on each cluster (3 masters,
  * 4 chunkservers, 3 replicas); then BENCH_GET_ROUNDS (3) alternating rounds (TLS first in odd
  * rounds) each drop the page cache and get it with the library into a null sink and with
- * `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run.
+ * `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run,
+ * and beside the get's own transport pattern with nothing else (grpcGetPatternCeiling, plaintext
+ * and TLS): what TLS costs the bare transport, against what it costs a get.
  *
  * Profiling: BENCH_PROFILE_DIR=D writes a CPU profile of the client for each library get
  * (D/client-<mode>-<round>.cpuprofile), of each `dfs get` (D/cli-<mode>-<round>.cpuprofile) and D/windows.json, the monotonic-clock window (µs) of
  * each get, so profiles of the nodes (DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") can be cut
  * to the same windows: node scripts/bench/dist/lib/profile-summary.js D/x.cpuprofile FROM TO.
  * CPU seconds per GiB (user + system, of the client and of all chunkservers) are printed too:
- * load on the machine bends them far less than wall-clock rates.
+ * load on the machine bends them far less than wall-clock rates. The chunkservers' share of it
+ * that is only their idle rate (sampled for 2 s before each get) is printed apart.
  */
 
 const MB = 1e6;
@@ -149,6 +152,7 @@ async function main(): Promise<void> {
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
     const each = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join('/');
     const out = (s: string): void => void process.stdout.write(`${s}\n`);
+    const added = (tls: number, plain: number): string => `${tls >= plain ? '+' : '−'}${Math.abs(100 * (tls / plain - 1)).toFixed(0)}%`;
     out(`\nget of ${(BIG / 1024 ** 3).toFixed(2)} GiB, 3 replicas, caches dropped, ${ROUNDS} alternating rounds, load now ${load()}`);
     const cpu = (c: { client: number; server: number }): string => `CPU s per GiB: client ${c.client.toFixed(2)}, server ${c.server.toFixed(2)}`;
     out(`ceiling: grpc-js download, 1 MiB raw msgs, plaintext ${plainCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(plainCeiling.downloadCpuPerGiB)}`);
@@ -161,7 +165,7 @@ async function main(): Promise<void> {
     });
     const [pp, pt] = [avg(pattern.plain), avg(pattern.tls)];
     out(`get pattern (4 MiB calls, 6 in flight), plaintext ${pp.MBps.toFixed(0)} MB/s; ${cpu(pp)}`);
-    out(`get pattern over mutual TLS                   ${pt.MBps.toFixed(0)} MB/s; ${cpu(pt)}; TLS adds client ${(100 * (pt.client / pp.client - 1)).toFixed(0)}%, server ${(100 * (pt.server / pp.server - 1)).toFixed(0)}%`);
+    out(`get pattern over mutual TLS                   ${pt.MBps.toFixed(0)} MB/s; ${cpu(pt)}; TLS adds client ${added(pt.client, pp.client)}, server ${added(pt.server, pp.server)}`);
     out(`  HTTP/2 data pieces the client's JavaScript handles per MiB: plaintext ${pp.deliveries.toFixed(0)}, TLS ${pt.deliveries.toFixed(0)}`);
     for (const mode of MODES) {
       const m = modes[mode]!;
@@ -174,8 +178,8 @@ async function main(): Promise<void> {
     if (modes.tls && modes.insecure) {
       out(`TLS costs: library get ${(100 * (1 - mean(modes.tls.lib) / mean(modes.insecure.lib))).toFixed(1)}%` +
         (CLI ? `, dfs get ${(100 * (1 - mean(modes.tls.cli) / mean(modes.insecure.cli))).toFixed(1)}%` : '') + ' (issue 13: ≤ 15%); ' +
-        `CPU per GiB: client +${(100 * (modes.tls.clientCpu / modes.insecure.clientCpu - 1)).toFixed(0)}%, chunkservers +${(100 * (modes.tls.serverCpu / modes.insecure.serverCpu - 1)).toFixed(0)}% ` +
-        `(+${(100 * ((modes.tls.serverCpu - modes.tls.serverIdleCpu) / (modes.insecure.serverCpu - modes.insecure.serverIdleCpu) - 1)).toFixed(0)}% above their idle rate)`);
+        `CPU per GiB: client ${added(modes.tls.clientCpu, modes.insecure.clientCpu)}, chunkservers ${added(modes.tls.serverCpu, modes.insecure.serverCpu)} ` +
+        `(${added(modes.tls.serverCpu - modes.tls.serverIdleCpu, modes.insecure.serverCpu - modes.insecure.serverIdleCpu)} above their idle rate)`);
     }
     if (PROFILE_DIR) writeFileSync(join(PROFILE_DIR, 'windows.json'), JSON.stringify(windows, null, 1));
   } finally {
