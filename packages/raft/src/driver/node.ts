@@ -174,6 +174,7 @@ export class RaftNode {
           this.schedule();
         },
         onUnreachable: (to) => {
+          this.log.debug({ peer: to }, 'raft peer unreachable');
           this.raw?.reportUnreachable(to);
           this.schedule();
         },
@@ -503,7 +504,10 @@ export class RaftNode {
     // 7.
     raw.advance(rd);
     this.releaseReads(raw.raft.log.applied);
-    if (rd.softState) this.leaderChanged(rd.softState.leader, raw.raft.term, rd.softState.role === 'leader');
+    if (rd.softState) {
+      this.log.debug({ role: rd.softState.role, term: raw.raft.term }, 'raft role');
+      this.leaderChanged(rd.softState.leader, raw.raft.term, rd.softState.role === 'leader');
+    }
     if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.syncPeers(raw);
   }
 
