@@ -297,6 +297,19 @@ export class RaftNode {
   }
 
 
+  /**
+   * Whether this node leads and a quorum confirmed it within the leader lease, so no other
+   * leader can exist right now (core/lease.ts). False after a leadership transfer began, and
+   * while a stalled (e.g. SIGSTOPped) leader has not yet renewed. Without lease reads there is
+   * no lease to hold: then it is isLeader().
+   */
+  holdsLease(): boolean {
+    const raw = this.raw;
+    if (!raw || this.stopped || raw.raft.role !== 'leader') return false;
+    if (!this.opts.leaseReads) return true;
+    return raw.raft.leaseReadIndex() !== undefined && this.lease.valid(performance.now(), raw.raft.term);
+  }
+
   isLeader(): boolean {
     return this.raw?.raft.role === 'leader';
   }
