@@ -89,9 +89,9 @@ function withCaller<Req, Res>(
     let ctx: CallContext | undefined;
     Promise.resolve()
       .then(async () => {
-        authorize(call, name); // the certificate's role may call this RPC at all (access.ts)
+        const certificate = authorize(call, name); // the certificate's role may call this RPC at all (access.ts)
         checkBounds(call.request, name); // every string and count bounded before a handler sees it
-        const { caller, via } = await callerOf(call, master.tokens);
+        const { caller, via } = await callerOf(call, master.tokens, certificate);
         ctx = { caller, via, peer: call.getPeer() };
         markHop('rpc.handler');
         return fn(call.request, ctx);
