@@ -24,7 +24,7 @@ async function benchOurs() {
   const peers = ports.map((p, i) => ({ id: `m${i + 1}`, address: `127.0.0.1:${p}` }));
   const children = peers.map((p) => {
     fs.mkdirSync(path.join(dir, p.id), { recursive: true });
-    return fork(path.join(__dirname, 'node.js'), [JSON.stringify({ id: p.id, peers, dir: path.join(dir, p.id), sm })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return fork(path.join(__dirname, 'node.js'), [JSON.stringify({ id: p.id, peers, dir: path.join(dir, p.id), sm })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [] });
   });
   const kill = () => children.forEach((c) => c.kill('SIGKILL'));
   process.on('exit', kill);

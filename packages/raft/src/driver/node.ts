@@ -489,7 +489,19 @@ export class RaftNode {
     }
     // Awaited, not blocking: while the fsync runs on the thread pool the early appends reach
     // the wire and new proposals and messages queue up for the next Ready.
-    await this.storage.save(rd.hardState, rd.entries);
+    const durable = this.storage.save(rd.hardState, rd.entries);
+    // 6, early, on a leader: entries committed before this Ready's new ones were made durable
+    // by an earlier Ready, so they are applied (and their proposers answered) while this
+    // fsync runs, instead of waiting for entries they do not depend on. A follower applies
+    // after step 5: there the leader waits for its acknowledgement, nobody for its apply.
+    let toApply = rd.committedEntries;
+    if (raw.raft.role === 'leader') {
+      const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
+      const split = toApply.findIndex((e) => e.index >= firstNew);
+      this.apply(split < 0 ? toApply : toApply.slice(0, split));
+      toApply = split < 0 ? [] : toApply.slice(split);
+    }
+    await durable;
     if (rd.hardState) this.persistedHard = rd.hardState;
     if (last > 0) this.opts.hop('fsynced', last);
     // 5. Send the rest, now that what they promise is durable.
@@ -500,11 +512,8 @@ export class RaftNode {
     }
     if (plain.length > 0) this.transport.send(plain);
     for (const m of plain) if (m.type === MessageType.AppendResponse && !m.reject) this.opts.hop('ack-sent', m.index);
-    // 6. Apply.
-    const committed = rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1]!.index : 0;
-    if (committed > 0) this.opts.hop('apply', committed);
-    this.applyAll(rd.committedEntries);
-    if (committed > 0) this.opts.hop('applied', committed);
+    // 6. Apply (what step 6, early, left).
+    this.apply(toApply);
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.context);
       this.reads.delete(rs.context);
@@ -523,6 +532,14 @@ export class RaftNode {
     this.releaseReads(raw.raft.log.applied);
     if (rd.softState) this.leaderChanged(rd.softState.leader, raw.raft.term, rd.softState.role === 'leader');
     if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.syncPeers(raw);
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const last = entries[entries.length - 1]!.index;
+    this.opts.hop('apply', last);
+    this.applyAll(entries);
+    this.opts.hop('applied', last);
   }
 
   private applyAll(entries: readonly Entry[]): void {

@@ -35,6 +35,9 @@ async function bindServer(): Promise<{ server: grpc.Server; port: number }> {
   });
 }
 
+/** Hops each node marked (RaftNodeOptions.hop), by node id: what a test waits on. */
+const hops = new Map<string, Array<{ hop: string; index: number }>>();
+
 async function boot(root: string, id: string, peers: Array<{ id: string; address: string }>, snapshotEvery = 10_000, port?: number, electionTicks = 10): Promise<Member> {
   const dir = join(root, id);
   const server = new grpc.Server(serverOptions());
@@ -42,7 +45,13 @@ async function boot(root: string, id: string, peers: Array<{ id: string; address
   const self = peers.find((p) => p.id === id);
   const address = self?.address ?? `127.0.0.1:${port}`;
   // A node not among `peers` joins a running group.
-  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks, heartbeatTicks: 2, snapshotEvery });
+  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks, heartbeatTicks: 2, snapshotEvery,
+    hop: (hop, index) => {
+      const list = hops.get(id) ?? [];
+      hops.set(id, list);
+      list.push({ hop, index });
+      if (list.length > 1000) list.splice(0, 500);
+    } });
   await new Promise<void>((resolve, reject) => server.bindAsync(address, serverCredentials(INSECURE), (err) => (err ? reject(err) : resolve())));
   await node.start();
   return { id, address, dir, server, sm, node };
@@ -76,6 +85,7 @@ describe('RaftNode over gRPC and SQLite', function () {
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'raft-node-'));
     members = [];
+    hops.clear();
   });
 
   afterEach(async () => {
@@ -128,6 +138,33 @@ describe('RaftNode over gRPC and SQLite', function () {
       gate.release();
       await proposed;
       assert.equal(leader.sm.get('a'), '1');
+    } finally {
+      gate.restore();
+    }
+  });
+
+  it('the leader answers an entry committed earlier while the fsync of newer entries runs (it does not wait for them)', async () => {
+    await cluster(3, 10_000, 100); // a held fsync also holds heartbeats: no election meanwhile
+    const leader = leaderOf(members) as Member;
+    await leader.node.propose(enc({ op: 'put', k: 'b', v: '0' }));
+    const gate = holdFdatasync((p) => p === join(leader.dir, 'raft.db-wal'));
+    try {
+      let answeredA = false;
+      let answeredB = false;
+      const a = leader.node.propose(enc({ op: 'put', k: 'b', v: 'A' })).then(() => (answeredA = true));
+      const indexA = hops.get(leader.id)!.filter((h) => h.hop === 'propose').pop()!.index;
+      // Both acknowledgements of A wait at the leader while its fsync of A is held.
+      await waitFor('both followers\' acks of A reached the leader', () => hops.get(leader.id)!.filter((h) => h.hop === 'recv-ack' && h.index >= indexA).length >= 2, 5_000, 5);
+      const b = leader.node.propose(enc({ op: 'put', k: 'c', v: 'B' })).then(() => (answeredB = true));
+      // A's fsync completes; the next Ready commits A and writes B, whose fsync is held.
+      gate.releaseHeld();
+      await waitFor('A is answered', () => answeredA, 5_000, 5);
+      assert.equal(leader.sm.get('b'), 'A');
+      assert.equal(gate.held(), 1, 'B\'s fsync is held');
+      assert.equal(answeredB, false);
+      gate.release();
+      await Promise.all([a, b]);
+      assert.equal(leader.sm.get('c'), 'B');
     } finally {
       gate.restore();
     }

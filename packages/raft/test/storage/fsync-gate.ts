@@ -12,6 +12,8 @@ export interface FsyncGate {
   readonly synced: string[];
   /** Lets every held fdatasync run, and every later one pass. */
   release(): void;
+  /** Lets the fdatasyncs held so far run, and keeps holding later ones. */
+  releaseHeld(): void;
   /** Releases and puts fs.fdatasync back. */
   restore(): void;
 }
@@ -41,6 +43,9 @@ export function holdFdatasync(match: (path: string) => boolean): FsyncGate {
     held: () => waiting.length,
     synced,
     release,
+    releaseHeld: () => {
+      for (const go of waiting.splice(0)) go();
+    },
     restore: () => {
       release();
       (fs as unknown as { fdatasync: Fdatasync }).fdatasync = original;
