@@ -490,6 +490,7 @@ export class RaftNode {
     // Awaited, not blocking: while the fsync runs on the thread pool the early appends reach
     // the wire and new proposals and messages queue up for the next Ready.
     const durable = this.storage.save(rd.hardState, rd.entries);
+    durable.catch(() => undefined); // awaited below; an apply that throws first must not leave it unhandled
     // 6, early, on a leader: entries committed before this Ready's new ones were made durable
     // by an earlier Ready, so they are applied (and their proposers answered) while this
     // fsync runs, instead of waiting for entries they do not depend on. A follower applies
