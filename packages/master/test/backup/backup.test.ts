@@ -50,8 +50,9 @@ describe('metadata backup and restore', function () {
 
   async function start(dir: string, peers?: Array<{ id: string; address: string }>): Promise<{ m: MasterServiceClient; cs: ChunkserverControlServiceClient }> {
     running = await startMaster({ id: 'm1', dir, listen: '127.0.0.1:0', security: INSECURE, chunkSize: 4096, logLevel: 'silent', tickMs: 60_000, safeModeMs: 0, ...(peers ? { peers } : {}) });
-    const log = running.commandLog;
-    await waitFor('the lone master to elect itself', () => log.isLeader(), 10_000, 20);
+    const master = running.master;
+    // The master's own view (it hears of leadership after the Raft log does), not only the log's.
+    await waitFor('the lone master to elect itself', () => master.isLeader(), 10_000, 20);
     const m = new MasterServiceClient(running.address, channelCredentials(INSECURE), channelOptions());
     const cs = new ChunkserverControlServiceClient(running.address, channelCredentials(INSECURE), channelOptions());
     clients.push(m, cs);
