@@ -1,5 +1,6 @@
-import { DfsClient, resolveMasters, resolveSecurity, resolveToken, type ReadPolicyName } from '@dfs/client';
-import { describeSecurity } from '@dfs/security';
+import type { DfsClient, ReadPolicyName } from '@dfs/client';
+import { compileIpv6CheckOnce } from './ipv6-check.js';
+import { loadClient, loadSecurity } from './lazy.js';
 
 /** Options every client command accepts. */
 export interface ClientFlags {
@@ -24,9 +25,11 @@ let openClient: DfsClient | undefined;
  */
 export function clientFrom(flags: ClientFlags, role: CallerRole = 'client'): DfsClient {
   if (openClient) return openClient;
+  compileIpv6CheckOnce();
+  const { DfsClient, resolveMasters, resolveSecurity, resolveToken } = loadClient();
   const { masters } = resolveMasters(flags.masters);
   const { security } = resolveSecurity({ tlsDir: flags.tlsDir, insecure: flags.insecure, role });
-  if (security.insecure) process.stderr.write(`dfs: warning: ${describeSecurity(security)}: nothing is authenticated or encrypted\n`);
+  if (security.insecure) process.stderr.write(`dfs: warning: ${loadSecurity().describeSecurity(security)}: nothing is authenticated or encrypted\n`);
   const token = resolveToken(flags.token);
   openClient = new DfsClient({
     masters,
