@@ -6,10 +6,13 @@
 // node_modules then, and every other command neither reads nor compiles them (this machine
 // reads and decodes a source file at ~100-200 MB/s, so each MB costs a start-up ~10 ms).
 import { build } from 'esbuild';
+import { readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..');
+// The code caches (one per command, bin/dfs.js) belong to the old bundle: V8 would reject them.
+for (const f of readdirSync(join(cli, 'dist'))) if (f.startsWith('dfs.cjs.') && f.endsWith('v8cache')) rmSync(join(cli, 'dist', f), { force: true });
 await build({
   entryPoints: [join(cli, 'dist', 'src', 'main.js')],
   outfile: join(cli, 'dist', 'dfs.cjs'),
