@@ -104,10 +104,12 @@ bench-failover: build
 bench-get: build
 	node scripts/bench/dist/get.js
 
-# CLI start-up (issue 17): `dfs --version` and a whole `dfs stat` (exec to exit) beside `node -e 0`,
-# medians of BENCH_CLI_RUNS (20) alternating runs, wall and CPU ms (packages/cli/DESIGN.md).
+# The CLI against the library (issue 17): `dfs --version` and a whole `dfs stat` (exec to exit) beside
+# `node -e 0`, medians of BENCH_CLI_RUNS (20) alternating runs, wall and CPU ms; then BENCH_CLI_BYTES
+# (256 MiB; 0 skips) got and put as `dfs get`/`dfs put`, the library in a fresh process and in a warm
+# one, local file to cluster, caches dropped, BENCH_CLI_ROUNDS (2) rounds (packages/cli/DESIGN.md).
 bench-cli: build
-	node scripts/bench/dist/cli-startup.js
+	node scripts/bench/dist/cli.js
 
 # The partition nemesis, long: SEEDS runs of MINUTES each on a cluster of hosts (network
 # namespaces; root only). SEED=S RUN_SECONDS=T replays one run (a failing run prints that command);
