@@ -1,5 +1,6 @@
 import type { DfsClient, ReadPolicyName } from '@dfs/client';
 import { compileIpv6CheckOnce } from './ipv6-check.js';
+import { readLeaderHint, writeLeaderHint } from './leader-hint.js';
 import { loadClient, loadSecurity } from './lazy.js';
 
 /** Options every client command accepts. */
@@ -18,6 +19,8 @@ export interface ClientFlags {
 export type CallerRole = 'client' | 'admin';
 
 let openClient: DfsClient | undefined;
+/** The masters and the leader hint the open client started from. */
+let started: { masters: string[]; hint: string | undefined } | undefined;
 
 /**
  * One DfsClient per CLI run, from --masters, DFS_MASTERS, the config file or .dfs-data/cluster.json;
@@ -31,8 +34,11 @@ export function clientFrom(flags: ClientFlags, role: CallerRole = 'client'): Dfs
   const { security } = resolveSecurity({ tlsDir: flags.tlsDir, insecure: flags.insecure, role });
   if (security.insecure) process.stderr.write(`dfs: warning: ${loadSecurity().describeSecurity(security)}: nothing is authenticated or encrypted\n`);
   const token = resolveToken(flags.token);
+  const hint = readLeaderHint(masters);
+  started = { masters, hint };
   openClient = new DfsClient({
     masters,
+    ...(hint ? { leaderHint: hint } : {}),
     security,
     ...(token ? { token } : {}),
     readPolicy: (flags.readPolicy as ReadPolicyName | undefined) ?? 'round-robin',
@@ -47,6 +53,10 @@ export function clientFrom(flags: ClientFlags, role: CallerRole = 'client'): Dfs
 /** Closes the CLI's client; true when there was one (the command talked to the cluster). */
 export function closeClient(): boolean {
   const had = openClient !== undefined;
+  // Written only when it changed: most commands read the file and write nothing.
+  const leader = openClient?.masters.leader;
+  if (started && leader && leader !== started.hint) writeLeaderHint(started.masters, leader);
+  started = undefined;
   openClient?.close();
   openClient = undefined;
   return had;
