@@ -24,8 +24,8 @@ export interface MasterPoolOptions {
 
 /** How long a call to the believed leader runs before the pool checks, in parallel, that it still leads. */
 const RECHECK_AFTER_MS = 400;
-/** Longest pause between rounds while no leader answers (an election takes about a second). */
-const MAX_BACKOFF_MS = 250;
+/** Longest pause between rounds while no leader answers: a WhoLeads round is cheap, and the first call after an election should not wait out a long backoff. */
+const MAX_BACKOFF_MS = 100;
 
 /** Errors after which another master (or the same, later) may succeed. */
 function isRetryable(err: DfsError): boolean {

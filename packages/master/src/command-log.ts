@@ -62,6 +62,12 @@ export interface CommandLog {
   propose(cmd: Command): Promise<CommandResult>;
   readBarrier(): Promise<void>;
   isLeader(): boolean;
+  /**
+   * Leads, and no other leader can exist right now (a valid Raft leader lease): what an
+   * irreversible order such as deleting a replica needs. A leader deposed while stalled
+   * answers false until it would have renewed, which it cannot.
+   */
+  holdsLease(): boolean;
   leaderAddress(): string | undefined;
   status(): CommandLogStatus;
   onLeadershipChange(listener: (isLeader: boolean) => void): void;
@@ -91,6 +97,10 @@ export class LocalCommandLog implements CommandLog {
   }
 
   isLeader(): boolean {
+    return !this.closed;
+  }
+
+  holdsLease(): boolean {
     return !this.closed;
   }
 

@@ -223,7 +223,7 @@ export class Master {
     this.replication = new ReplicationMonitor(
       this.registry,
       (h) => this.store.chunkFacts(h),
-      () => this.leader && this.caughtUp && !this.safeMode.isActive(),
+      () => this.mayDelete(),
       { ...config.replication, minFreeBytes: config.replication.minFreeBytes || config.chunkSize },
       random,
       () => this.leader,
@@ -257,6 +257,17 @@ export class Master {
    */
   private caughtUp = false;
   private leaderEpoch = 0;
+
+  /**
+   * Deleting a replica cannot be undone, so it is ordered only from a view no other leader
+   * can have overtaken: caught up, out of safe mode, and within the Raft leader lease. The
+   * lease check stops a leader that was stalled (SIGSTOPped) and deposed meanwhile from
+   * ordering deletions from its stale state in the moment before it learns the new term;
+   * chunkservers also refuse orders of a lower term than one they obeyed (master-link).
+   */
+  private mayDelete(): boolean {
+    return this.leader && this.caughtUp && !this.safeMode.isActive() && this.log.holdsLease();
+  }
   private catchingUp = false;
 
   private catchUp(): void {
@@ -936,7 +947,7 @@ export class Master {
     this.operations.noteCapacity(node);
     // A finished copy frees a throttle slot: hand out the next one now rather than a tick later.
     if (!this.safeMode.isActive() && this.replication.queueLength() > 0) this.replication.plan(this.clock.now());
-    const { deleteHandles, replicate } = this.replication.takeCommands(node.id);
+    const { deleteHandles, replicate } = this.replication.takeCommands(node.id, this.mayDelete());
     if (replicate.length > 0) await this.ensureChunkKey();
     // Each copy carries a token for the source's ReadChunk and ChunkInfo, naming source and target.
     const now = this.clock.now();

@@ -84,6 +84,10 @@ export class RaftCommandLog implements CommandLog {
     return this.node.isLeader();
   }
 
+  holdsLease(): boolean {
+    return this.node.holdsLease();
+  }
+
   leaderAddress(): string | undefined {
     return this.node.leader()?.address;
   }

@@ -55,6 +55,9 @@ class StandbyLog implements CommandLog {
   isLeader(): boolean {
     return this.leading;
   }
+  holdsLease(): boolean {
+    return this.leading;
+  }
   leaderAddress(): string {
     return this.leading ? '127.0.0.1:7002' : '127.0.0.1:7001';
   }

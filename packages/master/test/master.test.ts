@@ -293,6 +293,25 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.deepEqual((await master.heartbeat(hb('cs1'))).deleteHandles, [999]);
   });
 
+  it('a leader outside its Raft lease (stalled, perhaps deposed) orders no deletion, neither planned nor already queued', async () => {
+    const local = new LocalCommandLog(store, { id: 'm1', address: () => '127.0.0.1:7001' });
+    let leaseHeld = true;
+    const log: CommandLog = Object.assign(Object.create(local) as CommandLog, { holdsLease: () => leaseHeld });
+    start({}, log);
+    await registerFour();
+    await master.register(registerReq('cs1', 'r1', [{ handle: 998, version: 1, length: 5, crc32c: 0 }]));
+    await master.tick();
+    leaseHeld = false;
+    await master.register(registerReq('cs2', 'r1', [{ handle: 999, version: 1, length: 5, crc32c: 0 }]));
+    await master.tick();
+    assert.deepEqual((await master.heartbeat(hb('cs1'))).deleteHandles, [], 'a deletion queued while leading is held back once the lease lapses');
+    assert.deepEqual((await master.heartbeat(hb('cs2'))).deleteHandles, [], 'nothing new is planned without the lease');
+    leaseHeld = true;
+    await master.tick();
+    assert.deepEqual((await master.heartbeat(hb('cs1'))).deleteHandles, [998]);
+    assert.deepEqual((await master.heartbeat(hb('cs2'))).deleteHandles, [999]);
+  });
+
   it('safe mode also ends after its timeout without reports', async () => {
     start();
     await registerFour();
@@ -339,6 +358,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
       propose: async () => assert.fail('a follower must not propose'),
       readBarrier: async () => undefined,
       isLeader: () => false,
+      holdsLease: () => false,
       leaderAddress: () => '127.0.0.1:7002',
       status: () => ({ id: 'm1', role: 'follower', term: 2, commitIndex: 0, appliedIndex: 0, members: [] }),
       onLeadershipChange: () => undefined,
@@ -361,6 +381,7 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
       propose: async () => assert.fail('a follower must not propose'),
       readBarrier: async () => undefined,
       isLeader: () => false,
+      holdsLease: () => false,
       leaderAddress: () => '127.0.0.1:7002',
       status: () => ({ id: 'm1', role: 'follower', term: 2, commitIndex: 0, appliedIndex: 0, members: [] }),
       onLeadershipChange: () => undefined,

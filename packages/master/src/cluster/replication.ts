@@ -355,11 +355,14 @@ export class ReplicationMonitor {
     return this.nodeCopies.get(nodeId) ?? 0;
   }
 
-  /** What to hand a chunkserver in its heartbeat response (drains its queues). */
-  takeCommands(nodeId: string): { deleteHandles: number[]; replicate: ReplicateCommand[] } {
+  /**
+   * What to hand a chunkserver in its heartbeat response (drains its queues). Deletions stay
+   * queued unless `withDeletes` (the leader may still order them now: see Master.mayDelete).
+   */
+  takeCommands(nodeId: string, withDeletes = true): { deleteHandles: number[]; replicate: ReplicateCommand[] } {
     const replicate = this.pendingCopies.get(nodeId) ?? [];
     this.pendingCopies.delete(nodeId);
-    const deletes = this.pendingDeletes.get(nodeId);
+    const deletes = withDeletes ? this.pendingDeletes.get(nodeId) : undefined;
     const deleteHandles: number[] = [];
     if (deletes) {
       for (const h of deletes) {

@@ -174,6 +174,7 @@ export class RaftNode {
           this.schedule();
         },
         onUnreachable: (to) => {
+          this.log.debug({ peer: to }, 'raft peer unreachable');
           this.raw?.reportUnreachable(to);
           this.schedule();
         },
@@ -295,6 +296,19 @@ export class RaftNode {
     return new Promise((resolve) => this.waitingReads.push({ index, resolve }));
   }
 
+
+  /**
+   * Whether this node leads and a quorum confirmed it within the leader lease, so no other
+   * leader can exist right now (core/lease.ts). False after a leadership transfer began, and
+   * while a stalled (e.g. SIGSTOPped) leader has not yet renewed. Without lease reads there is
+   * no lease to hold: then it is isLeader().
+   */
+  holdsLease(): boolean {
+    const raw = this.raw;
+    if (!raw || this.stopped || raw.raft.role !== 'leader') return false;
+    if (!this.opts.leaseReads) return true;
+    return raw.raft.leaseReadIndex() !== undefined && this.lease.valid(performance.now(), raw.raft.term);
+  }
 
   isLeader(): boolean {
     return this.raw?.raft.role === 'leader';
@@ -503,7 +517,10 @@ export class RaftNode {
     // 7.
     raw.advance(rd);
     this.releaseReads(raw.raft.log.applied);
-    if (rd.softState) this.leaderChanged(rd.softState.leader, raw.raft.term, rd.softState.role === 'leader');
+    if (rd.softState) {
+      this.log.debug({ role: rd.softState.role, term: raw.raft.term }, 'raft role');
+      this.leaderChanged(rd.softState.leader, raw.raft.term, rd.softState.role === 'leader');
+    }
     if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.syncPeers(raw);
   }
 

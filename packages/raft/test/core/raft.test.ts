@@ -159,6 +159,78 @@ describe('core: elections (section 5.2, thesis 9.6 and 6.2)', function () {
     assert.deepEqual(votes.map((v) => [v.from, v.to, v.reject]), [['n2', 'n1', false], ['n2', 'n3', true]]);
   });
 
+  it('a follower that lost its stream to its leader campaigns right after the shortest timeout, never earlier, and still refuses votes until then', () => {
+    // random() near 1: the ordinary timeout is the longest one, 19 ticks.
+    const late = (): RawNode =>
+      new RawNode(
+        { id: 'n2', electionTicks: 10, heartbeatTicks: 1, random: () => 0.99 },
+        { hardState: { term: 2, vote: '', commit: 1 }, snapshot: { index: 0, term: 0, conf: conf3 }, offset: { index: 0, term: 0 }, entries: ents(1), applied: 1 },
+      );
+    const ticksToCampaign = (f: RawNode, lost: string | undefined): number => {
+      f.step(message({ type: MessageType.Heartbeat, from: 'n1', to: 'n2', term: 2 }));
+      drain(f);
+      if (lost) f.reportUnreachable(lost);
+      for (let t = 1; t <= 40; t++) {
+        f.tick();
+        if (t === 9) {
+          // Stickiness is unchanged: within the election timeout a campaign is still ignored.
+          f.step(message({ type: MessageType.PreVote, from: 'n3', to: 'n2', term: 3, index: 5, logTerm: 2 }));
+        }
+        const out = drain(f);
+        if (t === 9) assert.equal(out.filter((m) => m.type === MessageType.PreVoteResponse).length, 0, 'granted a pre-vote within the election timeout');
+        if (f.raft.role !== 'follower') return t;
+      }
+      return Infinity;
+    };
+    assert.equal(ticksToCampaign(late(), undefined), 19);
+    assert.equal(ticksToCampaign(late(), 'n3'), 19, 'a peer other than the leader is not a lost leader');
+    const lostLeader = ticksToCampaign(late(), 'n1');
+    assert.ok(lostLeader >= 10 && lostLeader <= 12, `campaigned after ${lostLeader} ticks`);
+  });
+
+  it('with its leader lost, a pre-candidate whose pre-votes went unanswered asks again within two ticks; otherwise after a whole timeout', () => {
+    const preVotesOver = (lost: boolean): number[] => {
+      const f = node('n2', 2, ents(1), 1);
+      f.step(message({ type: MessageType.Heartbeat, from: 'n1', to: 'n2', term: 2 }));
+      drain(f);
+      if (lost) f.reportUnreachable('n1');
+      const rounds: number[] = [];
+      for (let t = 1; t <= 30; t++) {
+        f.tick();
+        // Nobody answers: n1 is dead, n3 still inside its own election timeout ignores us.
+        if (drain(f).some((m) => m.type === MessageType.PreVote)) rounds.push(t);
+      }
+      assert.equal(f.raft.term, 2, 'a pre-vote changed the term');
+      return rounds;
+    };
+    const lost = preVotesOver(true);
+    assert.equal(lost[0], 10);
+    for (let i = 1; i < lost.length; i++) assert.ok(lost[i]! - lost[i - 1]! <= 2, `asked again after ${lost[i]! - lost[i - 1]!} ticks`);
+    const normal = preVotesOver(false);
+    assert.deepEqual(normal, [10, 20, 30]);
+  });
+
+  it('with its leader lost, a pre-candidate grants pre-votes only to a requester that ranks above it, so two survivors never both become candidates', () => {
+    const answer = (lost: boolean, from: string, index: number): boolean | undefined => {
+      const f = node('n2', 2, ents(1, 2), 1);
+      f.step(message({ type: MessageType.Heartbeat, from: 'n1', to: 'n2', term: 2 }));
+      drain(f);
+      if (lost) f.reportUnreachable('n1');
+      for (let t = 0; t < 30 && f.raft.role !== 'pre-candidate'; t++) {
+        f.tick();
+        drain(f);
+      }
+      assert.equal(f.raft.role, 'pre-candidate');
+      f.step(message({ type: MessageType.PreVote, from, to: 'n2', term: 3, index, logTerm: 2 }));
+      const [r] = drain(f).filter((m) => m.type === MessageType.PreVoteResponse);
+      return r && !r.reject;
+    };
+    assert.equal(answer(true, 'n3', 2), true, 'the same log and a greater id: granted');
+    assert.equal(answer(true, 'n0', 3), true, 'a longer log: granted');
+    assert.equal(answer(true, 'n0', 2), false, 'the same log and a smaller id: refused');
+    assert.equal(answer(false, 'n0', 2), true, 'without a lost leader, pre-candidates grant as before');
+  });
+
   it('check-quorum: a leader that hears from no follower for an election timeout steps down', () => {
     const n1 = node('n1', 1, ents(1), 1);
     elect(n1);

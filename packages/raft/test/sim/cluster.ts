@@ -56,6 +56,7 @@ export class Cluster {
       netRng,
       (env) => this.byId.get(env.msg.to)?.receive(env) ?? false,
       (from, to, ok) => this.byId.get(from)?.snapshotDone(to, ok),
+      (from, to) => this.byId.get(from)?.unreachable(to),
     );
     this.net.reliable = opts.reliable ?? true;
     const nodeOpts: SimNodeOptions = {

@@ -37,6 +37,11 @@ export class SimNetwork {
     private readonly deliver: (env: Envelope) => boolean,
     /** Tells a sender how its snapshot transfer ended. */
     private readonly snapshotDone: (from: string, to: string, ok: boolean) => void,
+    /**
+     * Tells a sender a message was lost. Every loss is reported, also on cut links and random
+     * drops where a real network says nothing: a spurious report must never cost safety.
+     */
+    private readonly unreachable: (from: string, to: string) => void = () => undefined,
   ) {}
 
   /** Cuts `id` off from everyone (both directions), as 6.5840's disconnect. */
@@ -80,12 +85,14 @@ export class SimNetwork {
     const snap = m.type === MessageType.Snapshot;
     if (!this.linkUp(m.from, m.to)) {
       if (snap) this.clock.schedule(this.rng.between(50, 200), () => this.snapshotDone(m.from, m.to, false));
+      this.reportLoss(m);
       return;
     }
     let delay = this.rng.between(1, 5);
     if (!this.reliable) {
       if (this.rng.chance(this.dropRate)) {
         if (snap) this.clock.schedule(this.rng.between(50, 200), () => this.snapshotDone(m.from, m.to, false));
+        this.reportLoss(m);
         return;
       }
       delay = this.rng.between(0, 27);
@@ -101,7 +108,12 @@ export class SimNetwork {
       // A link cut while the message was in flight loses it, as a real partition would.
       const ok = this.linkUp(m.from, m.to) && this.deliver(env);
       if (reportSnapshot) this.snapshotDone(m.from, m.to, ok);
+      if (!ok) this.reportLoss(m);
     });
+  }
+
+  private reportLoss(m: Message): void {
+    this.clock.schedule(this.rng.between(1, 5), () => this.unreachable(m.from, m.to));
   }
 }
 

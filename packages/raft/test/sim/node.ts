@@ -143,6 +143,13 @@ export class SimNode implements NodeView {
     return true;
   }
 
+  /** The transport could not deliver to `to` (as the gRPC transport reports a broken stream). */
+  unreachable(to: string): void {
+    if (!this.alive || !this.raw) return;
+    this.raw.reportUnreachable(to);
+    this.processReady();
+  }
+
   snapshotDone(to: string, ok: boolean): void {
     if (!this.alive || !this.raw) return;
     this.raw.reportSnapshot(to, ok);
