@@ -81,8 +81,9 @@ bench-put: build
 bench-snapshot: build
 	node scripts/bench/dist/snapshot.js
 
-# Where one small put and one stat spend their time, hop by hop (packages/master/DESIGN.md).
-# BENCH_TRACE_N (50) operations of each, one at a time.
+# Where one small put and one stat spend their time, hop by hop (packages/master/DESIGN.md), and one
+# Raft command taken apart across the processes (DFS_HOP_TRACE). BENCH_TRACE_N (50) operations of each,
+# one at a time; BENCH_TRACE_RAFT_N (200) Raft commands; BENCH_TRACE_ONLY=raft stops after those.
 trace-small: build
 	node scripts/bench/dist/trace.js
 

@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { Writable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
-import { initCa, issueCertificate, tlsFrom } from '@dfs/security';
+import { INSECURE, initCa, issueCertificate, tlsFrom } from '@dfs/security';
 import { DFS_BIN, TestCluster } from '@dfs/testkit';
-import { dropCaches, grpcStreamCeilings } from './lib/ceilings.js';
+import { dropCaches, grpcGetPatternCeiling, grpcStreamCeilings } from './lib/ceilings.js';
 import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
 
 /*
@@ -16,14 +16,17 @@ import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
  * TLS cost). One file of BENCH_BYTES (1 GiB) is put once on each cluster (3 masters,
  * 4 chunkservers, 3 replicas); then BENCH_GET_ROUNDS (3) alternating rounds (TLS first in odd
  * rounds) each drop the page cache and get it with the library into a null sink and with
- * `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run.
+ * `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run,
+ * and beside the get's own transport pattern with nothing else (grpcGetPatternCeiling, plaintext
+ * and TLS): what TLS costs the bare transport, against what it costs a get.
  *
  * Profiling: BENCH_PROFILE_DIR=D writes a CPU profile of the client for each library get
  * (D/client-<mode>-<round>.cpuprofile), of each `dfs get` (D/cli-<mode>-<round>.cpuprofile) and D/windows.json, the monotonic-clock window (µs) of
  * each get, so profiles of the nodes (DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") can be cut
  * to the same windows: node scripts/bench/dist/lib/profile-summary.js D/x.cpuprofile FROM TO.
  * CPU seconds per GiB (user + system, of the client and of all chunkservers) are printed too:
- * load on the machine bends them far less than wall-clock rates.
+ * load on the machine bends them far less than wall-clock rates. The chunkservers' share of it
+ * that is only their idle rate (sampled for 2 s before each get) is printed apart.
  */
 
 const MB = 1e6;
@@ -32,6 +35,7 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_GET_ROUNDS ?? 3));
 const MODES = (process.env.BENCH_GET_MODES ?? 'tls,insecure').split(',').filter((m): m is 'tls' | 'insecure' => m === 'tls' || m === 'insecure');
 const CLI = process.env.BENCH_GET_CLI !== '0';
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+const IDLE_SAMPLE_MS = 2_000;
 
 const log = (msg: string): void => void process.stderr.write(`bench-get: ${msg}\n`);
 const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
@@ -76,10 +80,17 @@ async function main(): Promise<void> {
     await issueCertificate({ ca: join(work, 'ceiling-ca'), identity: { role: 'master', name: 'ceiling' }, hosts: ['127.0.0.1'], out: join(work, 'ceiling-tls') });
     const plainCeiling = await grpcStreamCeilings(BIG);
     const tlsCeiling = await grpcStreamCeilings(BIG, tlsFrom(join(work, 'ceiling-tls')));
+    // The get's own transport pattern (4 MiB calls, 6 in flight, its channel and server options),
+    // plaintext and TLS in ABBA order: what TLS costs the transport itself, beside what it costs a get.
+    log(`load ${load()}: the get's transport pattern, plaintext and mutual TLS (ABBA)`);
+    const pattern = { plain: [] as Array<Awaited<ReturnType<typeof grpcGetPatternCeiling>>>, tls: [] as Array<Awaited<ReturnType<typeof grpcGetPatternCeiling>>> };
+    for (const mode of ['plain', 'tls', 'tls', 'plain'] as const) {
+      pattern[mode].push(await grpcGetPatternCeiling(BIG, mode === 'tls' ? tlsFrom(join(work, 'ceiling-tls')) : INSECURE));
+    }
 
     const src = join(work, 'big.bin');
     writeRandomFile(src, BIG);
-    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; cli: number[]; clientCpu: number; serverCpu: number }> = {};
+    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; cli: number[]; clientCpu: number; serverCpu: number; serverIdleCpu: number }> = {};
     for (const mode of MODES) {
       log(`starting a ${mode} cluster (3 masters, 4 chunkservers) and putting ${BIG} bytes`);
       const cluster = await TestCluster.start({ dir: join(work, mode), masters: 3, chunkservers: 4, extraArgs: ['--log-level', 'warn', ...(mode === 'insecure' ? ['--insecure'] : [])] });
@@ -97,7 +108,7 @@ async function main(): Promise<void> {
           log(`put failed (${(err as Error).message}); trying again`);
         }
       }
-      modes[mode] = { client, cluster, lib: [], cli: [], clientCpu: 0, serverCpu: 0 };
+      modes[mode] = { client, cluster, lib: [], cli: [], clientCpu: 0, serverCpu: 0, serverIdleCpu: 0 };
     }
     rmSync(src, { force: true });
 
@@ -108,6 +119,11 @@ async function main(): Promise<void> {
         const m = modes[mode]!;
         if (!dropCaches()) log('cannot drop the page cache (not root): figures are warm');
         const servers = m.cluster.info.chunkservers.map((c) => c.pid);
+        // What the chunkservers burn doing nothing (heartbeats, timers) for 2 s just before: a
+        // slower get counts more of it, so it is printed apart from the get's own work.
+        const idleFrom = servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0);
+        await new Promise((r) => setTimeout(r, IDLE_SAMPLE_MS));
+        const idlePerSec = (servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0) - idleFrom) / (IDLE_SAMPLE_MS / 1000);
         const serverCpu = servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0);
         const clientCpu = ownCpuSeconds();
         const fromUs = nowUs();
@@ -116,6 +132,7 @@ async function main(): Promise<void> {
         const secs = Number(process.hrtime.bigint() - started) / 1e9;
         m.clientCpu += ownCpuSeconds() - clientCpu;
         m.serverCpu += servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0) - serverCpu;
+        m.serverIdleCpu += idlePerSec * secs;
         windows.push({ name: `lib-${mode}-${round}`, fromUs, toUs: nowUs() });
         m.lib.push(BIG / MB / secs);
         log(`round ${round} ${mode}: library get ${(BIG / MB / secs).toFixed(1)} MB/s (load ${load()})`);
@@ -135,21 +152,34 @@ async function main(): Promise<void> {
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
     const each = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join('/');
     const out = (s: string): void => void process.stdout.write(`${s}\n`);
+    const added = (tls: number, plain: number): string => `${tls >= plain ? '+' : '−'}${Math.abs(100 * (tls / plain - 1)).toFixed(0)}%`;
     out(`\nget of ${(BIG / 1024 ** 3).toFixed(2)} GiB, 3 replicas, caches dropped, ${ROUNDS} alternating rounds, load now ${load()}`);
     const cpu = (c: { client: number; server: number }): string => `CPU s per GiB: client ${c.client.toFixed(2)}, server ${c.server.toFixed(2)}`;
     out(`ceiling: grpc-js download, 1 MiB raw msgs, plaintext ${plainCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(plainCeiling.downloadCpuPerGiB)}`);
     out(`ceiling: the same over mutual TLS            ${tlsCeiling.downloadMBps.toFixed(0)} MB/s; ${cpu(tlsCeiling.downloadCpuPerGiB)}`);
+    const avg = (rs: typeof pattern.plain): { MBps: number; client: number; server: number; deliveries: number } => ({
+      MBps: mean(rs.map((r) => r.MBps)),
+      deliveries: mean(rs.map((r) => r.deliveriesPerMiB ?? NaN)),
+      client: mean(rs.map((r) => r.cpuPerGiB.client)),
+      server: mean(rs.map((r) => r.cpuPerGiB.server)),
+    });
+    const [pp, pt] = [avg(pattern.plain), avg(pattern.tls)];
+    out(`get pattern (4 MiB calls, 6 in flight), plaintext ${pp.MBps.toFixed(0)} MB/s; ${cpu(pp)}`);
+    out(`get pattern over mutual TLS                   ${pt.MBps.toFixed(0)} MB/s; ${cpu(pt)}; TLS adds client ${added(pt.client, pp.client)}, server ${added(pt.server, pp.server)}`);
+    out(`  HTTP/2 data pieces the client's JavaScript handles per MiB: plaintext ${pp.deliveries.toFixed(0)}, TLS ${pt.deliveries.toFixed(0)}`);
     for (const mode of MODES) {
       const m = modes[mode]!;
       const ceiling = (mode === 'tls' ? tlsCeiling : plainCeiling).downloadMBps;
       const perGiB = (secs: number): string => ((secs / (ROUNDS * BIG)) * 1024 ** 3).toFixed(2);
       out(`${mode.padEnd(8)} library get ${mean(m.lib).toFixed(1).padStart(6)} MB/s (${each(m.lib)}), ${(mean(m.lib) / ceiling).toFixed(2)}× its ceiling; ` +
-        `CPU s per GiB: client ${perGiB(m.clientCpu)}, chunkservers ${perGiB(m.serverCpu)}`);
+        `CPU s per GiB: client ${perGiB(m.clientCpu)}, chunkservers ${perGiB(m.serverCpu)} (${perGiB(m.serverIdleCpu)} of it their idle rate)`);
       if (CLI) out(`${mode.padEnd(8)} dfs get     ${mean(m.cli).toFixed(1).padStart(6)} MB/s (${each(m.cli)}), ${(mean(m.cli) / mean(m.lib)).toFixed(2)}× the library`);
     }
     if (modes.tls && modes.insecure) {
       out(`TLS costs: library get ${(100 * (1 - mean(modes.tls.lib) / mean(modes.insecure.lib))).toFixed(1)}%` +
-        (CLI ? `, dfs get ${(100 * (1 - mean(modes.tls.cli) / mean(modes.insecure.cli))).toFixed(1)}%` : '') + ' (issue 13: ≤ 15%)');
+        (CLI ? `, dfs get ${(100 * (1 - mean(modes.tls.cli) / mean(modes.insecure.cli))).toFixed(1)}%` : '') + ' (issue 13: ≤ 15%); ' +
+        `CPU per GiB: client ${added(modes.tls.clientCpu, modes.insecure.clientCpu)}, chunkservers ${added(modes.tls.serverCpu, modes.insecure.serverCpu)} ` +
+        `(${added(modes.tls.serverCpu - modes.tls.serverIdleCpu, modes.insecure.serverCpu - modes.insecure.serverIdleCpu)} above their idle rate)`);
     }
     if (PROFILE_DIR) writeFileSync(join(PROFILE_DIR, 'windows.json'), JSON.stringify(windows, null, 1));
   } finally {

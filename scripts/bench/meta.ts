@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
 import { INSECURE, tlsFrom } from '@dfs/security';
 import { TestCluster } from '@dfs/testkit';
+import { cpuSecondsOf } from './lib/cpu.js';
 import { noopClient, startNoopServer } from './lib/noop-grpc.js';
 
 /*
@@ -23,7 +24,9 @@ import { noopClient, startNoopServer } from './lib/noop-grpc.js';
  * 1 KiB file is one CreateFile (one log entry), and reading one is one GetFile.
  *
  * Phases are rows of PHASES (name, RPCs per op, the op); adding one (say follower reads)
- * is one row. Targets (issue 18): >= 5,000 creates/s, >= 20,000 stats/s.
+ * is one row. Targets (issue 18): >= 5,000 creates/s, >= 20,000 stats/s. Each row also gives
+ * the CPU milliseconds per operation of the busiest master (the leader, for writes) and of
+ * all three: on a shared machine they move far less than the rates do.
  * Knobs: BENCH_META_FILES (10000), BENCH_META_CLIENTS (32, over all processes),
  * BENCH_META_PROCS (2), BENCH_META_SECONDS (5).
  */
@@ -203,11 +206,15 @@ async function main(): Promise<void> {
     await workers.run({ ceiling: noop.address, startAt: 0 });
     const ceiling = (await workers.run({ ceiling: noop.address, startAt: 0 })).perSec;
     line('client-process ceiling', `${Math.round(ceiling)}/s`, `(no-op gRPC calls, plaintext, from the same ${PROCS} processes, ${CLIENTS} callers)`);
+    const masterPids = cluster.info.masters.map((m) => m.pid);
     for (const [i, phase] of PHASES.entries()) {
+      const cpuBefore = masterPids.map(cpuSecondsOf);
       const { perSec, result } = await workers.run({ phase: i, startAt: 0 });
+      const cpu = masterPids.map((pid, k) => cpuSecondsOf(pid) - cpuBefore[k]!);
+      const perOp = (s: number): string => (result.ops > 0 ? ((s * 1000) / result.ops).toFixed(3) : '-');
       const errors = result.errors > 0 ? `; ${result.errors} errors, first: ${result.firstError}` : '';
       const note = phase.note ? `; ${phase.note}` : '';
-      line(phase.name, `${Math.round(perSec)}/s`, `(ceiling ${Math.round(ceiling / phase.rpcs)}/s = ${phase.rpcs} RPC/op${note}${errors})`);
+      line(phase.name, `${Math.round(perSec)}/s`, `(ceiling ${Math.round(ceiling / phase.rpcs)}/s = ${phase.rpcs} RPC/op; master CPU ms/op: busiest ${perOp(Math.max(...cpu))}, all ${perOp(cpu.reduce((a, b) => a + b, 0))}${note}${errors})`);
     }
     const times: number[] = [];
     for (let r = 0; r < 5; r++) {

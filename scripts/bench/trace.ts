@@ -1,8 +1,9 @@
-import { closeSync, mkdtempSync, openSync, fdatasyncSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, fdatasyncSync, rmSync, writeSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DfsClient } from '@dfs/client';
 import { TestCluster } from '@dfs/testkit';
+import { raftBreakdown, type ClientCall } from './lib/hops.js';
 import { noopClient, startNoopServer } from './lib/noop-grpc.js';
 
 /*
@@ -20,9 +21,13 @@ import { noopClient, startNoopServer } from './lib/noop-grpc.js';
  *   append     64 bytes to a 1 KiB inline file: the conditional rewrite (OpenAppend refused,
  *              GetFile, CreateFile{replaces_inode})
  *   get 1 KiB  inline: one GetFile; in chunks: GetFile + one chunk read
+ *   hops       one Raft command (a mkdir) taken apart, BENCH_TRACE_RAFT_N (200) of them: each
+ *              process marks its hops (@dfs/telemetry hop-trace.ts, DFS_HOP_TRACE), and each
+ *              row is the median gap from the step before (lib/hops.ts)
  * The hops of a put come from the client's own master calls, timed as they happen.
  */
 const N = Number(process.env.BENCH_TRACE_N ?? 50);
+const RAFT_N = Number(process.env.BENCH_TRACE_RAFT_N ?? 200);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -63,8 +68,30 @@ function recordHops(client: DfsClient): Array<{ method: string; start: number; e
   return hops;
 }
 
+/** RAFT_N mkdirs one at a time, each taken apart hop by hop across the processes. */
+async function raftHops(client: DfsClient, hopDir: string): Promise<void> {
+  const calls: ClientCall[] = [];
+  for (let i = 0; i < RAFT_N; i++) {
+    const send = process.hrtime.bigint();
+    await client.mkdir(`/trace/d/h${i}`);
+    calls.push({ send, recv: process.hrtime.bigint() });
+  }
+  // The nodes write their hops every 50 ms: wait until the last command's are there.
+  let b = raftBreakdown(hopDir, calls);
+  for (const deadline = Date.now() + 3000; b.matched < calls.length && Date.now() < deadline; b = raftBreakdown(hopDir, calls)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  process.stdout.write(`one Raft command (mkdir) hop by hop: ${b.matched} of ${calls.length} matched; medians, ms (gap from the step before / since the client sent)\n`);
+  for (const r of b.rows) process.stdout.write(`  ${r.step.padEnd(40)} ${r.gapMs.toFixed(3).padStart(8)} ${r.sinceSendMs.toFixed(3).padStart(8)}\n`);
+  process.stdout.write(`  (leader's own fsync ${b.leaderFsyncMs.toFixed(3)} ms; the follower had the entry before it ended in ${b.overlapped} of ${b.matched})\n`);
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'dfs-trace-'));
+  // Every node the launcher starts inherits this and writes its hops there.
+  const hopDir = join(dir, 'hops');
+  mkdirSync(hopDir);
+  process.env.DFS_HOP_TRACE = hopDir;
   const cluster = await TestCluster.start({ dir, masters: 3, chunkservers: 3, extraArgs: ['--log-level', 'warn'] });
   const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000 });
   const chunked = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, callTimeoutMs: 10_000, inlineSmallFiles: false });
@@ -89,6 +116,8 @@ async function main(): Promise<void> {
     row('stat --stale-ok', median(await timeEach(N, (i) => client.stat(`/trace/warm${i % 10}`, { staleOk: true }))));
     row('stat (linearizable)', median(await timeEach(N, (i) => client.stat(`/trace/warm${i % 10}`))));
     row('mkdir (one Raft command)', median(await timeEach(N, (i) => client.mkdir(`/trace/d/m${i}`))));
+    await raftHops(client, hopDir);
+    if (process.env.BENCH_TRACE_ONLY === 'raft') return;
 
     row('put 1 KiB inline', median(await timeEach(N, (i) => client.put(kib, `/trace/i${i}`))), '(one CreateFile)');
     const tail = Buffer.alloc(64, 2);

@@ -13,7 +13,7 @@ import {
   type ChunkserverControlServiceServer,
   type MasterServiceServer,
 } from '@dfs/proto';
-import type { Logger } from '@dfs/telemetry';
+import { markHop, type Logger } from '@dfs/telemetry';
 import { authorize } from './access.js';
 import { callerOf, type Caller, type CallerSource } from './auth/caller.js';
 import type { AuditLog } from './observability/audit-log.js';
@@ -85,20 +85,24 @@ function withCaller<Req, Res>(
   fields?: AuditFields<Req>,
 ): Handler<Req, Res> {
   return (call, callback) => {
+    markHop('rpc.enter');
     let ctx: CallContext | undefined;
     Promise.resolve()
       .then(async () => {
-        authorize(call, name); // the certificate's role may call this RPC at all (access.ts)
+        const certificate = authorize(call, name); // the certificate's role may call this RPC at all (access.ts)
         checkBounds(call.request, name); // every string and count bounded before a handler sees it
-        const { caller, via } = await callerOf(call, master.tokens);
+        const { caller, via } = await callerOf(call, master.tokens, certificate);
         ctx = { caller, via, peer: call.getPeer() };
+        markHop('rpc.handler');
         return fn(call.request, ctx);
       })
       .then(
         (res) => {
+          markHop('rpc.result');
           if (audit && fields && master.isLeader()) writeAudit(audit, name, ctx, fields(call.request), call.getPeer(), undefined);
           sendAppliedIndex(call, master);
           callback(null, res);
+          markHop('rpc.answered');
         },
         (err: unknown) => {
           const se = toServiceError(err);

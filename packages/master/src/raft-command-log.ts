@@ -1,5 +1,6 @@
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { RaftNode, type NodeStatus } from '@dfs/raft';
+import { hopTraceOn, markHop } from '@dfs/telemetry';
 import type { CommandLog, CommandLogContext, CommandLogPeer, CommandLogStatus, Role } from './command-log.js';
 import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
 
@@ -59,6 +60,7 @@ export class RaftCommandLog implements CommandLog {
       ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
       ...(opts.electionTicks ? { electionTicks: opts.electionTicks } : {}),
       ...(opts.snapshotEvery ? { snapshotEvery: opts.snapshotEvery } : {}),
+      ...(hopTraceOn ? { hop: (hop: string, index: number) => markHop(`raft.${hop}`, index) } : {}),
     });
     const log = new RaftCommandLog(node, (opts.tickMs ?? 100) * (opts.electionTicks ?? 10));
     await node.start();

@@ -4,6 +4,7 @@ import { ChannelCredentials, ServerCredentials, experimental } from '@grpc/grpc-
 import { DfsError, ErrorCode } from '@dfs/proto';
 import { CertificateSource } from './certificate-source.js';
 import { identityOfCertificate, identityUri } from './identity.js';
+import { installPeerCertificateCache } from './peer-certificate-cache.js';
 
 /*
  * The one place every gRPC server and channel of dfs gets its credentials. A process runs
@@ -127,6 +128,8 @@ class MutualTlsServerCredentials extends ServerCredentials {
 
 export function serverCredentials(security: Security): ServerCredentials {
   if (security.insecure) return ServerCredentials.createInsecure();
+  // Each call's caller is read from its connection's certificate, parsed once per connection.
+  installPeerCertificateCache();
   return new MutualTlsServerCredentials(certificateSource(security.dir));
 }
 

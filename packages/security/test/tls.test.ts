@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
+import { connect, TLSSocket } from 'node:tls';
 import { ChannelCredentials, Metadata, Server, status, type ServiceError } from '@grpc/grpc-js';
 import { MasterServiceClient, MasterServiceService, channelOptions, serverOptions, toDfsError, ClusterStatusResponse } from '@dfs/proto';
 import {
@@ -182,6 +182,44 @@ describe('mutual TLS credentials', function () {
       });
     assert.equal(await handshake('TLSv1.3'), 'TLSv1.3 TLS_AES_128_GCM_SHA256');
     await assert.rejects(handshake('TLSv1.2'), /protocol version|alert/i);
+  });
+
+  it('reads a connection\'s peer certificate once, and never lends one connection\'s identity to another', async () => {
+    const address = await serve(await issue('m1', 'master'));
+    const alice = await issue('alice', 'client');
+    const admin = await issue('ops', 'admin');
+    const original = TLSSocket.prototype.getPeerCertificate;
+    // Counts the server's reads only (clients read the server's certificate in their handshake check).
+    let reads = 0;
+    TLSSocket.prototype.getPeerCertificate = function (this: TLSSocket, ...args: Parameters<TLSSocket['getPeerCertificate']>) {
+      if ((this as unknown as { _tlsOptions?: { isServer?: boolean } })._tlsOptions?.isServer) reads++;
+      return original.apply(this, args);
+    } as TLSSocket['getPeerCertificate'];
+    try {
+      // Two channels, each one connection with its own certificate, calls interleaved.
+      const asAlice = new MasterServiceClient(address, channelCredentials(alice), channelOptions());
+      const asAdmin = new MasterServiceClient(address, channelCredentials(admin), channelOptions());
+      const who = (client: MasterServiceClient): Promise<string> =>
+        new Promise((resolve, reject) =>
+          client.clusterStatus({}, new Metadata(), { deadline: Date.now() + 5000 }, (err: ServiceError | null, res?: ClusterStatusResponse) => (err ? reject(err) : resolve(res!.leaderId))),
+        );
+      try {
+        const seen: string[] = [];
+        for (let i = 0; i < 5; i++) seen.push(await who(asAlice), await who(asAdmin));
+        assert.deepEqual(seen, Array.from({ length: 5 }, () => ['client/alice', 'admin/ops']).flat());
+        // Ten calls on two connections: the server read each connection's certificate once.
+        assert.equal(reads, 2, `the server read peer certificates ${reads} times for 10 calls on 2 connections`);
+      } finally {
+        asAlice.close();
+        asAdmin.close();
+      }
+      // A new connection with another certificate is read afresh, not served from the cache.
+      const before = reads;
+      assert.equal(await ask(address, channelCredentials(await issue('bob', 'client'))), 'client/bob');
+      assert.equal(reads, before + 1);
+    } finally {
+      TLSSocket.prototype.getPeerCertificate = original;
+    }
   });
 
   it('rejects a bad identity name with a one-line error', async () => {

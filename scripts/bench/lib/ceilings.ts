@@ -12,12 +12,15 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import {
+  READ_HEADROOM,
   channelOptions,
   dataChannelOptions,
+  installPreframedMessages,
+  preframe,
   serverOptions,
   widenServerWindows,
 } from '@dfs/proto';
-import { INSECURE, serverCredentials, channelCredentials, tlsFrom, type Security } from '@dfs/security';
+import { INSECURE, requireRole, serverCredentials, channelCredentials, tlsFrom, type Security } from '@dfs/security';
 import { cpuSecondsOf, ownCpuSeconds } from './cpu.js';
 
 /*
@@ -94,11 +97,17 @@ const CEILING_MESSAGE = 1024 * 1024;
 const raw = (b: Buffer): Buffer => b;
 const UPLOAD_PATH = '/dfs.bench.Sink/Upload';
 const DOWNLOAD_PATH = '/dfs.bench.Sink/Download';
+const PIECE_PATH = '/dfs.bench.Sink/Piece';
 /** A sink service with raw Buffer serializers: no protobuf in the measurement. */
 const SINK_SERVICE = {
   upload: { path: UPLOAD_PATH, requestStream: true, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
   download: { path: DOWNLOAD_PATH, requestStream: false, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
+  piece: { path: PIECE_PATH, requestStream: false, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
 } satisfies ServiceDefinition;
+
+/** The library get's read pattern (client file-reader.ts): pieces of 4 MiB, at least 6 in flight. */
+const GET_PIECE_BYTES = 4 * 1024 * 1024;
+const GET_PIECES_IN_FLIGHT = 6;
 
 export interface GrpcCeilings {
   /** Client → server (what a put's hops do), with the server's receive window widened as the chunkservers do. */
@@ -147,6 +156,84 @@ export async function grpcStreamCeilings(bytes = 1024 ** 3, security: Security =
   }
 }
 
+/**
+ * The bare transport of a library get, with everything of the data path but the chunk store:
+ * the client's chunkserver channel (its options and window), the chunkserver's server (options,
+ * widened windows, pre-framed messages), calls of GET_PIECE_BYTES with GET_PIECES_IN_FLIGHT in
+ * flight, each authenticated from its certificate as ReadChunk is, each answered in 1 MiB
+ * messages built in fresh buffers with headroom (as a disk read fills them). Measured with TLS
+ * and in plaintext, its CPU per GiB says what TLS costs the transport of a get when nothing
+ * else (disk, checksums, tokens) is counted.
+ */
+export async function grpcGetPatternCeiling(
+  bytes = 1024 ** 3,
+  security: Security = INSECURE,
+): Promise<{ MBps: number; cpuPerGiB: { client: number; server: number }; deliveriesPerMiB: number | undefined }> {
+  const sink = await startSinkChild('grpc', security.insecure ? undefined : security.dir);
+  const client = new Client(`127.0.0.1:${sink.port}`, channelCredentials(security), { ...channelOptions(), ...dataChannelOptions() });
+  const piece = async (length: number): Promise<void> => {
+    const request = Buffer.alloc(8);
+    request.writeDoubleLE(length);
+    let got = 0;
+    for await (const m of client.makeServerStreamRequest<Buffer, Buffer>(PIECE_PATH, raw, raw, request, new Metadata(), {})) got += (m as Buffer).length;
+    if (got !== length) throw new Error(`ceiling piece got ${got} of ${length} bytes`);
+  };
+  const deliveries = countDataDeliveries();
+  try {
+    await piece(GET_PIECE_BYTES); // connected and warm, as the client's pooled channel is
+    deliveries.reset();
+    const cpuBefore = { client: ownCpuSeconds(), server: cpuSecondsOf(sink.pid) };
+    const started = process.hrtime.bigint();
+    let left = Math.ceil(bytes / GET_PIECE_BYTES);
+    await Promise.all(
+      Array.from({ length: GET_PIECES_IN_FLIGHT }, async () => {
+        while (left-- > 0) await piece(GET_PIECE_BYTES);
+      }),
+    );
+    const moved = Math.ceil(bytes / GET_PIECE_BYTES) * GET_PIECE_BYTES;
+    const perGiB = (secs: number): number => (secs * 1024 ** 3) / moved;
+    return {
+      MBps: moved / MB / (Number(process.hrtime.bigint() - started) / 1e9),
+      cpuPerGiB: { client: perGiB(ownCpuSeconds() - cpuBefore.client), server: perGiB(cpuSecondsOf(sink.pid) - cpuBefore.server) },
+      deliveriesPerMiB: deliveries.count === undefined ? undefined : deliveries.count / (moved / 1024 ** 2),
+    };
+  } finally {
+    deliveries.stop();
+    client.close();
+    sink.kill();
+  }
+}
+
+/**
+ * Counts the pieces of response bytes grpc-js hands its message decoder (one per HTTP/2 DATA
+ * chunk Node delivers to JavaScript): each costs a native-to-JS callback, a stream push and a
+ * decoder step. Bench-only look into a grpc-js internal; count is undefined if it moved.
+ */
+function countDataDeliveries(): { readonly count: number | undefined; reset(): void; stop(): void } {
+  type Decoder = { prototype: { write(data: Buffer): Buffer[] } };
+  let decoder: Decoder | undefined;
+  try {
+    decoder = (require('@grpc/grpc-js/build/src/stream-decoder.js') as { StreamDecoder?: Decoder }).StreamDecoder;
+  } catch {
+    decoder = undefined;
+  }
+  if (!decoder || typeof decoder.prototype.write !== 'function') return { count: undefined, reset: () => undefined, stop: () => undefined };
+  const proto = decoder.prototype;
+  const original = proto.write;
+  let count = 0;
+  proto.write = function (this: unknown, data: Buffer): Buffer[] {
+    count++;
+    return original.call(this, data);
+  };
+  return {
+    get count() {
+      return count;
+    },
+    reset: () => void (count = 0),
+    stop: () => void (proto.write = original),
+  };
+}
+
 /** Writes `message` until `bytes` are sent, waiting for 'drain' when the stream is full, then ends it. */
 function writeRepeated(stream: { write(chunk: Buffer): boolean; once(event: 'drain', listener: () => void): unknown; end(): void }, message: Buffer, bytes: number): void {
   let sent = 0;
@@ -171,7 +258,24 @@ function runTcpSink(): void {
 function runGrpcSink(tlsDir: string | undefined): void {
   const server = new Server(serverOptions());
   const message = Buffer.alloc(CEILING_MESSAGE, 2);
+  installPreframedMessages();
   server.addService(SINK_SERVICE, {
+    piece: (call: ServerWritableStream<Buffer, Buffer>) => {
+      requireRole(call, 'Piece', ['client', 'admin', 'master', 'chunkserver']);
+      const total = call.request.readDoubleLE(0);
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < total) {
+          const len = Math.min(CEILING_MESSAGE, total - sent);
+          const buf = Buffer.allocUnsafe(READ_HEADROOM + len);
+          message.copy(buf, READ_HEADROOM, 0, len);
+          sent += len;
+          if (!call.write(preframe(buf.subarray(READ_HEADROOM)))) return void call.once('drain', pump);
+        }
+        call.end();
+      };
+      pump();
+    },
     upload: (call: ServerReadableStream<Buffer, Buffer>, cb: sendUnaryData<Buffer>) => {
       call.on('data', () => undefined);
       call.on('end', () => cb(null, Buffer.alloc(0)));

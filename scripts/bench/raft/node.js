@@ -123,15 +123,18 @@ async function bench(node, { concurrency, size, durationMs, warmupMs }) {
   const workers = Array.from({ length: concurrency }, worker);
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
+  process.send({ cmd: 'window-start' }); // the runner samples the followers' CPU now
+  const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, durationMs));
   measuring = false;
+  const cpu = process.cpuUsage(cpu0);
   const elapsed = (Date.now() - t0) / 1000;
   stop = true;
   await Promise.all(workers);
   lat.sort((a, b) => a - b);
   const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : NaN);
-  return { count, elapsed, perSec: count / elapsed, p50: q(0.5), p99: q(0.99), errors };
+  return { count, elapsed, perSec: count / elapsed, p50: q(0.5), p99: q(0.99), errors, leaderCpuMsPerOp: count ? (cpu.user + cpu.system) / 1000 / count : NaN };
 }
 
 main().catch((e) => {

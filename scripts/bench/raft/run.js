@@ -1,13 +1,16 @@
 'use strict';
 // make bench-raft: a 3-node cluster of separate processes over gRPC on loopback, SQLite
-// durability on (raft log: WAL + synchronous=FULL), 64 concurrent proposers of 128-byte
-// commands on the leader. Prints committed proposals/s and p50/p99 latency.
+// durability on (raft log: WAL, one fdatasync per Ready), 64 concurrent proposers of 128-byte
+// commands on the leader. Prints committed proposals/s, p50/p99 latency, and the CPU
+// milliseconds per proposal of the leader and of each follower (steadier than the rate on a
+// shared machine).
 // Options: --concurrency N --size B --seconds S --sm sqlite|memory --etcd (also measure etcd 3.4).
 const { fork } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { freePort } = require('@dfs/proto');
+const { cpuSecondsOf } = require('../dist/lib/cpu.js');
 
 function opt(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,7 +27,7 @@ async function benchOurs() {
   const peers = ports.map((p, i) => ({ id: `m${i + 1}`, address: `127.0.0.1:${p}` }));
   const children = peers.map((p) => {
     fs.mkdirSync(path.join(dir, p.id), { recursive: true });
-    return fork(path.join(__dirname, 'node.js'), [JSON.stringify({ id: p.id, peers, dir: path.join(dir, p.id), sm })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    return fork(path.join(__dirname, 'node.js'), [JSON.stringify({ id: p.id, peers, dir: path.join(dir, p.id), sm })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [] });
   });
   const kill = () => children.forEach((c) => c.kill('SIGKILL'));
   process.on('exit', kill);
@@ -42,10 +45,21 @@ async function benchOurs() {
       }
     }
     if (!leader) throw new Error('no leader elected');
+    const followers = children.filter((c) => c !== leader);
+    let followerCpu0 = [];
     const inProcess = await new Promise((res) => {
-      leader.once('message', res);
+      const onMessage = (m) => {
+        if (m.cmd === 'window-start') {
+          followerCpu0 = followers.map((c) => cpuSecondsOf(c.pid));
+          return;
+        }
+        leader.off('message', onMessage);
+        res(m);
+      };
+      leader.on('message', onMessage);
       leader.send({ cmd: 'bench', concurrency, size, durationMs: seconds * 1000, warmupMs: 2000 });
     });
+    inProcess.followerCpuMsPerOp = followers.map((c, i) => ((cpuSecondsOf(c.pid) - followerCpu0[i]) * 1000) / inProcess.count);
     const { load } = require('./grpc-load.js');
     const payload = Buffer.alloc(size, 7);
     const external = await load({ address: leaderAddress, method: '/bench.Bench/Propose', request: () => payload, concurrency, seconds });
@@ -59,10 +73,11 @@ async function benchOurs() {
 }
 
 async function main() {
-  console.log(`dfs raft: 3 processes, gRPC on loopback, SQLite (WAL, synchronous=FULL) raft log, state machine=${sm}`);
+  console.log(`dfs raft: 3 processes, gRPC on loopback, SQLite (WAL, fdatasync per Ready) raft log, state machine=${sm}; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`          ${concurrency} concurrent proposers on the leader, ${size}-byte commands, ${seconds} s (after 2 s warm-up)`);
   const { inProcess: r, external: x } = await benchOurs();
   console.log(`dfs raft (proposers in the leader process): ${Math.round(r.perSec)} committed proposals/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (${r.count} in ${r.elapsed.toFixed(1)} s, ${r.errors} errors)`);
+  console.log(`  CPU ms per proposal: leader ${r.leaderCpuMsPerOp.toFixed(3)}, followers ${r.followerCpuMsPerOp.map((x) => x.toFixed(3)).join(' and ')} (the leader's includes its 64 proposers)`);
   console.log(`dfs raft (gRPC client in another process):  ${Math.round(x.perSec)} committed proposals/s, p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms (${x.count} in ${x.elapsed.toFixed(1)} s, ${x.errors} errors)`);
   {
     // The same client against a server that does nothing: what the client side alone allows.

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Metadata } from '@grpc/grpc-js';
 import { AUTHORIZATION_KEY, DfsError, ErrorCode } from '@dfs/proto';
-import type { AuthenticatedCall } from '@dfs/security';
+import type { AuthenticatedCall, Identity } from '@dfs/security';
 import { INSECURE_CALLER, callerOf as certificateOf } from '../access.js';
 
 /**
@@ -68,15 +68,21 @@ export interface TokenVerifier {
  *   - else the client certificate (access.ts): dfs://user/NAME is user NAME (group NAME),
  *     dfs://admin/NAME is a superuser;
  *   - a plaintext (--insecure) call is the superuser: nothing is authenticated there.
+ * `certificate` is the call's certificate identity when the caller already read it
+ * (authorize does): reading it parses the peer certificate again (~18 µs a call here).
  */
-export async function callerOf(call: AuthenticatedCall & { metadata: Metadata }, tokens: TokenVerifier): Promise<{ caller: Caller; via: CallerSource }> {
+export async function callerOf(
+  call: AuthenticatedCall & { metadata: Metadata },
+  tokens: TokenVerifier,
+  certificate?: Identity,
+): Promise<{ caller: Caller; via: CallerSource }> {
   const raw = call.metadata.get(AUTHORIZATION_KEY)[0];
   if (raw !== undefined) {
     const m = /^Bearer ([A-Za-z0-9._-]{1,8192})$/.exec(String(raw));
     if (!m) throw new DfsError(ErrorCode.PERMISSION_DENIED, 'malformed authorization header (want "Bearer <token>")');
     return { caller: await tokens.verify(m[1]!), via: 'token' };
   }
-  const id = certificateOf(call);
+  const id = certificate ?? certificateOf(call);
   if (id === INSECURE_CALLER) return { caller: SUPERUSER, via: 'insecure' };
   if (id.role === 'admin') return { caller: { user: id.name, groups: [SUPERGROUP], superuser: true }, via: 'certificate' };
   return { caller: callerFor(id.name, [id.name]), via: 'certificate' };

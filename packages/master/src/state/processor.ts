@@ -460,7 +460,8 @@ export class CommandProcessor {
       this.quota.enforce(parentId); // inline bytes count against space quotas too
       this.sTouch.run(cmd.now, parentId);
       const done = into ? this.adopt(this.ns.byId(id)!, into) : this.ns.byId(id)!;
-      return { file: statusOf(done, this.ns.pathOf(done), this.ns.nlinkOf(done)) };
+      // Attached at `path` unless it was adopted by a hard-linked file (which may live elsewhere).
+      return { file: statusOf(done, into ? this.ns.pathOf(done) : path, this.ns.nlinkOf(done)) };
     }
     if (cmd.firstChunk) {
       // The single-chunk fast path: chunk 0 in the same entry, exactly as AddChunk would.
@@ -577,13 +578,14 @@ export class CommandProcessor {
     if (row.parent !== null) return { parent: row.parent };
     const parent = row.pending_parent === null ? undefined : this.ns.byId(row.pending_parent);
     if (!parent || !isDir(parent)) fail(ErrorCode.NOT_FOUND, `the directory of ${row.name} no longer exists`);
-    const path = this.ns.pathOf(row);
+    // The path only for messages: walking up to / costs a lookup per level on every attach.
+    const path = (): string => this.ns.pathOf(row);
     const occupant = this.ns.child(parent.id, row.name);
     // A conditional rewrite (pending_overwrite = the inode it read) replaces only that inode.
-    if (row.pending_overwrite > OVERWRITE_ANY) requireOccupant(this.ns, occupant, row.pending_overwrite, path);
+    if (row.pending_overwrite > OVERWRITE_ANY) requireOccupant(this.ns, occupant, row.pending_overwrite, path());
     if (occupant) {
-      if (isDir(occupant)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path}`);
-      if (!row.pending_overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path}`);
+      if (isDir(occupant)) fail(ErrorCode.IS_A_DIRECTORY, `is a directory: ${path()}`);
+      if (!row.pending_overwrite) fail(ErrorCode.ALREADY_EXISTS, `file exists: ${path()}`);
       // A file with hard links keeps its inode: the new content moves into it (adopt).
       if (occupant.type === TYPE_FILE && this.ns.nlinkOf(occupant) > 1) return { parent: parent.id, into: occupant };
       this.deleteTree(occupant); // its chunks become garbage, collected lazily

@@ -59,6 +59,8 @@ export interface RaftNodeOptions {
   leaseReads?: boolean;
   /** The clock-drift bound the lease assumes (0.1 = follower clocks up to 10% fast). Default 0.1. */
   maxClockDrift?: number;
+  /** Marks each hop of a replicated entry (`make trace-small`; @dfs/telemetry's markHop). Default: none. */
+  hop?: (hop: string, index: number) => void;
 }
 
 /** Exit status of a node whose Raft loop failed (EX_SOFTWARE). */
@@ -142,6 +144,7 @@ export class RaftNode {
       onFatal: () => process.exit(FATAL_EXIT_CODE),
       leaseReads: true,
       maxClockDrift: 0.1,
+      hop: () => undefined,
       ...opts,
       logger: opts.logger ?? noopLogger,
     };
@@ -269,6 +272,7 @@ export class RaftNode {
     } catch (err) {
       return Promise.reject(this.translate(err));
     }
+    this.opts.hop('propose', at.index);
     this.schedule();
     return new Promise((resolve, reject) => this.proposals.set(at.index, { term: at.term, resolve, reject }));
   }
@@ -400,6 +404,8 @@ export class RaftNode {
     const refusal = this.admit(m, authenticatedPeer);
     if (refusal) return refusal;
     this.lastHeard.set(m.from, Date.now());
+    if (m.type === MessageType.Append && m.entries.length > 0) this.opts.hop('recv-append', m.entries[m.entries.length - 1]!.index);
+    else if (m.type === MessageType.AppendResponse && !m.reject) this.opts.hop('recv-ack', m.index);
     this.inbox.push(m);
     this.schedule();
     return undefined;
@@ -489,9 +495,30 @@ export class RaftNode {
     const early: Message[] = [];
     const late: Message[] = [];
     for (const m of rd.messages) (isEarlySendable(rd, m, this.persistedHard) ? early : late).push(m);
-    if (early.length > 0) this.transport.send(early);
-    this.storage.save(rd.hardState, rd.entries);
+    const last = rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]!.index : 0;
+    if (last > 0) this.opts.hop('ready', last);
+    if (early.length > 0) {
+      this.transport.send(early);
+      if (last > 0) this.opts.hop('append-sent', last);
+    }
+    // Awaited, not blocking: while the fsync runs on the thread pool the early appends reach
+    // the wire and new proposals and messages queue up for the next Ready.
+    const durable = this.storage.save(rd.hardState, rd.entries);
+    durable.catch(() => undefined); // awaited below; an apply that throws first must not leave it unhandled
+    // 6, early, on a leader: entries committed before this Ready's new ones were made durable
+    // by an earlier Ready, so they are applied (and their proposers answered) while this
+    // fsync runs, instead of waiting for entries they do not depend on. A follower applies
+    // after step 5: there the leader waits for its acknowledgement, nobody for its apply.
+    let toApply = rd.committedEntries;
+    if (raw.raft.role === 'leader') {
+      const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
+      const split = toApply.findIndex((e) => e.index >= firstNew);
+      this.apply(split < 0 ? toApply : toApply.slice(0, split));
+      toApply = split < 0 ? [] : toApply.slice(split);
+    }
+    await durable;
     if (rd.hardState) this.persistedHard = rd.hardState;
+    if (last > 0) this.opts.hop('fsynced', last);
     // 5. Send the rest, now that what they promise is durable.
     const plain: Message[] = [];
     for (const m of late) {
@@ -499,8 +526,9 @@ export class RaftNode {
       else plain.push(m);
     }
     if (plain.length > 0) this.transport.send(plain);
-    // 6. Apply.
-    this.applyAll(rd.committedEntries);
+    for (const m of plain) if (m.type === MessageType.AppendResponse && !m.reject) this.opts.hop('ack-sent', m.index);
+    // 6. Apply (what step 6, early, left).
+    this.apply(toApply);
     for (const rs of rd.readStates) {
       const r = this.reads.get(rs.context);
       this.reads.delete(rs.context);
@@ -522,6 +550,14 @@ export class RaftNode {
       this.leaderChanged(rd.softState.leader, raw.raft.term, rd.softState.role === 'leader');
     }
     if (rd.committedEntries.some((e) => e.type === EntryType.ConfChange)) this.syncPeers(raw);
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const last = entries[entries.length - 1]!.index;
+    this.opts.hop('apply', last);
+    this.applyAll(entries);
+    this.opts.hop('applied', last);
   }
 
   private applyAll(entries: readonly Entry[]): void {

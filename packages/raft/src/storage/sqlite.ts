@@ -1,11 +1,20 @@
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { ConfState, Entry, HardState, SnapshotMeta } from '../core/types.js';
 import type { RaftStorage, StoredState } from './storage.js';
 
 /*
- * RaftStorage on SQLite (better-sqlite3) in WAL mode with synchronous=FULL: every
- * committed transaction is fsynced before `commit` returns. One Ready = one transaction
- * = one fsync, however many proposals it carries (group commit).
+ * RaftStorage on SQLite (better-sqlite3) in WAL mode. One Ready = one transaction = one
+ * fsync, however many proposals it carries (group commit).
+ *
+ * The fsync runs off the event loop: SQLite runs synchronous=NORMAL (a commit writes the
+ * WAL without syncing it; checkpoints still sync the WAL and the database) and `save`
+ * fdatasyncs the WAL file itself on libuv's thread pool, resolving once it is on disk —
+ * what synchronous=FULL does inside `commit` (WAL mode syncs only the WAL at commit), minus
+ * blocking the process. Why: a synchronous fsync held the leader's event loop, so the
+ * AppendEntries it handed to gRPC *before* the fsync (thesis 10.2.1) left only after it
+ * (the 0-of-200 overlap in packages/master/DESIGN.md). compact and installSnapshot, rare and
+ * followed by file deletions, sync before they return.
  *
  * A hard state whose only change is the commit index is not written on its own: the commit
  * index is volatile in Raft (Figure 2; etcd's MustSync skips the fsync for it too), and
@@ -29,6 +38,12 @@ interface SnapshotRecord {
 
 export class SqliteStorage implements RaftStorage {
   private readonly db: Database.Database;
+  private readonly walPath: string;
+  /** The WAL file, opened for fdatasync once it exists; reopened if SQLite recreated it. */
+  private wal: { fd: number; ino: number } | undefined;
+  /** fdatasyncs in flight: the WAL descriptor is closed only when none is. */
+  private syncing = 0;
+  private closed = false;
   /** The hard state as stored (undefined before the first load or save). */
   private storedHard: HardState | undefined;
   /** A newer commit index not written yet (only the commit changed). */
@@ -45,8 +60,9 @@ export class SqliteStorage implements RaftStorage {
 
   constructor(path: string) {
     this.db = new Database(path);
+    this.walPath = `${path}-wal`;
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db.pragma('synchronous = NORMAL'); // commits are synced by walFd() + fdatasync (above)
     this.db.exec(SCHEMA);
     this.stmts = {
       putHard: this.db.prepare('INSERT INTO hard_state (id, term, vote, commit_index) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index'),
@@ -69,7 +85,7 @@ export class SqliteStorage implements RaftStorage {
   }
 
   load(initialConf: ConfState): StoredState {
-    return this.db.transaction((): StoredState => {
+    const st = this.db.transaction((): StoredState => {
       this.flush();
       let snap = this.meta<SnapshotRecord>('snapshot');
       if (!snap) {
@@ -97,19 +113,21 @@ export class SqliteStorage implements RaftStorage {
         entries,
       };
     })();
+    this.syncNow(); // the first load records the initial configuration
+    return st;
   }
 
-  save(hardState: HardState | undefined, entries: readonly Entry[]): void {
+  save(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void> {
     if (hardState) {
       const stored = this.storedHard;
       const commitOnly = stored !== undefined && hardState.term === stored.term && hardState.vote === stored.vote;
       if (commitOnly && entries.length === 0) {
         this.unsavedHard = hardState; // written with the next durable transaction (see above)
-        return;
+        return Promise.resolve();
       }
     }
     const hard = hardState ?? this.unsavedHard;
-    if (!hard && entries.length === 0) return;
+    if (!hard && entries.length === 0) return Promise.resolve();
     this.db.transaction(() => {
       if (entries.length > 0) {
         this.stmts.truncate.run(entries[0].index);
@@ -119,6 +137,41 @@ export class SqliteStorage implements RaftStorage {
     })();
     if (hard) this.storedHard = hard;
     this.unsavedHard = undefined;
+    return this.sync();
+  }
+
+  /** The WAL's descriptor; reopened when the file is not the one we hold (SQLite recreated it). */
+  private walFd(): number {
+    const ino = statSync(this.walPath).ino;
+    if (this.wal?.ino === ino) return this.wal.fd;
+    if (this.wal) closeSync(this.wal.fd);
+    const fd = openSync(this.walPath, 'r');
+    this.wal = { fd, ino: fstatSync(fd).ino };
+    return fd;
+  }
+
+  /** Resolves once every transaction committed so far is on disk (fdatasync on the thread pool). */
+  private sync(): Promise<void> {
+    const fd = this.walFd();
+    this.syncing++;
+    return new Promise((resolve, reject) =>
+      fdatasync(fd, (err) => {
+        this.syncing--;
+        if (this.closed && this.syncing === 0) this.closeWal();
+        if (err) reject(err);
+        else resolve();
+      }),
+    );
+  }
+
+  /** The same, blocking: for the rare writes that must be durable before the caller goes on. */
+  private syncNow(): void {
+    fdatasyncSync(this.walFd());
+  }
+
+  private closeWal(): void {
+    if (this.wal) closeSync(this.wal.fd);
+    this.wal = undefined;
   }
 
   /** Writes a commit index held back by `save` (close, tests). */
@@ -136,6 +189,7 @@ export class SqliteStorage implements RaftStorage {
       this.stmts.dropUpTo.run(offset.index);
       this.setMeta('offset', offset);
     })();
+    this.syncNow();
   }
 
   installSnapshot(snapshot: SnapshotMeta, file: string): void {
@@ -152,10 +206,14 @@ export class SqliteStorage implements RaftStorage {
         this.storedHard = { term: hs?.term ?? snapshot.term, vote: hs?.vote ?? '', commit: snapshot.index };
       }
     })();
+    this.syncNow();
   }
 
+  /** Closing checkpoints the WAL into the database and syncs both (SQLite). */
   close(): void {
     if (this.db.open) this.flush();
     this.db.close();
+    this.closed = true;
+    if (this.syncing === 0) this.closeWal();
   }
 }

@@ -4,9 +4,9 @@ import type { ConfState, Entry, HardState, SnapshotMeta } from '../core/types.js
  * Stable storage for one Raft node (hashicorp's LogStore + StableStore + snapshot
  * metadata, in one interface because one SQLite transaction covers them all).
  *
- * Durability contract: when `save` (or `installSnapshot`, `compact`) returns, what it
- * wrote is on disk (fsynced). The driver sends no message before the `save` of the
- * same Ready has returned.
+ * Durability contract: when `save`'s promise resolves (and when `installSnapshot`,
+ * `compact` return), what it wrote is on disk (fsynced). The driver sends no message that
+ * depends on a Ready's writes, and applies none of its entries, before that.
  */
 export interface StoredState {
   readonly hardState: HardState;
@@ -20,8 +20,12 @@ export interface StoredState {
 export interface RaftStorage {
   /** Everything stored; `initialConf` is recorded on first use and ignored afterwards. */
   load(initialConf: ConfState): StoredState;
-  /** Appends entries (replacing any stored at or after entries[0].index) and sets the hard state, atomically, with one fsync. */
-  save(hardState: HardState | undefined, entries: readonly Entry[]): void;
+  /**
+   * Appends entries (replacing any stored at or after entries[0].index) and sets the hard
+   * state, atomically (a later load sees all or none of it), and resolves once that is on
+   * disk: one fsync, which does not block the event loop.
+   */
+  save(hardState: HardState | undefined, entries: readonly Entry[]): Promise<void>;
   /** Records our own snapshot and drops entries up to `offset.index`. */
   compact(snapshot: SnapshotMeta, file: string, offset: { index: number; term: number }): void;
   /** Replaces the log by a snapshot received from the leader. */

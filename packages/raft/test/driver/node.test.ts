@@ -11,6 +11,7 @@ import { MessageType, RaftNode, type Message } from '../../src/index.js';
 import { message } from '../../src/core/types.js';
 import { toWire } from '../../src/transport/codec.js';
 import { SqliteKv } from './sqlite-kv.js';
+import { holdFdatasync } from '../storage/fsync-gate.js';
 
 /*
  * RaftNode end to end: real gRPC servers on loopback, SQLite storage, a SQLite state
@@ -34,14 +35,23 @@ async function bindServer(): Promise<{ server: grpc.Server; port: number }> {
   });
 }
 
-async function boot(root: string, id: string, peers: Array<{ id: string; address: string }>, snapshotEvery = 10_000, port?: number): Promise<Member> {
+/** Hops each node marked (RaftNodeOptions.hop), by node id: what a test waits on. */
+const hops = new Map<string, Array<{ hop: string; index: number }>>();
+
+async function boot(root: string, id: string, peers: Array<{ id: string; address: string }>, snapshotEvery = 10_000, port?: number, electionTicks = 10): Promise<Member> {
   const dir = join(root, id);
   const server = new grpc.Server(serverOptions());
   const sm = new SqliteKv(join(root, `${id}-sm.db`));
   const self = peers.find((p) => p.id === id);
   const address = self?.address ?? `127.0.0.1:${port}`;
   // A node not among `peers` joins a running group.
-  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks: 10, heartbeatTicks: 2, snapshotEvery });
+  const node = RaftNode.create({ id, address, peers, join: !self, dir, stateMachine: sm, server, security: INSECURE, tickMs: 20, electionTicks, heartbeatTicks: 2, snapshotEvery,
+    hop: (hop, index) => {
+      const list = hops.get(id) ?? [];
+      hops.set(id, list);
+      list.push({ hop, index });
+      if (list.length > 1000) list.splice(0, 500);
+    } });
   await new Promise<void>((resolve, reject) => server.bindAsync(address, serverCredentials(INSECURE), (err) => (err ? reject(err) : resolve())));
   await node.start();
   return { id, address, dir, server, sm, node };
@@ -75,6 +85,7 @@ describe('RaftNode over gRPC and SQLite', function () {
   beforeEach(() => {
     root = mkdtempSync(join(tmpdir(), 'raft-node-'));
     members = [];
+    hops.clear();
   });
 
   afterEach(async () => {
@@ -82,11 +93,11 @@ describe('RaftNode over gRPC and SQLite', function () {
     rmSync(root, { recursive: true, force: true });
   });
 
-  async function cluster(n: number, snapshotEvery = 10_000): Promise<Array<{ id: string; address: string }>> {
+  async function cluster(n: number, snapshotEvery = 10_000, electionTicks = 10): Promise<Array<{ id: string; address: string }>> {
     const ports = await reservePorts(n);
     const peers = ports.map((p, i) => ({ id: `m${i + 1}`, address: `127.0.0.1:${p}` }));
-    for (const p of peers) members.push(await boot(root, p.id, peers, snapshotEvery));
-    await waitFor('a leader is elected', () => leaderOf(members) !== undefined, 5_000, 10);
+    for (const p of peers) members.push(await boot(root, p.id, peers, snapshotEvery, undefined, electionTicks));
+    await waitFor('a leader is elected', () => leaderOf(members) !== undefined, 5_000 + electionTicks * 40, 10);
     return peers;
   }
 
@@ -99,6 +110,64 @@ describe('RaftNode over gRPC and SQLite', function () {
     assert.equal(last.value.length, 50);
     await waitFor('every member applied everything', () => members.every((m) => m.sm.get('x')?.length === 50), 5_000, 10);
     assert.ok(members.every((m) => m.sm.get('x') === leader.sm.get('x')));
+  });
+
+  it('the leader\'s AppendEntries reach the followers while its own fsync runs, and it answers only after that fsync (thesis 10.2.1)', async () => {
+    await cluster(3, 10_000, 100); // a held fsync also holds heartbeats: no election meanwhile
+    const leader = leaderOf(members) as Member;
+    await leader.node.propose(enc({ op: 'put', k: 'a', v: '0' }));
+    const gate = holdFdatasync((p) => p === join(leader.dir, 'raft.db-wal'));
+    try {
+      let answered = false;
+      const proposed = leader.node.propose(enc({ op: 'put', k: 'a', v: '1' })).then(() => (answered = true));
+      const followers = members.filter((m) => m !== leader);
+      const stored = (m: Member): number => {
+        const db = new Database(join(m.dir, 'raft.db'), { readonly: true });
+        try {
+          return (db.prepare('SELECT max(idx) AS i FROM entries').get() as { i: number }).i;
+        } finally {
+          db.close();
+        }
+      };
+      const target = stored(leader) + 1; // the leader's own write is in its WAL, not yet synced
+      await waitFor('both followers stored the entry while the leader\'s fsync is held', () => followers.every((m) => stored(m) >= target), 5_000, 5);
+      assert.equal(gate.held(), 1, 'the leader\'s fsync is still held');
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      assert.equal(answered, false, 'a quorum of followers is not enough: the leader applies and answers after its own fsync');
+      assert.equal(leader.sm.get('a'), '0');
+      gate.release();
+      await proposed;
+      assert.equal(leader.sm.get('a'), '1');
+    } finally {
+      gate.restore();
+    }
+  });
+
+  it('the leader answers an entry committed earlier while the fsync of newer entries runs (it does not wait for them)', async () => {
+    await cluster(3, 10_000, 100); // a held fsync also holds heartbeats: no election meanwhile
+    const leader = leaderOf(members) as Member;
+    await leader.node.propose(enc({ op: 'put', k: 'b', v: '0' }));
+    const gate = holdFdatasync((p) => p === join(leader.dir, 'raft.db-wal'));
+    try {
+      let answeredA = false;
+      let answeredB = false;
+      const a = leader.node.propose(enc({ op: 'put', k: 'b', v: 'A' })).then(() => (answeredA = true));
+      const indexA = hops.get(leader.id)!.filter((h) => h.hop === 'propose').pop()!.index;
+      // Both acknowledgements of A wait at the leader while its fsync of A is held.
+      await waitFor('both followers\' acks of A reached the leader', () => hops.get(leader.id)!.filter((h) => h.hop === 'recv-ack' && h.index >= indexA).length >= 2, 5_000, 5);
+      const b = leader.node.propose(enc({ op: 'put', k: 'c', v: 'B' })).then(() => (answeredB = true));
+      // A's fsync completes; the next Ready commits A and writes B, whose fsync is held.
+      gate.releaseHeld();
+      await waitFor('A is answered', () => answeredA, 5_000, 5);
+      assert.equal(leader.sm.get('b'), 'A');
+      assert.equal(gate.held(), 1, 'B\'s fsync is held');
+      assert.equal(answeredB, false);
+      gate.release();
+      await Promise.all([a, b]);
+      assert.equal(leader.sm.get('c'), 'B');
+    } finally {
+      gate.restore();
+    }
   });
 
   it('a follower rejects proposals and reads with NOT_LEADER carrying the leader address', async () => {

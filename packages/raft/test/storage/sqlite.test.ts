@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStorage, type Entry } from '../../src/index.js';
+import { holdFdatasync } from './fsync-gate.js';
 
 const conf = [{ id: 'a', address: 'x', voter: true }];
 const e = (index: number, term: number, byte = index): Entry => ({ index, term, type: 0, data: new Uint8Array([byte]) });
@@ -80,6 +81,27 @@ describe('SqliteStorage (hard state, log, snapshot metadata in one database)', f
     assert.deepEqual(st.offset, { index: 9, term: 3 });
     assert.equal(st.hardState.commit, 9);
     s.close();
+  });
+
+  it('save resolves only once its WAL is fdatasynced, which does not block the event loop', async () => {
+    const s = new SqliteStorage(join(dir, 'r.db'));
+    s.load(conf);
+    const gate = holdFdatasync((p) => p === join(dir, 'r.db-wal'));
+    try {
+      let durable = false;
+      const saved = s.save({ term: 1, vote: 'a', commit: 0 }, [e(1, 1)]).then(() => (durable = true));
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r)); // the loop turns meanwhile
+      assert.equal(gate.held(), 1, 'one fdatasync of the WAL, held');
+      assert.equal(durable, false, 'not durable before the fdatasync');
+      gate.release();
+      await saved;
+      assert.deepEqual(gate.synced, [join(dir, 'r.db-wal')]);
+      await s.save({ term: 1, vote: 'a', commit: 1 }, []);
+      assert.equal(gate.synced.length, 1, 'a commit-only hard state costs no fsync');
+    } finally {
+      gate.restore();
+      s.close();
+    }
   });
 
   it('group commit: a thousand entries are one transaction', () => {
