@@ -1,5 +1,5 @@
 # Entry points: install, system-deps, proto, build, test (test-unit, test-system), run,
-# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery, bench-put, bench-get), clean.
+# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery, bench-put, bench-get, bench-cli), clean.
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 MOCHA := $(NODE_BIN)/mocha
@@ -7,7 +7,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover bench-put bench-get trace-small nemesis clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover bench-put bench-get bench-cli trace-small nemesis clean
 
 all: build
 
@@ -104,6 +104,13 @@ bench-failover: build
 # BENCH_PROFILE_DIR=D (+ DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") profiles it (scripts/bench/get.ts).
 bench-get: build
 	node scripts/bench/dist/get.js
+
+# The CLI against the library (issue 17): `dfs --version` and a whole `dfs stat` (exec to exit) beside
+# `node -e 0`, medians of BENCH_CLI_RUNS (20) alternating runs, wall and CPU ms; then BENCH_CLI_BYTES
+# (256 MiB; 0 skips) got and put as `dfs get`/`dfs put`, the library in a fresh process and in a warm
+# one, local file to cluster, caches dropped, BENCH_CLI_ROUNDS (2) rounds (packages/cli/DESIGN.md).
+bench-cli: build
+	node scripts/bench/dist/cli.js
 
 # The partition nemesis, long: SEEDS runs of MINUTES each on a cluster of hosts (network
 # namespaces; root only). SEED=S RUN_SECONDS=T replays one run (a failing run prints that command);

@@ -40,6 +40,32 @@ describe('dfs CLI without a cluster', function () {
   });
 });
 
+describe('dfs CLI start-up: each command loads only its own module', function () {
+  it('prints the same help for `dfs X --help` as `dfs help X`, which loads every command', async function () {
+    this.timeout(120_000);
+    for (const cmd of ['stat', 'put', 'admin', 'cluster', 'master', 'fsck', 'trash', 'ls']) {
+      const own = await runDfs([cmd, '--help']);
+      const all = await runDfs(['help', cmd]);
+      assert.equal(own.code, 0, own.stderr);
+      assert.equal(all.code, 0, all.stderr);
+      assert.equal(own.stdout, all.stdout, `dfs ${cmd} --help`);
+      assert.match(own.stdout, new RegExp(`^Usage: dfs ${cmd} `));
+    }
+    const sub = await runDfs(['admin', 'ca', '--help']);
+    assert.equal(sub.code, 0, sub.stderr);
+    assert.match(sub.stdout, /^Usage: dfs admin ca /);
+  });
+
+  it('still gives usage errors their exit code 2 and one line, without a stack', async function () {
+    for (const args of [['stat'], ['stat', '/x', '--bogus'], ['admin', 'nosuch'], ['nosuch']]) {
+      const run = await runDfs(args);
+      assert.equal(run.code, 2, `dfs ${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /^error: /, `dfs ${args.join(' ')}`);
+      assert.ok(!run.stderr.includes('    at '), `no stack trace: ${run.stderr}`);
+    }
+  });
+});
+
 describe('dfs CLI against a real cluster', function () {
   let cluster: TestCluster;
   let work: string;
@@ -122,6 +148,19 @@ describe('dfs CLI against a real cluster', function () {
       child.on('close', () => resolve(Buffer.concat(parts)));
     });
     assert.ok(out.equals(payload));
+  });
+
+  it('ends quietly with exit 0 when the reader closes its stdout early (dfs cat | head -c 1)', async function () {
+    assert.equal((await cluster.dfs(['put', '-', '/cli/epipe.bin', '-q'], { input: randomBytes(4 * 1024 * 1024) })).code, 0);
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [DFS_BIN, 'cat', '/cli/epipe.bin'], { env: { ...process.env, ...cluster.env } });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('close', (c) => resolve({ code: c, stderr: err }));
+    });
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
   });
 
   it('gives each error its documented exit code and one line', async function () {

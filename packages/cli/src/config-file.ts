@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command, Option } from 'commander';
-import { parseDocument } from 'yaml';
-import { DfsError, ErrorCode, parseDuration, parseSize, splitHostPort } from '@dfs/proto';
+import { loadProto, loadYaml } from './lazy.js';
 
 /*
  * The config file (`--config FILE` or DFS_CONFIG): YAML with one section per kind of
@@ -80,6 +79,7 @@ function asFlagValue(v: unknown, where: string, errors: string[]): string | bool
 
 /** Checks one value by what its flag takes (the placeholder in its help: <host:port>, <bytes>, <duration>, <n>). */
 function checkValue(opt: Option, value: string | boolean, where: string, errors: string[]): void {
+  const { parseDuration, parseSize, splitHostPort } = loadProto();
   const wantsValue = opt.required || opt.optional;
   if (!wantsValue) {
     if (typeof value !== 'boolean') errors.push(`${where}: is a switch, expected true or false`);
@@ -121,6 +121,7 @@ export interface LoadedConfig {
  * all at once as one INVALID_ARGUMENT.
  */
 export function loadConfig(path: string, program: Command): LoadedConfig {
+  const { DfsError, ErrorCode } = loadProto();
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -128,7 +129,7 @@ export function loadConfig(path: string, program: Command): LoadedConfig {
     throw new DfsError(ErrorCode.INVALID_ARGUMENT, `config ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   const errors: string[] = [];
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const doc = loadYaml().parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   for (const e of doc.errors) errors.push(`${path}:${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`);
   const root: unknown = errors.length ? {} : doc.toJS() ?? {};
   const sections = new Map<Section, Map<string, string | boolean>>(SECTIONS.map((s) => [s, new Map()]));

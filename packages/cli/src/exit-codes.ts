@@ -1,4 +1,5 @@
-import { ErrorCode, type DfsError } from '@dfs/proto';
+import type { DfsError } from '@dfs/proto';
+import { loadProto } from './lazy.js';
 
 /** Exit codes, documented in `dfs help exit-codes`. */
 export const EXIT = {
@@ -23,6 +24,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   7  quota exceeded (a directory's name or space quota; see dfs count -q)`;
 
 export function exitCodeFor(err: DfsError): number {
+  const { ErrorCode } = loadProto();
   switch (err.code) {
     case ErrorCode.NOT_FOUND:
     case ErrorCode.UNKNOWN_CHUNK:

@@ -1,39 +1,25 @@
 import { Command, CommanderError } from 'commander';
-import { toDfsError } from '@dfs/proto';
-import { registerSnapshotCommands } from './commands/snapshot.js';
-import { registerAdminCommands } from './commands/admin.js';
-import { registerCertificateCommands } from './commands/certificates.js';
-import { registerClusterCommands } from './commands/cluster.js';
-import { registerDaemonCommands } from './commands/daemons.js';
-import { registerDataCommands } from './commands/data.js';
-import { registerHealingCommands } from './commands/healing.js';
-import { registerNamespaceCommands } from './commands/namespace.js';
-import { registerUsageCommands } from './commands/usage.js';
-import { registerMountCommands } from './commands/mount.js';
-import { registerUserAdminCommands, registerUserCommands } from './commands/users.js';
+import { COMMAND_GROUPS, commandNameOf, groupsFor } from './command-table.js';
 import { closeClient } from './context.js';
 import { applyConfig, configPathFrom, loadConfig } from './config-file.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeFor } from './exit-codes.js';
+import { loadProto } from './lazy.js';
 import { dfsVersion } from './package-root.js';
 
-function buildProgram(): Command {
+/** The program for this command line (`args`: argv without node and the script). */
+function buildProgram(args: readonly string[], configPath: string | undefined): Command {
   const program = new Command('dfs')
     .description('dfs: a distributed file system. Masters come from --masters, DFS_MASTERS, ~/.config/dfs/config.json or ./.dfs-data/cluster.json.')
     .version(`dfs ${dfsVersion()}`, '-V, --version', 'print the dfs version and exit')
     .exitOverride()
     .showHelpAfterError('(run `dfs help` or `dfs COMMAND --help`)');
-  registerDataCommands(program);
-  registerNamespaceCommands(program);
-  registerUsageCommands(program);
-  registerMountCommands(program);
-  registerUserCommands(program);
-  registerAdminCommands(program);
-  registerSnapshotCommands(program);
-  registerUserAdminCommands(program.commands.find((c) => c.name() === 'admin')!);
-  registerCertificateCommands(program);
-  registerHealingCommands(program);
-  registerClusterCommands(program);
-  registerDaemonCommands(program);
+  // Only the named command's module when the command line names one (`dfs stat` loads neither
+  // the daemons nor the certificate tools); none for a bare --version; every module for help,
+  // a config file (its keys are checked against every command's flags) or an unknown name.
+  const name = commandNameOf(args);
+  const versionOnly = name === undefined && (args.includes('--version') || args.includes('-V'));
+  const groups = configPath !== undefined ? COMMAND_GROUPS : versionOnly ? [] : groupsFor(name);
+  for (const group of groups) group.register(program);
   program.option('--config <file>', 'YAML config file with any command\'s flags (default: DFS_CONFIG); flags and DFS_* variables override it');
   program
     .command('config')
@@ -64,11 +50,18 @@ function buildProgram(): Command {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  // A reader that closes the pipe early (`dfs ls / | head -1`) ends the command quietly, as
+  // `ls | head -1` ends ls: it was an unhandled EPIPE with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(EXIT.OK);
+  });
+  const args = argv.slice(2);
+  // `dfs config check` reads its file itself: a broken DFS_CONFIG must not stop it.
+  const configPath = args[0] === 'config' ? undefined : configPathFrom(args);
+  const program = buildProgram(args, configPath);
   try {
     // Before parsing, so values come out as flag > DFS_* variable > file > default.
-    // `dfs config check` reads its file itself: a broken DFS_CONFIG must not stop it.
-    const configPath = argv[2] === 'config' ? undefined : configPathFrom(argv.slice(2));
     applyConfig(program, configPath ? loadConfig(configPath, program) : undefined);
     await program.parseAsync(argv);
   } catch (err) {
@@ -77,7 +70,7 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
       return;
     }
-    const dfsErr = toDfsError(err);
+    const dfsErr = loadProto().toDfsError(err);
     process.stderr.write(`dfs: ${dfsErr.message}\n`);
     if (process.env.DFS_DEBUG) process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = exitCodeFor(dfsErr);

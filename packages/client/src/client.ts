@@ -38,6 +38,8 @@ import { chunkserverPool, delay, type ChunkserverPool } from './rpc.js';
 export interface DfsClientOptions {
   /** Master gRPC addresses (host:port). */
   masters: string[];
+  /** A master an earlier process found leading (one of `masters`), asked first: see MasterPoolOptions. */
+  leaderHint?: string;
   /**
    * Mutual TLS from a credentials directory (ca.crt, tls.crt, tls.key), or plaintext for an
    * --insecure cluster. Default: found like the masters (DFS_TLS_DIR, the config file, the
@@ -212,7 +214,7 @@ export class DfsClient {
   readonly security: Security;
   private readonly readPolicy: ReadPolicy;
   readonly clientId: string;
-  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads' | 'token' | 'umask' | 'inlineSmallFiles'>> & {
+  private readonly opts: Required<Omit<DfsClientOptions, 'readPolicy' | 'clientId' | 'masters' | 'leaderHint' | 'security' | 'minReplicas' | 'parallelChunks' | 'parallelReads' | 'followerReads' | 'token' | 'umask' | 'inlineSmallFiles'>> & {
     parallelChunks?: number;
     parallelReads?: number;
   };
@@ -234,6 +236,7 @@ export class DfsClient {
       callTimeoutMs: this.opts.callTimeoutMs,
       retryWindowMs: this.opts.retryWindowMs,
       ...(options.token ? { token: options.token } : {}),
+      ...(options.leaderHint ? { leaderHint: options.leaderHint } : {}),
     });
     this.chunkservers = chunkserverPool(this.security);
     this.followerReads = options.followerReads ? new FollowerReads(this.masters, this.opts.callTimeoutMs) : undefined;

@@ -12,6 +12,14 @@ export interface MasterPoolOptions {
   retryWindowMs: number;
   /** Bearer token presented on every call (who the masters think we are). */
   token?: string;
+  /**
+   * A master an earlier process found leading (the CLI keeps it between runs), used as if this
+   * pool had found it: the first call goes to it alone instead of asking every master who leads
+   * (a TLS handshake each). Only its own answer counts: a follower's redirect is followed, a
+   * refused connection starts the search at once, a silent master is rechecked after
+   * RECHECK_AFTER_MS. Ignored unless it is one of `masters`.
+   */
+  leaderHint?: string;
 }
 
 /** How long a call to the believed leader runs before the pool checks, in parallel, that it still leads. */
@@ -55,6 +63,7 @@ export class MasterPool {
       throw new DfsError(ErrorCode.INVALID_ARGUMENT, 'no masters configured (use --masters or DFS_MASTERS)');
     }
     this.addresses = [...options.masters];
+    if (options.leaderHint && this.addresses.includes(options.leaderHint)) this.leaderHint = options.leaderHint;
   }
 
   get masters(): readonly string[] {

@@ -17,6 +17,7 @@ interface FakeMaster {
   server: Server;
   address: string;
   calls: () => number;
+  whoLeadsCalls: () => number;
   set(b: Behaviour, term?: number): void;
 }
 
@@ -26,6 +27,7 @@ interface FakeMaster {
  */
 async function fakeMaster(initial: Behaviour, redirect: () => string, initialTerm = 1): Promise<FakeMaster> {
   let calls = 0;
+  let whoLeadsCalls = 0;
   let behaviour = initial;
   let term = initialTerm;
   const server = new Server(serverOptions());
@@ -37,6 +39,7 @@ async function fakeMaster(initial: Behaviour, redirect: () => string, initialTer
       cb(null, ClusterStatusResponse.fromPartial({ leaderId: `leader@${term}` }));
     },
     whoLeads: (_call: unknown, cb: sendUnaryData<WhoLeadsResponse>) => {
+      whoLeadsCalls++;
       if (behaviour === 'hang') return;
       cb(null, WhoLeadsResponse.fromPartial({ isLeader: behaviour === 'leader', term, leaderAddress: behaviour === 'follower' ? redirect() : '' }));
     },
@@ -49,6 +52,7 @@ async function fakeMaster(initial: Behaviour, redirect: () => string, initialTer
     server,
     address: `127.0.0.1:${port}`,
     calls: () => calls,
+    whoLeadsCalls: () => whoLeadsCalls,
     set: (b, t) => {
       behaviour = b;
       if (t !== undefined) term = t;
@@ -78,6 +82,58 @@ describe('MasterPool', () => {
       assert.equal(pool.leader, leader.address);
     } finally {
       pool.close();
+    }
+  });
+
+  it('asks a leader hint from an earlier process first and alone, and only its own answer counts', async () => {
+    let leaderAddr = '';
+    const follower = await fakeMaster('follower', () => leaderAddr);
+    const other = await fakeMaster('follower', () => leaderAddr);
+    const leader = await fakeMaster('leader', () => leaderAddr);
+    leaderAddr = leader.address;
+    servers.push(follower.server, other.server, leader.server);
+    const masters = [follower.address, other.address, leader.address];
+    const whoLeads = (): number => follower.whoLeadsCalls() + other.whoLeadsCalls() + leader.whoLeadsCalls();
+
+    // Right: one call, to the leader; nobody is asked who leads.
+    const right = new MasterPool({ security: INSECURE, masters, callTimeoutMs: 1000, retryWindowMs: 5000, leaderHint: leader.address });
+    try {
+      assert.equal((await right.call((c) => c.clusterStatus, {})).leaderId, 'leader@1');
+      assert.equal(whoLeads(), 0);
+      assert.equal(follower.calls() + other.calls(), 0);
+    } finally {
+      right.close();
+    }
+
+    // Stale (a follower now): its redirect is followed, still without asking everyone.
+    const stale = new MasterPool({ security: INSECURE, masters, callTimeoutMs: 1000, retryWindowMs: 5000, leaderHint: follower.address });
+    try {
+      assert.equal((await stale.call((c) => c.clusterStatus, {})).leaderId, 'leader@1');
+      assert.equal(stale.leader, leader.address);
+      assert.equal(follower.calls(), 1);
+      assert.equal(other.calls(), 0);
+    } finally {
+      stale.close();
+    }
+
+    // Silent (a cut-off host): rechecked like a remembered leader, well before the call's deadline.
+    follower.set('hang');
+    const silent = new MasterPool({ security: INSECURE, masters, callTimeoutMs: 10_000, retryWindowMs: 20_000, leaderHint: follower.address });
+    try {
+      const started = Date.now();
+      assert.equal((await silent.call((c) => c.clusterStatus, {})).leaderId, 'leader@1');
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    } finally {
+      silent.close();
+    }
+
+    // Not one of the masters: ignored.
+    const foreign = new MasterPool({ security: INSECURE, masters: [leader.address], callTimeoutMs: 1000, retryWindowMs: 5000, leaderHint: '127.0.0.1:1' });
+    try {
+      assert.equal(foreign.leader, undefined);
+      assert.equal((await foreign.call((c) => c.clusterStatus, {})).leaderId, 'leader@1');
+    } finally {
+      foreign.close();
     }
   });
 
