@@ -23,7 +23,7 @@ describe('the leader hint kept between dfs commands', function () {
     // A file naming an address outside the list (edited, or another cluster's) gives no hint.
     const file = join(dir, 'dfs', 'leaders.json');
     const all = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-    all[Object.keys(all)[0]!] = '10.0.0.1:7001';
+    all[Object.keys(all)[0]!] = '127.0.0.9:7001';
     writeFileSync(file, JSON.stringify(all));
     assert.equal(readLeaderHint(masters, env), undefined);
   });

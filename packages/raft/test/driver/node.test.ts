@@ -112,7 +112,7 @@ describe('RaftNode over gRPC and SQLite', function () {
     assert.ok(members.every((m) => m.sm.get('x') === leader.sm.get('x')));
   });
 
-  it('the leader\'s AppendEntries reach the followers while its own fsync runs, and it answers only after that fsync (thesis 10.2.1)', async () => {
+  it('the leader\'s AppendEntries reach the followers while its own fsync runs, and it answers only after that fsync (Raft thesis: the leader writes to disk in parallel with replication)', async () => {
     await cluster(3, 10_000, 100); // a held fsync also holds heartbeats: no election meanwhile
     const leader = leaderOf(members) as Member;
     await leader.node.propose(enc({ op: 'put', k: 'a', v: '0' }));
