@@ -254,9 +254,10 @@ export class Master {
    * barrier waits for that), its state may not yet know a chunk the old leader allocated,
    * whose replicas the chunkservers already hold: it deletes nothing until then, or it would
    * take them for garbage (HDFS postpones "blocks from the future" on failover for the same reason).
+   * One object per attempt: set while the barrier is pending, `done` once it resolved; a
+   * barrier that resolves after leadership moved on finds another object (or none) here.
    */
-  private caughtUp = false;
-  private leaderEpoch = 0;
+  private catchUpState: { done: boolean } | undefined;
 
   /**
    * Deleting a replica cannot be undone, so it is ordered only from a view no other leader
@@ -266,22 +267,21 @@ export class Master {
    * chunkservers also refuse orders of a lower term than one they obeyed (master-link).
    */
   private mayDelete(): boolean {
-    return this.leader && this.caughtUp && !this.safeMode.isActive() && this.log.holdsLease();
+    return this.leader && this.catchUpState?.done === true && !this.safeMode.isActive() && this.log.holdsLease();
   }
-  private catchingUp = false;
 
   private catchUp(): void {
-    this.caughtUp = false;
-    const epoch = ++this.leaderEpoch;
-    this.catchingUp = true;
+    const attempt = { done: false };
+    this.catchUpState = attempt;
     this.log.readBarrier().then(
       () => {
-        if (epoch === this.leaderEpoch && this.leader) this.caughtUp = true;
+        if (this.catchUpState === attempt) attempt.done = true;
       },
-      () => undefined, // lost leadership, or shutting down; tick() tries again while leading
-    ).finally(() => {
-      if (epoch === this.leaderEpoch) this.catchingUp = false;
-    });
+      () => {
+        // Lost leadership, or shutting down; tick() tries again while leading.
+        if (this.catchUpState === attempt) this.catchUpState = undefined;
+      },
+    );
   }
 
   /**
@@ -314,7 +314,7 @@ export class Master {
   private stepDown(): void {
     this.chunkLeases.clear();
     this.leader = false;
-    this.caughtUp = false;
+    this.catchUpState = undefined;
     this.replication.clearCommands();
     this.operations?.clear();
     this.logger.info('no longer leader: commands and leases dropped; the registry is kept as a follower view');
@@ -947,7 +947,7 @@ export class Master {
     this.operations.noteCapacity(node);
     // A finished copy frees a throttle slot: hand out the next one now rather than a tick later.
     if (!this.safeMode.isActive() && this.replication.queueLength() > 0) this.replication.plan(this.clock.now());
-    const { deleteHandles, replicate } = this.replication.takeCommands(node.id, this.mayDelete());
+    const { deleteHandles, replicate } = this.replication.takeCommands(node.id);
     if (replicate.length > 0) await this.ensureChunkKey();
     // Each copy carries a token for the source's ReadChunk and ChunkInfo, naming source and target.
     const now = this.clock.now();
@@ -1014,7 +1014,7 @@ export class Master {
         this.operations.tick(now);
         return;
       }
-      if (!this.caughtUp && !this.catchingUp) this.catchUp();
+      if (!this.catchUpState) this.catchUp();
       await this.nameCluster();
       // Tokens are needed in safe mode too (reads): the key ring comes first.
       await this.rotateChunkKeys(now);
