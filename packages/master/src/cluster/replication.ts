@@ -357,12 +357,13 @@ export class ReplicationMonitor {
 
   /**
    * What to hand a chunkserver in its heartbeat response (drains its queues). Deletions stay
-   * queued unless `withDeletes` (the leader may still order them now: see Master.mayDelete).
+   * queued while they are not allowed: one planned earlier may no longer be ours to order
+   * (a leader stalled past its lease: see Master.mayDelete).
    */
-  takeCommands(nodeId: string, withDeletes = true): { deleteHandles: number[]; replicate: ReplicateCommand[] } {
+  takeCommands(nodeId: string): { deleteHandles: number[]; replicate: ReplicateCommand[] } {
     const replicate = this.pendingCopies.get(nodeId) ?? [];
     this.pendingCopies.delete(nodeId);
-    const deletes = withDeletes ? this.pendingDeletes.get(nodeId) : undefined;
+    const deletes = this.deletionsAllowed() ? this.pendingDeletes.get(nodeId) : undefined;
     const deleteHandles: number[] = [];
     if (deletes) {
       for (const h of deletes) {
