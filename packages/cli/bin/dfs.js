@@ -31,17 +31,17 @@ function bundleIsFresh() {
 }
 
 /**
- * The command word (`dfs --config F stat /x` -> "stat"), which names the code cache. Each
- * command keeps its own: a cache holds the functions compiled by the run that wrote it, so
- * one written by `dfs --version` or `dfs cluster up` left `dfs stat` compiling grpc-js and
- * TLS set-up on every run (~50 ms more CPU here than with a cache written by a stat).
+ * The name of the code cache: the command word (`dfs --config F stat /x` -> "stat", found by
+ * the CLI's own commandNameOf). Each command keeps its own cache: a cache holds the functions
+ * compiled by the run that wrote it, so one written by `dfs --version` or `dfs cluster up`
+ * left `dfs stat` compiling grpc-js and TLS set-up on every run (~50 ms more CPU here than
+ * with a cache written by a stat).
  */
-function commandKey(args) {
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--config') i++;
-    else if (!args[i].startsWith('-')) return /^[a-z]{1,20}$/.test(args[i]) ? args[i] : 'other';
-  }
-  return 'none';
+function cacheKey(args) {
+  const { commandNameOf } = require('../dist/src/command-table.js');
+  const name = commandNameOf(args);
+  if (name === undefined) return 'none';
+  return /^[a-z]{1,20}$/.test(name) ? name : 'other';
 }
 
 /**
@@ -52,7 +52,7 @@ function commandKey(args) {
 function runBundle() {
   const vm = require('node:vm');
   const Module = require('node:module');
-  const cacheFile = `${bundle}.${commandKey(process.argv.slice(2))}.v8cache`;
+  const cacheFile = `${bundle}.${cacheKey(process.argv.slice(2))}.v8cache`;
   let cachedData;
   try {
     cachedData = fs.readFileSync(cacheFile);
