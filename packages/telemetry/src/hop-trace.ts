@@ -36,4 +36,4 @@ if (dir) {
 export const markHop: HopMark = dir ? (hop, key = 0) => void lines.push(`${hop} ${key} ${process.hrtime.bigint()}\n`) : () => undefined;
 
 /** Whether hops are being recorded (callers skip building keys when not). */
-export const hopTraceOn: boolean = dir !== undefined && dir !== '';
+export const hopTraceOn = Boolean(dir);

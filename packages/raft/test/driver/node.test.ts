@@ -101,6 +101,18 @@ describe('RaftNode over gRPC and SQLite', function () {
     return peers;
   }
 
+  /**
+   * A 3-member cluster whose leader has committed `key` = '0', with every later fdatasync of
+   * the leader's WAL held by the returned gate. Long election timeouts: a held fsync also
+   * holds heartbeats, and no election may start meanwhile.
+   */
+  async function leaderWithHeldWalSync(key: string): Promise<{ leader: Member; gate: ReturnType<typeof holdFdatasync> }> {
+    await cluster(3, 10_000, 100);
+    const leader = leaderOf(members) as Member;
+    await leader.node.propose(enc({ op: 'put', k: key, v: '0' }));
+    return { leader, gate: holdFdatasync((p) => p === join(leader.dir, 'raft.db-wal')) };
+  }
+
   it('elects a leader, commits proposals on every member and returns apply results to the proposer', async () => {
     await cluster(3);
     const leader = leaderOf(members) as Member;
@@ -113,10 +125,7 @@ describe('RaftNode over gRPC and SQLite', function () {
   });
 
   it('the leader\'s AppendEntries reach the followers while its own fsync runs, and it answers only after that fsync (Raft thesis: the leader writes to disk in parallel with replication)', async () => {
-    await cluster(3, 10_000, 100); // a held fsync also holds heartbeats: no election meanwhile
-    const leader = leaderOf(members) as Member;
-    await leader.node.propose(enc({ op: 'put', k: 'a', v: '0' }));
-    const gate = holdFdatasync((p) => p === join(leader.dir, 'raft.db-wal'));
+    const { leader, gate } = await leaderWithHeldWalSync('a');
     try {
       let answered = false;
       const proposed = leader.node.propose(enc({ op: 'put', k: 'a', v: '1' })).then(() => (answered = true));
@@ -144,10 +153,7 @@ describe('RaftNode over gRPC and SQLite', function () {
   });
 
   it('the leader answers an entry committed earlier while the fsync of newer entries runs (it does not wait for them)', async () => {
-    await cluster(3, 10_000, 100); // a held fsync also holds heartbeats: no election meanwhile
-    const leader = leaderOf(members) as Member;
-    await leader.node.propose(enc({ op: 'put', k: 'b', v: '0' }));
-    const gate = holdFdatasync((p) => p === join(leader.dir, 'raft.db-wal'));
+    const { leader, gate } = await leaderWithHeldWalSync('b');
     try {
       let answeredA = false;
       let answeredB = false;
