@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { S_IFDIR, S_IFREG } from '../src/fs/attrs.js';
 import { errnoName } from '../src/fs/errno.js';
 import type { DfsFileSystem } from '../src/fs/filesystem.js';
@@ -28,6 +29,35 @@ describe('DfsFileSystem', () => {
       assert.equal(backend.bytes('/a.txt')?.toString(), 'hello');
       await h.fs.release(fd);
       assert.equal((await h.fs.getattr('/a.txt')).size, 5);
+    });
+
+    it('a small file stays in memory: no spool file, and its commit hands the bytes over (one inline put)', async () => {
+      const data = randomBytes(1024);
+      const fd = await h.fs.create('/small', 0o644);
+      await writeAll(h.fs, fd, data);
+      assert.deepEqual(readdirSync(h.spoolDir), [], 'no local file for a 1 KiB spool');
+      assert.deepEqual(await readAll(h.fs, fd, 2048), data);
+      await h.fs.release(fd);
+      assert.equal(backend.calls.bufferPuts, 1);
+      assert.deepEqual(backend.bytes('/small'), data);
+    });
+
+    it('a spool that outgrows memory moves to a local file with its holes and truncates intact', async () => {
+      await h.cleanup();
+      h = makeFs(backend, { spoolMemoryBytes: 16 });
+      const fd = await h.fs.create('/grow', 0o644);
+      await writeAll(h.fs, fd, Buffer.from('abcdef'), 0);
+      await h.fs.ftruncate(fd, 2); // drops 'cdef': a later grow reads zeros there
+      await writeAll(h.fs, fd, Buffer.from('xy'), 10);
+      assert.deepEqual(readdirSync(h.spoolDir), []);
+      await writeAll(h.fs, fd, Buffer.from('12345678'), 20); // 28 bytes > 16: spills
+      assert.equal(readdirSync(h.spoolDir).length, 1);
+      const want = Buffer.concat([Buffer.from('ab'), Buffer.alloc(8), Buffer.from('xy'), Buffer.alloc(8), Buffer.from('12345678')]);
+      assert.deepEqual(await readAll(h.fs, fd, 64), want);
+      await h.fs.release(fd);
+      assert.equal(backend.calls.bufferPuts, 0, 'a large spool is uploaded from its file');
+      assert.deepEqual(backend.bytes('/grow'), want);
+      assert.deepEqual(readdirSync(h.spoolDir), [], 'the spool file goes at release');
     });
 
     it('an empty created file is committed on close (touch)', async () => {
@@ -123,7 +153,19 @@ describe('DfsFileSystem', () => {
   describe('write-behind', () => {
     beforeEach(async () => {
       await h.cleanup();
+      // Streams start past the in-memory spool (inline-sized files never stream); 4 bytes here.
+      h = makeFs(backend, { writeBehind: true, spoolMemoryBytes: 4 });
+    });
+
+    it('a file that stays within the in-memory spool is not streamed: one inline-sized put at close', async () => {
+      await h.cleanup();
       h = makeFs(backend, { writeBehind: true });
+      const fd = await h.fs.create('/tiny', 0o644);
+      for (let pos = 0; pos < 1024; pos += 256) await writeAll(h.fs, fd, Buffer.alloc(256, pos / 256), pos);
+      await h.fs.release(fd);
+      assert.equal(backend.calls.streamedPuts, 0);
+      assert.equal(backend.calls.bufferPuts, 1);
+      assert.equal(backend.bytes('/tiny')?.length, 1024);
     });
 
     it('streams a new file written sequentially; it appears only at close', async () => {

@@ -45,4 +45,22 @@ describe('fsx on the adapter', () => {
       }
     });
   }
+
+  // A file around the in-memory spool limit: spools move to a local file and back (a reopen refills one) often.
+  for (const seed of [7, 77]) {
+    it(`seed ${seed}: 400 random operations around a 16 KiB in-memory spool, zero mismatches`, async () => {
+      const backend = new MemoryBackend();
+      const h = makeFs(backend, { blockSize: 16 * 1024, readaheadMax: 64 * 1024, cacheBytes: 128 * 1024, spoolMemoryBytes: 16 * 1024 });
+      try {
+        const fd = await h.fs.create('/fsx', 0o644);
+        await h.fs.release(fd);
+        const target = adapterTarget(h.fs, '/fsx');
+        const result = await runFsx(seed, target, { ops: 400, maxFileSize: 40 * 1024, maxOpSize: 8 * 1024 });
+        await target.close();
+        assert.equal(result.mismatches, 0, result.reports.join('\n'));
+      } finally {
+        await h.cleanup();
+      }
+    });
+  }
 });

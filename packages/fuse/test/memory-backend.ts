@@ -20,7 +20,7 @@ export class MemoryBackend implements FsBackend {
   private nextInode = 2;
   private tick = 1_700_000_000_000;
   unavailable = false;
-  readonly calls = { tryStat: 0, list: 0, readChunks: 0, put: 0, streamedPuts: 0, bytesRead: 0 };
+  readonly calls = { tryStat: 0, list: 0, readChunks: 0, put: 0, streamedPuts: 0, bufferPuts: 0, bytesRead: 0 };
   /** A streamed put fails once it has received more than this many bytes (fault injection). */
   failStreamsAfterBytes = Infinity;
   /** Size of the pieces readChunks yields (small, to exercise reassembly). */
@@ -132,12 +132,15 @@ export class MemoryBackend implements FsBackend {
     for (const [k, node] of moved) this.nodes.set(d + k.slice(s.length), node);
   }
 
-  async put(source: string | NodeJS.ReadableStream, remote: string, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus> {
+  async put(source: string | NodeJS.ReadableStream | Uint8Array, remote: string, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus> {
     this.check();
     this.calls.put++;
     const p = normalizePath(remote);
     let data: Buffer;
-    if (typeof source === 'string') {
+    if (source instanceof Uint8Array) {
+      this.calls.bufferPuts++;
+      data = Buffer.from(source); // a copy: the caller's buffer is its spool
+    } else if (typeof source === 'string') {
       data = await readFile(source);
     } else {
       this.calls.streamedPuts++;

@@ -28,8 +28,8 @@ export interface FsBackend {
   mkdir(path: string, opts: { parents?: boolean; mode?: number }): Promise<unknown>;
   rm(path: string, opts: { recursive?: boolean; skipTrash?: boolean }): Promise<void>;
   mv(src: string, dst: string, opts: { overwrite?: boolean }): Promise<void>;
-  /** Uploads a local file or a stream; the remote file appears whole when this resolves. */
-  put(source: string | NodeJS.ReadableStream, remote: string, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus>;
+  /** Uploads a local file, a stream or bytes; the remote file appears whole when this resolves. */
+  put(source: string | NodeJS.ReadableStream | Uint8Array, remote: string, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus>;
   /** Bytes [start, end] of a file (end inclusive), in order. */
   readChunks(path: string, opts: { start?: number; end?: number }): AsyncIterable<Buffer>;
   clusterStatus(): Promise<{ chunkservers: NodeCapacity[] }>;

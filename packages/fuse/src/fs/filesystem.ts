@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { DfsError, ErrorCode, FileType, type FileStatus, isSameOrDescendant, parentPath } from '@dfs/proto';
+import { DfsError, ErrorCode, FileType, MAX_INLINE_BYTES, type FileStatus, isSameOrDescendant, parentPath } from '@dfs/proto';
 import { AttrOverlay } from './attr-overlay.js';
 import { attrFromOpenFile, attrFromStatus, isDirectory, S_IFREG, typeOfMode, type Attr, type Owner } from './attrs.js';
 import type { FsBackend } from './backend.js';
@@ -40,6 +40,11 @@ export interface FileSystemOptions {
    * it look a path up again when its cached size is out of date (kernel-view.ts).
    */
   kernelCaches?: boolean;
+  /**
+   * A spool stays in memory up to this many bytes (default: the client's inline-file limit,
+   * so a small file's commit is one inline CreateFile and touches no local file).
+   */
+  spoolMemoryBytes?: number;
   owner?: Owner;
   /** Maps dfs owner/group names to local ids and back (identity-map.ts); absent = all the mounter's. */
   identity?: IdentityMap;
@@ -93,7 +98,7 @@ export class DfsFileSystem {
     private readonly opts: FileSystemOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.writeBehind = new WriteBehind(backend, opts.writeBehind ?? false);
+    this.writeBehind = new WriteBehind(backend, opts.writeBehind ?? false, opts.spoolMemoryBytes ?? MAX_INLINE_BYTES);
     this.paths = new PathMap(opts.remoteRoot);
     this.owner = opts.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     this.meta = new MetaCache({ attrTtlMs: opts.attrTtlMs ?? FS_DEFAULTS.attrTtlMs, dirTtlMs: opts.dirTtlMs ?? FS_DEFAULTS.dirTtlMs, now: this.now });
@@ -388,7 +393,8 @@ export class DfsFileSystem {
   // ---- files ----
 
   private newOpenFile(path: string, base: FileVersion | null, mode: number): OpenFile {
-    const file = new OpenFile(path, base, mode, this.now(), this.opts.spoolDir, (spool, version, bytes) => this.fillSpool(spool, version, bytes));
+    const fill = (spool: Spool, version: FileVersion, bytes: number): Promise<void> => this.fillSpool(spool, version, bytes);
+    const file = new OpenFile(path, base, mode, this.now(), this.opts.spoolDir, fill, this.opts.spoolMemoryBytes ?? MAX_INLINE_BYTES);
     this.files.add(file);
     return file;
   }
@@ -444,7 +450,7 @@ export class DfsFileSystem {
   async write(fd: number, data: Buffer, len: number, pos: number): Promise<number> {
     const file = this.files.handle(fd).file;
     const spool = await file.ensureSpool(Number.MAX_SAFE_INTEGER);
-    this.writeBehind.beforeWrite(file, spool, pos, this.remote(file.path));
+    this.writeBehind.beforeWrite(file, spool, pos, len, this.remote(file.path));
     await spool.write(data, len, pos);
     this.writeBehind.afterWrite(file, pos + len);
     file.touch(this.now());
@@ -478,7 +484,7 @@ export class DfsFileSystem {
   private async truncateFile(file: OpenFile, size: number): Promise<void> {
     if (size < 0) throw new FsError('EINVAL', `negative size ${size}`);
     const spool = await file.ensureSpool(size);
-    if (file.upload && size !== spool.size) file.stopUpload();
+    if (size !== spool.size) file.stopUpload();
     await spool.truncate(size);
     file.touch(this.now());
     this.overlay.clearMtime(file.path);
@@ -517,7 +523,7 @@ export class DfsFileSystem {
       const gen = file.dirtyGen;
       const path = file.path;
       const remote = this.remote(path);
-      const status = (await this.writeBehind.finish(file, spool, remote)) ?? (await this.backend.put(spool.path, remote, { overwrite: true, mode: file.mode }));
+      const status = (await this.writeBehind.finish(file, spool, remote)) ?? (await this.backend.put(spool.source, remote, { overwrite: true, mode: file.mode }));
       file.committedGen = gen;
       file.base = versionOf(remote, status);
       this.kernel.told(path, status.size); // the kernel saw the writes that made this size
@@ -549,7 +555,7 @@ export class DfsFileSystem {
     const left: Array<{ path: string; spool: string | undefined }> = [];
     for (const file of files) {
       if (!file.dirty || file.orphan) continue;
-      left.push({ path: file.path, spool: (await file.currentSpool().catch(() => undefined))?.path });
+      left.push({ path: file.path, spool: await (await file.currentSpool().catch(() => undefined))?.persist().catch(() => undefined) });
     }
     return left;
   }

@@ -20,8 +20,11 @@ export class OpenFile {
   orphan = false;
   /** The write-behind upload of a file written sequentially from empty, while it lasts. */
   upload: StreamingUpload | undefined;
-  /** Write-behind is tried once per open file (a later rewrite uploads the whole spool). */
-  uploadTried = false;
+  /**
+   * Written only by appends since it was empty (undefined: not written yet). Write-behind
+   * streams only such a file, and once this turns false never again for this open file.
+   */
+  streamable: boolean | undefined;
   private spool: Spool | undefined;
   private spooling: Promise<Spool> | undefined;
   private chain: Promise<unknown> = Promise.resolve();
@@ -37,6 +40,8 @@ export class OpenFile {
     public mtimeMs: number,
     private readonly spoolDir: string,
     private readonly fill: SpoolFiller,
+    /** A spool stays in memory up to this size (spool.ts). */
+    private readonly spoolMemoryBytes = 0,
   ) {}
 
   get dirty(): boolean {
@@ -59,7 +64,7 @@ export class OpenFile {
   ensureSpool(keep: number): Promise<Spool> {
     if (this.spool) return Promise.resolve(this.spool);
     this.spooling ??= (async () => {
-      const spool = await Spool.create(this.spoolDir);
+      const spool = await Spool.create(this.spoolDir, this.spoolMemoryBytes);
       try {
         const bytes = this.base ? Math.min(keep, this.base.size) : 0;
         if (bytes > 0) await this.fill(spool, this.base!, bytes);
@@ -89,6 +94,7 @@ export class OpenFile {
 
   /** Stops write-behind (a non-sequential change); the commit will upload the whole spool. */
   stopUpload(): void {
+    this.streamable = false;
     this.upload?.abort();
     this.upload = undefined;
   }

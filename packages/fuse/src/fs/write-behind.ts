@@ -9,14 +9,21 @@ export class WriteBehind {
   constructor(
     private readonly backend: FsBackend,
     private readonly enabled: boolean,
+    /**
+     * A file no larger than this may still end up inline (one CreateFile at close): its
+     * stream starts only once a write takes it past this size.
+     */
+    private readonly startAfterBytes = 0,
   ) {}
 
-  /** Before a write of [pos, ...) lands in the spool: start, keep or stop streaming. */
-  beforeWrite(file: OpenFile, spool: Spool, pos: number, remote: string): void {
-    if (file.upload && pos !== file.upload.end) {
+  /** Before a write of [pos, pos + len) lands in the spool: start, keep or stop streaming. */
+  beforeWrite(file: OpenFile, spool: Spool, pos: number, len: number, remote: string): void {
+    // Only a file written strictly by appends from empty streams (decided at its first write).
+    file.streamable ??= pos === 0 && spool.size === 0;
+    if (pos !== spool.size) file.streamable = false;
+    if (!file.streamable) {
       file.stopUpload();
-    } else if (!file.upload && !file.uploadTried && this.enabled && pos === 0 && spool.size === 0 && !file.orphan) {
-      file.uploadTried = true;
+    } else if (!file.upload && this.enabled && pos + len > this.startAfterBytes && !file.orphan) {
       const mode = file.mode;
       file.upload = new StreamingUpload(remote, spool, (source) => this.backend.put(source, remote, { overwrite: true, mode }));
     }
