@@ -279,6 +279,21 @@ export class DfsClient {
     }
   }
 
+  /**
+   * stat, plus the bytes of a file kept inline when this caller may read it: what a small
+   * file's open and read need, in one call (the FUSE mount's open). Null when absent.
+   */
+  async statWithInline(path: string, opts: CallOptions = {}): Promise<{ file: FileStatus; inline?: Buffer } | null> {
+    try {
+      const res = await this.read((c) => c.stat, { path: normalizePath(path), staleOk: false, withInline: true }, opts);
+      if (!res.file) return null;
+      return res.inlineData ? { file: res.file, inline: Buffer.from(res.inlineData) } : { file: res.file };
+    } catch (err) {
+      if (DfsError.is(err, ErrorCode.NOT_FOUND)) return null;
+      throw err;
+    }
+  }
+
   /** Lists a directory page by page; memory stays at one page whatever the directory size. */
   async *list(path: string, opts: ListOptions = {}): AsyncGenerator<FileStatus> {
     const dir = normalizePath(path);

@@ -542,19 +542,47 @@ describe('DfsFileSystem', () => {
       }
     });
 
-    it('a small file (one block) is read with one fetch and no extra stat, and still never mixes versions', async () => {
-      backend.putBytes('/small', Buffer.from('v1 content'));
+    it('a one-block file is read with one fetch and no extra stat, and still never mixes versions', async () => {
+      const v1 = randomBytes(10_000); // over the inline limit: its bytes are fetched, not carried by the stat
+      backend.putBytes('/small', v1);
       const fd = await h.fs.open('/small');
       const stats = backend.calls.tryStat;
-      assert.equal((await readAll(h.fs, fd, 100)).toString(), 'v1 content');
+      assert.deepEqual(await readAll(h.fs, fd, 20_000), v1);
       assert.equal(backend.calls.tryStat, stats, 'no version check stat for a one-block file');
       await h.fs.release(fd);
 
-      backend.putBytes('/small2', Buffer.from('old'));
+      backend.putBytes('/small2', randomBytes(5000));
       const fd2 = await h.fs.open('/small2');
-      backend.putBytes('/small2', Buffer.from('new and longer'));
+      backend.putBytes('/small2', randomBytes(6000));
       await rejectsWith(h.fs.read(fd2, Buffer.alloc(100), 100, 0), 'ESTALE');
       await h.fs.release(fd2);
+    });
+
+    it('a file kept inline: open\'s one stat carries its bytes, reads make no call, and serve the opened version whole', async () => {
+      const clock = new FakeClock();
+      await h.cleanup();
+      h = makeFs(backend, { now: clock.now });
+      backend.putBytes('/tiny', Buffer.from('v1 content'));
+      const before = { ...backend.calls };
+      const fd = await h.fs.open('/tiny');
+      assert.equal((await readAll(h.fs, fd, 100)).toString(), 'v1 content');
+      assert.equal(backend.calls.tryStat - before.tryStat, 1, 'one master call for open + read');
+      assert.equal(backend.calls.readChunks, before.readChunks, 'no fetch');
+      // Replaced by another client after the open: this handle still reads v1, whole (close-to-open).
+      backend.putBytes('/tiny', Buffer.from('v2, longer content'));
+      assert.equal((await readAll(h.fs, fd, 100)).toString(), 'v1 content');
+      await h.fs.release(fd);
+      clock.advance(1000); // past the reuse of a lookup's answer by its open (OPEN_REUSE_MS)
+      // The next open asks the master again and sees v2.
+      const fd2 = await h.fs.open('/tiny');
+      assert.equal((await readAll(h.fs, fd2, 100)).toString(), 'v2, longer content');
+      await h.fs.release(fd2);
+      // A write to it starts from the carried bytes (no fetch either).
+      const fd3 = await h.fs.open('/tiny');
+      await writeAll(h.fs, fd3, Buffer.from('V'), 0);
+      await h.fs.release(fd3);
+      assert.equal(backend.bytes('/tiny')?.toString(), 'V2, longer content');
+      assert.equal(backend.calls.readChunks, before.readChunks);
     });
 
     it('reads past the end return 0', async () => {

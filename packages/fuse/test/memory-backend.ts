@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { DfsError, ErrorCode, FileType, normalizePath, type FileStatus, parentPath } from '@dfs/proto';
+import { DfsError, ErrorCode, FileType, MAX_INLINE_BYTES, normalizePath, type FileStatus, parentPath } from '@dfs/proto';
 import type { AttributeChange, FsBackend, NodeCapacity } from '../src/fs/backend.js';
 
 interface Node {
@@ -20,7 +20,7 @@ export class MemoryBackend implements FsBackend {
   private nextInode = 2;
   private tick = 1_700_000_000_000;
   unavailable = false;
-  readonly calls = { tryStat: 0, list: 0, readChunks: 0, put: 0, streamedPuts: 0, bufferPuts: 0, bytesRead: 0 };
+  readonly calls = { tryStat: 0, list: 0, readChunks: 0, put: 0, streamedPuts: 0, bufferPuts: 0, inlineStats: 0, bytesRead: 0 };
   /** A streamed put fails once it has received more than this many bytes (fault injection). */
   failStreamsAfterBytes = Infinity;
   /** Size of the pieces readChunks yields (small, to exercise reassembly). */
@@ -78,6 +78,16 @@ export class MemoryBackend implements FsBackend {
     const p = normalizePath(path);
     const node = this.nodes.get(p);
     return node ? this.status(p, node) : null;
+  }
+
+  /** As DfsClient: a file of at most MAX_INLINE_BYTES is "kept inline", and its bytes come with the stat. */
+  async statWithInline(path: string): Promise<{ file: FileStatus; inline?: Buffer } | null> {
+    const file = await this.tryStat(path);
+    if (!file) return null;
+    const node = this.nodes.get(normalizePath(path))!;
+    if (node.type !== FileType.FILE || node.data.length > MAX_INLINE_BYTES) return { file };
+    this.calls.inlineStats++;
+    return { file, inline: Buffer.from(node.data) };
   }
 
   async *list(path: string): AsyncGenerator<FileStatus> {

@@ -592,7 +592,9 @@ export class Master {
 
   async stat(req: StatRequest, caller: Caller = SUPERUSER): Promise<StatResponse> {
     await this.beforeRead(req.staleOk, req.minIndex);
-    return { file: this.store.stat(req.path, caller) };
+    if (!req.withInline) return { file: this.store.stat(req.path, caller) };
+    const { file, inline } = this.store.statWithInline(req.path, caller);
+    return inline ? { file, inlineData: inline } : { file };
   }
 
   async list(req: ListRequest, caller: Caller = SUPERUSER): Promise<ListResponse> {

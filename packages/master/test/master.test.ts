@@ -115,6 +115,21 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     assert.equal(store.appliedIndex(), index, 'nothing was proposed');
   });
 
+  it('Stat with withInline carries an inline file\'s bytes, only to a caller who may read it, and only when asked', async () => {
+    start();
+    await master.createFile({ path: '/small', overwrite: false, replication: 0, mode: 0o640, clientId: 'w1', chunkSize: 0, opId: '', allocateFirstChunk: false, inline: true, inlineData: Buffer.from('abc') });
+    await master.mkdir({ path: '/dir', parents: false, mode: 0o755, opId: '' });
+    const asked = await master.stat({ path: '/small', staleOk: false, withInline: true }, SUPERUSER);
+    assert.equal(asked.file!.size, 3);
+    assert.equal(Buffer.from(asked.inlineData!).toString(), 'abc');
+    assert.equal((await master.stat({ path: '/small', staleOk: false }, SUPERUSER)).inlineData, undefined, 'not asked: a plain stat');
+    assert.equal((await master.stat({ path: '/dir', staleOk: false, withInline: true }, SUPERUSER)).inlineData, undefined);
+    const other = { user: 'mallory', groups: ['mallory'], superuser: false };
+    const denied = await master.stat({ path: '/small', staleOk: false, withInline: true }, other);
+    assert.equal(denied.file!.size, 3, 'stat needs traverse only');
+    assert.equal(denied.inlineData, undefined, 'the bytes need r, which mode 0640 denies to others');
+  });
+
   it('Symlink, Link and Mknod through the service: the leader stamps the time, bad device numbers are refused before the log', async () => {
     start();
     await registerFour();

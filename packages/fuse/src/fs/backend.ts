@@ -24,6 +24,8 @@ export interface AttributeChange {
  */
 export interface FsBackend {
   tryStat(path: string): Promise<FileStatus | null>;
+  /** tryStat plus the bytes of a file kept inline (DfsClient has it): a small file's open + read in one call. */
+  statWithInline?(path: string): Promise<{ file: FileStatus; inline?: Buffer } | null>;
   list(path: string): AsyncIterable<FileStatus>;
   mkdir(path: string, opts: { parents?: boolean; mode?: number }): Promise<unknown>;
   rm(path: string, opts: { recursive?: boolean; skipTrash?: boolean }): Promise<void>;

@@ -10,10 +10,14 @@ export interface FileVersion {
   inode: number;
   mtimeMs: number;
   size: number;
+  /** All its bytes, when the answer that named this version carried them (a file kept inline). */
+  inline?: Buffer;
 }
 
-export function versionOf(remotePath: string, status: FileStatus): FileVersion {
-  return { remotePath, inode: status.inode, mtimeMs: status.mtimeMs, size: status.size };
+export function versionOf(remotePath: string, status: FileStatus, inline?: Buffer): FileVersion {
+  const version: FileVersion = { remotePath, inode: status.inode, mtimeMs: status.mtimeMs, size: status.size };
+  if (inline && inline.length === status.size) version.inline = inline;
+  return version;
 }
 
 export function isSameVersion(v: FileVersion, status: FileStatus | null): boolean {

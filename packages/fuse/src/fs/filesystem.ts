@@ -115,7 +115,13 @@ export class DfsFileSystem {
 
   // ---- metadata ----
 
+  /** Asks the master; a small file's bytes come with the answer when the backend can (open's read needs no second call). */
   private async statFresh(path: string): Promise<FileStatus | null> {
+    if (this.backend.statWithInline) {
+      const answer = await this.backend.statWithInline(this.remote(path));
+      this.meta.setFetchedStat(path, answer?.file ?? null, answer?.inline);
+      return answer?.file ?? null;
+    }
     const status = await this.backend.tryStat(this.remote(path));
     this.meta.setFetchedStat(path, status);
     return status;
@@ -400,7 +406,8 @@ export class DfsFileSystem {
   }
 
   private async fillSpool(spool: Spool, version: FileVersion, bytes: number): Promise<void> {
-    await spool.append(this.backend.readChunks(version.remotePath, { start: 0, end: bytes - 1 }));
+    if (version.inline) await spool.write(version.inline, bytes, 0);
+    else await spool.append(this.backend.readChunks(version.remotePath, { start: 0, end: bytes - 1 }));
     if (spool.size !== bytes) throw new FsError('EIO', `${version.remotePath}: read ${spool.size} of ${bytes} bytes`);
   }
 
@@ -419,7 +426,8 @@ export class DfsFileSystem {
       // another client changed the file: make it look the path up again (kernel-view.ts).
       throw new FsError('ESTALE', `${path}: changed since the kernel cached its size; the kernel looks it up again`, { expected: true });
     }
-    const version = versionOf(this.remote(path), status);
+    // The bytes of a small file came with that answer (statFresh): its reads need no call.
+    const version = versionOf(this.remote(path), status, this.meta.recentInline(path, OPEN_REUSE_MS));
     file = this.files.get(path);
     if (file && file.spoolSize === undefined && file.base !== null) file.base = version;
     file ??= this.newOpenFile(path, version, status.mode & 0o7777);
@@ -444,6 +452,8 @@ export class DfsFileSystem {
     const spool = await handle.file.currentSpool();
     if (spool) return spool.read(out, len, pos);
     if (!handle.version) return 0;
+    const inline = handle.version.inline;
+    if (inline) return pos >= inline.length ? 0 : inline.copy(out, 0, pos, Math.min(inline.length, pos + len));
     return this.reader.read(handle.version, pos, len, out, handle.readahead);
   }
 

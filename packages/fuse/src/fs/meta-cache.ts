@@ -3,6 +3,12 @@ import { FileType, isSameOrDescendant, parentPath } from '@dfs/proto';
 
 import { TtlCache, type Clock } from './ttl-cache.js';
 
+/**
+ * Small files' bytes kept from stat answers: only open() right after its lookup uses them
+ * (within OPEN_REUSE_MS), so a few suffice; at most this many × 4 KiB of memory.
+ */
+const INLINE_KEPT = 64;
+
 export interface MetaCacheOptions {
   /** How long a stat answer (or a "no such file") is reused. */
   attrTtlMs: number;
@@ -21,6 +27,8 @@ export class MetaCache {
   private readonly attrs: TtlCache<FileStatus | null>;
   /** When each stat answer arrived from the master (not from a listing). */
   private readonly fetchedAt = new Map<string, number>();
+  /** The bytes of small files that came with those answers (for open's reuse only; few, see INLINE_KEPT). */
+  private readonly fetchedInline = new Map<string, Buffer>();
   private readonly now: Clock;
   private readonly dirs: TtlCache<FileStatus[]>;
 
@@ -40,11 +48,16 @@ export class MetaCache {
     this.attrs.set(path, status);
   }
 
-  /** Records a stat answer that just came from the master. */
-  setFetchedStat(path: string, status: FileStatus | null): void {
+  /** Records a stat answer that just came from the master, with the file's bytes if it carried them. */
+  setFetchedStat(path: string, status: FileStatus | null, inline?: Buffer): void {
     this.attrs.set(path, status);
     if (this.fetchedAt.size > 10_000) this.fetchedAt.clear();
     this.fetchedAt.set(path, this.now());
+    this.fetchedInline.delete(path);
+    if (inline) {
+      if (this.fetchedInline.size >= INLINE_KEPT) this.fetchedInline.delete(this.fetchedInline.keys().next().value!);
+      this.fetchedInline.set(path, inline);
+    }
   }
 
   /** The stat answer if the master gave it within the last `maxAgeMs`, else undefined. */
@@ -52,6 +65,13 @@ export class MetaCache {
     const at = this.fetchedAt.get(path);
     if (at === undefined || this.now() - at > maxAgeMs) return undefined;
     return this.attrs.get(path);
+  }
+
+  /** The bytes that came with the stat answer recentStat returns (same age bound), if any. */
+  recentInline(path: string, maxAgeMs: number): Buffer | undefined {
+    const at = this.fetchedAt.get(path);
+    if (at === undefined || this.now() - at > maxAgeMs) return undefined;
+    return this.fetchedInline.get(path);
   }
 
   listing(dir: string): FileStatus[] | undefined {
@@ -70,6 +90,7 @@ export class MetaCache {
   changed(path: string, opts: { keepParent?: boolean } = {}): void {
     this.attrs.delete(path);
     this.fetchedAt.delete(path);
+    this.fetchedInline.delete(path);
     this.dirs.delete(parentPath(path));
     if (!opts.keepParent) this.attrs.delete(parentPath(path));
   }
@@ -100,6 +121,7 @@ export class MetaCache {
   changedTree(path: string): void {
     this.attrs.deleteWhere((p) => isSameOrDescendant(p, path));
     for (const p of [...this.fetchedAt.keys()]) if (isSameOrDescendant(p, path)) this.fetchedAt.delete(p);
+    for (const p of [...this.fetchedInline.keys()]) if (isSameOrDescendant(p, path)) this.fetchedInline.delete(p);
     this.dirs.deleteWhere((p) => isSameOrDescendant(p, path));
     this.dirs.delete(parentPath(path));
     this.attrs.delete(parentPath(path));

@@ -1,13 +1,13 @@
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { DfsError, ErrorCode, FileType, type FileStatus } from '@dfs/proto';
+import { DfsError, ErrorCode, FileType, MAX_INLINE_BYTES, type FileStatus } from '@dfs/proto';
 import { CommandDecodeError, decodeCommand, type Command, type CommandResult } from './commands.js';
 import { Namespace, fail, isDir, isRegular, splitPath, statusOf, type ChunkRow, type InodeRow } from './namespace.js';
 import { CommandProcessor, TRASH_CURRENT } from './processor.js';
 import { SNAPSHOT_DIR, type DiffEntry, type SnapshotInfo, type SnapshotPath } from './snapshots.js';
 import { SUPERUSER, type Caller } from '../auth/caller.js';
 import type { ChunkTokenKey } from '@dfs/security';
-import { EXECUTE, READ, requireAccess } from './permissions.js';
+import { EXECUTE, READ, hasAccess, requireAccess } from './permissions.js';
 import { PathCache } from './path-cache.js';
 import { AppliedWaiters } from './applied-waiters.js';
 import type { Quota, Usage } from './quota.js';
@@ -264,6 +264,19 @@ export class MetadataStore implements StateMachine {
     if (p.comps.includes(SNAPSHOT_DIR)) return statusOf(this.snapshotPath(p.comps, caller).row, p.path);
     const { row } = this.resolve(p.path, p.comps, caller);
     return statusOf(row, p.path, this.ns.nlinkOf(row));
+  }
+
+  /**
+   * stat, plus the bytes of a file kept inline when the caller may read it (r): a mount's
+   * open of a small file then needs no second call for its content.
+   */
+  statWithInline(path: string, caller: Caller = SUPERUSER): { file: FileStatus; inline?: Buffer } {
+    const p = splitPath(path);
+    if (p.comps.includes(SNAPSHOT_DIR)) return { file: this.stat(path, caller) };
+    const { row } = this.resolve(p.path, p.comps, caller);
+    const file = statusOf(row, p.path, this.ns.nlinkOf(row));
+    const inline = isRegular(row) && file.size <= MAX_INLINE_BYTES && hasAccess(row, caller, READ) ? this.ns.inlineOf(row.id) : undefined;
+    return inline ? { file, inline } : { file };
   }
 
   private snapshotPath(comps: string[], caller: Caller): SnapshotPath {
