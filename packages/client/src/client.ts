@@ -650,6 +650,34 @@ export class DfsClient {
     return this.feedFile(writer, localPath, 0, size, opts);
   }
 
+  /**
+   * Writes a local file while another party is still writing it (the FUSE mount's spool):
+   * each chunk is sent, from the file, as soon as `growing.final` says its bytes are final,
+   * with the same pipeline and parallelism as a put of a finished file. Nothing is held in
+   * memory but what the pipelines have in flight. The file appears (whole) when the last
+   * chunk is durable; `growing.final` rejecting abandons it. The caller keeps the result
+   * above MAX_INLINE_BYTES (it is never made inline).
+   */
+  async putGrowingFile(localPath: string, remote: string, growing: GrowingFile, opts: PutOptions = {}): Promise<FileStatus> {
+    const path = normalizePath(remote);
+    const writer = await this.openWriter(path, opts, this.newFileMode(opts), MAX_PARALLEL_CHUNKS, true);
+    writer.setParallel(this.opts.parallelChunks ?? autoParallelChunks(writer.chunkSize));
+    try {
+      const chunkSize = writer.chunkSize;
+      for (let offset = 0; ; offset += chunkSize) {
+        const end = Math.min(await growing.final(offset + chunkSize), offset + chunkSize);
+        if (end <= offset) break;
+        await writer.addChunk(() => readLocalRange(localPath, offset, end, LOCAL_IO_BYTES));
+        opts.onProgress?.(end);
+        if (end < offset + chunkSize) break;
+      }
+      return await writer.close();
+    } catch (err) {
+      await writer.abort();
+      throw toDfsError(err);
+    }
+  }
+
   /** Writes [start, size) of a local file as new chunks, then completes the file. */
   private async feedFile(writer: FileWriter, localPath: string, start: number, size: number, opts: PutOptions): Promise<FileStatus> {
     try {
@@ -874,6 +902,15 @@ export class DfsClient {
     }
     return file;
   }
+}
+
+/** A local file still being written (DfsClient.putGrowingFile). */
+export interface GrowingFile {
+  /**
+   * Resolves once bytes [0, end) are final, with `end`; or, once the writer is done, with
+   * the final size (which may be less than `end`). Rejects when the writer gives up.
+   */
+  final(end: number): Promise<number>;
 }
 
 export interface Located {

@@ -8,6 +8,7 @@ export {
   type ReadRangeOptions,
   type ListOptions,
   type Attributes,
+  type GrowingFile,
   DEFAULT_UMASK,
 } from './client.js';
 export { resolveMasters, resolveToken, resolveSecurity, resolveCaDir, type ResolvedMasters, type ResolvedSecurity, type SecurityFlags } from './config.js';

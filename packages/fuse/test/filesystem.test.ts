@@ -172,6 +172,8 @@ describe('DfsFileSystem', () => {
       const data = randomBytes(300_000);
       const fd = await h.fs.create('/stream', 0o644);
       for (let pos = 0; pos < data.length; pos += 65_536) await writeAll(h.fs, fd, data.subarray(pos, pos + 65_536), pos);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(backend.streamedFinal >= 4 * 65_536, `the upload ran while the file was written (final ${backend.streamedFinal})`);
       assert.equal(backend.exists('/stream'), false);
       await h.fs.release(fd);
       assert.equal(backend.calls.streamedPuts, 1);

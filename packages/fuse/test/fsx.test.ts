@@ -47,10 +47,11 @@ describe('fsx on the adapter', () => {
   }
 
   // A file around the in-memory spool limit: spools move to a local file and back (a reopen refills one) often.
-  for (const seed of [7, 77]) {
-    it(`seed ${seed}: 400 random operations around a 16 KiB in-memory spool, zero mismatches`, async () => {
+  // Seed 77 also with write-behind: appends stream, anything else aborts the stream.
+  for (const [seed, writeBehind] of [[7, false], [77, true]] as const) {
+    it(`seed ${seed}: 400 random operations around a 16 KiB in-memory spool${writeBehind ? ', write-behind on' : ''}, zero mismatches`, async () => {
       const backend = new MemoryBackend();
-      const h = makeFs(backend, { blockSize: 16 * 1024, readaheadMax: 64 * 1024, cacheBytes: 128 * 1024, spoolMemoryBytes: 16 * 1024 });
+      const h = makeFs(backend, { blockSize: 16 * 1024, readaheadMax: 64 * 1024, cacheBytes: 128 * 1024, spoolMemoryBytes: 16 * 1024, writeBehind });
       try {
         const fd = await h.fs.create('/fsx', 0o644);
         await h.fs.release(fd);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { DfsError, ErrorCode, FileType, MAX_INLINE_BYTES, normalizePath, type FileStatus, parentPath } from '@dfs/proto';
-import type { AttributeChange, FsBackend, NodeCapacity } from '../src/fs/backend.js';
+import type { AttributeChange, FsBackend, GrowingFile, NodeCapacity } from '../src/fs/backend.js';
 
 interface Node {
   type: FileType;
@@ -23,6 +23,8 @@ export class MemoryBackend implements FsBackend {
   readonly calls = { tryStat: 0, list: 0, readChunks: 0, put: 0, streamedPuts: 0, bufferPuts: 0, inlineStats: 0, bytesRead: 0 };
   /** A streamed put fails once it has received more than this many bytes (fault injection). */
   failStreamsAfterBytes = Infinity;
+  /** How far the last growing-file upload has been told its bytes are final. */
+  streamedFinal = 0;
   /** Size of the pieces readChunks yields (small, to exercise reassembly). */
   pieceSize = 1000;
 
@@ -164,6 +166,10 @@ export class MemoryBackend implements FsBackend {
       data = Buffer.concat(parts);
       this.check();
     }
+    return this.store(p, data, opts);
+  }
+
+  private async store(p: string, data: Buffer, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus> {
     const existing = this.nodes.get(p);
     if (existing?.type === FileType.DIRECTORY) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${p}: is a directory`);
     if (existing && !opts.overwrite) throw new DfsError(ErrorCode.ALREADY_EXISTS, `${p}: exists`);
@@ -172,6 +178,25 @@ export class MemoryBackend implements FsBackend {
     this.nodes.set(p, node);
     this.nodes.get(parentPath(p))!.mtimeMs = node.mtimeMs; // as the master: the parent's mtime is the command's time
     return this.status(p, node);
+  }
+
+  /** As DfsClient: waits for each 64 KiB piece to be final, then stores what the local file holds. */
+  async putGrowingFile(localPath: string, remote: string, growing: GrowingFile, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus> {
+    this.check();
+    this.calls.put++;
+    this.calls.streamedPuts++;
+    const piece = 64 * 1024;
+    let size = 0;
+    for (;;) {
+      const end = await growing.final(size + piece);
+      this.streamedFinal = end;
+      if (end > this.failStreamsAfterBytes) throw new DfsError(ErrorCode.UNAVAILABLE, 'stream broke');
+      const full = end === size + piece;
+      size = end;
+      if (!full) break;
+    }
+    this.check();
+    return this.store(normalizePath(remote), (await readFile(localPath)).subarray(0, size), opts);
   }
 
   async *readChunks(path: string, opts: { start?: number; end?: number }): AsyncGenerator<Buffer> {

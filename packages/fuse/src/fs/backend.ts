@@ -8,6 +8,12 @@ export interface NodeCapacity {
   freeBytes: number;
 }
 
+/** A local file still being written (the shape of @dfs/client's GrowingFile). */
+export interface GrowingFile {
+  /** Resolves once [0, end) is final (with end), or with the final size once writing ended; rejects on abort. */
+  final(end: number): Promise<number>;
+}
+
 /** What SetAttr changes (DfsClient.setAttributes); an absent field keeps its value. */
 export interface AttributeChange {
   mode?: number;
@@ -32,6 +38,11 @@ export interface FsBackend {
   mv(src: string, dst: string, opts: { overwrite?: boolean }): Promise<void>;
   /** Uploads a local file, a stream or bytes; the remote file appears whole when this resolves. */
   put(source: string | NodeJS.ReadableStream | Uint8Array, remote: string, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus>;
+  /**
+   * Uploads a local file while it is still being written, each chunk once `growing` says
+   * its bytes are final (DfsClient has it; without it the mount has no write-behind).
+   */
+  putGrowingFile?(localPath: string, remote: string, growing: GrowingFile, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus>;
   /** Bytes [start, end] of a file (end inclusive), in order. */
   readChunks(path: string, opts: { start?: number; end?: number }): AsyncIterable<Buffer>;
   clusterStatus(): Promise<{ chunkservers: NodeCapacity[] }>;

@@ -1,42 +1,42 @@
-import { Readable } from 'node:stream';
 import type { FileStatus } from '@dfs/proto';
+import type { GrowingFile } from './backend.js';
 import type { Spool } from './spool.js';
-
-const PIECE = 1024 * 1024;
 
 /**
  * Write-behind: while a new file is written strictly sequentially (cp, shell redirects,
- * most writers), its spool is streamed to the cluster as it grows, so close() only waits
- * for the tail instead of the whole upload. The file still appears atomically: dfs links
- * it into the namespace only when the upload completes, at close.
+ * most writers), the client uploads its spool file chunk by chunk as each chunk's bytes
+ * become final (DfsClient.putGrowingFile: the same pipelines as a put of a finished file,
+ * reading from the spool file, nothing held in memory), so close() only waits for the
+ * last chunk. The file still appears atomically: dfs links it into the namespace only
+ * when the upload completes, at close.
  *
- * Any write that is not an append at the end, or a truncate, aborts the stream (the
+ * Any write that is not an append at the end, or a truncate, aborts the upload (the
  * client abandons the half-written file) and the commit falls back to uploading the
  * whole spool.
  */
-export class StreamingUpload {
+export class StreamingUpload implements GrowingFile {
   /** Bytes [0, final) of the spool are written and will not change. */
-  private final = 0;
-  private sent = 0;
+  private finalBytes = 0;
   private ended = false;
   private abortedFlag = false;
-  private wake: (() => void) | undefined;
+  private waiters: Array<{ end: number; resolve: (end: number) => void; reject: (err: Error) => void }> = [];
   readonly result: Promise<FileStatus>;
 
   constructor(
     /** The remote path being written. */
     readonly remote: string,
-    private readonly spool: Spool,
-    start: (source: NodeJS.ReadableStream) => Promise<FileStatus>,
+    spool: Spool,
+    start: (localPath: string, growing: GrowingFile) => Promise<FileStatus>,
   ) {
-    this.result = start(Readable.from(this.pump()));
+    // The spool moves to its local file now (it was in memory while small): the client reads that.
+    this.result = spool.persist().then((localPath) => start(localPath, this));
     // The outcome is read at commit; an early failure must not be an unhandled rejection.
     this.result.catch(() => undefined);
   }
 
   /** Where the next sequential write must start to keep streaming. */
   get end(): number {
-    return this.final;
+    return this.finalBytes;
   }
 
   get aborted(): boolean {
@@ -45,40 +45,36 @@ export class StreamingUpload {
 
   /** A write made [0, size) final. */
   advance(size: number): void {
-    this.final = size;
-    this.poke();
+    this.finalBytes = size;
+    this.settle();
   }
 
   /** No more data: the upload completes once everything up to `end` is sent. */
   finish(): void {
     this.ended = true;
-    this.poke();
+    this.settle();
   }
 
   abort(): void {
     this.abortedFlag = true;
-    this.poke();
+    this.settle();
   }
 
-  private poke(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+  final(end: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ end, resolve, reject });
+      this.settle();
+    });
   }
 
-  private async *pump(): AsyncGenerator<Buffer> {
-    for (;;) {
-      if (this.abortedFlag) throw new Error('streaming upload abandoned: the file was not written sequentially');
-      if (this.sent < this.final) {
-        const buf = Buffer.allocUnsafe(Math.min(PIECE, this.final - this.sent));
-        const n = await this.spool.read(buf, buf.length, this.sent);
-        if (n === 0) throw new Error('spool shorter than written');
-        this.sent += n;
-        yield n === buf.length ? buf : buf.subarray(0, n);
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
+  private settle(): void {
+    const waiting: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (this.abortedFlag) w.reject(new Error('streaming upload abandoned: the file was not written sequentially'));
+      else if (this.finalBytes >= w.end) w.resolve(w.end);
+      else if (this.ended) w.resolve(this.finalBytes);
+      else waiting.push(w);
     }
+    this.waiters = waiting;
   }
 }

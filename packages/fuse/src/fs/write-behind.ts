@@ -23,9 +23,10 @@ export class WriteBehind {
     if (pos !== spool.size) file.streamable = false;
     if (!file.streamable) {
       file.stopUpload();
-    } else if (!file.upload && this.enabled && pos + len > this.startAfterBytes && !file.orphan) {
+    } else if (!file.upload && this.enabled && this.backend.putGrowingFile && pos + len > this.startAfterBytes && !file.orphan) {
       const mode = file.mode;
-      file.upload = new StreamingUpload(remote, spool, (source) => this.backend.put(source, remote, { overwrite: true, mode }));
+      const put = this.backend.putGrowingFile.bind(this.backend);
+      file.upload = new StreamingUpload(remote, spool, (localPath, growing) => put(localPath, remote, growing, { overwrite: true, mode }));
     }
   }
 
