@@ -297,10 +297,10 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     }
   });
 
-  it('a mount of REMOTE_DIR shows that directory at its root (with --write-behind)', async () => {
+  it('a mount of REMOTE_DIR shows that directory at its root (with --no-write-behind)', async () => {
     await cluster!.client().mkdir('/sub/dir', { parents: true });
     await cluster!.dfs(['put', '-', '/sub/dir/inside.txt'], { input: 'inside' });
-    const m = await Mount.start(cluster!, ['--write-behind', '/sub']);
+    const m = await Mount.start(cluster!, ['--no-write-behind', '/sub']);
     try {
       assert.deepEqual(await readdir(m.dir), ['dir']);
       assert.equal(await readFile(m.path('dir/inside.txt'), 'utf8'), 'inside');

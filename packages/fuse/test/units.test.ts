@@ -123,8 +123,11 @@ describe('dfs-mount arguments', () => {
     assert.equal(a.daemon, true);
     assert.equal(a.cacheBytes, 128 * 1024 * 1024);
     assert.equal(a.attrTtlMs, 500);
+    assert.equal(a.writeBehind, true, 'write-behind is the default');
     const b = parseArgs(['/mnt']);
     assert.equal(b.kind === 'mount' && b.remoteDir, '/');
+    const c = parseArgs(['--no-write-behind', '/mnt']);
+    assert.equal(c.kind === 'mount' && c.writeBehind, false);
     assert.deepEqual(parseArgs(['--umount', '/mnt']), { kind: 'umount', mountpoint: '/mnt' });
   });
 

@@ -30,9 +30,9 @@ export interface FileSystemOptions {
   cacheBytes?: number;
   readaheadMax?: number;
   /**
-   * Stream new, sequentially written files to the cluster while they are written.
-   * Off by default: measured here, a streamed put (2 chunks in flight) is slower for big
-   * files than spooling and uploading the file at close (4 chunks in flight).
+   * Upload new, sequentially written files chunk by chunk while they are written (from
+   * the spool file, as a put of a finished file would), so close waits only for the last
+   * chunk. dfs-mount turns it on unless --no-write-behind; off here when absent.
    */
   writeBehind?: boolean;
   /**

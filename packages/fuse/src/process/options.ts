@@ -26,7 +26,8 @@ options:
                       the kernel asks every time (strict POSIX for hard links; slower).
   --timeout DUR       per-RPC deadline against one master (default 5s)
   --retry-window DUR  how long a call keeps retrying an unreachable cluster before EIO (default 15s)
-  --write-behind      stream a new file written sequentially while it is written (default: upload at close)
+  --no-write-behind   upload a new file only at close (default: a file written sequentially is
+                      uploaded chunk by chunk while it is written; --write-behind is accepted)
   --grace DUR         at unmount, how long descriptors still open may finish (default 30s)
   --allow-other       let other users use the mount (needs user_allow_other for non-root)
   --debug             libfuse debug output
@@ -86,7 +87,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
         const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
         if (value === undefined) throw new UsageError(`${flag} needs a value`);
         values.set(flag, value);
-      } else if (['--insecure', '--daemon', '--foreground', '-f', '--allow-other', '--debug', '--write-behind', '-u', '--umount', '-h', '--help'].includes(flag)) {
+      } else if (['--insecure', '--daemon', '--foreground', '-f', '--allow-other', '--debug', '--write-behind', '--no-write-behind', '-u', '--umount', '-h', '--help'].includes(flag)) {
         switches.add(flag);
       } else {
         throw new UsageError(`unknown option ${arg}`);
@@ -134,6 +135,6 @@ export function parseArgs(argv: string[]): ParsedArgs {
     graceMs: duration('--grace'),
     allowOther: switches.has('--allow-other'),
     debug: switches.has('--debug'),
-    writeBehind: switches.has('--write-behind'),
+    writeBehind: !switches.has('--no-write-behind'),
   };
 }
