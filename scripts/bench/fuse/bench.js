@@ -111,13 +111,39 @@ async function stopMount(child, dir) {
 /** The kernel's metadata caches off: every lookup and stat reaches dfs-mount. */
 const NO_KERNEL_CACHE = ['--attr-timeout', '0', '--entry-timeout', '0', '--negative-timeout', '0'];
 
+/** Master RPCs handled so far, by method, summed over `nodes` (their /metrics); {} without a cluster of ours. */
+async function masterCalls(nodes) {
+  const out = {};
+  for (const n of nodes) {
+    const text = await (await fetch(`http://${n.http}/metrics`)).text();
+    for (const m of text.matchAll(/^dfs_rpc_total\{([^}]*)\} (\d+)/gm)) {
+      const method = /method="([^"]+)"/.exec(m[1])?.[1];
+      if (method && method !== 'Heartbeat') out[method] = (out[method] ?? 0) + Number(m[2]);
+    }
+  }
+  return out;
+}
+
+/** Prints the master calls per file between two masterCalls readings. */
+function printCallsPerFile(label, before, after, n) {
+  const per = Object.keys(after).filter((k) => after[k] > (before[k] ?? 0)).map((k) => `${k} ${((after[k] - (before[k] ?? 0)) / n).toFixed(2)}`);
+  console.log(`  ${`  master calls per file, ${label}`.padEnd(50)} ${per.join(', ') || 'none'}`);
+}
+
 /**
  * 1 KiB files one at a time in `dir`: open/write/close each then one sync, stat each,
- * open/read/close each. Records `<prefix>CreateSeconds`, `...StatSeconds`, `...ReadSeconds`.
+ * open/read/close each. Records `<prefix>CreateSeconds`, `...StatSeconds`, `...ReadSeconds`,
+ * and prints the master calls each phase made per file (`masterNodes`: whose /metrics to read).
  */
-function smallFiles(results, prefix, label, dir, n, show) {
+async function smallFiles(results, prefix, label, dir, n, show, masterNodes) {
   fs.mkdirSync(dir);
   const kib = randomBytes(1024);
+  let calls = await masterCalls(masterNodes);
+  const phase = async (name) => {
+    const now = await masterCalls(masterNodes);
+    printCallsPerFile(name, calls, now, n);
+    calls = await masterCalls(masterNodes);
+  };
   measure(results, `${prefix}CreateSeconds`, `${label} 1 KiB creates (+ sync)`, () => {
     for (let i = 0; i < n; i++) {
       const fd = fs.openSync(path.join(dir, `f${i}`), 'w');
@@ -126,12 +152,15 @@ function smallFiles(results, prefix, label, dir, n, show) {
     }
     spawnSync('sync');
   }, show);
+  await phase('create');
   measure(results, `${prefix}StatSeconds`, `${label} 1 KiB stats`, () => {
     for (let i = 0; i < n; i++) if (fs.statSync(path.join(dir, `f${i}`)).size !== 1024) throw new Error('bad size');
   }, show);
+  await phase('stat');
   measure(results, `${prefix}ReadSeconds`, `${label} 1 KiB reads`, () => {
     for (let i = 0; i < n; i++) if (fs.readFileSync(path.join(dir, `f${i}`)).length !== 1024) throw new Error('short small file');
   }, show);
+  await phase('read');
   // One name stat'ed over and over: what the metadata caches save (a cached stat does no call).
   measure(results, `${prefix}RepeatStatSeconds`, `${label} stat of one file, ${n}×`, () => {
     for (let i = 0; i < n; i++) if (fs.statSync(path.join(dir, 'f0')).size !== 1024) throw new Error('bad size');
@@ -201,9 +230,11 @@ async function main() {
 
     // Small files, one at a time: with the default metadata caches, then through a second
     // mount of the same cluster with the kernel's caches off (what the mount did before).
-    smallFiles(results, '', 'fuse', path.join(mnt, run_id, 'small'), o.files, files);
+    // Master calls are counted through each master's /metrics (a cluster this bench started).
+    const masterNodes = cluster ? cluster.info.masters : [];
+    await smallFiles(results, '', 'fuse', path.join(mnt, run_id, 'small'), o.files, files, masterNodes);
     mountNoCache = await startMount(masters, env, mntNoCache, NO_KERNEL_CACHE, path.join(work, 'mount-nocache.log'));
-    smallFiles(results, 'noKernelCache', 'fuse, kernel caches off:', path.join(mntNoCache, run_id, 'small-nocache'), o.files, files);
+    await smallFiles(results, 'noKernelCache', 'fuse, kernel caches off:', path.join(mntNoCache, run_id, 'small-nocache'), o.files, files, masterNodes);
     // The peer cannot run here: MooseFS's chunkserver refuses a master on 127.0.0.0/8
     // (masterconn.c: "localhost can't be used"), and our servers bind loopback only. Its
     // figures, measured the same way on this machine, come from issue 18.
