@@ -83,6 +83,13 @@ export class Mount {
     this.child.kill('SIGTERM');
   }
 
+  /** Crashes the server (SIGKILL) and clears the dead mount point. */
+  async kill(): Promise<void> {
+    this.child.kill('SIGKILL');
+    await waitFor('dfs-mount to die', () => this.exited, 10_000);
+    if (isMounted(this.dir)) await sh('fusermount', ['-uz', this.dir]);
+  }
+
   /** Always leaves nothing mounted and nothing running. */
   async stop(): Promise<void> {
     if (!this.exited) {

@@ -350,6 +350,28 @@ describe('FUSE mount of a real cluster (scripts/dfs-mount)', function () {
     }
   });
 
+  it('an acknowledged close survives SIGKILL of the mount, then of a chunkserver: an inline-sized file and a written-behind one', async () => {
+    const m = await Mount.start(cluster!);
+    const small = randomBytes(1024); // in-memory spool: one inline create at close
+    const big = randomBytes(3 * 1024 * 1024 + 777); // written sequentially: uploaded chunk by chunk while written
+    try {
+      await writeFile(m.path('durable-small'), small);
+      await writeFile(m.path('durable-big'), big);
+      await m.kill(); // right after the closes returned
+    } finally {
+      await m.stop();
+    }
+    const cs = cluster!.info.chunkservers[0]!.id;
+    await cluster!.kill(cs);
+    try {
+      const client = cluster!.client();
+      assert.equal(sha256(await client.readFile('/durable-small')), sha256(small));
+      assert.equal(sha256(await client.readFile('/durable-big')), sha256(big));
+    } finally {
+      cluster!.restart(cs);
+    }
+  });
+
   it('an unreachable cluster answers EIO; SIGTERM still unmounts cleanly', async () => {
     // EIO first (the mount stays up while the master is gone), then SIGTERM cleans up.
     await cluster!.kill('m1');
