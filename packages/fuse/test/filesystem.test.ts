@@ -587,6 +587,18 @@ describe('DfsFileSystem', () => {
       assert.equal(backend.calls.readChunks, before.readChunks);
     });
 
+    it('a file kept inline is one call for open + read with --attr-ttl 0 too (the bytes go with the answer, not the cache)', async () => {
+      await h.cleanup();
+      h = makeFs(backend, { attrTtlMs: 0 });
+      backend.putBytes('/tiny0', Buffer.from('no cache'));
+      const before = { ...backend.calls };
+      const fd = await h.fs.open('/tiny0');
+      assert.equal((await readAll(h.fs, fd, 100)).toString(), 'no cache');
+      assert.equal(backend.calls.tryStat - before.tryStat, 1);
+      assert.equal(backend.calls.readChunks, before.readChunks);
+      await h.fs.release(fd);
+    });
+
     it('reads past the end return 0', async () => {
       backend.putBytes('/short', Buffer.from('abc'));
       const fd = await h.fs.open('/short');

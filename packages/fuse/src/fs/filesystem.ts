@@ -427,7 +427,7 @@ export class DfsFileSystem {
       throw new FsError('ESTALE', `${path}: changed since the kernel cached its size; the kernel looks it up again`, { expected: true });
     }
     // The bytes of a small file came with that answer (statFresh): its reads need no call.
-    const version = versionOf(this.remote(path), status, this.meta.recentInline(path, OPEN_REUSE_MS));
+    const version = versionOf(this.remote(path), status, this.meta.recentInline(path, status, OPEN_REUSE_MS));
     file = this.files.get(path);
     if (file && file.spoolSize === undefined && file.base !== null) file.base = version;
     file ??= this.newOpenFile(path, version, status.mode & 0o7777);

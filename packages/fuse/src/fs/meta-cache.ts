@@ -28,7 +28,7 @@ export class MetaCache {
   /** When each stat answer arrived from the master (not from a listing). */
   private readonly fetchedAt = new Map<string, number>();
   /** The bytes of small files that came with those answers (for open's reuse only; few, see INLINE_KEPT). */
-  private readonly fetchedInline = new Map<string, Buffer>();
+  private readonly fetchedInline = new Map<string, { status: FileStatus; inline: Buffer }>();
   private readonly now: Clock;
   private readonly dirs: TtlCache<FileStatus[]>;
 
@@ -54,9 +54,9 @@ export class MetaCache {
     if (this.fetchedAt.size > 10_000) this.fetchedAt.clear();
     this.fetchedAt.set(path, this.now());
     this.fetchedInline.delete(path);
-    if (inline) {
+    if (inline && status) {
       if (this.fetchedInline.size >= INLINE_KEPT) this.fetchedInline.delete(this.fetchedInline.keys().next().value!);
-      this.fetchedInline.set(path, inline);
+      this.fetchedInline.set(path, { status, inline });
     }
   }
 
@@ -67,11 +67,15 @@ export class MetaCache {
     return this.attrs.get(path);
   }
 
-  /** The bytes that came with the stat answer recentStat returns (same age bound), if any. */
-  recentInline(path: string, maxAgeMs: number): Buffer | undefined {
+  /**
+   * The bytes that came with the master's answer `status` (the very object), if it came
+   * within `maxAgeMs`; never bytes of another answer.
+   */
+  recentInline(path: string, status: FileStatus, maxAgeMs: number): Buffer | undefined {
     const at = this.fetchedAt.get(path);
     if (at === undefined || this.now() - at > maxAgeMs) return undefined;
-    return this.fetchedInline.get(path);
+    const kept = this.fetchedInline.get(path);
+    return kept?.status === status ? kept.inline : undefined;
   }
 
   listing(dir: string): FileStatus[] | undefined {
