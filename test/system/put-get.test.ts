@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { MAX_INLINE_BYTES } from '@dfs/proto';
-import { TestCluster } from '@dfs/testkit';
+import { TestCluster, waitFor } from '@dfs/testkit';
 import { sha256File, writeRandomFile } from '../lib/files.js';
 
 const CHUNK = 256 * 1024;
@@ -126,6 +127,61 @@ describe('walking skeleton: put and get through a real cluster', function () {
       const notInline = await chunky.locate('/skeleton/not-inline');
       assert.equal(notInline.inline, undefined);
       assert.equal(notInline.chunks.length, 1);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('putGrowingFile uploads a local file while it is written, each chunk once final; the file appears only when done, an abandoned one never', async function () {
+    const client = cluster.client();
+    try {
+      const local = join(work, 'growing.bin');
+      const data = randomBytes(3 * CHUNK + 1234);
+      writeFileSync(local, Buffer.alloc(0));
+      let final = 0;
+      let ended = false;
+      let asked = 0;
+      let waiters: Array<{ end: number; resolve: (n: number) => void }> = [];
+      const settle = (): void => {
+        waiters = waiters.filter((w) => {
+          if (final >= w.end || ended) w.resolve(Math.min(final, w.end));
+          return !(final >= w.end || ended);
+        });
+      };
+      const growing = {
+        final: (end: number) => new Promise<number>((resolve) => {
+          asked = Math.max(asked, end);
+          waiters.push({ end, resolve });
+          settle();
+        }),
+      };
+      const result = client.putGrowingFile(local, '/skeleton/growing', growing);
+      for (let pos = 0; pos < data.length; pos += 100_000) {
+        appendFileSync(local, data.subarray(pos, pos + 100_000));
+        final = Math.min(data.length, pos + 100_000);
+        settle();
+      }
+      // The first three chunks are final: the upload asks about the fourth, and the file is not visible yet.
+      await waitFor('the upload to reach the last chunk', () => asked >= 4 * CHUNK, 30_000);
+      assert.equal(await client.tryStat('/skeleton/growing'), null, 'not visible before the writer is done');
+      ended = true;
+      settle();
+      assert.equal((await result).size, data.length);
+      assert.ok((await client.readFile('/skeleton/growing')).equals(data));
+
+      // A writer that gives up: the upload fails and leaves no file.
+      const abandoned = client.putGrowingFile(local, '/skeleton/abandoned', { final: (end: number) => (end <= CHUNK ? Promise.resolve(end) : Promise.reject(new Error('writer gave up'))) });
+      await assert.rejects(abandoned);
+      assert.equal(await client.tryStat('/skeleton/abandoned'), null);
+
+      // statWithInline: the bytes of an inline file come with its stat; none for a chunked one.
+      const small = Buffer.from('inline bytes with the stat');
+      await client.put(small, '/skeleton/stat-inline');
+      assert.ok((await client.statWithInline('/skeleton/stat-inline'))?.inline?.equals(small));
+      const chunked = await client.statWithInline('/skeleton/growing');
+      assert.equal(chunked?.file.size, data.length);
+      assert.equal(chunked?.inline, undefined);
+      assert.equal(await client.statWithInline('/skeleton/none'), null);
     } finally {
       client.close();
     }
