@@ -111,11 +111,17 @@ async function stopMount(child, dir) {
 /** The kernel's metadata caches off: every lookup and stat reaches dfs-mount. */
 const NO_KERNEL_CACHE = ['--attr-timeout', '0', '--entry-timeout', '0', '--negative-timeout', '0'];
 
-/** Master RPCs handled so far, by method, summed over `nodes` (their /metrics); {} without a cluster of ours. */
+/**
+ * Master RPCs handled so far, by method, summed over `nodes` (their /metrics); {} without a
+ * cluster of ours; undefined when a master did not answer (the counts are then not printed).
+ */
 async function masterCalls(nodes) {
   const out = {};
   for (const n of nodes) {
-    const text = await (await fetch(`http://${n.http}/metrics`)).text();
+    // Once more on failure: a pooled keep-alive socket the master has closed meanwhile fails once.
+    const get = () => fetch(`http://${n.http}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.text());
+    const text = await get().catch(get).catch(() => undefined);
+    if (text === undefined) return undefined;
     for (const m of text.matchAll(/^dfs_rpc_total\{([^}]*)\} (\d+)/gm)) {
       const method = /method="([^"]+)"/.exec(m[1])?.[1];
       if (method && method !== 'Heartbeat') out[method] = (out[method] ?? 0) + Number(m[2]);
@@ -126,6 +132,7 @@ async function masterCalls(nodes) {
 
 /** Prints the master calls per file between two masterCalls readings. */
 function printCallsPerFile(label, before, after, n) {
+  if (!before || !after) return console.log(`  ${`  master calls per file, ${label}`.padEnd(50)} (a master's /metrics did not answer)`);
   const per = Object.keys(after).filter((k) => after[k] > (before[k] ?? 0)).map((k) => `${k} ${((after[k] - (before[k] ?? 0)) / n).toFixed(2)}`);
   console.log(`  ${`  master calls per file, ${label}`.padEnd(50)} ${per.join(', ') || 'none'}`);
 }

@@ -60,9 +60,18 @@ export class Spool {
     if (this.fh) return Promise.resolve(this.fh);
     this.spilling ??= (async () => {
       const path = join(this.dir, `spool-${randomBytes(8).toString('hex')}`);
-      const fh = await open(path, 'w+', 0o600);
-      // Writes that arrive meanwhile wait for this promise; the memory copy is still the truth.
-      if (this.mem && this.length > 0) await writeAll(fh, this.mem, this.length, 0);
+      let fh: FileHandle | undefined;
+      try {
+        fh = await open(path, 'w+', 0o600);
+        // Writes that arrive meanwhile wait for this promise; the memory copy is still the truth.
+        if (this.mem && this.length > 0) await writeAll(fh, this.mem, this.length, 0);
+      } catch (err) {
+        // A full spool disk: the content stays in memory and a later write may try again.
+        await fh?.close().catch(() => undefined);
+        await rm(path, { force: true });
+        this.spilling = undefined;
+        throw err;
+      }
       this.filePath = path;
       this.fh = fh;
       this.mem = undefined;
