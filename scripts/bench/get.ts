@@ -9,7 +9,7 @@ import { DfsClient } from '@dfs/client';
 import { INSECURE, initCa, issueCertificate, tlsFrom } from '@dfs/security';
 import { DFS_BIN, TestCluster } from '@dfs/testkit';
 import { dropCaches, grpcGetPatternCeiling, grpcStreamCeilings } from './lib/ceilings.js';
-import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
+import { cpuSecondsOf, minorFaultsOf, ownCpuSeconds } from './lib/cpu.js';
 import { RssSampler, peakRssOf } from './lib/rss.js';
 
 /*
@@ -73,16 +73,28 @@ async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs node with `args` to its exit (inheriting stdio); resolves with its peak RSS in bytes (VmHWM, sampled every 50 ms). */
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/**
+ * Runs node with `args` to its exit (inheriting stdio). Resolves with its peak RSS in bytes
+ * (VmHWM), CPU seconds and minor page faults, sampled from /proc every 50 ms (so the last
+ * ≤ 50 ms before exit are missed).
+ */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ peakRss: number; cpu: number; minflt: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { env, stdio: 'inherit' });
-    let peak = 0;
-    const timer = setInterval(() => void (peak = Math.max(peak, peakRssOf(child.pid!) ?? 0)), 50);
+    const seen = { peakRss: 0, cpu: 0, minflt: 0 };
+    const timer = setInterval(() => {
+      try {
+        seen.peakRss = Math.max(seen.peakRss, peakRssOf(child.pid!) ?? 0);
+        seen.cpu = cpuSecondsOf(child.pid!);
+        seen.minflt = minorFaultsOf(child.pid!);
+      } catch {
+        // exited between the tick and the read
+      }
+    }, 50);
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       clearInterval(timer);
-      if (code === 0) resolve(peak);
+      if (code === 0) resolve(seen);
       else reject(new Error(`dfs get exited with ${signal ?? code}`));
     });
   });
@@ -110,7 +122,7 @@ async function main(): Promise<void> {
 
     const src = join(work, 'big.bin');
     writeRandomFile(src, BIG);
-    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; cli: number[]; clientCpu: number; serverCpu: number; serverIdleCpu: number; rss: { client: number; server: number; cli: number } }> = {};
+    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; cli: number[]; clientCpu: number; serverCpu: number; serverIdleCpu: number; rss: { client: number; server: number; cli: number }; cliCpu: number; faults: { lib: number; cli: number } }> = {};
     for (const mode of MODES) {
       log(`starting a ${mode} cluster (3 masters, 4 chunkservers) and putting ${BIG} bytes`);
       const cluster = await TestCluster.start({ dir: join(work, mode), masters: 3, chunkservers: 4, extraArgs: ['--log-level', 'warn', ...(mode === 'insecure' ? ['--insecure'] : [])] });
@@ -128,7 +140,7 @@ async function main(): Promise<void> {
           log(`put failed (${(err as Error).message}); trying again`);
         }
       }
-      modes[mode] = { client, cluster, lib: [], cli: [], clientCpu: 0, serverCpu: 0, serverIdleCpu: 0, rss: { client: 0, server: 0, cli: 0 } };
+      modes[mode] = { client, cluster, lib: [], cli: [], clientCpu: 0, serverCpu: 0, serverIdleCpu: 0, rss: { client: 0, server: 0, cli: 0 }, cliCpu: 0, faults: { lib: 0, cli: 0 } };
     }
     rmSync(src, { force: true });
 
@@ -146,6 +158,7 @@ async function main(): Promise<void> {
         const idlePerSec = (servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0) - idleFrom) / (IDLE_SAMPLE_MS / 1000);
         const serverCpu = servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0);
         const clientCpu = ownCpuSeconds();
+        const faults = process.resourceUsage().minorPageFault;
         const fromUs = nowUs();
         const started = process.hrtime.bigint();
         const sampler = new RssSampler(new Map(m.cluster.info.chunkservers.map((c) => [c.id, c.pid])), 50).start();
@@ -156,6 +169,7 @@ async function main(): Promise<void> {
           else m.rss.server = Math.max(m.rss.server, rss);
         }
         m.clientCpu += ownCpuSeconds() - clientCpu;
+        m.faults.lib += process.resourceUsage().minorPageFault - faults;
         m.serverCpu += servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0) - serverCpu;
         m.serverIdleCpu += idlePerSec * secs;
         windows.push({ name: `lib-${mode}-${round}`, fromUs, toUs: nowUs() });
@@ -165,7 +179,10 @@ async function main(): Promise<void> {
         dropCaches();
         const cliFrom = nowUs();
         const cliStarted = process.hrtime.bigint();
-        m.rss.cli = Math.max(m.rss.cli, await runCli([...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=cli-${mode}-${round}.cpuprofile`] : []), DFS_BIN, 'get', '-q', '/bench/big.bin', got], { ...process.env, ...m.cluster.env }));
+        const run = await runCli([...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=cli-${mode}-${round}.cpuprofile`] : []), DFS_BIN, 'get', '-q', '/bench/big.bin', got], { ...process.env, ...m.cluster.env });
+        m.rss.cli = Math.max(m.rss.cli, run.peakRss);
+        m.cliCpu += run.cpu;
+        m.faults.cli += run.minflt;
         const cliSecs = Number(process.hrtime.bigint() - cliStarted) / 1e9;
         windows.push({ name: `cli-${mode}-${round}`, fromUs: cliFrom, toUs: nowUs() });
         rmSync(got, { force: true });
@@ -198,9 +215,14 @@ async function main(): Promise<void> {
       const perGiB = (secs: number): string => ((secs / (ROUNDS * BIG)) * 1024 ** 3).toFixed(2);
       out(`${mode.padEnd(8)} library get ${mean(m.lib).toFixed(1).padStart(6)} MB/s (${each(m.lib)}), ${(mean(m.lib) / ceiling).toFixed(2)}× its ceiling; ` +
         `CPU s per GiB: client ${perGiB(m.clientCpu)}, chunkservers ${perGiB(m.serverCpu)} (${perGiB(m.serverIdleCpu)} of it their idle rate)`);
-      if (CLI) out(`${mode.padEnd(8)} dfs get     ${mean(m.cli).toFixed(1).padStart(6)} MB/s (${each(m.cli)}), ${(mean(m.cli) / mean(m.lib)).toFixed(2)}× the library`);
+      const perMiB = (n: number): string => (n / ((ROUNDS * BIG) / 1024 ** 2)).toFixed(0);
+      if (CLI) {
+        out(`${mode.padEnd(8)} dfs get     ${mean(m.cli).toFixed(1).padStart(6)} MB/s (${each(m.cli)}), ${(mean(m.cli) / mean(m.lib)).toFixed(2)}× the library; ` +
+          `CPU s per GiB (the whole process, start-up included) ${perGiB(m.cliCpu)}`);
+      }
+      out(`${mode.padEnd(8)} minor page faults per MiB: library get ${perMiB(m.faults.lib)}` + (CLI ? `, dfs get ${perMiB(m.faults.cli)} (start-up included)` : ''));
       const mib = (b: number): string => (b / 1024 ** 2).toFixed(0);
-      out(`${mode.padEnd(8)} peak RSS during the gets, MiB: library client ${mib(m.rss.client)} (its heap also served the put), busiest chunkserver ${mib(m.rss.server)}` +
+      out(`${mode.padEnd(8)} peak RSS during the gets, MiB: library client ${mib(m.rss.client)} (its heap also served the ceilings and the put), busiest chunkserver ${mib(m.rss.server)}` +
         (CLI ? `, dfs get ${mib(m.rss.cli)}` : ''));
     }
     if (modes.tls && modes.insecure) {

@@ -46,12 +46,15 @@ class ReadAhead {
   private wakePump: (() => void) | undefined;
   private stopped = false;
 
+  /** The source has delivered its last byte (or failed): its call is over. */
+  readonly fetched: Promise<void>;
+
   constructor(
     private readonly source: AsyncGenerator<Buffer, unknown>,
     private readonly capBytes: number,
     private readonly cancel: () => void,
   ) {
-    void this.pump();
+    this.fetched = this.pump();
   }
 
   private async pump(): Promise<void> {
@@ -115,9 +118,9 @@ class ReadAhead {
 }
 
 /**
- * Streams [start, end) of a file in order while keeping up to `parallel` spans in flight: memory
- * stays near parallel × (READ_AHEAD_BYTES + HOLD_BYTES + the channel's receive window) whatever
- * the file size.
+ * Streams [start, end) of a file in order with up to `parallel` calls running and one more span
+ * draining: memory stays near (parallel + 1) × (READ_AHEAD_BYTES + HOLD_BYTES) plus what grpc-js
+ * buffers for each running call, whatever the file size.
  */
 export async function* readFileRange(
   ctx: RangeReadContext,
@@ -132,24 +135,40 @@ export async function* readFileRange(
   if (covered !== Math.max(0, Math.min(end, file.size) - start)) {
     throw new DfsError(ErrorCode.INTERNAL, `${file.path}: chunk list does not cover the file (size ${file.size})`);
   }
+  // Spans whose call still runs (at most `parallel`), and spans not yet drained (at most one
+  // more): the next chunk's call starts as soon as one ends, while the reader still drains the
+  // read-ahead of the last, so a chunk boundary costs no round trip and memory stays bounded.
   const window: ReadAhead[] = [];
+  let running = 0;
   let next = 0;
+  let closed = false;
+  const fill = (): void => {
+    while (!closed && next < spans.length && running < Math.max(1, parallel) && window.length <= Math.max(1, parallel)) launch();
+  };
   const launch = (): void => {
     const span = spans[next++]!;
     const own = new AbortController();
     const signal = ctx.signal ? AbortSignal.any([ctx.signal, own.signal]) : own.signal;
     const source = streamChunkRange({ ...ctx, signal }, span.chunk, span.start, span.end, HOLD_BYTES);
-    window.push(new ReadAhead(source, READ_AHEAD_BYTES, () => own.abort()));
+    const reader = new ReadAhead(source, READ_AHEAD_BYTES, () => own.abort());
+    running++;
+    void reader.fetched.then(() => {
+      running--;
+      fill();
+    });
+    window.push(reader);
   };
   try {
-    while (next < spans.length && window.length < Math.max(1, parallel)) launch();
+    fill();
     while (window.length > 0) {
       yield* window[0]!.drain();
       window.shift();
-      if (next < spans.length) launch();
+      fill();
     }
   } finally {
-    // An abandoned read leaves nothing running: every span still in flight is cancelled.
+    // An abandoned read leaves nothing running: every span still in flight is cancelled, and
+    // a call that ends later starts no other.
+    closed = true;
     for (const r of window.splice(0)) r.stop();
   }
 }

@@ -188,6 +188,23 @@ describe('streamed file reads', () => {
     assert.ok(calls.every((c) => c.cancelled || c.sent === c.length), 'the calls of an abandoned read are cancelled');
   });
 
+  it('starts the next chunk\'s call as soon as one ends, while the reader still drains it; one span more, no further', async () => {
+    const smallBytes = (h: number): Buffer => bytes[h - 1]!.subarray(0, 2 * MSG);
+    const small = [0, 1, 2, 3].map((i) => ({ ...chunks[i]!, offset: i * 2 * MSG, length: 2 * MSG, crc32c: crc32cOf(smallBytes(i + 1)) }));
+    const calls: CallLog[] = [];
+    const gen = readFileRange(context(fakePool(smallBytes, new Map(), calls)), { path: '/s', size: 8 * MSG } as FileStatus, small, 0, 8 * MSG, 1);
+    const first = await gen.next();
+    assert.ok(!first.done);
+    await new Promise((r) => setTimeout(r, 300));
+    // The first call ended into its read-ahead (2 MiB < READ_AHEAD_BYTES), so the second runs;
+    // the second also ended, but a third would be a second span ahead of the one being drained.
+    assert.deepEqual(calls.map((c) => c.offset), [0, 0]);
+    const rest = [first.value as Buffer];
+    for await (const b of gen) rest.push(b);
+    assert.ok(Buffer.concat(rest).equals(Buffer.concat([0, 1, 2, 3].map((i) => smallBytes(i + 1)))));
+    assert.equal(calls.length, 4);
+  });
+
   it('a replica that dies mid-read costs no byte twice: its chunks resume elsewhere and the file is right', async () => {
     const calls: CallLog[] = [];
     const got = await collect(readFileRange(context(pool(new Map([['b:1', { failAfter: 5 }]]), calls)), file, chunks, 0, file.size, 2));
