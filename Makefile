@@ -99,7 +99,7 @@ bench-failover: build
 	node scripts/bench/dist/failover.js
 
 # The read path alone (issue 17's get, issue 13's TLS cost): BENCH_BYTES (1 GiB) put once on a TLS
-# and an --insecure cluster, then BENCH_GET_ROUNDS (3) alternating rounds of library get and
+# and an --insecure cluster, then BENCH_GET_ROUNDS (3) alternating rounds of library get (null sink, local file) and
 # `dfs get` after drop_caches, beside the tuned grpc-js download ceilings and with CPU s per GiB.
 # BENCH_PROFILE_DIR=D (+ DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") profiles it (scripts/bench/get.ts).
 bench-get: build

@@ -16,8 +16,8 @@ import { RssSampler, peakRssOf } from './lib/rss.js';
  * make bench-get: the read path alone, TLS and --insecure side by side (issue 17's get, issue 13's
  * TLS cost). One file of BENCH_BYTES (1 GiB) is put once on each cluster (3 masters,
  * 4 chunkservers, 3 replicas); then BENCH_GET_ROUNDS (3) alternating rounds (TLS first in odd
- * rounds) each drop the page cache and get it with the library into a null sink and with
- * `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run,
+ * rounds) each drop the page cache and get it with the library into a null sink, with the
+ * library into a local file and with `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run,
  * and beside the get's own transport pattern with nothing else (grpcGetPatternCeiling, plaintext
  * and TLS): what TLS costs the bare transport, against what it costs a get.
  *
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
 
     const src = join(work, 'big.bin');
     writeRandomFile(src, BIG);
-    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; cli: number[]; clientCpu: number; serverCpu: number; serverIdleCpu: number; rss: { client: number; server: number; cli: number }; cliCpu: number; faults: { lib: number; cli: number } }> = {};
+    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; libFile: number[]; libFileCpu: number; cli: number[]; clientCpu: number; serverCpu: number; serverIdleCpu: number; rss: { client: number; server: number; cli: number }; cliCpu: number; faults: { lib: number; cli: number } }> = {};
     for (const mode of MODES) {
       log(`starting a ${mode} cluster (3 masters, 4 chunkservers) and putting ${BIG} bytes`);
       const cluster = await TestCluster.start({ dir: join(work, mode), masters: 3, chunkservers: 4, extraArgs: ['--log-level', 'warn', ...(mode === 'insecure' ? ['--insecure'] : [])] });
@@ -140,7 +140,7 @@ async function main(): Promise<void> {
           log(`put failed (${(err as Error).message}); trying again`);
         }
       }
-      modes[mode] = { client, cluster, lib: [], cli: [], clientCpu: 0, serverCpu: 0, serverIdleCpu: 0, rss: { client: 0, server: 0, cli: 0 }, cliCpu: 0, faults: { lib: 0, cli: 0 } };
+      modes[mode] = { client, cluster, lib: [], libFile: [], libFileCpu: 0, cli: [], clientCpu: 0, serverCpu: 0, serverIdleCpu: 0, rss: { client: 0, server: 0, cli: 0 }, cliCpu: 0, faults: { lib: 0, cli: 0 } };
     }
     rmSync(src, { force: true });
 
@@ -176,6 +176,16 @@ async function main(): Promise<void> {
         m.lib.push(BIG / MB / secs);
         log(`round ${round} ${mode}: library get ${(BIG / MB / secs).toFixed(1)} MB/s (load ${load()})`);
         if (!CLI) continue;
+        // Like for like with `dfs get`: the same warm library writing the same local file.
+        dropCaches();
+        const fileCpu = ownCpuSeconds();
+        const fileStarted = process.hrtime.bigint();
+        await m.client.get('/bench/big.bin', got);
+        const fileSecs = Number(process.hrtime.bigint() - fileStarted) / 1e9;
+        m.libFileCpu += ownCpuSeconds() - fileCpu;
+        rmSync(got, { force: true });
+        m.libFile.push(BIG / MB / fileSecs);
+        log(`round ${round} ${mode}: library get to a local file ${(BIG / MB / fileSecs).toFixed(1)} MB/s (load ${load()})`);
         dropCaches();
         const cliFrom = nowUs();
         const cliStarted = process.hrtime.bigint();
@@ -217,8 +227,9 @@ async function main(): Promise<void> {
         `CPU s per GiB: client ${perGiB(m.clientCpu)}, chunkservers ${perGiB(m.serverCpu)} (${perGiB(m.serverIdleCpu)} of it their idle rate)`);
       const perMiB = (n: number): string => (n / ((ROUNDS * BIG) / 1024 ** 2)).toFixed(0);
       if (CLI) {
-        out(`${mode.padEnd(8)} dfs get     ${mean(m.cli).toFixed(1).padStart(6)} MB/s (${each(m.cli)}), ${(mean(m.cli) / mean(m.lib)).toFixed(2)}× the library; ` +
-          `CPU s per GiB (the whole process, start-up included) ${perGiB(m.cliCpu)}`);
+        out(`${mode.padEnd(8)} library get to a local file ${mean(m.libFile).toFixed(1)} MB/s (${each(m.libFile)}); CPU s per GiB: client ${perGiB(m.libFileCpu)}`);
+        out(`${mode.padEnd(8)} dfs get     ${mean(m.cli).toFixed(1).padStart(6)} MB/s (${each(m.cli)}), ${(mean(m.cli) / mean(m.lib)).toFixed(2)}× the library, ` +
+          `${(mean(m.cli) / mean(m.libFile)).toFixed(2)}× the library to a local file; CPU s per GiB (the whole process, start-up included) ${perGiB(m.cliCpu)}`);
       }
       out(`${mode.padEnd(8)} minor page faults per MiB: library get ${perMiB(m.faults.lib)}` + (CLI ? `, dfs get ${perMiB(m.faults.cli)} (start-up included)` : ''));
       const mib = (b: number): string => (b / 1024 ** 2).toFixed(0);
