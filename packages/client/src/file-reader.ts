@@ -84,14 +84,18 @@ class ReadAhead {
     w?.();
   }
 
+  private resumePump(): void {
+    const w = this.wakePump;
+    this.wakePump = undefined;
+    w?.();
+  }
+
   async *drain(): AsyncGenerator<Buffer> {
     for (;;) {
       const buf = this.queue.shift();
       if (buf) {
         this.queued -= buf.length;
-        const w = this.wakePump;
-        this.wakePump = undefined;
-        w?.();
+        this.resumePump();
         yield buf;
       } else if (this.failure !== undefined) {
         throw this.failure;
@@ -108,9 +112,7 @@ class ReadAhead {
     this.stopped = true;
     this.queue.length = 0;
     this.queued = 0;
-    const w = this.wakePump;
-    this.wakePump = undefined;
-    w?.();
+    this.resumePump();
     // The source may be waiting on its call: cancel that, then let the generator finish.
     this.cancel();
     void this.source.return(undefined).catch(() => undefined);
