@@ -3,12 +3,13 @@ import { streamChunkRange, type RangeReadContext } from './chunk-read.js';
 
 /*
  * A file is read as one long ReadChunk call per chunk (a span: the part of the chunk the read
- * covers), a few spans in flight from different replicas, each streamed through a bounded
- * read-ahead buffer. A span that covers its whole chunk is checked against the chunk's recorded
- * CRC32C inside streamChunkRange, whichever replicas served it. Measured with nothing of
- * dfs in it (make bench-get-pattern, packages/chunkserver/DESIGN.md "The get's call pattern"),
- * calls of 4 MiB cost the client ~1.5× the CPU per GiB of 64 MiB calls, and more calls in flight
- * than two bought nothing: HTTP/2 flow control paces a long call as well as many short ones did.
+ * covers), each streamed through a bounded read-ahead buffer, the next chunk's call started as
+ * one ends (more at once only for small chunks), each from the next replica in policy order. A
+ * span that covers its whole chunk is checked against the chunk's recorded CRC32C inside
+ * streamChunkRange, whichever replicas served it. Measured with nothing of dfs in it
+ * (make bench-get-pattern, packages/chunkserver/DESIGN.md "The get's call pattern, taken apart"),
+ * calls of 4 MiB cost the client ~1.3× the CPU per GiB of 64 MiB calls, and more long calls at
+ * once bought nothing: HTTP/2 flow control paces one long call as well as many short ones did.
  */
 
 /** Verified bytes a span may buffer ahead of the reader before its call is left to flow control. */
