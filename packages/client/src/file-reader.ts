@@ -8,7 +8,7 @@ import { streamChunkRange, type RangeReadContext } from './chunk-read.js';
  * span that covers its whole chunk is checked against the chunk's recorded CRC32C inside
  * streamChunkRange, whichever replicas served it. Measured with nothing of dfs in it
  * (make bench-get-pattern, packages/chunkserver/DESIGN.md "The get's call pattern, taken apart"),
- * calls of 4 MiB cost the client ~1.3× the CPU per GiB of 64 MiB calls, and more long calls at
+ * calls of 4 MiB cost the client 1.1–1.3× the CPU per GiB of 64 MiB calls, and more long calls at
  * once bought nothing: HTTP/2 flow control paces one long call as well as many short ones did.
  */
 
