@@ -112,7 +112,7 @@ async function main(): Promise<void> {
     await issueCertificate({ ca: join(work, 'ceiling-ca'), identity: { role: 'master', name: 'ceiling' }, hosts: ['127.0.0.1'], out: join(work, 'ceiling-tls') });
     const plainCeiling = await grpcStreamCeilings(BIG);
     const tlsCeiling = await grpcStreamCeilings(BIG, tlsFrom(join(work, 'ceiling-tls')));
-    // The get's own transport pattern (64 MiB calls, 2 in flight, its channel and server options),
+    // The get's own transport pattern (64 MiB calls one at a time, its channel and server options),
     // plaintext and TLS in ABBA order: what TLS costs the transport itself, beside what it costs a get.
     log(`load ${load()}: the get's transport pattern, plaintext and mutual TLS (ABBA)`);
     const pattern = { plain: [] as Array<Awaited<ReturnType<typeof grpcGetPatternCeiling>>>, tls: [] as Array<Awaited<ReturnType<typeof grpcGetPatternCeiling>>> };
@@ -216,7 +216,7 @@ async function main(): Promise<void> {
       server: mean(rs.map((r) => r.cpuPerGiB.server)),
     });
     const [pp, pt] = [avg(pattern.plain), avg(pattern.tls)];
-    out(`get pattern (64 MiB calls, 2 in flight), plaintext ${pp.MBps.toFixed(0)} MB/s; ${cpu(pp)}`);
+    out(`get pattern (64 MiB calls, one at a time), plaintext ${pp.MBps.toFixed(0)} MB/s; ${cpu(pp)}`);
     out(`get pattern over mutual TLS                   ${pt.MBps.toFixed(0)} MB/s; ${cpu(pt)}; TLS adds client ${added(pt.client, pp.client)}, server ${added(pt.server, pp.server)}`);
     out(`  HTTP/2 data pieces the client's JavaScript handles per MiB: plaintext ${pp.deliveries.toFixed(0)}, TLS ${pt.deliveries.toFixed(0)}`);
     for (const mode of MODES) {

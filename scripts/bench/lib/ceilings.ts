@@ -106,9 +106,9 @@ const SINK_SERVICE = {
   piece: { path: PIECE_PATH, requestStream: false, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
 } satisfies ServiceDefinition;
 
-/** The library get's read pattern (client file-reader.ts): one call per 64 MiB chunk, 2 in flight. */
+/** The library get's read pattern (client file-reader.ts): one call per 64 MiB chunk, one at a time. */
 const GET_PIECE_BYTES = 64 * 1024 * 1024;
-const GET_PIECES_IN_FLIGHT = 2;
+const GET_PIECES_IN_FLIGHT = 1;
 
 export interface GrpcCeilings {
   /** Client → server (what a put's hops do), with the server's receive window widened as the chunkservers do. */
