@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     await Promise.all([writer(), writer()]);
     const held = bytesOnDisk(victimDir);
     const fillS = (Date.now() - fillStarted) / 1000;
+    const putRate = written / MB / fillS;
     process.stderr.write(`filled: ${(written / MB).toFixed(0)} MB of files in ${fillS.toFixed(1)} s; ${victim} holds ${(held / MB).toFixed(0)} MB of replicas\n`);
     const f0 = await client.fsck('/', { maxProblems: 1 });
     if (!f0.healthy) throw new Error(`not healthy before the kill: ${JSON.stringify({ ...f0, problems: [] })}`);
@@ -111,6 +112,9 @@ async function main(): Promise<void> {
       ['re-replication (dead → fsck healthy)', `${copyS.toFixed(1)} s`],
       ['re-replication rate', `${(held / MB / copyS).toFixed(0)} MB/s cluster-wide`],
       ['kill → healthy', `${totalS.toFixed(1)} s (${(held / MB / totalS).toFixed(0)} MB/s)`],
+      // Issue 17's target: re-replication at least half the put rate, both measured in this run.
+      ['put rate of the fill (2 writers, 3 replicas)', `${putRate.toFixed(0)} MB/s of files`],
+      ['re-replication / put rate', `${(held / MB / copyS / putRate).toFixed(2)}× (target ≥ 0.50×)`],
       ['chunkservers / copy throttle', `${CHUNKSERVERS} / ${CS_ARGS || 'defaults (64 MiB/s per node, 4 copies per node)'}`],
       ['load average at the kill', `${load1.toFixed(2)} on ${os.cpus().length} cores`],
       ['GFS (SOSP 2003, §6.2.4)', '600 GB chunkserver restored at 440 MB/s'],
