@@ -9,8 +9,9 @@ import type { CheckpointReply, CheckpointWorkerData } from './wal-checkpoint-wor
  * twice, inside that commit: on a master under creates, every ~50 commands and on every
  * master, stalling its Raft loop for the copy and both fsyncs (packages/master/DESIGN.md,
  * "CPU per create"). Here the owner's connection never checkpoints (wal_autocheckpoint = 0)
- * and a worker thread, on a connection of its own, runs a PASSIVE checkpoint after writes,
- * at most once per `intervalMs`. Durability is unchanged: what a commit made durable is in
+ * and a worker thread, on a connection of its own, runs a PASSIVE checkpoint once the WAL
+ * holds `thresholdPages` frames not yet copied (SQLite's own rule: 1,000), looking at most
+ * once per `intervalMs` after writes. Durability is unchanged: what a commit made durable is in
  * the WAL either way, and a checkpoint syncs the WAL before copying and the database after,
  * whichever connection runs it.
  *
@@ -18,7 +19,9 @@ import type { CheckpointReply, CheckpointWorkerData } from './wal-checkpoint-wor
  */
 export interface WalCheckpointerOptions {
   synchronous: 'FULL' | 'NORMAL' | 'OFF';
-  /** At most one checkpoint per this many ms (default 250): writes in between wait in the WAL. */
+  /** Frames not yet copied that make a checkpoint worth its two fsyncs (default 1,000, as SQLite). */
+  thresholdPages?: number;
+  /** The worker looks at the WAL at most once per this many ms (default 20), after writes. */
   intervalMs?: number;
   /** Told of a worker failure (the owner then checkpoints itself again). */
   onError?: (message: string) => void;
@@ -41,9 +44,9 @@ export class WalCheckpointer {
     owner: Database.Database,
     opts: WalCheckpointerOptions,
   ) {
-    this.intervalMs = opts.intervalMs ?? 250;
+    this.intervalMs = opts.intervalMs ?? 20;
     owner.pragma('wal_autocheckpoint = 0');
-    const data: CheckpointWorkerData = { path: owner.name, synchronous: opts.synchronous };
+    const data: CheckpointWorkerData = { path: owner.name, synchronous: opts.synchronous, thresholdPages: opts.thresholdPages ?? DEFAULT_AUTOCHECKPOINT_PAGES };
     this.worker = new Worker(join(__dirname, 'wal-checkpoint-worker.js'), { workerData: data });
     const fail = (message: string): void => {
       if (this.failed || this.closing) return;
@@ -55,9 +58,11 @@ export class WalCheckpointer {
     this.worker.on('message', (r: CheckpointReply) => {
       if ('error' in r) return fail(r.error);
       if ('closed' in r) return;
-      this.stats.runs++;
-      this.stats.log = r.log;
-      this.stats.checkpointed = r.checkpointed;
+      if (r.ran) {
+        this.stats.runs++;
+        this.stats.log = r.log;
+        this.stats.checkpointed = r.checkpointed;
+      }
       this.busy = false;
       this.lastAt = performance.now();
       this.settle();
@@ -75,7 +80,7 @@ export class WalCheckpointer {
     this.worker.postMessage('checkpoint');
   }
 
-  /** Resolves when no checkpoint runs (tests; a write after a quiet interval starts one). */
+  /** Resolves when the worker is not looking at the WAL or checkpointing (tests). */
   idle(): Promise<void> {
     if (!this.busy) return Promise.resolve();
     this.worker.ref(); // a waiter keeps the process alive until the answer

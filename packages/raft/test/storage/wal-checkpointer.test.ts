@@ -23,7 +23,8 @@ describe('WalCheckpointer (WAL checkpoints on a worker thread)', function () {
     copyFileSync(db.name, copy);
     const c = new Database(copy, { readonly: true });
     try {
-      return (c.prepare('SELECT COUNT(*) FROM t').pluck().get() as number) ?? 0;
+      const table = c.prepare(`SELECT 1 FROM sqlite_master WHERE name = 't'`).get(); // not there until a checkpoint copies it
+      return table ? (c.prepare('SELECT COUNT(*) FROM t').pluck().get() as number) : 0;
     } finally {
       c.close();
     }
@@ -31,7 +32,7 @@ describe('WalCheckpointer (WAL checkpoints on a worker thread)', function () {
 
   it('the owner connection never checkpoints; the worker copies every committed page into the database file', async () => {
     const db = walDb('a.db');
-    const ckpt = new WalCheckpointer(db, { synchronous: 'NORMAL', intervalMs: 0 });
+    const ckpt = new WalCheckpointer(db, { synchronous: 'NORMAL', intervalMs: 0, thresholdPages: 1 });
     try {
       assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 0);
       const put = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
@@ -56,7 +57,7 @@ describe('WalCheckpointer (WAL checkpoints on a worker thread)', function () {
 
   it('at most one checkpoint per interval: writes in between wait in the WAL, not in a queue', async () => {
     const db = walDb('b.db');
-    const ckpt = new WalCheckpointer(db, { synchronous: 'NORMAL', intervalMs: 60_000 });
+    const ckpt = new WalCheckpointer(db, { synchronous: 'NORMAL', intervalMs: 60_000, thresholdPages: 1 });
     try {
       const put = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
       for (let k = 1; k <= 100; k++) {
@@ -74,6 +75,32 @@ describe('WalCheckpointer (WAL checkpoints on a worker thread)', function () {
       assert.equal(ckpt.stats.runs, 1, 'no second checkpoint within the interval');
       assert.equal(rowsInMainFile(db), 100, 'the later commits wait in the WAL');
       assert.equal((db.prepare('SELECT COUNT(*) FROM t').pluck().get() as number), 200);
+    } finally {
+      await ckpt.close();
+      db.close();
+    }
+  });
+
+  it('copies nothing while the WAL holds fewer uncopied frames than the threshold (SQLite\'s own rule), then all of it', async () => {
+    const db = walDb('t.db');
+    const ckpt = new WalCheckpointer(db, { synchronous: 'NORMAL', intervalMs: 0, thresholdPages: 200 });
+    try {
+      const put = db.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+      for (let k = 1; k <= 50; k++) {
+        put.run(k, Buffer.alloc(1024));
+        ckpt.written();
+        await ckpt.idle();
+      }
+      assert.equal(ckpt.stats.runs, 0, '50 one-page commits stay under 200 frames');
+      assert.equal(rowsInMainFile(db), 0);
+      for (let k = 51; k <= 400 && ckpt.stats.runs === 0; k++) {
+        put.run(k, Buffer.alloc(1024));
+        ckpt.written();
+        await ckpt.idle();
+      }
+      assert.equal(ckpt.stats.runs, 1);
+      assert.ok(ckpt.stats.log >= 200, `frames at the checkpoint: ${ckpt.stats.log}`);
+      assert.equal(ckpt.stats.checkpointed, ckpt.stats.log);
     } finally {
       await ckpt.close();
       db.close();
