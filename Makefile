@@ -1,5 +1,5 @@
 # Entry points: install, system-deps, proto, build, test (test-unit, test-system), run,
-# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery, bench-put, bench-get, bench-cli), clean.
+# bench (bench-raft, bench-meta, bench-snapshot, bench-recovery, bench-put, bench-get, bench-get-pattern, bench-cli), clean.
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 MOCHA := $(NODE_BIN)/mocha
@@ -7,7 +7,7 @@ UNIT_TESTS := 'packages/*/dist/test/**/*.test.js'
 SYSTEM_TESTS := 'test/dist/**/*.test.js'
 DATA_DIR ?= .dfs-data
 
-.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover bench-put bench-get bench-cli trace-small nemesis clean
+.PHONY: all install system-deps proto build test test-unit test-system run bench bench-raft bench-meta bench-snapshot bench-recovery bench-failover bench-put bench-get bench-get-pattern bench-cli trace-small nemesis clean
 
 all: build
 
@@ -99,11 +99,17 @@ bench-failover: build
 	node scripts/bench/dist/failover.js
 
 # The read path alone (issue 17's get, issue 13's TLS cost): BENCH_BYTES (1 GiB) put once on a TLS
-# and an --insecure cluster, then BENCH_GET_ROUNDS (3) alternating rounds of library get and
+# and an --insecure cluster, then BENCH_GET_ROUNDS (3) alternating rounds of library get (null sink, local file) and
 # `dfs get` after drop_caches, beside the tuned grpc-js download ceilings and with CPU s per GiB.
 # BENCH_PROFILE_DIR=D (+ DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") profiles it (scripts/bench/get.ts).
 bench-get: build
 	node scripts/bench/dist/get.js
+
+# The get's transport pattern taken apart, nothing of dfs in it (no cluster): client and server CPU
+# s/GiB, MB/s, GC and RSS for calls of BENCH_PATTERN_CALL_MIB (4,16,64) MiB with BENCH_PATTERN_IN_FLIGHT
+# (1,2,3,6) in flight and one long stream, plaintext and TLS alternating (scripts/bench/get-pattern.ts).
+bench-get-pattern: build
+	node scripts/bench/dist/get-pattern.js
 
 # The CLI against the library (issue 17): `dfs --version` and a whole `dfs stat` (exec to exit) beside
 # `node -e 0`, medians of BENCH_CLI_RUNS (20) alternating runs, wall and CPU ms; then BENCH_CLI_BYTES

@@ -2,21 +2,22 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, wri
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { Session } from 'node:inspector';
 import { Writable } from 'node:stream';
 import { DfsClient } from '@dfs/client';
 import { INSECURE, initCa, issueCertificate, tlsFrom } from '@dfs/security';
 import { DFS_BIN, TestCluster } from '@dfs/testkit';
 import { dropCaches, grpcGetPatternCeiling, grpcStreamCeilings } from './lib/ceilings.js';
-import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
+import { cpuSecondsOf, minorFaultsOf, ownCpuSeconds } from './lib/cpu.js';
+import { RssSampler, peakRssOf } from './lib/rss.js';
 
 /*
  * make bench-get: the read path alone, TLS and --insecure side by side (issue 17's get, issue 13's
  * TLS cost). One file of BENCH_BYTES (1 GiB) is put once on each cluster (3 masters,
  * 4 chunkservers, 3 replicas); then BENCH_GET_ROUNDS (3) alternating rounds (TLS first in odd
- * rounds) each drop the page cache and get it with the library into a null sink and with
- * `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run,
+ * rounds) each drop the page cache and get it with the library into a null sink, with the
+ * library into a local file and with `dfs get` into a local file. Printed beside the tuned grpc-js download ceilings of the same run,
  * and beside the get's own transport pattern with nothing else (grpcGetPatternCeiling, plaintext
  * and TLS): what TLS costs the bare transport, against what it costs a get.
  *
@@ -26,7 +27,9 @@ import { cpuSecondsOf, ownCpuSeconds } from './lib/cpu.js';
  * to the same windows: node scripts/bench/dist/lib/profile-summary.js D/x.cpuprofile FROM TO.
  * CPU seconds per GiB (user + system, of the client and of all chunkservers) are printed too:
  * load on the machine bends them far less than wall-clock rates. The chunkservers' share of it
- * that is only their idle rate (sampled for 2 s before each get) is printed apart.
+ * that is only their idle rate (sampled for 2 s before each get) is printed apart, and so are the
+ * peak RSS of the client, the busiest chunkserver and `dfs get` during the gets.
+ * BENCH_PARALLEL_READS=N sets the library client's chunks in flight.
  */
 
 const MB = 1e6;
@@ -35,6 +38,8 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_GET_ROUNDS ?? 3));
 const MODES = (process.env.BENCH_GET_MODES ?? 'tls,insecure').split(',').filter((m): m is 'tls' | 'insecure' => m === 'tls' || m === 'insecure');
 const CLI = process.env.BENCH_GET_CLI !== '0';
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+/** The library client's chunks in flight (default: the client's own choice); `dfs get` keeps its default. */
+const PARALLEL_READS = Number(process.env.BENCH_PARALLEL_READS ?? 0);
 const IDLE_SAMPLE_MS = 2_000;
 
 const log = (msg: string): void => void process.stderr.write(`bench-get: ${msg}\n`);
@@ -68,6 +73,33 @@ async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Runs node with `args` to its exit (inheriting stdio). Resolves with its peak RSS in bytes
+ * (VmHWM), CPU seconds and minor page faults, sampled from /proc every 50 ms (so the last
+ * ≤ 50 ms before exit are missed).
+ */
+function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ peakRss: number; cpu: number; minflt: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: 'inherit' });
+    const seen = { peakRss: 0, cpu: 0, minflt: 0 };
+    const timer = setInterval(() => {
+      try {
+        seen.peakRss = Math.max(seen.peakRss, peakRssOf(child.pid!) ?? 0);
+        seen.cpu = cpuSecondsOf(child.pid!);
+        seen.minflt = minorFaultsOf(child.pid!);
+      } catch {
+        // exited between the tick and the read
+      }
+    }, 50);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearInterval(timer);
+      if (code === 0) resolve(seen);
+      else reject(new Error(`dfs get exited with ${signal ?? code}`));
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'dfs-bench-get-'));
   const windows: Array<{ name: string; fromUs: number; toUs: number }> = [];
@@ -80,7 +112,7 @@ async function main(): Promise<void> {
     await issueCertificate({ ca: join(work, 'ceiling-ca'), identity: { role: 'master', name: 'ceiling' }, hosts: ['127.0.0.1'], out: join(work, 'ceiling-tls') });
     const plainCeiling = await grpcStreamCeilings(BIG);
     const tlsCeiling = await grpcStreamCeilings(BIG, tlsFrom(join(work, 'ceiling-tls')));
-    // The get's own transport pattern (4 MiB calls, 6 in flight, its channel and server options),
+    // The get's own transport pattern (64 MiB calls one at a time, its channel and server options),
     // plaintext and TLS in ABBA order: what TLS costs the transport itself, beside what it costs a get.
     log(`load ${load()}: the get's transport pattern, plaintext and mutual TLS (ABBA)`);
     const pattern = { plain: [] as Array<Awaited<ReturnType<typeof grpcGetPatternCeiling>>>, tls: [] as Array<Awaited<ReturnType<typeof grpcGetPatternCeiling>>> };
@@ -90,12 +122,12 @@ async function main(): Promise<void> {
 
     const src = join(work, 'big.bin');
     writeRandomFile(src, BIG);
-    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; cli: number[]; clientCpu: number; serverCpu: number; serverIdleCpu: number }> = {};
+    const modes: Record<string, { client: DfsClient; cluster: TestCluster; lib: number[]; libFile: number[]; libFileCpu: number; cli: number[]; clientCpu: number; serverCpu: number; serverIdleCpu: number; rss: { client: number; server: number; cli: number }; cliCpu: number; faults: { lib: number; cli: number } }> = {};
     for (const mode of MODES) {
       log(`starting a ${mode} cluster (3 masters, 4 chunkservers) and putting ${BIG} bytes`);
       const cluster = await TestCluster.start({ dir: join(work, mode), masters: 3, chunkservers: 4, extraArgs: ['--log-level', 'warn', ...(mode === 'insecure' ? ['--insecure'] : [])] });
       clusters.push(cluster);
-      const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security });
+      const client = new DfsClient({ masters: cluster.masterAddresses, security: cluster.security, ...(PARALLEL_READS ? { parallelReads: PARALLEL_READS } : {}) });
       clients.push(client);
       // The put is not what this bench measures: under heavy load it has failed with too few
       // replicas acknowledged; try again (said on stderr) rather than lose the run.
@@ -108,7 +140,7 @@ async function main(): Promise<void> {
           log(`put failed (${(err as Error).message}); trying again`);
         }
       }
-      modes[mode] = { client, cluster, lib: [], cli: [], clientCpu: 0, serverCpu: 0, serverIdleCpu: 0 };
+      modes[mode] = { client, cluster, lib: [], libFile: [], libFileCpu: 0, cli: [], clientCpu: 0, serverCpu: 0, serverIdleCpu: 0, rss: { client: 0, server: 0, cli: 0 }, cliCpu: 0, faults: { lib: 0, cli: 0 } };
     }
     rmSync(src, { force: true });
 
@@ -126,21 +158,41 @@ async function main(): Promise<void> {
         const idlePerSec = (servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0) - idleFrom) / (IDLE_SAMPLE_MS / 1000);
         const serverCpu = servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0);
         const clientCpu = ownCpuSeconds();
+        const faults = process.resourceUsage().minorPageFault;
         const fromUs = nowUs();
         const started = process.hrtime.bigint();
+        const sampler = new RssSampler(new Map(m.cluster.info.chunkservers.map((c) => [c.id, c.pid])), 50).start();
         await profiled(`client-${mode}-${round}`, () => m.client.get('/bench/big.bin', new Writable({ write: (_c, _e, cb) => cb() })));
         const secs = Number(process.hrtime.bigint() - started) / 1e9;
+        for (const [name, rss] of sampler.stop()) {
+          if (name === 'client') m.rss.client = Math.max(m.rss.client, rss);
+          else m.rss.server = Math.max(m.rss.server, rss);
+        }
         m.clientCpu += ownCpuSeconds() - clientCpu;
+        m.faults.lib += process.resourceUsage().minorPageFault - faults;
         m.serverCpu += servers.reduce((n, pid) => n + cpuSecondsOf(pid), 0) - serverCpu;
         m.serverIdleCpu += idlePerSec * secs;
         windows.push({ name: `lib-${mode}-${round}`, fromUs, toUs: nowUs() });
         m.lib.push(BIG / MB / secs);
         log(`round ${round} ${mode}: library get ${(BIG / MB / secs).toFixed(1)} MB/s (load ${load()})`);
         if (!CLI) continue;
+        // Like for like with `dfs get`: the same warm library writing the same local file.
+        dropCaches();
+        const fileCpu = ownCpuSeconds();
+        const fileStarted = process.hrtime.bigint();
+        await m.client.get('/bench/big.bin', got);
+        const fileSecs = Number(process.hrtime.bigint() - fileStarted) / 1e9;
+        m.libFileCpu += ownCpuSeconds() - fileCpu;
+        rmSync(got, { force: true });
+        m.libFile.push(BIG / MB / fileSecs);
+        log(`round ${round} ${mode}: library get to a local file ${(BIG / MB / fileSecs).toFixed(1)} MB/s (load ${load()})`);
         dropCaches();
         const cliFrom = nowUs();
         const cliStarted = process.hrtime.bigint();
-        execFileSync(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=cli-${mode}-${round}.cpuprofile`] : []), DFS_BIN, 'get', '-q', '/bench/big.bin', got], { env: { ...process.env, ...m.cluster.env }, stdio: 'inherit' });
+        const run = await runCli([...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=cli-${mode}-${round}.cpuprofile`] : []), DFS_BIN, 'get', '-q', '/bench/big.bin', got], { ...process.env, ...m.cluster.env });
+        m.rss.cli = Math.max(m.rss.cli, run.peakRss);
+        m.cliCpu += run.cpu;
+        m.faults.cli += run.minflt;
         const cliSecs = Number(process.hrtime.bigint() - cliStarted) / 1e9;
         windows.push({ name: `cli-${mode}-${round}`, fromUs: cliFrom, toUs: nowUs() });
         rmSync(got, { force: true });
@@ -164,7 +216,7 @@ async function main(): Promise<void> {
       server: mean(rs.map((r) => r.cpuPerGiB.server)),
     });
     const [pp, pt] = [avg(pattern.plain), avg(pattern.tls)];
-    out(`get pattern (4 MiB calls, 6 in flight), plaintext ${pp.MBps.toFixed(0)} MB/s; ${cpu(pp)}`);
+    out(`get pattern (64 MiB calls, one at a time), plaintext ${pp.MBps.toFixed(0)} MB/s; ${cpu(pp)}`);
     out(`get pattern over mutual TLS                   ${pt.MBps.toFixed(0)} MB/s; ${cpu(pt)}; TLS adds client ${added(pt.client, pp.client)}, server ${added(pt.server, pp.server)}`);
     out(`  HTTP/2 data pieces the client's JavaScript handles per MiB: plaintext ${pp.deliveries.toFixed(0)}, TLS ${pt.deliveries.toFixed(0)}`);
     for (const mode of MODES) {
@@ -173,7 +225,16 @@ async function main(): Promise<void> {
       const perGiB = (secs: number): string => ((secs / (ROUNDS * BIG)) * 1024 ** 3).toFixed(2);
       out(`${mode.padEnd(8)} library get ${mean(m.lib).toFixed(1).padStart(6)} MB/s (${each(m.lib)}), ${(mean(m.lib) / ceiling).toFixed(2)}× its ceiling; ` +
         `CPU s per GiB: client ${perGiB(m.clientCpu)}, chunkservers ${perGiB(m.serverCpu)} (${perGiB(m.serverIdleCpu)} of it their idle rate)`);
-      if (CLI) out(`${mode.padEnd(8)} dfs get     ${mean(m.cli).toFixed(1).padStart(6)} MB/s (${each(m.cli)}), ${(mean(m.cli) / mean(m.lib)).toFixed(2)}× the library`);
+      const perMiB = (n: number): string => (n / ((ROUNDS * BIG) / 1024 ** 2)).toFixed(0);
+      if (CLI) {
+        out(`${mode.padEnd(8)} library get to a local file ${mean(m.libFile).toFixed(1)} MB/s (${each(m.libFile)}); CPU s per GiB: client ${perGiB(m.libFileCpu)}`);
+        out(`${mode.padEnd(8)} dfs get     ${mean(m.cli).toFixed(1).padStart(6)} MB/s (${each(m.cli)}), ${(mean(m.cli) / mean(m.lib)).toFixed(2)}× the library, ` +
+          `${(mean(m.cli) / mean(m.libFile)).toFixed(2)}× the library to a local file; CPU s per GiB (the whole process, start-up included) ${perGiB(m.cliCpu)}`);
+      }
+      out(`${mode.padEnd(8)} minor page faults per MiB: library get ${perMiB(m.faults.lib)}` + (CLI ? `, dfs get ${perMiB(m.faults.cli)} (start-up included)` : ''));
+      const mib = (b: number): string => (b / 1024 ** 2).toFixed(0);
+      out(`${mode.padEnd(8)} peak RSS during the gets, MiB: library client ${mib(m.rss.client)} (its heap also served the ceilings and the put), busiest chunkserver ${mib(m.rss.server)}` +
+        (CLI ? `, dfs get ${mib(m.rss.cli)}` : ''));
     }
     if (modes.tls && modes.insecure) {
       out(`TLS costs: library get ${(100 * (1 - mean(modes.tls.lib) / mean(modes.insecure.lib))).toFixed(1)}%` +

@@ -56,8 +56,16 @@ export interface DfsClientOptions {
    * (4 for 64 MiB chunks, 16 for 1 MiB chunks); a stream source holds at most 128 MiB.
    */
   parallelChunks?: number;
-  /** Read pieces (up to 4 MiB, one chunk at most) in flight at once. Default: 24 MiB worth, 6 to 24. */
+  /**
+   * ReadChunk calls a read keeps running at once (one per chunk, replicas in policy order; the
+   * next chunk's call starts as one ends). Default: 8 MiB worth of chunks, 1 to 8.
+   */
   parallelReads?: number;
+  /**
+   * How long a read waits for a replica's next message before it resumes on another replica from
+   * the last verified byte (a dead or stopped chunkserver). Default 15 s.
+   */
+  readStallMs?: number;
   /**
    * Keep files of at most MAX_INLINE_BYTES inline in the metadata (one CreateFile, no
    * chunkserver). Default true. An append to an inline file rewrites it conditionally (it
@@ -133,6 +141,7 @@ export interface ListOptions extends CallOptions {
 
 const DEFAULTS = {
   callTimeoutMs: 5_000,
+  readStallMs: 15_000,
   retryWindowMs: 30_000,
   leaseRenewMs: 10_000,
   maxAttempts: 4,
@@ -154,10 +163,14 @@ function autoParallelChunks(chunkSize: number): number {
   return Math.max(4, Math.min(MAX_PARALLEL_CHUNKS, Math.ceil((32 * 1024 * 1024) / Math.max(1, chunkSize))));
 }
 
-/** Read pieces in flight for a get: 24 MiB worth (a piece is 4 MiB or one smaller chunk), 6 to 24. */
+/**
+ * ReadChunk calls running at once for a read (one per chunk; the next chunk's starts as one
+ * ends): 8 MiB worth of chunks, 1 to 8. One long call costs the least CPU per GiB
+ * (make bench-get-pattern), and each call running in parallel buffers its own share.
+ */
 function autoParallelReads(chunks: readonly ChunkLocation[]): number {
-  const piece = Math.min(4 * 1024 * 1024, Math.max(1, ...chunks.slice(0, 8).map((c) => c.length)));
-  return Math.max(6, Math.min(24, Math.ceil((24 * 1024 * 1024) / piece)));
+  const chunk = Math.max(1, ...chunks.slice(0, 8).map((c) => c.length));
+  return Math.max(1, Math.min(8, Math.ceil((8 * 1024 * 1024) / chunk)));
 }
 
 /**
@@ -225,6 +238,7 @@ export class DfsClient {
     this.inlineLimit = (options.inlineSmallFiles ?? true) ? MAX_INLINE_BYTES : -1;
     this.opts = {
       callTimeoutMs: options.callTimeoutMs ?? DEFAULTS.callTimeoutMs,
+      readStallMs: options.readStallMs ?? DEFAULTS.readStallMs,
       retryWindowMs: options.retryWindowMs ?? DEFAULTS.retryWindowMs,
       ...(options.parallelChunks ? { parallelChunks: options.parallelChunks } : {}),
       ...(options.parallelReads ? { parallelReads: options.parallelReads } : {}),
@@ -776,7 +790,7 @@ export class DfsClient {
         policy: this.readPolicy,
         requestId: opts.requestId,
         signal: fanOutSignal(opts.signal),
-        timeoutMs: 60_000,
+        timeoutMs: this.opts.readStallMs,
         refresh: this.tokenRefresher(file.path, opts),
         relocateWindowMs: this.opts.retryWindowMs,
         onCorruptReplica: (handle, replica, reason) => {

@@ -1,33 +1,129 @@
-import { DfsError, ErrorCode, crc32cCombine, type ChunkLocation, type FileStatus } from '@dfs/proto';
-import { hasRecordedCrc, readChunkRange, type RangeBytes, type RangeReadContext } from './chunk-read.js';
+import { DfsError, ErrorCode, type ChunkLocation, type FileStatus } from '@dfs/proto';
+import { streamChunkRange, type RangeReadContext } from './chunk-read.js';
 
-/** Bytes fetched by one read request; several are in flight at once, from different replicas. */
-const PIECE_BYTES = 4 * 1024 * 1024;
+/*
+ * A file is read as one long ReadChunk call per chunk (a span: the part of the chunk the read
+ * covers), each streamed through a bounded read-ahead buffer, the next chunk's call started as
+ * one ends (more at once only for small chunks), each from the next replica in policy order. A
+ * span that covers its whole chunk is checked against the chunk's recorded CRC32C inside
+ * streamChunkRange, whichever replicas served it. Measured with nothing of dfs in it
+ * (make bench-get-pattern, packages/chunkserver/DESIGN.md "The get's call pattern, taken apart"),
+ * calls of 4 MiB cost the client 1.1–1.3× the CPU per GiB of 64 MiB calls, and more long calls at
+ * once bought nothing: HTTP/2 flow control paces one long call as well as many short ones did.
+ */
 
-interface Piece {
+/** Verified bytes a span may buffer ahead of the reader before its call is left to flow control. */
+export const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+/** The tail of a whole chunk held back until its recorded CRC32C matches (as a last 4 MiB piece was before). */
+export const HOLD_BYTES = 4 * 1024 * 1024;
+
+export interface Span {
   chunk: ChunkLocation;
   start: number; // within the chunk
   end: number;
 }
 
-/** Cuts [start, end) of the file into per-chunk pieces of at most PIECE_BYTES. */
-export function planPieces(chunks: readonly ChunkLocation[], start: number, end: number): Piece[] {
-  const pieces: Piece[] = [];
+/** Cuts [start, end) of the file into one span per chunk it touches. */
+export function planSpans(chunks: readonly ChunkLocation[], start: number, end: number): Span[] {
+  const spans: Span[] = [];
   for (const chunk of chunks) {
-    const chunkStart = chunk.offset;
-    const chunkEnd = chunk.offset + chunk.length;
-    const from = Math.max(start, chunkStart);
-    const to = Math.min(end, chunkEnd);
-    for (let off = from; off < to; off += PIECE_BYTES) {
-      pieces.push({ chunk, start: off - chunkStart, end: Math.min(to, off + PIECE_BYTES) - chunkStart });
-    }
+    const from = Math.max(start, chunk.offset);
+    const to = Math.min(end, chunk.offset + chunk.length);
+    if (to > from) spans.push({ chunk, start: from - chunk.offset, end: to - chunk.offset });
   }
-  return pieces;
+  return spans;
 }
 
 /**
- * Streams [start, end) of a file in order while keeping up to `parallel` pieces in
- * flight: memory stays at parallel × PIECE_BYTES whatever the file size.
+ * Pulls a source ahead of its reader into a queue of at most about `capBytes`, then stops pulling
+ * until the reader takes some: a stopped ReadChunk call is paced by HTTP/2 flow control.
+ */
+class ReadAhead {
+  private readonly queue: Buffer[] = [];
+  private queued = 0;
+  private done = false;
+  private failure: unknown;
+  private wakeReader: (() => void) | undefined;
+  private wakePump: (() => void) | undefined;
+  private stopped = false;
+
+  /** The source has delivered its last byte (or failed): its call is over. */
+  readonly fetched: Promise<void>;
+
+  constructor(
+    private readonly source: AsyncGenerator<Buffer, unknown>,
+    private readonly capBytes: number,
+    private readonly cancel: () => void,
+  ) {
+    this.fetched = this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (!this.stopped) {
+        if (this.queued >= this.capBytes) {
+          await new Promise<void>((resolve) => (this.wakePump = resolve));
+          continue;
+        }
+        const next = await this.source.next();
+        if (next.done) break;
+        this.queue.push(next.value);
+        this.queued += next.value.length;
+        this.wake();
+      }
+    } catch (err) {
+      this.failure = err ?? new Error('read failed');
+    } finally {
+      this.done = true;
+      this.wake();
+    }
+  }
+
+  private wake(): void {
+    const w = this.wakeReader;
+    this.wakeReader = undefined;
+    w?.();
+  }
+
+  private resumePump(): void {
+    const w = this.wakePump;
+    this.wakePump = undefined;
+    w?.();
+  }
+
+  async *drain(): AsyncGenerator<Buffer> {
+    for (;;) {
+      const buf = this.queue.shift();
+      if (buf) {
+        this.queued -= buf.length;
+        this.resumePump();
+        yield buf;
+      } else if (this.failure !== undefined) {
+        throw this.failure;
+      } else if (this.done) {
+        return;
+      } else {
+        await new Promise<void>((resolve) => (this.wakeReader = resolve));
+      }
+    }
+  }
+
+  /** Abandons the source: its call is cancelled and what was queued is dropped. */
+  stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+    this.queued = 0;
+    this.resumePump();
+    // The source may be waiting on its call: cancel that, then let the generator finish.
+    this.cancel();
+    void this.source.return(undefined).catch(() => undefined);
+  }
+}
+
+/**
+ * Streams [start, end) of a file in order with up to `parallel` calls running and one more span
+ * draining: memory stays near (parallel + 1) × (READ_AHEAD_BYTES + HOLD_BYTES) plus what grpc-js
+ * buffers for each running call, whatever the file size.
  */
 export async function* readFileRange(
   ctx: RangeReadContext,
@@ -37,45 +133,45 @@ export async function* readFileRange(
   end: number,
   parallel: number,
 ): AsyncGenerator<Buffer> {
-  const pieces = planPieces(chunks, start, Math.min(end, file.size));
-  const covered = pieces.reduce((n, p) => n + (p.end - p.start), 0);
+  const spans = planSpans(chunks, start, Math.min(end, file.size));
+  const covered = spans.reduce((n, p) => n + (p.end - p.start), 0);
   if (covered !== Math.max(0, Math.min(end, file.size) - start)) {
     throw new DfsError(ErrorCode.INTERNAL, `${file.path}: chunk list does not cover the file (size ${file.size})`);
   }
-  const window: Array<{ piece: Piece; bytes: Promise<RangeBytes> }> = [];
+  // Spans whose call still runs (at most `parallel`), and spans not yet drained (at most one
+  // more): the next chunk's call starts as soon as one ends, while the reader still drains the
+  // read-ahead of the last, so a chunk boundary costs no round trip and memory stays bounded.
+  const window: ReadAhead[] = [];
+  let running = 0;
   let next = 0;
-  const launch = (): void => {
-    const piece = pieces[next++]!;
-    const p = readChunkRange(ctx, piece.chunk, piece.start, piece.end);
-    p.catch(() => undefined); // observed when its turn comes
-    window.push({ piece, bytes: p });
+  let closed = false;
+  const fill = (): void => {
+    while (!closed && next < spans.length && running < Math.max(1, parallel) && window.length <= Math.max(1, parallel)) launch();
   };
-  // A chunk read whole in several pieces (perhaps from several replicas) is checked against
-  // the CRC32C the master recorded before its last piece is handed on; one piece covering a
-  // whole chunk was checked by readChunkRange, which can still fall back to another replica.
-  let crc = 0;
-  let tracking: ChunkLocation | undefined;
+  const launch = (): void => {
+    const span = spans[next++]!;
+    const own = new AbortController();
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, own.signal]) : own.signal;
+    const source = streamChunkRange({ ...ctx, signal }, span.chunk, span.start, span.end, HOLD_BYTES);
+    const reader = new ReadAhead(source, READ_AHEAD_BYTES, () => own.abort());
+    running++;
+    void reader.fetched.then(() => {
+      running--;
+      fill();
+    });
+    window.push(reader);
+  };
   try {
-    while (next < pieces.length && window.length < parallel) launch();
+    fill();
     while (window.length > 0) {
-      const { piece, bytes: pending } = window.shift()!;
-      const { bufs, crc: pieceCrc } = await pending;
-      if (next < pieces.length) launch();
-      const { chunk } = piece;
-      if (piece.start === 0) {
-        tracking = piece.end < chunk.length && hasRecordedCrc(chunk) ? chunk : undefined;
-        crc = 0;
-      }
-      if (tracking === chunk) {
-        crc = crc32cCombine(crc, pieceCrc, piece.end - piece.start);
-        if (piece.end === chunk.length && crc >>> 0 !== chunk.crc32c >>> 0) {
-          throw new DfsError(ErrorCode.CHECKSUM_MISMATCH, `${file.path}: chunk ${chunk.handle} read back with CRC32C ${crc >>> 0}, the master recorded ${chunk.crc32c >>> 0}`);
-        }
-      }
-      for (const buf of bufs) yield buf;
+      yield* window[0]!.drain();
+      window.shift();
+      fill();
     }
   } finally {
-    // An abandoned generator leaves nothing running that matters: results are dropped.
-    window.length = 0;
+    // An abandoned read leaves nothing running: every span still in flight is cancelled, and
+    // a call that ends later starts no other.
+    closed = true;
+    for (const r of window.splice(0)) r.stop();
   }
 }

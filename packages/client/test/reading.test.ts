@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChunkLocation } from '@dfs/proto';
-import { planPieces } from '../src/file-reader.js';
+import { planSpans } from '../src/file-reader.js';
 import { ReadPolicy } from '../src/read-policy.js';
 import { resolveMasters, resolveSecurity } from '../src/index.js';
 
@@ -11,20 +11,17 @@ function chunk(handle: number, offset: number, length: number): ChunkLocation {
   return { handle, version: 1, offset, length, crc32c: 0, replicas: [] };
 }
 
-describe('planPieces', () => {
-  const chunks = [chunk(1, 0, 10 * 1024 * 1024), chunk(2, 10 * 1024 * 1024, 100)];
+describe('planSpans', () => {
+  const chunks = [chunk(1, 0, 10 * 1024 * 1024), chunk(2, 10 * 1024 * 1024, 100), chunk(3, 10 * 1024 * 1024 + 100, 64 * 1024 * 1024)];
 
-  it('covers a range exactly, piece by piece, never crossing a chunk', () => {
-    const pieces = planPieces(chunks, 3, 10 * 1024 * 1024 + 50);
-    const total = pieces.reduce((n, p) => n + p.end - p.start, 0);
-    assert.equal(total, 10 * 1024 * 1024 + 47);
-    assert.equal(pieces[0]!.start, 3);
-    assert.equal(pieces.at(-1)!.chunk.handle, 2);
-    assert.equal(pieces.at(-1)!.end, 50);
-    for (const p of pieces) assert.ok(p.end - p.start <= 4 * 1024 * 1024);
+  it('covers a range exactly with one span per chunk, never crossing a chunk', () => {
+    const spans = planSpans(chunks, 3, 10 * 1024 * 1024 + 50);
+    assert.deepEqual(spans.map((s) => [s.chunk.handle, s.start, s.end]), [[1, 3, 10 * 1024 * 1024], [2, 0, 50]]);
+    const all = planSpans(chunks, 0, 74 * 1024 * 1024 + 100);
+    assert.deepEqual(all.map((s) => [s.chunk.handle, s.start, s.end]), [[1, 0, 10 * 1024 * 1024], [2, 0, 100], [3, 0, 64 * 1024 * 1024]]);
   });
 
-  it('plans nothing for an empty range', () => assert.deepEqual(planPieces(chunks, 5, 5), []));
+  it('plans nothing for an empty range', () => assert.deepEqual(planSpans(chunks, 5, 5), []));
 });
 
 describe('ReadPolicy', () => {

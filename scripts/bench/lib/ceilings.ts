@@ -2,6 +2,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import {
   Client,
   Metadata,
@@ -105,9 +106,9 @@ const SINK_SERVICE = {
   piece: { path: PIECE_PATH, requestStream: false, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw },
 } satisfies ServiceDefinition;
 
-/** The library get's read pattern (client file-reader.ts): pieces of 4 MiB, at least 6 in flight. */
-const GET_PIECE_BYTES = 4 * 1024 * 1024;
-const GET_PIECES_IN_FLIGHT = 6;
+/** The library get's read pattern (client file-reader.ts): one call per 64 MiB chunk, one at a time. */
+const GET_PIECE_BYTES = 64 * 1024 * 1024;
+const GET_PIECES_IN_FLIGHT = 1;
 
 export interface GrpcCeilings {
   /** Client → server (what a put's hops do), with the server's receive window widened as the chunkservers do. */
@@ -163,14 +164,35 @@ export async function grpcStreamCeilings(bytes = 1024 ** 3, security: Security =
  * flight, each authenticated from its certificate as ReadChunk is, each answered in 1 MiB
  * messages built in fresh buffers with headroom (as a disk read fills them). Measured with TLS
  * and in plaintext, its CPU per GiB says what TLS costs the transport of a get when nothing
- * else (disk, checksums, tokens) is counted.
+ * else (disk, checksums, tokens) is counted. `pattern` varies the call size and calls in flight
+ * (make bench-get-pattern takes the pattern apart).
  */
+export interface GetPattern {
+  /** Bytes each call carries (the client's piece). */
+  callBytes: number;
+  /** Calls kept in flight at once, on one connection. */
+  inFlight: number;
+  /** The client channel's receive window (default: the data path's, DATA_CHANNEL_WINDOW). */
+  window?: number;
+}
+
+export interface GetPatternFigures {
+  MBps: number;
+  cpuPerGiB: { client: number; server: number };
+  deliveriesPerMiB: number | undefined;
+  /** The client's garbage-collection pauses per GiB (ms) and its peak RSS (MiB) during the run. */
+  gcMsPerGiB: number;
+  peakRssMiB: number;
+}
+
 export async function grpcGetPatternCeiling(
   bytes = 1024 ** 3,
   security: Security = INSECURE,
-): Promise<{ MBps: number; cpuPerGiB: { client: number; server: number }; deliveriesPerMiB: number | undefined }> {
+  pattern: GetPattern = { callBytes: GET_PIECE_BYTES, inFlight: GET_PIECES_IN_FLIGHT },
+): Promise<GetPatternFigures> {
+  const { callBytes, inFlight } = pattern;
   const sink = await startSinkChild('grpc', security.insecure ? undefined : security.dir);
-  const client = new Client(`127.0.0.1:${sink.port}`, channelCredentials(security), { ...channelOptions(), ...dataChannelOptions() });
+  const client = new Client(`127.0.0.1:${sink.port}`, channelCredentials(security), { ...channelOptions(), ...dataChannelOptions(pattern.window) });
   const piece = async (length: number): Promise<void> => {
     const request = Buffer.alloc(8);
     request.writeDoubleLE(length);
@@ -179,25 +201,39 @@ export async function grpcGetPatternCeiling(
     if (got !== length) throw new Error(`ceiling piece got ${got} of ${length} bytes`);
   };
   const deliveries = countDataDeliveries();
+  let gcMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMs += e.duration;
+  });
+  let peakRss = 0;
+  const rss = setInterval(() => void (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
   try {
     await piece(GET_PIECE_BYTES); // connected and warm, as the client's pooled channel is
     deliveries.reset();
+    gc.observe({ entryTypes: ['gc'] });
     const cpuBefore = { client: ownCpuSeconds(), server: cpuSecondsOf(sink.pid) };
     const started = process.hrtime.bigint();
-    let left = Math.ceil(bytes / GET_PIECE_BYTES);
+    let left = Math.ceil(bytes / callBytes);
     await Promise.all(
-      Array.from({ length: GET_PIECES_IN_FLIGHT }, async () => {
-        while (left-- > 0) await piece(GET_PIECE_BYTES);
+      Array.from({ length: inFlight }, async () => {
+        while (left-- > 0) await piece(callBytes);
       }),
     );
-    const moved = Math.ceil(bytes / GET_PIECE_BYTES) * GET_PIECE_BYTES;
+    const moved = Math.ceil(bytes / callBytes) * callBytes;
     const perGiB = (secs: number): number => (secs * 1024 ** 3) / moved;
+    const cpuPerGiB = { client: perGiB(ownCpuSeconds() - cpuBefore.client), server: perGiB(cpuSecondsOf(sink.pid) - cpuBefore.server) };
+    const MBps = moved / MB / (Number(process.hrtime.bigint() - started) / 1e9);
+    gc.disconnect();
     return {
-      MBps: moved / MB / (Number(process.hrtime.bigint() - started) / 1e9),
-      cpuPerGiB: { client: perGiB(ownCpuSeconds() - cpuBefore.client), server: perGiB(cpuSecondsOf(sink.pid) - cpuBefore.server) },
+      MBps,
+      cpuPerGiB,
       deliveriesPerMiB: deliveries.count === undefined ? undefined : deliveries.count / (moved / 1024 ** 2),
+      gcMsPerGiB: perGiB(gcMs),
+      peakRssMiB: Math.max(peakRss, process.memoryUsage.rss()) / 1024 ** 2,
     };
   } finally {
+    clearInterval(rss);
+    gc.disconnect();
     deliveries.stop();
     client.close();
     sink.kill();

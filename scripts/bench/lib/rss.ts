@@ -10,6 +10,16 @@ export function rssOf(pid: number): number | undefined {
   }
 }
 
+/** Peak RSS of a process so far in bytes (VmHWM, Linux /proc), or undefined once it is gone. */
+export function peakRssOf(pid: number): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Samples the RSS of every named process every `intervalMs` and keeps the maximum of each.
  * `self` is this process (the client).
