@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,13 +28,21 @@ import { noopClient, startNoopServer } from './lib/noop-grpc.js';
  * the CPU milliseconds per operation of the busiest master (the leader, for writes) and of
  * all three: on a shared machine they move far less than the rates do.
  * Knobs: BENCH_META_FILES (10000), BENCH_META_CLIENTS (32, over all processes),
- * BENCH_META_PROCS (2), BENCH_META_SECONDS (5).
+ * BENCH_META_PROCS (2), BENCH_META_SECONDS (5), BENCH_META_ONLY (run only the phases whose
+ * names start with one of these comma-separated prefixes, e.g. "creates of empty").
+ * Profiling: with BENCH_PROFILE_DIR=D each phase's window on the monotonic clock (µs, the
+ * clock of V8's CPU profiles) is written to D/windows.json, so profiles of the nodes
+ * (DFS_NODE_ARGS="--cpu-prof --cpu-prof-dir=D") can be cut to one phase with
+ * lib/profile-summary.js.
  */
 
 const FILES = Number(process.env.BENCH_META_FILES ?? 10_000);
 const CLIENTS = Number(process.env.BENCH_META_CLIENTS ?? 32);
 const PROCS = Math.max(1, Number(process.env.BENCH_META_PROCS ?? 2));
 const SECONDS = Number(process.env.BENCH_META_SECONDS ?? 5);
+const ONLY = (process.env.BENCH_META_ONLY ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
 const pad = (i: number): string => String(i).padStart(6, '0');
 const KIB = Buffer.alloc(1024, 7);
@@ -207,9 +215,14 @@ async function main(): Promise<void> {
     const ceiling = (await workers.run({ ceiling: noop.address, startAt: 0 })).perSec;
     line('client-process ceiling', `${Math.round(ceiling)}/s`, `(no-op gRPC calls, plaintext, from the same ${PROCS} processes, ${CLIENTS} callers)`);
     const masterPids = cluster.info.masters.map((m) => m.pid);
+    const windows: Record<string, { fromUs: number; toUs: number }> = {};
     for (const [i, phase] of PHASES.entries()) {
+      if (ONLY.length > 0 && !ONLY.some((p) => phase.name.startsWith(p))) continue;
       const cpuBefore = masterPids.map(cpuSecondsOf);
+      const fromUs = monotonicUs();
       const { perSec, result } = await workers.run({ phase: i, startAt: 0 });
+      windows[phase.name] = { fromUs, toUs: monotonicUs() };
+      if (PROFILE_DIR) writeFileSync(join(PROFILE_DIR, 'windows.json'), JSON.stringify({ masterPids, windows }, null, 2));
       const cpu = masterPids.map((pid, k) => cpuSecondsOf(pid) - cpuBefore[k]!);
       const perOp = (s: number): string => (result.ops > 0 ? ((s * 1000) / result.ops).toFixed(3) : '-');
       const errors = result.errors > 0 ? `; ${result.errors} errors, first: ${result.firstError}` : '';
@@ -217,7 +230,7 @@ async function main(): Promise<void> {
       line(phase.name, `${Math.round(perSec)}/s`, `(ceiling ${Math.round(ceiling / phase.rpcs)}/s = ${phase.rpcs} RPC/op; master CPU ms/op: busiest ${perOp(Math.max(...cpu))}, all ${perOp(cpu.reduce((a, b) => a + b, 0))}${note}${errors})`);
     }
     const times: number[] = [];
-    for (let r = 0; r < 5; r++) {
+    for (let r = 0; r < (ONLY.length > 0 ? 0 : 5); r++) {
       const t0 = process.hrtime.bigint();
       let n = 0;
       for await (const _ of admin.list('/ls10k', { pageSize: 1000 })) n++;
@@ -225,7 +238,7 @@ async function main(): Promise<void> {
       if (n !== FILES) throw new Error(`ls returned ${n} entries, expected ${FILES}`);
     }
     times.sort((a, b) => a - b);
-    line(`ls of a ${FILES}-entry dir`, `${times[2]!.toFixed(0)} ms`, `(one client, pages of 1,000, median of 5; ${Math.round(FILES / (times[2]! / 1000))} entries/s)`);
+    if (times.length > 0) line(`ls of a ${FILES}-entry dir`, `${times[2]!.toFixed(0)} ms`, `(one client, pages of 1,000, median of 5; ${Math.round(FILES / (times[2]! / 1000))} entries/s)`);
     const after = (await workers.run({ ceiling: noop.address, startAt: 0 })).perSec;
     line('client-process ceiling again', `${Math.round(after)}/s`, '(the machine\'s load changed in between if this differs much)');
     process.stdout.write(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);

@@ -22,6 +22,7 @@ export {
   type ReadState,
 } from './core/types.js';
 export { SqliteStorage } from './storage/sqlite.js';
+export { WalCheckpointer, type WalCheckpointerOptions } from './storage/wal-checkpointer.js';
 export { type RaftStorage, type StoredState } from './storage/storage.js';
 export { GrpcTransport, SNAPSHOT_PIECE, type GrpcTransportOptions } from './transport/grpc.js';
 export { type Transport, type TransportHandler } from './transport/transport.js';

@@ -12,7 +12,7 @@ import { PathCache } from './path-cache.js';
 import { AppliedWaiters } from './applied-waiters.js';
 import type { Quota, Usage } from './quota.js';
 import { BALANCER_KEY, CLUSTER_ID_KEY, RESTORE_KEYS, openDatabase, type OpenOptions } from './schema.js';
-import type { StateMachine } from '@dfs/raft';
+import { WalCheckpointer, type StateMachine } from '@dfs/raft';
 
 export const DEFAULT_LIST_LIMIT = 1000;
 export const MAX_LIST_LIMIT = 10_000;
@@ -49,6 +49,8 @@ export interface FileWithChunks {
  */
 export class MetadataStore implements StateMachine {
   private db!: Database.Database;
+  /** Checkpoints this database's WAL off the event loop (@dfs/raft wal-checkpointer.ts). */
+  private checkpointer!: WalCheckpointer;
   private ns!: Namespace;
   private processor!: CommandProcessor;
   /** Directory rows of the read queries' path resolution (path-cache.ts). */
@@ -81,6 +83,7 @@ export class MetadataStore implements StateMachine {
   private open(): void {
     const db = openDatabase(this.path, this.openOpts);
     this.db = db;
+    this.checkpointer = new WalCheckpointer(db, { synchronous: this.openOpts.synchronous ?? 'FULL' });
     this.ns = new Namespace(db);
     this.paths = new PathCache(this.ns);
     this.processor = new CommandProcessor(db, this.ns);
@@ -160,6 +163,7 @@ export class MetadataStore implements StateMachine {
       throw err; // fatal: the log and this build disagree; never skip an entry
     }
     const result = this.applyTxn(index, cmd);
+    this.checkpointer.written();
     this.applied = index;
     this.afterApply(cmd);
     this.appliedWaiters.advanced(index);
@@ -183,6 +187,7 @@ export class MetadataStore implements StateMachine {
       }
     });
     const results = this.batchTxn(decoded);
+    this.checkpointer.written();
     for (const d of decoded) {
       if (!d) continue;
       this.applied = Math.max(this.applied, d.index);
@@ -233,6 +238,7 @@ export class MetadataStore implements StateMachine {
       for (const suffix of ['', '-wal', '-shm']) rmSync(tmp + suffix, { force: true });
       throw new Error(`snapshot ${path} rejected: ${problem}`);
     }
+    await this.checkpointer.close(); // no connection to the old file may outlive it
     this.db.close();
     for (const suffix of ['-wal', '-shm']) rmSync(this.path + suffix, { force: true });
     for (const suffix of ['-wal', '-shm']) rmSync(tmp + suffix, { force: true });
@@ -241,6 +247,7 @@ export class MetadataStore implements StateMachine {
   }
 
   close(): void {
+    void this.checkpointer.close();
     if (this.db.open) this.db.close();
   }
 

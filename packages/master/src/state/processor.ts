@@ -435,13 +435,14 @@ export class CommandProcessor {
     }
     // POSIX: a write by anyone but the superuser clears the set-user-id and set-group-id bits.
     const mode = existing && !caller.superuser ? killSetId(cmd.mode) : cmd.mode;
-    for (const p of this.ns.pendingAt(parent.id, name)) {
+    const pending = this.ns.pendingAt(parent.id, name);
+    for (const p of pending) {
       if (p.lease_holder !== cmd.clientId && (p.lease_expiry ?? 0) > cmd.now) {
         fail(ErrorCode.LEASE_HELD, `${path} is being created by another client`);
       }
     }
     // The same client re-creating (a retry), or a dead writer's expired lease: drop the old attempt.
-    for (const p of this.ns.pendingAt(parent.id, name)) this.deleteTree(p);
+    for (const p of pending) this.deleteTree(p);
     const id = this.alloc('next_inode');
     this.sInsertInode.run({
       id, parent: null, name, type: TYPE_FILE, mode, mtime: cmd.now, replication: cmd.replication,
@@ -454,14 +455,17 @@ export class CommandProcessor {
       // Small-file fast path: create, data and complete in this one entry (inline data).
       const data = Buffer.from(cmd.inline, 'base64');
       if (cmd.firstChunk || data.length > MAX_INLINE_BYTES) fail(ErrorCode.INVALID_ARGUMENT, `inline data of ${data.length} bytes (at most ${MAX_INLINE_BYTES}, no chunks)`);
-      const { parent: parentId, into } = this.attachTarget(this.ns.byId(id)!);
+      // Parent and occupant as read above: nothing since has changed them (the attempts
+      // deleted were detached), so attaching reads neither again (DESIGN.md, CPU per create).
+      const { parent: parentId, into } = this.attachTarget(this.ns.byId(id)!, { parent, occupant: existing });
       this.sInsertInline.run(id, data);
       this.sFinalize.run(into ? null : parentId, data.length, 0, cmd.now, cmd.now, id); // adopted: never takes the name
       this.quota.enforce(parentId); // inline bytes count against space quotas too
       this.sTouch.run(cmd.now, parentId);
       const done = into ? this.adopt(this.ns.byId(id)!, into) : this.ns.byId(id)!;
       // Attached at `path` unless it was adopted by a hard-linked file (which may live elsewhere).
-      return { file: statusOf(done, into ? this.ns.pathOf(done) : path, this.ns.nlinkOf(done)) };
+      // A new inode has no hard links yet: one name, unless it was adopted.
+      return { file: statusOf(done, into ? this.ns.pathOf(done) : path, into ? this.ns.nlinkOf(done) : 1) };
     }
     if (cmd.firstChunk) {
       // The single-chunk fast path: chunk 0 in the same entry, exactly as AddChunk would.
@@ -574,13 +578,13 @@ export class CommandProcessor {
    * Where a detached file goes on completion; removes the file it replaces. Throws when it
    * cannot appear (directory gone, a directory in the way, or a new file without overwrite).
    */
-  private attachTarget(row: InodeRow): { parent: number; into?: InodeRow } {
+  private attachTarget(row: InodeRow, known?: { parent: InodeRow; occupant: InodeRow | undefined }): { parent: number; into?: InodeRow } {
     if (row.parent !== null) return { parent: row.parent };
-    const parent = row.pending_parent === null ? undefined : this.ns.byId(row.pending_parent);
+    const parent = known ? known.parent : row.pending_parent === null ? undefined : this.ns.byId(row.pending_parent);
     if (!parent || !isDir(parent)) fail(ErrorCode.NOT_FOUND, `the directory of ${row.name} no longer exists`);
     // The path only for messages: walking up to / costs a lookup per level on every attach.
     const path = (): string => this.ns.pathOf(row);
-    const occupant = this.ns.child(parent.id, row.name);
+    const occupant = known ? known.occupant : this.ns.child(parent.id, row.name);
     // A conditional rewrite (pending_overwrite = the inode it read) replaces only that inode.
     if (row.pending_overwrite > OVERWRITE_ANY) requireOccupant(this.ns, occupant, row.pending_overwrite, path());
     if (occupant) {

@@ -502,6 +502,24 @@ describe('CreateFile with inline data (small files kept in the metadata)', () =>
     assert.deepEqual(store.dump().inlineData, [], 'no bytes outlive their inode');
   });
 
+  it('reads the parent and the name once: attaching reuses them, and a new inode has one link without asking (CPU per create)', () => {
+    h.ok(inline('/d/first', Buffer.from('x')));
+    const ns = (store as unknown as { ns: Record<'byId' | 'child' | 'nlinkOf', (...a: unknown[]) => unknown> }).ns;
+    const calls = { byId: 0, child: 0, nlinkOf: 0 };
+    for (const m of ['byId', 'child', 'nlinkOf'] as const) {
+      const orig = ns[m]!.bind(ns);
+      ns[m] = (...a: unknown[]) => {
+        calls[m]++;
+        return orig(...a);
+      };
+    }
+    const { file } = h.ok(inline('/d/second', Buffer.from('yy')));
+    // byId: the root, the new row to attach, the answer; child: /d, then "second" in it.
+    assert.deepEqual(calls, { byId: 3, child: 2, nlinkOf: 0 });
+    assert.equal(file.size, 2);
+    assert.deepEqual(store.stat('/d/second'), file, 'the answer is what a stat reads');
+  });
+
   it('refuses more than MAX_INLINE_BYTES, inline with a first chunk, and append (the client rewrites instead)', () => {
     h.fails(inline('/big', Buffer.alloc(MAX_INLINE_BYTES + 1)), ErrorCode.INVALID_ARGUMENT);
     h.fails(inline('/both', Buffer.from('x'), { firstChunk: true }), ErrorCode.INVALID_ARGUMENT);

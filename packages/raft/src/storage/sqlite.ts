@@ -2,6 +2,7 @@ import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, statSync } fr
 import Database from 'better-sqlite3';
 import type { ConfState, Entry, HardState, SnapshotMeta } from '../core/types.js';
 import type { RaftStorage, StoredState } from './storage.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 /*
  * RaftStorage on SQLite (better-sqlite3) in WAL mode. One Ready = one transaction = one
@@ -22,6 +23,9 @@ import type { RaftStorage, StoredState } from './storage.js';
  * apply. It is written with the next transaction that must be durable anyway (entries, term,
  * vote) and on close. After a crash the stored commit may lag what the state machine applied;
  * the driver raises it to the applied index (those entries are in the log, and were committed).
+ *
+ * WAL checkpoints run on a worker thread's connection (wal-checkpointer.ts), not inside a
+ * `save` on the event loop.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS hard_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, vote TEXT NOT NULL, commit_index INTEGER NOT NULL);
@@ -39,6 +43,7 @@ interface SnapshotRecord {
 export class SqliteStorage implements RaftStorage {
   private readonly db: Database.Database;
   private readonly walPath: string;
+  private readonly checkpointer: WalCheckpointer;
   /** The WAL file, opened for fdatasync once it exists; reopened if SQLite recreated it. */
   private wal: { fd: number; ino: number } | undefined;
   /** fdatasyncs in flight: the WAL descriptor is closed only when none is. */
@@ -64,6 +69,7 @@ export class SqliteStorage implements RaftStorage {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL'); // commits are synced by walFd() + fdatasync (above)
     this.db.exec(SCHEMA);
+    this.checkpointer = new WalCheckpointer(this.db, { synchronous: 'NORMAL' });
     this.stmts = {
       putHard: this.db.prepare('INSERT INTO hard_state (id, term, vote, commit_index) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index'),
       putEntry: this.db.prepare('INSERT INTO entries (idx, term, type, data) VALUES (?, ?, ?, ?)'),
@@ -137,6 +143,7 @@ export class SqliteStorage implements RaftStorage {
     })();
     if (hard) this.storedHard = hard;
     this.unsavedHard = undefined;
+    this.checkpointer.written();
     return this.sync();
   }
 
@@ -190,6 +197,7 @@ export class SqliteStorage implements RaftStorage {
       this.setMeta('offset', offset);
     })();
     this.syncNow();
+    this.checkpointer.written();
   }
 
   installSnapshot(snapshot: SnapshotMeta, file: string): void {
@@ -212,6 +220,7 @@ export class SqliteStorage implements RaftStorage {
   /** Closing checkpoints the WAL into the database and syncs both (SQLite). */
   close(): void {
     if (this.db.open) this.flush();
+    void this.checkpointer.close();
     this.db.close();
     this.closed = true;
     if (this.syncing === 0) this.closeWal();
