@@ -28,6 +28,25 @@ interface CallLog {
   cancelled: boolean;
 }
 
+/**
+ * Resolves once the fake replicas and the reader have stopped moving: the calls started and the
+ * bytes sent stay the same over several event-loop turns (everything here runs on promises, so a
+ * pump parked on its read-ahead cap makes no more progress). A deadline, not a fixed sleep.
+ */
+async function quiescent(calls: CallLog[], deadlineMs = 10_000): Promise<void> {
+  const giveUpAt = Date.now() + deadlineMs;
+  const state = (): string => `${calls.length}/${calls.reduce((n, c) => n + c.sent, 0)}`;
+  let last = state();
+  let still = 0;
+  while (still < 5) {
+    if (Date.now() > giveUpAt) throw new Error(`the read never settled (${last})`);
+    await new Promise((r) => setTimeout(r, 10));
+    const now = state();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+}
+
 /** Fake chunkservers: each address serves its own copy of the chunk bytes in 1 MiB messages. */
 function fakePool(bytesOf: (handle: number, address: string) => Buffer, behaviour: Map<string, Behaviour>, calls: CallLog[]): ChunkserverPool {
   return {
@@ -179,7 +198,7 @@ describe('streamed file reads', () => {
     const gen = readFileRange(context(pool(new Map(), calls)), file, chunks, 0, file.size, 2);
     const first = await gen.next();
     assert.ok(!first.done);
-    await new Promise((r) => setTimeout(r, 300)); // let every span pull all it may
+    await quiescent(calls); // every span has pulled all it may
     const fetched = calls.reduce((n, c) => n + c.sent, 0);
     assert.equal(calls.length, 2, 'only two spans started');
     assert.ok(fetched <= 2 * (READ_AHEAD_BYTES + HOLD_BYTES + 2 * MSG), `fetched ${fetched} bytes ahead`);
@@ -195,7 +214,7 @@ describe('streamed file reads', () => {
     const gen = readFileRange(context(fakePool(smallBytes, new Map(), calls)), { path: '/s', size: 8 * MSG } as FileStatus, small, 0, 8 * MSG, 1);
     const first = await gen.next();
     assert.ok(!first.done);
-    await new Promise((r) => setTimeout(r, 300));
+    await quiescent(calls);
     // The first call ended into its read-ahead (2 MiB < READ_AHEAD_BYTES), so the second runs;
     // the second also ended, but a third would be a second span ahead of the one being drained.
     assert.deepEqual(calls.map((c) => c.offset), [0, 0]);
