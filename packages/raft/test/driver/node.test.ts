@@ -272,8 +272,9 @@ describe('RaftNode over gRPC and SQLite', function () {
     const seen: Array<string | undefined> = [];
     target.node.onLeaderChange((id) => seen.push(id));
     await leader.node.transferLeadership(target.id);
-    await waitFor('target leads', () => target.node.isLeader(), 5_000, 10);
-    assert.ok(seen.includes(target.id));
+    // The role changes inside the Ready loop; the change is reported once that Ready is
+    // durable (its fsync runs off the loop), so wait for both rather than assert in between.
+    await waitFor('target leads and reports it', () => target.node.isLeader() && seen.includes(target.id), 5_000, 10);
     await target.node.propose(enc({ op: 'put', k: 'a', v: 'b' }));
   });
 
