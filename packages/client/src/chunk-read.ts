@@ -66,14 +66,6 @@ export function hasRecordedCrc(chunk: ChunkLocation): boolean {
   return chunk.length > 0 && chunk.crc32c !== 0;
 }
 
-/** Bytes of a chunk range as they arrived (views, no concatenation) and the CRC32C of all of them. */
-export interface RangeBytes {
-  bufs: Buffer[];
-  /** CRC32C of concat(bufs), folded from the verified block CRC32Cs (no second pass over the bytes). */
-  crc: number;
-}
-
-
 /** Verified bytes of one ReadChunk message within the range asked for, with their CRC32C. */
 interface VerifiedPart {
   data: Buffer;
@@ -281,13 +273,3 @@ export async function* streamChunkRange(
   }
 }
 
-/** Reads [start, end) of a chunk whole into memory (see streamChunkRange): nothing is handed on before every check passed. */
-export async function readChunkRange(ctx: RangeReadContext, chunk: ChunkLocation, start: number, end: number): Promise<RangeBytes> {
-  const bufs: Buffer[] = [];
-  const parts = streamChunkRange(ctx, chunk, start, end);
-  for (;;) {
-    const next = await parts.next();
-    if (next.done) return { bufs, crc: next.value };
-    bufs.push(next.value);
-  }
-}

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { BLOCK_SIZE, DfsError, ErrorCode, MAX_FRAME_PIECES, crc32cOf, type ChunkLocation, type ChunkserverRef, type FileStatus, type ReadChunkResponse } from '@dfs/proto';
-import { readChunkRange, streamChunkRange, type RangeReadContext } from '../src/chunk-read.js';
+import { streamChunkRange, type RangeReadContext } from '../src/chunk-read.js';
+import { readChunkRange } from './read-chunk-range.js';
 import { HOLD_BYTES, READ_AHEAD_BYTES, readFileRange } from '../src/file-reader.js';
 import { ReadPolicy } from '../src/read-policy.js';
 import type { ChunkserverPool } from '../src/rpc.js';

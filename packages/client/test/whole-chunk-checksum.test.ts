@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { BLOCK_SIZE, DfsError, ErrorCode, crc32cOf, type ChunkLocation, type ChunkserverRef, type FileStatus, type ReadChunkResponse } from '@dfs/proto';
-import { readChunkRange, type RangeReadContext } from '../src/chunk-read.js';
+import type { RangeReadContext } from '../src/chunk-read.js';
+import { readChunkRange } from './read-chunk-range.js';
 import type { ChunkserverPool } from '../src/rpc.js';
 import { readFileRange } from '../src/file-reader.js';
 import { ReadPolicy } from '../src/read-policy.js';
