@@ -43,8 +43,8 @@ export interface FsBackend {
    * its bytes are final (DfsClient has it; without it the mount has no write-behind).
    */
   putGrowingFile?(localPath: string, remote: string, growing: GrowingFile, opts: { overwrite?: boolean; mode?: number }): Promise<FileStatus>;
-  /** Bytes [start, end] of a file (end inclusive), in order. */
-  readChunks(path: string, opts: { start?: number; end?: number }): AsyncIterable<Buffer>;
+  /** Bytes [start, end] of a file (end inclusive), in order; `signal` cancels the read. */
+  readChunks(path: string, opts: { start?: number; end?: number; signal?: AbortSignal }): AsyncIterable<Buffer>;
   clusterStatus(): Promise<{ chunkservers: NodeCapacity[] }>;
   /** POSIX entries (DfsClient has them); without them the mount answers ENOSYS. */
   symlink?(target: string, path: string): Promise<FileStatus>;

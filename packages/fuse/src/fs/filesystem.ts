@@ -511,6 +511,7 @@ export class DfsFileSystem {
   }
 
   async release(fd: number): Promise<void> {
+    this.reader.forget(this.files.handle(fd).readahead);
     const file = this.files.close(fd);
     if (file.handles.size > 0) return;
     try {
