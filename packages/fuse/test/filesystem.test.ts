@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { DfsError, ErrorCode } from '@dfs/proto';
 import { S_IFDIR, S_IFREG } from '../src/fs/attrs.js';
 import { errnoName } from '../src/fs/errno.js';
 import type { DfsFileSystem } from '../src/fs/filesystem.js';
@@ -542,6 +543,124 @@ describe('DfsFileSystem', () => {
       } finally {
         await h2.cleanup();
       }
+    });
+
+    describe('a sequential reader on one long call', () => {
+      const KiB = 1024;
+      /** Lets every stream pull what its pacing allows (the memory backend yields on microtasks). */
+      const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+      it('is served by one call once its window has grown, paced a window ahead, each byte fetched once', async () => {
+        const data = randomBytes(4 * 1024 * KiB + 123);
+        backend.putBytes('/long', data);
+        backend.pieceSize = 16 * KiB;
+        const h2 = makeFs(backend, { blockSize: 64 * KiB, readaheadMax: 256 * KiB });
+        try {
+          const fd = await h2.fs.open('/long');
+          const out = Buffer.alloc(data.length);
+          for (let pos = 0; pos < data.length; pos += 64 * KiB) {
+            const n = await h2.fs.read(fd, out.subarray(pos), 64 * KiB, pos);
+            assert.deepEqual(out.subarray(pos, pos + n), data.subarray(pos, pos + n));
+            await settle();
+            // Allowed through the block holding end + window, plus the one piece that found it so.
+            const bound = (Math.floor((pos + n + 256 * KiB - 1) / (64 * KiB)) + 1) * 64 * KiB + 16 * KiB;
+            assert.ok(backend.calls.bytesRead <= bound, `fetched ${backend.calls.bytesRead} bytes with the reader at ${pos + n} (bound ${bound})`);
+          }
+          assert.deepEqual(out, data);
+          assert.equal(backend.calls.bytesRead, data.length, 'no byte fetched twice');
+          assert.ok(backend.calls.readChunks <= 4, `${backend.calls.readChunks} calls for 66 reads (three fetches while the window grows, then one)`);
+          await h2.fs.release(fd);
+        } finally {
+          await h2.cleanup();
+        }
+      });
+
+      it('is cancelled when the handle is closed', async () => {
+        const data = randomBytes(4 * 1024 * KiB);
+        backend.putBytes('/closed', data);
+        const h2 = makeFs(backend, { blockSize: 64 * KiB, readaheadMax: 256 * KiB });
+        try {
+          const fd = await h2.fs.open('/closed');
+          const out = Buffer.alloc(64 * KiB);
+          for (let pos = 0; pos < 512 * KiB; pos += 64 * KiB) {
+            await h2.fs.read(fd, out, 64 * KiB, pos);
+            assert.deepEqual(out, data.subarray(pos, pos + 64 * KiB));
+          }
+          await settle();
+          assert.equal(backend.readsOpen, 1, 'the long call runs, held by its pacing');
+          await h2.fs.release(fd);
+          await settle();
+          assert.equal(backend.readsOpen, 0);
+          assert.ok(backend.calls.bytesRead < 1024 * KiB, `${backend.calls.bytesRead} bytes fetched`);
+        } finally {
+          await h2.cleanup();
+        }
+      });
+
+      /** Grows a handle's window with three 64 KiB reads: blocks 0-3 come from fetches, the stream starts at block 4. */
+      async function growWindow(h2: Harness, path: string, data: Buffer, held: Promise<void>): Promise<number> {
+        const fd = await h2.fs.open(path);
+        const out = Buffer.alloc(64 * KiB);
+        for (let pos = 0; pos < 128 * KiB; pos += 64 * KiB) await h2.fs.read(fd, out, 64 * KiB, pos);
+        backend.readHook = () => held; // the stream the next read starts is held
+        await h2.fs.read(fd, out, 64 * KiB, 128 * KiB);
+        assert.deepEqual(out, data.subarray(128 * KiB, 192 * KiB));
+        backend.readHook = undefined;
+        return fd;
+      }
+
+      it('stopped by a read elsewhere, still delivers the block a read waits on, and only that', async () => {
+        const data = randomBytes(4 * 1024 * KiB);
+        backend.putBytes('/jump', data);
+        backend.pieceSize = 64 * KiB;
+        const h2 = makeFs(backend, { blockSize: 64 * KiB, readaheadMax: 256 * KiB });
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        try {
+          const fd = await growWindow(h2, '/jump', data, held);
+          const waiting = Buffer.alloc(64 * KiB);
+          const r1 = h2.fs.read(fd, waiting, 64 * KiB, 192 * KiB); // block 3 is there; asks the stream for more
+          assert.equal(await r1, 64 * KiB);
+          const r2 = h2.fs.read(fd, waiting, 64 * KiB, 256 * KiB); // block 4: the held stream's first
+          await settle();
+          const before = backend.calls.bytesRead;
+          const far = Buffer.alloc(1000);
+          assert.equal(await h2.fs.read(fd, far, 1000, 3 * 1024 * KiB), 1000); // not sequential: stops the stream
+          assert.deepEqual(far, data.subarray(3 * 1024 * KiB, 3 * 1024 * KiB + 1000));
+          assert.equal(await r2, 64 * KiB);
+          assert.deepEqual(waiting, data.subarray(256 * KiB, 320 * KiB));
+          assert.equal(backend.calls.bytesRead - before, 2 * 64 * KiB, 'block 4 again, and the far block; not the stream\'s other blocks');
+          release();
+          await settle();
+          assert.equal(backend.readsOpen, 0, 'the stopped stream finished');
+          await h2.fs.release(fd);
+        } finally {
+          release();
+          await h2.cleanup();
+        }
+      });
+
+      it('that fails after the file was replaced answers ESTALE', async () => {
+        const data = randomBytes(4 * 1024 * KiB);
+        backend.putBytes('/gone', data);
+        backend.pieceSize = 64 * KiB;
+        const h2 = makeFs(backend, { blockSize: 64 * KiB, readaheadMax: 256 * KiB });
+        let fail!: (err: Error) => void;
+        const held = new Promise<void>((_, reject) => (fail = reject));
+        held.catch(() => undefined);
+        try {
+          const fd = await growWindow(h2, '/gone', data, held);
+          const out = Buffer.alloc(64 * KiB);
+          await h2.fs.read(fd, out, 64 * KiB, 192 * KiB);
+          const r = h2.fs.read(fd, out, 64 * KiB, 256 * KiB);
+          backend.putBytes('/gone', randomBytes(1000));
+          fail(new DfsError(ErrorCode.NOT_FOUND, 'chunk 7 not found'));
+          await rejectsWith(r, 'ESTALE');
+          await h2.fs.release(fd);
+        } finally {
+          await h2.cleanup();
+        }
+      });
     });
 
     it('a one-block file is read with one fetch and no extra stat, and still never mixes versions', async () => {

@@ -27,6 +27,10 @@ export class MemoryBackend implements FsBackend {
   streamedFinal = 0;
   /** Size of the pieces readChunks yields (small, to exercise reassembly). */
   pieceSize = 1000;
+  /** Awaited before each piece a read yields, as it was when the read started: holds or fails reads in flight. */
+  readHook: (() => Promise<void>) | undefined;
+  /** readChunks calls not yet finished (a cancelled read finishes). */
+  readsOpen = 0;
 
   constructor() {
     this.nodes.set('/', { type: FileType.DIRECTORY, data: Buffer.alloc(0), mode: 0o755, mtimeMs: this.clock(), inode: 1 });
@@ -199,7 +203,7 @@ export class MemoryBackend implements FsBackend {
     return this.store(normalizePath(remote), (await readFile(localPath)).subarray(0, size), opts);
   }
 
-  async *readChunks(path: string, opts: { start?: number; end?: number }): AsyncGenerator<Buffer> {
+  async *readChunks(path: string, opts: { start?: number; end?: number; signal?: AbortSignal }): AsyncGenerator<Buffer> {
     this.check();
     this.calls.readChunks++;
     const p = normalizePath(path);
@@ -208,10 +212,18 @@ export class MemoryBackend implements FsBackend {
     if (node.type === FileType.DIRECTORY) throw new DfsError(ErrorCode.IS_A_DIRECTORY, `${p}: is a directory`);
     const data = node.data;
     const end = Math.min(data.length, (opts.end ?? data.length - 1) + 1);
-    for (let pos = opts.start ?? 0; pos < end; pos += this.pieceSize) {
-      const piece = Buffer.from(data.subarray(pos, Math.min(end, pos + this.pieceSize)));
-      this.calls.bytesRead += piece.length;
-      yield piece;
+    const hook = this.readHook;
+    this.readsOpen++;
+    try {
+      for (let pos = opts.start ?? 0; pos < end; pos += this.pieceSize) {
+        if (hook) await hook();
+        opts.signal?.throwIfAborted();
+        const piece = Buffer.from(data.subarray(pos, Math.min(end, pos + this.pieceSize)));
+        this.calls.bytesRead += piece.length;
+        yield piece;
+      }
+    } finally {
+      this.readsOpen--;
     }
   }
 

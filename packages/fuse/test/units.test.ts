@@ -1,10 +1,12 @@
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DfsError, ErrorCode, FileType } from '@dfs/proto';
 import { attrFromStatus, typeOfMode } from '../src/fs/attrs.js';
 import { BlockCache } from '../src/fs/block-cache.js';
+import { BlockStream } from '../src/fs/block-stream.js';
 import { IdentityMap, NOBODY } from '../src/fs/identity-map.js';
 import { errnoName, FsError, toFuseErrno } from '../src/fs/errno.js';
 import { timeoutOptions } from '../src/native/fuse-mount.js';
@@ -221,5 +223,66 @@ describe('attributes of POSIX entries (attrs.ts)', () => {
       assert.deepEqual([a.nlink, a.ino, a.mtimeMs, a.atimeMs, a.ctimeMs, a.rdev], [3, 42, 5000, 4000, 6000, 0x0103]);
     }
     assert.equal(typeOfMode(0o644), undefined, 'no type bits: mknod of a regular file is decided by the caller');
+  });
+});
+
+describe('BlockStream (one long read cut into blocks)', () => {
+  async function* pieces(data: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
+    let pos = 0;
+    for (let i = 0; pos < data.length; i++) {
+      const n = sizes[i % sizes.length]!;
+      yield data.subarray(pos, pos + n);
+      pos += n;
+    }
+  }
+
+  function collect(data: Buffer, sizes: number[], opts: { fileSize?: number; verify?: () => Promise<void> } = {}) {
+    const blocks: Array<[number, Buffer]> = [];
+    let resolveEnd!: (err: unknown) => void;
+    const ended = new Promise<unknown>((resolve) => (resolveEnd = resolve));
+    const fileSize = opts.fileSize ?? data.length;
+    const lastBlock = Math.floor((fileSize - 1) / 100);
+    const stream = new BlockStream({
+      source: () => pieces(data, sizes),
+      firstBlock: 0,
+      blockSize: 100,
+      fileSize,
+      verify: opts.verify ?? (async () => undefined),
+      sink: {
+        block: (index, bytes) => {
+          blocks.push([index, Buffer.from(bytes)]);
+          if (index === lastBlock) resolveEnd(undefined);
+        },
+        failed: (err) => resolveEnd(err),
+      },
+    });
+    stream.allow(Number.MAX_SAFE_INTEGER);
+    return { blocks, ended };
+  }
+
+  it('cuts pieces of any size into whole blocks, the last one short', async () => {
+    const data = randomBytes(1050);
+    for (const sizes of [[7], [100], [250, 13], [1050]]) {
+      const { blocks, ended } = collect(data, sizes);
+      assert.equal(await ended, undefined);
+      assert.deepEqual(blocks.map(([i]) => i), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], `pieces of ${sizes.join(', ')}`);
+      assert.deepEqual(Buffer.concat(blocks.map(([, b]) => b)), data);
+    }
+  });
+
+  it('hands on no block before the version check passes, and fails with its error', async () => {
+    const { blocks, ended } = collect(randomBytes(500), [50], {
+      verify: async () => {
+        throw new FsError('ESTALE', 'changed');
+      },
+    });
+    assert.equal(errnoName(await ended), 'ESTALE');
+    assert.equal(blocks.length, 0);
+  });
+
+  it('fails with EIO when the file ends early, after the blocks that did come', async () => {
+    const { blocks, ended } = collect(randomBytes(250), [60], { fileSize: 400 });
+    assert.equal(errnoName(await ended), 'EIO');
+    assert.deepEqual(blocks.map(([i]) => i), [0, 1]);
   });
 });
