@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Server as HttpServer } from 'node:http';
@@ -123,6 +124,9 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
 
   const abort = new AbortController();
   const signal = abort.signal;
+  // The stop signal is shared by every copy and throttle wait in flight, each listening while it
+  // runs: more than Node's default of 10 at once is normal, not a leak.
+  setMaxListeners(0, signal);
   // ReadChunk answers (copies) decoded with their data as views: DataChunkServiceClient.
   const peers = new ChannelPool((a) => new DataChunkServiceClient(a, channelCredentials(opts.security), { ...channelOptions(), ...dataChannelOptions(PEER_CHANNEL_WINDOW) }));
   const pipelineTimeoutMs = positive(opts.pipelineTimeoutMs, 20_000, 'pipelineTimeoutMs');

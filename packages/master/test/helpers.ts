@@ -6,10 +6,14 @@ import { ErrorCode, errorCodeName } from '@dfs/proto';
 import { encodeCommand, type Command, type CommandResult } from '../src/state/commands.js';
 import { MetadataStore } from '../src/state/metadata-store.js';
 
-/** A fresh temp dir per test; `cleanup` removes it. */
+/**
+ * A fresh temp dir per test; `cleanup` removes it. A closed store's WAL checkpointer thread may
+ * still be closing its own connection, which removes the -wal and -shm files while the directory
+ * is being emptied: rmSync retries ENOTEMPTY for that.
+ */
 export function tempDir(prefix = 'dfs-master-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }) };
 }
 
 /** A store driven the way a log drives it: each command at the next index; keeps the log. */

@@ -267,10 +267,7 @@ export class MetadataStore implements StateMachine {
 
   /** Traverse (x) on every ancestor is all a stat needs (HDFS getFileInfo). */
   stat(path: string, caller: Caller = SUPERUSER): FileStatus {
-    const p = splitPath(path);
-    if (p.comps.includes(SNAPSHOT_DIR)) return statusOf(this.snapshotPath(p.comps, caller).row, p.path);
-    const { row } = this.resolve(p.path, p.comps, caller);
-    return statusOf(row, p.path, this.ns.nlinkOf(row));
+    return this.statEntry(path, caller).file;
   }
 
   /**
@@ -278,12 +275,17 @@ export class MetadataStore implements StateMachine {
    * open of a small file then needs no second call for its content.
    */
   statWithInline(path: string, caller: Caller = SUPERUSER): { file: FileStatus; inline?: Buffer } {
-    const p = splitPath(path);
-    if (p.comps.includes(SNAPSHOT_DIR)) return { file: this.stat(path, caller) };
-    const { row } = this.resolve(p.path, p.comps, caller);
-    const file = statusOf(row, p.path, this.ns.nlinkOf(row));
-    const inline = isRegular(row) && file.size <= MAX_INLINE_BYTES && hasAccess(row, caller, READ) ? this.ns.inlineOf(row.id) : undefined;
+    const { file, row } = this.statEntry(path, caller);
+    const inline = row && isRegular(row) && file.size <= MAX_INLINE_BYTES && hasAccess(row, caller, READ) ? this.ns.inlineOf(row.id) : undefined;
     return inline ? { file, inline } : { file };
+  }
+
+  /** A stat's answer, and the live entry's row (none for a path inside a snapshot). */
+  private statEntry(path: string, caller: Caller): { file: FileStatus; row?: InodeRow } {
+    const p = splitPath(path);
+    if (p.comps.includes(SNAPSHOT_DIR)) return { file: statusOf(this.snapshotPath(p.comps, caller).row, p.path) };
+    const { row } = this.resolve(p.path, p.comps, caller);
+    return { file: statusOf(row, p.path, this.ns.nlinkOf(row)), row };
   }
 
   private snapshotPath(comps: string[], caller: Caller): SnapshotPath {

@@ -25,7 +25,7 @@ describe('RaftNode crash recovery across processes (SIGKILL)', function () {
   afterEach(() => {
     for (const c of children.values()) c.proc.kill('SIGKILL');
     children.clear();
-    rmSync(root, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
   });
 
   function spawn(id: string, peers: Array<{ id: string; address: string }>): Promise<Child> {

@@ -90,7 +90,7 @@ describe('RaftNode over gRPC and SQLite', function () {
 
   afterEach(async () => {
     for (const m of members) await halt(m).catch(() => undefined);
-    rmSync(root, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
   });
 
   async function cluster(n: number, snapshotEvery = 10_000, electionTicks = 10): Promise<Array<{ id: string; address: string }>> {

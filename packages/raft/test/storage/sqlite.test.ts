@@ -11,7 +11,7 @@ const e = (index: number, term: number, byte = index): Entry => ({ index, term, 
 describe('SqliteStorage (hard state, log, snapshot metadata in one database)', function () {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'raft-sqlite-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }));
 
   it('starts empty with the initial configuration and keeps it across reopen, ignoring a different one later', () => {
     const s = new SqliteStorage(join(dir, 'r.db'));

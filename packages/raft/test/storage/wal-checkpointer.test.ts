@@ -8,7 +8,7 @@ import { SqliteStorage, WalCheckpointer } from '../../src/index.js';
 describe('WalCheckpointer (WAL checkpoints on a worker thread)', function () {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'raft-ckpt-'))));
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }));
 
   function walDb(name: string): Database.Database {
     const db = new Database(join(dir, name));

@@ -21,7 +21,7 @@ describe('GrpcTransport', function () {
   afterEach(() => {
     transports.splice(0).forEach((t) => t.close());
     servers.splice(0).forEach((s) => s.forceShutdown());
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
   });
 
   type Got = { msgs: Message[]; snaps: Array<{ m: Message; path: string }>; sent: Array<[string, boolean]>; refused?: string[] };
