@@ -575,6 +575,26 @@ describe('DfsFileSystem', () => {
         }
       });
 
+      it('is not started with readahead off (--readahead 0): each read fetches only its own blocks', async () => {
+        const data = randomBytes(2 * 1024 * KiB);
+        backend.putBytes('/noahead', data);
+        const h2 = makeFs(backend, { blockSize: 64 * KiB, readaheadMax: 0 });
+        try {
+          const fd = await h2.fs.open('/noahead');
+          const out = Buffer.alloc(64 * KiB);
+          for (let pos = 0; pos < 512 * KiB; pos += 64 * KiB) {
+            await h2.fs.read(fd, out, 64 * KiB, pos);
+            assert.deepEqual(out, data.subarray(pos, pos + 64 * KiB));
+          }
+          await settle();
+          assert.equal(backend.calls.bytesRead, 512 * KiB);
+          assert.equal(backend.readsOpen, 0);
+          await h2.fs.release(fd);
+        } finally {
+          await h2.cleanup();
+        }
+      });
+
       it('is cancelled when the handle is closed', async () => {
         const data = randomBytes(4 * 1024 * KiB);
         backend.putBytes('/closed', data);

@@ -83,7 +83,7 @@ export class RemoteReader {
     const lastBlock = Math.floor((version.size - 1) / bs);
     const horizon = Math.min(lastBlock, Math.floor((end + ra.window - 1) / bs));
     if (!sequential) this.stopStream(ra);
-    else if (ra.window >= Math.min(this.opts.readaheadMax, STREAM_AFTER_BLOCKS * bs)) this.stream(version, ra, first, horizon);
+    else if (ra.window > 0 && ra.window >= Math.min(this.opts.readaheadMax, STREAM_AFTER_BLOCKS * bs)) this.stream(version, ra, first, horizon);
 
     const needed = this.blocks(version, first, last);
     if (ra.window > 0 && !ra.stream) this.readAhead(version, last, horizon, ra.window);
