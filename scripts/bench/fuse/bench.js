@@ -256,6 +256,14 @@ async function largeFile(o, results, work, mnt, run_id, env, mountPid) {
   console.log(`  ${'dfs get, median'.padEnd(50)} ${big(results.getSeconds)}`);
   // Target: the mount at least 80% of the CLI (and ahead of MooseFS ~70/370, GlusterFS ~85/450 MB/s).
   console.log(`  ${'mount / CLI, read (medians)'.padEnd(50)} ${(results.getSeconds / results.fuseReadSeconds).toFixed(2)}× (target ≥ 0.80×)`);
+  results.mountPeakRssBytes = peakRssBytes(mountPid);
+  console.log(`  ${'mount process peak RSS (all rounds)'.padEnd(50)} ${(results.mountPeakRssBytes / 1024 ** 2).toFixed(0)} MiB`);
+}
+
+/** The peak resident set of a running process (VmHWM), in bytes. */
+function peakRssBytes(pid) {
+  const kb = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return kb ? Number(kb[1]) * 1024 : NaN;
 }
 
 function median(values) {
