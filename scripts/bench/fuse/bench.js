@@ -90,8 +90,24 @@ function dropCaches() {
 }
 
 /** Starts scripts/dfs-mount on `dir` with `extra` flags; resolves once it serves. */
+/**
+ * Mounts still running when this process exits however it exits (an exception, or stdout closed
+ * under `| head`): killed and unmounted, so none outlives its cluster.
+ */
+const liveMounts = new Map();
+process.on('exit', () => {
+  for (const [child, dir] of liveMounts) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    spawnSync('fusermount', ['-uz', dir]);
+  }
+});
+// A reader that stops reading (`| head`) must not crash the bench before it cleans up.
+process.stdout.on('error', () => undefined);
+
 async function startMount(masters, env, dir, extra, logFile) {
   const child = spawn(DFS_MOUNT, ['--masters', masters, ...extra, dir], { env, stdio: ['ignore', 'pipe', fs.openSync(logFile, 'a')] });
+  liveMounts.set(child, dir);
+  child.on('exit', () => liveMounts.delete(child));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   await waitFor(`the mount at ${dir}`, () => {
