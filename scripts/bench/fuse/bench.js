@@ -21,6 +21,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { StopWaiting, TestCluster, waitFor } = require('@dfs/testkit');
+// CPU and memory of processes, from /proc: the bench library's (built by `make build`).
+const { childrenCpuSeconds, cpuSecondsOf } = require('../dist/lib/cpu.js');
+const { peakRssOf } = require('../dist/lib/rss.js');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const DFS = path.join(ROOT, 'packages', 'cli', 'bin', 'dfs.js');
@@ -215,13 +218,13 @@ async function largeFile(o, results, work, mnt, run_id, env, mountPid) {
   const puts = [];
   for (let round = 1; round <= o.rounds; round++) {
     const name = round === 1 ? 'big.bin' : `big-${round}.bin`;
-    const mountCpu = processCpuSeconds(mountPid);
+    const mountCpu = cpuSecondsOf(mountPid);
     const cpCpu = childrenCpuSeconds();
     const write = timed(() => {
       run('cp', [src, path.join(mnt, run_id, name)]);
       run('sync', []);
     });
-    const writeCpu = { mount: (processCpuSeconds(mountPid) - mountCpu) / gib, cp: (childrenCpuSeconds() - cpCpu) / gib };
+    const writeCpu = { mount: (cpuSecondsOf(mountPid) - mountCpu) / gib, cp: (childrenCpuSeconds() - cpCpu) / gib };
     const putCpu = childrenCpuSeconds();
     const put = timed(() => run(process.execPath, [DFS, 'put', '-q', src, `/${run_id}/put-${round}.bin`], { env }));
     const cliCpu = (childrenCpuSeconds() - putCpu) / gib;
@@ -250,10 +253,10 @@ async function largeFile(o, results, work, mnt, run_id, env, mountPid) {
   const gets = [];
   for (let round = 1; round <= o.rounds; round++) {
     results.cachesDropped = dropCaches();
-    const mountCpu = processCpuSeconds(mountPid);
+    const mountCpu = cpuSecondsOf(mountPid);
     const ddCpu = childrenCpuSeconds();
     const read = timed(() => run('dd', [`if=${mounted}`, 'of=/dev/null', 'bs=1M']));
-    const readCpu = { mount: (processCpuSeconds(mountPid) - mountCpu) / gib, dd: (childrenCpuSeconds() - ddCpu) / gib };
+    const readCpu = { mount: (cpuSecondsOf(mountPid) - mountCpu) / gib, dd: (childrenCpuSeconds() - ddCpu) / gib };
     dropCaches();
     const getCpu = childrenCpuSeconds();
     const get = timed(() => run(process.execPath, [DFS, 'get', '-q', `/${run_id}/big.bin`, got], { env }));
@@ -272,34 +275,14 @@ async function largeFile(o, results, work, mnt, run_id, env, mountPid) {
   console.log(`  ${'dfs get, median'.padEnd(50)} ${big(results.getSeconds)}`);
   // Target: the mount at least 80% of the CLI (and ahead of MooseFS ~70/370, GlusterFS ~85/450 MB/s).
   console.log(`  ${'mount / CLI, read (medians)'.padEnd(50)} ${(results.getSeconds / results.fuseReadSeconds).toFixed(2)}× (target ≥ 0.80×)`);
-  results.mountPeakRssBytes = peakRssBytes(mountPid);
+  results.mountPeakRssBytes = peakRssOf(mountPid) ?? NaN;
   console.log(`  ${'mount process peak RSS (all rounds)'.padEnd(50)} ${(results.mountPeakRssBytes / 1024 ** 2).toFixed(0)} MiB`);
-}
-
-/** The peak resident set of a running process (VmHWM), in bytes. */
-function peakRssBytes(pid) {
-  const kb = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return kb ? Number(kb[1]) * 1024 : NaN;
 }
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
-/** User + system CPU seconds of a running process, from /proc. */
-function processCpuSeconds(pid) {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
-}
-
-/** User + system CPU seconds of this process's children that have been waited for. */
-function childrenCpuSeconds() {
-  const fields = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND; // cutime, cstime
 }
 
 async function main() {

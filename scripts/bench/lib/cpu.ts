@@ -13,6 +13,12 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** CPU seconds of this process's children that have exited and been waited for (cutime + cstime). */
+export function childrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
+
 /** This process's CPU seconds (all its threads: GC helpers and the thread pool too). */
 export function ownCpuSeconds(): number {
   const u = process.cpuUsage();
