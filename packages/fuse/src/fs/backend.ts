@@ -1,4 +1,8 @@
+import type { GrowingFile } from '@dfs/client';
 import type { FileStatus, FileType } from '@dfs/proto';
+
+/** A local file still being written: DfsClient's own interface (putGrowingFile). */
+export type { GrowingFile };
 
 /** Capacity of one storage node, as ClusterStatus reports it. */
 export interface NodeCapacity {
@@ -8,11 +12,6 @@ export interface NodeCapacity {
   freeBytes: number;
 }
 
-/** A local file still being written (the shape of @dfs/client's GrowingFile). */
-export interface GrowingFile {
-  /** Resolves once [0, end) is final (with end), or with the final size once writing ended; rejects on abort. */
-  final(end: number): Promise<number>;
-}
 
 /** What SetAttr changes (DfsClient.setAttributes); an absent field keeps its value. */
 export interface AttributeChange {

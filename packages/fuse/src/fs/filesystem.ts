@@ -92,13 +92,16 @@ export class DfsFileSystem {
   /** Names libfuse gave files it hid (unlinked while open); their remote file is already gone. */
   private readonly hidden = new Set<string>();
   private readonly writeBehind: WriteBehind;
+  /** A spool stays in memory up to this size (FileSystemOptions.spoolMemoryBytes). */
+  private readonly spoolMemoryBytes: number;
 
   constructor(
     private readonly backend: FsBackend,
     private readonly opts: FileSystemOptions,
   ) {
     this.now = opts.now ?? Date.now;
-    this.writeBehind = new WriteBehind(backend, opts.writeBehind ?? false, opts.spoolMemoryBytes ?? MAX_INLINE_BYTES);
+    this.spoolMemoryBytes = opts.spoolMemoryBytes ?? MAX_INLINE_BYTES;
+    this.writeBehind = new WriteBehind(backend, opts.writeBehind ?? false, this.spoolMemoryBytes);
     this.paths = new PathMap(opts.remoteRoot);
     this.owner = opts.owner ?? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     this.meta = new MetaCache({ attrTtlMs: opts.attrTtlMs ?? FS_DEFAULTS.attrTtlMs, dirTtlMs: opts.dirTtlMs ?? FS_DEFAULTS.dirTtlMs, now: this.now });
@@ -400,7 +403,7 @@ export class DfsFileSystem {
 
   private newOpenFile(path: string, base: FileVersion | null, mode: number): OpenFile {
     const fill = (spool: Spool, version: FileVersion, bytes: number): Promise<void> => this.fillSpool(spool, version, bytes);
-    const file = new OpenFile(path, base, mode, this.now(), this.opts.spoolDir, fill, this.opts.spoolMemoryBytes ?? MAX_INLINE_BYTES);
+    const file = new OpenFile(path, base, mode, this.now(), this.opts.spoolDir, fill, this.spoolMemoryBytes);
     this.files.add(file);
     return file;
   }
