@@ -143,13 +143,13 @@ async function* replicaParts(ctx: RangeReadContext, chunk: ChunkLocation, replic
       throw new DfsError(ErrorCode.UNAVAILABLE, `chunk ${chunk.handle} on ${replica.id}: short read (${Math.max(0, expected - start)} of ${end - start} bytes)`);
     }
   } catch (err) {
-    call.cancel();
     if (stalled) throw new DfsError(ErrorCode.DEADLINE_EXCEEDED, `chunk ${chunk.handle} on ${replica.id}: no data for ${ctx.timeoutMs} ms`);
     throw toDfsError(err);
   } finally {
     clearTimeout(timer);
     ctx.signal?.removeEventListener('abort', onAbort);
-    // Stops the call when the caller stops early (a generator return or an error downstream).
+    // Stops the call whenever the read ends early: an error here, or the caller stopping (a
+    // generator return, or an error downstream).
     if (expected < end) call.cancel();
   }
 }
@@ -272,4 +272,3 @@ export async function* streamChunkRange(
     await ctx.refresh(chunk, { maxAgeMs: 0 });
   }
 }
-
