@@ -550,6 +550,16 @@ describe('DfsFileSystem', () => {
       /** Lets every stream pull what its pacing allows (the memory backend yields on microtasks). */
       const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+      /** Reads [from, to) in 64 KiB reads, as a sequential reader does, each checked against `data`; `after` runs after each. */
+      async function readInOrder(fs: DfsFileSystem, fd: number, data: Buffer, from: number, to: number, after?: (end: number) => Promise<void>): Promise<void> {
+        const out = Buffer.alloc(64 * KiB);
+        for (let pos = from; pos < to; pos += 64 * KiB) {
+          const n = await fs.read(fd, out, 64 * KiB, pos);
+          assert.deepEqual(out.subarray(0, n), data.subarray(pos, pos + 64 * KiB));
+          await after?.(pos + n);
+        }
+      }
+
       it('is served by one call once its window has grown, paced a window ahead, each byte fetched once', async () => {
         const data = randomBytes(4 * 1024 * KiB + 123);
         backend.putBytes('/long', data);
@@ -557,16 +567,12 @@ describe('DfsFileSystem', () => {
         const h2 = makeFs(backend, { blockSize: 64 * KiB, readaheadMax: 256 * KiB });
         try {
           const fd = await h2.fs.open('/long');
-          const out = Buffer.alloc(data.length);
-          for (let pos = 0; pos < data.length; pos += 64 * KiB) {
-            const n = await h2.fs.read(fd, out.subarray(pos), 64 * KiB, pos);
-            assert.deepEqual(out.subarray(pos, pos + n), data.subarray(pos, pos + n));
+          await readInOrder(h2.fs, fd, data, 0, data.length, async (end) => {
             await settle();
             // Allowed through the block holding end + window, plus the one piece that found it so.
-            const bound = (Math.floor((pos + n + 256 * KiB - 1) / (64 * KiB)) + 1) * 64 * KiB + 16 * KiB;
-            assert.ok(backend.calls.bytesRead <= bound, `fetched ${backend.calls.bytesRead} bytes with the reader at ${pos + n} (bound ${bound})`);
-          }
-          assert.deepEqual(out, data);
+            const bound = (Math.floor((end + 256 * KiB - 1) / (64 * KiB)) + 1) * 64 * KiB + 16 * KiB;
+            assert.ok(backend.calls.bytesRead <= bound, `fetched ${backend.calls.bytesRead} bytes with the reader at ${end} (bound ${bound})`);
+          });
           assert.equal(backend.calls.bytesRead, data.length, 'no byte fetched twice');
           assert.ok(backend.calls.readChunks <= 4, `${backend.calls.readChunks} calls for 66 reads (three fetches while the window grows, then one)`);
           await h2.fs.release(fd);
@@ -581,11 +587,7 @@ describe('DfsFileSystem', () => {
         const h2 = makeFs(backend, { blockSize: 64 * KiB, readaheadMax: 0 });
         try {
           const fd = await h2.fs.open('/noahead');
-          const out = Buffer.alloc(64 * KiB);
-          for (let pos = 0; pos < 512 * KiB; pos += 64 * KiB) {
-            await h2.fs.read(fd, out, 64 * KiB, pos);
-            assert.deepEqual(out, data.subarray(pos, pos + 64 * KiB));
-          }
+          await readInOrder(h2.fs, fd, data, 0, 512 * KiB);
           await settle();
           assert.equal(backend.calls.bytesRead, 512 * KiB);
           assert.equal(backend.readsOpen, 0);
@@ -601,11 +603,7 @@ describe('DfsFileSystem', () => {
         const h2 = makeFs(backend, { blockSize: 64 * KiB, readaheadMax: 256 * KiB });
         try {
           const fd = await h2.fs.open('/closed');
-          const out = Buffer.alloc(64 * KiB);
-          for (let pos = 0; pos < 512 * KiB; pos += 64 * KiB) {
-            await h2.fs.read(fd, out, 64 * KiB, pos);
-            assert.deepEqual(out, data.subarray(pos, pos + 64 * KiB));
-          }
+          await readInOrder(h2.fs, fd, data, 0, 512 * KiB);
           await settle();
           assert.equal(backend.readsOpen, 1, 'the long call runs, held by its pacing');
           await h2.fs.release(fd);
@@ -620,11 +618,9 @@ describe('DfsFileSystem', () => {
       /** Grows a handle's window with three 64 KiB reads: blocks 0-3 come from fetches, the stream starts at block 4. */
       async function growWindow(h2: Harness, path: string, data: Buffer, held: Promise<void>): Promise<number> {
         const fd = await h2.fs.open(path);
-        const out = Buffer.alloc(64 * KiB);
-        for (let pos = 0; pos < 128 * KiB; pos += 64 * KiB) await h2.fs.read(fd, out, 64 * KiB, pos);
+        await readInOrder(h2.fs, fd, data, 0, 128 * KiB);
         backend.readHook = () => held; // the stream the next read starts is held
-        await h2.fs.read(fd, out, 64 * KiB, 128 * KiB);
-        assert.deepEqual(out, data.subarray(128 * KiB, 192 * KiB));
+        await readInOrder(h2.fs, fd, data, 128 * KiB, 192 * KiB);
         backend.readHook = undefined;
         return fd;
       }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import type { DfsFileSystem } from '../src/fs/filesystem.js';
+import type { DfsFileSystem, FileSystemOptions } from '../src/fs/filesystem.js';
 import { runFsx, type FsxTarget } from '@dfs/testkit';
 import { makeFs } from './helpers.js';
 import { MemoryBackend } from './memory-backend.js';
@@ -28,40 +28,30 @@ function adapterTarget(fs: DfsFileSystem, path: string): FsxTarget & { close(): 
   };
 }
 
+/** One fsx run on a fresh adapter over a memory backend; no mismatch allowed. */
+async function fsxOnAdapter(seed: number, fsOpts: Partial<FileSystemOptions>, fsxOpts: { ops: number; maxFileSize: number; maxOpSize: number }): Promise<void> {
+  const h = makeFs(new MemoryBackend(), { blockSize: 16 * 1024, readaheadMax: 64 * 1024, cacheBytes: 128 * 1024, ...fsOpts });
+  try {
+    const fd = await h.fs.create('/fsx', 0o644);
+    await h.fs.release(fd);
+    const target = adapterTarget(h.fs, '/fsx');
+    const result = await runFsx(seed, target, fsxOpts);
+    await target.close();
+    assert.equal(result.mismatches, 0, result.reports.join('\n'));
+  } finally {
+    await h.cleanup();
+  }
+}
+
 describe('fsx on the adapter', () => {
   for (const seed of [1, 2, 3, 42, 1337, 9001]) {
-    it(`seed ${seed}: 400 random operations, zero mismatches`, async () => {
-      const backend = new MemoryBackend();
-      const h = makeFs(backend, { blockSize: 16 * 1024, readaheadMax: 64 * 1024, cacheBytes: 128 * 1024 });
-      try {
-        const fd = await h.fs.create('/fsx', 0o644);
-        await h.fs.release(fd);
-        const target = adapterTarget(h.fs, '/fsx');
-        const result = await runFsx(seed, target, { ops: 400, maxFileSize: 256 * 1024, maxOpSize: 40 * 1024 });
-        await target.close();
-        assert.equal(result.mismatches, 0, result.reports.join('\n'));
-      } finally {
-        await h.cleanup();
-      }
-    });
+    it(`seed ${seed}: 400 random operations, zero mismatches`, () => fsxOnAdapter(seed, {}, { ops: 400, maxFileSize: 256 * 1024, maxOpSize: 40 * 1024 }));
   }
 
   // A file around the in-memory spool limit: spools move to a local file and back (a reopen refills one) often.
   // Seed 77 also with write-behind: appends stream, anything else aborts the stream.
   for (const [seed, writeBehind] of [[7, false], [77, true]] as const) {
-    it(`seed ${seed}: 400 random operations around a 16 KiB in-memory spool${writeBehind ? ', write-behind on' : ''}, zero mismatches`, async () => {
-      const backend = new MemoryBackend();
-      const h = makeFs(backend, { blockSize: 16 * 1024, readaheadMax: 64 * 1024, cacheBytes: 128 * 1024, spoolMemoryBytes: 16 * 1024, writeBehind });
-      try {
-        const fd = await h.fs.create('/fsx', 0o644);
-        await h.fs.release(fd);
-        const target = adapterTarget(h.fs, '/fsx');
-        const result = await runFsx(seed, target, { ops: 400, maxFileSize: 40 * 1024, maxOpSize: 8 * 1024 });
-        await target.close();
-        assert.equal(result.mismatches, 0, result.reports.join('\n'));
-      } finally {
-        await h.cleanup();
-      }
-    });
+    it(`seed ${seed}: 400 random operations around a 16 KiB in-memory spool${writeBehind ? ', write-behind on' : ''}, zero mismatches`, () =>
+      fsxOnAdapter(seed, { spoolMemoryBytes: 16 * 1024, writeBehind }, { ops: 400, maxFileSize: 40 * 1024, maxOpSize: 8 * 1024 }));
   }
 });
