@@ -218,7 +218,8 @@ export function checkData(history: CompletedOp[], final: FinalState): CheckRepor
     else if (got !== undefined && op.outcome === 'fail') anomalies.push(`${path}: present though its put failed`);
   }
   if (!final.fsck.healthy) {
-    anomalies.push(`fsck not healthy ${final.fsck.waitedMs} ms after the faults healed: missing ${final.fsck.missing}, under-replicated ${final.fsck.underReplicated}, corrupt ${final.fsck.corrupt}`);
+    const which = (final.fsck.problems ?? []).map((p) => `chunk ${p.handle} of ${p.path} ${p.status} on [${p.replicas.join(' ')}]`);
+    anomalies.push(`fsck not healthy ${final.fsck.waitedMs} ms after the faults healed: missing ${final.fsck.missing}, under-replicated ${final.fsck.underReplicated}, corrupt ${final.fsck.corrupt}${which.length ? ` (${which.join('; ')})` : ''}`);
   }
   const unknown = history.filter((o) => o.f === 'put' && o.outcome === 'unknown').length;
   return { name: 'data + fsck', ok: anomalies.length === 0, ops: count, anomalies, unknown };

@@ -250,7 +250,17 @@ export interface FinalState {
   data: Record<string, string>;
   /** Every metadata path's size (null = absent). */
   meta: Record<string, number | null>;
-  fsck: { healthy: boolean; missing: number; underReplicated: number; corrupt: number; waitedMs: number };
+  fsck: { healthy: boolean; missing: number; underReplicated: number; corrupt: number; waitedMs: number; problems?: FsckProblem[]; replicationQueue?: number; replicationInflight?: number };
+}
+
+/** One chunk fsck found wanting, as a failed run keeps it (which chunk, where its replicas are). */
+export interface FsckProblem {
+  path: string;
+  handle: number;
+  status: string;
+  liveReplicas: number;
+  replicas: string[];
+  corruptReplicas: string[];
 }
 
 /** Reads everything back once the faults have healed; fsck must become healthy within the timeout. */
@@ -264,6 +274,12 @@ export async function verify(masters: string[], dir: string, timeoutSec: number)
       // Every page of this run's tree (one page is a bounded slice of it: 50 ms of the master's time).
       const r = await c.fsck(at('') || '/', { maxProblems: 10 });
       final.fsck = { healthy: r.healthy, missing: Number(r.missing), underReplicated: Number(r.underReplicated), corrupt: Number(r.corrupt), waitedMs: Date.now() - started };
+      if (!r.healthy) {
+        // A failed run names its chunks: the master logs say what happened to each handle.
+        final.fsck.problems = r.problems.map((p) => ({ path: p.path, handle: p.handle, status: p.status, liveReplicas: p.liveReplicas, replicas: p.replicas, corruptReplicas: p.corruptReplicas }));
+        final.fsck.replicationQueue = Number(r.replicationQueue);
+        final.fsck.replicationInflight = Number(r.replicationInflight);
+      }
       if (r.healthy) break;
       if (Date.now() - started > timeoutSec * 1000) {
         process.stderr.write(`workload verify: fsck not healthy after ${timeoutSec} s: ${JSON.stringify(r.problems)}\n`);
