@@ -82,7 +82,7 @@ import { ChunkTokenIssuer, DEFAULT_CHUNK_TOKEN_CONFIG, keysForChunkservers, plan
 import type { Clock } from './clock.js';
 import type { CommandLog } from './command-log.js';
 import { ChunkserverRegistry, infoOf, type ChunkserverNode } from './cluster/registry.js';
-import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type ReplicationLimits } from './cluster/replication.js';
+import { DEFAULT_REPLICATION_LIMITS, ReplicationMonitor, type CopyEvent, type ReplicationLimits } from './cluster/replication.js';
 import { SafeMode } from './cluster/safe-mode.js';
 import { SetAsideReplicas, afterBackup } from './cluster/set-aside.js';
 import { refuseSnapshotPath } from './state/snapshots.js';
@@ -227,6 +227,7 @@ export class Master {
       { ...config.replication, minFreeBytes: config.replication.minFreeBytes || config.chunkSize },
       random,
       () => this.leader,
+      (e) => this.logCopy(e),
     );
     this.operations = new ClusterOperations({
       registry: this.registry,
@@ -247,6 +248,18 @@ export class Master {
 
   isLeader(): boolean {
     return this.leader && this.log.isLeader();
+  }
+
+  /**
+   * Repair decisions: each copy scheduled or done is routine (debug: a lost node means one
+   * line per chunk); one that failed, timed out or was dropped is what explains a chunk that
+   * stays under-replicated (info).
+   */
+  private logCopy(e: CopyEvent): void {
+    const fields = { handle: e.handle, target: e.target, source: e.source, ...(e.move ? { move: true } : {}), ageMs: this.clock.now() - e.startedAt };
+    if (e.kind === 'scheduled') this.logger.debug(fields, 'copy scheduled');
+    else if (e.kind === 'done') this.logger.debug(fields, 'copy done');
+    else this.logger.info(fields, `copy ${e.kind}: chunk re-checked`);
   }
 
   /**

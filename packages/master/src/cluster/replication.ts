@@ -44,6 +44,20 @@ interface Copy {
   moveFrom?: string;
 }
 
+/**
+ * What became of one copy, for the operator's log: `scheduled`, then one of `done` (the target
+ * reported the replica), `failed` (it said so), `timed-out` (copyTimeoutMs passed), `dropped`
+ * (its target or source died, re-registered, or holds a corrupt copy).
+ */
+export interface CopyEvent {
+  kind: 'scheduled' | 'done' | 'failed' | 'timed-out' | 'dropped';
+  handle: number;
+  target: string;
+  source: string;
+  startedAt: number;
+  move: boolean;
+}
+
 /** One chunk's health as the leader sees it. */
 export interface ChunkHealth {
   /** Good replicas on nodes that are not dead (decommissioning ones included: they still serve). */
@@ -103,6 +117,7 @@ export class ReplicationMonitor {
     private readonly random: () => number = Math.random,
     /** False on a follower: it keeps a view but never queues a command. */
     private readonly leads: () => boolean = () => true,
+    private readonly onEvent: (e: CopyEvent) => void = () => {},
   ) {}
 
   /** Replicas on nodes that are not dead, at (or above) the chunk's version. */
@@ -163,7 +178,7 @@ export class ReplicationMonitor {
     const copy = this.inflight.get(handle);
     if (!copy || copy.target !== nodeId) return;
     if (this.repairing.get(handle) === nodeId) this.repairing.delete(handle);
-    this.finishCopy(handle);
+    this.finishCopy(handle, 'done');
     this.copiesDone++;
     if (copy.moveFrom) {
       const facts = this.lookup(handle);
@@ -192,7 +207,7 @@ export class ReplicationMonitor {
   onCopyFailed(nodeId: string, handle: number): void {
     const copy = this.inflight.get(handle);
     if (!copy || copy.target !== nodeId) return;
-    this.finishCopy(handle);
+    this.finishCopy(handle, 'failed');
     this.check(handle);
   }
 
@@ -212,7 +227,7 @@ export class ReplicationMonitor {
     if (!s) this.corrupt.set(handle, (s = new Set()));
     s.add(nodeId);
     const copy = this.inflight.get(handle);
-    if (copy && (copy.source === nodeId || copy.target === nodeId)) this.finishCopy(handle);
+    if (copy && (copy.source === nodeId || copy.target === nodeId)) this.finishCopy(handle, 'dropped');
     this.check(handle);
   }
 
@@ -244,7 +259,7 @@ export class ReplicationMonitor {
     for (const h of [...this.corrupt.keys()]) if (!this.lookup(h)) this.forgetCorrupt(h);
     for (const [handle, copy] of [...this.inflight]) {
       if (now - copy.startedAt >= this.limits.copyTimeoutMs) {
-        this.finishCopy(handle);
+        this.finishCopy(handle, 'timed-out');
         this.check(handle);
       }
     }
@@ -390,7 +405,7 @@ export class ReplicationMonitor {
     }
     for (const [handle, copy] of [...this.inflight]) {
       if (copy.target === nodeId || copy.source === nodeId) {
-        this.finishCopy(handle);
+        this.finishCopy(handle, 'dropped');
         this.check(handle);
       }
     }
@@ -478,7 +493,9 @@ export class ReplicationMonitor {
   }
 
   private startCopy(handle: number, version: number, source: ChunkserverNode, target: ChunkserverNode, now: number, moveFrom?: string): void {
-    this.inflight.set(handle, { target: target.id, source: source.id, startedAt: now, ...(moveFrom ? { moveFrom } : {}) });
+    const copy: Copy = { target: target.id, source: source.id, startedAt: now, ...(moveFrom ? { moveFrom } : {}) };
+    this.inflight.set(handle, copy);
+    this.emit('scheduled', handle, copy);
     this.bump(target.id, 1);
     this.bump(source.id, 1);
     let q = this.pendingCopies.get(target.id);
@@ -525,12 +542,17 @@ export class ReplicationMonitor {
     else this.nodeCopies.set(nodeId, v);
   }
 
-  private finishCopy(handle: number): void {
+  private finishCopy(handle: number, how: CopyEvent['kind']): void {
     const copy = this.inflight.get(handle);
     if (!copy) return;
     this.inflight.delete(handle);
     this.bump(copy.target, -1);
     this.bump(copy.source, -1);
+    this.emit(how, handle, copy);
+  }
+
+  private emit(kind: CopyEvent['kind'], handle: number, copy: Copy): void {
+    this.onEvent({ kind, handle, target: copy.target, source: copy.source, startedAt: copy.startedAt, move: copy.moveFrom !== undefined });
   }
 }
 
