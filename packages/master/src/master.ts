@@ -952,6 +952,8 @@ export class Master {
     for (const r of req.newReplicas) this.noteReplica(node.id, r);
     for (const h of req.corruptHandles) this.replication.onCorrupt(node.id, h);
     for (const h of req.failedCopies ?? []) this.replication.onCopyFailed(node.id, h);
+    // After the reports: a copy it was handed and neither runs nor reported is re-planned.
+    this.replication.onTargetHeartbeat(node.id, req.inflightCopies);
     if (!leader) {
       // The leader's decommission mark, as the node repeats it: this view shows the drain too.
       if (req.decommissioning !== undefined && req.decommissioning !== this.registry.isDraining(node.id)) {

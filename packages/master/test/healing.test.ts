@@ -367,6 +367,35 @@ describe('self-healing decisions (master soft state)', () => {
     assert.deepEqual(again.map((c) => c.handle), [f.handle]);
   });
 
+  it('a copy its target never runs (the answer lost, or the replica already there) is re-planned after two idle heartbeats, not the copy timeout', async () => {
+    const f = await put('/lost');
+    clock.advance(20_000);
+    const victim = f.replicas[0]!;
+    for (const id of IDS.filter((x) => x !== victim)) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick(); // victim dead
+    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    assert.deepEqual((await round())[spare]!.copies.map((c) => c.handle), [f.handle]);
+    // While the spare says a copy runs, nothing is re-planned (no second copy of the same chunk).
+    for (let beat = 0; beat < 4; beat++) {
+      clock.advance(500);
+      assert.deepEqual((await round({ [spare]: { inflightCopies: 1 } }))[spare]!.copies, []);
+    }
+    // The answer never reached it: it runs no copy and reports nothing. Re-planned within
+    // a few heartbeats (the copy timeout is 2 minutes; a heartbeat is 0.5 s here).
+    let beats = 0;
+    let again: number[] = [];
+    while (again.length === 0 && beats < 6) {
+      clock.advance(500);
+      beats++;
+      again = (await round())[spare]!.copies.map((c) => c.handle);
+    }
+    assert.deepEqual(again, [f.handle], `re-planned after ${beats} idle heartbeats`);
+    assert.equal(beats, 2);
+    await round({ [spare]: { newReplicas: [rep(f.handle)] } });
+    assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
+  });
+
   it('decommission: draining replicas still serve but do not count; drained, the node is safe to stop', async () => {
     const a = await put('/d1');
     const b = await put('/d2');

@@ -42,15 +42,25 @@ interface Copy {
   startedAt: number;
   /** A balancer move: once the copy lands, this node's replica is the one dropped. */
   moveFrom?: string;
+  /** Set once the command went out in a heartbeat answer: the target's idle heartbeats since. */
+  idleBeats?: number;
 }
+
+/**
+ * Heartbeats in which the target runs no copy at all before a copy handed to it is deemed lost.
+ * Two, not one: a copy that ends while a heartbeat is being built is missing from that
+ * heartbeat's count and its report is in the next one (master-link snapshots its reports first).
+ */
+export const LOST_AFTER_IDLE_BEATS = 2;
 
 /**
  * What became of one copy, for the operator's log: `scheduled`, then one of `done` (the target
  * reported the replica), `failed` (it said so), `timed-out` (copyTimeoutMs passed), `dropped`
- * (its target or source died, re-registered, or holds a corrupt copy).
+ * (its target or source died, re-registered, or holds a corrupt copy), `lost` (the target's
+ * heartbeats say it runs no copy, yet it reported nothing).
  */
 export interface CopyEvent {
-  kind: 'scheduled' | 'done' | 'failed' | 'timed-out' | 'dropped';
+  kind: 'scheduled' | 'done' | 'failed' | 'timed-out' | 'dropped' | 'lost';
   handle: number;
   target: string;
   source: string;
@@ -209,6 +219,23 @@ export class ReplicationMonitor {
     if (!copy || copy.target !== nodeId) return;
     this.finishCopy(handle, 'failed');
     this.check(handle);
+  }
+
+  /**
+   * A heartbeat of `nodeId`, once its reports were applied: while a node runs no copy at all,
+   * a copy handed to it that it has not reported is not under way — the answer carrying it was
+   * lost (a deadline passed, the connection broke), or the node already held the replica and
+   * had nothing new to report. Such a copy is forgotten after LOST_AFTER_IDLE_BEATS of them
+   * and the chunk re-planned, instead of waiting out copyTimeoutMs with the chunk short.
+   */
+  onTargetHeartbeat(nodeId: string, inflightCopies: number): void {
+    if (inflightCopies > 0 || this.inflight.size === 0) return;
+    for (const [handle, copy] of [...this.inflight]) {
+      if (copy.target !== nodeId || copy.idleBeats === undefined) continue;
+      if (++copy.idleBeats < LOST_AFTER_IDLE_BEATS) continue;
+      this.finishCopy(handle, 'lost');
+      this.check(handle);
+    }
   }
 
   /**
@@ -378,6 +405,10 @@ export class ReplicationMonitor {
   takeCommands(nodeId: string): { deleteHandles: number[]; replicate: ReplicateCommand[] } {
     const replicate = this.pendingCopies.get(nodeId) ?? [];
     this.pendingCopies.delete(nodeId);
+    for (const c of replicate) {
+      const copy = this.inflight.get(c.handle);
+      if (copy?.target === nodeId) copy.idleBeats = 0; // handed out: the target's heartbeats count from now
+    }
     const deletes = this.deletionsAllowed() ? this.pendingDeletes.get(nodeId) : undefined;
     const deleteHandles: number[] = [];
     if (deletes) {
