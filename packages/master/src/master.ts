@@ -949,7 +949,10 @@ export class Master {
       this.replication.onDeleted(node.id, h);
       this.setAside.forget(node.id, h);
     }
-    for (const r of req.newReplicas) this.noteReplica(node.id, r);
+    const late = req.newReplicas.filter((r) => !this.noteReplica(node.id, r));
+    if (late.length > 0) {
+      this.logger.info({ chunkserver: node.id, replicas: late.length, handles: late.slice(0, 5).map((r) => r.handle) }, 'replica reports older than ones already recorded ignored: a heartbeat delivered late');
+    }
     for (const h of req.corruptHandles) this.replication.onCorrupt(node.id, h);
     for (const h of req.failedCopies ?? []) this.replication.onCopyFailed(node.id, h);
     // After the reports: a copy it was handed and neither runs nor reported is re-planned.
@@ -974,13 +977,23 @@ export class Master {
     return { reregister: false, deleteHandles, replicate, decommission: node.state === 'decommissioning' || node.state === 'decommissioned', leader, chunkKeys, term };
   }
 
-  /** One reported replica: record it, count it for safe mode, delete it if garbage or stale. */
-  private noteReplica(nodeId: string, r: ReplicaReport): void {
+  /**
+   * One reported replica: record it, count it for safe mode, delete it if garbage or stale.
+   * False when the report is older than what the node already told us of that replica: a
+   * node's replica never goes back a version while it exists (its store refuses older writes;
+   * a delete or corrupt report removes it here first), so a lower version is a heartbeat the
+   * node gave up on at its deadline and the network delivered later, after newer reports or
+   * a re-registration. Taken as news, it would make a current replica look stale: deleted
+   * as such, or picked as a copy target that already holds the chunk and has nothing to report.
+   */
+  private noteReplica(nodeId: string, r: ReplicaReport): boolean {
     const info = infoOf(r);
     if (this.replication.isCorrupt(nodeId, r.handle)) {
       this.registry.removeReplica(nodeId, r.handle); // known bad: never served, deleted once replaced
-      return;
+      return true;
     }
+    const known = this.registry.replicaOn(nodeId, r.handle);
+    if (known && info.version < known.version) return false;
     const range = this.store.restoredRange();
     if (range) {
       const after = afterBackup(r.handle, info.version, this.store.chunkFacts(r.handle), range);
@@ -988,7 +1001,7 @@ export class Master {
       if (after === 'newer-chunk') {
         // Written after the backup this group was restored from: neither served nor deleted.
         this.registry.removeReplica(nodeId, r.handle);
-        return;
+        return true;
       }
     }
     this.registry.addReplica(nodeId, r.handle, info);
@@ -999,13 +1012,14 @@ export class Master {
         this.logger.info({ chunkserver: nodeId, handle: r.handle, version: r.version, current: this.store.chunkFacts(r.handle)?.version }, 'stale replica reported');
       }
       this.replication.scheduleDelete(nodeId, r.handle); // refused in safe mode; the GC scan retries
-      return;
+      return true;
     }
     this.replication.onReplicaReported(nodeId, r.handle);
     if (verdict === 'ok') {
       this.safeMode.noteReplica(r.handle);
       if (!this.safeMode.isActive()) this.replication.check(r.handle);
     }
+    return true;
   }
 
   // ---- background work, driven by the server's timer (tests call it directly) ----

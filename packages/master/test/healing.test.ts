@@ -396,6 +396,33 @@ describe('self-healing decisions (master soft state)', () => {
     assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
   });
 
+  it('nemesis seed 1718600991: a heartbeat delivered after the node re-registered does not make its current replica look stale', async () => {
+    const f = await put('/ap');
+    const c = f.replicas[2]!;
+    await master.tick();
+    // c re-registers holding the current version; then a heartbeat it sent before (and gave up
+    // on at its deadline) is delivered, reporting the version it held then. Taken as news, the
+    // replica would look stale: the chunk under-replicated, c (holding it, so with nothing new
+    // to report) a copy target, and its current replica deleted as stale once others exist.
+    await master.register(reg(c, [rep(f.handle)]));
+    await master.heartbeat(hb(c, { newReplicas: [{ ...rep(f.handle), version: 0 }] }));
+    const versionOnC = (): number | undefined => master.registry.replicasOf(f.handle).find((x) => x.node.id === c)?.info.version;
+    assert.equal(versionOnC(), 1);
+    for (let beat = 0; beat < 3; beat++) {
+      clock.advance(500);
+      await master.tick();
+      const r = await round();
+      for (const id of IDS) {
+        assert.deepEqual(r[id]!.copies, [], `no copy for ${id}`);
+        assert.deepEqual(r[id]!.deletes, [], `no delete for ${id}`);
+      }
+    }
+    assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
+    // A replica that really went back a version was deleted first (reported as such): taken as news.
+    await master.heartbeat(hb(c, { deletedHandles: [f.handle], newReplicas: [{ ...rep(f.handle), version: 0 }] }));
+    assert.equal(versionOnC(), 0);
+  });
+
   it('decommission: draining replicas still serve but do not count; drained, the node is safe to stop', async () => {
     const a = await put('/d1');
     const b = await put('/d2');

@@ -136,6 +136,11 @@ export class ChunkserverRegistry {
     held.add(handle);
   }
 
+  /** What `nodeId` last reported of its replica of `handle`, if it holds one. */
+  replicaOn(nodeId: string, handle: number): ReplicaInfo | undefined {
+    return this.locations.get(handle)?.get(nodeId);
+  }
+
   removeReplica(nodeId: string, handle: number): void {
     const at = this.locations.get(handle);
     if (at) {
