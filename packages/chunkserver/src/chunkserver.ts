@@ -140,6 +140,7 @@ export async function startChunkserver(opts: ChunkserverOptions): Promise<Runnin
     timeoutMs: pipelineTimeoutMs,
     signal,
     onFinished: (handle, ok) => link?.copyFinished(handle, ok),
+    onAlreadyHeld: (r) => link?.replicaCommitted(r),
   });
   const scrubInterval = opts.scrubIntervalMs ?? 3_600_000;
   const scrubber = new Scrubber({

@@ -17,7 +17,7 @@ import {
   framePieces,
 } from '@dfs/proto';
 import { checkHandle } from './chunk-id.js';
-import type { ChunkStore, ChunkWriter } from './chunk-store.js';
+import type { ChunkRecord, ChunkStore, ChunkWriter } from './chunk-store.js';
 import { MessageQueue } from './message-queue.js';
 import { Semaphore, type Throttle } from './throttle.js';
 
@@ -49,6 +49,12 @@ export interface ReplicatorOptions {
   signal: AbortSignal;
   /** A master-commanded copy finished: reported in the next (early) heartbeat. */
   onFinished?: (handle: number, ok: boolean) => void;
+  /**
+   * A copy found the replica here already, at the version asked or newer. The master asked
+   * because it does not know that (a report of ours it lost or discarded): it hears it again,
+   * and only a report finishes the copy it tracks.
+   */
+  onAlreadyHeld?: (record: ChunkRecord) => void;
 }
 
 /** Master commands waiting beyond this are dropped (the master re-issues them). */
@@ -117,7 +123,10 @@ export class Replicator {
     if (source.id === this.opts.selfId) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `copy of chunk ${handle}: source is this chunkserver`);
     if (!Number.isSafeInteger(req.version) || req.version < 0) throw new DfsError(ErrorCode.INVALID_ARGUMENT, `invalid version ${String(req.version)}`);
     const have = this.opts.store.get(handle);
-    if (have && have.version >= req.version && req.version > 0) return { length: have.length, crc32c: have.crc32c };
+    if (have && have.version >= req.version && req.version > 0) {
+      this.opts.onAlreadyHeld?.(have);
+      return { length: have.length, crc32c: have.crc32c };
+    }
 
     await this.slots.acquire();
     try {

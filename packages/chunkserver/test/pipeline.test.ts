@@ -228,6 +228,17 @@ describe('write pipeline: 3-replica chain on loopback with a fake master', funct
     assert.ok((await readChunk(fleet.client(c3.address), { handle: 108 })).data.equals(data));
   });
 
+  it('a replicate command for a replica already held reports it again (the master learns its version; its copy is done)', async () => {
+    await writeChunk(fleet.client(c1.address), header({ handle: 110, version: 3 }), seededBytes(700, 10));
+    const reports = (): number[] => master.heartbeats.filter((h) => h.id === 'c1').flatMap((h) => h.newReplicas.filter((r) => r.handle === 110).map((r) => r.version));
+    await waitFor('the write reported', () => reports().length === 1);
+    // The master took c1's replica for an older one (a late report): it asks c1 to copy it.
+    let told = false;
+    master.heartbeatReply = (req) => (req.id === 'c1' && !told ? ((told = true), { replicate: [{ handle: 110, version: 3, source: ref(c2), token: testToken(110, 3, { ops: ['copy'], nodes: ['c2', 'c1'] }) }] }) : {});
+    await waitFor('the held replica reported again', () => reports().length === 2, 10_000);
+    assert.deepEqual(reports(), [3, 3]);
+  });
+
   it('keeps memory bounded for large chunks (streams, never buffers a chunk)', async () => {
     const size = 48 * 1024 * 1024;
     const block = seededBytes(BLOCK_SIZE, 9);
