@@ -1011,6 +1011,7 @@ export class Master {
         // GFS §4.5: it missed a mutation while it was away; never listed for reads, deleted.
         this.logger.info({ chunkserver: nodeId, handle: r.handle, version: r.version, current: this.store.chunkFacts(r.handle)?.version }, 'stale replica reported');
       }
+      this.replication.onCopySuperseded(nodeId, r.handle);
       this.replication.scheduleDelete(nodeId, r.handle); // refused in safe mode; the GC scan retries
       return true;
     }

@@ -3,6 +3,7 @@ import {
   AddChunkRequest,
   CompleteFileRequest,
   CreateFileRequest,
+  DeleteRequest,
   HeartbeatRequest,
   RegisterRequest,
   type ReplicaReport,
@@ -394,6 +395,22 @@ describe('self-healing decisions (master soft state)', () => {
     assert.equal(beats, 2);
     await round({ [spare]: { newReplicas: [rep(f.handle)] } });
     assert.equal(master.fsck({ path: '/', maxProblems: 10 }).healthy, true);
+  });
+
+  it('a copy whose chunk is deleted while it runs ends when the replica is reported: its copy slots are not held', async () => {
+    const f = await put('/gone');
+    clock.advance(20_000);
+    const victim = f.replicas[0]!;
+    for (const id of IDS.filter((x) => x !== victim)) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick(); // victim dead
+    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    assert.deepEqual((await round())[spare]!.copies.map((c) => c.handle), [f.handle]);
+    await master.delete(DeleteRequest.fromPartial({ path: '/gone', skipTrash: true }));
+    assert.equal(master.replication.stats().inflight, 1);
+    await master.heartbeat(hb(spare, { newReplicas: [rep(f.handle)], inflightCopies: 1 }));
+    assert.equal(master.replication.stats().inflight, 0);
+    assert.equal(master.replication.copiesOn(spare), 0);
   });
 
   it('nemesis seed 1718600991: a heartbeat delivered after the node re-registered does not make its current replica look stale', async () => {

@@ -57,10 +57,11 @@ export const LOST_AFTER_IDLE_BEATS = 2;
  * What became of one copy, for the operator's log: `scheduled`, then one of `done` (the target
  * reported the replica), `failed` (it said so), `timed-out` (copyTimeoutMs passed), `dropped`
  * (its target or source died, re-registered, or holds a corrupt copy), `lost` (the target's
- * heartbeats say it runs no copy, yet it reported nothing).
+ * heartbeats say it runs no copy, yet it reported nothing), `superseded` (the replica landed,
+ * but the chunk was deleted or written to a newer version meanwhile).
  */
 export interface CopyEvent {
-  kind: 'scheduled' | 'done' | 'failed' | 'timed-out' | 'dropped' | 'lost';
+  kind: 'scheduled' | 'done' | 'failed' | 'timed-out' | 'dropped' | 'lost' | 'superseded';
   handle: number;
   target: string;
   source: string;
@@ -210,6 +211,18 @@ export class ReplicationMonitor {
     this.registry.removeReplica(nodeId, handle);
     const bad = this.corrupt.get(handle);
     if (bad?.delete(nodeId) && bad.size === 0) this.corrupt.delete(handle);
+    this.check(handle);
+  }
+
+  /**
+   * The target reported the replica, but as garbage or stale (the chunk was deleted, or written
+   * to a newer version, while the copy ran): the copy is over — the chunk re-checked now, and
+   * the two nodes' copy slots freed, not held until the copy would be deemed lost.
+   */
+  onCopySuperseded(nodeId: string, handle: number): void {
+    const copy = this.inflight.get(handle);
+    if (!copy || copy.target !== nodeId) return;
+    this.finishCopy(handle, 'superseded');
     this.check(handle);
   }
 
