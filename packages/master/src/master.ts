@@ -252,8 +252,8 @@ export class Master {
 
   /**
    * Repair decisions: each copy scheduled or done is routine (debug: a lost node means one
-   * line per chunk); one that failed, timed out or was dropped is what explains a chunk that
-   * stays under-replicated (info).
+   * line per chunk); any other end (failed, superseded, lost, timed out, dropped) is what
+   * explains a chunk that stays under-replicated (info).
    */
   private logCopy(e: CopyEvent): void {
     const fields = { handle: e.handle, target: e.target, source: e.source, ...(e.move ? { move: true } : {}), ageMs: this.clock.now() - e.startedAt };
