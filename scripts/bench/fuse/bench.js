@@ -6,7 +6,7 @@
 // caches and with the kernel's caches off (--attr-timeout 0 etc., a second mount of the
 // same cluster), beside DfsClient.put/readFile.
 //
-//   node scripts/bench/fuse/bench.js [--size 1GiB | --skip-large] [--rounds 3] [--files 500] [--masters 3] [--chunkservers 4] [--json out.json]
+//   node scripts/bench/fuse/bench.js [--size 1GiB | --skip-large] [--rounds 5] [--files 500] [--masters 3] [--chunkservers 4] [--json out.json]
 //
 // Small files are measured as the MooseFS figures were: open/write/close per file,
 // then one sync; then stat of each; then open/read/close of each.
@@ -37,7 +37,7 @@ function parseSize(text) {
 }
 
 function args() {
-  const out = { size: 1024 ** 3, files: 500, masters: 3, chunkservers: 4, rounds: 3, json: undefined, skipLarge: false };
+  const out = { size: 1024 ** 3, files: 500, masters: 3, chunkservers: 4, rounds: 5, json: undefined, skipLarge: false };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
