@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from '@dfs/telemetry';
 import {
@@ -28,6 +29,10 @@ import { pause } from './throttle.js';
  *   2. Every heartbeatMs: Heartbeat with load, free space, replicas written and deleted since
  *      the last acknowledged heartbeat to *that* master, and replicas found corrupt.
  *   3. Back to 1 when that master asks (`reregister`: it restarted, or declared us dead).
+ *
+ * Each registration has a random id, and the heartbeats after it carry that id and a seq
+ * 1, 2, 3…: a heartbeat given up on at its deadline may still reach the master later, and the
+ * master then applies none of it and says so (`ignored`); its reports stay pending here.
  *
  * So every master — followers too — knows node health and replica locations, and a new
  * leader serves at once with no wait for re-registration. Only an answer that says
@@ -235,6 +240,9 @@ class MasterSession {
   private readonly pendingFailedCopies = new Set<number>();
   private healthy = true;
   private wake?: () => void;
+  /** The id of the registration with this master that our heartbeats follow, and their last seq. */
+  private registration = 0;
+  private seq = 0;
 
   constructor(
     private readonly link: MasterLink,
@@ -308,6 +316,8 @@ class MasterSession {
     const sentCorrupt = [...this.pendingCorrupt.entries()];
     const sentFailed = [...this.pendingFailedCopies];
     const cap = await this.link.capacity();
+    // Numbered even if this call fails: it may still be delivered, after later ones.
+    this.seq++;
     const req: HeartbeatRequest = {
       id: opts.selfId,
       capacityBytes: cap.capacityBytes,
@@ -321,14 +331,21 @@ class MasterSession {
       failedCopies: sentFailed,
       deletedHandles: sentDeleted,
       decommissioning: this.link.decommissioning, // false too: a cancel reaches the followers
+      registration: this.registration,
+      seq: this.seq,
     };
     const deadline = Date.now() + opts.callTimeoutMs;
     const response = await unary<HeartbeatResponse>((cb) => this.link.control.get(this.address).heartbeat(req, new Metadata(), { deadline }, cb));
     this.link.stats.heartbeats++;
-    for (const [h, p] of sentNew) if (this.pendingNew.get(h) === p) this.pendingNew.delete(h);
-    for (const h of sentDeleted) if (!this.pendingNew.has(h)) this.pendingDeleted.delete(h);
-    for (const [h, p] of sentCorrupt) if (this.pendingCorrupt.get(h) === p) this.pendingCorrupt.delete(h);
-    for (const h of sentFailed) this.pendingFailedCopies.delete(h);
+    if (response.ignored) {
+      // The master applied none of it (it took it for a late one): everything stays pending.
+      opts.log.debug({ master: this.address, seq: req.seq }, 'heartbeat ignored by the master; its reports go again');
+    } else {
+      for (const [h, p] of sentNew) if (this.pendingNew.get(h) === p) this.pendingNew.delete(h);
+      for (const h of sentDeleted) if (!this.pendingNew.has(h)) this.pendingDeleted.delete(h);
+      for (const [h, p] of sentCorrupt) if (this.pendingCorrupt.get(h) === p) this.pendingCorrupt.delete(h);
+      for (const h of sentFailed) this.pendingFailedCopies.delete(h);
+    }
     this.noteLeader(response.leader ?? false);
     if (response.chunkKeys?.length) opts.onChunkKeys?.(response.chunkKeys);
     if (response.reregister) {
@@ -351,7 +368,10 @@ class MasterSession {
     const { opts } = this.link;
     const sentNew = [...this.pendingNew.entries()];
     const sentDeleted = [...this.pendingDeleted];
+    const sentFailed = [...this.pendingFailedCopies];
     const cap = await this.link.capacity();
+    // A new id each time: heartbeats sent before this registration are told from those after it.
+    const registration = randomInt(1, 2 ** 48);
     const req: RegisterRequest = {
       id: opts.selfId,
       address: opts.address,
@@ -361,6 +381,7 @@ class MasterSession {
       usedBytes: cap.usedBytes,
       replicas: opts.store.list().map(toReport),
       ...(this.link.decommissioning ? { decommissioning: true } : {}),
+      registration,
     };
     // A full report of many replicas may take longer than a heartbeat.
     const deadline = Date.now() + opts.callTimeoutMs * 2;
@@ -368,6 +389,11 @@ class MasterSession {
     // The full report covered everything committed or deleted before it was built.
     for (const [h, p] of sentNew) if (this.pendingNew.get(h) === p) this.pendingNew.delete(h);
     for (const h of sentDeleted) if (!this.pendingNew.has(h)) this.pendingDeleted.delete(h);
+    // A master forgets the copies it handed a node that registers: their failures are moot (and
+    // must not end a copy of the same chunk handed out after the registration).
+    for (const h of sentFailed) this.pendingFailedCopies.delete(h);
+    this.registration = registration;
+    this.seq = 0;
     this.registeredWith = true;
     this.link.stats.registrations++;
     if (response.chunkKeys?.length) opts.onChunkKeys?.(response.chunkKeys);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { ErrorCode } from '@dfs/proto';
-import { seededBytes, waitFor } from '@dfs/testkit';
+import { ErrorCode, type HeartbeatRequest } from '@dfs/proto';
+import { StopWaiting, seededBytes, waitFor } from '@dfs/testkit';
 import { FakeMaster, Fleet, header, writeChunk, expectDfsError } from './helpers.js';
 import { startChunkserver } from '../src/index.js';
 import { INSECURE } from '@dfs/security';
@@ -128,6 +128,46 @@ describe('master control loop', function () {
     await writeChunk(fleet.client(c1.address), header({ handle: 300 }), seededBytes(10));
     m.silent = false;
     await waitFor('new replica reported after the master came back', () => m.reported('c1').has(300));
+  });
+
+  it('numbers its heartbeats 1, 2, 3… after each registration, under that registration\'s own new id', async () => {
+    const m = await master();
+    await fleet.start({ id: 'c1', masters: [m.address] });
+    await waitFor('registration and heartbeats', () => m.registers.length === 1 && m.heartbeats.length >= 3);
+    const first = m.registers[0]!.registration;
+    assert.ok(first > 0, 'a registration id');
+    let asked = false;
+    m.heartbeatReply = () => (asked ? {} : ((asked = true), { reregister: true }));
+    const second = (): number | undefined => m.registers[1]?.registration;
+    await waitFor('heartbeats after a re-registration', () => m.heartbeats.filter((h) => h.registration === second()).length >= 3);
+    assert.notEqual(second(), first);
+    const seqs = (registration: number | undefined): number[] => m.heartbeats.filter((h) => h.registration === registration).map((h) => h.seq);
+    const before = seqs(first);
+    assert.deepEqual(before, before.map((_, i) => i + 1));
+    assert.deepEqual(seqs(second()).slice(0, 3), [1, 2, 3]);
+    assert.equal(m.heartbeats.filter((h) => h.registration !== first && h.registration !== second()).length, 0);
+  });
+
+  it('reports sent in a heartbeat the master ignored (a late one, to it) go again', async () => {
+    const m = await master();
+    const c1 = await fleet.start({ id: 'c1', masters: [m.address] });
+    await waitFor('registration', () => m.registers.length === 1);
+    let ignoring = true;
+    const applied: HeartbeatRequest[] = [];
+    m.heartbeatReply = (req) => {
+      if (ignoring) return { ignored: true };
+      applied.push(req);
+      return {};
+    };
+    await writeChunk(fleet.client(c1.address), header({ handle: 304 }), seededBytes(10));
+    await waitFor('the replica reported in an ignored heartbeat', () => m.reported('c1').has(304));
+    ignoring = false;
+    await waitFor('the replica reported again, in a heartbeat the master applied', () => {
+      if (applied.some((h) => h.newReplicas.some((r) => r.handle === 304))) return true;
+      if (applied.length >= 5) throw new StopWaiting('5 heartbeats applied without the report');
+      return false;
+    });
+    assert.equal(m.registers.length, 1, 'an ignored heartbeat is no reason to register again');
   });
 
   it('stops promptly even while a call to a paused master is outstanding', async () => {

@@ -14,12 +14,12 @@ const CHUNK = 1024;
 const GB = 1024 ** 3;
 
 function registerReq(id: string, rack: string, replicas: ReplicaReport[] = []): RegisterRequest {
-  return { id, address: `127.0.0.1:${7100 + Number(id.replace(/\D/g, ''))}`, rack, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, replicas };
+  return { id, address: `127.0.0.1:${7100 + Number(id.replace(/\D/g, ''))}`, rack, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, replicas, registration: 0 };
 }
 function hb(id: string, over: Partial<HeartbeatRequest> = {}): HeartbeatRequest {
   return {
     id, capacityBytes: 10 * GB, freeBytes: 10 * GB, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0,
-    newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [], ...over,
+    newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [], registration: 0, seq: 0, ...over,
   };
 }
 async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<DfsError> {

@@ -55,7 +55,7 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
     const { m, cs } = await start();
     assert.match(running!.address, /^127\.0\.0\.1:\d+$/);
     for (const [id, rack] of [['cs1', 'r1'], ['cs2', 'r2'], ['cs3', 'r3']] as const) {
-      await call(cs, 'register', { id, address: `127.0.0.1:1${id.slice(2)}`, rack, capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, replicas: [] });
+      await call(cs, 'register', { id, address: `127.0.0.1:1${id.slice(2)}`, rack, capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, replicas: [], registration: 0 });
     }
     const { file } = await call(m, 'createFile', { path: '/dir/hello.txt', overwrite: false, replication: 0, mode: 0, clientId: 'cli-1', chunkSize: 0 });
     const { chunk } = await call(m, 'addChunk', { path: '/dir/hello.txt', inode: file.inode, clientId: 'cli-1', index: 0, excludeChunkservers: [], count: 0 });
@@ -75,7 +75,7 @@ describe('startMaster (gRPC + HTTP on ephemeral ports)', function () {
     assert.equal((err as { code: ErrorCode }).code, ErrorCode.NOT_FOUND);
     const bad = await call(m, 'mkdir', { path: 'relative', parents: false, mode: 0 }).catch((e: unknown) => e);
     assert.equal((bad as { code: ErrorCode }).code, ErrorCode.INVALID_PATH);
-    const hbr = await call(cs, 'heartbeat', { id: 'stranger', capacityBytes: 0, freeBytes: 0, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0, newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [] });
+    const hbr = await call(cs, 'heartbeat', { id: 'stranger', capacityBytes: 0, freeBytes: 0, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0, newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [], registration: 0, seq: 0 });
     assert.equal(hbr.reregister, true);
 
     const status = await call(m, 'clusterStatus', {});

@@ -30,7 +30,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   return 'no error';
 }
 
-const HB = { capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0, newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [] };
+const HB = { capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, chunkCount: 0, activeWrites: 0, inflightCopies: 0, newReplicas: [], corruptHandles: [], failedCopies: [], deletedHandles: [], registration: 0, seq: 0 };
 
 describe('metadata backup and restore', function () {
   this.timeout(30_000);
@@ -107,7 +107,7 @@ describe('metadata backup and restore', function () {
 
   it('restore starts a new group at the backup: later changes are gone, new handles skip the gap, later chunks are set aside and never deleted', async () => {
     const { m, cs } = await start(join(t.dir, 'old'));
-    await call(cs, 'register', { id: 'cs1', address: '127.0.0.1:11', rack: 'r1', capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, replicas: [] });
+    await call(cs, 'register', { id: 'cs1', address: '127.0.0.1:11', rack: 'r1', capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, replicas: [], registration: 0 });
     await running!.master.tick();
     const before = await put(m, '/before', 100);
     const file = join(t.dir, 'meta.dfsbak');
@@ -131,7 +131,7 @@ describe('metadata backup and restore', function () {
 
     // cs1 comes back holding both chunks: the backed-up one is adopted, the later one set aside.
     const replica = (handle: number, length: number) => ({ handle, version: 1, length, crc32c: 7 });
-    await call(again.cs, 'register', { id: 'cs1', address: '127.0.0.1:11', rack: 'r1', capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, replicas: [replica(before, 100), replica(after, 200)] });
+    await call(again.cs, 'register', { id: 'cs1', address: '127.0.0.1:11', rack: 'r1', capacityBytes: 1e9, freeBytes: 1e9, usedBytes: 0, replicas: [replica(before, 100), replica(after, 200)], registration: 0 });
     await running!.master.tick();
     await running!.master.tick();
     const hb = await call(again.cs, 'heartbeat', { id: 'cs1', ...HB });
