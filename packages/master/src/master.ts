@@ -939,10 +939,21 @@ export class Master {
   async heartbeat(req: HeartbeatRequest): Promise<HeartbeatResponse> {
     const leader = this.isLeader();
     const term = leader ? this.log.status().term : 0;
-    const node = this.registry.heartbeat(req, this.clock.now());
+    const beat = this.registry.heartbeat(req, this.clock.now());
     // Only an authenticated chunkserver gets here, under its own id (access.ts): it gets the key ring.
     const chunkKeys = keysForChunkservers(this.store.chunkKeys(), this.clock.now());
-    if (!node) return { reregister: true, deleteHandles: [], replicate: [], leader, chunkKeys, term };
+    if (beat.kind === 'unknown') return { reregister: true, deleteHandles: [], replicate: [], leader, chunkKeys, term };
+    if (beat.kind === 'late') {
+      // Sent before a heartbeat already applied or before the node registered again, and given up
+      // on by it: its deletes, reports, copy count and load are out of date, and commands in this
+      // answer would be lost (they stay queued for its next heartbeat). From an earlier
+      // registration, the node is told to register again: unread if it registered since, and if
+      // this master applied an older registration delivered late, that is what repairs it.
+      const { node, why } = beat;
+      this.logger.info({ chunkserver: node.id, why, registration: req.registration, seq: req.seq, current: node.registration, applied: node.heartbeatSeq }, 'late heartbeat ignored');
+      return { reregister: why === 'old-registration', deleteHandles: [], replicate: [], leader, chunkKeys, term, ignored: true };
+    }
+    const { node } = beat;
     if (leader && req.activeWrites > 0) this.chunkLeases.renewPrimary(node.id, this.clock.now());
     // Deletions first: a replica deleted and then copied back is reported in both lists.
     for (const h of req.deletedHandles ?? []) {
@@ -985,6 +996,8 @@ export class Master {
    * node gave up on at its deadline and the network delivered later, after newer reports or
    * a re-registration. Taken as news, it would make a current replica look stale: deleted
    * as such, or picked as a copy target that already holds the chunk and has nothing to report.
+   * A numbered late heartbeat never gets here (heartbeat() drops it whole); this still guards
+   * against one from a chunkserver that does not number its heartbeats.
    */
   private noteReplica(nodeId: string, r: ReplicaReport): boolean {
     const info = infoOf(r);

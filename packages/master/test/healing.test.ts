@@ -440,6 +440,83 @@ describe('self-healing decisions (master soft state)', () => {
     assert.equal(versionOnC(), 0);
   });
 
+  describe('numbered heartbeats: one sent before a heartbeat already applied, or before a re-registration, is ignored entirely', () => {
+    const healthy = (): boolean => master.fsck({ path: '/', maxProblems: 10 }).healthy;
+
+    it('a lower seq: no commands handed out (they wait for the next heartbeat), its idle copy count and deletes not applied', async () => {
+      const f = await put('/late');
+      const victim = f.replicas[0]!;
+      const spare = IDS.find((id) => !f.replicas.includes(id))!;
+      await master.register({ ...reg(spare), registration: 11 });
+      let seq = 0;
+      const beat = (over: Partial<HeartbeatRequest> = {}) => master.heartbeat(hb(spare, { registration: 11, seq: ++seq, ...over }));
+      const late = (over: Partial<HeartbeatRequest> = {}) => master.heartbeat(hb(spare, { registration: 11, seq: seq - 1, ...over }));
+      clock.advance(20_000);
+      for (const id of IDS.filter((x) => x !== victim && x !== spare)) await master.heartbeat(hb(id));
+      await beat();
+      await beat();
+      clock.advance(10_000);
+      await master.tick(); // victim dead: the chunk is copied to the spare, the only node without it
+      // A late heartbeat gets no commands: the spare no longer waits for that answer.
+      const ignored = await late();
+      assert.equal(ignored.ignored, true);
+      assert.deepEqual(ignored.replicate, []);
+      const handedOut = await beat();
+      assert.equal(handedOut.ignored, undefined);
+      assert.deepEqual(handedOut.replicate.map((c) => c.handle), [f.handle], 'the copy waited for a heartbeat the spare reads');
+      // Late heartbeats saying it ran no copy (sent before the hand-out) do not make the copy lost.
+      for (let i = 0; i < 3; i++) assert.deepEqual((await late({ inflightCopies: 0 })).replicate, []);
+      assert.deepEqual((await beat({ inflightCopies: 1 })).replicate, []);
+      assert.equal(master.localClusterStatus().replicationInflight, 1);
+      // A gap (a heartbeat that never arrived) is fine; the copy lands.
+      seq++;
+      await beat({ newReplicas: [rep(f.handle)] });
+      assert.equal(healthy(), true);
+      // A late heartbeat's deletes and load are not applied, nor does it count as a sign of life.
+      const heard = master.registry.node(spare)!.lastHeartbeatMs;
+      clock.advance(1000);
+      assert.equal((await late({ deletedHandles: [f.handle], usedBytes: 5 * GB })).ignored, true);
+      assert.ok(master.registry.replicaOn(spare, f.handle), 'the replica it holds is still recorded');
+      assert.equal(master.registry.node(spare)!.usedBytes, 0);
+      assert.equal(master.registry.node(spare)!.lastHeartbeatMs, heard);
+      assert.equal(healthy(), true);
+      // The same seq twice is late too; the next one is applied as usual.
+      assert.equal((await master.heartbeat(hb(spare, { registration: 11, seq }))).ignored, true);
+      await beat({ usedBytes: GB });
+      assert.equal(master.registry.node(spare)!.usedBytes, GB);
+    });
+
+    it('an earlier registration: ignored whatever its seq, the node told to register again (an answer it reads only if the master applied an older registration late)', async () => {
+      const f = await put('/old-reg');
+      const c = f.replicas[2]!;
+      await master.register({ ...reg(c, [rep(f.handle)]), registration: 21 });
+      for (let seq = 1; seq <= 5; seq++) await master.heartbeat(hb(c, { registration: 21, seq }));
+      await master.register({ ...reg(c, [rep(f.handle)]), registration: 22 });
+      await master.heartbeat(hb(c, { registration: 22, seq: 1 }));
+      const old = await master.heartbeat(hb(c, { registration: 21, seq: 6, deletedHandles: [f.handle] }));
+      assert.equal(old.ignored, true);
+      assert.equal(old.reregister, true);
+      assert.ok(master.registry.replicaOn(c, f.handle), 'its current replica is still recorded');
+      assert.equal(healthy(), true);
+      // The current registration goes on: seq 2 is applied.
+      const next = await master.heartbeat(hb(c, { registration: 22, seq: 2, deletedHandles: [f.handle] }));
+      assert.equal(next.ignored, undefined);
+      assert.equal(master.registry.replicaOn(c, f.handle), undefined);
+    });
+
+    it('a chunkserver that does not number its heartbeats (0) is taken as before', async () => {
+      const f = await put('/unnumbered');
+      const c = f.replicas[1]!;
+      for (let i = 0; i < 3; i++) assert.equal((await master.heartbeat(hb(c, { usedBytes: i * GB }))).ignored, undefined);
+      assert.equal(master.registry.node(c)!.usedBytes, 2 * GB);
+      // Registered with an id, its heartbeats without one are applied too (no numbers to compare).
+      await master.register({ ...reg(c, [rep(f.handle)]), registration: 31 });
+      await master.heartbeat(hb(c, { registration: 31, seq: 4 }));
+      assert.equal((await master.heartbeat(hb(c, { deletedHandles: [f.handle] }))).ignored, undefined);
+      assert.equal(master.registry.replicaOn(c, f.handle), undefined);
+    });
+  });
+
   it('decommission: draining replicas still serve but do not count; drained, the node is safe to stop', async () => {
     const a = await put('/d1');
     const b = await put('/d2');

@@ -34,6 +34,35 @@ export interface ChunkserverNode {
   inflightCopies: number;
   lastHeartbeatMs: number;
   state: NodeState;
+  /** The id its current registration carried (0: a chunkserver that does not number its heartbeats). */
+  registration: number;
+  /** The highest heartbeat seq applied since that registration. */
+  heartbeatSeq: number;
+}
+
+/**
+ * What a heartbeat is to the registry: from a node it does not know (or declared dead), which
+ * must re-register; late (see `lateness`), so none of it is applied; or applied.
+ */
+export type HeartbeatVerdict =
+  | { kind: 'unknown' }
+  | { kind: 'late'; node: ChunkserverNode; why: Lateness }
+  | { kind: 'applied'; node: ChunkserverNode };
+
+/** `old-registration`: sent before the node's current registration; `old-seq`: numbered no higher than one applied. */
+export type Lateness = 'old-registration' | 'old-seq';
+
+/**
+ * Whether `req` is a heartbeat the node sent before one already applied or before it registered
+ * again: a call it gave up on at its deadline, delivered later. It no longer waits for the answer,
+ * and its reports, load and copy count are out of date. A node that gives no numbers (0) is
+ * taken as it comes, as before heartbeats were numbered.
+ */
+export function lateness(node: ChunkserverNode, req: HeartbeatRequest): Lateness | undefined {
+  if (!req.registration || !node.registration) return undefined;
+  if (req.registration !== node.registration) return 'old-registration';
+  if (req.seq && req.seq <= node.heartbeatSeq) return 'old-seq';
+  return undefined;
 }
 
 export interface ReplicaInfo {
@@ -72,16 +101,21 @@ export class ChunkserverRegistry {
       inflightCopies: 0,
       lastHeartbeatMs: now,
       state: this.draining.has(req.id) ? 'decommissioning' : 'live',
+      registration: req.registration,
+      heartbeatSeq: 0,
     };
     this.nodesById.set(node.id, node);
     for (const r of req.replicas) this.addReplica(node.id, r.handle, infoOf(r));
     return node;
   }
 
-  /** Updates load figures. Returns undefined for an unknown or dead node (it must re-register). */
-  heartbeat(req: HeartbeatRequest, now: number): ChunkserverNode | undefined {
+  /** Updates load figures and liveness, unless the node is unknown or dead, or the heartbeat late. */
+  heartbeat(req: HeartbeatRequest, now: number): HeartbeatVerdict {
     const node = this.nodesById.get(req.id);
-    if (!node || node.state === 'dead') return undefined;
+    if (!node || node.state === 'dead') return { kind: 'unknown' };
+    const why = lateness(node, req);
+    if (why) return { kind: 'late', node, why };
+    if (req.seq) node.heartbeatSeq = req.seq;
     node.capacityBytes = req.capacityBytes;
     node.freeBytes = req.freeBytes;
     node.usedBytes = req.usedBytes;
@@ -89,7 +123,7 @@ export class ChunkserverRegistry {
     node.activeWrites = req.activeWrites;
     node.inflightCopies = req.inflightCopies;
     node.lastHeartbeatMs = now;
-    return node;
+    return { kind: 'applied', node };
   }
 
   node(id: string): ChunkserverNode | undefined {
