@@ -184,7 +184,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
           if (http) await new Promise<void>((r) => http!.close(() => r()));
           await backups!.stop();
           await commandLog!.close();
-          store!.close();
+          await store!.close();
           audit!.close();
           logger.info('master stopped');
         })()),
@@ -195,7 +195,7 @@ export async function startMaster(opts: MasterOptions): Promise<RunningMaster> {
     http?.close();
     await backups?.stop();
     await commandLog?.close();
-    store?.close();
+    await store?.close();
     audit?.close();
     throw err;
   }

@@ -64,8 +64,8 @@ export function storePerTest(): { h: StoreHarness; dir: string } {
     fixture.dir = t.dir;
     fixture.h = new StoreHarness(openStore(t.dir));
   });
-  afterEach(() => {
-    fixture.h.store.close();
+  afterEach(async () => {
+    await fixture.h.store.close();
     t.cleanup();
   });
   return fixture;

@@ -53,8 +53,8 @@ describe('Master (service logic over a LocalCommandLog, injected clock)', () => 
     store = openStore(t.dir);
     clock = new ManualClock(T0);
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     t.cleanup();
   });
 

@@ -246,9 +246,14 @@ export class MetadataStore implements StateMachine {
     this.open();
   }
 
-  close(): void {
-    void this.checkpointer.close();
+  /**
+   * Closes the database at once; the promise settles when the checkpointer thread has closed its
+   * own connection too (the last one to touch the -wal and -shm files).
+   */
+  close(): Promise<void> {
+    const checkpointerClosed = this.checkpointer.close();
     if (this.db.open) this.db.close();
+    return checkpointerClosed;
   }
 
   // ---- reads (not through the log) ----

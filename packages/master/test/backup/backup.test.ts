@@ -169,7 +169,7 @@ describe('metadata backup and restore', function () {
       assert.equal(backups.last()?.header.appliedIndex, store.appliedIndex());
     } finally {
       await backups.stop();
-      store.close();
+      await store.close();
     }
   });
 

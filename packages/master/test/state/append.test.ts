@@ -14,8 +14,8 @@ describe('append and chunk versions (state machine, GFS §3.3, §4.5)', function
     store = openStore(dir.dir);
     h = new StoreHarness(store);
   });
-  afterEach(function () {
-    store.close();
+  afterEach(async function () {
+    await store.close();
     dir.cleanup();
   });
 

@@ -24,8 +24,8 @@ describe('MetadataStore (the state machine applied directly)', () => {
     store = openStore(t.dir);
     h = new StoreHarness(store);
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     t.cleanup();
   });
 
@@ -466,8 +466,8 @@ describe('CreateFile with inline data (small files kept in the metadata)', () =>
     store = openStore(t.dir);
     h = new StoreHarness(store);
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     t.cleanup();
   });
   const inline = (path: string, data: Buffer, over: Parameters<typeof createCmd>[2] = {}): ReturnType<typeof createCmd> =>

@@ -47,8 +47,8 @@ describe('permissions (HDFS rules, applied in the state machine with an explicit
     h.ok({ type: 'Mkdir', path: '/shared', parents: false, mode: 0o770, now: T0 });
     h.ok({ type: 'SetAttr', path: '/shared', group: 'staff', now: T0, caller: ROOT });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     t.cleanup();
   });
 

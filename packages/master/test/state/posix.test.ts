@@ -28,8 +28,8 @@ describe('POSIX namespace: symlinks, hard links, special files, ctime, set-id bi
     h.ok(mkdir('/d'));
     h.ok(mkdir('/e'));
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     t.cleanup();
   });
 

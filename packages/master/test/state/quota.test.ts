@@ -22,8 +22,8 @@ describe('quotas (HDFS semantics, enforced in apply)', () => {
     h = new StoreHarness(store);
     h.ok({ type: 'Mkdir', path: '/q', parents: false, mode: 0o777, now: T0 });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     t.cleanup();
   });
 

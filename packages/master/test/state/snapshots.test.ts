@@ -22,8 +22,8 @@ describe('directory snapshots (the state machine)', () => {
     h = new StoreHarness(store);
     h.ok({ type: 'Mkdir', path: '/d/sub', parents: true, mode: 0o755, now: T0 });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     t.cleanup();
   });
 
