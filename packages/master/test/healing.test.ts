@@ -91,8 +91,8 @@ describe('self-healing decisions (master soft state)', () => {
     master = new Master(store, new LocalCommandLog(store, { id: 'm1', address: () => '127.0.0.1:7001' }), clock, config, silent, new Prng(7).next);
     for (const id of IDS) await master.register(reg(id));
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     t.cleanup();
   });
 
@@ -102,6 +102,19 @@ describe('self-healing decisions (master soft state)', () => {
     const replicas = chunk!.replicas.map((r) => r.id);
     await master.completeFile(CompleteFileRequest.fromPartial({ path, inode: file!.inode, clientId: 'w1', chunks: [{ handle: chunk!.handle, length: 100, crc32c: 9, replicas }] }));
     return { handle: chunk!.handle, replicas };
+  }
+
+  /**
+   * The first of `f`'s replica holders falls silent and is declared dead; returns the node that
+   * holds no replica of `f` (where its chunk is copied).
+   */
+  async function loseFirstReplicaHolder(f: { replicas: string[] }): Promise<string> {
+    clock.advance(20_000);
+    const victim = f.replicas[0]!;
+    for (const id of IDS.filter((x) => x !== victim)) await master.heartbeat(hb(id));
+    clock.advance(10_000);
+    await master.tick(); // victim dead
+    return IDS.find((id) => !f.replicas.includes(id))!;
   }
 
   /** Heartbeats every node once; returns what each was told. */
@@ -354,12 +367,7 @@ describe('self-healing decisions (master soft state)', () => {
 
   it('a failed copy is re-planned at once (not after the copy timeout)', async () => {
     const f = await put('/fail');
-    clock.advance(20_000);
-    const victim = f.replicas[0]!;
-    for (const id of IDS.filter((x) => x !== victim)) await master.heartbeat(hb(id));
-    clock.advance(10_000);
-    await master.tick(); // victim dead
-    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    const spare = await loseFirstReplicaHolder(f);
     let r = await round();
     assert.deepEqual(r[spare]!.copies.map((c) => c.handle), [f.handle]);
     r = await round({ [spare]: { failedCopies: [f.handle] } });
@@ -370,12 +378,7 @@ describe('self-healing decisions (master soft state)', () => {
 
   it('a copy its target never runs (the answer lost, or the replica already there) is re-planned after two idle heartbeats, not the copy timeout', async () => {
     const f = await put('/lost');
-    clock.advance(20_000);
-    const victim = f.replicas[0]!;
-    for (const id of IDS.filter((x) => x !== victim)) await master.heartbeat(hb(id));
-    clock.advance(10_000);
-    await master.tick(); // victim dead
-    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    const spare = await loseFirstReplicaHolder(f);
     assert.deepEqual((await round())[spare]!.copies.map((c) => c.handle), [f.handle]);
     // While the spare says a copy runs, nothing is re-planned (no second copy of the same chunk).
     for (let beat = 0; beat < 4; beat++) {
@@ -399,12 +402,7 @@ describe('self-healing decisions (master soft state)', () => {
 
   it('a copy whose chunk is deleted while it runs ends when the replica is reported: its copy slots are not held', async () => {
     const f = await put('/gone');
-    clock.advance(20_000);
-    const victim = f.replicas[0]!;
-    for (const id of IDS.filter((x) => x !== victim)) await master.heartbeat(hb(id));
-    clock.advance(10_000);
-    await master.tick(); // victim dead
-    const spare = IDS.find((id) => !f.replicas.includes(id))!;
+    const spare = await loseFirstReplicaHolder(f);
     assert.deepEqual((await round())[spare]!.copies.map((c) => c.handle), [f.handle]);
     await master.delete(DeleteRequest.fromPartial({ path: '/gone', skipTrash: true }));
     assert.equal(master.replication.stats().inflight, 1);
