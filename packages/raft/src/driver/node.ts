@@ -206,7 +206,7 @@ export class RaftNode {
       storage.load(conf);
       storage.installSnapshot({ index, term, conf }, file);
     } finally {
-      storage.close();
+      await storage.close();
     }
   }
 
@@ -393,7 +393,7 @@ export class RaftNode {
     for (const w of this.waiters) w.reject(err);
     this.waiters = [];
     this.transport.close();
-    this.storage.close();
+    await this.storage.close();
   }
 
   // ---- the loop ------------------------------------------------------------------------
