@@ -12,7 +12,6 @@ export interface NodeCapacity {
   freeBytes: number;
 }
 
-
 /** What SetAttr changes (DfsClient.setAttributes); an absent field keeps its value. */
 export interface AttributeChange {
   mode?: number;
