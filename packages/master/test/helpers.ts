@@ -7,10 +7,9 @@ import { encodeCommand, type Command, type CommandResult } from '../src/state/co
 import { MetadataStore } from '../src/state/metadata-store.js';
 
 /**
- * A fresh temp dir per test; `cleanup` removes it. Hooks await `store.close()`, which settles
- * once the WAL checkpointer thread has closed its connection; a store a test closes in its body
- * without waiting may still have that thread removing -wal/-shm while the directory is emptied,
- * so rmSync retries ENOTEMPTY.
+ * A fresh temp dir per test; `cleanup` removes it. A closed store's WAL checkpointer thread may
+ * still be closing its own connection, which removes the -wal and -shm files while the directory
+ * is being emptied: rmSync retries ENOTEMPTY for that.
  */
 export function tempDir(prefix = 'dfs-master-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -206,7 +206,7 @@ export class RaftNode {
       storage.load(conf);
       storage.installSnapshot({ index, term, conf }, file);
     } finally {
-      await storage.close();
+      storage.close();
     }
   }
 
@@ -393,7 +393,7 @@ export class RaftNode {
     for (const w of this.waiters) w.reject(err);
     this.waiters = [];
     this.transport.close();
-    await this.storage.close();
+    this.storage.close();
   }
 
   // ---- the loop ------------------------------------------------------------------------

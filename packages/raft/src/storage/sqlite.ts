@@ -217,16 +217,12 @@ export class SqliteStorage implements RaftStorage {
     this.syncNow();
   }
 
-  /**
-   * Closing checkpoints the WAL into the database and syncs both (SQLite); the promise settles
-   * when the checkpointer thread has closed its own connection, the last to touch -wal and -shm.
-   */
-  close(): Promise<void> {
+  /** Closing checkpoints the WAL into the database and syncs both (SQLite). */
+  close(): void {
     if (this.db.open) this.flush();
-    const checkpointerClosed = this.checkpointer.close();
+    void this.checkpointer.close();
     this.db.close();
     this.closed = true;
     if (this.syncing === 0) this.closeWal();
-    return checkpointerClosed;
   }
 }

@@ -30,6 +30,5 @@ export interface RaftStorage {
   compact(snapshot: SnapshotMeta, file: string, offset: { index: number; term: number }): void;
   /** Replaces the log by a snapshot received from the leader. */
   installSnapshot(snapshot: SnapshotMeta, file: string): void;
-  /** Settles once nothing of the storage's is open any more (SQLite: the checkpointer thread's connection too). */
-  close(): Promise<void>;
+  close(): void;
 }
